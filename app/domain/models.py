@@ -1,0 +1,149 @@
+"""SQLAlchemy 2.0 ORM for the nouns in use. ORM objects stay inside app/ services;
+the UI only ever sees the frozen DTOs of app/domain/dto.py."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON, Boolean, CheckConstraint, DateTime, Enum, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from app.domain.enums import (
+    Category, Channel, DetailLevel, Phase, Severity, TimelineKind, TimingNeed,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC (SQLite has no time zones), always returned timezone-aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC time")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+def _enum(cls: type) -> Enum:
+    # Stored as the value string, no CHECK constraint: vocabularies grow by code, not migration.
+    return Enum(cls, native_enum=False, create_constraint=False, length=32,
+                values_callable=lambda e: [m.value for m in e], validate_strings=True)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Client(Base):
+    """An organisation Clarion communicates for (an MSP serves many)."""
+
+    __tablename__ = "clients"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_clients_name"),
+        CheckConstraint("length(default_region) = 2", name="ck_clients_region"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    is_msp: Mapped[bool] = mapped_column(Boolean, default=False)
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    default_region: Mapped[str] = mapped_column(String(2), default="US", server_default="US")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    stakeholders: Mapped[list[Stakeholder]] = relationship(
+        back_populates="client", cascade="all, delete-orphan", passive_deletes=True)
+
+
+class Stakeholder(Base):
+    __tablename__ = "stakeholders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"),
+                                           index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(200), default="")
+    category: Mapped[Category] = mapped_column(_enum(Category))
+    information_need: Mapped[str] = mapped_column(Text, default="")
+    timing_need: Mapped[TimingNeed] = mapped_column(_enum(TimingNeed))
+    detail_level: Mapped[DetailLevel] = mapped_column(_enum(DetailLevel))
+    max_silence_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    client: Mapped[Client] = relationship(back_populates="stakeholders")
+    contact_points: Mapped[list[ContactPoint]] = relationship(
+        back_populates="stakeholder", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="ContactPoint.priority")
+
+
+class ContactPoint(Base):
+    __tablename__ = "contact_points"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stakeholder_id: Mapped[int] = mapped_column(
+        ForeignKey("stakeholders.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    address: Mapped[str] = mapped_column(String(320))
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+    label: Mapped[str] = mapped_column(String(100), default="")
+
+    stakeholder: Mapped[Stakeholder] = relationship(back_populates="contact_points")
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"),
+                                           index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[Severity] = mapped_column(_enum(Severity))
+    phase: Mapped[Phase] = mapped_column(_enum(Phase))
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    is_drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    impact_business: Mapped[bool] = mapped_column(Boolean, default=False)
+    impact_external: Mapped[bool] = mapped_column(Boolean, default=False)
+    impact_regulatory: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The incident's facts (DESIGN.md): every audience's message renders from these.
+    status_text: Mapped[str] = mapped_column(Text, default="")
+    impact_text: Mapped[str] = mapped_column(Text, default="")
+    affected_services: Mapped[list[str]] = mapped_column(JSON, default=list)
+    eta_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    eta_qualifier: Mapped[str] = mapped_column(String(200), default="")
+    workaround: Mapped[str] = mapped_column(Text, default="")
+    next_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    client: Mapped[Client] = relationship()
+
+
+class TimelineEntry(Base):
+    """Append-only: triggers in the database refuse UPDATE and DELETE."""
+
+    __tablename__ = "timeline_entries"
+    __table_args__ = (Index("ix_timeline_incident_at", "incident_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+__all__ = ["Base", "Client", "Stakeholder", "ContactPoint", "Incident", "TimelineEntry",
+           "UTCDateTime", "TimelineKind"]
