@@ -1,0 +1,41 @@
+"""Display helpers for times: stored in UTC, shown in the user's local zone. Pure functions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, tzinfo
+
+from app.clock import ensure_utc
+
+
+def local(value: datetime, tz: tzinfo | None = None) -> datetime:
+    return ensure_utc(value).astimezone(tz)
+
+
+def format_local(value: datetime | None, tz: tzinfo | None = None, with_date: bool = True,
+                 now: datetime | None = None) -> str:
+    """'14:05' today, 'Tue 3 Mar 14:05' otherwise (local time); '' for None."""
+    if value is None:
+        return ""
+    shown = local(value, tz)
+    if not with_date:
+        return shown.strftime("%H:%M")
+    if now is not None and local(now, tz).date() == shown.date():
+        return shown.strftime("%H:%M")
+    return f"{shown.strftime('%a')} {shown.day} {shown.strftime('%b %Y %H:%M')}"
+
+
+def format_duration(delta: timedelta) -> str:
+    """A coordinator-friendly span: '45 s', '12 min', '3 h 05 min', '2 d 4 h'."""
+    seconds = int(delta.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds < 60:
+        return f"{sign}{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{sign}{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{sign}{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{sign}{days} d {hours} h"

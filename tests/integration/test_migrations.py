@@ -1,0 +1,175 @@
+"""Alembic migrations on a real SQLite file (DESIGN.md "Alembic + SQLite", "Backups")."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from app.storage import Store, make_engine
+from app.storage.migrate import (
+    HEAD_REVISION, current_revision, script_head, upgrade_to_head,
+)
+from app.storage.triggers import TIMELINE_TRIGGERS
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path)
+
+
+def query(path: Path, sql: str) -> list[tuple]:
+    with closing(raw(path)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_an_empty_file_migrates_to_head(tmp_path):
+    path = tmp_path / "fresh.db"
+    store = Store.open(path, backup_dir=tmp_path / "backups")
+    try:
+        assert HEAD_REVISION == script_head()
+        assert current_revision(store.engine) == HEAD_REVISION
+        assert query(path, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
+        tables = {r[0] for r in query(path, "SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"clients", "stakeholders", "contact_points", "incidents",
+                "timeline_entries"} <= tables
+        triggers = {r[0] for r in query(path, "SELECT name FROM sqlite_master "
+                                              "WHERE type='trigger' AND tbl_name='timeline_entries'")}
+        assert triggers == set(TIMELINE_TRIGGERS) == {"timeline_entries_no_update",
+                                                      "timeline_entries_no_delete"}
+        # a new file has nothing to back up
+        assert not (tmp_path / "backups").exists() or not any((tmp_path / "backups").iterdir())
+    finally:
+        store.dispose()
+
+
+def test_pragmas_on_every_connection(store):
+    # two connections at once: the pool has to open a second one, which must get them too
+    with store.engine.connect() as a, store.engine.connect() as b:
+        for conn in (a, b):
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+
+
+def _fill_revision_0001(conn: sqlite3.Connection) -> None:
+    with conn:
+        conn.execute("INSERT INTO clients (id, name, is_msp, created_at) "
+                     "VALUES (1, 'Northwind', 0, '2026-03-01 10:00:00.000000')")
+        conn.execute("INSERT INTO clients (id, name, is_msp, created_at) "
+                     "VALUES (2, 'Harbor IT', 1, '2026-03-01 10:00:00.000000')")
+        for sid, client, name in ((1, 1, "Maya"), (2, 1, "Tom"), (3, 2, "Rachel")):
+            conn.execute("INSERT INTO stakeholders (id, client_id, name, category, timing_need, "
+                         "detail_level, max_silence_minutes) VALUES (?, ?, ?, 'executives', "
+                         "'when_relevant', 'impact', 60)", (sid, client, name))
+        for cid, sid, addr in ((1, 1, "maya@example.com"), (2, 1, "+12065550101"),
+                               (3, 2, "tom@example.com"), (4, 3, "rachel@example.com")):
+            conn.execute("INSERT INTO contact_points (id, stakeholder_id, channel, address) "
+                         "VALUES (?, ?, 'email', ?)", (cid, sid, addr))
+
+
+def test_child_rows_survive_the_batch_migration(tmp_path):
+    path = tmp_path / "old.db"
+    backups = tmp_path / "backups"
+    engine = make_engine(path)
+    assert upgrade_to_head(engine, path, backups, target="0001") is None  # nothing to back up
+    engine.dispose()
+    assert query(path, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert "time_zone" not in {r[1] for r in query(path, "PRAGMA table_info(clients)")}
+    # Write the rows and keep them in the WAL (no checkpoint, connection left open): a plain
+    # copy of the database file would miss them; SQLite's backup API does not.
+    keeper = raw(path)
+    keeper.execute("PRAGMA wal_autocheckpoint=0")
+    _fill_revision_0001(keeper)
+    stakeholders_before = keeper.execute("SELECT * FROM stakeholders ORDER BY id").fetchall()
+    contacts_before = keeper.execute("SELECT * FROM contact_points ORDER BY id").fetchall()
+    assert len(stakeholders_before) == 3 and len(contacts_before) == 4
+    file_copy = tmp_path / "file-copy.db"
+    shutil.copyfile(path, file_copy)
+    assert query(file_copy, "SELECT count(*) FROM stakeholders") == [(0,)], \
+        "the rows should still be in the WAL only"
+
+    try:
+        store = Store.open(path, backup_dir=backups)
+    finally:
+        keeper.close()
+    try:
+        assert current_revision(store.engine) == HEAD_REVISION
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT * FROM stakeholders ORDER BY id")).all() == \
+                stakeholders_before
+            assert conn.execute(text("SELECT * FROM contact_points ORDER BY id")).all() == \
+                contacts_before
+            assert conn.execute(text(
+                "SELECT id, name, time_zone, default_region FROM clients ORDER BY id")).all() == \
+                [(1, "Northwind", "UTC", "US"), (2, "Harbor IT", "UTC", "US")]
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+        # foreign keys are back on for every pooled connection, the migrating one included ...
+        pooled = store.engine.pool.checkedin()
+        assert pooled >= 1
+        conns = [store.engine.connect() for _ in range(pooled + 1)]
+        try:
+            assert [c.exec_driver_sql("PRAGMA foreign_keys").scalar() for c in conns] == \
+                [1] * len(conns)
+        finally:
+            for c in conns:
+                c.close()
+        # ... and enforced: the new clients table is the one stakeholders reference
+        with pytest.raises(Exception, match="FOREIGN KEY"):
+            with store.engine.begin() as conn:
+                conn.execute(text(
+                    "INSERT INTO stakeholders (client_id, name, category, timing_need, "
+                    "detail_level) VALUES (99, 'ghost', 'media', 'if_needed', 'simple')"))
+        with store.engine.connect() as conn:
+            triggers = {r[0] for r in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type='trigger'")}
+            assert set(TIMELINE_TRIGGERS) <= triggers
+            # the CHECK constraint the batch recreate added is there
+        with pytest.raises(Exception, match="CHECK"):
+            with store.engine.begin() as conn:
+                conn.execute(text("UPDATE clients SET default_region = 'USA' WHERE id = 1"))
+    finally:
+        store.dispose()
+
+    # the backup was taken with the backup API, before the upgrade, at revision 0001
+    [backup] = list(backups.iterdir())
+    assert "0001" in backup.name
+    with closing(sqlite3.connect(backup)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert conn.execute("SELECT * FROM stakeholders ORDER BY id").fetchall() == \
+            stakeholders_before
+        assert conn.execute("SELECT * FROM contact_points ORDER BY id").fetchall() == \
+            contacts_before
+        assert "time_zone" not in {r[1] for r in conn.execute("PRAGMA table_info(clients)")}
+
+    # opening again at head takes no second backup
+    again = Store.open(path, backup_dir=backups)
+    again.dispose()
+    assert list(backups.iterdir()) == [backup]
+
+
+def test_an_unknown_future_revision_is_refused_and_data_untouched(tmp_path):
+    path = tmp_path / "future.db"
+    store = Store.open(path, backup_dir=tmp_path / "backups")
+    from app.clients import ensure_default_organisation
+    from app.clock import SystemClock
+
+    ensure_default_organisation(store, SystemClock())
+    store.dispose()
+    with closing(raw(path)) as conn, conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    before = {t: query(path, f"SELECT * FROM {t} ORDER BY 1")
+              for t in ("clients", "alembic_version")}
+    schema = query(path, "SELECT type, name, sql FROM sqlite_master ORDER BY name")
+
+    with pytest.raises(Exception) as err:
+        Store.open(path, backup_dir=tmp_path / "backups")
+    assert "9999" in str(err.value)
+    assert {t: query(path, f"SELECT * FROM {t} ORDER BY 1") for t in before} == before
+    assert query(path, "SELECT type, name, sql FROM sqlite_master ORDER BY name") == schema
+    assert query(path, "PRAGMA integrity_check") == [("ok",)]

@@ -1,0 +1,1 @@
+"""Clarion's Qt user interface. Thin: every action calls a function or service in app/."""

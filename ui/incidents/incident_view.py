@@ -1,0 +1,350 @@
+"""One incident: header (severity, phase, age), phase and severity controls, impact flags,
+the facts editor, note and decision entry, and the live timeline."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelection, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView, QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
+    QPlainTextEdit, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
+)
+
+from app.domain.dto import IncidentDTO, TimelineEntryDTO
+from app.domain.enums import ImpactFlag, Phase, Severity, TimelineKind
+from app.errors import ClarionError, ValidationError
+from app.incidents import allowed_targets
+from app.timefmt import format_duration, format_local
+from ui.incidents.facts_editor import FactsEditor
+from ui.models.incidents import SEVERITY_COLOURS
+from ui.models.timeline import ENTRY_ROLE, TimelineFilterProxy, TimelineModel, describe, kind_label
+from ui.services import Services
+from ui.widgets.forms import ErrorLabel, named
+
+PHASE_VERBS = {
+    Phase.INVESTIGATING: "Start investigating",
+    Phase.RESPONDING: "Move to responding",
+    Phase.RESOLVED: "Mark resolved",
+    Phase.CLOSED: "Close incident",
+}
+
+
+def _badge(text: str, colour: str) -> str:
+    return (f"<span style='background:{colour}; color:white; padding:2px 6px; "
+            f"border-radius:3px;'>&nbsp;{text}&nbsp;</span>")
+
+
+class IncidentView(QWidget):
+    """Shows the incident given to set_incident(); refreshes itself from Qt events."""
+
+    incident_shown = Signal(object)  # IncidentDTO | None
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.incident: IncidentDTO | None = None
+        self.setObjectName("incidentView")
+
+        # -- header
+        self.title_label = QLabel()
+        self.title_label.setObjectName("incidentTitleLabel")
+        self.title_label.setWordWrap(True)
+        self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        font = self.title_label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.45)
+        font.setBold(True)
+        self.title_label.setFont(font)
+        self.badges_label = QLabel()
+        self.badges_label.setObjectName("incidentBadgesLabel")
+        self.badges_label.setTextFormat(Qt.TextFormat.RichText)
+        self.age_label = QLabel()
+        self.age_label.setObjectName("incidentAgeLabel")
+
+        # -- controls
+        self.phase_combo = named(QComboBox(), "phaseCombo", "Move phase to")
+        self.phase_button = named(QPushButton("Move"), "movePhaseButton", "Move phase")
+        self.severity_combo = named(QComboBox(), "severityChangeCombo", "Change severity to")
+        for sev in Severity:
+            self.severity_combo.addItem(sev.value, sev.value)
+        self.severity_button = named(QPushButton("Change"), "changeSeverityButton",
+                                     "Change severity")
+        self.flag_checks = {
+            ImpactFlag.BUSINESS: named(QCheckBox("Business"), "flagBusinessCheck",
+                                       "Business impact"),
+            ImpactFlag.EXTERNAL: named(QCheckBox("External"), "flagExternalCheck",
+                                       "External impact"),
+            ImpactFlag.REGULATORY: named(QCheckBox("Regulatory"), "flagRegulatoryCheck",
+                                         "Regulatory impact"),
+        }
+        self.control_error = ErrorLabel("controlError")
+
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Phase:"))
+        controls.addWidget(self.phase_combo)
+        controls.addWidget(self.phase_button)
+        controls.addSpacing(16)
+        controls.addWidget(QLabel("Severity:"))
+        controls.addWidget(self.severity_combo)
+        controls.addWidget(self.severity_button)
+        controls.addSpacing(16)
+        controls.addWidget(QLabel("Impact:"))
+        for box in self.flag_checks.values():
+            controls.addWidget(box)
+        controls.addStretch(1)
+
+        # -- facts + notes (left)
+        self.facts = FactsEditor(services)
+        facts_box = QGroupBox("Facts — every message renders from these")
+        facts_box.setObjectName("factsGroup")
+        QVBoxLayout(facts_box).addWidget(self.facts)
+
+        self.note_edit = named(QPlainTextEdit(), "noteEdit", "Note or decision text")
+        self.note_edit.setPlaceholderText("What happened, what was decided and why…")
+        self.note_edit.setTabChangesFocus(True)
+        self.note_edit.setFixedHeight(60)
+        self.note_button = named(QPushButton("Add note"), "addNoteButton", "Add note")
+        self.decision_button = named(QPushButton("Record decision"), "addDecisionButton",
+                                     "Record decision")
+        self.note_error = ErrorLabel("noteError")
+        notes_box = QGroupBox("Note or decision")
+        notes_box.setObjectName("notesGroup")
+        notes_layout = QVBoxLayout(notes_box)
+        notes_layout.addWidget(self.note_edit)
+        notes_layout.addWidget(self.note_error)
+        note_buttons = QHBoxLayout()
+        note_buttons.addStretch(1)
+        note_buttons.addWidget(self.note_button)
+        note_buttons.addWidget(self.decision_button)
+        notes_layout.addLayout(note_buttons)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(facts_box)
+        left_layout.addWidget(notes_box)
+        left_layout.addStretch(1)
+
+        # -- timeline (right)
+        self.timeline_model = TimelineModel(services.clock.now, self)
+        self.timeline_proxy = TimelineFilterProxy(self)
+        self.timeline_proxy.setSourceModel(self.timeline_model)
+        self.kind_filter = named(QComboBox(), "timelineKindFilter", "Filter timeline by kind")
+        self.kind_filter.addItem("All entries", None)
+        for kind in TimelineKind:
+            self.kind_filter.addItem(kind.label, kind.value)
+        self.kind_filter.currentIndexChanged.connect(
+            lambda _i: self.timeline_proxy.set_kind(self.kind_filter.currentData()))
+        self.timeline_view = named(QTableView(), "timelineView", "Incident timeline")
+        self.timeline_view.setModel(self.timeline_proxy)
+        self.timeline_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.timeline_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.timeline_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.timeline_view.verticalHeader().hide()
+        self.timeline_view.setAlternatingRowColors(True)
+        self.timeline_view.setWordWrap(False)
+        header = self.timeline_view.horizontalHeader()
+        header.setSectionResizeMode(TimelineModel.TIME, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(TimelineModel.KIND, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(TimelineModel.SUMMARY, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
+        header.setMinimumSectionSize(48)
+        # Who did it is in the entry's detail below and its tooltip; the text needs the width.
+        self.timeline_view.setColumnHidden(TimelineModel.ACTOR, True)
+        self.timeline_count = QLabel()
+        self.timeline_count.setObjectName("timelineCountLabel")
+        self.entry_detail = QLabel("Select an entry to read it in full.")
+        self.entry_detail.setObjectName("timelineEntryDetail")
+        self.entry_detail.setWordWrap(True)
+        self.entry_detail.setFrameShape(QFrame.Shape.StyledPanel)
+        self.entry_detail.setMinimumHeight(56)
+        self.entry_detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.entry_detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.timeline_view.selectionModel().selectionChanged.connect(self._entry_selected)
+
+        right = QGroupBox("Timeline — newest first")
+        right.setObjectName("timelineGroup")
+        right_layout = QVBoxLayout(right)
+        filter_row = QHBoxLayout()
+        filter_row.addWidget(QLabel("Show:"))
+        filter_row.addWidget(self.kind_filter)
+        filter_row.addStretch(1)
+        filter_row.addWidget(self.timeline_count)
+        right_layout.addLayout(filter_row)
+        right_layout.addWidget(self.timeline_view, 1)
+        right_layout.addWidget(self.entry_detail)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("incidentSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 4)
+        self.splitter.setStretchFactor(1, 6)
+        self.splitter.setSizes([480, 620])
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title_label)
+        header_row = QHBoxLayout()
+        header_row.addWidget(self.badges_label)
+        header_row.addStretch(1)
+        header_row.addWidget(self.age_label)
+        layout.addLayout(header_row)
+        layout.addLayout(controls)
+        layout.addWidget(self.control_error)
+        layout.addWidget(self.splitter, 1)
+
+        # -- wiring
+        self.phase_button.clicked.connect(self.move_phase)
+        self.severity_button.clicked.connect(self.change_severity)
+        for flag, box in self.flag_checks.items():
+            box.clicked.connect(lambda checked, f=flag: self.set_flag(f, checked))
+        self.note_button.clicked.connect(lambda: self.add_text(decision=False))
+        self.decision_button.clicked.connect(lambda: self.add_text(decision=True))
+        self.note_edit.textChanged.connect(self.note_error.clear_error)
+        services.qt_events.incident_changed.connect(self._incident_changed)
+        services.qt_events.timeline_appended.connect(self._timeline_appended)
+        self.timeline_model.rowsInserted.connect(self._update_count)
+        self.timeline_model.modelReset.connect(self._update_count)
+        self.timeline_proxy.layoutChanged.connect(self._update_count)
+        self.timeline_proxy.rowsRemoved.connect(self._update_count)
+        self.timeline_proxy.rowsInserted.connect(self._update_count)
+        self.set_incident(None)
+
+    # -- showing
+
+    def set_incident(self, incident: IncidentDTO | None) -> None:
+        changed = incident is None or self.incident is None or incident.id != self.incident.id
+        self.incident = incident
+        self.control_error.clear_error()
+        self.setEnabled(incident is not None)
+        if changed:
+            self.note_edit.clear()
+            entries = self.services.incidents.timeline(incident.id) if incident else []
+            self.timeline_model.set_entries(incident.id if incident else None, entries)
+            self.entry_detail.setText("Select an entry to read it in full.")
+        self.facts.set_incident(incident, keep_edits=not changed)
+        self._refresh_header()
+        self.incident_shown.emit(incident)
+
+    def _refresh_header(self) -> None:
+        inc = self.incident
+        if inc is None:
+            self.title_label.setText("No incident selected")
+            self.badges_label.setText("")
+            self.age_label.setText("")
+            self.phase_combo.clear()
+            return
+        self.title_label.setText(inc.title)
+        badges = [_badge(inc.severity.value, SEVERITY_COLOURS[inc.severity]),
+                  _badge(inc.phase.label, "#455a64")]
+        if inc.is_drill:
+            badges.append(_badge("DRILL", "#8e24aa"))
+        flags = [name for name, on in (("business", inc.impact_business),
+                                       ("external", inc.impact_external),
+                                       ("regulatory", inc.impact_regulatory)) if on]
+        text = " ".join(badges) + f" &nbsp; {inc.client_name}"
+        if flags:
+            text += " · impact: " + ", ".join(flags)
+        self.badges_label.setText(text)
+        self.refresh_age()
+        # controls
+        self.phase_combo.clear()
+        targets = allowed_targets(inc.phase)
+        for phase in targets:
+            verb = ("Reopen — " + phase.label.lower()) if inc.phase == Phase.RESOLVED and \
+                phase.order < inc.phase.order else PHASE_VERBS.get(phase, phase.label)
+            self.phase_combo.addItem(verb, phase.value)
+        closed = inc.phase == Phase.CLOSED
+        self.phase_combo.setEnabled(bool(targets))
+        self.phase_button.setEnabled(bool(targets))
+        self.phase_combo.setToolTip("A closed incident is final." if closed else
+                                    "Phases move forward; a resolved incident can be reopened.")
+        self.severity_combo.setCurrentIndex(self.severity_combo.findData(inc.severity.value))
+        self.severity_combo.setEnabled(not closed)
+        self.severity_button.setEnabled(not closed)
+        for flag, box in self.flag_checks.items():
+            box.setChecked(getattr(inc, f"impact_{flag.value}"))
+            box.setEnabled(not closed)
+        self.note_button.setEnabled(True)
+        self.decision_button.setEnabled(True)
+
+    def refresh_age(self) -> None:
+        inc = self.incident
+        if inc is None:
+            return
+        detected = format_local(inc.detected_at, now=self.services.clock.now())
+        if inc.phase in (Phase.RESOLVED, Phase.CLOSED):
+            self.age_label.setText(f"Detected {detected} · {inc.phase.label.lower()}")
+        else:
+            age = format_duration(self.services.clock.now() - inc.detected_at)
+            self.age_label.setText(f"Detected {detected} · open for {age}")
+
+    def _update_count(self, *_args: object) -> None:
+        shown, total = self.timeline_proxy.rowCount(), self.timeline_model.rowCount()
+        self.timeline_count.setText(_plural(total, "entry", "entries") if shown == total
+                                    else f"{shown} of {total} entries")
+
+    def _entry_selected(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
+        indexes = selected.indexes()
+        if not indexes:
+            return
+        entry: TimelineEntryDTO = self.timeline_proxy.data(indexes[0], ENTRY_ROLE)
+        self.entry_detail.setText(
+            f"<b>{format_local(entry.at)} · {kind_label(entry.kind)}</b> · {entry.actor}<br>"
+            + describe(entry).replace("&", "&amp;").replace("<", "&lt;"))
+
+    # -- events
+
+    def _incident_changed(self, incident: IncidentDTO) -> None:
+        if self.incident is not None and incident.id == self.incident.id:
+            self.set_incident(incident)
+
+    def _timeline_appended(self, entry: TimelineEntryDTO) -> None:
+        self.timeline_model.append(entry)
+
+    # -- actions
+
+    def move_phase(self) -> None:
+        if self.incident is None or self.phase_combo.currentData() is None:
+            return
+        self._run(lambda: self.services.incidents.move_phase(
+            self.incident.id, Phase(self.phase_combo.currentData())))
+
+    def change_severity(self) -> None:
+        if self.incident is None:
+            return
+        self._run(lambda: self.services.incidents.change_severity(
+            self.incident.id, Severity(self.severity_combo.currentData())))
+
+    def set_flag(self, flag: ImpactFlag, value: bool) -> None:
+        if self.incident is None:
+            return
+        if not self._run(lambda: self.services.incidents.set_impact_flag(
+                self.incident.id, flag, value)):
+            self.flag_checks[flag].setChecked(not value)
+
+    def add_text(self, decision: bool) -> None:
+        if self.incident is None:
+            return
+        text = self.note_edit.toPlainText()
+        try:
+            if decision:
+                self.services.incidents.add_decision(self.incident.id, text)
+            else:
+                self.services.incidents.add_note(self.incident.id, text)
+        except ValidationError as exc:
+            self.note_error.show_error(next(iter(exc.errors.values())))
+            return
+        self.note_edit.clear()
+
+    def _run(self, action) -> bool:  # type: ignore[no-untyped-def]
+        self.control_error.clear_error()
+        try:
+            action()
+        except ClarionError as exc:
+            self.control_error.show_error(str(exc))
+            return False
+        return True
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"

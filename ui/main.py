@@ -1,0 +1,152 @@
+"""The one `clarion` entry point: with no subcommand it opens the window; subcommands run
+headless and call app/ functions. Imports are lazy so start-up pays only for what it uses."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clarion",
+        description="Clarion — incident communication for coordinators.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--demo", action="store_true",
+                        help="open the demo database (seeded on first use)")
+    parser.add_argument("--reset-demo", action="store_true",
+                        help="rebuild the demo database from scratch, then open it")
+    parser.add_argument("--exit-after-startup", action="store_true",
+                        help="quit as soon as the window is shown and populated (benchmarks)")
+    parser.add_argument("--screenshot", metavar="DIR", type=Path,
+                        help="save a PNG of each screen into DIR, then quit")
+    sub = parser.add_subparsers(dest="command")
+    demo = sub.add_parser("demo", help="open the window on the demo database")
+    demo.add_argument("--reset-demo", action="store_true", dest="reset_demo_sub",
+                      help="rebuild the demo database first")
+    demo.add_argument("--exit-after-startup", action="store_true", dest="exit_sub",
+                      help="quit once the window is shown and populated")
+    demo.add_argument("--screenshot", metavar="DIR", type=Path, dest="screenshot_sub",
+                      help="save a PNG of each screen into DIR, then quit")
+    listing = sub.add_parser("incidents", help="list incidents (headless)")
+    listing.add_argument("--demo", action="store_true", dest="demo_sub",
+                         help="list the demo database's incidents")
+    listing.add_argument("--all", action="store_true", help="include archived incidents")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.version:
+        import app
+
+        print(f"clarion {app.__version__}")
+        return 0
+    if args.command == "demo":
+        args.demo = True
+        args.reset_demo = args.reset_demo or args.reset_demo_sub
+        args.exit_after_startup = args.exit_after_startup or args.exit_sub
+        args.screenshot = args.screenshot or args.screenshot_sub
+    if args.reset_demo:
+        args.demo = True
+    if args.command == "incidents":
+        return list_incidents(demo=args.demo or args.demo_sub, include_archived=args.all)
+    return run_window(demo=args.demo, reset_demo=args.reset_demo,
+                      exit_after_startup=args.exit_after_startup, screenshot=args.screenshot)
+
+
+def open_store(demo: bool, reset_demo: bool = False):  # type: ignore[no-untyped-def]
+    """Open (seeding or migrating as needed) the database; returns (config, store, clock)."""
+    from app.clock import SystemClock
+    from app.config import AppConfig
+    from app.logs import configure_logging
+    from app.storage.engine import Store
+
+    config = AppConfig.from_env()
+    config.ensure_dirs()
+    configure_logging(config.log_path)
+    clock = SystemClock()
+    if demo:
+        db_path = config.demo_db_path
+        if reset_demo or not db_path.exists():
+            from app.demo import ensure_demo
+
+            ensure_demo(db_path, clock, reset=reset_demo)
+    else:
+        db_path = config.db_path
+    store = Store.open(db_path, config.backup_dir)
+    if not demo:
+        from app.clients import ensure_default_organisation
+
+        ensure_default_organisation(store, clock)
+    return config, store, clock
+
+
+def list_incidents(demo: bool, include_archived: bool) -> int:
+    from app.incidents import IncidentService
+    from app.timefmt import format_local
+
+    try:
+        _config, store, clock = open_store(demo)
+    except Exception as exc:  # noqa: BLE001 - say it plainly on the command line
+        print(f"clarion: cannot open the database: {exc}", file=sys.stderr)
+        return 2
+    service = IncidentService(store, clock)
+    for inc in service.list(include_archived=include_archived):
+        drill = " [drill]" if inc.is_drill else ""
+        print(f"{inc.id:>5}  {inc.severity.value}  {inc.phase.value:<13} "
+              f"{format_local(inc.detected_at)}  {inc.client_name}: {inc.title}{drill}")
+    store.dispose()
+    return 0
+
+
+def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
+               screenshot: Path | None) -> int:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    import app as app_pkg
+
+    qt_app = QApplication.instance() or QApplication(sys.argv[:1])
+    qt_app.setApplicationName(app_pkg.APP_NAME)
+    qt_app.setOrganizationName(app_pkg.APP_NAME)
+    qt_app.setDesktopFileName(app_pkg.APP_ID)
+    qt_app.setApplicationVersion(app_pkg.__version__)
+    try:
+        config, store, clock = open_store(demo, reset_demo)
+    except Exception as exc:  # noqa: BLE001 - the user gets a sentence, the log the traceback
+        import logging
+
+        logging.getLogger("clarion").exception("start-up failed")
+        if exit_after_startup:
+            print(f"clarion: cannot open the database: {exc}", file=sys.stderr)
+        else:
+            QMessageBox.critical(None, "Clarion cannot start",
+                                 f"The database could not be opened:\n\n{exc}")
+        return 2
+
+    from ui.excepthook import ExceptionReporter
+    from ui.mainwindow import MainWindow
+    from ui.services import Services
+
+    reporter = ExceptionReporter(str(config.log_path))
+    reporter.install()
+    services = Services.build(config, store, clock, is_demo=demo)
+    window = MainWindow(services)
+    window.incidents.reload()
+    window.show()
+    if screenshot is not None:
+        from ui.screenshots import take_screenshots
+
+        QTimer.singleShot(300, lambda: (take_screenshots(window, screenshot), window.close()))
+    elif exit_after_startup:
+        QTimer.singleShot(0, window.close)
+    code = qt_app.exec()
+    services.close()
+    reporter.uninstall()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""The main window: a navigation rail listing the workspaces that exist, the workspace stack,
+and a status bar with the database path and the drill-mode indicator."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QButtonGroup, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QStackedWidget,
+    QToolButton, QVBoxLayout, QWidget,
+)
+
+import app
+from app.domain.dto import IncidentDTO
+from ui.incidents.workspace import IncidentsWorkspace
+from ui.services import Services
+from ui.widgets.forms import named
+
+DRILL_STYLE = "background:#8e24aa; color:white; padding:1px 8px; border-radius:3px;"
+LIVE_STYLE = "color:#2e7d32; padding:1px 8px;"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self.services = services
+        self.setObjectName("mainWindow")
+        self.setAccessibleName("Clarion")
+        title = "Clarion — incident communication"
+        if services.is_demo:
+            title += " (demo)"
+        self.setWindowTitle(title)
+
+        self.stack = QStackedWidget()
+        self.stack.setObjectName("workspaceStack")
+        self.nav = QButtonGroup(self)
+        self.nav.setExclusive(True)
+        rail = QFrame()
+        rail.setObjectName("navigationRail")
+        rail.setFrameShape(QFrame.Shape.StyledPanel)
+        self.rail_layout = QVBoxLayout(rail)
+        self.rail_layout.setContentsMargins(4, 8, 4, 8)
+        self.nav_buttons: dict[str, QToolButton] = {}
+
+        self.incidents = IncidentsWorkspace(services)
+        self.add_workspace("incidents", "Incidents", self.incidents, "Ctrl+1")
+        self.rail_layout.addStretch(1)
+
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(rail)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        # status bar
+        self.mode_label = QLabel()
+        self.mode_label.setObjectName("modeIndicator")
+        self.db_label = QLabel(f"Database: {services.store.path}")
+        self.db_label.setObjectName("databasePathLabel")
+        self.db_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.statusBar().addPermanentWidget(self.mode_label)
+        self.statusBar().addPermanentWidget(self.db_label)
+        self.incidents.current_incident_changed.connect(self._update_mode)
+        self._update_mode(None)
+
+        self._build_menu()
+        self._restore_geometry()
+
+    # -- workspaces
+
+    def add_workspace(self, key: str, label: str, widget: QWidget, shortcut: str) -> None:
+        button = named(QToolButton(), f"nav_{key}", f"{label} workspace",
+                       f"{label} ({shortcut})")
+        button.setText(label)
+        button.setCheckable(True)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        button.setMinimumWidth(96)
+        button.setShortcut(QKeySequence(shortcut))
+        self.nav.addButton(button)
+        self.rail_layout.addWidget(button)
+        self.nav_buttons[key] = button
+        self.stack.addWidget(widget)
+        button.toggled.connect(lambda on, w=widget: on and self.stack.setCurrentWidget(w))
+        if len(self.nav_buttons) == 1:
+            button.setChecked(True)
+
+    def workspace_names(self) -> list[str]:
+        return [b.text() for b in self.nav_buttons.values()]
+
+    # -- menus and shortcuts
+
+    def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.new_action = QAction("&New incident…", self)
+        self.new_action.setObjectName("newIncidentAction")
+        self.new_action.setShortcut(QKeySequence.StandardKey.New)  # Ctrl+N
+        self.new_action.triggered.connect(self.new_incident)
+        file_menu.addAction(self.new_action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setObjectName("quitAction")
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        edit_menu = self.menuBar().addMenu("&Edit")
+        self.find_action = QAction("&Find incident", self)
+        self.find_action.setObjectName("findAction")
+        self.find_action.setShortcut(QKeySequence.StandardKey.Find)  # Ctrl+F
+        self.find_action.triggered.connect(self.find)
+        edit_menu.addAction(self.find_action)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About Clarion", self)
+        about.setObjectName("aboutAction")
+        about.triggered.connect(self.about)
+        help_menu.addAction(about)
+
+    def new_incident(self):  # type: ignore[no-untyped-def]
+        self.nav_buttons["incidents"].setChecked(True)
+        return self.incidents.new_incident()
+
+    def find(self) -> None:
+        self.nav_buttons["incidents"].setChecked(True)
+        self.incidents.focus_search()
+
+    def about(self) -> None:
+        QMessageBox.about(
+            self, "About Clarion",
+            f"<b>Clarion {app.__version__}</b><p>Incident communication for coordinators: "
+            "the right message, to the right people, at the right time — and a record of it."
+            f"<p>Data: {self.services.config.data_dir}<br>Licence: MIT</p>")
+
+    # -- status
+
+    def _update_mode(self, incident: IncidentDTO | None) -> None:
+        if incident is not None and incident.is_drill:
+            self.mode_label.setText("DRILL — nothing is delivered")
+            self.mode_label.setStyleSheet(DRILL_STYLE)
+        else:
+            self.mode_label.setText("Live" + (" · demo data" if self.services.is_demo else ""))
+            self.mode_label.setStyleSheet(LIVE_STYLE)
+        self.mode_label.setAccessibleName(self.mode_label.text())
+
+    # -- geometry
+
+    def _restore_geometry(self) -> None:
+        settings = self.services.settings
+        geometry = settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1440, 880)
+        for key, splitter in self._splitters().items():
+            state = settings.value(f"window/{key}")
+            if isinstance(state, QByteArray) and not state.isEmpty():
+                splitter.restoreState(state)
+
+    def _splitters(self) -> dict:  # type: ignore[type-arg]
+        return {"incidentsSplitter": self.incidents.splitter,
+                "incidentSplitter": self.incidents.view.splitter}
+
+    def save_geometry(self) -> None:
+        settings = self.services.settings
+        settings.setValue("window/geometry", self.saveGeometry())
+        for key, splitter in self._splitters().items():
+            settings.setValue(f"window/{key}", splitter.saveState())
+        settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        view = self.incidents.view
+        if view.facts.is_dirty():
+            answer = QMessageBox.question(
+                self, "Unsaved facts",
+                "The facts of the open incident have unsaved changes. Save them before quitting?",
+                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                | QMessageBox.StandardButton.Cancel)
+            if answer == QMessageBox.StandardButton.Cancel:
+                event.ignore()
+                return
+            if answer == QMessageBox.StandardButton.Save:
+                view.facts.save()
+                if view.facts.is_dirty():  # refused: errors are shown next to the fields
+                    event.ignore()
+                    return
+        self.save_geometry()
+        event.accept()

@@ -1,0 +1,54 @@
+"""Small helpers shared by forms: naming widgets for tests and assistive technology, and a
+field with its inline error message right below it."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+W = TypeVar("W", bound=QWidget)
+
+ERROR_STYLE = "color: #b3261e; font-size: 90%;"
+
+
+def named(widget: W, object_name: str, accessible_name: str,
+          description: str | None = None) -> W:
+    widget.setObjectName(object_name)
+    widget.setAccessibleName(accessible_name)
+    if description:
+        widget.setAccessibleDescription(description)
+        if not widget.toolTip():
+            widget.setToolTip(description)
+    return widget
+
+
+class ErrorLabel(QLabel):
+    """The message shown next to a field whose input was refused; hidden when empty."""
+
+    def __init__(self, object_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(object_name)
+        self.setStyleSheet(ERROR_STYLE)
+        self.setWordWrap(True)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self.hide()
+
+    def show_error(self, message: str) -> None:
+        self.setText(message)
+        self.setAccessibleName(message)
+        self.setVisible(bool(message))
+
+    def clear_error(self) -> None:
+        self.show_error("")
+
+
+def with_error(field: QWidget, error: ErrorLabel) -> QWidget:
+    """Stack a field and its error label so a form row holds both."""
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(2)
+    layout.addWidget(field)
+    layout.addWidget(error)
+    return box
