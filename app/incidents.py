@@ -54,7 +54,7 @@ def allowed_targets(current: Phase) -> list[Phase]:
 
 
 def is_reopen(current: Phase, target: Phase) -> bool:
-    return current == Phase.RESOLVED and target.order < current.order
+    return current == Phase.RESOLVED and target in (Phase.INVESTIGATING, Phase.RESPONDING)
 
 
 def is_severity_increase(old: Severity, new: Severity) -> bool:

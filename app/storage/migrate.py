@@ -56,6 +56,13 @@ def script_head() -> str:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    return {rev.revision for rev in script.walk_revisions()}
+
+
 def backup_database(db_path: Path, backup_dir: Path, tag: str) -> Path:
     """Copy a (possibly live, WAL) database consistently with sqlite3's backup API."""
     backup_dir.mkdir(parents=True, exist_ok=True)
@@ -83,6 +90,10 @@ def upgrade_to_head(engine: Engine, db_path: Path, backup_dir: Path,
     if target == "head" and revision == HEAD_REVISION:
         return None
     backup: Path | None = None
+    if revision is not None and revision not in known_revisions():
+        raise MigrationError(
+            f"This database ({db_path}) was written by a newer version of Clarion "
+            f"(schema revision {revision}); it was left untouched. Update Clarion to open it.")
     if revision is not None:
         backup = backup_database(db_path, backup_dir, f"before-upgrade-from-{revision}")
 

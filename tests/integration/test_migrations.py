@@ -167,9 +167,12 @@ def test_an_unknown_future_revision_is_refused_and_data_untouched(tmp_path):
               for t in ("clients", "alembic_version")}
     schema = query(path, "SELECT type, name, sql FROM sqlite_master ORDER BY name")
 
-    with pytest.raises(Exception) as err:
+    from app.storage.migrate import MigrationError
+
+    with pytest.raises(MigrationError, match="newer version of Clarion") as err:
         Store.open(path, backup_dir=tmp_path / "backups")
     assert "9999" in str(err.value)
+    assert not list((tmp_path / "backups").glob("*9999*")), "no useless backup is taken"
     assert {t: query(path, f"SELECT * FROM {t} ORDER BY 1") for t in before} == before
     assert query(path, "SELECT type, name, sql FROM sqlite_master ORDER BY name") == schema
     assert query(path, "PRAGMA integrity_check") == [("ok",)]

@@ -36,8 +36,8 @@ class IncidentsWorkspace(QWidget):
         self.new_button = named(QPushButton("New incident…"), "newIncidentButton",
                                 "New incident", "Open a new incident (Ctrl+N)")
         self.phase_filter = named(QComboBox(), "phaseFilter", "Filter by phase")
-        self.phase_filter.addItem("Open incidents", IncidentFilterProxy.OPEN)
         self.phase_filter.addItem("All phases", None)
+        self.phase_filter.addItem("Open (not closed)", IncidentFilterProxy.OPEN)
         for phase in Phase:
             self.phase_filter.addItem(phase.label, phase.value)
         self.severity_filter = named(QComboBox(), "severityFilter", "Filter by severity")
@@ -125,7 +125,6 @@ class IncidentsWorkspace(QWidget):
                        self.proxy.layoutChanged):
             signal.connect(self._after_filter)
         services.qt_events.incident_changed.connect(self._incident_changed)
-        self.proxy.set_phase(IncidentFilterProxy.OPEN)
 
         self.age_timer = QTimer(self)
         self.age_timer.setInterval(30_000)
