@@ -1,0 +1,148 @@
+"""The main window: navigation, status bar, shortcuts, geometry, names, the exception hook."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractButton, QAbstractItemView, QAbstractSpinBox, QComboBox, QLineEdit,
+    QPlainTextEdit, QWidget,
+)
+
+INTERACTIVE = (QAbstractButton, QComboBox, QLineEdit, QPlainTextEdit, QAbstractSpinBox,
+               QAbstractItemView)
+
+
+def _inside_a_control(widget: QWidget) -> bool:
+    parent = widget.parentWidget()
+    while parent is not None:
+        if isinstance(parent, (QComboBox, QAbstractSpinBox, QAbstractItemView, QLineEdit)) or \
+                type(parent).__name__ == "QComboBoxPrivateContainer":
+            return True
+        parent = parent.parentWidget()
+    return False
+
+
+def _interactive_widgets(root: QWidget) -> list[QWidget]:
+    """Controls a user operates. Qt's own sub-widgets (a combo box's popup list, a spin box's
+    line edit, a table's corner button) belong to their control and are named through it."""
+    found = [w for w in root.findChildren(QWidget) if isinstance(w, INTERACTIVE)]
+    return [w for w in found if not w.objectName().startswith("qt_") and not _inside_a_control(w)]
+
+
+def test_navigation_lists_the_workspaces_that_exist(window):
+    assert window.workspace_names() == ["Incidents"]
+    assert window.stack.currentWidget() is window.incidents
+
+
+def test_status_bar_shows_database_path_and_mode(window, services):
+    assert str(services.store.path) in window.db_label.text()
+    assert window.mode_label.text().startswith("Live")
+
+
+def test_ctrl_f_focuses_search(qtbot, window):
+    window.activateWindow()
+    window.incidents.view.note_edit.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.incidents.search.hasFocus())
+
+
+def test_every_interactive_widget_is_named(qtbot, window, open_dialog):
+    dialog = open_dialog()
+    missing = []
+    for root in (window, dialog):
+        for w in _interactive_widgets(root):
+            if not w.objectName() or not w.accessibleName():
+                missing.append(f"{type(w).__name__} '{w.objectName()}' text="
+                               f"{getattr(w, 'text', lambda: '')()!r}")
+    dialog.reject()
+    assert missing == []
+
+
+def test_every_interactive_widget_is_reachable_by_tab(qtbot, window, open_dialog):
+    dialog = open_dialog()
+    unreachable = []
+    for root in (window, dialog):
+        for w in _interactive_widgets(root):
+            if not (w.focusPolicy() & Qt.FocusPolicy.TabFocus):
+                unreachable.append(w.objectName())
+    dialog.reject()
+    assert unreachable == []
+
+
+def test_tab_walks_through_the_dialog_in_order(qtbot, open_dialog):
+    dialog = open_dialog()
+    seen = []
+    widget = dialog.client
+    for _ in range(40):
+        if widget.focusPolicy() & Qt.FocusPolicy.TabFocus and widget.objectName() and \
+                widget.isVisible() and not _inside_a_control(widget):
+            seen.append(widget.objectName())
+        widget = widget.nextInFocusChain()
+    dialog.reject()
+    expected = ["clientCombo", "titleEdit", "severityCombo", "detectedAtEdit",
+                "detectedNowButton", "initialStatusEdit", "businessImpactCheck",
+                "externalImpactCheck", "regulatoryImpactCheck", "drillCheck"]
+    assert seen[:len(expected)] == expected
+    assert "openIncidentButton" in seen
+
+
+def test_geometry_is_remembered(qtbot, services, qapp):
+    from ui.mainwindow import MainWindow
+
+    first = MainWindow(services)
+    first.show()
+    qtbot.waitExposed(first)
+    first.resize(1300, 760)
+    qtbot.waitUntil(lambda: first.width() == 1300)
+    first.close()
+    first_geometry = services.settings.value("window/geometry")
+    first.deleteLater()
+    second = MainWindow(services)
+    second.show()
+    qtbot.waitExposed(second)
+    try:
+        # The offscreen screen is 800 px wide, so Qt keeps the width at the window's minimum;
+        # the height fits and must come back exactly.
+        assert second.height() == 760
+        assert first_geometry is not None and not first_geometry.isEmpty()
+        assert services.settings.value("window/geometry") is not None
+        assert services.config.settings_path.exists()  # under CLARION_DATA_DIR, not $HOME
+    finally:
+        second.close()
+        second.deleteLater()
+
+
+def test_exception_hook_shows_dialog_logs_and_window_survives(qtbot, window, config, tmp_path):
+    from app.logs import configure_logging
+    from ui.excepthook import ExceptionReporter
+
+    handler = configure_logging(config.log_path)
+    reporter = ExceptionReporter(str(config.log_path))
+    try:
+        raise RuntimeError("boom in a slot")
+    except RuntimeError as exc:
+        with qtbot.waitSignal(reporter.reported, timeout=2000):
+            reporter.handle(type(exc), exc, exc.__traceback__)
+    qtbot.waitUntil(lambda: reporter.dialog is not None and reporter.dialog.isVisible())
+    assert "boom in a slot" in reporter.dialog.text()
+    assert "RuntimeError" in reporter.dialog.detailedText()
+    handler.flush()
+    log_text = config.log_path.read_text()
+    assert "boom in a slot" in log_text and "Traceback" in log_text
+    assert window.isVisible()
+    reporter.dialog.close()
+    logging.getLogger().removeHandler(handler)
+    handler.close()
+
+
+def test_unsaved_facts_are_not_lost_on_close(qtbot, window, create_incident, services, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    created = create_incident()
+    window.incidents.view.facts.impact.setPlainText("Half the building offline")
+    monkeypatch.setattr(QMessageBox, "question",
+                        staticmethod(lambda *a, **k: QMessageBox.StandardButton.Save))
+    window.close()
+    assert services.incidents.get(created.id).facts.impact == "Half the building offline"
