@@ -37,6 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import gc
+
+    # Start-up allocates many long-lived objects (modules, ORM mappings, widgets); collecting
+    # while they are created only re-scans them. Collection resumes once the window is up.
+    gc.disable()
+    try:
+        return _main(argv)
+    finally:
+        gc.enable()
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.version:
         import app
@@ -136,6 +148,7 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
     window = MainWindow(services)
     window.incidents.reload()
     window.show()
+    _resume_gc()
     if screenshot is not None:
         from ui.screenshots import take_screenshots
 
@@ -146,6 +159,13 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
     services.close()
     reporter.uninstall()
     return code
+
+
+def _resume_gc() -> None:
+    import gc
+
+    gc.freeze()  # start-up objects live as long as the window: keep them out of later scans
+    gc.enable()
 
 
 if __name__ == "__main__":

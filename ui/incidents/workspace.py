@@ -12,7 +12,6 @@ from app.clients import list_clients
 from app.domain.dto import IncidentDTO
 from app.domain.enums import Phase, Severity
 from ui.incidents.incident_view import IncidentView
-from ui.incidents.new_incident_dialog import NewIncidentDialog
 from ui.models.incidents import INCIDENT_ROLE, IncidentFilterProxy, IncidentTableModel
 from ui.services import Services
 from ui.widgets.forms import named
@@ -227,8 +226,10 @@ class IncidentsWorkspace(QWidget):
 
     # -- actions
 
-    def new_incident(self) -> NewIncidentDialog:
+    def new_incident(self):  # type: ignore[no-untyped-def]
         """Open the New Incident dialog (window-modal, non-blocking); returns it."""
+        from ui.incidents.new_incident_dialog import NewIncidentDialog  # not needed at start-up
+
         current = self.current_incident()
         dialog = NewIncidentDialog(self.services, self,
                                    client_id=current.client_id if current else None)
