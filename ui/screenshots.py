@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QWidget
 
 
 def _save(widget: QWidget, path: Path) -> None:
-    QApplication.processEvents()  # only here: let the freshly shown widget paint once
     widget.grab().save(str(path), "PNG")
 
 

@@ -4,31 +4,29 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor
 
 from app.domain.dto import IncidentDTO
 from app.domain.enums import Phase, Severity
 from app.timefmt import format_duration, format_local
+from ui.models.base import DTO_ROLE, SORT_ROLE, DtoTableModel, Index
 
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-INCIDENT_ROLE = Qt.ItemDataRole.UserRole + 2
+INCIDENT_ROLE = DTO_ROLE
 
 SEVERITY_COLOURS = {
     Severity.SEV1: "#b3261e", Severity.SEV2: "#d9480f", Severity.SEV3: "#b08900",
     Severity.SEV4: "#4a6fa5",
 }
 
-Index = QModelIndex | QPersistentModelIndex
 
-
-class IncidentTableModel(QAbstractTableModel):
+class IncidentTableModel(DtoTableModel):
     COLUMNS = ("Severity", "Title", "Phase", "Organisation", "Detected", "Age")
     SEVERITY, TITLE, PHASE, CLIENT, DETECTED, AGE = range(6)
 
     def __init__(self, now: Callable[[], Any], parent=None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(parent)
-        self._rows: list[IncidentDTO] = []
+        self._rows: list[IncidentDTO]
         self._now = now
 
     # -- content
@@ -64,18 +62,6 @@ class IncidentTableModel(QAbstractTableModel):
                                   [Qt.ItemDataRole.DisplayRole])
 
     # -- Qt interface
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -5,17 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont
 
 from app.domain.dto import FACT_LABELS, TimelineEntryDTO
 from app.domain.enums import TimelineKind
 from app.timefmt import format_local
+from ui.models.base import DTO_ROLE, DtoTableModel, Index
 
-ENTRY_ROLE = Qt.ItemDataRole.UserRole + 2
+ENTRY_ROLE = DTO_ROLE
 KIND_ROLE = Qt.ItemDataRole.UserRole + 3
-
-Index = QModelIndex | QPersistentModelIndex
 
 KIND_COLOURS = {
     TimelineKind.CREATED.value: "#1c6e8c",
@@ -46,7 +45,7 @@ def describe(entry: TimelineEntryDTO, now: datetime | None = None) -> str:
     return entry.summary
 
 
-class TimelineModel(QAbstractTableModel):
+class TimelineModel(DtoTableModel):
     COLUMNS = ("Time", "Kind", "What happened", "By")
     TIME, KIND, SUMMARY, ACTOR = range(4)
 
@@ -54,7 +53,7 @@ class TimelineModel(QAbstractTableModel):
         super().__init__(parent)
         self._now = now
         self._incident_id: int | None = None
-        self._rows: list[TimelineEntryDTO] = []  # newest first
+        self._rows: list[TimelineEntryDTO]  # newest first
 
     @property
     def incident_id(self) -> int | None:
@@ -81,21 +80,6 @@ class TimelineModel(QAbstractTableModel):
 
     def entry_at(self, row: int) -> TimelineEntryDTO:
         return self._rows[row]
-
-    def kinds_present(self) -> list[str]:
-        return sorted({e.kind for e in self._rows})
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
