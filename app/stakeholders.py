@@ -1,16 +1,32 @@
-"""The stakeholder map. This first part holds contact-point validation and creation as the demo
-and the first-run path need them; the map editor (its issue) builds on these functions."""
+"""The stakeholder map: who must hear about an incident, how soon, at what detail, and where.
+Validation (email-validator, phonenumbers → E.164, https webhooks) and the service that stores
+stakeholders with their contact points. Groups live in app/groups.py, recipient resolution in
+app/recipients.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
 
+from app import events as ev
+from app.clock import Clock
+from app.domain.dto import ContactPointData, StakeholderData, StakeholderDTO
 from app.domain.enums import CATEGORY_DEFAULTS, Category, Channel, DetailLevel, TimingNeed
-from app.domain.models import ContactPoint, Stakeholder
-from app.errors import ValidationError
+from app.domain.models import Client, ContactPoint, GroupMember, Stakeholder
+from app.errors import NotFound, ValidationError
+from app.storage.engine import Store
 
+NAME_MAX = 200
+TEXT_MAX = 4000
+LABEL_MAX = 100
+MAX_SILENCE_LIMIT = 7 * 24 * 60  # a week, in minutes
+STAKEHOLDERS_CHANGED = "stakeholders_changed"  # payload: tuple of ids (None: everything)
+
+
+# ---------------------------------------------------------------- addresses
 
 def normalise_email(address: str) -> str:
     from email_validator import EmailNotValidError, validate_email
@@ -27,7 +43,7 @@ def normalise_phone(number: str, region: str) -> str:
     import phonenumbers
 
     try:
-        parsed = phonenumbers.parse(number.strip(), region.upper())
+        parsed = phonenumbers.parse(number.strip(), (region or "US").upper())
     except phonenumbers.NumberParseException as exc:
         raise ValidationError({"address": f"Not a phone number: {exc}"}) from None
     if not phonenumbers.is_valid_number(parsed):
@@ -36,23 +52,322 @@ def normalise_phone(number: str, region: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def normalise_address(channel: Channel, address: str, region: str) -> str:
-    channel = Channel(channel)
+def normalise_address(channel: Channel | str, address: str, region: str) -> str:
+    try:
+        channel = Channel(channel)
+    except ValueError:
+        raise ValidationError({"channel": f"Unknown channel “{channel}”."}) from None
     if not address or not address.strip():
         raise ValidationError({"address": "Enter an address for this contact point."})
     if channel == Channel.EMAIL:
         return normalise_email(address)
     if channel in (Channel.SMS, Channel.PHONE):
         return normalise_phone(address, region)
-    if channel in (Channel.WEBHOOK, Channel.SLACK, Channel.TEAMS):
-        from urllib.parse import urlsplit
+    from urllib.parse import urlsplit
 
-        parts = urlsplit(address.strip())
-        if parts.scheme != "https" or not parts.netloc:
-            raise ValidationError({"address": "Webhooks must be https:// URLs."})
-        return address.strip()
-    raise ValidationError({"address": f"Unknown channel {channel}."})  # pragma: no cover
+    parts = urlsplit(address.strip())
+    if parts.scheme != "https" or not parts.netloc:
+        raise ValidationError({"address": f"{channel.label} webhooks must be https:// URLs."})
+    return address.strip()
 
+
+# ---------------------------------------------------------------- validation (pure)
+
+def _enum_value(cls: type, value: Any, field_name: str, what: str,
+                errors: dict[str, str]) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return cls(value).value
+    except ValueError:
+        pass
+    text = str(value).strip().casefold()
+    for member in cls:  # accept labels ("IT staff / MSP") and loose spellings ("it staff")
+        if text in (member.value, member.label.casefold(),
+                    member.value.replace("_", " "), member.label.casefold().replace(" ", "")):
+            return member.value
+    allowed = ", ".join(m.label for m in cls)
+    errors[field_name] = f"Unknown {what} “{value}”. Use one of: {allowed}."
+    return None
+
+
+def validate_stakeholder(data: StakeholderData, region: str) -> StakeholderData:
+    """Normalise a stakeholder's fields; defaults come from the category. Raises
+    ValidationError keyed by field ("name", "category", "contacts.2.address", …)."""
+    errors: dict[str, str] = {}
+    name = " ".join((data.name or "").split())
+    if not name:
+        errors["name"] = "Enter the stakeholder's name."
+    elif len(name) > NAME_MAX:
+        errors["name"] = f"Keep the name under {NAME_MAX} characters."
+    role = " ".join((data.role or "").split())
+    if len(role) > NAME_MAX:
+        errors["role"] = f"Keep the role under {NAME_MAX} characters."
+    category = _enum_value(Category, data.category, "category", "category", errors)
+    if category is None and "category" not in errors:
+        errors["category"] = "Choose a category."
+    timing = _enum_value(TimingNeed, data.timing_need, "timing_need", "timing need", errors)
+    detail = _enum_value(DetailLevel, data.detail_level, "detail_level", "detail level", errors)
+    preferred = _enum_value(Channel, data.preferred_channel, "preferred_channel", "channel",
+                            errors)
+    silence = data.max_silence_minutes
+    if silence is not None:
+        try:
+            silence = int(silence)
+        except (TypeError, ValueError):
+            errors["max_silence_minutes"] = "Maximum silence is a whole number of minutes."
+            silence = None
+        else:
+            if not 1 <= silence <= MAX_SILENCE_LIMIT:
+                errors["max_silence_minutes"] = (
+                    f"Maximum silence must be between 1 and {MAX_SILENCE_LIMIT} minutes.")
+    need = data.information_need
+    if need is not None and len(need) > TEXT_MAX:
+        errors["information_need"] = f"Keep the information need under {TEXT_MAX} characters."
+    if len(data.notes or "") > TEXT_MAX:
+        errors["notes"] = f"Keep the notes under {TEXT_MAX} characters."
+
+    contacts: list[ContactPointData] = []
+    seen: set[tuple[str, str]] = set()
+    for i, cp in enumerate(data.contacts):
+        try:
+            channel = Channel(cp.channel).value
+        except ValueError:
+            errors[f"contacts.{i}.channel"] = f"Unknown channel “{cp.channel}”."
+            continue
+        try:
+            address = normalise_address(channel, cp.address, region)
+        except ValidationError as exc:
+            errors[f"contacts.{i}.address"] = exc.errors.get("address", str(exc))
+            continue
+        if (channel, address.casefold()) in seen:
+            errors[f"contacts.{i}.address"] = f"{address} is listed twice."
+            continue
+        seen.add((channel, address.casefold()))
+        label = (cp.label or "").strip()
+        if len(label) > LABEL_MAX:
+            errors[f"contacts.{i}.label"] = f"Keep the label under {LABEL_MAX} characters."
+        try:
+            priority = int(cp.priority)
+        except (TypeError, ValueError):
+            priority = len(contacts) + 1
+        contacts.append(ContactPointData(channel=channel, address=address,
+                                         priority=max(1, priority), label=label))
+    if errors:
+        raise ValidationError(errors)
+
+    need_default, timing_default, detail_default, silence_default = \
+        CATEGORY_DEFAULTS[Category(category)]
+    return StakeholderData(
+        client_id=data.client_id, name=name, category=category, role=role,
+        information_need=(need if need is not None else need_default).strip(),
+        timing_need=timing or timing_default.value,
+        detail_level=detail or detail_default.value,
+        max_silence_minutes=silence if data.max_silence_minutes is not None else silence_default,
+        notes=(data.notes or "").strip(), active=bool(data.active),
+        preferred_channel=preferred,
+        contacts=tuple(sorted(contacts, key=lambda c: c.priority)))
+
+
+# ---------------------------------------------------------------- conversions
+
+def to_dto(s: Stakeholder, client_name: str = "", group_ids: Iterable[int] = ()) -> StakeholderDTO:
+    return StakeholderDTO(
+        id=s.id, client_id=s.client_id, client_name=client_name, name=s.name,
+        category=Category(s.category).value, role=s.role, information_need=s.information_need,
+        timing_need=TimingNeed(s.timing_need).value,
+        detail_level=DetailLevel(s.detail_level).value,
+        max_silence_minutes=s.max_silence_minutes, notes=s.notes, active=s.active,
+        preferred_channel=Channel(s.preferred_channel).value if s.preferred_channel else None,
+        contacts=tuple(ContactPointData(channel=Channel(c.channel).value, address=c.address,
+                                        priority=c.priority, label=c.label)
+                       for c in sorted(s.contact_points, key=lambda c: (c.priority, c.id or 0))),
+        group_ids=tuple(sorted(group_ids)))
+
+
+def _write(stakeholder: Stakeholder, data: StakeholderData) -> None:
+    stakeholder.client_id = data.client_id
+    stakeholder.name = data.name
+    stakeholder.role = data.role
+    stakeholder.category = Category(data.category)
+    stakeholder.information_need = data.information_need or ""
+    stakeholder.timing_need = TimingNeed(data.timing_need)
+    stakeholder.detail_level = DetailLevel(data.detail_level)
+    stakeholder.max_silence_minutes = data.max_silence_minutes
+    stakeholder.notes = data.notes
+    stakeholder.active = data.active
+    stakeholder.preferred_channel = Channel(data.preferred_channel) if data.preferred_channel \
+        else None
+    stakeholder.contact_points.clear()
+    for cp in data.contacts:
+        stakeholder.contact_points.append(ContactPoint(
+            channel=Channel(cp.channel), address=cp.address, priority=cp.priority,
+            label=cp.label))
+
+
+# ---------------------------------------------------------------- the service
+
+@dataclass
+class StakeholderService:
+    """Stakeholders with their contact points. One Session per call; DTOs out; an event after
+    every commit so views refresh themselves."""
+
+    store: Store
+    clock: Clock
+    events: ev.EventBus = field(default_factory=ev.EventBus)
+
+    # -- reading
+
+    def list(self, client_id: int | None = None) -> list[StakeholderDTO]:
+        with self.store.session() as session:
+            stmt = (select(Stakeholder, Client.name).join(Client)
+                    .options(selectinload(Stakeholder.contact_points))
+                    .order_by(Stakeholder.name, Stakeholder.id))
+            if client_id is not None:
+                stmt = stmt.where(Stakeholder.client_id == client_id)
+            rows = session.execute(stmt).all()
+            memberships = _memberships(session, [s.id for s, _ in rows])
+            return [to_dto(s, name, memberships.get(s.id, ())) for s, name in rows]
+
+    def get(self, stakeholder_id: int) -> StakeholderDTO:
+        with self.store.session() as session:
+            s = self._load(session, stakeholder_id)
+            return to_dto(s, s.client.name, _memberships(session, [s.id]).get(s.id, ()))
+
+    # -- changing
+
+    def create(self, data: StakeholderData, stakeholder_id: int | None = None) -> StakeholderDTO:
+        """Add a stakeholder. `stakeholder_id` re-creates a deleted one under its old id
+        (undo of a delete)."""
+        with self.store.session() as session, session.begin():
+            client = self._client(session, data.client_id)
+            clean = validate_stakeholder(data, client.default_region)
+            stakeholder = Stakeholder(id=stakeholder_id) if stakeholder_id else Stakeholder()
+            _write(stakeholder, clean)
+            session.add(stakeholder)
+            session.flush()
+            dto = to_dto(stakeholder, client.name)
+        self.events.publish(STAKEHOLDERS_CHANGED, (dto.id,))
+        return dto
+
+    def update(self, stakeholder_id: int, data: StakeholderData) -> StakeholderDTO:
+        with self.store.session() as session, session.begin():
+            stakeholder = self._load(session, stakeholder_id)
+            client = self._client(session, data.client_id)
+            clean = validate_stakeholder(data, client.default_region)
+            _write(stakeholder, clean)
+            session.flush()
+            dto = to_dto(stakeholder, client.name,
+                         _memberships(session, [stakeholder.id]).get(stakeholder.id, ()))
+        self.events.publish(STAKEHOLDERS_CHANGED, (dto.id,))
+        return dto
+
+    def set_category(self, stakeholder_id: int, category: str) -> StakeholderDTO:
+        """Move a stakeholder to another category (the map's drag), keeping its own settings."""
+        current = self.get(stakeholder_id)
+        return self.update(stakeholder_id, replace(current.data(), category=category))
+
+    def delete(self, stakeholder_id: int) -> StakeholderDTO:
+        """Delete; returns the stakeholder as it was (with its groups) so it can be restored."""
+        with self.store.session() as session, session.begin():
+            stakeholder = self._load(session, stakeholder_id)
+            dto = to_dto(stakeholder, stakeholder.client.name,
+                         _memberships(session, [stakeholder.id]).get(stakeholder.id, ()))
+            session.delete(stakeholder)
+        self.events.publish(STAKEHOLDERS_CHANGED, (stakeholder_id,))
+        return dto
+
+    def restore(self, snapshot: StakeholderDTO) -> StakeholderDTO:
+        """Undo a delete: the same id, data and group memberships."""
+        with self.store.session() as session, session.begin():
+            client = self._client(session, snapshot.client_id)
+            clean = validate_stakeholder(snapshot.data(), client.default_region)
+            stakeholder = Stakeholder(id=snapshot.id)
+            _write(stakeholder, clean)
+            session.add(stakeholder)
+            session.flush()
+            from app.domain.models import Group
+
+            for group_id in snapshot.group_ids:
+                if session.get(Group, group_id) is not None:
+                    session.add(GroupMember(group_id=group_id, stakeholder_id=stakeholder.id))
+            session.flush()
+            dto = to_dto(stakeholder, client.name,
+                         _memberships(session, [stakeholder.id]).get(stakeholder.id, ()))
+        self.events.publish(STAKEHOLDERS_CHANGED, (dto.id,))
+        return dto
+
+    def apply_batch(self, creates: list[StakeholderData],
+                    updates: list[tuple[int, StakeholderData]]) -> tuple[list[int], list[int]]:
+        """Create and update many stakeholders in ONE transaction (imports): all or nothing.
+        Raises ValidationError keyed "<n>.<field>" (n: position in creates, then updates)."""
+        created: list[int] = []
+        updated: list[int] = []
+        with self.store.session() as session, session.begin():
+            regions = {c.id: c.default_region for c in session.scalars(select(Client))}
+            errors: dict[str, str] = {}
+            clean_creates = []
+            for n, data in enumerate(creates):
+                if data.client_id not in regions:
+                    errors[f"{n}.client"] = "Unknown organisation."
+                    continue
+                try:
+                    clean_creates.append(validate_stakeholder(data, regions[data.client_id]))
+                except ValidationError as exc:
+                    errors.update({f"{n}.{k}": v for k, v in exc.errors.items()})
+            if errors:
+                raise ValidationError(errors)
+            objects = []
+            for clean in clean_creates:
+                stakeholder = Stakeholder()
+                _write(stakeholder, clean)
+                objects.append(stakeholder)
+            session.add_all(objects)
+            for offset, (stakeholder_id, data) in enumerate(updates, start=len(creates)):
+                stakeholder = self._load(session, stakeholder_id)
+                try:
+                    clean = validate_stakeholder(data, regions[data.client_id])
+                except ValidationError as exc:
+                    raise ValidationError(
+                        {f"{offset}.{k}": v for k, v in exc.errors.items()}) from None
+                _write(stakeholder, clean)
+                updated.append(stakeholder_id)
+            session.flush()
+            created = [s.id for s in objects]
+        self.events.publish(STAKEHOLDERS_CHANGED, None)
+        return created, updated
+
+    # -- internals
+
+    @staticmethod
+    def _load(session: Session, stakeholder_id: int) -> Stakeholder:
+        stakeholder = session.get(Stakeholder, stakeholder_id)
+        if stakeholder is None:
+            raise NotFound(f"Stakeholder {stakeholder_id} does not exist (deleted meanwhile?).")
+        return stakeholder
+
+    @staticmethod
+    def _client(session: Session, client_id: int) -> Client:
+        client = session.get(Client, client_id)
+        if client is None:
+            raise ValidationError({"client": "Choose the organisation this stakeholder belongs to."})
+        return client
+
+
+def _memberships(session: Session, stakeholder_ids: list[int]) -> dict[int, list[int]]:
+    if not stakeholder_ids:
+        return {}
+    out: dict[int, list[int]] = {}
+    stmt = select(GroupMember.stakeholder_id, GroupMember.group_id).where(
+        GroupMember.stakeholder_id.is_not(None))
+    if len(stakeholder_ids) < 500:
+        stmt = stmt.where(GroupMember.stakeholder_id.in_(stakeholder_ids))
+    for sid, gid in session.execute(stmt):
+        out.setdefault(sid, []).append(gid)
+    return out
+
+
+# ---------------------------------------------------------------- compatibility for seeding
 
 @dataclass(frozen=True)
 class NewStakeholder:
@@ -70,23 +385,16 @@ class NewStakeholder:
 
 
 def add_stakeholder(session: Session, new: NewStakeholder, region: str) -> Stakeholder:
-    """Add a stakeholder with the category's defaults for what is not given; contact points
-    are validated and normalised (E.164 for phones). Raises ValidationError, storing nothing."""
-    name = " ".join(new.name.split())
-    if not name:
-        raise ValidationError({"name": "Enter the stakeholder's name."})
-    category = Category(new.category)
-    need, timing, detail, silence = CATEGORY_DEFAULTS[category]
-    contacts = [(Channel(ch), normalise_address(ch, addr, region)) for ch, addr in new.contacts]
-    stakeholder = Stakeholder(
-        client_id=new.client_id, name=name, role=new.role.strip(), category=category,
-        information_need=new.information_need if new.information_need is not None else need,
-        timing_need=new.timing_need or timing, detail_level=new.detail_level or detail,
-        max_silence_minutes=(new.max_silence_minutes if new.max_silence_minutes is not None
-                             else silence),
-        notes=new.notes, active=new.active)
-    for priority, (channel, address) in enumerate(contacts, start=1):
-        stakeholder.contact_points.append(
-            ContactPoint(channel=channel, address=address, priority=priority))
+    """Add a stakeholder inside an existing transaction (demo seeding)."""
+    data = StakeholderData(
+        client_id=new.client_id, name=new.name, category=Category(new.category).value,
+        role=new.role, information_need=new.information_need,
+        timing_need=new.timing_need.value if new.timing_need else None,
+        detail_level=new.detail_level.value if new.detail_level else None,
+        max_silence_minutes=new.max_silence_minutes, notes=new.notes, active=new.active,
+        contacts=tuple(ContactPointData(channel=Channel(ch).value, address=addr, priority=i)
+                       for i, (ch, addr) in enumerate(new.contacts, start=1)))
+    stakeholder = Stakeholder()
+    _write(stakeholder, validate_stakeholder(data, region))
     session.add(stakeholder)
     return stakeholder

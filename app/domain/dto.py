@@ -16,6 +16,8 @@ class ClientDTO:
     is_msp: bool
     time_zone: str
     default_region: str
+    notification_sla_minutes: int | None = None
+    regimes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,3 +70,94 @@ class TimelineEntryDTO:
     actor: str
     summary: str
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContactPointData:
+    channel: str
+    address: str
+    priority: int = 1
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class StakeholderData:
+    """The editable fields of a stakeholder (what a form, an import row or an undo step holds).
+    None for information need / timing / detail / max silence means "the category's default"."""
+    client_id: int = 0
+    name: str = ""
+    category: str = "affected_users"
+    role: str = ""
+    information_need: str | None = None
+    timing_need: str | None = None
+    detail_level: str | None = None
+    max_silence_minutes: int | None = None
+    notes: str = ""
+    active: bool = True
+    preferred_channel: str | None = None
+    contacts: tuple[ContactPointData, ...] = ()
+
+
+@dataclass(frozen=True)
+class StakeholderDTO(StakeholderData):
+    """A stored stakeholder: its data (defaults resolved, addresses normalised) and identity."""
+    id: int = 0
+    client_name: str = ""
+    group_ids: tuple[int, ...] = ()
+
+    def data(self) -> StakeholderData:
+        from dataclasses import fields as _fields
+
+        return StakeholderData(**{f.name: getattr(self, f.name)
+                                  for f in _fields(StakeholderData)})
+
+
+@dataclass(frozen=True)
+class GroupDTO:
+    id: int
+    client_id: int
+    name: str
+    description: str = ""
+    stakeholder_ids: tuple[int, ...] = ()
+    group_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResponsibilityDTO:
+    scenario: str
+    communicator: str
+    audience: str = ""
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """The editable fields of a client organisation."""
+    name: str
+    is_msp: bool = False
+    time_zone: str = "UTC"
+    default_region: str = "US"
+    notification_sla_minutes: int | None = None
+    regimes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recipient:
+    stakeholder_id: int
+    name: str
+    category: str
+    detail_level: str
+    channel: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    stakeholder_id: int
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecipientList:
+    recipients: tuple[Recipient, ...]
+    unreachable: tuple[Unreachable, ...] = ()

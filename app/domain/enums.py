@@ -149,3 +149,43 @@ CATEGORY_DEFAULTS: dict[Category, tuple[str, TimingNeed, DetailLevel, int | None
     Category.COMPLIANCE_LEGAL: ("Regulatory exposure, evidence", TimingNeed.RAPID,
                                 DetailLevel.IMPACT, 60),
 }
+
+
+class Regime(StrEnum):
+    """Regulatory regimes a client may be subject to (the regulatory clocks use this list)."""
+    GDPR = "gdpr"
+    UK_GDPR = "uk_gdpr"
+    HIPAA = "hipaa"
+    SEC = "sec"
+    NIS2 = "nis2"
+    DORA = "dora"
+    US_STATE = "us_state"
+
+
+class Scenario(StrEnum):
+    """Responsibility-matrix scenarios: who communicates in each."""
+    MSP_DETECTED = "msp_detected"
+    CLIENT_DETECTED = "client_detected"
+    EXTERNAL_COMMUNICATION = "external_communication"
+    TECHNICAL_UPDATES = "technical_updates"
+    BUSINESS_IMPACT = "business_impact"
+
+
+class Communicator(StrEnum):
+    MSP = "msp"
+    CLIENT = "client"
+    BOTH = "both"
+
+
+_LABELS.update({
+    Regime.GDPR: "GDPR", Regime.UK_GDPR: "UK GDPR", Regime.HIPAA: "HIPAA", Regime.SEC: "SEC",
+    Regime.NIS2: "NIS2", Regime.DORA: "DORA", Regime.US_STATE: "US state laws",
+    Scenario.MSP_DETECTED: "MSP-detected incident",
+    Scenario.CLIENT_DETECTED: "Client-detected incident",
+    Scenario.EXTERNAL_COMMUNICATION: "External communication",
+    Scenario.TECHNICAL_UPDATES: "Technical updates",
+    Scenario.BUSINESS_IMPACT: "Business impact",
+    Communicator.MSP: "MSP", Communicator.CLIENT: "Client", Communicator.BOTH: "Both",
+    Channel.PHONE: "Phone", Channel.SLACK: "Slack", Channel.TEAMS: "Teams",
+    Channel.WEBHOOK: "Webhook",
+})

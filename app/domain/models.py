@@ -12,7 +12,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from app.domain.enums import (
-    Category, Channel, DetailLevel, Phase, Severity, TimelineKind, TimingNeed,
+    Category, Channel, Communicator, DetailLevel, Phase, Scenario, Severity, TimelineKind,
+    TimingNeed,
 )
 
 
@@ -60,6 +61,9 @@ class Client(Base):
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     default_region: Mapped[str] = mapped_column(String(2), default="US", server_default="US")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Contractual customer-notification SLA in minutes (None: no contract says).
+    notification_sla_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    regimes: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     stakeholders: Mapped[list[Stakeholder]] = relationship(
         back_populates="client", cascade="all, delete-orphan", passive_deletes=True)
@@ -80,6 +84,7 @@ class Stakeholder(Base):
     max_silence_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     notes: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    preferred_channel: Mapped[Channel | None] = mapped_column(_enum(Channel), nullable=True)
 
     client: Mapped[Client] = relationship(back_populates="stakeholders")
     contact_points: Mapped[list[ContactPoint]] = relationship(
@@ -99,6 +104,51 @@ class ContactPoint(Base):
     label: Mapped[str] = mapped_column(String(100), default="")
 
     stakeholder: Mapped[Stakeholder] = relationship(back_populates="contact_points")
+
+
+class Responsibility(Base):
+    """One cell row of a client's responsibility matrix: in this scenario, who communicates
+    (MSP, client or both) and to whom."""
+
+    __tablename__ = "responsibilities"
+    __table_args__ = (UniqueConstraint("client_id", "scenario", name="uq_responsibility_scenario"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    scenario: Mapped[Scenario] = mapped_column(_enum(Scenario))
+    communicator: Mapped[Communicator] = mapped_column(_enum(Communicator))
+    audience: Mapped[str] = mapped_column(Text, default="")
+
+
+class Group(Base):
+    """A distribution list: stakeholders and other groups (nesting without cycles)."""
+
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("client_id", "name", name="uq_groups_client_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"),
+                                           index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+    __table_args__ = (
+        CheckConstraint("(stakeholder_id IS NULL) != (member_group_id IS NULL)",
+                        name="ck_group_member_one_kind"),
+        UniqueConstraint("group_id", "stakeholder_id", name="uq_group_member_stakeholder"),
+        UniqueConstraint("group_id", "member_group_id", name="uq_group_member_group"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"),
+                                          index=True)
+    stakeholder_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stakeholders.id", ondelete="CASCADE"), nullable=True)
+    member_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), nullable=True)
 
 
 class Incident(Base):
@@ -146,4 +196,5 @@ class TimelineEntry(Base):
 
 
 __all__ = ["Base", "Client", "Stakeholder", "ContactPoint", "Incident", "TimelineEntry",
+           "Responsibility", "Group", "GroupMember",
            "UTCDateTime", "TimelineKind"]

@@ -100,8 +100,11 @@ def test_child_rows_survive_the_batch_migration(tmp_path):
     try:
         assert current_revision(store.engine) == HEAD_REVISION
         with store.engine.connect() as conn:
-            assert conn.execute(text("SELECT * FROM stakeholders ORDER BY id")).all() == \
-                stakeholders_before
+            # later revisions add columns: compare the columns revision 0001 had
+            width = len(stakeholders_before[0])
+            assert [tuple(r)[:width] for r in conn.execute(
+                text("SELECT * FROM stakeholders ORDER BY id"))] == \
+                [tuple(r) for r in stakeholders_before]
             assert conn.execute(text("SELECT * FROM contact_points ORDER BY id")).all() == \
                 contacts_before
             assert conn.execute(text(

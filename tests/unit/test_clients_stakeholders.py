@@ -116,11 +116,11 @@ def test_explicit_values_beat_the_defaults(store, client_id):
         s = add_stakeholder(session, NewStakeholder(
             client_id=client_id, name="Board", category=Category.EXECUTIVES,
             information_need="", timing_need=TimingNeed.IMMEDIATE,
-            detail_level=DetailLevel.SIMPLE, max_silence_minutes=0), region="US")
+            detail_level=DetailLevel.SIMPLE, max_silence_minutes=5), region="US")
     with store.session() as session:
         stored = session.get(Stakeholder, s.id)
         assert (stored.information_need, stored.timing_need, stored.detail_level,
-                stored.max_silence_minutes) == ("", TimingNeed.IMMEDIATE, DetailLevel.SIMPLE, 0)
+                stored.max_silence_minutes) == ("", TimingNeed.IMMEDIATE, DetailLevel.SIMPLE, 5)
 
 
 def test_a_bad_contact_or_name_stores_nothing(store, client_id):
