@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
+from app.events import CLIENTS_CHANGED, EventBus
 from app.domain.dto import ClientDTO, ClientSettings, ResponsibilityDTO
 from app.domain.enums import Communicator, Regime, Scenario
 from app.domain.models import Client, Responsibility
@@ -82,7 +83,7 @@ def validate_client_settings(settings: ClientSettings) -> ClientSettings:
 
 
 def save_client(store: Store, clock: Clock, settings: ClientSettings,
-                client_id: int | None = None) -> ClientDTO:
+                client_id: int | None = None, events: EventBus | None = None) -> ClientDTO:
     """Create (client_id None) or update an organisation."""
     clean = validate_client_settings(settings)
     with store.session() as session, session.begin():
@@ -103,7 +104,10 @@ def save_client(store: Store, clock: Clock, settings: ClientSettings,
         client.notification_sla_minutes = clean.notification_sla_minutes
         client.regimes = list(clean.regimes)
         session.flush()
-        return to_dto(client)
+        dto = to_dto(client)
+    if events is not None:
+        events.publish(CLIENTS_CHANGED, dto)
+    return dto
 
 
 def settings_of(client: ClientDTO) -> ClientSettings:
@@ -152,6 +156,9 @@ def set_matrix(store: Store, client_id: int, rows: list[ResponsibilityDTO]) -> d
         except ValueError:
             errors[scenario] = "Choose MSP, client or both."
             continue
+        if any(c.scenario == scenario for c in clean):
+            errors[scenario] = f"“{Scenario(scenario).label}” is listed twice."
+            continue
         audience = (row.audience or "").strip()
         if len(audience) > 1000:
             errors[scenario] = "Keep “to whom” under 1000 characters."
@@ -172,3 +179,24 @@ def set_matrix(store: Store, client_id: int, rows: list[ResponsibilityDTO]) -> d
             target.communicator = Communicator(row.communicator)
             target.audience = row.audience
     return get_matrix(store, client_id)
+
+
+def delete_client(store: Store, client_id: int, events: EventBus | None = None) -> ClientDTO:
+    """Remove an organisation with its map. Refused while it has incidents (their record
+    must stay) or if it is the last organisation."""
+    from app.domain.models import Incident
+
+    with store.session() as session, session.begin():
+        client = session.get(Client, client_id)
+        if client is None:
+            raise NotFound(f"Organisation {client_id} does not exist.")
+        if session.scalar(select(func.count(Incident.id)).where(Incident.client_id == client_id)):
+            raise ValidationError({"client": f"“{client.name}” has incidents; their record must "
+                                             "stay, so the organisation cannot be removed."})
+        if session.scalar(select(func.count(Client.id))) <= 1:
+            raise ValidationError({"client": "Clarion needs at least one organisation."})
+        dto = to_dto(client)
+        session.delete(client)
+    if events is not None:
+        events.publish(CLIENTS_CHANGED, dto)
+    return dto

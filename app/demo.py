@@ -66,7 +66,9 @@ def seed(store: Store, now: datetime, spec: dict[str, Any]) -> int:
         for c in spec["clients"]:
             client = Client(name=c["name"], is_msp=c.get("is_msp", False),
                             time_zone=c.get("time_zone", "UTC"),
-                            default_region=c.get("default_region", "US"), created_at=now)
+                            default_region=c.get("default_region", "US"), created_at=now,
+                            notification_sla_minutes=c.get("notification_sla_minutes"),
+                            regimes=list(c.get("regimes", [])))
             session.add(client)
             session.flush()
             client_ids[c["key"]] = client.id
@@ -79,6 +81,7 @@ def seed(store: Store, now: datetime, spec: dict[str, Any]) -> int:
                 contacts=tuple((ch, addr) for ch, addr in s.get("contacts", []))),
                 region=regions[s["client"]])
 
+    _seed_map_extras(store, spec, client_ids, now)
     inc = spec["incident"]
     clock = FrozenClock(now)
     coordinator = spec.get("coordinator", "coordinator")
@@ -116,6 +119,33 @@ def seed(store: Store, now: datetime, spec: dict[str, Any]) -> int:
     if incident_id is None:
         raise DemoSeedError("the demo opens no incident")
     return incident_id
+
+
+def _seed_map_extras(store: Store, spec: dict[str, Any], client_ids: dict[str, int],
+                     now: datetime) -> None:
+    """Responsibility matrices and groups, through the same services the editor uses."""
+    from app.clients import set_matrix
+    from app.domain.dto import ResponsibilityDTO
+    from app.groups import GroupService
+    from app.stakeholders import StakeholderService
+
+    for key, rows in spec.get("responsibilities", {}).items():
+        set_matrix(store, client_ids[key], [ResponsibilityDTO(**row) for row in rows])
+    groups = GroupService(store)
+    people = {(s.client_id, s.name): s.id
+              for s in StakeholderService(store, FrozenClock(now)).list()}
+    made: dict[tuple[int, str], int] = {}
+    for g in spec.get("groups", []):
+        cid = client_ids[g["client"]]
+        made[(cid, g["name"])] = groups.create(cid, g["name"], g.get("description", "")).id
+    for g in spec.get("groups", []):
+        cid = client_ids[g["client"]]
+        try:
+            members = {people[(cid, name)] for name in g.get("members", [])}
+            nested = {made[(cid, name)] for name in g.get("groups", [])}
+        except KeyError as exc:
+            raise DemoSeedError(f"demo group {g['name']!r} names an unknown member {exc}") from None
+        groups.set_members(made[(cid, g["name"])], members, nested)
 
 
 def _facts(base: Facts, values: dict[str, Any], at) -> Facts:  # type: ignore[no-untyped-def]

@@ -159,15 +159,30 @@ class GroupService:
         self.events.publish(GROUPS_CHANGED, snapshot.client_id)
         return snapshot
 
+    def parents_of(self, group_id: int) -> tuple[int, ...]:
+        """The groups that contain this one directly."""
+        with self.store.session() as session:
+            return tuple(sorted(session.scalars(select(GroupMember.group_id).where(
+                GroupMember.member_group_id == group_id))))
+
     def restore(self, snapshot: GroupDTO, parents: tuple[int, ...] = ()) -> GroupDTO:
-        """Undo a delete: same id, name, members (those that still exist)."""
+        """Undo a delete: same id, name, members (those that still exist), and its place in
+        the `parents` groups that contained it (see parents_of, taken before the delete)."""
         self.create(snapshot.client_id, snapshot.name, snapshot.description, group_id=snapshot.id)
         with self.store.session() as session:
             existing_s = set(session.scalars(select(Stakeholder.id).where(
                 Stakeholder.id.in_(snapshot.stakeholder_ids))))
             existing_g = set(session.scalars(select(Group.id).where(
                 Group.id.in_(snapshot.group_ids))))
-        return self.set_members(snapshot.id, existing_s, existing_g)
+        restored = self.set_members(snapshot.id, existing_s, existing_g)
+        for parent_id in parents:
+            try:
+                parent = self.get(parent_id)
+            except NotFound:
+                continue
+            self.set_members(parent_id, parent.stakeholder_ids,
+                             set(parent.group_ids) | {snapshot.id})
+        return restored
 
     # -- internals
 

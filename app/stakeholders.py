@@ -81,11 +81,16 @@ def _enum_value(cls: type, value: Any, field_name: str, what: str,
         return cls(value).value
     except ValueError:
         pass
-    text = str(value).strip().casefold()
-    for member in cls:  # accept labels ("IT staff / MSP") and loose spellings ("it staff")
+    text = " ".join(str(value).split()).casefold()
+    for member in cls:  # accept labels ("IT staff / MSP") and spellings of them
         if text in (member.value, member.label.casefold(),
                     member.value.replace("_", " "), member.label.casefold().replace(" ", "")):
             return member.value
+    if len(text) >= 3:  # an unambiguous beginning of a label: "it staff", "compliance"
+        starts = [m for m in cls if m.label.casefold().startswith(text)
+                  or m.value.replace("_", " ").startswith(text)]
+        if len(starts) == 1:
+            return starts[0].value
     allowed = ", ".join(m.label for m in cls)
     errors[field_name] = f"Unknown {what} “{value}”. Use one of: {allowed}."
     return None
@@ -113,6 +118,8 @@ def validate_stakeholder(data: StakeholderData, region: str) -> StakeholderData:
     silence = data.max_silence_minutes
     if silence is not None:
         try:
+            if isinstance(silence, float) and not silence.is_integer():
+                raise ValueError("not a whole number")
             silence = int(silence)
         except (TypeError, ValueError):
             errors["max_silence_minutes"] = "Maximum silence is a whole number of minutes."
@@ -255,6 +262,8 @@ class StakeholderService:
             stakeholder = self._load(session, stakeholder_id)
             client = self._client(session, data.client_id)
             clean = validate_stakeholder(data, client.default_region)
+            if stakeholder.client_id != clean.client_id:
+                _leave_groups(session, stakeholder.id)  # groups belong to the old organisation
             _write(stakeholder, clean)
             session.flush()
             dto = to_dto(stakeholder, client.name,
@@ -325,11 +334,15 @@ class StakeholderService:
             session.add_all(objects)
             for offset, (stakeholder_id, data) in enumerate(updates, start=len(creates)):
                 stakeholder = self._load(session, stakeholder_id)
+                if data.client_id not in regions:
+                    raise ValidationError({f"{offset}.client": "Unknown organisation."})
                 try:
                     clean = validate_stakeholder(data, regions[data.client_id])
                 except ValidationError as exc:
                     raise ValidationError(
                         {f"{offset}.{k}": v for k, v in exc.errors.items()}) from None
+                if stakeholder.client_id != clean.client_id:
+                    _leave_groups(session, stakeholder.id)
                 _write(stakeholder, clean)
                 updated.append(stakeholder_id)
             session.flush()
@@ -352,6 +365,12 @@ class StakeholderService:
         if client is None:
             raise ValidationError({"client": "Choose the organisation this stakeholder belongs to."})
         return client
+
+
+def _leave_groups(session: Session, stakeholder_id: int) -> None:
+    from sqlalchemy import delete
+
+    session.execute(delete(GroupMember).where(GroupMember.stakeholder_id == stakeholder_id))
 
 
 def _memberships(session: Session, stakeholder_ids: list[int]) -> dict[int, list[int]]:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 import app
 from app.domain.dto import IncidentDTO
 from ui.incidents.workspace import IncidentsWorkspace
+from ui.stakeholders.workspace import StakeholdersWorkspace
 from ui.services import Services
 from ui.widgets.forms import named
 
@@ -44,6 +45,8 @@ class MainWindow(QMainWindow):
 
         self.incidents = IncidentsWorkspace(services)
         self.add_workspace("incidents", "Incidents", self.incidents, "Ctrl+1")
+        self.stakeholders = StakeholdersWorkspace(services)
+        self.add_workspace("stakeholders", "Stakeholders", self.stakeholders, "Ctrl+2")
         self.rail_layout.addStretch(1)
 
         central = QWidget()
@@ -160,7 +163,8 @@ class MainWindow(QMainWindow):
 
     def _splitters(self) -> dict:  # type: ignore[type-arg]
         return {"incidentsSplitter": self.incidents.splitter,
-                "incidentSplitter": self.incidents.view.splitter}
+                "incidentSplitter": self.incidents.view.splitter,
+                "stakeholdersSplitter": self.stakeholders.splitter}
 
     def save_geometry(self) -> None:
         settings = self.services.settings
@@ -170,6 +174,22 @@ class MainWindow(QMainWindow):
         settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        form = self.stakeholders.form
+        if form.is_dirty():
+            answer = QMessageBox.question(
+                self, "Unsaved stakeholder",
+                f"“{form.name.text() or 'The new stakeholder'}” has unsaved changes. "
+                "Save them before quitting?",
+                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                | QMessageBox.StandardButton.Cancel)
+            if answer == QMessageBox.StandardButton.Cancel:
+                event.ignore()
+                return
+            if answer == QMessageBox.StandardButton.Save:
+                self.stakeholders.save()
+                if form.is_dirty():
+                    event.ignore()
+                    return
         view = self.incidents.view
         if view.facts.is_dirty():
             answer = QMessageBox.question(

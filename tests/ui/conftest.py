@@ -41,6 +41,7 @@ def window(qtbot, services):
     # A test may leave refused edits in the facts editor; closing would then (rightly) ask
     # whether to save them, in a modal box nobody answers. Discard them first.
     w.incidents.view.facts.revert()
+    w.stakeholders.revert()
     w.close()
     w.deleteLater()
 
@@ -73,3 +74,11 @@ def create_incident(qtbot, open_dialog):
         return dialog.created
 
     return _create
+
+
+@pytest.fixture
+def client_of():
+    """The id of the (single) organisation of a fresh database."""
+    from app.clients import list_clients
+
+    return lambda services: list_clients(services.store)[0].id

@@ -213,10 +213,6 @@ def test_set_matrix_for_a_missing_client_is_not_found(store):
     assert responsibility_rows(store) == []
 
 
-@pytest.mark.xfail(strict=True, raises=IntegrityError,
-                   reason="set_matrix with the same scenario twice in one call adds two rows "
-                          "and hits the UNIQUE constraint: a raw sqlalchemy IntegrityError "
-                          "instead of a ValidationError (or last-one-wins)")
 def test_set_matrix_with_a_scenario_twice_does_not_crash(store, client_id):
     try:
         result = set_matrix(store, client_id, [ResponsibilityDTO("msp_detected", "msp"),

@@ -224,9 +224,6 @@ def test_deleting_a_nested_group_removes_it_from_its_parent(gs, client_id):
     assert gs.get(parent.id).group_ids == ()
 
 
-@pytest.mark.xfail(strict=True, reason="GroupService.restore ignores its `parents` argument (and "
-                                       "delete() does not record them): undoing the delete of a "
-                                       "nested group loses its place in its parent groups")
 def test_restoring_a_nested_group_puts_it_back_into_its_parent(gs, people, client_id):
     a = add(people, client_id, "A")
     parent, child = gs.create(client_id, "Parent"), gs.create(client_id, "Child")

@@ -139,9 +139,6 @@ def test_labels_are_accepted_for_enums(svc, client_id, field, given, stored):
     assert getattr(svc.get(dto.id), field) == stored
 
 
-@pytest.mark.xfail(strict=True, reason="_enum_value's comment promises loose spellings such as "
-                                       "'it staff', but only value, label, value with spaces "
-                                       "and label without spaces are compared")
 def test_the_loose_spelling_promised_in_the_code_is_accepted(svc, client_id):
     assert svc.create(person(client_id, category="it staff")).category == "it_staff_msp"
 
@@ -226,8 +223,6 @@ def test_max_silence_boundaries_are_accepted(svc, client_id, minutes):
         == int(minutes)
 
 
-@pytest.mark.xfail(strict=True, reason="validate_stakeholder truncates a float max silence with "
-                                       "int() (2.7 -> 2) instead of refusing a non-integer")
 def test_a_fractional_max_silence_is_refused(svc, store, client_id):
     with pytest.raises(ValidationError) as err:
         svc.create(person(client_id, max_silence_minutes=2.7))
@@ -449,9 +444,6 @@ def test_apply_batch_update_of_a_missing_stakeholder_stores_nothing(svc, store, 
     assert counts(store) == (0, 0, 0)
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError,
-                   reason="apply_batch looks up regions[data.client_id] for updates without "
-                          "checking the client exists: KeyError instead of ValidationError")
 def test_apply_batch_refuses_an_unknown_client_in_an_update(svc, store, client_id):
     a = svc.create(person(client_id, "Alice"))
     with pytest.raises(ValidationError) as err:
@@ -518,9 +510,6 @@ def test_list_filters_by_client_and_carries_client_name_and_groups(
     assert svc.list(9999) == []
 
 
-@pytest.mark.xfail(strict=True, reason="update() moves a stakeholder to another client but keeps "
-                                       "its memberships in the old client's groups (cross-client "
-                                       "group members, which set_members itself refuses)")
 def test_moving_a_stakeholder_to_another_client_does_not_leave_it_in_foreign_groups(
         svc, groups, client_id, gb_client_id):
     dto = svc.create(person(client_id))

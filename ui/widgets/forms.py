@@ -52,3 +52,15 @@ def with_error(field: QWidget, error: ErrorLabel) -> QWidget:
     layout.addWidget(field)
     layout.addWidget(error)
     return box
+
+
+class NoticeLabel(ErrorLabel):
+    """A message line that is either an error (red) or plain information."""
+
+    def show_info(self, message: str) -> None:
+        self.setStyleSheet("color: #1c4f6e; font-size: 90%;")
+        super().show_error(message)
+
+    def show_error(self, message: str) -> None:
+        self.setStyleSheet(ERROR_STYLE)
+        super().show_error(message)
