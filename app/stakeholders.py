@@ -326,12 +326,9 @@ class StakeholderService:
                     errors.update({f"{n}.{k}": v for k, v in exc.errors.items()})
             if errors:
                 raise ValidationError(errors)
-            objects = []
-            for clean in clean_creates:
-                stakeholder = Stakeholder()
-                _write(stakeholder, clean)
-                objects.append(stakeholder)
-            session.add_all(objects)
+            # Load every update target BEFORE adding new rows: a target deleted meanwhile
+            # must be refused, not confused with a new row that SQLite gave its old id.
+            targets: list[tuple[Stakeholder, StakeholderData]] = []
             for offset, (stakeholder_id, data) in enumerate(updates, start=len(creates)):
                 stakeholder = self._load(session, stakeholder_id)
                 if data.client_id not in regions:
@@ -341,10 +338,18 @@ class StakeholderService:
                 except ValidationError as exc:
                     raise ValidationError(
                         {f"{offset}.{k}": v for k, v in exc.errors.items()}) from None
+                targets.append((stakeholder, clean))
+            objects = []
+            for clean in clean_creates:
+                stakeholder = Stakeholder()
+                _write(stakeholder, clean)
+                objects.append(stakeholder)
+            session.add_all(objects)
+            for stakeholder, clean in targets:
                 if stakeholder.client_id != clean.client_id:
                     _leave_groups(session, stakeholder.id)
                 _write(stakeholder, clean)
-                updated.append(stakeholder_id)
+                updated.append(stakeholder.id)
             session.flush()
             created = [s.id for s in objects]
         self.events.publish(STAKEHOLDERS_CHANGED, None)
@@ -417,3 +422,31 @@ def add_stakeholder(session: Session, new: NewStakeholder, region: str) -> Stake
     _write(stakeholder, validate_stakeholder(data, region))
     session.add(stakeholder)
     return stakeholder
+
+
+def delete_many(service: StakeholderService, ids: list[int]) -> list[StakeholderDTO]:
+    """Delete many stakeholders in one transaction (undo of an import); returns snapshots."""
+    with service.store.session() as session, session.begin():
+        rows = session.scalars(select(Stakeholder).where(Stakeholder.id.in_(ids))
+                               .options(selectinload(Stakeholder.contact_points))).all()
+        memberships = _memberships(session, [s.id for s in rows])
+        snapshots = [to_dto(s, "", memberships.get(s.id, ())) for s in rows]
+        for s in rows:
+            session.delete(s)
+    service.events.publish(STAKEHOLDERS_CHANGED, None)
+    return snapshots
+
+
+def restore_many(service: StakeholderService, snapshots: list[StakeholderDTO]) -> None:
+    """Bring back deleted stakeholders under their ids, in one transaction (redo of an import)."""
+    with service.store.session() as session, session.begin():
+        regions = {c.id: c.default_region for c in session.scalars(select(Client))}
+        for snap in snapshots:
+            stakeholder = Stakeholder(id=snap.id)
+            _write(stakeholder, validate_stakeholder(snap.data(), regions[snap.client_id]))
+            session.add(stakeholder)
+        session.flush()
+        for snap in snapshots:
+            session.add_all([GroupMember(group_id=g, stakeholder_id=snap.id)
+                             for g in snap.group_ids])
+    service.events.publish(STAKEHOLDERS_CHANGED, None)

@@ -7,22 +7,33 @@ from pathlib import Path
 from PySide6.QtWidgets import QWidget
 
 
-def _save(widget: QWidget, path: Path) -> None:
+def _save(widget: QWidget, path: Path, saved: list[Path]) -> None:
     widget.grab().save(str(path), "PNG")
+    saved.append(path)
 
 
 def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-untyped-def]
     folder.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
-    target = folder / "incidents.png"
-    _save(window, target)
-    saved.append(target)
+    _save(window, folder / "incidents.png", saved)
     dialog = window.new_incident()
     dialog.title_edit.setText("Email delivery delayed for all staff")
-    target = folder / "new-incident.png"
-    _save(dialog, target)
-    saved.append(target)
+    _save(dialog, folder / "new-incident.png", saved)
     dialog.reject()
+
+    window.nav_buttons["stakeholders"].setChecked(True)
+    ws = window.stakeholders
+    _save(window, folder / "stakeholders-table.png", saved)
+    if ws.map is not None:
+        ws.tabs.setCurrentWidget(ws.map)
+        _save(window, folder / "stakeholders-map.png", saved)
+        ws.tabs.setCurrentIndex(0)
+    ws.edit_organisation()
+    _save(ws.organisation_dialog, folder / "organisation.png", saved)
+    ws.organisation_dialog.reject()
+    ws.edit_groups()
+    _save(ws.groups_dialog, folder / "groups.png", saved)
+    ws.groups_dialog.reject()
     for path in saved:
         print(f"saved {path}")
     return saved

@@ -159,18 +159,27 @@ def test_groups_dialog_refuses_a_cycle_and_undoes(qtbot, ws, services):
     for row in range(dialog.members_model.rowCount()):
         item = dialog.members_model.item(row)
         if item.text() == "Group: Inner":
-            item.setCheckState(Qt.CheckState.Checked)
-    dialog.apply_members()
+            item.setCheckState(Qt.CheckState.Checked)  # ticking is the edit
+            break
     assert services.groups.get(groups["Outer"]).group_ids == (groups["Inner"],)
+    qtbot.waitUntil(lambda: "Outer  (1)" in [dialog.groups_model.item(r).text()
+                                             for r in range(dialog.groups_model.rowCount())])
     # Inner containing Outer would be a cycle: refused, next to the list, nothing stored
     dialog.reload(groups["Inner"])
     for row in range(dialog.members_model.rowCount()):
         item = dialog.members_model.item(row)
         if item.text() == "Group: Outer":
             item.setCheckState(Qt.CheckState.Checked)
-    dialog.apply_members()
+            break
     assert "cycle" in dialog.notice.text()
     assert services.groups.get(groups["Inner"]).group_ids == ()
+
+    def outer_box_unticked() -> bool:  # the box shows what is stored again
+        return any(dialog.members_model.item(r).text() == "Group: Outer"
+                   and dialog.members_model.item(r).checkState() == Qt.CheckState.Unchecked
+                   for r in range(dialog.members_model.rowCount()))
+
+    qtbot.waitUntil(outer_box_unticked)
     ws.undo_action.trigger()  # undo "Outer contains Inner"
     assert services.groups.get(groups["Outer"]).group_ids == ()
     dialog.reject()

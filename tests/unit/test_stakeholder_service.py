@@ -524,3 +524,18 @@ def test_moving_a_stakeholder_to_another_client_does_not_leave_it_in_foreign_gro
         assert groups.get(g.id).stakeholder_ids == ()
     else:
         assert svc.get(dto.id).client_id == client_id
+
+
+def test_apply_batch_never_mistakes_a_deleted_target_for_a_new_row(svc, client_id):
+    """SQLite reuses the highest id: a new row could get the id of an update target deleted
+    meanwhile; the update must then be refused, not written over the new row."""
+    from app.errors import NotFound
+
+    keep = svc.create(person(client_id, name="Keep"))
+    gone = svc.create(person(client_id, name="Gone"))
+    svc.delete(gone.id)
+    with pytest.raises(NotFound):
+        svc.apply_batch([person(client_id, name="New One")],
+                        [(gone.id, replace(gone.data(), role="merged"))])
+    assert [s.name for s in svc.list()] == ["Keep"]
+    assert keep.id != gone.id

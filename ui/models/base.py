@@ -31,3 +31,27 @@ class DtoTableModel(QAbstractTableModel, Generic[T]):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.COLUMNS[section]
         return None
+
+
+class TextTableModel(DtoTableModel[tuple[str, ...]]):
+    """Rows of plain strings under given headers (previews, problem lists)."""
+
+    def __init__(self, headers: tuple[str, ...] = (), parent=None) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(parent)
+        self.COLUMNS = tuple(headers)
+
+    def set_rows(self, headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+        self.beginResetModel()
+        self.COLUMNS = tuple(headers)
+        self._rows = [tuple(r) for r in rows]
+        self.endResetModel()
+
+    def row_values(self, row: int) -> tuple[str, ...]:
+        return self._rows[row]
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole,
+                                               Qt.ItemDataRole.ToolTipRole):
+            return None
+        values = self._rows[index.row()]
+        return values[index.column()] if index.column() < len(values) else ""

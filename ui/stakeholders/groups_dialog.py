@@ -3,7 +3,7 @@ members — stakeholders and other groups. A cycle is refused with the path that
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QStandardItem, QStandardItemModel, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView, QDialog, QDialogButtonBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit,
@@ -26,6 +26,7 @@ class GroupsDialog(QDialog):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.services, self.client_id, self.undo_stack = services, client_id, undo_stack
+        self._filling = False
         notice = getattr(parent, "message", None)
         self._report = notice.show_error if notice is not None else (lambda _m: None)
         self.setObjectName("groupsDialog")
@@ -60,8 +61,6 @@ class GroupsDialog(QDialog):
         self.member_filter.textChanged.connect(self.members_proxy.setFilterFixedString)
         self.member_list = named(QListView(), "memberList", "Members: tick who belongs")
         self.member_list.setModel(self.members_proxy)
-        self.apply_button = named(QPushButton("Apply members"), "applyMembersButton",
-                                  "Apply members")
         self.members_label = QLabel()
         self.members_label.setObjectName("membersLabel")
         right = QWidget()
@@ -70,7 +69,6 @@ class GroupsDialog(QDialog):
         right_layout.addWidget(self.members_label)
         right_layout.addWidget(self.member_filter)
         right_layout.addWidget(self.member_list, 1)
-        right_layout.addWidget(self.apply_button, 0, Qt.AlignmentFlag.AlignRight)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -89,8 +87,12 @@ class GroupsDialog(QDialog):
         self.new_button.clicked.connect(self.new_group)
         self.rename_button.clicked.connect(self.rename_group)
         self.delete_button.clicked.connect(self.delete_group)
-        self.apply_button.clicked.connect(self.apply_members)
-        services.qt_events.groups_changed.connect(self._groups_changed)
+        # Ticking a box is the edit: stored at once, one undo step each.
+        self.members_model.itemChanged.connect(self._member_toggled)
+        # Queued: a change made from inside a tick box's signal must not rebuild the list
+        # (deleting that box) while the box is still emitting.
+        services.qt_events.groups_changed.connect(self._groups_changed,
+                                                  Qt.ConnectionType.QueuedConnection)
         self.reload()
 
     # -- data
@@ -126,12 +128,14 @@ class GroupsDialog(QDialog):
     def _load_members(self) -> None:
         gid = self.current_group_id()
         group = next((g for g in self.groups() if g.id == gid), None)
+        self._filling = True
         self.members_model.clear()
-        for widget in (self.rename_button, self.delete_button, self.apply_button,
+        for widget in (self.rename_button, self.delete_button,
                        self.member_list, self.member_filter):
             widget.setEnabled(group is not None)
         if group is None:
             self.members_label.setText("Create a group to choose its members.")
+            self._filling = False
             return
         self.members_label.setText(f"Members of “{group.name}” — tick who belongs:")
         for other in self.groups():
@@ -155,6 +159,11 @@ class GroupsDialog(QDialog):
             item.setData(s.id, ID_ROLE)
             item.setData("stakeholder", KIND_ROLE)
             self.members_model.appendRow(item)
+        self._filling = False
+
+    def _member_toggled(self, _item: QStandardItem) -> None:
+        if not self._filling:
+            self.apply_members()
 
     def checked(self) -> tuple[set[int], set[int]]:
         people, groups = set(), set()
@@ -242,8 +251,14 @@ class GroupsDialog(QDialog):
             after = svc.set_members(gid, people, groups)
         except ValidationError as exc:
             self.notice.show_error("; ".join(exc.errors.values()))
+            # The boxes show what is stored again — after this signal, not inside it: the
+            # item that emitted it must outlive its own emission.
+            QTimer.singleShot(0, self._load_members)
             return
-        self._push(f"Change members of {after.name}",
+        added = (set(after.stakeholder_ids) - set(before.stakeholder_ids)) | \
+            (set(after.group_ids) - set(before.group_ids))
+        verb = "Add to" if added else "Remove from"
+        self._push(f"{verb} {after.name}",
                    lambda: svc.set_members(gid, after.stakeholder_ids, after.group_ids),
                    lambda: svc.set_members(gid, before.stakeholder_ids, before.group_ids))
         self.notice.show_info(f"“{after.name}” now has {len(people)} people and "

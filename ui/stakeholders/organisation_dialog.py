@@ -34,7 +34,7 @@ class OrganisationDialog(QDialog):
         self.setObjectName("organisationDialog")
         self.setAccessibleName("Organisation settings")
         self.setWindowTitle("New organisation" if client_id is None else "Organisation settings")
-        self.setMinimumWidth(640)
+        self.setMinimumWidth(820)
         client = next((c for c in list_clients(services.store) if c.id == client_id), None)
         self.before = settings_of(client) if client else None
         self.before_matrix = get_matrix(services.store, client_id) if client_id else None
@@ -129,6 +129,8 @@ class OrganisationDialog(QDialog):
             if row is not None:
                 who.setCurrentIndex(who.findData(row.communicator))
                 whom.setText(row.audience)
+                whom.setCursorPosition(0)
+                whom.setToolTip(row.audience)
 
     def current_settings(self) -> ClientSettings:
         return ClientSettings(

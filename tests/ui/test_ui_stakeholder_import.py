@@ -1,0 +1,162 @@
+"""Import through the dialog as a coordinator does it: a CSV with some bad rows (listed, not
+imported; the rest imported), duplicates merged, a vCard, one undo step for the whole import."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+CSV = (
+    "Full name,Job title,Category,E-mail Address,Mobile Phone\n"
+    "Ana Costa,Head of Wards,Management,ana@example.com,(206) 555-0131\n"
+    "Bo Lind,,Executives,not-an-email,\n"
+    ",Nameless,Media,x@example.com,\n"
+    "Cy Ortiz,Desk,Wizards,cy@example.com,\n"
+    "Dee Park,Analyst,IT staff / MSP,dee@example.com,12345\n"
+    "Eve Moss,Lead,Business unit,eve@example.com,(206) 555-0132\n"
+)
+
+VCF = (
+    "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Gil Stone\r\nTITLE:Night supervisor\r\n"
+    "EMAIL;TYPE=INTERNET,WORK:gil@example.com\r\nTEL;TYPE=CELL:+1 206 555 0141\r\n"
+    "TEL;TYPE=WORK,VOICE:+1 206 555 0142\r\nNOTE:Long note that is folded across\r\n"
+    "  two lines\r\nEND:VCARD\r\n"
+    "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Hal Reed\r\nEMAIL;PREF=1:hal@example.com\r\n"
+    "TEL;VALUE=uri;TYPE=cell:tel:+1-206-555-0143\r\nEND:VCARD\r\n"
+)
+
+
+@pytest.fixture
+def ws(qtbot, window):
+    window.nav_buttons["stakeholders"].setChecked(True)
+    qtbot.waitUntil(lambda: window.stakeholders._loaded)
+    return window.stakeholders
+
+
+def _open(ws, kind, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: ("", "")))
+    ws.import_file(kind)
+    return ws.import_dialog
+
+
+def test_csv_import_lists_bad_rows_and_imports_the_rest(qtbot, ws, services, tmp_path,
+                                                        monkeypatch):
+    path = tmp_path / "people.csv"
+    path.write_text(CSV, encoding="utf-8")
+    dialog = _open(ws, "csv", monkeypatch)
+    assert dialog.load(path)
+    assert "6 rows" in dialog.file_label.text()
+    # the mapping was guessed from the headers
+    assert dialog.mapping["name"].currentText() == "Full name"
+    assert dialog.mapping["email"].currentText() == "E-mail Address"
+    assert dialog.mapping["sms"].currentText() == "Mobile Phone"
+    qtbot.mouseClick(dialog.check_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.pages.currentIndex() == 1, timeout=10000)
+    problems = [dialog.problems_model.row_values(r) for r in range(dialog.problems_model.rowCount())]
+    rows_with_problems = {p[0] for p in problems}
+    assert rows_with_problems == {"3", "4", "5", "6"}  # bad email, no name, unknown category, bad phone
+    assert any(p[0] == "5" and "Wizards" in p[2] for p in problems)
+    assert "2</b> of 6 rows are ready" in dialog.summary.text()
+    with qtbot.waitSignal(dialog.accepted, timeout=10000):
+        qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    names = sorted(s.name for s in services.stakeholders.list())
+    assert names == ["Ana Costa", "Eve Moss"]
+    ana = next(s for s in services.stakeholders.list() if s.name == "Ana Costa")
+    assert ("sms", "+12065550131") in [(c.channel, c.address) for c in ana.contacts]
+    qtbot.waitUntil(lambda: ws.model.rowCount() == 2)
+    assert "Imported 2" in ws.message.text()
+    # one undo step removes the whole import, redo brings it back
+    ws.undo_action.trigger()
+    assert services.stakeholders.list() == []
+    ws.redo_action.trigger()
+    assert sorted(s.name for s in services.stakeholders.list()) == names
+
+
+def test_csv_duplicates_are_merged_or_skipped(qtbot, ws, services, tmp_path, monkeypatch,
+                                              client_of):
+    from app.domain.dto import ContactPointData, StakeholderData
+
+    existing = services.stakeholders.create(StakeholderData(
+        client_id=client_of(services), name="Ana Costa", category="management",
+        contacts=(ContactPointData("email", "ana@example.com", 1),)))
+    path = tmp_path / "again.csv"
+    path.write_text("Name,Email,Mobile\nAna C.,ana@example.com,(206) 555-0131\n", encoding="utf-8")
+    dialog = _open(ws, "csv", monkeypatch)
+    dialog.load(path)
+    qtbot.mouseClick(dialog.check_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.pages.currentIndex() == 1, timeout=10000)
+    assert dialog.duplicates_model.rowCount() == 1
+    assert dialog.duplicates_model.row_values(0)[2] == "Ana Costa"
+    dialog.merge_radio.setChecked(True)
+    with qtbot.waitSignal(dialog.accepted, timeout=10000):
+        qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    [merged] = services.stakeholders.list()
+    assert merged.id == existing.id
+    assert [c.address for c in merged.contacts] == ["ana@example.com", "+12065550131"]
+    ws.undo_action.trigger()
+    assert [c.address for c in services.stakeholders.get(existing.id).contacts] == [
+        "ana@example.com"]
+
+
+def test_latin1_csv_imports_with_its_accents(qtbot, ws, services, tmp_path, monkeypatch):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("Name;Email\nJosé Müller;jose@example.com\n".encode("latin-1"))
+    dialog = _open(ws, "csv", monkeypatch)
+    assert dialog.load(path)
+    qtbot.mouseClick(dialog.check_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.pages.currentIndex() == 1, timeout=10000)
+    with qtbot.waitSignal(dialog.accepted, timeout=10000):
+        qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    assert [s.name for s in services.stakeholders.list()] == ["José Müller"]
+
+
+def test_too_big_a_file_is_refused_before_reading(qtbot, ws, tmp_path, monkeypatch):
+    from app.importing import MAX_IMPORT_BYTES
+
+    path = tmp_path / "huge.csv"
+    with open(path, "wb") as fh:
+        fh.write(b"Name,Email\n")
+        fh.truncate(MAX_IMPORT_BYTES + 1024)
+    dialog = _open(ws, "csv", monkeypatch)
+    assert not dialog.load(path)
+    assert dialog.notice.isVisible() and "MB" in dialog.notice.text()
+    assert not dialog.check_button.isEnabled()
+    dialog.reject()
+
+
+def test_vcard_import(qtbot, ws, services, tmp_path, monkeypatch):
+    path = tmp_path / "contacts.vcf"
+    path.write_text(VCF, encoding="utf-8")
+    dialog = _open(ws, "vcard", monkeypatch)
+    dialog.default_category.setCurrentIndex(dialog.default_category.findData("business_unit"))
+    assert dialog.load(path)
+    assert "2 contacts" in dialog.file_label.text()
+    qtbot.mouseClick(dialog.check_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.pages.currentIndex() == 1, timeout=10000)
+    with qtbot.waitSignal(dialog.accepted, timeout=10000):
+        qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    people = {s.name: s for s in services.stakeholders.list()}
+    assert set(people) == {"Gil Stone", "Hal Reed"}
+    gil = people["Gil Stone"]
+    assert gil.category == "business_unit" and gil.role == "Night supervisor"
+    assert ("sms", "+12065550141") in [(c.channel, c.address) for c in gil.contacts]
+    assert ("phone", "+12065550142") in [(c.channel, c.address) for c in gil.contacts]
+    assert "folded across two lines" in gil.notes.replace("  ", " ")
+    assert ("sms", "+12065550143") in [(c.channel, c.address) for c in people["Hal Reed"].contacts]
+
+
+def test_export_round_trips(qtbot, ws, services, tmp_path, client_of):
+    from app.domain.dto import ContactPointData, StakeholderData
+
+    services.stakeholders.create(StakeholderData(
+        client_id=client_of(services), name="Ivy Chan", category="regulators", role="Examiner",
+        contacts=(ContactPointData("email", "ivy@example.com", 1),
+                  ContactPointData("sms", "+12065550144", 2))))
+    qtbot.waitUntil(lambda: ws.model.rowCount() == 1)
+    target = tmp_path / "map.csv"
+    assert ws.export_to(str(target)) == 1
+    text = target.read_text(encoding="utf-8-sig")
+    assert "Ivy Chan" in text and "ivy@example.com" in text and "+12065550144" in text
+    assert "Exported 1" in ws.message.text()
