@@ -226,3 +226,32 @@ def test_new_organisation_gets_its_own_map(qtbot, ws, services):
     from app.clients import list_clients
 
     assert "Contoso Dental" not in [c.name for c in list_clients(services.store)]
+
+
+def test_drag_on_the_map_changes_category_and_undo_restores(qtbot, ws, services, client_of):
+    from PySide6.QtCore import QPoint
+
+    from app.domain.dto import ContactPointData, StakeholderData
+
+    dto = services.stakeholders.create(StakeholderData(
+        client_id=client_of(services), name="Rae Quinn", category="management",
+        timing_need="immediate", contacts=(ContactPointData("email", "rae@example.com", 1),)))
+    qtbot.waitUntil(lambda: ws.model.rowCount() == 1)
+    ws.tabs.setCurrentWidget(ws.map)
+    ws.map.resize(1400, 800)
+    qtbot.waitUntil(lambda: not ws.map.card_rect(dto.id).isEmpty())
+    viewport = ws.map.view.viewport()
+    start = ws.map.card_rect(dto.id).center().toPoint()
+    end = ws.map.lane_rect("executives").center().toPoint()
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(viewport, pos=QPoint((start.x() + end.x()) // 2, start.y()))
+    qtbot.mouseMove(viewport, pos=end)
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=end)
+    qtbot.waitUntil(lambda: services.stakeholders.get(dto.id).category == "executives")
+    moved = services.stakeholders.get(dto.id)
+    assert moved.timing_need == "immediate"  # its own settings stay
+    qtbot.waitUntil(lambda: dto.id in ws.map.view.lane_ids("executives"))  # the map redraws
+    ws.undo_action.trigger()
+    assert services.stakeholders.get(dto.id).category == "management"
+    ws.redo_action.trigger()
+    assert services.stakeholders.get(dto.id).category == "executives"
