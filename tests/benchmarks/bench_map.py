@@ -82,38 +82,12 @@ def make_stakeholders(n: int, seed: int = 7) -> list:
     return out
 
 
-def survive_pyside_3474() -> int:
-    """PySide6 6.12.0 wheels on Python < 3.12 drop a reference to None on every void Qt call
-    made from Python (upstream PYSIDE-3474); painting hundreds of cards a few times then aborts
-    the interpreter ("none_dealloc: deallocating None"). Python 3.12+ is immune (None is
-    immortal). This benchmark measures the widget, not that bug, so when the bug is present it
-    gives None a large reserve of references (None is never freed, so this is harmless).
-    The real fix is a dependency pin (PySide6-Essentials < 6.12 on Python < 3.12) or 3.12+.
-    Returns how many references one void call lost (0 when the bug is absent)."""
-    import ctypes
-
-    from PySide6.QtCore import QObject
-
-    probe = QObject()
-    before = sys.getrefcount(None)
-    for _ in range(100):
-        probe.setObjectName("probe")
-    lost = round((before - sys.getrefcount(None)) / 100)
-    if lost > 0 and sys.version_info < (3, 12):
-        ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
-    return lost
-
-
 def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from ui.stakeholders.map_view import StakeholderMapView
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    lost = survive_pyside_3474()
-    if lost:
-        print(f"note: this PySide6 loses {lost} reference(s) to None per void call "
-              "(PYSIDE-3474); reserve added so the benchmark can finish")
     view = StakeholderMapView()
     view.resize(1600, 900)
     view.show()

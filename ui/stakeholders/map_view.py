@@ -11,9 +11,7 @@ Ctrl++ / Ctrl+- / Ctrl+0) and switches to one-line compact cards for big maps.
 
 Few Python calls per frame, on purpose: cards and headers use DeviceCoordinateCache (painted
 once, then blitted while scrolling), lane backgrounds are C++ path items, and the lane headers
-stay visible while scrolling by moving nine cached items rather than painting in Python. Besides
-being fast, this matters with PySide6 6.12.0 on Python < 3.12, whose wheels drop a reference to
-None on every void Qt call made from Python (upstream PYSIDE-3474) until the interpreter aborts.
+stay visible while scrolling by moving nine cached items rather than painting in Python.
 """
 
 from __future__ import annotations
