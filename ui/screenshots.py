@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import QEvent
+from PySide6.QtWidgets import QApplication, QWidget
 
 
 def _save(widget: QWidget, path: Path, saved: list[Path]) -> None:
+    # Flush pending layout requests (a scroll area fits its page after its scroll bars settle).
+    for _ in range(3):
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
     widget.grab().save(str(path), "PNG")
     saved.append(path)
 

@@ -121,7 +121,7 @@ class StakeholdersWorkspace(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in ((0, 180), (1, 180), (2, 125), (3, 100), (4, 90), (5, 85), (6, 110)):
+        for column, width in ((0, 170), (1, 165), (2, 120), (3, 110), (4, 85), (5, 85), (6, 100)):
             header.resizeSection(column, width)
         # The organisation is chosen above; its column would only repeat it.
         self.table.setColumnHidden(StakeholderTableModel.CLIENT, True)
