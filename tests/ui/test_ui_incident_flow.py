@@ -190,3 +190,28 @@ def test_incident_list_filters_and_search(qtbot, window, services):
     assert ws.proxy.rowCount() == 1
     assert ws.current_incident().title == "VPN outage"
     assert ws.count_label.text() == "Showing 1 of 2 incidents"
+
+
+def test_switching_incident_with_unsaved_facts_asks(qtbot, window, services, monkeypatch):
+    import ui.incidents.workspace as workspace_module
+    from app.clients import list_clients
+
+    cid = list_clients(services.store)[0].id
+    a = services.incidents.open(client_id=cid, title="A outage", severity="SEV2",
+                                detected_at=services.clock.now())
+    services.incidents.open(client_id=cid, title="B outage", severity="SEV3",
+                            detected_at=services.clock.now())
+    ws = window.incidents
+    qtbot.waitUntil(lambda: ws.model.rowCount() == 2)
+    ws.select_incident(a.id)
+    ws.view.facts.status.setPlainText("Edited but not saved")
+    monkeypatch.setattr(workspace_module, "ask_unsaved", lambda parent, what: "cancel")
+    other = next(r for r in range(ws.proxy.rowCount())
+                 if ws.proxy.index(r, 0).data(Qt.ItemDataRole.UserRole + 2).id != a.id)
+    ws.table.setCurrentIndex(ws.proxy.index(other, 0))
+    assert ws.view.incident.id == a.id  # stayed
+    assert ws.view.facts.status.toPlainText() == "Edited but not saved"
+    monkeypatch.setattr(workspace_module, "ask_unsaved", lambda parent, what: "save")
+    ws.table.setCurrentIndex(ws.proxy.index(other, 0))
+    assert ws.view.incident.id != a.id
+    assert services.incidents.get(a.id).facts.status == "Edited but not saved"

@@ -255,3 +255,31 @@ def test_drag_on_the_map_changes_category_and_undo_restores(qtbot, ws, services,
     assert services.stakeholders.get(dto.id).category == "management"
     ws.redo_action.trigger()
     assert services.stakeholders.get(dto.id).category == "executives"
+
+
+@pytest.mark.parametrize("choice", ["save", "discard", "cancel"])
+def test_unsaved_edits_are_not_lost_when_selecting_another_row(qtbot, ws, services, monkeypatch,
+                                                                choice):
+    import ui.stakeholders.workspace as workspace_module
+
+    _add(qtbot, ws, "First", "first@example.com")
+    _add(qtbot, ws, "Second", "second@example.com")
+    qtbot.waitUntil(lambda: ws.proxy.rowCount() == 2)
+    ws.table.setCurrentIndex(ws.proxy.index(0, 0))  # First (sorted by name)
+    assert ws.form.stakeholder.name == "First"
+    ws.form.role.setText("Changed role")
+    asked = []
+    monkeypatch.setattr(workspace_module, "ask_unsaved",
+                        lambda parent, what: asked.append(what) or choice)
+    ws.table.setCurrentIndex(ws.proxy.index(1, 0))
+    assert asked and "First" in asked[0]
+    first = next(s for s in services.stakeholders.list() if s.name == "First")
+    if choice == "save":
+        assert first.role == "Changed role" and ws.form.stakeholder.name == "Second"
+    elif choice == "discard":
+        assert first.role == "" and ws.form.stakeholder.name == "Second"
+    else:  # stay on First with the edit still in the form
+        assert first.role == "" and ws.form.stakeholder.name == "First"
+        assert ws.form.role.text() == "Changed role"
+        assert ws.current().name == "First"
+        ws.revert()

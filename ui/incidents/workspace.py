@@ -14,7 +14,7 @@ from app.domain.enums import Phase, Severity
 from ui.incidents.incident_view import IncidentView
 from ui.models.incidents import INCIDENT_ROLE, IncidentFilterProxy, IncidentTableModel
 from ui.services import Services
-from ui.widgets.forms import named
+from ui.widgets.forms import ask_unsaved, named
 
 
 class IncidentsWorkspace(QWidget):
@@ -179,9 +179,31 @@ class IncidentsWorkspace(QWidget):
 
     # -- reactions
 
-    def _row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+    def _row_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         incident = self.proxy.data(current, INCIDENT_ROLE) if current.isValid() else None
+        shown = self.view.incident
+        if shown is not None and (incident is None or incident.id != shown.id) \
+                and not self._leave_facts():
+            selection = self.table.selectionModel()
+            selection.blockSignals(True)
+            selection.setCurrentIndex(previous, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                                      | QItemSelectionModel.SelectionFlag.Rows)
+            selection.blockSignals(False)
+            return
         self._show(incident)
+
+    def _leave_facts(self) -> bool:
+        facts = self.view.facts
+        if not facts.is_dirty():
+            return True
+        choice = ask_unsaved(self, f"The facts of “{self.view.incident.title}”")
+        if choice == "save":
+            facts.save()
+            return not facts.is_dirty()
+        if choice == "discard":
+            facts.revert()
+            return True
+        return False
 
     def _show(self, incident: IncidentDTO | None) -> None:
         if incident is None:

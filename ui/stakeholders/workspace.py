@@ -20,7 +20,7 @@ from ui.models.stakeholders import STAKEHOLDER_ROLE, StakeholderFilterProxy, Sta
 from ui.services import Services
 from ui.stakeholders.commands import ServiceCommand
 from ui.stakeholders.form import StakeholderForm
-from ui.widgets.forms import NoticeLabel, named
+from ui.widgets.forms import NoticeLabel, ask_unsaved, named
 
 
 def _filter_combo(name: str, accessible: str, everything: str, enum: type) -> QComboBox:
@@ -317,12 +317,31 @@ class StakeholdersWorkspace(QWidget):
             self.form.name.setFocus()
         return True
 
-    def _row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+    def _row_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         dto = self.proxy.data(current, STAKEHOLDER_ROLE) if current.isValid() else None
         if self.form.stakeholder is not None and dto is not None and \
                 self.form.stakeholder.id == dto.id:
             return
+        if not self.leave_form():
+            # Stay on the stakeholder being edited.
+            selection = self.table.selectionModel()
+            selection.blockSignals(True)
+            selection.setCurrentIndex(previous, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                                      | QItemSelectionModel.SelectionFlag.Rows)
+            selection.blockSignals(False)
+            return
         self.form.set_stakeholder(dto, self.client_id())
+
+    def leave_form(self) -> bool:
+        """Before the form shows something else: unsaved edits are saved, discarded or kept
+        (then False: stay)."""
+        if not self.form.is_dirty():
+            return True
+        choice = ask_unsaved(self, f"“{self.form.name.text().strip() or 'The new stakeholder'}”")
+        if choice == "save":
+            self.save()
+            return not self.form.is_dirty()
+        return choice == "discard"
 
     # -- edits (each one undoable)
 
@@ -330,6 +349,8 @@ class StakeholdersWorkspace(QWidget):
         self.undo_stack.push(ServiceCommand(text, redo, undo, self.message.show_error))
 
     def new_stakeholder(self) -> None:
+        if not self.leave_form():
+            return
         self.table.clearSelection()
         self.table.setCurrentIndex(QModelIndex())
         self.form.set_stakeholder(None, self.client_id())
@@ -352,8 +373,8 @@ class StakeholdersWorkspace(QWidget):
                     holder[0] = svc.delete(holder[0].id)
 
                 self._push(f"Add {created.name}", redo, undo)
-                self.select(created.id, switch_to_table=False)
                 self.form.set_stakeholder(svc.get(created.id), created.client_id)
+                self.select(created.id, switch_to_table=False)
             else:
                 sid, before = self.form.stakeholder.id, self.form.stakeholder.data()
                 updated = svc.update(sid, data)

@@ -64,3 +64,18 @@ class NoticeLabel(ErrorLabel):
     def show_error(self, message: str) -> None:
         self.setStyleSheet(ERROR_STYLE)
         super().show_error(message)
+
+
+def ask_unsaved(parent: QWidget, what: str) -> str:
+    """Ask what to do with unsaved edits: "save", "discard" or "cancel"."""
+    from PySide6.QtWidgets import QMessageBox
+
+    answer = QMessageBox.question(
+        parent, "Unsaved changes", f"{what} has unsaved changes. Save them first?",
+        QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+        | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+    if answer == QMessageBox.StandardButton.Save:
+        return "save"
+    if answer == QMessageBox.StandardButton.Discard:
+        return "discard"
+    return "cancel"
