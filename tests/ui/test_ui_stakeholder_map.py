@@ -77,7 +77,7 @@ def drag(qtbot, view, start: QPoint, end: QPoint) -> None:  # type: ignore[no-un
 
 
 def card_items(view):  # type: ignore[no-untyped-def]
-    from ui.stakeholders.map_view import _CardItem
+    from ui.stakeholders.map_items import CardItem as _CardItem
 
     return [item for item in view.view.scene().items() if isinstance(item, _CardItem)]
 
