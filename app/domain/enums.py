@@ -189,3 +189,13 @@ _LABELS.update({
     Channel.PHONE: "Phone", Channel.SLACK: "Slack", Channel.TEAMS: "Teams",
     Channel.WEBHOOK: "Webhook",
 })
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    RETRY_WAIT = "retry_wait"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    CANCELLED = "cancelled"

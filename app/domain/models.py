@@ -12,8 +12,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from app.domain.enums import (
-    Category, Channel, Communicator, DetailLevel, Phase, Scenario, Severity, TimelineKind,
-    TimingNeed,
+    Category, Channel, Communicator, DeliveryState, DetailLevel, Phase, Scenario, Severity,
+    TimelineKind, TimingNeed,
 )
 
 
@@ -151,6 +151,70 @@ class GroupMember(Base):
         ForeignKey("groups.id", ondelete="CASCADE"), nullable=True)
 
 
+class CustomTemplate(Base):
+    """The coordinator's version of a template (key "type/level/channel"). Every save is a new
+    version; the newest not-retired version is used; "revert" retires them all."""
+
+    __tablename__ = "custom_templates"
+    __table_args__ = (UniqueConstraint("key", "version", name="uq_custom_template_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Message(Base):
+    """One composed message of an incident: its template and audience. What each recipient
+    gets is fixed in its Delivery at queue time."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT"),
+                                             index=True)
+    template_type: Mapped[str] = mapped_column(String(40))
+    template_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    is_drill: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Delivery(Base):
+    """Message × contact point. Its bytes (subject, text, html, Message-ID) never change after
+    queuing; only the state fields do."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_state_next", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="RESTRICT"),
+                                            index=True)
+    stakeholder_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stakeholders.id", ondelete="SET NULL"), nullable=True, index=True)
+    recipient_name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    address: Mapped[str] = mapped_column(String(320))
+    detail_level: Mapped[str] = mapped_column(String(32))
+    template_key: Mapped[str] = mapped_column(String(100))
+    template_version: Mapped[int] = mapped_column(Integer, default=0)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    email_message_id: Mapped[str] = mapped_column(String(250), default="")
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    state: Mapped[DeliveryState] = mapped_column(_enum(DeliveryState))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    provider_id: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Incident(Base):
     __tablename__ = "incidents"
 
@@ -196,5 +260,5 @@ class TimelineEntry(Base):
 
 
 __all__ = ["Base", "Client", "Stakeholder", "ContactPoint", "Incident", "TimelineEntry",
-           "Responsibility", "Group", "GroupMember",
+           "Responsibility", "Group", "GroupMember", "CustomTemplate", "Message", "Delivery",
            "UTCDateTime", "TimelineKind"]

@@ -1,0 +1,436 @@
+"""The composer: render a template for an incident and its recipients in a Jinja2 sandbox, and
+queue the result — one Message and a Delivery per recipient, in one transaction, fixed bytes.
+
+Every audience renders from the same incident facts, so the status, ETA and next update time
+are the same in every variant: consistency by construction."""
+
+from __future__ import annotations
+
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Mapping
+
+from app import events as ev
+from app.clock import Clock, ensure_utc
+from app.domain.dto import ClientDTO, IncidentDTO, Recipient, RecipientList
+from app.domain.enums import Category, DeliveryState, Phase, TimelineKind, TimingNeed
+from app.errors import ClarionError, ValidationError
+from app.template_library import TYPE_LABELS, TemplateSource
+
+SEVERITY_LABELS = {"SEV1": "critical", "SEV2": "major", "SEV3": "minor", "SEV4": "low"}
+MESSAGES_CHANGED = "messages_changed"  # payload: incident id
+
+
+class TemplateRenderError(ClarionError):
+    """A template that cannot render: which part, which line (in the template file), why."""
+
+    def __init__(self, part: str, line: int | None, message: str) -> None:
+        self.part, self.line, self.message = part, line, message
+        where = f"{part}, line {line}" if line else part
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Sender:
+    name: str
+    organisation: str
+    contact: str = ""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+
+
+# ---------------------------------------------------------------- environment and filters
+
+def _zone(context: Any) -> Any:
+    from zoneinfo import ZoneInfo
+
+    try:
+        return ZoneInfo(context.get("client", {}).get("time_zone") or "UTC")
+    except Exception:  # noqa: BLE001 - a bad zone name shows UTC rather than failing
+        return ZoneInfo("UTC")
+
+
+def _local(context: Any, value: datetime) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a date and time, got {type(value).__name__}")
+    return ensure_utc(value).astimezone(_zone(context))
+
+
+def _f_time(context: Any, value: datetime | None) -> str:
+    if value is None:
+        return ""
+    local = _local(context, value)
+    return f"{local:%H:%M} {local.tzname()}"
+
+
+def _f_datetime(context: Any, value: datetime | None) -> str:
+    if value is None:
+        return ""
+    local = _local(context, value)
+    return f"{local:%a} {local.day} {local:%b %H:%M} {local.tzname()}"
+
+
+def _f_date(context: Any, value: datetime | None) -> str:
+    if value is None:
+        return ""
+    local = _local(context, value)
+    return f"{local.day} {local:%B %Y}"
+
+
+def _f_minutes_until(context: Any, value: datetime | None) -> int:
+    if value is None:
+        return 0
+    now = context.get("now")
+    return max(0, round((ensure_utc(value) - ensure_utc(now)).total_seconds() / 60))
+
+
+def _f_join_and(value: Any) -> str:
+    items = [str(v) for v in (value or [])]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+FILTERS_HELP: tuple[tuple[str, str], ...] = (
+    ("time", "a time in the client's zone: 14:05 PST"),
+    ("datetime", "day and time in the client's zone: Tue 3 Mar 14:05 PST"),
+    ("date", "a date: 3 March 2026"),
+    ("join_and", "a list as “A, B and C”"),
+    ("minutes_until", "whole minutes from now until a time"),
+)
+
+
+MAX_OUTPUT = 200_000  # characters one operation may produce; a message is far smaller
+
+
+@lru_cache(maxsize=1)
+def _sandbox_class():  # type: ignore[no-untyped-def]
+    from jinja2.exceptions import SecurityError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class ClarionSandbox(ImmutableSandboxedEnvironment):
+        """Jinja2's immutable sandbox, plus limits on operators that can exhaust memory or
+        time (`'a' * 10**9`, `9**9**9`): the sandbox only guards attribute access and range()."""
+
+        intercepted_binops = frozenset(["*", "**"])
+
+        def call_binop(self, context, operator, left, right):  # type: ignore[no-untyped-def]
+            if operator == "**":
+                if isinstance(right, int) and abs(right) > 64:
+                    raise SecurityError("exponent too large")
+                return left ** right
+            if operator == "*":
+                for seq, count in ((left, right), (right, left)):
+                    if isinstance(seq, (str, list, tuple)) and isinstance(count, int) \
+                            and len(seq) * count > MAX_OUTPUT:
+                        raise SecurityError("the result would be too large")
+                return left * right
+            return super().call_binop(context, operator, left, right)
+
+    return ClarionSandbox
+
+
+@lru_cache(maxsize=2)
+def environment(html: bool):  # type: ignore[no-untyped-def]
+    """One sandboxed environment per kind of section; compiled templates are cached."""
+    from jinja2 import StrictUndefined, pass_context
+
+    env = _sandbox_class()(undefined=StrictUndefined, autoescape=html,
+                           keep_trailing_newline=False, cache_size=400)
+    env.filters.update({
+        "time": pass_context(_f_time), "datetime": pass_context(_f_datetime),
+        "date": pass_context(_f_date), "minutes_until": pass_context(_f_minutes_until),
+        "join_and": _f_join_and,
+    })
+    return env
+
+
+@lru_cache(maxsize=512)
+def _compile(source: str, html: bool):  # type: ignore[no-untyped-def]
+    return environment(html).from_string(source)
+
+
+# ---------------------------------------------------------------- context
+
+def build_context(incident: IncidentDTO, client: ClientDTO, sender: Sender, now: datetime,
+                  recipient: Mapping[str, Any] | None = None,
+                  inputs: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Plain values only (dicts, lists, strings, datetimes): no ORM object reaches a template."""
+    f = incident.facts
+    return {
+        "incident": {
+            "id": incident.id, "reference": f"INC-{incident.id}", "title": incident.title,
+            "severity": incident.severity.value,
+            "severity_label": SEVERITY_LABELS[incident.severity.value],
+            "phase": incident.phase.value, "phase_label": incident.phase.label,
+            "detected_at": incident.detected_at, "is_drill": incident.is_drill,
+            "impact_business": incident.impact_business,
+            "impact_external": incident.impact_external,
+            "impact_regulatory": incident.impact_regulatory,
+        },
+        "facts": {
+            "status": f.status, "impact": f.impact,
+            "affected_services": list(f.affected_services), "eta": f.eta_at,
+            "eta_qualifier": f.eta_qualifier, "workaround": f.workaround,
+            "next_update_at": f.next_update_at,
+        },
+        "client": {"name": client.name, "time_zone": client.time_zone},
+        "recipient": dict(recipient or SAMPLE_RECIPIENT),
+        "sender": {"name": sender.name, "organisation": sender.organisation,
+                   "contact": sender.contact},
+        "now": now,
+        "inputs": dict(inputs or {}),
+    }
+
+
+SAMPLE_RECIPIENT = {"name": "(recipient's name)", "role": "", "category_label": "",
+                    "detail_level": ""}
+
+
+def recipient_context(recipient: Recipient, role: str = "") -> dict[str, Any]:
+    return {"name": recipient.name, "role": role,
+            "category_label": Category(recipient.category).label,
+            "detail_level": recipient.detail_level}
+
+
+VARIABLES_HELP: tuple[tuple[str, str], ...] = (
+    ("incident.title", "the incident's title"),
+    ("incident.reference", "a short reference, INC-42"),
+    ("incident.severity", "SEV1 … SEV4"),
+    ("incident.severity_label", "critical, major, minor or low"),
+    ("incident.phase_label", "Detected, Investigating, Responding, Resolved, Closed"),
+    ("incident.detected_at", "when it was detected (use |time or |datetime)"),
+    ("incident.is_drill", "true for a drill"),
+    ("facts.status", "current status"),
+    ("facts.impact", "impact"),
+    ("facts.affected_services", "list of affected services (use |join_and)"),
+    ("facts.eta", "estimated restoration time, or none"),
+    ("facts.eta_qualifier", "e.g. “within 30 minutes”"),
+    ("facts.workaround", "what people can do meanwhile"),
+    ("facts.next_update_at", "when the next update comes, or none"),
+    ("client.name", "the organisation affected"),
+    ("recipient.name", "the person or list receiving it"),
+    ("recipient.role", "their role"),
+    ("recipient.category_label", "their category in the map"),
+    ("sender.name", "you, the coordinator"),
+    ("sender.organisation", "who speaks"),
+    ("sender.contact", "where to reply"),
+    ("now", "the time of sending"),
+    ("inputs.…", "the values this template asks for in the composer"),
+)
+
+
+def example_value(context: Mapping[str, Any], dotted: str) -> str:
+    """The value a variable has in `context`, as text, for the composer's variable list."""
+    value: Any = context
+    for part in dotted.split("."):
+        if part == "…":
+            return ", ".join(sorted(context.get("inputs", {}))) or "(none for this template)"
+        if not isinstance(value, Mapping) or part not in value:
+            return ""
+        value = value[part]
+    if isinstance(value, datetime):
+        return _f_datetime(context, value)
+    if isinstance(value, list):
+        return _f_join_and(value)
+    return "" if value is None else str(value)
+
+
+# ---------------------------------------------------------------- rendering
+
+def _template_line(exc: BaseException) -> int | None:
+    """The line inside the section where a runtime error happened (Jinja2 rewrites the
+    traceback so that template frames carry template line numbers)."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == "<template>":
+            line = frame.lineno
+    return line
+
+
+def render_section(source: TemplateSource, part: str, context: Mapping[str, Any]) -> str:
+    from jinja2 import TemplateSyntaxError, UndefinedError
+    from jinja2.exceptions import SecurityError
+
+    text = source.section(part)
+    if text is None:
+        return ""
+    first = source.section_line(part)
+    try:
+        template = _compile(text, part == "html")
+    except TemplateSyntaxError as exc:
+        raise TemplateRenderError(part, first + (exc.lineno or 1) - 1,
+                                  f"syntax error: {exc.message}") from None
+    try:
+        return template.render(**context)
+    except UndefinedError as exc:
+        line = _template_line(exc)
+        raise TemplateRenderError(part, first + line - 1 if line else None,
+                                  f"{exc.message} — see the list of variables") from None
+    except SecurityError as exc:
+        raise TemplateRenderError(part, None, f"not allowed in a template: {exc}") from None
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        line = _template_line(exc)
+        raise TemplateRenderError(part, first + line - 1 if line else None,
+                                  f"{type(exc).__name__}: {exc}") from None
+    except RecursionError:
+        raise TemplateRenderError(part, None, "the template recurses without end") from None
+
+
+def render(source: TemplateSource, context: Mapping[str, Any]) -> Rendered:
+    subject = render_section(source, "subject", context).strip()
+    return Rendered(subject=subject, text=render_section(source, "text", context).strip() + "\n"
+                    if source.section("text") is not None else "",
+                    html=render_section(source, "html", context))
+
+
+# ---------------------------------------------------------------- audience proposals
+
+@dataclass(frozen=True)
+class AudienceProposal:
+    categories: tuple[str, ...] = ()
+    timing_needs: tuple[str, ...] = ()
+    reason: str = ""
+
+
+def propose_audience(template_type: str, phase: Phase | str) -> AudienceProposal:
+    """Who the template type and the incident's phase call for (a starting point the
+    coordinator adjusts)."""
+    phase = Phase(phase)
+    if template_type == "initial_acknowledgment":
+        return AudienceProposal(timing_needs=(TimingNeed.IMMEDIATE.value,),
+                                reason="everyone whose timing need is immediate")
+    if template_type == "status_update":
+        timings = [TimingNeed.IMMEDIATE.value, TimingNeed.RAPID.value]
+        return AudienceProposal(timing_needs=tuple(timings),
+                                reason="everyone who needs immediate or rapid updates")
+    if template_type == "escalation_notice":
+        return AudienceProposal(categories=(Category.MANAGEMENT.value, Category.EXECUTIVES.value,
+                                            Category.BUSINESS_UNIT.value),
+                                reason="management, executives and business units")
+    if template_type == "resolution_notice":
+        return AudienceProposal(timing_needs=(TimingNeed.IMMEDIATE.value, TimingNeed.RAPID.value,
+                                              TimingNeed.WHEN_RELEVANT.value,
+                                              TimingNeed.PER_CONTRACT.value),
+                                reason="everyone who was kept informed"
+                                       + (" (the incident is not resolved yet)"
+                                          if phase not in (Phase.RESOLVED, Phase.CLOSED) else ""))
+    if template_type == "post_incident_summary":
+        return AudienceProposal(categories=(Category.MANAGEMENT.value, Category.EXECUTIVES.value,
+                                            Category.CUSTOMERS.value,
+                                            Category.COMPLIANCE_LEGAL.value),
+                                reason="management, executives, customers and compliance")
+    if template_type == "regulatory_notification":
+        return AudienceProposal(categories=(Category.REGULATORS.value,
+                                            Category.COMPLIANCE_LEGAL.value),
+                                reason="regulators and compliance / legal")
+    raise ValidationError({"template_type": f"Unknown template type “{template_type}”."})
+
+
+# ---------------------------------------------------------------- queuing
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    message_id: int
+    deliveries: int
+    by_channel: dict[str, int] = field(default_factory=dict)
+
+
+def _email_message_id(domain: str = "clarion.invalid") -> str:
+    return f"<{uuid.uuid4().hex}@{domain}>"
+
+
+def queue_message(store, clock: Clock, events: ev.EventBus | None, *,  # type: ignore[no-untyped-def]
+                  incident: IncidentDTO, client: ClientDTO, template_type: str,
+                  templates: Mapping[str, TemplateSource], recipients: RecipientList,
+                  sender: Sender, inputs: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Rendered] | None = None,
+                  roles: Mapping[int, str] | None = None, actor: str = "",
+                  audience: Mapping[str, Any] | None = None) -> QueuedMessage:
+    """Render for every recipient (their own level and channel) and write the Message and its
+    Deliveries in ONE transaction, plus a message_queued timeline entry. `overrides` replace the
+    rendered text of a variant ("level/channel") for this message only. Nothing is written if
+    any variant fails to render or a subject would carry a line break."""
+    from app.domain.models import Delivery, Incident, Message, TimelineEntry
+
+    if template_type not in TYPE_LABELS:
+        raise ValidationError({"template_type": f"Unknown template type “{template_type}”."})
+    if not recipients.recipients:
+        raise ValidationError({"recipients": "No one to send to: choose the audience."})
+    if incident.phase == Phase.CLOSED:
+        raise ValidationError({"incident": "The incident is closed; its record is final."})
+    now = clock.now()
+    overrides = dict(overrides or {})
+    rows: list[dict[str, Any]] = []
+    keys: set[str] = set()
+    for r in recipients.recipients:
+        channel = "sms" if r.channel == "sms" else "email"
+        variant = f"{r.detail_level}/{channel}"
+        key = f"{template_type}/{variant}"
+        source = templates.get(key)
+        if source is None:
+            raise ValidationError({"template": f"There is no {variant} template for "
+                                               f"{TYPE_LABELS[template_type].lower()}."})
+        if variant in overrides:
+            out = overrides[variant]
+        else:
+            context = build_context(incident, client, sender, now,
+                                    recipient_context(r, (roles or {}).get(r.stakeholder_id, "")),
+                                    inputs)
+            out = render(source, context)
+        if "\n" in out.subject or "\r" in out.subject:
+            raise ValidationError({"subject": f"The {variant} subject has a line break; a "
+                                              "subject must be one line."})
+        if channel == "email" and not out.subject.strip():
+            raise ValidationError({"subject": f"The {variant} subject is empty."})
+        keys.add(key)
+        rows.append({"recipient": r, "key": key, "version": source.version, "out": out,
+                     "channel": r.channel})
+    by_channel: dict[str, int] = {}
+    for row in rows:
+        by_channel[row["channel"]] = by_channel.get(row["channel"], 0) + 1
+    with store.session() as session, session.begin():
+        stored = session.get(Incident, incident.id)
+        if stored is None:
+            raise ValidationError({"incident": "The incident no longer exists."})
+        message = Message(incident_id=incident.id, template_type=template_type,
+                          template_keys=sorted(keys), audience=dict(audience or {}),
+                          created_at=now, created_by=actor, is_drill=incident.is_drill)
+        session.add(message)
+        session.flush()
+        session.add_all([Delivery(
+            message_id=message.id, stakeholder_id=row["recipient"].stakeholder_id,
+            recipient_name=row["recipient"].name, channel=row["channel"],
+            address=row["recipient"].address, detail_level=row["recipient"].detail_level,
+            template_key=row["key"], template_version=row["version"],
+            subject=row["out"].subject, body_text=row["out"].text, body_html=row["out"].html,
+            email_message_id=_email_message_id() if row["channel"] == "email" else "",
+            idempotency_key=uuid.uuid4().hex, state=DeliveryState.QUEUED, attempts=0,
+            next_attempt_at=now, created_at=now, updated_at=now) for row in rows])
+        channels = ", ".join(f"{n} by {c if c != 'sms' else 'SMS'}"
+                             for c, n in sorted(by_channel.items()))
+        summary = (f"{TYPE_LABELS[template_type]} queued for {len(rows)} recipients ({channels})"
+                   + (" — drill" if incident.is_drill else ""))
+        entry = TimelineEntry(incident_id=incident.id, at=now, kind=TimelineKind.MESSAGE_QUEUED.value,
+                              actor=actor, summary=summary,
+                              data={"message_id": message.id, "template_type": template_type,
+                                    "recipients": len(rows), "by_channel": by_channel,
+                                    "unreachable": [u.name for u in recipients.unreachable]})
+        session.add(entry)
+        session.flush()
+        from app.incidents import entry_dto
+
+        entry_out = entry_dto(entry)
+        message_id = message.id
+    if events is not None:
+        events.publish(ev.TIMELINE_APPENDED, entry_out)
+        events.publish(MESSAGES_CHANGED, incident.id)
+    return QueuedMessage(message_id=message_id, deliveries=len(rows), by_channel=by_channel)
