@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 
 import app
 from app.domain.dto import IncidentDTO
+from ui.composer.workspace import ComposerWorkspace
 from ui.incidents.workspace import IncidentsWorkspace
 from ui.stakeholders.workspace import StakeholdersWorkspace
 from ui.services import Services
@@ -47,6 +48,9 @@ class MainWindow(QMainWindow):
         self.add_workspace("incidents", "Incidents", self.incidents, "Ctrl+1")
         self.stakeholders = StakeholdersWorkspace(services)
         self.add_workspace("stakeholders", "Stakeholders", self.stakeholders, "Ctrl+2")
+        self.composer = ComposerWorkspace(services)
+        self.add_workspace("composer", "Composer", self.composer, "Ctrl+3")
+        self.incidents.compose_requested.connect(self.compose)
         self.rail_layout.addStretch(1)
 
         central = QWidget()
@@ -108,6 +112,12 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
 
+        self.compose_action = QAction("&Compose message for this incident…", self)
+        self.compose_action.setObjectName("composeAction")
+        self.compose_action.setShortcut(QKeySequence("Ctrl+M"))
+        self.compose_action.triggered.connect(lambda: self.compose())
+        file_menu.insertAction(file_menu.actions()[1], self.compose_action)
+
         edit_menu = self.menuBar().addMenu("&Edit")
         self.find_action = QAction("&Find incident", self)
         self.find_action.setObjectName("findAction")
@@ -124,6 +134,15 @@ class MainWindow(QMainWindow):
     def new_incident(self):  # type: ignore[no-untyped-def]
         self.nav_buttons["incidents"].setChecked(True)
         return self.incidents.new_incident()
+
+    def compose(self, incident_id: int | None = None) -> None:
+        """Compose a message for an incident (the current one by default)."""
+        if incident_id is None:
+            current = self.incidents.current_incident()
+            incident_id = current.id if current else None
+        self.nav_buttons["composer"].setChecked(True)
+        if incident_id is not None:
+            self.composer.start(incident_id)
 
     def find(self) -> None:
         self.nav_buttons["incidents"].setChecked(True)

@@ -32,7 +32,7 @@ def _interactive_widgets(root: QWidget) -> list[QWidget]:
 
 
 def test_navigation_lists_the_workspaces_that_exist(window):
-    assert window.workspace_names() == ["Incidents", "Stakeholders"]
+    assert window.workspace_names() == ["Incidents", "Stakeholders", "Composer"]
     assert window.stack.currentWidget() is window.incidents
 
 

@@ -76,6 +76,8 @@ class IncidentView(QWidget):
                                          "Regulatory impact"),
         }
         self.control_error = ErrorLabel("controlError")
+        self.compose_button = named(QPushButton("Compose message…"), "composeButton",
+                                    "Compose a message for this incident", "Ctrl+M")
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Phase:"))
@@ -187,6 +189,7 @@ class IncidentView(QWidget):
         header_row.addWidget(self.badges_label)
         header_row.addStretch(1)
         header_row.addWidget(self.age_label)
+        header_row.addWidget(self.compose_button)
         layout.addLayout(header_row)
         layout.addLayout(controls)
         layout.addWidget(self.control_error)
@@ -260,6 +263,7 @@ class IncidentView(QWidget):
                                     "Phases move forward; a resolved incident can be reopened.")
         self.severity_combo.setCurrentIndex(self.severity_combo.findData(inc.severity.value))
         self.severity_combo.setEnabled(not closed)
+        self.compose_button.setEnabled(not closed)
         self.severity_button.setEnabled(not closed)
         for flag, box in self.flag_checks.items():
             box.setChecked(getattr(inc, f"impact_{flag.value}"))

@@ -109,7 +109,6 @@ class NewIncidentDialog(QDialog):
         self.open_button = named(self.buttons.addButton("Open incident",
                                                         QDialogButtonBox.ButtonRole.AcceptRole),
                                  "openIncidentButton", "Open incident")
-        self.open_button.setDefault(True)
         named(self.buttons.button(QDialogButtonBox.StandardButton.Cancel), "cancelButton", "Cancel")
         self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
@@ -127,6 +126,8 @@ class NewIncidentDialog(QDialog):
         self.detected.dateTimeChanged.connect(self._detected_changed)
         if self.client.count() == 0:
             self.errors["client"].show_error("There is no organisation yet.")
+        # Only now is the button inside the dialog, so Enter anywhere in it opens the incident.
+        self.open_button.setDefault(True)
         self.title_edit.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _detected_changed(self) -> None:

@@ -19,6 +19,7 @@ from ui.widgets.forms import ask_unsaved, named
 
 class IncidentsWorkspace(QWidget):
     current_incident_changed = Signal(object)  # IncidentDTO | None
+    compose_requested = Signal(int)            # incident id
 
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -78,6 +79,8 @@ class IncidentsWorkspace(QWidget):
         list_layout.addWidget(self.count_label)
 
         self.view = IncidentView(services)
+        self.view.compose_button.clicked.connect(
+            lambda: self.view.incident and self.compose_requested.emit(self.view.incident.id))
         self.empty = QWidget()
         self.empty.setObjectName("noIncidentPanel")
         empty_layout = QVBoxLayout(self.empty)

@@ -1,0 +1,150 @@
+"""From a new incident to a queued initial acknowledgment, by keyboard, and the composer's
+live preview, editing and refusals."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from sqlalchemy import select
+
+from app.domain.dto import ContactPointData, StakeholderData
+from app.domain.models import Delivery
+
+
+@pytest.fixture
+def people(services, client_of):
+    cid = client_of(services)
+    svc = services.stakeholders
+    svc.create(StakeholderData(client_id=cid, name="Ivan Ops", category="it_staff_msp",
+                               contacts=(ContactPointData("email", "ivan@example.com", 1),)))
+    svc.create(StakeholderData(client_id=cid, name="Una User", category="affected_users",
+                               contacts=(ContactPointData("sms", "+12065550101", 1),)))
+    svc.create(StakeholderData(client_id=cid, name="Eve Exec", category="executives",
+                               contacts=(ContactPointData("email", "eve@example.com", 1),)))
+    return cid
+
+
+def deliveries(services):
+    with services.store.session() as s:
+        return list(s.scalars(select(Delivery).order_by(Delivery.id)))
+
+
+def test_new_incident_to_queued_acknowledgment_by_keyboard(qtbot, window, services, people):
+    """Counted actions: Ctrl+N, type the title, Enter, Ctrl+M, Ctrl+Enter — five, plus the
+    title's letters."""
+    actions = 0
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    actions += 1
+    qtbot.waitUntil(lambda: getattr(window.incidents, "new_dialog", None) is not None
+                    and window.incidents.new_dialog.isVisible())
+    dialog = window.incidents.new_dialog
+    qtbot.keyClicks(dialog.title_edit, "VPN down for all remote staff")
+    actions += 1
+    with qtbot.waitSignal(dialog.accepted, timeout=3000):
+        qtbot.keyClick(dialog.title_edit, Qt.Key.Key_Return)
+    actions += 1
+    incident = window.incidents.current_incident()
+    assert incident.title == "VPN down for all remote staff"
+    qtbot.keyClick(window, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
+    actions += 1
+    composer = window.composer
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is composer)
+    assert composer.type_combo.currentData() == "initial_acknowledgment"
+    # the proposal: everyone whose timing need is immediate (IT staff and affected users)
+    qtbot.waitUntil(lambda: composer.recipients_model.rowCount() == 2)
+    names = {composer.recipients_model.row_values(r)[0] for r in range(2)}
+    assert names == {"Ivan Ops", "Una User"}
+    qtbot.keyClick(composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    actions += 1
+    qtbot.waitUntil(lambda: len(deliveries(services)) == 2)
+    assert actions == 5
+    rows = {d.recipient_name: d for d in deliveries(services)}
+    assert rows["Ivan Ops"].channel.value == "email" and rows["Ivan Ops"].subject
+    assert rows["Una User"].channel.value == "sms"
+    assert rows["Una User"].body_text.startswith("My organisation")  # who speaks, first
+    assert all(d.state.value == "queued" for d in rows.values())
+    # the timeline records it
+    timeline = services.incidents.timeline(incident.id)
+    assert timeline[-1].kind == "message_queued" and "2 recipients" in timeline[-1].summary
+    assert "Queued for 2" in composer.notice.text()
+
+
+def test_four_audiences_side_by_side_with_the_same_facts(qtbot, window, services, people):
+    from datetime import timedelta
+
+    from app.domain.dto import Facts
+
+    inc = services.incidents.open(client_id=people, title="Payroll delayed", severity="SEV3",
+                                  detected_at=services.clock.now())
+    services.incidents.update_facts(inc.id, Facts(
+        status="Payroll export is delayed", next_update_at=services.clock.now()
+        + timedelta(minutes=45)))
+    window.compose(inc.id)
+    composer = window.composer
+    composer.type_combo.setCurrentIndex(composer.type_combo.findData("status_update"))
+    composer.refresh()
+    from app.clients import list_clients
+    from app.composer import _f_time
+
+    client = list_clients(services.store)[0]
+    next_update = _f_time({"client": {"time_zone": client.time_zone}},
+                          services.incidents.get(inc.id).facts.next_update_at)
+    for level, panel in composer.panels.items():
+        assert "Payroll" in panel.rendered_email.subject, level
+        # every audience is told the same next update time: consistency by construction
+        assert next_update.split(" ")[0] in panel.rendered_email.text, level
+        assert next_update.split(" ")[0] in panel.rendered_sms.text, level
+        assert panel.sms_label.text().split(" ")[0].isdigit()
+    headings = [p.heading.text() for p in composer.panels.values()]
+    assert headings[0].startswith("Technical — ")
+
+
+def test_edit_one_variant_for_this_message_only(qtbot, window, services, people):
+    inc = services.incidents.open(client_id=people, title="Wi-Fi outage", severity="SEV3",
+                                  detected_at=services.clock.now())
+    window.compose(inc.id)
+    composer = window.composer
+    panel = composer.panels["simple"]
+    panel.edit_check.setChecked(True)
+    panel.sms_edit.setPlainText("Wi-Fi is down in Building A. Use the wired desks. Next update 10:30.")
+    composer._relint()
+    assert "segment" in panel.sms_label.text()
+    assert composer.queue()
+    una = next(d for d in deliveries(services) if d.recipient_name == "Una User")
+    assert una.body_text.startswith("Wi-Fi is down in Building A.")
+    # after queuing, the variant is back on the template
+    assert not panel.edit_check.isChecked()
+
+
+def test_a_subject_with_a_line_break_is_refused_with_a_message(qtbot, window, services, people):
+    inc = services.incidents.open(client_id=people, title="Mail relay down", severity="SEV2",
+                                  detected_at=services.clock.now())
+    window.compose(inc.id)
+    composer = window.composer
+    panel = composer.panels["technical"]
+    panel.edit_check.setChecked(True)
+    panel.subject.setText("Hello\r\nBcc: everyone@example.com")
+    import ui.composer.workspace as module
+
+    module_confirm = module.confirm_despite_errors
+    module.confirm_despite_errors = lambda parent, count: True
+    try:
+        assert not composer.queue()
+    finally:
+        module.confirm_despite_errors = module_confirm
+    assert "line break" in composer.notice.text()
+    assert deliveries(services) == []
+
+
+def test_no_recipients_means_nothing_to_queue(qtbot, window, services, people):
+    inc = services.incidents.open(client_id=people, title="Printer jam", severity="SEV4",
+                                  detected_at=services.clock.now())
+    window.compose(inc.id)
+    composer = window.composer
+    for model in (composer.category_model, composer.timing_model):
+        for r in range(model.rowCount()):
+            model.item(r).setCheckState(Qt.CheckState.Unchecked)
+    composer.refresh()
+    assert not composer.queue_button.isEnabled()
+    assert composer.queue_button.text() == "Queue for 0 recipients"

@@ -1,0 +1,464 @@
+"""The Composer workspace: incident → template type → audience, the four detail levels side by
+side (email and SMS each), linted as they change, then "Queue" writes the message and its
+deliveries to the outbox and the incident's timeline."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeySequence, QShortcut, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
+    QLineEdit, QListView, QMessageBox, QPushButton, QScrollArea, QSplitter, QTableView,
+    QVBoxLayout, QWidget,
+)
+
+from app.clients import list_clients
+from app.composer import (
+    VARIABLES_HELP, Rendered, Sender, TemplateRenderError, build_context, example_value,
+    propose_audience, queue_message, recipient_context, render,
+)
+from app.domain.dto import IncidentDTO, RecipientList
+from app.domain.enums import Category, DetailLevel, Phase, TimingNeed
+from app.errors import ClarionError, ValidationError
+from app.lint import LintContext, lint
+from app.recipients import resolve_recipients
+from app.template_library import TYPE_LABELS, TYPES, effective_templates
+from ui.composer.variant import VariantPanel
+from ui.models.base import TextTableModel
+from ui.services import Services
+from ui.widgets.forms import NoticeLabel, named
+
+ID_ROLE = Qt.ItemDataRole.UserRole + 1
+CHANNEL_MODES = (("best", "Best channel of each person (email or SMS)"),
+                 ("email", "Email only"), ("sms", "SMS only"), ("both", "Email and SMS"))
+
+
+def _check_list(name: str, accessible: str) -> tuple[QListView, QStandardItemModel]:
+    model = QStandardItemModel()
+    view = named(QListView(), name, accessible)
+    view.setModel(model)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    return view, model
+
+
+class ComposerWorkspace(QWidget):
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.setObjectName("composerWorkspace")
+        self.templates = {}
+        self.recipients = RecipientList(())
+        self._filling = False
+
+        # -- left: what and to whom
+        self.incident_combo = named(QComboBox(), "composerIncidentCombo", "Incident")
+        self.type_combo = named(QComboBox(), "composerTypeCombo", "Template type")
+        for t in TYPES:
+            self.type_combo.addItem(TYPE_LABELS[t], t)
+        self.channel_combo = named(QComboBox(), "composerChannelCombo", "Channels")
+        for value, label in CHANNEL_MODES:
+            self.channel_combo.addItem(label, value)
+        self.propose_button = named(QPushButton("Propose audience"), "proposeAudienceButton",
+                                    "Propose the audience for this type and phase")
+        self.proposal_label = QLabel()
+        self.proposal_label.setObjectName("proposalLabel")
+        self.proposal_label.setWordWrap(True)
+        self.category_view, self.category_model = _check_list("audienceCategories",
+                                                              "Audience: categories")
+        for c in Category:
+            item = QStandardItem(c.label)
+            item.setCheckable(True)
+            item.setData(c.value, ID_ROLE)
+            self.category_model.appendRow(item)
+        self.timing_view, self.timing_model = _check_list("audienceTimings",
+                                                          "Audience: timing needs")
+        for t in TimingNeed:
+            item = QStandardItem(t.label)
+            item.setCheckable(True)
+            item.setData(t.value, ID_ROLE)
+            self.timing_model.appendRow(item)
+        self.group_view, self.group_model = _check_list("audienceGroups", "Audience: groups")
+        for view in (self.category_view, self.timing_view, self.group_view):
+            view.setMaximumHeight(150)
+        self.inputs_box = QGroupBox("This template asks for")
+        self.inputs_box.setObjectName("templateInputsGroup")
+        self.inputs_form = QFormLayout(self.inputs_box)
+        self.input_edits: dict[str, QLineEdit] = {}
+
+        form = QFormLayout()
+        form.addRow("&Incident", self.incident_combo)
+        form.addRow("&Type", self.type_combo)
+        form.addRow("C&hannels", self.channel_combo)
+        audience = QGroupBox("Audience — anyone in a ticked category, timing need or group")
+        audience.setObjectName("audienceGroup")
+        a = QVBoxLayout(audience)
+        row = QHBoxLayout()
+        row.addWidget(self.propose_button)
+        row.addStretch(1)
+        a.addLayout(row)
+        a.addWidget(self.proposal_label)
+        lists = QHBoxLayout()
+        for title, view in (("Categories", self.category_view), ("Timing", self.timing_view),
+                            ("Groups", self.group_view)):
+            col = QVBoxLayout()
+            col.addWidget(QLabel(title))
+            col.addWidget(view)
+            lists.addLayout(col)
+        a.addLayout(lists)
+        self.variables_model = TextTableModel(("Variable", "Meaning", "Here"))
+        self.variables_view = named(QTableView(), "variablesTable", "Template variables")
+        self.variables_view.setModel(self.variables_model)
+        self.variables_view.verticalHeader().hide()
+        self.variables_view.horizontalHeader().setStretchLastSection(True)
+        self.variables_view.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
+        variables = QGroupBox("Variables available in templates")
+        variables.setObjectName("variablesGroup")
+        QVBoxLayout(variables).addWidget(self.variables_view)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addLayout(form)
+        left_layout.addWidget(audience)
+        left_layout.addWidget(self.inputs_box)
+        left_layout.addWidget(variables, 1)
+        left_scroll = QScrollArea()
+        left_scroll.setObjectName("composerLeftScroll")
+        left_scroll.setWidgetResizable(True)
+        left_scroll.setWidget(left)
+        left_scroll.setMinimumWidth(380)
+
+        # -- right: recipients and the four variants
+        self.recipients_label = QLabel()
+        self.recipients_label.setObjectName("recipientsLabel")
+        self.recipients_label.setWordWrap(True)
+        self.recipients_model = TextTableModel(("Name", "Category", "Detail", "Channel",
+                                                "Address"))
+        self.recipients_view = named(QTableView(), "recipientsTable", "Recipients")
+        self.recipients_view.setModel(self.recipients_model)
+        self.recipients_view.verticalHeader().hide()
+        self.recipients_view.horizontalHeader().setStretchLastSection(True)
+        self.recipients_view.setMaximumHeight(130)
+        self.panels = {level.value: VariantPanel(level) for level in DetailLevel}
+        variants = QHBoxLayout()
+        for panel in self.panels.values():
+            variants.addWidget(panel, 1)
+            panel.edited.connect(lambda _level: self._relint())
+        self.notice = NoticeLabel("composerNotice")
+        self.queue_button = named(QPushButton("Queue"), "queueMessageButton",
+                                  "Queue the message", "Queue for every recipient (Ctrl+Enter)")
+        self.queue_button.setDefault(True)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.notice, 1)
+        bottom.addWidget(self.queue_button)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.recipients_label)
+        right_layout.addWidget(self.recipients_view)
+        right_layout.addLayout(variants, 1)
+        right_layout.addLayout(bottom)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("composerSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(left_scroll)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.splitter)
+
+        # -- wiring: every change re-renders shortly after (typing stays fluid)
+        self.refresh_timer = QTimer(self)
+        self.refresh_timer.setSingleShot(True)
+        self.refresh_timer.setInterval(120)
+        self.refresh_timer.timeout.connect(self.refresh)
+        self.incident_combo.currentIndexChanged.connect(lambda _i: self._incident_changed())
+        self.type_combo.currentIndexChanged.connect(lambda _i: self._type_changed())
+        self.channel_combo.currentIndexChanged.connect(lambda _i: self.schedule())
+        for model in (self.category_model, self.timing_model, self.group_model):
+            model.itemChanged.connect(lambda _item: self.schedule())
+        self.propose_button.clicked.connect(self.propose)
+        self.queue_button.clicked.connect(self.queue)
+        shortcut = QShortcut(QKeySequence("Ctrl+Return"), self)
+        shortcut.activated.connect(self.queue)
+        shortcut2 = QShortcut(QKeySequence("Ctrl+Enter"), self)
+        shortcut2.activated.connect(self.queue)
+        services.qt_events.incident_changed.connect(self._incident_updated)
+        services.qt_events.groups_changed.connect(lambda _c: self._fill_groups())
+        self._loaded = False
+
+    # -- loading
+
+    def showEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        if not self._loaded:
+            self._loaded = True
+            self.reload()
+        super().showEvent(event)
+
+    def reload(self, incident_id: int | None = None) -> None:
+        self.templates = effective_templates(self.services.store)
+        self._filling = True
+        current = incident_id if incident_id is not None else self.incident_combo.currentData()
+        self.incident_combo.clear()
+        for inc in self.services.incidents.list():
+            if inc.phase == Phase.CLOSED:
+                continue
+            drill = " [drill]" if inc.is_drill else ""
+            self.incident_combo.addItem(f"{inc.severity.value} · {inc.title}{drill} — "
+                                        f"{inc.client_name}", inc.id)
+        index = self.incident_combo.findData(current)
+        self.incident_combo.setCurrentIndex(max(index, 0))
+        self._filling = False
+        self._incident_changed()
+
+    def incident(self) -> IncidentDTO | None:
+        incident_id = self.incident_combo.currentData()
+        if incident_id is None:
+            return None
+        return self.services.incidents.get(incident_id)
+
+    def start(self, incident_id: int, template_type: str | None = None) -> None:
+        """Open the composer on an incident, with the type its phase calls for and the
+        proposed audience: the keyboard path from an incident to a queued message."""
+        self._loaded = True
+        self.reload(incident_id)
+        incident = self.incident()
+        if incident is None:
+            return
+        if template_type is None:
+            template_type = {Phase.DETECTED: "initial_acknowledgment",
+                             Phase.RESOLVED: "resolution_notice"}.get(incident.phase,
+                                                                      "status_update")
+        self.type_combo.setCurrentIndex(self.type_combo.findData(template_type))
+        self.propose()
+        self.queue_button.setFocus()
+
+    def _incident_changed(self) -> None:
+        if self._filling:
+            return
+        self._fill_groups()
+        self.schedule()
+
+    def _incident_updated(self, incident: IncidentDTO) -> None:
+        if self._loaded and incident.id == self.incident_combo.currentData():
+            self.schedule()  # facts changed: every variant renders from them
+
+    def _fill_groups(self) -> None:
+        incident = self.incident()
+        self._filling = True
+        self.group_model.clear()
+        if incident is not None:
+            for g in self.services.groups.list(incident.client_id):
+                item = QStandardItem(g.name)
+                item.setCheckable(True)
+                item.setData(g.id, ID_ROLE)
+                self.group_model.appendRow(item)
+        self._filling = False
+
+    def _type_changed(self) -> None:
+        self._build_inputs()
+        self.schedule()
+
+    def _build_inputs(self) -> None:
+        while self.inputs_form.rowCount():
+            self.inputs_form.removeRow(0)
+        self.input_edits = {}
+        seen = {}
+        template_type = self.type_combo.currentData()
+        for key, source in self.templates.items():
+            if source.type == template_type:
+                for spec in source.inputs:
+                    seen.setdefault(spec.name, spec)
+        for name, spec in seen.items():
+            edit = named(QLineEdit(), f"input_{name}", spec.label)
+            edit.setPlaceholderText(spec.example)
+            edit.textChanged.connect(lambda _t: self.schedule())
+            self.inputs_form.addRow(spec.label, edit)
+            self.input_edits[name] = edit
+        self.inputs_box.setVisible(bool(seen))
+
+    # -- audience
+
+    def _checked(self, model: QStandardItemModel) -> list:
+        return [model.item(r).data(ID_ROLE) for r in range(model.rowCount())
+                if model.item(r).checkState() == Qt.CheckState.Checked]
+
+    def _set_checked(self, model: QStandardItemModel, values: set) -> None:
+        for r in range(model.rowCount()):
+            item = model.item(r)
+            item.setCheckState(Qt.CheckState.Checked if item.data(ID_ROLE) in values
+                               else Qt.CheckState.Unchecked)
+
+    def propose(self) -> None:
+        incident = self.incident()
+        if incident is None:
+            return
+        proposal = propose_audience(self.type_combo.currentData(), incident.phase)
+        self._filling = True
+        self._set_checked(self.category_model, set(proposal.categories))
+        self._set_checked(self.timing_model, set(proposal.timing_needs))
+        self._set_checked(self.group_model, set())
+        self._filling = False
+        self.proposal_label.setText(f"Proposed: {proposal.reason}.")
+        self.refresh()
+
+    def resolve(self) -> RecipientList:
+        incident = self.incident()
+        if incident is None:
+            return RecipientList(())
+        selectors = dict(categories=self._checked(self.category_model),
+                         timing_needs=self._checked(self.timing_model),
+                         group_ids=self._checked(self.group_model))
+        mode = self.channel_combo.currentData()
+        store, cid = self.services.store, incident.client_id
+        if mode == "both":
+            email = resolve_recipients(store, cid, channels=["email"], **selectors)
+            sms = resolve_recipients(store, cid, channels=["sms"], **selectors)
+            reachable = {r.stakeholder_id for r in email.recipients + sms.recipients}
+            missing = tuple(u for u in email.unreachable
+                            if u.stakeholder_id not in reachable)
+            return RecipientList(email.recipients + sms.recipients, missing)
+        channels = ["email", "sms"] if mode == "best" else [mode]
+        return resolve_recipients(store, cid, channels=channels, **selectors)
+
+    # -- rendering and linting
+
+    def schedule(self) -> None:
+        if not self._filling:
+            self.refresh_timer.start()
+
+    def sender(self, incident: IncidentDTO) -> Sender:
+        clients = list_clients(self.services.store)
+        msp = next((c for c in clients if c.is_msp), None)
+        return Sender(name=self.services.incidents.actor,
+                      organisation=msp.name if msp else incident.client_name)
+
+    def inputs(self) -> dict[str, str]:
+        return {name: edit.text() for name, edit in self.input_edits.items()}
+
+    def refresh(self) -> None:
+        self.refresh_timer.stop()
+        incident = self.incident()
+        self.recipients = self.resolve()
+        rows = [(r.name, Category(r.category).label, DetailLevel(r.detail_level).label,
+                 "SMS" if r.channel == "sms" else r.channel.capitalize(), r.address)
+                for r in self.recipients.recipients]
+        self.recipients_model.set_rows(self.recipients_model.COLUMNS, rows)
+        text = f"<b>{len(rows)}</b> recipients"
+        if self.recipients.unreachable:
+            names = ", ".join(u.name for u in self.recipients.unreachable[:6])
+            text += (f" · <span style='color:#b3261e'>{len(self.recipients.unreachable)} "
+                     f"unreachable on these channels: {names}</span>")
+        self.recipients_label.setText(text)
+        self.queue_button.setText(f"Queue for {len(rows)} recipients")
+        self.queue_button.setEnabled(bool(rows) and incident is not None)
+        if incident is None:
+            return
+        client = next(c for c in list_clients(self.services.store) if c.id == incident.client_id)
+        now = self.services.clock.now()
+        template_type = self.type_combo.currentData()
+        sender = self.sender(incident)
+        context = build_context(incident, client, sender, now, inputs=self.inputs())
+        self.variables_model.set_rows(self.variables_model.COLUMNS, [
+            (name, meaning, example_value(context, name)) for name, meaning in VARIABLES_HELP])
+        for level, panel in self.panels.items():
+            people = [r for r in self.recipients.recipients if r.detail_level == level]
+            panel.set_heading(len(people))
+            sample = recipient_context(people[0]) if people else None
+            ctx = build_context(incident, client, sender, now, sample, self.inputs())
+            out: dict[str, Rendered | None] = {}
+            error = None
+            for channel in ("email", "sms"):
+                source = self.templates.get(f"{template_type}/{level}/{channel}")
+                if source is None:
+                    out[channel] = None
+                    error = f"no {level} {channel} template for this type"
+                    continue
+                try:
+                    out[channel] = render(source, ctx)
+                except TemplateRenderError as exc:
+                    out[channel] = None
+                    error = f"{channel} template, {exc}"
+            panel.show_rendered(out["email"], out["sms"], error)
+            panel.render_error = error
+        self._relint()
+
+    def _relint(self) -> None:
+        incident = self.incident()
+        if incident is None:
+            return
+        client = next(c for c in list_clients(self.services.store) if c.id == incident.client_id)
+        now = self.services.clock.now()
+        for level, panel in self.panels.items():
+            if getattr(panel, "render_error", None) and not panel.is_edited():
+                continue
+            base = dict(detail_level=level, template_type=self.type_combo.currentData(),
+                        phase=incident.phase.value, facts=incident.facts,
+                        time_zone=client.time_zone, now=now)
+            email, sms = panel.current_email(), panel.current_sms()
+            panel.show_findings(
+                lint(email.text, LintContext(channel="email", **base), subject=email.subject,
+                     html=email.html or None),
+                lint(sms.text.rstrip("\n"), LintContext(channel="sms", **base)))
+
+    # -- queuing
+
+    def overrides(self) -> dict[str, Rendered]:
+        out: dict[str, Rendered] = {}
+        for level, panel in self.panels.items():
+            if panel.is_edited():
+                out[f"{level}/email"] = panel.email_override()  # type: ignore[assignment]
+                out[f"{level}/sms"] = panel.sms_override()  # type: ignore[assignment]
+        return out
+
+    def queue(self) -> bool:
+        incident = self.incident()
+        if incident is None or not self.queue_button.isEnabled():
+            return False
+        self.refresh()
+        used = {r.detail_level for r in self.recipients.recipients}
+        errors = [f for level in used for f in self.panels[level].errors()]
+        if errors and confirm_despite_errors(self, len(errors)) is False:
+            return False
+        client = next(c for c in list_clients(self.services.store) if c.id == incident.client_id)
+        roles = {s.id: s.role for s in self.services.stakeholders.list(incident.client_id)}
+        audience = {"categories": self._checked(self.category_model),
+                    "timing_needs": self._checked(self.timing_model),
+                    "group_ids": self._checked(self.group_model),
+                    "channels": self.channel_combo.currentData()}
+        try:
+            queued = queue_message(
+                self.services.store, self.services.clock, self.services.events,
+                incident=incident, client=client, template_type=self.type_combo.currentData(),
+                templates=self.templates, recipients=self.recipients,
+                sender=self.sender(incident), inputs=self.inputs(), overrides=self.overrides(),
+                roles=roles, actor=self.services.incidents.actor, audience=audience)
+        except (ValidationError, TemplateRenderError) as exc:
+            message = "; ".join(exc.errors.values()) if isinstance(exc, ValidationError) \
+                else str(exc)
+            self.notice.show_error(f"Not queued: {message}")
+            return False
+        except ClarionError as exc:
+            self.notice.show_error(f"Not queued: {exc}")
+            return False
+        for panel in self.panels.values():
+            panel.edit_check.setChecked(False)
+        channels = ", ".join(f"{n} {c if c != 'sms' else 'SMS'}"
+                             for c, n in sorted(queued.by_channel.items()))
+        self.notice.show_info(f"Queued for {queued.deliveries} recipients ({channels}). "
+                              "They wait in the outbox.")
+        self.last_queued = queued
+        return True
+
+
+def confirm_despite_errors(parent: QWidget, count: int) -> bool:
+    answer = QMessageBox.question(
+        parent, "The linter found errors",
+        f"The linter found {count} error{'s' if count != 1 else ''} in the variants that will "
+        "be sent. Queue anyway?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
