@@ -67,7 +67,7 @@ def test_new_incident_to_queued_acknowledgment_by_keyboard(qtbot, window, servic
     # the timeline records it
     timeline = services.incidents.timeline(incident.id)
     assert timeline[-1].kind == "message_queued" and "2 recipients" in timeline[-1].summary
-    assert "Queued for 2" in composer.notice.text()
+    qtbot.waitUntil(lambda: "Queued for 2" in composer.notice.text())
 
 
 def test_four_audiences_side_by_side_with_the_same_facts(qtbot, window, services, people):
@@ -110,7 +110,8 @@ def test_edit_one_variant_for_this_message_only(qtbot, window, services, people)
     panel.sms_edit.setPlainText("Wi-Fi is down in Building A. Use the wired desks. Next update 10:30.")
     composer._relint()
     assert "segment" in panel.sms_label.text()
-    assert composer.queue()
+    with qtbot.waitSignal(composer.queued, timeout=5000):
+        assert composer.queue()
     una = next(d for d in deliveries(services) if d.recipient_name == "Una User")
     assert una.body_text.startswith("Wi-Fi is down in Building A.")
     # after queuing, the variant is back on the template
@@ -130,7 +131,8 @@ def test_a_subject_with_a_line_break_is_refused_with_a_message(qtbot, window, se
     module_confirm = module.confirm_despite_errors
     module.confirm_despite_errors = lambda parent, count: True
     try:
-        assert not composer.queue()
+        composer.queue()
+        qtbot.waitUntil(lambda: "Not queued" in composer.notice.text())
     finally:
         module.confirm_despite_errors = module_confirm
     assert "line break" in composer.notice.text()

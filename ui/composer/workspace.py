@@ -4,7 +4,7 @@ deliveries to the outbox and the incident's timeline."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
@@ -42,8 +42,15 @@ def _check_list(name: str, accessible: str) -> tuple[QListView, QStandardItemMod
 
 
 class ComposerWorkspace(QWidget):
+    queued = Signal(int)  # message id
+
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        from ui.worker import Worker
+
+        self.worker = Worker(self)
+        self.worker.finished.connect(self._queued)
+        self.worker.failed.connect(self._queue_failed)
         self.services = services
         self.setObjectName("composerWorkspace")
         self.templates = {}
@@ -416,7 +423,7 @@ class ComposerWorkspace(QWidget):
 
     def queue(self) -> bool:
         incident = self.incident()
-        if incident is None or not self.queue_button.isEnabled():
+        if incident is None or not self.queue_button.isEnabled() or self.worker.running:
             return False
         self.refresh()
         used = {r.detail_level for r in self.recipients.recipients}
@@ -429,21 +436,20 @@ class ComposerWorkspace(QWidget):
                     "timing_needs": self._checked(self.timing_model),
                     "group_ids": self._checked(self.group_model),
                     "channels": self.channel_combo.currentData()}
-        try:
-            queued = queue_message(
-                self.services.store, self.services.clock, self.services.events,
-                incident=incident, client=client, template_type=self.type_combo.currentData(),
-                templates=self.templates, recipients=self.recipients,
-                sender=self.sender(incident), inputs=self.inputs(), overrides=self.overrides(),
-                roles=roles, actor=self.services.incidents.actor, audience=audience)
-        except (ValidationError, TemplateRenderError) as exc:
-            message = "; ".join(exc.errors.values()) if isinstance(exc, ValidationError) \
-                else str(exc)
-            self.notice.show_error(f"Not queued: {message}")
-            return False
-        except ClarionError as exc:
-            self.notice.show_error(f"Not queued: {exc}")
-            return False
+        store, clock, events = self.services.store, self.services.clock, self.services.events
+        kwargs = dict(incident=incident, client=client,
+                      template_type=self.type_combo.currentData(), templates=self.templates,
+                      recipients=self.recipients, sender=self.sender(incident),
+                      inputs=self.inputs(), overrides=self.overrides(), roles=roles,
+                      actor=self.services.incidents.actor, audience=audience)
+        # Rendering and writing thousands of deliveries takes seconds: off the GUI thread.
+        self.queue_button.setEnabled(False)
+        self.notice.show_info(f"Queuing for {len(self.recipients.recipients)} recipients…")
+        self.worker.start(lambda: queue_message(store, clock, events, **kwargs))
+        return True
+
+    def _queued(self, queued) -> None:  # type: ignore[no-untyped-def]
+        self.queue_button.setEnabled(True)
         for panel in self.panels.values():
             panel.edit_check.setChecked(False)
         channels = ", ".join(f"{n} {c if c != 'sms' else 'SMS'}"
@@ -451,7 +457,19 @@ class ComposerWorkspace(QWidget):
         self.notice.show_info(f"Queued for {queued.deliveries} recipients ({channels}). "
                               "They wait in the outbox.")
         self.last_queued = queued
-        return True
+        self.queued.emit(queued.message_id)
+
+    def _queue_failed(self, exc: object) -> None:
+        self.queue_button.setEnabled(True)
+        if isinstance(exc, ValidationError):
+            self.notice.show_error("Not queued: " + "; ".join(exc.errors.values()))
+        elif isinstance(exc, ClarionError):
+            self.notice.show_error(f"Not queued: {exc}")
+        else:
+            import logging
+
+            logging.getLogger(__name__).error("queuing failed", exc_info=exc)  # type: ignore[arg-type]
+            self.notice.show_error(f"Not queued: unexpected error ({exc}); see the log.")
 
 
 def confirm_despite_errors(parent: QWidget, count: int) -> bool:
