@@ -38,6 +38,13 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
     ws.edit_groups()
     _save(ws.groups_dialog, folder / "groups.png", saved)
     ws.groups_dialog.reject()
+
+    window.compose()  # the demo incident: a status update to its immediate and rapid people
+    _save(window, folder / "composer.png", saved)
+    library = window.composer.open_library()
+    library.select_key("status_update/operational/email")
+    _save(library, folder / "template-library.png", saved)
+    library.reject()
     for path in saved:
         print(f"saved {path}")
     return saved

@@ -150,3 +150,33 @@ def test_no_recipients_means_nothing_to_queue(qtbot, window, services, people):
     composer.refresh()
     assert not composer.queue_button.isEnabled()
     assert composer.queue_button.text() == "Queue for 0 recipients"
+
+
+def test_template_library_edit_save_use_and_revert(qtbot, window, services, people):
+    inc = services.incidents.open(client_id=people, title="Badge readers offline",
+                                  severity="SEV3", detected_at=services.clock.now())
+    window.compose(inc.id)
+    composer = window.composer
+    composer.type_combo.setCurrentIndex(composer.type_combo.findData("status_update"))
+    composer.refresh()
+    dialog = composer.open_library()
+    qtbot.waitUntil(dialog.isVisible)
+    dialog.select_key("status_update/simple/sms")
+    original = dialog.editor.toPlainText()
+    # a syntax error is refused with its line, nothing stored
+    dialog.editor.setPlainText(original.replace("=== text ===\n", "=== text ===\n{% if %}\n"))
+    assert not dialog.save()
+    assert "syntax" in dialog.error.text() and "line" in dialog.error.text()
+    from app.template_library import history
+
+    assert history(services.store, "status_update/simple/sms") == []
+    # a good edit becomes version 1 and the composer renders with it at once
+    dialog.editor.setPlainText(original.replace("=== text ===\n", "=== text ===\nNOTICE: "))
+    assert dialog.save()
+    assert "version 1" in dialog.error.text()
+    qtbot.waitUntil(lambda: composer.panels["simple"].rendered_sms.text.startswith("NOTICE: "))
+    # back to the built-in
+    dialog.revert()
+    qtbot.waitUntil(lambda: not composer.panels["simple"].rendered_sms.text.startswith("NOTICE"))
+    assert [v for v, _, retired in history(services.store, "status_update/simple/sms")] == [1]
+    dialog.reject()

@@ -67,6 +67,8 @@ class ComposerWorkspace(QWidget):
             self.channel_combo.addItem(label, value)
         self.propose_button = named(QPushButton("Propose audience"), "proposeAudienceButton",
                                     "Propose the audience for this type and phase")
+        self.library_button = named(QPushButton("Templates…"), "templateLibraryButton",
+                                    "Edit the template library")
         self.proposal_label = QLabel()
         self.proposal_label.setObjectName("proposalLabel")
         self.proposal_label.setWordWrap(True)
@@ -94,7 +96,12 @@ class ComposerWorkspace(QWidget):
 
         form = QFormLayout()
         form.addRow("&Incident", self.incident_combo)
-        form.addRow("&Type", self.type_combo)
+        type_row = QHBoxLayout()
+        type_row.addWidget(self.type_combo, 1)
+        type_row.addWidget(self.library_button)
+        type_label = QLabel("&Type")
+        type_label.setBuddy(self.type_combo)
+        form.addRow(type_label, type_row)
         form.addRow("C&hannels", self.channel_combo)
         audience = QGroupBox("Audience — anyone in a ticked category, timing need or group")
         audience.setObjectName("audienceGroup")
@@ -188,6 +195,7 @@ class ComposerWorkspace(QWidget):
         for model in (self.category_model, self.timing_model, self.group_model):
             model.itemChanged.connect(lambda _item: self.schedule())
         self.propose_button.clicked.connect(self.propose)
+        self.library_button.clicked.connect(self.open_library)
         self.queue_button.clicked.connect(self.queue)
         shortcut = QShortcut(QKeySequence("Ctrl+Return"), self)
         shortcut.activated.connect(self.queue)
@@ -410,6 +418,21 @@ class ComposerWorkspace(QWidget):
                 lint(email.text, LintContext(channel="email", **base), subject=email.subject,
                      html=email.html or None),
                 lint(sms.text.rstrip("\n"), LintContext(channel="sms", **base)))
+
+    def open_library(self):  # type: ignore[no-untyped-def]
+        from ui.composer.library_dialog import TemplateLibraryDialog
+
+        dialog = TemplateLibraryDialog(self.services, self.type_combo.currentData(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.changed.connect(self._templates_changed)
+        self.library_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _templates_changed(self) -> None:
+        self.templates = effective_templates(self.services.store)
+        self._build_inputs()
+        self.refresh()
 
     # -- queuing
 
