@@ -434,3 +434,45 @@ def queue_message(store, clock: Clock, events: ev.EventBus | None, *,  # type: i
         events.publish(ev.TIMELINE_APPENDED, entry_out)
         events.publish(MESSAGES_CHANGED, incident.id)
     return QueuedMessage(message_id=message_id, deliveries=len(rows), by_channel=by_channel)
+
+
+# ---------------------------------------------------------------- what was sent
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    recipient_name: str
+    channel: str
+    address: str
+    state: str
+    subject: str
+
+
+def message_deliveries(store, message_id: int) -> list[DeliveryRow]:  # type: ignore[no-untyped-def]
+    """The deliveries of one message, for the incident's timeline and the record."""
+    from sqlalchemy import select
+
+    from app.domain.models import Delivery
+
+    with store.session() as session:
+        return [DeliveryRow(d.recipient_name, d.channel.value, d.address, d.state.value, d.subject)
+                for d in session.scalars(select(Delivery).where(Delivery.message_id == message_id)
+                                         .order_by(Delivery.recipient_name, Delivery.id))]
+
+
+def recent_message_counts(store, stakeholder_ids: list[int],  # type: ignore[no-untyped-def]
+                          since: datetime) -> dict[int, int]:
+    """How many messages each stakeholder was sent (queued or later) since `since` — for the
+    over-communication check."""
+    from sqlalchemy import func, select
+
+    from app.domain.models import Delivery
+
+    if not stakeholder_ids:
+        return {}
+    with store.session() as session:
+        rows = session.execute(
+            select(Delivery.stakeholder_id, func.count(func.distinct(Delivery.message_id)))
+            .where(Delivery.stakeholder_id.in_(stakeholder_ids), Delivery.created_at >= since,
+                   Delivery.state != DeliveryState.CANCELLED)
+            .group_by(Delivery.stakeholder_id)).all()
+    return {sid: n for sid, n in rows}

@@ -180,3 +180,30 @@ def test_template_library_edit_save_use_and_revert(qtbot, window, services, peop
     qtbot.waitUntil(lambda: not composer.panels["simple"].rendered_sms.text.startswith("NOTICE"))
     assert [v for v, _, retired in history(services.store, "status_update/simple/sms")] == [1]
     dialog.reject()
+
+
+def test_queued_deliveries_are_visible_on_the_incident_timeline(qtbot, window, services, people):
+    inc = services.incidents.open(client_id=people, title="Door access down", severity="SEV3",
+                                  detected_at=services.clock.now())
+    window.compose(inc.id)
+    with qtbot.waitSignal(window.composer.queued, timeout=5000):
+        window.composer.queue()
+    window.nav_buttons["incidents"].setChecked(True)
+    window.incidents.select_incident(inc.id)
+    view = window.incidents.view
+    qtbot.waitUntil(lambda: view.timeline_model.entry_at(0).kind == "message_queued")
+    view.timeline_view.selectRow(0)
+    assert "Ivan Ops" in view.entry_detail.text() and "queued" in view.entry_detail.text()
+
+
+def test_over_communication_is_flagged_after_three_messages(qtbot, window, services, people):
+    inc = services.incidents.open(client_id=people, title="Chat outage", severity="SEV3",
+                                  detected_at=services.clock.now())
+    window.compose(inc.id)
+    composer = window.composer
+    for _ in range(3):
+        with qtbot.waitSignal(composer.queued, timeout=5000):
+            composer.queue()
+    composer.refresh()
+    findings = composer.panels["technical"].findings
+    assert any(f.code == "over_communication" for f in findings)

@@ -4,6 +4,8 @@ deliveries to the outbox and the incident's timeline."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
@@ -15,7 +17,7 @@ from PySide6.QtWidgets import (
 from app.clients import list_clients
 from app.composer import (
     VARIABLES_HELP, Rendered, Sender, TemplateRenderError, build_context, example_value,
-    propose_audience, queue_message, recipient_context, render,
+    propose_audience, queue_message, recent_message_counts, recipient_context, render,
 )
 from app.domain.dto import IncidentDTO, RecipientList
 from app.domain.enums import Category, DetailLevel, Phase, TimingNeed
@@ -407,12 +409,19 @@ class ComposerWorkspace(QWidget):
             return
         client = next(c for c in list_clients(self.services.store) if c.id == incident.client_id)
         now = self.services.clock.now()
+        window = 60
+        recent = recent_message_counts(
+            self.services.store, [r.stakeholder_id for r in self.recipients.recipients],
+            now - timedelta(minutes=window))
         for level, panel in self.panels.items():
             if getattr(panel, "render_error", None) and not panel.is_edited():
                 continue
+            busiest = max((recent.get(r.stakeholder_id, 0) for r in self.recipients.recipients
+                           if r.detail_level == level), default=0)
             base = dict(detail_level=level, template_type=self.type_combo.currentData(),
                         phase=incident.phase.value, facts=incident.facts,
-                        time_zone=client.time_zone, now=now)
+                        time_zone=client.time_zone, now=now, recent_messages=busiest,
+                        recent_window_minutes=window)
             email, sms = panel.current_email(), panel.current_sms()
             panel.show_findings(
                 lint(email.text, LintContext(channel="email", **base), subject=email.subject,

@@ -3,6 +3,8 @@ the facts editor, note and decision entry, and the live timeline."""
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
@@ -292,9 +294,17 @@ class IncidentView(QWidget):
         if not indexes:
             return
         entry: TimelineEntryDTO = self.timeline_proxy.data(indexes[0], ENTRY_ROLE)
-        self.entry_detail.setText(
-            f"<b>{format_local(entry.at)} · {kind_label(entry.kind)}</b> · {entry.actor}<br>"
-            + describe(entry).replace("&", "&amp;").replace("<", "&lt;"))
+        text = (f"<b>{format_local(entry.at)} · {kind_label(entry.kind)}</b> · {entry.actor}<br>"
+                + html.escape(describe(entry)))
+        if entry.kind == TimelineKind.MESSAGE_QUEUED.value and entry.data.get("message_id"):
+            from app.composer import message_deliveries
+
+            rows = message_deliveries(self.services.store, entry.data["message_id"])
+            shown = "".join(f"<br>• {html.escape(r.recipient_name)} — {r.channel} "
+                            f"{html.escape(r.address)}: <i>{r.state}</i>" for r in rows[:8])
+            more = f"<br>… and {len(rows) - 8} more" if len(rows) > 8 else ""
+            text += shown + more
+        self.entry_detail.setText(text)
 
     # -- events
 
