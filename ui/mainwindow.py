@@ -3,6 +3,8 @@ and a status bar with the database path and the drill-mode indicator."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -12,9 +14,7 @@ from PySide6.QtWidgets import (
 
 import app
 from app.domain.dto import IncidentDTO
-from ui.composer.workspace import ComposerWorkspace
 from ui.incidents.workspace import IncidentsWorkspace
-from ui.stakeholders.workspace import StakeholdersWorkspace
 from ui.services import Services
 from ui.widgets.forms import named
 
@@ -44,13 +44,15 @@ class MainWindow(QMainWindow):
         self.rail_layout.setContentsMargins(4, 8, 4, 8)
         self.nav_buttons: dict[str, QToolButton] = {}
 
+        self._holders: dict[str, QWidget] = {}
+        self._factories: dict[str, Callable[[], QWidget]] = {}
+        self._workspaces: dict[str, QWidget] = {}
         self.incidents = IncidentsWorkspace(services)
-        self.add_workspace("incidents", "Incidents", self.incidents, "Ctrl+1")
-        self.stakeholders = StakeholdersWorkspace(services)
-        self.add_workspace("stakeholders", "Stakeholders", self.stakeholders, "Ctrl+2")
-        self.composer = ComposerWorkspace(services)
-        self.add_workspace("composer", "Composer", self.composer, "Ctrl+3")
         self.incidents.compose_requested.connect(self.compose)
+        self.add_workspace("incidents", "Incidents", lambda: self.incidents, "Ctrl+1")
+        # The other workspaces are built when first opened: start-up pays for the first only.
+        self.add_workspace("stakeholders", "Stakeholders", self._make_stakeholders, "Ctrl+2")
+        self.add_workspace("composer", "Composer", self._make_composer, "Ctrl+3")
         self.rail_layout.addStretch(1)
 
         central = QWidget()
@@ -77,7 +79,8 @@ class MainWindow(QMainWindow):
 
     # -- workspaces
 
-    def add_workspace(self, key: str, label: str, widget: QWidget, shortcut: str) -> None:
+    def add_workspace(self, key: str, label: str, factory: Callable[[], QWidget],
+                      shortcut: str) -> None:
         button = named(QToolButton(), f"nav_{key}", f"{label} workspace",
                        f"{label} ({shortcut})")
         button.setText(label)
@@ -88,10 +91,52 @@ class MainWindow(QMainWindow):
         self.nav.addButton(button)
         self.rail_layout.addWidget(button)
         self.nav_buttons[key] = button
-        self.stack.addWidget(widget)
-        button.toggled.connect(lambda on, w=widget: on and self.stack.setCurrentWidget(w))
+        holder = QWidget()
+        holder.setObjectName(f"{key}Holder")
+        holder_layout = QVBoxLayout(holder)
+        holder_layout.setContentsMargins(0, 0, 0, 0)
+        self._holders[key] = holder
+        self._factories[key] = factory
+        self.stack.addWidget(holder)
+        button.toggled.connect(lambda on, k=key: on and self._activate(k))
         if len(self.nav_buttons) == 1:
             button.setChecked(True)
+
+    def workspace(self, key: str) -> QWidget:
+        """The workspace widget, built on first use."""
+        if key not in self._workspaces:
+            widget = self._factories[key]()
+            self._holders[key].layout().addWidget(widget)
+            self._workspaces[key] = widget
+            self._restore_splitters()
+        return self._workspaces[key]
+
+    def _activate(self, key: str) -> None:
+        self.workspace(key)
+        self.stack.setCurrentWidget(self._holders[key])
+
+    def current_workspace(self) -> QWidget | None:
+        current = self.stack.currentWidget()
+        key = next((k for k, h in self._holders.items() if h is current), None)
+        return self._workspaces.get(key) if key else None
+
+    def _make_stakeholders(self) -> QWidget:
+        from ui.stakeholders.workspace import StakeholdersWorkspace
+
+        return StakeholdersWorkspace(self.services)
+
+    def _make_composer(self) -> QWidget:
+        from ui.composer.workspace import ComposerWorkspace
+
+        return ComposerWorkspace(self.services)
+
+    @property
+    def stakeholders(self):  # type: ignore[no-untyped-def]
+        return self.workspace("stakeholders")
+
+    @property
+    def composer(self):  # type: ignore[no-untyped-def]
+        return self.workspace("composer")
 
     def workspace_names(self) -> list[str]:
         return [b.text() for b in self.nav_buttons.values()]
@@ -175,15 +220,27 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1440, 880)
+        self._restore_splitters()
+
+    def _restore_splitters(self) -> None:
+        settings = self.services.settings
         for key, splitter in self._splitters().items():
+            if splitter.property("restored"):
+                continue
+            splitter.setProperty("restored", True)
             state = settings.value(f"window/{key}")
             if isinstance(state, QByteArray) and not state.isEmpty():
                 splitter.restoreState(state)
 
     def _splitters(self) -> dict:  # type: ignore[type-arg]
-        return {"incidentsSplitter": self.incidents.splitter,
-                "incidentSplitter": self.incidents.view.splitter,
-                "stakeholdersSplitter": self.stakeholders.splitter}
+        """The splitters of the workspaces built so far."""
+        out = {"incidentsSplitter": self.incidents.splitter,
+               "incidentSplitter": self.incidents.view.splitter}
+        if "stakeholders" in self._workspaces:
+            out["stakeholdersSplitter"] = self._workspaces["stakeholders"].splitter
+        if "composer" in self._workspaces:
+            out["composerSplitter"] = self._workspaces["composer"].splitter
+        return out
 
     def save_geometry(self) -> None:
         settings = self.services.settings
@@ -193,8 +250,9 @@ class MainWindow(QMainWindow):
         settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        form = self.stakeholders.form
-        if form.is_dirty():
+        built = self._workspaces.get("stakeholders")
+        form = built.form if built is not None else None
+        if form is not None and form.is_dirty():
             answer = QMessageBox.question(
                 self, "Unsaved stakeholder",
                 f"“{form.name.text() or 'The new stakeholder'}” has unsaved changes. "

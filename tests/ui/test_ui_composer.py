@@ -49,7 +49,7 @@ def test_new_incident_to_queued_acknowledgment_by_keyboard(qtbot, window, servic
     qtbot.keyClick(window, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
     actions += 1
     composer = window.composer
-    qtbot.waitUntil(lambda: window.stack.currentWidget() is composer)
+    qtbot.waitUntil(lambda: window.current_workspace() is composer)
     assert composer.type_combo.currentData() == "initial_acknowledgment"
     # the proposal: everyone whose timing need is immediate (IT staff and affected users)
     qtbot.waitUntil(lambda: composer.recipients_model.rowCount() == 2)

@@ -31,9 +31,15 @@ def _interactive_widgets(root: QWidget) -> list[QWidget]:
     return [w for w in found if not w.objectName().startswith("qt_") and not _inside_a_control(w)]
 
 
+def test_workspaces_are_built_when_first_opened(window):
+    assert "composer" not in window._workspaces  # start-up builds only the first
+    window.nav_buttons["composer"].setChecked(True)
+    assert window.current_workspace() is window.composer
+
+
 def test_navigation_lists_the_workspaces_that_exist(window):
     assert window.workspace_names() == ["Incidents", "Stakeholders", "Composer"]
-    assert window.stack.currentWidget() is window.incidents
+    assert window.current_workspace() is window.incidents
 
 
 def test_status_bar_shows_database_path_and_mode(window, services):
@@ -49,6 +55,7 @@ def test_ctrl_f_focuses_search(qtbot, window):
 
 
 def test_every_interactive_widget_is_named(qtbot, window, open_dialog):
+    window.stakeholders, window.composer  # build the workspaces that are made on first use
     dialog = open_dialog()
     missing = []
     for root in (window, dialog):
@@ -61,6 +68,7 @@ def test_every_interactive_widget_is_named(qtbot, window, open_dialog):
 
 
 def test_every_interactive_widget_is_reachable_by_tab(qtbot, window, open_dialog):
+    window.stakeholders, window.composer
     dialog = open_dialog()
     unreachable = []
     for root in (window, dialog):
