@@ -31,6 +31,28 @@ _TIME_PAST_CUES = frozenset(
     "from between".split())
 _DURATION_CUES = frozenset("within in for every".split())
 
+# A written date just before a time makes the time part of that date ("2 March 2026 at 16:20",
+# "March 2, 2026, 4:20 pm", "2026-03-02 16:20", "on Monday 2 March at 16:20"): a discovery or
+# occurrence time in a notice, not a claim about today's ETA. Day-month-year, month-day-year and
+# numeric dates with a year; a date without a year only as "on <date> at <time>".
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+          r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+_DAY = r"(?:0?[1-9]|[12][0-9]|3[01])(?:st|nd|rd|th)?"
+_YEAR = r"(?:19|20)[0-9]{2}"
+_WEEKDAY = (r"(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?\.?")
+_DAY_MONTH = rf"(?:the\s+)?{_DAY}\s+(?:of\s+)?{_MONTH}|{_MONTH}\s+(?:the\s+)?{_DAY}"
+_DATED = re.compile(
+    r"(?<![\w./\-])(?:"
+    rf"(?:{_DAY_MONTH}),?\s+{_YEAR}"
+    rf"|{_YEAR}-[01]?[0-9]-[0-3]?[0-9]|[0-3]?[0-9]([./\-])[0-3]?[0-9]\1{_YEAR}"
+    r")(?:\s*,)?\s*(?:at\s+)?\Z"
+    rf"|(?<!\w)on\s+(?:{_WEEKDAY},?\s+)?(?:{_DAY_MONTH})(?:\s*,)?\s+at\s+\Z", re.I)
+
+
+def _dated(s: str, start: int) -> bool:
+    """Whether a written date stands just before position `start` (a time's start)."""
+    return _DATED.search(s, max(0, start - 48), start) is not None
+
 
 @dataclass(frozen=True)
 class _TextTime:
@@ -144,7 +166,9 @@ def check_fact_mismatch(text: str, subject: str | None, html: str | None,
     - a clock time (14:05, 2:05 pm, 2 PM, 14h05; "14:05 UTC" is read in UTC, others in the
       client's zone) that is neither the ETA nor the next update. Times that read as past
       ("since 13:40", "started at", or ctx.now and the 12 hours before it) are start, detection
-      or "as of" times and are left alone; so is a duration ("in 2h30").
+      or "as of" times and are left alone; so is a duration ("in 2h30"), and so is a time
+      that belongs to a date written just before it ("2 March 2026 at 16:20", "on 2 March at
+      16:20").
     - "within N minutes/hours", in a sentence about the ETA or the next update ("expect",
       "restored", "back", "update", ...), that neither the ETA qualifier says nor (with ctx.now)
       the ETA or the next update is N minutes away (±5); not once the incident is resolved or
@@ -166,6 +190,8 @@ def check_fact_mismatch(text: str, subject: str | None, html: str | None,
             if before and before[-1] in _DURATION_CUES:
                 continue
             if _TIME_PAST_CUES.intersection(before) or _is_past(t, ctx.now, zone):
+                continue
+            if _dated(s, t.start):
                 continue
             found.append(part.finding(
                 "fact_time_mismatch", "warning",

@@ -332,6 +332,55 @@ def test_without_now_every_time_that_differs_is_reported():
     assert len(run(check_fact_mismatch, "At 12:40 we saw errors.", now=None)) == 1
 
 
+# A time that belongs to a date written just before it is a discovery or occurrence time (the
+# regulatory notice's "When we became aware"), not a claim about the ETA. 16:20 local is after
+# NOW (13:00) and neither fact time, so without the date each of these would be reported.
+@pytest.mark.parametrize("text", [
+    "When we became aware: 2 March 2026 at 16:20 PST.",
+    "Discovered: 2 March 2026 16:20.",
+    "Discovered 2nd of March 2026, at 4:20 pm.",
+    "Discovered 2 Mar. 2026 at 4 PM.",
+    "Became aware on March 2, 2026 at 4:20 p.m.",
+    "Became aware March 2 2026, 16:20.",
+    "Logged 2026-03-02 16:20 in the audit trail.",
+    "Logged 02/03/2026 16:20 in the audit trail.",
+    "Logged 02.03.2026 at 23:20 UTC.",
+    "The review meeting is on Monday, 9 March at 16:20.",
+    "The review meeting is on the 9th of March at 16:20.",
+    "The review meeting is on March 9th at 4:20 pm.",
+])
+def test_a_time_that_belongs_to_a_written_date_is_left_alone(text):
+    assert run(check_fact_mismatch, text) == []
+    assert run(check_fact_mismatch, text, now=None) == []
+
+
+@pytest.mark.parametrize("text", [
+    "We expect a fix by 16:20 on 2 March 2026.",                 # the date comes after the time
+    "We expect a fix on Monday at 16:20.",                       # a weekday is not a date
+    "We expect a fix by 2 March at 16:20.",                      # no year, and not "on ... at"
+    "We expect a fix on 2 March, then an update at 16:20.",      # the date is not the time's
+    "Fix expected in March 2026 at 16:20.",                      # no day
+    "Aware since 2 March 2026. Fix expected at 16:20.",          # another sentence's date
+    "We have 12 2026 tickets; fix at 16:20.",                    # numbers, not a date
+    "Fix in build 1.3.2.2026 at 16:20.",                         # a version, not a date
+])
+def test_a_time_next_to_something_that_is_not_its_date_is_still_reported(text):
+    assert spans(run(check_fact_mismatch, text), text) == ["16:20"]
+
+
+def test_the_regulatory_notice_discovery_time_is_no_fact_mismatch():
+    text = ("Regulatory notification under HIPAA.\n"
+            "When we became aware: 2 March 2026 at 16:20 PST\n"
+            "We will send the next update at 14:30.")
+    html = "<p><strong>When we became aware:</strong> 2 March 2026 at <b>16:20</b> PST</p>"
+    found = lint(text, ctx(template_type="regulatory_notification"), subject="Notice",
+                 html=html)
+    assert [f for f in found if f.code.startswith("fact_")] == []
+    fix = html.replace("2 March 2026 at", "about")          # without the date: reported
+    found = run(check_fact_mismatch, "", html=fix)
+    assert spans(found, fix) == ["16:20"]
+
+
 # --- facts: "within N minutes" ---------------------------------------------------------------
 
 @pytest.mark.parametrize("text,qualifier", [
