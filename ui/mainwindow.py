@@ -250,37 +250,13 @@ class MainWindow(QMainWindow):
         settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        # Unsaved edits are saved, discarded or kept (then the window stays open).
         built = self._workspaces.get("stakeholders")
-        form = built.form if built is not None else None
-        if form is not None and form.is_dirty():
-            answer = QMessageBox.question(
-                self, "Unsaved stakeholder",
-                f"“{form.name.text() or 'The new stakeholder'}” has unsaved changes. "
-                "Save them before quitting?",
-                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                | QMessageBox.StandardButton.Cancel)
-            if answer == QMessageBox.StandardButton.Cancel:
-                event.ignore()
-                return
-            if answer == QMessageBox.StandardButton.Save:
-                self.stakeholders.save()
-                if form.is_dirty():
-                    event.ignore()
-                    return
-        view = self.incidents.view
-        if view.facts.is_dirty():
-            answer = QMessageBox.question(
-                self, "Unsaved facts",
-                "The facts of the open incident have unsaved changes. Save them before quitting?",
-                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                | QMessageBox.StandardButton.Cancel)
-            if answer == QMessageBox.StandardButton.Cancel:
-                event.ignore()
-                return
-            if answer == QMessageBox.StandardButton.Save:
-                view.facts.save()
-                if view.facts.is_dirty():  # refused: errors are shown next to the fields
-                    event.ignore()
-                    return
+        if built is not None and not built.leave_form():
+            event.ignore()
+            return
+        if not self.incidents.leave_facts():
+            event.ignore()
+            return
         self.save_geometry()
         event.accept()

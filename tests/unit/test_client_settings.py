@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from app.clients import (
     DEFAULT_COMMUNICATOR, get_matrix, list_clients, save_client, set_matrix, settings_of,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QFont, QTextCursor
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QDialog, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
+    QComboBox, QDialog, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
     QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
 )
 
@@ -19,7 +19,7 @@ from app.template_library import (
 from app.timefmt import format_local
 from ui.models.base import TextTableModel
 from ui.services import Services
-from ui.widgets.forms import NoticeLabel, named
+from ui.widgets.forms import NoticeLabel, configure_table, named
 
 
 class TemplateLibraryDialog(QDialog):
@@ -46,10 +46,7 @@ class TemplateLibraryDialog(QDialog):
         self.proxy.setFilterKeyColumn(4)
         self.table = named(QTableView(), "libraryTable", "Templates")
         self.table.setModel(self.proxy)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
+        configure_table(self.table, alternating=False)
         self.table.setColumnHidden(4, True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         left = QWidget()

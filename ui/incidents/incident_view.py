@@ -7,7 +7,7 @@ import html
 
 from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
+    QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
     QPlainTextEdit, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
 )
 
@@ -20,7 +20,7 @@ from ui.incidents.facts_editor import FactsEditor
 from ui.models.incidents import SEVERITY_COLOURS
 from ui.models.timeline import ENTRY_ROLE, TimelineFilterProxy, TimelineModel, describe, kind_label
 from ui.services import Services
-from ui.widgets.forms import ErrorLabel, named
+from ui.widgets.forms import ErrorLabel, configure_table, named
 
 PHASE_VERBS = {
     Phase.INVESTIGATING: "Start investigating",
@@ -139,11 +139,7 @@ class IncidentView(QWidget):
             lambda _i: self.timeline_proxy.set_kind(self.kind_filter.currentData()))
         self.timeline_view = named(QTableView(), "timelineView", "Incident timeline")
         self.timeline_view.setModel(self.timeline_proxy)
-        self.timeline_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.timeline_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.timeline_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.timeline_view.verticalHeader().hide()
-        self.timeline_view.setAlternatingRowColors(True)
+        configure_table(self.timeline_view)
         self.timeline_view.setWordWrap(False)
         header = self.timeline_view.horizontalHeader()
         header.setSectionResizeMode(TimelineModel.TIME, QHeaderView.ResizeMode.ResizeToContents)

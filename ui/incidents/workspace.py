@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
+    QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
     QSplitter, QStackedWidget, QTableView, QVBoxLayout, QWidget,
 )
 
@@ -14,7 +14,7 @@ from app.domain.enums import Phase, Severity
 from ui.incidents.incident_view import IncidentView
 from ui.models.incidents import INCIDENT_ROLE, IncidentFilterProxy, IncidentTableModel
 from ui.services import Services
-from ui.widgets.forms import ask_unsaved, named
+from ui.widgets.forms import ask_unsaved, configure_table, named
 
 
 class IncidentsWorkspace(QWidget):
@@ -50,11 +50,7 @@ class IncidentsWorkspace(QWidget):
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(IncidentTableModel.DETECTED, Qt.SortOrder.DescendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
+        configure_table(self.table)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(IncidentTableModel.TITLE, QHeaderView.ResizeMode.Stretch)
@@ -186,7 +182,7 @@ class IncidentsWorkspace(QWidget):
         incident = self.proxy.data(current, INCIDENT_ROLE) if current.isValid() else None
         shown = self.view.incident
         if shown is not None and (incident is None or incident.id != shown.id) \
-                and not self._leave_facts():
+                and not self.leave_facts():
             selection = self.table.selectionModel()
             selection.blockSignals(True)
             selection.setCurrentIndex(previous, QItemSelectionModel.SelectionFlag.ClearAndSelect
@@ -195,7 +191,7 @@ class IncidentsWorkspace(QWidget):
             return
         self._show(incident)
 
-    def _leave_facts(self) -> bool:
+    def leave_facts(self) -> bool:
         facts = self.view.facts
         if not facts.is_dirty():
             return True

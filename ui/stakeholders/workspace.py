@@ -5,9 +5,9 @@ import and export. Every edit goes through the undo stack."""
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
-from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtGui import QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+    QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
     QMenu, QMessageBox, QPushButton, QScrollArea, QSplitter, QTableView, QTabWidget, QToolButton,
     QVBoxLayout, QWidget,
 )
@@ -20,7 +20,7 @@ from ui.models.stakeholders import STAKEHOLDER_ROLE, StakeholderFilterProxy, Sta
 from ui.services import Services
 from ui.stakeholders.commands import ServiceCommand
 from ui.stakeholders.form import StakeholderForm
-from ui.widgets.forms import NoticeLabel, ask_unsaved, named
+from ui.widgets.forms import NoticeLabel, ask_unsaved, configure_table, named
 
 
 def _filter_combo(name: str, accessible: str, everything: str, enum: type) -> QComboBox:
@@ -112,11 +112,7 @@ class StakeholdersWorkspace(QWidget):
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(StakeholderTableModel.NAME, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.verticalHeader().hide()
+        configure_table(self.table)
         self.table.verticalHeader().setDefaultSectionSize(24)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)

@@ -79,3 +79,16 @@ def ask_unsaved(parent: QWidget, what: str) -> str:
     if answer == QMessageBox.StandardButton.Discard:
         return "discard"
     return "cancel"
+
+
+def configure_table(view, alternating: bool = True):  # type: ignore[no-untyped-def]
+    """The house style of a read-only table of records: whole rows, one at a time, no row
+    numbers. Returns the view."""
+    from PySide6.QtWidgets import QAbstractItemView
+
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.verticalHeader().hide()
+    view.setAlternatingRowColors(alternating)
+    return view
