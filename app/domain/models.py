@@ -166,6 +166,23 @@ class CustomTemplate(Base):
     retired: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class ChannelAccount(Base):
+    """A way out: an SMTP account, an SMS provider account, a chat webhook, or the drill inbox.
+    Its secret (password, auth token, webhook URL) lives in the OS keyring, never here."""
+
+    __tablename__ = "channel_accounts"
+    __table_args__ = (UniqueConstraint("name", name="uq_channel_accounts_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # email | sms | slack | teams | webhook | drill
+    name: Mapped[str] = mapped_column(String(200))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_reason: Mapped[str] = mapped_column(Text, default="")  # e.g. authentication refused
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Message(Base):
     """One composed message of an incident: its template and audience. What each recipient
     gets is fixed in its Delivery at queue time."""
@@ -213,6 +230,9 @@ class Delivery(Base):
     provider_id: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channel_accounts.id", ondelete="SET NULL"), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Incident(Base):
@@ -261,4 +281,5 @@ class TimelineEntry(Base):
 
 __all__ = ["Base", "Client", "Stakeholder", "ContactPoint", "Incident", "TimelineEntry",
            "Responsibility", "Group", "GroupMember", "CustomTemplate", "Message", "Delivery",
+           "ChannelAccount",
            "UTCDateTime", "TimelineKind"]

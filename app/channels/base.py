@@ -1,0 +1,65 @@
+"""What the outbox hands a channel, what a channel answers, and the protocol between them.
+Channels know nothing of the database: they get frozen messages and report outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol, Sequence
+
+# What happened to one delivery on this attempt:
+SENT = "sent"                # accepted by the server / provider
+TRANSIENT = "transient"      # try again later (4xx, network error, 429, timeout before sending)
+PERMANENT = "permanent"      # this recipient will never work (5xx, bad number)
+UNKNOWN = "unknown"          # may or may not have gone out (connection lost after DATA, timeout
+                             # after the request was sent): never retried blindly for SMS
+AUTH_FAILED = "auth_failed"  # the account's credentials were refused: stop its queue
+OUTCOMES = (SENT, TRANSIENT, PERMANENT, UNKNOWN, AUTH_FAILED)
+
+
+@dataclass(frozen=True)
+class AccountDTO:
+    id: int
+    kind: str                       # email | sms | slack | teams | webhook | drill
+    name: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    is_default: bool = False
+    paused_reason: str = ""
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One delivery's fixed bytes, as queued."""
+    delivery_id: int
+    channel: str                    # email | sms | ...
+    address: str
+    recipient_name: str
+    subject: str
+    text: str
+    html: str
+    email_message_id: str           # kept on every retry: receivers can de-duplicate
+    idempotency_key: str
+    attempts: int = 0               # attempts made before this one
+    is_drill: bool = False
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    delivery_id: int
+    result: str                     # one of OUTCOMES
+    detail: str = ""                # the server's own words (e.g. "550 5.1.1 no such user")
+    provider_id: str = ""           # e.g. the SMS provider's message sid
+    retry_after: float | None = None  # seconds, when the server said how long to wait
+
+
+class Sender(Protocol):
+    """A channel bound to one account (and its secret)."""
+
+    async def send(self, messages: Sequence[OutgoingMessage],
+                   on_outcome: Callable[[SendOutcome], None]) -> None:
+        """Send every message, calling on_outcome once per message as each completes.
+        Must not raise for per-message problems; report them as outcomes."""
+
+    async def test_connection(self) -> str:
+        """Connect (and log in) without sending; return the server's answer, raise with it."""
+
+    async def aclose(self) -> None: ...
