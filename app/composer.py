@@ -138,6 +138,18 @@ def _sandbox_class():  # type: ignore[no-untyped-def]
     return ClarionSandbox
 
 
+MAX_RANGE = 1_000  # a message never needs more; Jinja2's own sandbox allows 100,000
+
+
+def _small_range(*args: int) -> range:
+    from jinja2.exceptions import SecurityError
+
+    rng = range(*args)
+    if len(rng) > MAX_RANGE:
+        raise SecurityError(f"range() is limited to {MAX_RANGE:,} items in templates")
+    return rng
+
+
 @lru_cache(maxsize=2)
 def environment(html: bool):  # type: ignore[no-untyped-def]
     """One sandboxed environment per kind of section; compiled templates are cached."""
@@ -145,6 +157,7 @@ def environment(html: bool):  # type: ignore[no-untyped-def]
 
     env = _sandbox_class()(undefined=StrictUndefined, autoescape=html,
                            keep_trailing_newline=False, cache_size=400)
+    env.globals["range"] = _small_range
     env.filters.update({
         "time": pass_context(_f_time), "datetime": pass_context(_f_datetime),
         "date": pass_context(_f_date), "minutes_until": pass_context(_f_minutes_until),

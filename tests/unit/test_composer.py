@@ -160,6 +160,7 @@ def test_syntax_error_names_the_line(incident, la_client, frozen_clock):
     "{{ facts.__class__ }}",
     "{{ lipsum.__globals__ }}",
     "{% for x in range(10**9) %}{% endfor %}",
+    "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
     "{{ 'a' * 10**9 }}",
     "{{ 'a' * 1000000 }}",
     "{{ [1] * 10**8 }}",
