@@ -207,3 +207,20 @@ def test_over_communication_is_flagged_after_three_messages(qtbot, window, servi
     composer.refresh()
     findings = composer.panels["technical"].findings
     assert any(f.code == "over_communication" for f in findings)
+
+
+def test_hand_picked_people_join_the_audience(qtbot, window, services, people):
+    inc = services.incidents.open(client_id=people, title="Storage array degraded",
+                                  severity="SEV3", detected_at=services.clock.now())
+    window.compose(inc.id)
+    composer = window.composer
+    assert "Eve Exec" not in [composer.recipients_model.row_values(r)[0]
+                              for r in range(composer.recipients_model.rowCount())]
+    for r in range(composer.people_model.rowCount()):
+        item = composer.people_model.item(r)
+        if item.text().startswith("Eve Exec"):
+            item.setCheckState(Qt.CheckState.Checked)
+    composer.refresh()
+    names = [composer.recipients_model.row_values(r)[0]
+             for r in range(composer.recipients_model.rowCount())]
+    assert "Eve Exec" in names and len(names) == len(set(names))

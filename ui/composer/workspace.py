@@ -89,8 +89,11 @@ class ComposerWorkspace(QWidget):
             item.setData(t.value, ID_ROLE)
             self.timing_model.appendRow(item)
         self.group_view, self.group_model = _check_list("audienceGroups", "Audience: groups")
+        self.people_view, self.people_model = _check_list("audiencePeople",
+                                                          "Audience: hand-picked people")
         for view in (self.category_view, self.timing_view, self.group_view):
             view.setMaximumHeight(150)
+        self.people_view.setMaximumHeight(130)
         self.inputs_box = QGroupBox("This template asks for")
         self.inputs_box.setObjectName("templateInputsGroup")
         self.inputs_form = QFormLayout(self.inputs_box)
@@ -121,6 +124,8 @@ class ComposerWorkspace(QWidget):
             col.addWidget(view)
             lists.addLayout(col)
         a.addLayout(lists)
+        a.addWidget(QLabel("People (hand-picked, in addition)"))
+        a.addWidget(self.people_view)
         self.variables_model = TextTableModel(("Variable", "Meaning", "Here"))
         self.variables_view = named(QTableView(), "variablesTable", "Template variables")
         self.variables_view.setModel(self.variables_model)
@@ -194,7 +199,8 @@ class ComposerWorkspace(QWidget):
         self.incident_combo.currentIndexChanged.connect(lambda _i: self._incident_changed())
         self.type_combo.currentIndexChanged.connect(lambda _i: self._type_changed())
         self.channel_combo.currentIndexChanged.connect(lambda _i: self.schedule())
-        for model in (self.category_model, self.timing_model, self.group_model):
+        for model in (self.category_model, self.timing_model, self.group_model,
+                      self.people_model):
             model.itemChanged.connect(lambda _item: self.schedule())
         self.propose_button.clicked.connect(self.propose)
         self.library_button.clicked.connect(self.open_library)
@@ -264,15 +270,24 @@ class ComposerWorkspace(QWidget):
             self.schedule()  # facts changed: every variant renders from them
 
     def _fill_groups(self) -> None:
+        """The groups and people of the incident's organisation, to pick from."""
         incident = self.incident()
         self._filling = True
         self.group_model.clear()
+        self.people_model.clear()
         if incident is not None:
             for g in self.services.groups.list(incident.client_id):
                 item = QStandardItem(g.name)
                 item.setCheckable(True)
                 item.setData(g.id, ID_ROLE)
                 self.group_model.appendRow(item)
+            for p in self.services.stakeholders.list(incident.client_id):
+                if not p.active:
+                    continue
+                item = QStandardItem(f"{p.name} — {Category(p.category).label}")
+                item.setCheckable(True)
+                item.setData(p.id, ID_ROLE)
+                self.people_model.appendRow(item)
         self._filling = False
 
     def _type_changed(self) -> None:
@@ -318,6 +333,7 @@ class ComposerWorkspace(QWidget):
         self._set_checked(self.category_model, set(proposal.categories))
         self._set_checked(self.timing_model, set(proposal.timing_needs))
         self._set_checked(self.group_model, set())
+        self._set_checked(self.people_model, set())
         self._filling = False
         self.proposal_label.setText(f"Proposed: {proposal.reason}.")
         self.refresh()
@@ -328,7 +344,8 @@ class ComposerWorkspace(QWidget):
             return RecipientList(())
         selectors = dict(categories=self._checked(self.category_model),
                          timing_needs=self._checked(self.timing_model),
-                         group_ids=self._checked(self.group_model))
+                         group_ids=self._checked(self.group_model),
+                         stakeholder_ids=self._checked(self.people_model))
         mode = self.channel_combo.currentData()
         store, cid = self.services.store, incident.client_id
         if mode == "both":
@@ -467,6 +484,7 @@ class ComposerWorkspace(QWidget):
         audience = {"categories": self._checked(self.category_model),
                     "timing_needs": self._checked(self.timing_model),
                     "group_ids": self._checked(self.group_model),
+                    "stakeholder_ids": self._checked(self.people_model),
                     "channels": self.channel_combo.currentData()}
         store, clock, events = self.services.store, self.services.clock, self.services.events
         kwargs = dict(incident=incident, client=client,
