@@ -1,0 +1,350 @@
+"""What a channel account's settings may say, pure: the kinds, their defaults and limits,
+and validate_settings() which normalises settings and the secret or refuses them field by field.
+Certificate verification cannot be switched off, and secrets never sit in settings."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import ssl
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from app.errors import ValidationError
+
+EMAIL, SMS, SLACK, TEAMS, WEBHOOK, DRILL = "email", "sms", "slack", "teams", "webhook", "drill"
+KINDS = (EMAIL, SMS, SLACK, TEAMS, WEBHOOK, DRILL)
+WEBHOOK_KINDS = (SLACK, TEAMS, WEBHOOK)
+KIND_LABELS = {EMAIL: "Email (SMTP)", SMS: "SMS provider", SLACK: "Slack webhook",
+               TEAMS: "Microsoft Teams webhook", WEBHOOK: "Webhook", DRILL: "Drill inbox"}
+# What the secret of each kind is, for the field's label in the settings dialog. Validation
+# errors about the secret are keyed SECRET_FIELD whatever the kind.
+SECRET_FIELD = "secret"
+SECRET_LABELS = {EMAIL: "Password", SMS: "Auth token", SLACK: "Webhook URL",
+                 TEAMS: "Webhook URL", WEBHOOK: "Webhook URL"}
+
+NAME_MAX = 100
+TEXT_MAX = 200
+SECRET_MAX = 4096
+DRILL_NAME = "Drill inbox"
+
+SECURITIES = ("tls", "starttls", "none")
+DEFAULT_SECURITY = "starttls"
+DEFAULT_PORTS = {"tls": 465, "starttls": 587, "none": 25}
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+CONCURRENCY_RANGE = (1, 20)
+DEFAULT_CONCURRENCY = 4
+TIMEOUT_RANGE = (5, 300)
+DEFAULT_TIMEOUT = 30
+
+EMAIL_KEYS = ("host", "port", "security", "ca_file", "username", "from_address", "from_name",
+              "reply_to", "concurrency", "timeout")
+SMS_KEYS = ("base_url", "account_sid", "from_number", "messaging_service_sid", "concurrency",
+            "poll_status")
+WEBHOOK_KEYS = ("label",)
+
+# A settings key that looks like one of these is a secret on its way into the database.
+_SECRET_LIKE = ("password", "passwd", "token", "secret", "api_key", "apikey", "credential")
+_VERIFY_LIKE = ("verify", "insecure", "check_hostname", "validate_cert", "ssl_cert_reqs")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)"
+                       r"(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_SID = re.compile(r"^[A-Za-z0-9]{1,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+SecretAction = Literal["keep", "set", "delete"]
+
+
+# ---------------------------------------------------------------- validation (pure)
+
+def _text(settings: dict[str, Any], key: str, errors: dict[str, str], what: str,
+          limit: int = TEXT_MAX) -> str:
+    value = settings.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        errors[key] = f"The {what} must be text."
+        return ""
+    value = value.strip()
+    if _CONTROL.search(value):
+        errors[key] = f"The {what} cannot contain line breaks or control characters."
+        return ""
+    if len(value) > limit:
+        errors[key] = f"Keep the {what} under {limit} characters."
+        return ""
+    return value
+
+
+def _int(settings: dict[str, Any], key: str, errors: dict[str, str], what: str,
+         bounds: tuple[int, int], default: int) -> int:
+    value = settings.get(key)
+    lo, hi = bounds
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    else:
+        number = None
+    if number is None or not lo <= number <= hi:
+        errors[key] = f"The {what} must be a whole number from {lo} to {hi}."
+        return default
+    return number
+
+
+def _email(value: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:  # syntax only: never a DNS look-up (Clarion must work offline)
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def normalise_host(value: str) -> str | None:
+    """A host name or an IP address, lower-case; None when it is neither."""
+    host = value.strip().lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if host.endswith("."):  # the fully qualified spelling "mail.example.com."
+        host = host[:-1]
+    return host if _HOSTNAME.match(host) else None
+
+
+def _local_http_allowed(parts: Any) -> bool:
+    return parts.scheme == "http" and (parts.hostname or "") in LOCAL_HOSTS
+
+
+def _https_url(value: str) -> str | None:
+    """Normalised https URL (http only to this computer), or None. Never echoes the value."""
+    value = value.strip()
+    if not value or any(c.isspace() for c in value) or _CONTROL.search(value):
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    if parts.scheme != "https" and not _local_http_allowed(parts):
+        return None
+    return value
+
+
+def _refuse_odd_keys(settings: dict[str, Any], allowed: tuple[str, ...], kind: str,
+                     errors: dict[str, str]) -> None:
+    for key in settings:
+        if not isinstance(key, str):
+            errors["settings"] = "Setting names must be text."
+            continue
+        if key in allowed:
+            continue
+        folded = key.casefold()
+        if any(word in folded for word in _SECRET_LIKE):
+            label = SECRET_LABELS.get(kind, "secret").lower()
+            errors[key] = ("Secrets are never kept in the account's settings: enter it as the "
+                           f"{label}, which Clarion stores in the system keyring.")
+        elif kind == EMAIL and any(word in folded for word in _VERIFY_LIKE):
+            errors[key] = ("Certificate verification is always on. For a relay signed by an "
+                           "internal authority, give its CA certificate file instead.")
+        else:
+            errors[key] = f"“{key}” is not a setting of a {KIND_LABELS[kind]} account."
+
+
+def _validate_email(s: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    raw_host = _text(s, "host", errors, "server name", 253)
+    host = ""
+    if "host" not in errors:
+        if not raw_host:
+            errors["host"] = "Enter the SMTP server's name or IP address."
+        else:
+            host = normalise_host(raw_host) or ""
+            if not host:
+                errors["host"] = f"“{raw_host}” is not a host name or an IP address."
+    security = s.get("security") or DEFAULT_SECURITY
+    if security not in SECURITIES:
+        errors["security"] = ("Choose implicit TLS (“tls”), STARTTLS (“starttls”) or, to this "
+                              "computer only, no encryption (“none”).")
+        security = DEFAULT_SECURITY
+    elif security == "none" and host and host not in LOCAL_HOSTS:
+        errors["security"] = "Unencrypted SMTP is allowed only to this computer."
+    port = _int(s, "port", errors, "port", (1, 65535), DEFAULT_PORTS[security])
+    ca_file = _text(s, "ca_file", errors, "CA certificate file", 4096)
+    if ca_file:
+        path = Path(ca_file).expanduser()
+        if not path.is_file() or not os.access(path, os.R_OK):
+            errors["ca_file"] = "The CA certificate file does not exist or cannot be read."
+        else:
+            try:
+                ssl.create_default_context().load_verify_locations(cafile=str(path))
+            except (ssl.SSLError, OSError, ValueError):
+                errors["ca_file"] = "This file holds no certificate in PEM form."
+            ca_file = str(path.resolve())
+    username = _text(s, "username", errors, "user name")
+    from_address = _text(s, "from_address", errors, "from address", 320)
+    if "from_address" not in errors:
+        if not from_address:
+            errors["from_address"] = "Enter the address messages are sent from."
+        else:
+            try:
+                from_address = _email(from_address)
+            except ValueError as exc:
+                errors["from_address"] = f"Not a valid email address: {exc}"
+    from_name = _text(s, "from_name", errors, "display name")
+    reply_to = _text(s, "reply_to", errors, "reply-to address", 320)
+    if reply_to and "reply_to" not in errors:
+        try:
+            reply_to = _email(reply_to)
+        except ValueError as exc:
+            errors["reply_to"] = f"Not a valid email address: {exc}"
+    concurrency = _int(s, "concurrency", errors, "concurrency limit", CONCURRENCY_RANGE,
+                       DEFAULT_CONCURRENCY)
+    timeout = _int(s, "timeout", errors, "timeout (seconds)", TIMEOUT_RANGE, DEFAULT_TIMEOUT)
+    return {"host": host, "port": port, "security": security, "ca_file": ca_file,
+            "username": username, "from_address": from_address, "from_name": from_name,
+            "reply_to": reply_to, "concurrency": concurrency, "timeout": timeout}
+
+
+def _validate_sms(s: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    base_url = _text(s, "base_url", errors, "provider's URL", 2000)
+    if "base_url" not in errors:
+        if not base_url:
+            errors["base_url"] = "Enter the provider's API address, e.g. https://api.twilio.com."
+        else:
+            try:
+                parts = urlsplit(base_url)
+                parts.port  # noqa: B018
+            except ValueError:
+                parts = None
+            if parts is None or not parts.hostname or (
+                    parts.scheme != "https" and not _local_http_allowed(parts)):
+                errors["base_url"] = "The provider's URL must be https."
+            elif parts.username or parts.password:
+                errors["base_url"] = ("Leave the account out of the URL: the auth token goes "
+                                      "in its own field, which is kept in the system keyring.")
+            elif parts.query or parts.fragment:
+                errors["base_url"] = "Give the provider's base address without ?query or #part."
+            else:
+                base_url = f"{parts.scheme}://{parts.netloc.lower()}{parts.path}".rstrip("/")
+    account_sid = _text(s, "account_sid", errors, "account SID")
+    if "account_sid" not in errors:
+        if not account_sid:
+            errors["account_sid"] = "Enter the provider's account SID."
+        elif not _SID.match(account_sid):
+            errors["account_sid"] = "The account SID has letters and digits only."
+    from_number = _text(s, "from_number", errors, "from number", 40)
+    service_sid = _text(s, "messaging_service_sid", errors, "messaging service SID")
+    if "from_number" not in errors and "messaging_service_sid" not in errors:
+        if from_number and service_sid:
+            errors["from_number"] = ("Give either a from number or a messaging service SID, "
+                                     "not both.")
+        elif not from_number and not service_sid:
+            errors["from_number"] = "Give a from number or a messaging service SID."
+        elif from_number:
+            import phonenumbers
+
+            try:
+                parsed = phonenumbers.parse(from_number, None)
+                valid = phonenumbers.is_valid_number(parsed)
+            except phonenumbers.NumberParseException:
+                valid = False
+            if not valid:
+                errors["from_number"] = ("Enter a valid number in international form, "
+                                         "e.g. +14155550100.")
+            else:
+                from_number = phonenumbers.format_number(parsed,
+                                                         phonenumbers.PhoneNumberFormat.E164)
+        elif not _SID.match(service_sid):
+            errors["messaging_service_sid"] = ("The messaging service SID has letters and "
+                                               "digits only.")
+    concurrency = _int(s, "concurrency", errors, "concurrency limit", CONCURRENCY_RANGE,
+                       DEFAULT_CONCURRENCY)
+    poll_status = s.get("poll_status", True)
+    if poll_status is None:
+        poll_status = True
+    if not isinstance(poll_status, bool):
+        errors["poll_status"] = "Status polling is either on or off."
+        poll_status = True
+    return {"base_url": base_url, "account_sid": account_sid, "from_number": from_number,
+            "messaging_service_sid": service_sid, "concurrency": concurrency,
+            "poll_status": poll_status}
+
+
+def validate_settings(kind: str, settings: dict[str, Any] | None, secret: str | None, *,
+                      creating: bool, had_username: bool = False,
+                      ) -> tuple[dict[str, Any], SecretAction]:
+    """Normalise one account's settings and decide what happens to its secret.
+
+    `secret`: None keeps the stored one (on create: there is none), "" removes it, any other
+    text replaces it. `had_username`: on update, whether the email account had a user name
+    (so a password is stored). Raises ValidationError keyed by setting name, "name", "kind"
+    or SECRET_FIELD; messages never repeat the secret."""
+    if kind not in KINDS:
+        raise ValidationError({"kind": f"Unknown kind of account “{kind}”. Use one of: "
+                                       + ", ".join(KINDS) + "."})
+    errors: dict[str, str] = {}
+    if settings is None:
+        settings = {}
+    if not isinstance(settings, dict):
+        raise ValidationError({"settings": "Settings must be a mapping of names to values."})
+    allowed = {EMAIL: EMAIL_KEYS, SMS: SMS_KEYS, DRILL: ()}.get(kind, WEBHOOK_KEYS)
+    _refuse_odd_keys(settings, allowed, kind, errors)
+    if secret is not None and not isinstance(secret, str):
+        errors[SECRET_FIELD] = "The secret must be text."
+        secret = None
+    if secret is not None and len(secret) > SECRET_MAX:
+        errors[SECRET_FIELD] = f"Keep it under {SECRET_MAX} characters."
+        secret = None
+
+    action: SecretAction = "keep"
+    if kind == EMAIL:
+        clean = _validate_email(settings, errors)
+        if clean["username"]:
+            if secret == "" or (secret is None and (creating or not had_username)):
+                errors[SECRET_FIELD] = "Enter the password for this user name."
+            elif secret:
+                action = "set"
+        elif secret:
+            errors.setdefault("username", "Enter the user name this password belongs to.")
+        elif not creating and had_username:
+            action = "delete"  # no user name any more: no password to keep
+    elif kind == SMS:
+        clean = _validate_sms(settings, errors)
+        token = secret.strip() if secret else secret
+        if token == "" or (token is None and creating):
+            errors[SECRET_FIELD] = "Enter the provider's auth token."
+        elif token is not None and _CONTROL.search(token):
+            errors[SECRET_FIELD] = "The auth token cannot contain line breaks."
+        elif token:
+            action, secret = "set", token
+    elif kind in WEBHOOK_KINDS:
+        clean = {"label": _text(settings, "label", errors, "label", NAME_MAX)}
+        url = secret.strip() if secret else secret
+        if url == "" or (url is None and creating):
+            errors[SECRET_FIELD] = "Enter the incoming webhook's URL."
+        elif url is not None and _https_url(url) is None:
+            errors[SECRET_FIELD] = "The webhook URL must be an https:// address."
+        elif url:
+            action = "set"
+    else:  # drill
+        clean = {}
+        if secret:
+            errors[SECRET_FIELD] = "The drill inbox has no secret."
+    if errors:
+        raise ValidationError(errors)
+    return clean, action
+
+
+def _clean_secret(kind: str, secret: str) -> str:
+    return secret if kind == EMAIL else secret.strip()
