@@ -1,0 +1,670 @@
+"""The durable outbox: claim before send, outcomes → states, backoff, account pauses, the
+coordinator's decisions, the timeline as the record, batched commits, and the scheduler.
+A fake Sender stands in for the channels (they have their own tests against real servers)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import uuid
+from dataclasses import FrozenInstanceError
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, func, select
+
+from app.channels.base import (
+    AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO, SendOutcome,
+)
+from app.composer import Sender as ComposerSender, queue_message
+from app.domain.dto import ContactPointData, StakeholderData
+from app.domain.enums import DeliveryState, Severity
+from app.domain.models import ChannelAccount, Delivery, Message, TimelineEntry
+from app.events import TIMELINE_APPENDED, EventBus
+from app.outbox import (
+    OUTBOX_CHANGED, DeliveryDTO, FlushReport, Outbox, flush_headless, run_forever,
+)
+
+
+# ---------------------------------------------------------------- fakes and helpers
+
+class FakeSender:
+    """Answers per address: `plan[address]` is a result or (result, detail, retry_after);
+    anything else gets `default`. Records every call; can check what the database says at
+    the moment send() is called (from its own session) and can crash after `crash_after`."""
+
+    def __init__(self, store=None, plan=None, default=SENT, crash_after=None):
+        self.store, self.plan, self.default, self.crash_after = store, plan or {}, default, crash_after
+        self.calls: list[list[int]] = []
+        self.states_at_send: list[set[str]] = []
+
+    async def send(self, messages, on_outcome):
+        ids = [m.delivery_id for m in messages]
+        self.calls.append(ids)
+        if self.store is not None:
+            with self.store.session() as s:
+                self.states_at_send.append({st.value for st in s.scalars(
+                    select(Delivery.state).where(Delivery.id.in_(ids)))})
+        for n, m in enumerate(messages):
+            if self.crash_after is not None and n >= self.crash_after:
+                raise ConnectionResetError("connection reset by peer")
+            answer = self.plan.get(m.address, self.default)
+            result, detail, retry_after = (answer, "", None) if isinstance(answer, str) else answer
+            on_outcome(SendOutcome(m.delivery_id, result, detail,
+                                   provider_id=f"p-{m.delivery_id}" if result == SENT else "",
+                                   retry_after=retry_after))
+            await asyncio.sleep(0)
+
+    async def test_connection(self):
+        return "250 ok"
+
+    async def aclose(self):
+        pass
+
+    @property
+    def sent_ids(self):
+        return [i for call in self.calls for i in call]
+
+
+def add_account(store, clock, kind="email", name=None) -> AccountDTO:
+    now = clock.now()
+    with store.session() as s, s.begin():
+        row = ChannelAccount(kind=kind, name=name or f"{kind} account", settings={},
+                             created_at=now, updated_at=now)
+        s.add(row)
+        s.flush()
+        return AccountDTO(id=row.id, kind=kind, name=row.name)
+
+
+def add_message(store, clock, incident_id, recipients, channel="email", is_drill=False) -> list[int]:
+    """A Message with one queued Delivery per (name, address): rows written directly."""
+    now = clock.now()
+    with store.session() as s, s.begin():
+        msg = Message(incident_id=incident_id, template_type="status_update", template_keys=[],
+                      audience={}, created_at=now, is_drill=is_drill)
+        s.add(msg)
+        s.flush()
+        rows = [Delivery(message_id=msg.id, recipient_name=name, channel=channel, address=address,
+                         detail_level="simple", template_key="k", subject="Subject", body_text="Hi",
+                         email_message_id=f"<{uuid.uuid4().hex}@x>" if channel == "email" else "",
+                         idempotency_key=uuid.uuid4().hex, state=DeliveryState.QUEUED,
+                         attempts=0, next_attempt_at=now, created_at=now, updated_at=now)
+                for name, address in recipients]
+        s.add_all(rows)
+        s.flush()
+        return [r.id for r in rows]
+
+
+def people(n, prefix="p", domain="example.com"):
+    return [(f"Person {i}", f"{prefix}{i}@{domain}") for i in range(n)]
+
+
+def states(store, ids=None) -> dict[int, str]:
+    with store.session() as s:
+        stmt = select(Delivery.id, Delivery.state)
+        if ids is not None:
+            stmt = stmt.where(Delivery.id.in_(ids))
+        return {i: st.value for i, st in s.execute(stmt)}
+
+
+def row(store, delivery_id) -> Delivery:
+    with store.session() as s:
+        return s.get(Delivery, delivery_id)
+
+
+def timeline(store, incident_id, kinds=("delivery_sent", "delivery_failed", "decision")):
+    with store.session() as s:
+        return list(s.scalars(select(TimelineEntry).where(
+            TimelineEntry.incident_id == incident_id, TimelineEntry.kind.in_(kinds))
+            .order_by(TimelineEntry.id)))
+
+
+@pytest.fixture
+def incident(incidents, client_id, frozen_clock):
+    return incidents.open(client_id=client_id, title="Mail outage", severity=Severity.SEV2,
+                          detected_at=frozen_clock.now())
+
+
+@pytest.fixture
+def email_account(store, frozen_clock):
+    return add_account(store, frozen_clock, "email", "Relay")
+
+
+@pytest.fixture
+def sms_account(store, frozen_clock):
+    return add_account(store, frozen_clock, "sms", "Twilio")
+
+
+def make_outbox(store, clock, routes, events=None, **kw) -> Outbox:
+    """routes: {channel: (account, sender)}; drill deliveries use routes[('drill', channel)]
+    when given, else the same route."""
+    def resolve(channel, is_drill):
+        return routes.get(("drill", channel) if is_drill else channel,
+                          routes.get(channel) if not is_drill else routes.get(channel))
+    kw.setdefault("rng", random.Random(7))
+    return Outbox(store, clock, events, resolve, **kw)
+
+
+# ---------------------------------------------------------------- claim and outcomes
+
+def test_claim_is_committed_before_send(store, frozen_clock, incident, email_account):
+    ids = add_message(store, frozen_clock, incident.id, people(5))
+    fake = FakeSender(store)
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)})
+    report = asyncio.run(outbox.flush())
+    assert fake.states_at_send == [{"sending"}]
+    assert sorted(fake.sent_ids) == ids
+    assert report == FlushReport(claimed=5, sent=5, retry_wait=0, failed=0, unknown=0,
+                                 paused_accounts=())
+    d = row(store, ids[0])
+    assert d.state == DeliveryState.SENT and d.attempts == 1 and d.account_id == email_account.id
+    assert d.sent_at == frozen_clock.now() and d.provider_id == f"p-{ids[0]}"
+
+
+def test_outcomes_map_to_states(store, frozen_clock, incident, email_account):
+    ids = add_message(store, frozen_clock, incident.id, [
+        ("Ana", "ana@example.com"), ("Ben", "ben@example.com"), ("Cy", "cy@example.com"),
+        ("Di", "di@example.com")])
+    fake = FakeSender(plan={"ben@example.com": (TRANSIENT, "451 4.3.0 try later", None),
+                            "cy@example.com": (PERMANENT, "550 5.1.1 no such user", None),
+                            "di@example.com": (UNKNOWN, "connection lost after DATA", None)})
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)})
+    report = asyncio.run(outbox.flush())
+    assert (report.sent, report.retry_wait, report.failed, report.unknown) == (1, 1, 1, 1)
+    assert states(store) == dict(zip(ids, ["sent", "retry_wait", "failed", "unknown"]))
+    ben, cy, di = (row(store, i) for i in ids[1:])
+    assert ben.last_error == "451 4.3.0 try later" and ben.sent_at is None
+    assert ben.next_attempt_at > frozen_clock.now()
+    assert cy.last_error == "550 5.1.1 no such user" and cy.next_attempt_at is None
+    assert di.last_error == "connection lost after DATA"
+    # unknown is never sent again by itself, retry_wait not before its time
+    assert outbox.due() == []
+    assert asyncio.run(outbox.flush()).claimed == 0
+
+
+def test_sender_crash_mid_batch_leaves_the_unreported_unknown(store, frozen_clock, incident,
+                                                              email_account):
+    ids = add_message(store, frozen_clock, incident.id, people(6))
+    fake = FakeSender(crash_after=2)
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)})
+    report = asyncio.run(outbox.flush())
+    assert (report.claimed, report.sent, report.unknown) == (6, 2, 4)
+    got = states(store)
+    assert [got[i] for i in ids] == ["sent"] * 2 + ["unknown"] * 4
+    assert "the channel stopped" in row(store, ids[3]).last_error
+    assert "sending" not in got.values()
+
+
+def test_cancelling_a_flush_records_what_is_known(store, frozen_clock, incident, email_account):
+    ids = add_message(store, frozen_clock, incident.id, people(4))
+
+    class Hanging(FakeSender):
+        async def send(self, messages, on_outcome):
+            on_outcome(SendOutcome(messages[0].delivery_id, SENT))
+            await asyncio.Event().wait()  # never answers
+
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, Hanging())})
+
+    async def main():
+        task = asyncio.create_task(outbox.flush())
+        for _ in range(50):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    got = states(store)
+    assert got[ids[0]] == "sent" and {got[i] for i in ids[1:]} == {"unknown"}
+
+
+# ---------------------------------------------------------------- backoff
+
+def test_backoff_grows_is_capped_and_jittered_within_20_percent(store, frozen_clock):
+    outbox = Outbox(store, frozen_clock, None, lambda c, d: None, base_backoff_s=30,
+                    max_backoff_s=1800, rng=random.Random(42))
+    for attempts in range(1, 12):
+        nominal = min(30 * 2 ** (attempts - 1), 1800)
+        samples = [outbox.backoff(attempts) for _ in range(200)]
+        assert all(0.8 * nominal <= x <= min(1.2 * nominal, 1800) for x in samples), attempts
+        assert len({round(x, 6) for x in samples}) > 50  # really jittered
+    assert outbox.backoff(1) < 36.0 < 48.0 <= outbox.backoff(3)  # grows
+    assert outbox.backoff(10_000) <= 1800  # no overflow, capped
+    # a seeded rng gives the same sequence
+    a = Outbox(store, frozen_clock, None, lambda c, d: None, rng=random.Random(1))
+    b = Outbox(store, frozen_clock, None, lambda c, d: None, rng=random.Random(1))
+    assert [a.backoff(3) for _ in range(5)] == [b.backoff(3) for _ in range(5)]
+
+
+def test_retry_after_from_the_server_wins_when_larger(store, frozen_clock, incident,
+                                                      sms_account):
+    ids = add_message(store, frozen_clock, incident.id,
+                      [("Ana", "+12065550101"), ("Ben", "+12065550102")], channel="sms")
+    fake = FakeSender(plan={"+12065550101": (TRANSIENT, "429 Too Many Requests", 900.0),
+                            "+12065550102": (TRANSIENT, "429 Too Many Requests", 1.0)})
+    outbox = make_outbox(store, frozen_clock, {"sms": (sms_account, fake)}, base_backoff_s=30)
+    asyncio.run(outbox.flush())
+    now = frozen_clock.now()
+    ana, ben = row(store, ids[0]), row(store, ids[1])
+    assert ana.next_attempt_at == now + timedelta(seconds=900)
+    assert now + timedelta(seconds=24) <= ben.next_attempt_at <= now + timedelta(seconds=36)
+    assert outbox.retry_delay(1, None) <= 36
+
+
+def test_due_respects_next_attempt_at_with_the_clock(store, frozen_clock, incident,
+                                                     email_account):
+    [ana] = add_message(store, frozen_clock, incident.id, [("Ana", "ana@example.com")])
+    flaky = FakeSender(plan={"ana@example.com": (TRANSIENT, "421 busy", None)})
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, flaky)},
+                         base_backoff_s=60, rng=random.Random(3))
+    assert [m.delivery_id for m in outbox.due()] == [ana]
+    asyncio.run(outbox.flush())
+    at = row(store, ana).next_attempt_at
+    assert outbox.due() == [] and outbox.next_due_at() == at
+    frozen_clock.set(at - timedelta(seconds=1))
+    assert outbox.due() == []
+    frozen_clock.set(at)
+    [m] = outbox.due()
+    assert m.delivery_id == ana and m.attempts == 1 and m.email_message_id.startswith("<")
+    flaky.plan.clear()
+    assert asyncio.run(outbox.flush()).sent == 1
+    d = row(store, ana)
+    assert d.state == DeliveryState.SENT and d.attempts == 2
+    assert flaky.calls[1] == [ana]
+    assert outbox.next_due_at() is None
+
+
+def test_oldest_first_and_limit(store, frozen_clock, incident, email_account):
+    first = add_message(store, frozen_clock, incident.id, people(3, "a"))
+    frozen_clock.advance(minutes=1)
+    second = add_message(store, frozen_clock, incident.id, people(3, "b"))
+    fake = FakeSender()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)})
+    assert [m.delivery_id for m in outbox.due(limit=4)] == first + second[:1]
+    assert asyncio.run(outbox.flush(limit=4)).claimed == 4
+    assert fake.sent_ids == first + second[:1]
+    assert outbox.waiting() == 2
+
+
+# ---------------------------------------------------------------- accounts
+
+def test_auth_failure_pauses_the_account_and_others_continue(store, frozen_clock, incident,
+                                                             email_account, sms_account):
+    mail = add_message(store, frozen_clock, incident.id, people(3))
+    texts = add_message(store, frozen_clock, incident.id,
+                        [("Ana", "+12065550101"), ("Ben", "+12065550102")], channel="sms")
+    refused = FakeSender(default=(AUTH_FAILED, "535 5.7.8 authentication failed", None))
+    sms = FakeSender()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, refused),
+                                               "sms": (sms_account, sms)})
+    report = asyncio.run(outbox.flush())
+    assert report.paused_accounts == ("Relay",) and report.sent == 2
+    got = states(store)
+    assert {got[i] for i in mail} == {"queued"} and {got[i] for i in texts} == {"sent"}
+    assert row(store, mail[0]).attempts == 0  # the refused login was not an attempt
+    with store.session() as s:
+        assert s.get(ChannelAccount, email_account.id).paused_reason.startswith("535")
+    # the paused queue stops; the other account carries on
+    more = add_message(store, frozen_clock, incident.id, [("Cy", "+12065550103")], channel="sms")
+    report = asyncio.run(outbox.flush())
+    assert len(refused.calls) == 1 and sms.calls[-1] == more
+    assert report.sent == 1 and report.paused_accounts == ("Relay",)
+    assert outbox.waiting() == 3
+    assert outbox.next_due_at() is None  # nothing the scheduler can do: it waits for `wake`
+    # credentials fixed (the accounts service clears the reason): the queue goes out
+    with store.session() as s, s.begin():
+        s.get(ChannelAccount, email_account.id).paused_reason = ""
+    refused.default = SENT
+    assert asyncio.run(outbox.flush()).sent == 3
+
+
+def test_no_account_for_a_channel_keeps_its_deliveries_queued(store, frozen_clock, incident,
+                                                              email_account):
+    texts = add_message(store, frozen_clock, incident.id, [("Ana", "+12065550101")], "sms")
+    mail = add_message(store, frozen_clock, incident.id, [("Ben", "ben@example.com")])
+    drill = add_message(store, frozen_clock, incident.id, [("Cy", "cy@example.com")],
+                        is_drill=True)
+    asked = []
+    fake, drill_inbox = FakeSender(), FakeSender()
+    drill_account = AccountDTO(id=0, kind="drill", name="Drill inbox")  # embedded, no row
+
+    def resolve(channel, is_drill):
+        asked.append((channel, is_drill))
+        if is_drill:
+            return drill_account, drill_inbox
+        return (email_account, fake) if channel == "email" else None
+
+    outbox = Outbox(store, frozen_clock, None, resolve)
+    report = asyncio.run(outbox.flush())
+    assert report.claimed == 2 and fake.sent_ids == mail and drill_inbox.sent_ids == drill
+    assert drill_inbox.calls and row(store, drill[0]).account_id is None
+    assert states(store, texts) == {texts[0]: "queued"}
+    assert outbox.waiting() == 1 and outbox.next_due_at() is None
+    assert sorted(asked) == [("email", False), ("email", True), ("sms", False)]
+
+
+# ---------------------------------------------------------------- start-up recovery
+
+def test_recover_turns_sending_into_unknown(store, frozen_clock, incident, email_account):
+    ids = add_message(store, frozen_clock, incident.id, people(4))
+    other = add_message(store, frozen_clock, incident.id, people(1, "x"))
+    with store.session() as s, s.begin():
+        for d in s.scalars(select(Delivery).where(Delivery.id.in_(ids[:3] + other))):
+            d.state, d.attempts = DeliveryState.SENDING, 1
+    bus, seen = EventBus(), []
+    bus.subscribe(OUTBOX_CHANGED, seen.append)
+    outbox = make_outbox(store, frozen_clock, {}, events=bus)
+    assert outbox.recover() == 4
+    got = states(store)
+    assert [got[i] for i in ids] == ["unknown"] * 3 + ["queued"] and got[other[0]] == "unknown"
+    assert "interrupted" in row(store, ids[0]).last_error
+    entries = timeline(store, incident.id)
+    assert [e.summary.split(" (")[0] for e in entries] == [
+        "3 deliveries were interrupted while sending", "1 delivery was interrupted while sending"]
+    assert entries[0].data["state"] == "unknown" and entries[0].data["delivery_ids"] == ids[:3]
+    assert set(seen[0]) == set(ids[:3] + other)
+    assert outbox.recover() == 0
+
+
+# ---------------------------------------------------------------- the coordinator's decisions
+
+def test_retry_cancel_resend_and_mark_sent_follow_the_state_machine(store, frozen_clock, incident,
+                                                                    email_account):
+    ids = add_message(store, frozen_clock, incident.id, people(6))
+    plan = {f"p{i}@example.com": r for i, r in enumerate(
+        [SENT, (PERMANENT, "550 no", None), (UNKNOWN, "lost", None), (UNKNOWN, "lost", None),
+         (TRANSIENT, "451 later", None)])}
+    fake = FakeSender(plan=plan)
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)},
+                         actor="Dana")
+    asyncio.run(outbox.flush())
+    sent, failed, unk1, unk2, waiting, queued = ids
+    queued_now = add_message(store, frozen_clock, incident.id, [("Q", "q@example.com")])[0]
+    assert states(store)[queued] == "sent"  # the sixth had the default answer
+    # refusals: sent stays sent, queued cannot be marked sent or retried, failed not cancelled
+    assert outbox.cancel([sent]) == 0 and outbox.mark_sent([sent]) == 0
+    assert outbox.retry([sent, queued_now]) == 0 and outbox.resend_unknown([failed]) == 0
+    assert outbox.cancel([failed]) == 0 and outbox.mark_sent([waiting]) == 0
+    assert outbox.retry([]) == 0
+    # allowed moves
+    assert outbox.mark_sent([unk1, sent]) == 1
+    assert outbox.resend_unknown([unk2, unk1]) == 1
+    assert outbox.retry([failed, waiting, sent]) == 2
+    got = states(store)
+    assert (got[unk1], got[unk2], got[failed], got[waiting]) == ("sent", "queued", "queued",
+                                                                 "queued")
+    assert row(store, unk1).sent_at == frozen_clock.now()
+    assert {m.delivery_id for m in outbox.due()} == {unk2, failed, waiting, queued_now}
+    assert outbox.cancel([unk2, queued_now, sent, unk1]) == 2
+    assert states(store, [unk2, queued_now]) == {unk2: "cancelled", queued_now: "cancelled"}
+    assert outbox.retry([unk2]) == 0 and outbox.resend_unknown([unk2]) == 0  # final
+    # the email keeps its Message-ID on the resend
+    fake.plan.clear()
+    before = row(store, failed).email_message_id
+    asyncio.run(outbox.flush())
+    assert row(store, failed).email_message_id == before
+    assert states(store, [failed, waiting]) == {failed: "sent", waiting: "sent"}
+    decisions = [e for e in timeline(store, incident.id) if e.actor == "Dana"]
+    assert {e.data["action"] for e in decisions} == {"mark_sent", "resend", "retry", "cancel"}
+    assert any(e.summary.startswith("Marked as sent to Person 2 by email") for e in decisions)
+    assert any(e.kind == "decision" and e.summary.startswith("Cancelled delivery to Person 3")
+               for e in decisions)
+
+
+# ---------------------------------------------------------------- the timeline as the record
+
+def test_timeline_entries_have_the_right_kinds_and_words(store, frozen_clock, incident,
+                                                         email_account, sms_account):
+    mail = add_message(store, frozen_clock, incident.id, [("Ana", "ana@example.com"),
+                                                          ("Eve", "eve@example.com")])
+    texts = add_message(store, frozen_clock, incident.id, [("Ben", "+12065550102"),
+                                                           ("Cy", "+12065550103")], "sms")
+    bus, published = EventBus(), []
+    bus.subscribe(TIMELINE_APPENDED, published.append)
+    email = FakeSender(plan={"eve@example.com": (UNKNOWN, "connection lost after DATA", None)})
+    sms = FakeSender(plan={"+12065550102": (PERMANENT, "550 21211 invalid number", None),
+                           "+12065550103": (TRANSIENT, "429 slow down", 120.0)})
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, email),
+                                               "sms": (sms_account, sms)}, events=bus)
+    asyncio.run(outbox.flush())
+    entries = {e.data["delivery_id"]: e for e in timeline(store, incident.id)}
+    assert entries[mail[0]].kind == "delivery_sent"
+    assert entries[mail[0]].summary == "Sent to Ana by email"
+    assert entries[mail[0]].data["provider_id"] == f"p-{mail[0]}"
+    assert entries[texts[0]].kind == "delivery_failed"
+    assert entries[texts[0]].summary == "Not delivered to Ben by SMS: 550 21211 invalid number"
+    assert entries[texts[0]].data["state"] == "failed"
+    assert entries[texts[1]].kind == "delivery_failed"
+    assert entries[texts[1]].data["state"] == "retry_wait"
+    assert "in 2 min" in entries[texts[1]].summary
+    assert entries[mail[1]].data["state"] == "unknown"
+    assert entries[mail[1]].data["account_id"] == email_account.id
+    assert sorted(e.id for e in published) == sorted(e.id for e in entries.values())
+
+
+def test_a_big_fan_out_is_summarised_not_thousands_of_entries(store, frozen_clock, incident,
+                                                              email_account):
+    ids = add_message(store, frozen_clock, incident.id, people(1000))
+    bounce = {f"p{i}@example.com": (PERMANENT, "550 mailbox full", None) for i in range(0, 1000, 40)}
+    fake = FakeSender(plan=bounce)
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)},
+                         batch_size=1000, commit_every=50)
+    report = asyncio.run(outbox.flush())
+    assert (report.sent, report.failed) == (975, 25)
+    entries = timeline(store, incident.id)
+    # one summary of the sends per committed batch, and each of the 25 bounces named
+    assert len(entries) == math.ceil(1000 / 50) + 25
+    summaries = [e for e in entries if "count" in e.data]
+    assert summaries and all(e.summary.startswith("Sent to ") and " recipients by email" in e.summary
+                             for e in summaries)
+    # the record stays complete: every delivery is named by exactly one entry
+    named = [i for e in entries for i in (e.data.get("delivery_ids") or [e.data["delivery_id"]])]
+    assert sorted(named) == ids
+    single = [e for e in entries if "delivery_id" in e.data]
+    assert all(e.summary.startswith("Not delivered to Person") for e in single)
+
+
+def test_commits_are_batched(store, frozen_clock, incident, email_account):
+    n, every = 1000, 50
+    add_message(store, frozen_clock, incident.id, people(n))
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())},
+                         batch_size=n, commit_every=every)
+    commits = []
+    listener = lambda conn: commits.append(1)  # noqa: E731
+    event.listen(store.engine, "commit", listener)
+    try:
+        assert asyncio.run(outbox.flush()).sent == n
+    finally:
+        event.remove(store.engine, "commit", listener)
+    assert len(commits) <= math.ceil(n / every) + 2
+    # with the default batch size: one claim per 200, four outcome commits per claim
+    add_message(store, frozen_clock, incident.id, people(n, "again"))
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())})
+    commits.clear()
+    event.listen(store.engine, "commit", listener)
+    try:
+        assert asyncio.run(outbox.flush()).sent == n
+    finally:
+        event.remove(store.engine, "commit", listener)
+    assert len(commits) == n // 200 * (1 + 200 // every)
+
+
+def test_a_message_queued_by_the_composer_goes_out(store, frozen_clock, incident, email_account,
+                                                   sms_account, client_id):
+    from app.clients import list_clients
+    from app.recipients import resolve_recipients
+    from app.stakeholders import StakeholderService
+    from app.template_library import parse_template
+
+    svc = StakeholderService(store, frozen_clock)
+    svc.create(StakeholderData(client_id=client_id, name="Ana", category="affected_users",
+                               contacts=(ContactPointData("email", "ana@example.com", 1),)))
+    svc.create(StakeholderData(client_id=client_id, name="Ben", category="it_staff_msp",
+                               detail_level="simple",
+                               contacts=(ContactPointData("sms", "+12065550101", 1),)))
+    templates = {
+        "status_update/simple/email": parse_template(
+            "---\ntype: status_update\nlevel: simple\nchannel: email\ntitle: t\n---\n"
+            "=== subject ===\nUpdate: {{ incident.title }}\n=== text ===\nHello {{ recipient.name }}\n"
+            "=== html ===\n<p>Hello</p>\n"),
+        "status_update/simple/sms": parse_template(
+            "---\ntype: status_update\nlevel: simple\nchannel: sms\ntitle: t\n---\n"
+            "=== text ===\n{{ incident.title }}\n")}
+    client = next(c for c in list_clients(store) if c.id == client_id)
+    queued = queue_message(store, frozen_clock, None, incident=incident, client=client,
+                           template_type="status_update", templates=templates,
+                           recipients=resolve_recipients(store, client_id,
+                                                         timing_needs=["immediate"]),
+                           sender=ComposerSender("Dana", "Harbor IT"))
+    email, sms = FakeSender(), FakeSender()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, email),
+                                               "sms": (sms_account, sms)})
+    [m] = outbox.due(limit=1)
+    assert m.subject == "Update: Mail outage" and "Hello Ana" in m.text
+    report = asyncio.run(outbox.flush())
+    assert report.sent == queued.deliveries == 2
+    assert len(email.calls) == 1 and len(sms.calls) == 1
+
+
+# ---------------------------------------------------------------- reading
+
+def test_list_counts_waiting_and_dtos(store, frozen_clock, incident, email_account):
+    ids = add_message(store, frozen_clock, incident.id, people(3))
+    fake = FakeSender(plan={"p1@example.com": (PERMANENT, "550 no", None)})
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)})
+    counts = outbox.counts()
+    assert counts["queued"] == 3 and set(counts) == {s.value for s in DeliveryState}
+    assert outbox.waiting() == 3 and outbox.next_due_at() == frozen_clock.now()
+    asyncio.run(outbox.flush())
+    assert outbox.counts()["sent"] == 2 and outbox.counts()["failed"] == 1
+    rows = outbox.list()
+    assert [r.id for r in rows] == ids and all(isinstance(r, DeliveryDTO) for r in rows)
+    r = rows[1]
+    assert (r.state, r.channel, r.incident_title, r.template_type, r.last_error, r.attempts,
+            r.account_id, r.is_drill, r.subject) == ("failed", "email", "Mail outage",
+                                                     "status_update", "550 no", 1,
+                                                     email_account.id, False, "Subject")
+    with pytest.raises(FrozenInstanceError):
+        r.state = "sent"  # type: ignore[misc]
+    assert [x.id for x in outbox.list(state="failed")] == [ids[1]]
+    assert outbox.list(incident_id=incident.id + 999) == []
+    assert len(outbox.list(limit=2)) == 2
+    assert outbox.waiting() == 0 and outbox.next_due_at() is None
+
+
+def test_flush_headless_runs_without_a_loop(store, frozen_clock, incident, email_account):
+    add_message(store, frozen_clock, incident.id, people(3))
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())})
+    assert flush_headless(outbox).sent == 3
+
+
+# ---------------------------------------------------------------- the scheduler
+
+class CountingOutbox(Outbox):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.flushes = 0
+        self.flushed: asyncio.Event | None = None
+
+    async def flush(self, limit=None):
+        self.flushes += 1
+        report = await super().flush(limit)
+        if self.flushed is not None:
+            self.flushed.set()
+        return report
+
+
+def test_run_forever_wakes_on_wake_stops_on_stop_and_never_spins(store, frozen_clock, incident,
+                                                                 email_account, sms_account):
+    add_message(store, frozen_clock, incident.id, people(2))
+    add_message(store, frozen_clock, incident.id, [("Ana", "+12065550101")], "sms")  # no account
+    fake = FakeSender()
+    outbox = CountingOutbox(store, frozen_clock, None,
+                            lambda c, d: (email_account, fake) if c == "email" else None,
+                            base_backoff_s=60)
+
+    async def flushed_again(timeout):
+        outbox.flushed.clear()
+        await asyncio.wait_for(outbox.flushed.wait(), timeout)
+
+    async def main():
+        stop, wake = asyncio.Event(), asyncio.Event()
+        outbox.flushed = asyncio.Event()
+        task = asyncio.create_task(run_forever(outbox, stop, wake))
+        await asyncio.wait_for(outbox.flushed.wait(), 5)
+        assert outbox.flushes == 1 and len(fake.sent_ids) == 2
+        # nothing sendable is due (the SMS has no account): it waits, it does not spin
+        with pytest.raises(asyncio.TimeoutError):
+            await flushed_again(0.3)
+        assert outbox.flushes == 1
+        # something new is queued: `wake` gets it out at once
+        add_message(store, frozen_clock, incident.id, people(1, "late"))
+        wake.set()
+        await flushed_again(5)
+        assert outbox.flushes == 2 and len(fake.sent_ids) == 3
+        # a transient failure waits for its time (the frozen clock has not moved): no spinning
+        fake.plan["retry0@example.com"] = (TRANSIENT, "421 busy", None)
+        [retry_id] = add_message(store, frozen_clock, incident.id, people(1, "retry"))
+        wake.set()
+        await flushed_again(5)
+        with pytest.raises(asyncio.TimeoutError):
+            await flushed_again(0.3)
+        assert outbox.flushes == 3 and states(store, [retry_id])[retry_id] == "retry_wait"
+        # its time comes (clock moved, scheduler nudged): it goes out
+        frozen_clock.set(row(store, retry_id).next_attempt_at)
+        fake.plan.clear()
+        wake.set()
+        await flushed_again(5)
+        assert states(store, [retry_id])[retry_id] == "sent"
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        return outbox.flushes
+
+    assert asyncio.run(main()) == 4
+
+
+def test_run_forever_sleeps_until_the_next_attempt(store, frozen_clock, incident, email_account):
+    """With a real sense of time: the wait ends by itself when a retry is due."""
+    [ana] = add_message(store, frozen_clock, incident.id, [("Ana", "ana@example.com")])
+    fake = FakeSender(plan={"ana@example.com": (TRANSIENT, "421 busy", None)})
+
+    class Clock:  # the frozen clock plus the real time elapsed
+        def __init__(self):
+            import time
+            self.time, self.start = time, time.monotonic()
+
+        def now(self):
+            return frozen_clock.now() + timedelta(seconds=self.time.monotonic() - self.start)
+
+    outbox = CountingOutbox(store, Clock(), None, lambda c, d: (email_account, fake),
+                            base_backoff_s=0.2, max_backoff_s=0.2)
+
+    async def main():
+        stop, wake = asyncio.Event(), asyncio.Event()
+        outbox.flushed = asyncio.Event()
+        task = asyncio.create_task(run_forever(outbox, stop, wake))
+        await asyncio.wait_for(outbox.flushed.wait(), 5)
+        fake.plan.clear()
+        outbox.flushed.clear()
+        await asyncio.wait_for(outbox.flushed.wait(), 5)  # no wake: the timer did it
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(main())
+    assert states(store, [ana])[ana] == "sent" and 2 <= outbox.flushes <= 3
+
+
+def test_outbox_changed_events_after_each_committed_batch(store, frozen_clock, incident,
+                                                          email_account):
+    ids = add_message(store, frozen_clock, incident.id, people(120))
+    bus, changed = EventBus(), []
+    bus.subscribe(OUTBOX_CHANGED, changed.append)
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())},
+                         events=bus, commit_every=50)
+    asyncio.run(outbox.flush())
+    assert sorted(changed[0]) == ids  # the claim
+    assert [len(c) for c in changed[1:]] == [50, 50, 20]
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Delivery)
+                        .where(Delivery.state == DeliveryState.SENDING)) == 0
