@@ -1,5 +1,6 @@
 """The SQLite engine: WAL, synchronous FULL, foreign keys and a busy timeout on every
-connection; transactions begun explicitly so DDL is transactional too."""
+connection; transactions begun explicitly (BEGIN IMMEDIATE) so DDL is transactional too and a
+read-then-write transaction never meets a stale snapshot."""
 
 from __future__ import annotations
 
@@ -26,7 +27,11 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _on_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE: take the write lock at the start. A deferred transaction that reads and then
+    # writes fails at once with "database is locked" if another connection (the sending thread)
+    # committed in between — busy_timeout cannot help there. Reads still run beside a writer
+    # (WAL); two writers simply queue for a few milliseconds.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(db_path: Path | str) -> Engine:

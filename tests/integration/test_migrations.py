@@ -50,10 +50,11 @@ def test_pragmas_on_every_connection(store):
     # two connections at once: the pool has to open a second one, which must get them too
     with store.engine.connect() as a, store.engine.connect() as b:
         for conn in (a, b):
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+            raw_conn = conn.connection.driver_connection  # no BEGIN: see engine._on_begin
+            assert raw_conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert raw_conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+            assert raw_conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+            assert raw_conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
 
 
 def _fill_revision_0001(conn: sqlite3.Connection) -> None:
@@ -116,8 +117,10 @@ def test_child_rows_survive_the_batch_migration(tmp_path):
         assert pooled >= 1
         conns = [store.engine.connect() for _ in range(pooled + 1)]
         try:
-            assert [c.exec_driver_sql("PRAGMA foreign_keys").scalar() for c in conns] == \
-                [1] * len(conns)
+            # read on the raw connections: a SQLAlchemy execute would BEGIN IMMEDIATE on each,
+            # and several connections of one thread holding write transactions block each other
+            assert [c.connection.driver_connection.execute("PRAGMA foreign_keys").fetchone()[0]
+                    for c in conns] == [1] * len(conns)
         finally:
             for c in conns:
                 c.close()
@@ -179,3 +182,36 @@ def test_an_unknown_future_revision_is_refused_and_data_untouched(tmp_path):
     assert {t: query(path, f"SELECT * FROM {t} ORDER BY 1") for t in before} == before
     assert query(path, "SELECT type, name, sql FROM sqlite_master ORDER BY name") == schema
     assert query(path, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_a_read_then_write_transaction_survives_a_concurrent_writer(tmp_path):
+    """BEGIN IMMEDIATE: a transaction that reads, then writes, while another thread commits in
+    between, waits for its turn instead of failing with "database is locked"."""
+    import threading
+
+    from app.clock import SystemClock
+    from app.clients import ensure_default_organisation
+
+    store = Store.open(tmp_path / "c.db")
+    ensure_default_organisation(store, SystemClock())
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def writer(n: int) -> None:
+        try:
+            barrier.wait(5)
+            for i in range(50):
+                with store.session() as s, s.begin():
+                    s.execute(text("SELECT count(*) FROM clients")).scalar()  # read first
+                    s.execute(text("UPDATE clients SET name = :n WHERE id = 1"),
+                              {"n": f"writer {n} step {i}"})
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    store.dispose()
+    assert errors == []
