@@ -492,28 +492,33 @@ class Outbox:
                          for c, d in blocked])
                 .group_by(Delivery.channel, Message.is_drill)
                 .order_by(func.min(Delivery.next_attempt_at)))
-        routes: list[_Route] = []
         with self.store.session() as s:
-            for channel, drill in s.execute(stmt).all():
-                key = (channel, bool(drill))
-                if key not in cache:
-                    try:
-                        cache[key] = self.resolve_sender(channel.value, bool(drill))
-                    except Exception:  # noqa: BLE001 - e.g. the keyring is locked: hold, say so
-                        log.exception("no sender for %s (drill=%s)", channel.value, drill)
-                        cache[key] = None
-                found = cache[key]
-                if found is None:
-                    blocked.add(key)
-                    continue
-                account, sender = found
+            due_keys = [(channel, bool(drill)) for channel, drill in s.execute(stmt).all()]
+        # Senders are resolved with no session open here: resolving may itself write (the
+        # drill inbox is created on first use), and a transaction held meanwhile by this
+        # thread would block that write (BEGIN IMMEDIATE) until it timed out.
+        routes: list[_Route] = []
+        for key in due_keys:
+            channel, drill = key
+            if key not in cache:
+                try:
+                    cache[key] = self.resolve_sender(channel.value, drill)
+                except Exception:  # noqa: BLE001 - e.g. the keyring is locked: hold, say so
+                    log.exception("no sender for %s (drill=%s)", channel.value, drill)
+                    cache[key] = None
+            found = cache[key]
+            if found is None:
+                blocked.add(key)
+                continue
+            account, sender = found
+            with self.store.session() as s:
                 row_reason = s.scalar(select(ChannelAccount.paused_reason)
                                       .where(ChannelAccount.id == account.id))
-                if row_reason or (row_reason is None and account.paused_reason):
-                    blocked.add(key)
-                    tally.paused[account.name] = None
-                    continue
-                routes.append(_Route(key, account, sender, row_reason is not None))
+            if row_reason or (row_reason is None and account.paused_reason):
+                blocked.add(key)
+                tally.paused[account.name] = None
+                continue
+            routes.append(_Route(key, account, sender, row_reason is not None))
         return routes
 
     def _claim(self, routes: list[_Route], room: int) -> tuple[_Work, dict[int, _Info]]:

@@ -29,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="quit once the window is shown and populated")
     demo.add_argument("--screenshot", metavar="DIR", type=Path, dest="screenshot_sub",
                       help="save a PNG of each screen into DIR, then quit")
+    outbox = sub.add_parser("outbox", help="the outbox, headless")
+    outbox.add_argument("action", choices=["flush", "status"],
+                        help="flush: send what is due now; status: count deliveries per state")
+    outbox.add_argument("--demo", action="store_true", dest="demo_sub",
+                        help="use the demo database")
     listing = sub.add_parser("incidents", help="list incidents (headless)")
     listing.add_argument("--demo", action="store_true", dest="demo_sub",
                          help="list the demo database's incidents")
@@ -62,6 +67,8 @@ def _main(argv: list[str] | None) -> int:
         args.screenshot = args.screenshot or args.screenshot_sub
     if args.reset_demo:
         args.demo = True
+    if args.command == "outbox":
+        return outbox_command(args.action, demo=args.demo or args.demo_sub)
     if args.command == "incidents":
         return list_incidents(demo=args.demo or args.demo_sub, include_archived=args.all)
     return run_window(demo=args.demo, reset_demo=args.reset_demo,
@@ -113,6 +120,39 @@ def list_incidents(demo: bool, include_archived: bool) -> int:
     return 0
 
 
+def outbox_command(action: str, demo: bool) -> int:
+    """`clarion outbox flush|status`: the outbox without a window (asyncio.run)."""
+    from app.accounts import AccountService
+    from app.events import EventBus
+    from app.outbox import Outbox, flush_headless
+    from app.secrets import SecretStore
+
+    try:
+        _config, store, clock = open_store(demo)
+    except Exception as exc:  # noqa: BLE001
+        print(f"clarion: cannot open the database: {exc}", file=sys.stderr)
+        return 2
+    from ui.outbox.runner import SenderPool
+
+    bus = EventBus()
+    pool = SenderPool(AccountService(store, clock, SecretStore(), bus))
+    outbox = Outbox(store, clock, bus, pool.resolve)
+    if action == "flush":
+        recovered = outbox.recover()
+        report = flush_headless(outbox)
+        if recovered:
+            print(f"{recovered} deliveries were interrupted earlier; their outcome is unknown")
+        print(f"claimed {report.claimed}: sent {report.sent}, waiting to retry "
+              f"{report.retry_wait}, failed {report.failed}, unknown {report.unknown}")
+        for name in report.paused_accounts:
+            print(f"account paused: {name}", file=sys.stderr)
+    for state, count in outbox.counts().items():
+        if count:
+            print(f"{state:<11} {count}")
+    store.dispose()
+    return 0
+
+
 def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
                screenshot: Path | None) -> int:
     from PySide6.QtCore import QTimer
@@ -145,10 +185,16 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
     reporter = ExceptionReporter(str(config.log_path))
     reporter.install()
     services = Services.build(config, store, clock, is_demo=demo)
-    window = MainWindow(services)
+    from ui.bridge import AsyncBridge
+    from ui.outbox.runner import OutboxRunner
+
+    runner = OutboxRunner(services.outbox, services.senders.pool, AsyncBridge())
+    window = MainWindow(services, runner)
     window.incidents.reload()
     window.show()
     _resume_gc()
+    if not exit_after_startup:
+        QTimer.singleShot(0, runner.start)  # after the first paint: sending starts in the background
     if screenshot is not None:
         from ui.screenshots import take_screenshots
 
@@ -156,6 +202,7 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
     elif exit_after_startup:
         QTimer.singleShot(0, window.close)
     code = qt_app.exec()
+    runner.stop()
     services.close()
     reporter.uninstall()
     return code

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QButtonGroup, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QStackedWidget,
@@ -23,9 +23,10 @@ LIVE_STYLE = "color:#2e7d32; padding:1px 8px;"
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, runner=None) -> None:  # type: ignore[no-untyped-def]
         super().__init__()
         self.services = services
+        self.runner = runner  # the background sender (ui/outbox/runner.py); None in some tests
         self.setObjectName("mainWindow")
         self.setAccessibleName("Clarion")
         title = "Clarion — incident communication"
@@ -53,6 +54,7 @@ class MainWindow(QMainWindow):
         # The other workspaces are built when first opened: start-up pays for the first only.
         self.add_workspace("stakeholders", "Stakeholders", self._make_stakeholders, "Ctrl+2")
         self.add_workspace("composer", "Composer", self._make_composer, "Ctrl+3")
+        self.add_workspace("outbox", "Outbox", self._make_outbox, "Ctrl+4")
         self.rail_layout.addStretch(1)
 
         central = QWidget()
@@ -69,10 +71,23 @@ class MainWindow(QMainWindow):
         self.db_label = QLabel(f"Database: {services.store.path}")
         self.db_label.setObjectName("databasePathLabel")
         self.db_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.outbox_label = QLabel()
+        self.outbox_label.setObjectName("outboxStatusLabel")
+        self.statusBar().addPermanentWidget(self.outbox_label)
         self.statusBar().addPermanentWidget(self.mode_label)
         self.statusBar().addPermanentWidget(self.db_label)
         self.incidents.current_incident_changed.connect(self._update_mode)
         self._update_mode(None)
+
+        self.outbox_timer = QTimer(self)
+        self.outbox_timer.setSingleShot(True)
+        self.outbox_timer.setInterval(300)
+        self.outbox_timer.timeout.connect(self.update_outbox_status)
+        for signal in (services.qt_events.outbox_changed, services.qt_events.messages_changed):
+            signal.connect(lambda _x: self.outbox_timer.start())
+        services.qt_events.messages_changed.connect(lambda _x: self.send_now())
+        services.qt_events.accounts_changed.connect(self._accounts_changed)
+        self.update_outbox_status()
 
         self._build_menu()
         self._restore_geometry()
@@ -129,6 +144,21 @@ class MainWindow(QMainWindow):
         from ui.composer.workspace import ComposerWorkspace
 
         return ComposerWorkspace(self.services)
+
+    def _make_outbox(self) -> QWidget:
+        from ui.outbox.workspace import OutboxWorkspace
+
+        workspace = OutboxWorkspace(self.services)
+        workspace.send_now_requested.connect(self.send_now)
+        return workspace
+
+    def send_now(self) -> None:
+        if self.runner is not None:
+            self.runner.wake()
+
+    @property
+    def outbox(self):  # type: ignore[no-untyped-def]
+        return self.workspace("outbox")
 
     @property
     def stakeholders(self):  # type: ignore[no-untyped-def]
@@ -210,6 +240,28 @@ class MainWindow(QMainWindow):
             self.mode_label.setText("Live" + (" · demo data" if self.services.is_demo else ""))
             self.mode_label.setStyleSheet(LIVE_STYLE)
         self.mode_label.setAccessibleName(self.mode_label.text())
+
+    def update_outbox_status(self) -> None:
+        """"offline — N waiting" when a send failed and deliveries wait to retry (a failed send
+        is the offline signal), else how many wait, if any."""
+        counts = self.services.outbox.counts()
+        retrying, queued = counts.get("retry_wait", 0), counts.get("queued", 0)
+        unknown = counts.get("unknown", 0)
+        if retrying:
+            text = f"offline — {retrying + queued} waiting"
+        elif queued:
+            text = f"Outbox: {queued} waiting"
+        else:
+            text = "Outbox: nothing waiting"
+        if unknown:
+            text += f" · {unknown} need a decision"
+        self.outbox_label.setText(text)
+        self.outbox_label.setAccessibleName(text)
+
+    def _accounts_changed(self, _ids: object) -> None:
+        if self.runner is not None:
+            self.runner.accounts_changed()
+        self.outbox_timer.start()
 
     # -- geometry
 

@@ -9,7 +9,11 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from app import events as ev
 from app.clock import Clock
 from app.config import AppConfig
+from app.accounts import ACCOUNTS_CHANGED, AccountService
+from app.composer import MESSAGES_CHANGED
 from app.events import EventBus
+from app.outbox import OUTBOX_CHANGED, Outbox
+from app.secrets import SecretStore
 from app.groups import GROUPS_CHANGED, GroupService
 from app.incidents import IncidentService
 from app.stakeholders import STAKEHOLDERS_CHANGED, StakeholderService
@@ -25,6 +29,9 @@ class QtEvents(QObject):
     clients_changed = Signal()
     stakeholders_changed = Signal(object)  # tuple of ids, or None for "many"
     groups_changed = Signal(object)        # client id
+    messages_changed = Signal(object)      # incident id (a message was queued)
+    outbox_changed = Signal(object)        # tuple of delivery ids, or None
+    accounts_changed = Signal(object)      # tuple of account ids
 
     def __init__(self, bus: EventBus, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -34,6 +41,9 @@ class QtEvents(QObject):
             bus.subscribe(ev.CLIENTS_CHANGED, lambda _payload: self.clients_changed.emit()),
             bus.subscribe(STAKEHOLDERS_CHANGED, self.stakeholders_changed.emit),
             bus.subscribe(GROUPS_CHANGED, self.groups_changed.emit),
+            bus.subscribe(MESSAGES_CHANGED, self.messages_changed.emit),
+            bus.subscribe(OUTBOX_CHANGED, self.outbox_changed.emit),
+            bus.subscribe(ACCOUNTS_CHANGED, self.accounts_changed.emit),
         ]
 
     def detach(self) -> None:
@@ -51,6 +61,9 @@ class Services:
     incidents: IncidentService
     stakeholders: StakeholderService
     groups: GroupService
+    accounts: AccountService
+    outbox: Outbox
+    senders: "_LazyPool"
     qt_events: QtEvents
     settings: QSettings
     is_demo: bool = False
@@ -60,8 +73,12 @@ class Services:
               actor: str | None = None) -> "Services":
         bus = EventBus()
         settings = QSettings(str(config.settings_path), QSettings.Format.IniFormat)
+        accounts = AccountService(store, clock, SecretStore(), bus)
+        incidents = IncidentService(store, clock, bus, actor=actor)
+        pool = _LazyPool(accounts)
+        outbox = Outbox(store, clock, bus, pool.resolve, actor=incidents.actor)
         return cls(config=config, store=store, clock=clock, events=bus,
-                   incidents=IncidentService(store, clock, bus, actor=actor),
+                   incidents=incidents, accounts=accounts, outbox=outbox, senders=pool,
                    stakeholders=StakeholderService(store, clock, bus),
                    groups=GroupService(store, bus),
                    qt_events=QtEvents(bus), settings=settings, is_demo=is_demo)
@@ -70,3 +87,22 @@ class Services:
         self.qt_events.detach()
         self.settings.sync()
         self.store.dispose()
+
+
+class _LazyPool:
+    """Builds the SenderPool (and imports the channels) on first use, not at start-up."""
+
+    def __init__(self, accounts: AccountService) -> None:
+        self.accounts = accounts
+        self._pool = None
+
+    @property
+    def pool(self):  # type: ignore[no-untyped-def]
+        if self._pool is None:
+            from ui.outbox.runner import SenderPool
+
+            self._pool = SenderPool(self.accounts)
+        return self._pool
+
+    def resolve(self, channel: str, is_drill: bool):  # type: ignore[no-untyped-def]
+        return self.pool.resolve(channel, is_drill)

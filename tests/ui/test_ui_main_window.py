@@ -38,7 +38,7 @@ def test_workspaces_are_built_when_first_opened(window):
 
 
 def test_navigation_lists_the_workspaces_that_exist(window):
-    assert window.workspace_names() == ["Incidents", "Stakeholders", "Composer"]
+    assert window.workspace_names() == ["Incidents", "Stakeholders", "Composer", "Outbox"]
     assert window.current_workspace() is window.incidents
 
 

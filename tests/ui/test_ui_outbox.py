@@ -1,0 +1,108 @@
+"""The Outbox workspace with the real background sender: a queued message goes out through the
+drill inbox (no account configured), the status bar follows, and the coordinator's actions work."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+
+from app.domain.dto import ContactPointData, StakeholderData
+from app.domain.models import Delivery
+
+
+@pytest.fixture
+def people(services, client_of):
+    cid = client_of(services)
+    for name, cat, channel, address in (("Ivan Ops", "it_staff_msp", "email", "ivan@example.com"),
+                                        ("Una User", "affected_users", "sms", "+12065550101")):
+        services.stakeholders.create(StakeholderData(
+            client_id=cid, name=name, category=cat,
+            contacts=(ContactPointData(channel, address, 1),)))
+    return cid
+
+
+@pytest.fixture
+def running(qtbot, services, window):
+    from ui.bridge import AsyncBridge
+    from ui.outbox.runner import OutboxRunner
+
+    runner = OutboxRunner(services.outbox, services.senders.pool, AsyncBridge())
+    window.runner = runner
+    runner.start()
+    yield runner
+    runner.stop()
+
+
+def test_a_queued_message_goes_out_through_the_drill_inbox(qtbot, window, services, people,
+                                                           running):
+    inc = services.incidents.open(client_id=people, title="Wi-Fi down", severity="SEV3",
+                                  detected_at=services.clock.now())
+    window.compose(inc.id)
+    with qtbot.waitSignal(window.composer.queued, timeout=5000):
+        window.composer.queue()
+    qtbot.waitUntil(lambda: services.outbox.counts().get("sent", 0) == 2, timeout=10000)
+    window.nav_buttons["outbox"].setChecked(True)
+    outbox = window.outbox
+    qtbot.waitUntil(lambda: outbox.model.rowCount() == 1)
+    group = outbox.model.groups()[0]
+    assert {d.state for d in group.deliveries} == {"sent"}
+    assert all(d.provider_id.startswith("drill:") for d in group.deliveries)
+    qtbot.waitUntil(lambda: window.outbox_label.text() == "Outbox: nothing waiting")
+    kinds = [e.kind for e in services.incidents.timeline(inc.id)]
+    assert "message_queued" in kinds and "delivery_sent" in kinds
+
+
+def test_actions_on_selected_deliveries(qtbot, window, services, people):
+    from app.composer import Sender, queue_message
+    from app.clients import list_clients
+    from app.recipients import resolve_recipients
+    from app.template_library import builtin_templates
+
+    inc = services.incidents.open(client_id=people, title="Mail relay down", severity="SEV2",
+                                  detected_at=services.clock.now())
+    client = list_clients(services.store)[0]
+    queue_message(services.store, services.clock, services.events, incident=inc, client=client,
+                  template_type="initial_acknowledgment", templates=builtin_templates(),
+                  recipients=resolve_recipients(services.store, people, timing_needs=["immediate"]),
+                  sender=Sender("Tess", "Org"))
+    with services.store.session() as s, s.begin():  # one unknown, one failed
+        ids = [d.id for d in s.query(Delivery).order_by(Delivery.id)]
+        s.execute(update(Delivery).where(Delivery.id == ids[0]).values(state="unknown"))
+        s.execute(update(Delivery).where(Delivery.id == ids[1]).values(state="failed",
+                                                                         last_error="550 no"))
+    window.nav_buttons["outbox"].setChecked(True)
+    outbox = window.outbox
+    outbox.reload()
+    assert "offline" not in window.outbox_label.text()
+    outbox.tree.selectAll()
+    assert outbox.mark_sent_button.isEnabled() and outbox.retry_button.isEnabled()
+    assert outbox._act("mark_sent") == 1
+    states = {d.id: d.state for d in services.outbox.list()}
+    assert states[ids[0]] == "sent" and states[ids[1]] == "failed"
+    outbox.tree.selectAll()
+    assert outbox._act("retry") == 1
+    assert {d.id: d.state for d in services.outbox.list()}[ids[1]] == "queued"
+    outbox.tree.selectAll()
+    assert outbox._act("cancel") == 1  # the sent one stays sent
+    assert "could not be" in outbox.notice.text()
+    window.update_outbox_status()
+    assert window.outbox_label.text() == "Outbox: nothing waiting"
+
+
+def test_status_bar_says_offline_when_deliveries_wait_to_retry(qtbot, window, services, people):
+    from app.composer import Sender, queue_message
+    from app.clients import list_clients
+    from app.recipients import resolve_recipients
+    from app.template_library import builtin_templates
+
+    inc = services.incidents.open(client_id=people, title="Core switch", severity="SEV1",
+                                  detected_at=services.clock.now())
+    queue_message(services.store, services.clock, services.events, incident=inc,
+                  client=list_clients(services.store)[0], template_type="initial_acknowledgment",
+                  templates=builtin_templates(),
+                  recipients=resolve_recipients(services.store, people, timing_needs=["immediate"]),
+                  sender=Sender("Tess", "Org"))
+    with services.store.session() as s, s.begin():
+        s.execute(update(Delivery).values(state="retry_wait"))
+    window.update_outbox_status()
+    assert window.outbox_label.text() == "offline — 2 waiting"
