@@ -152,6 +152,17 @@ class MainWindow(QMainWindow):
         workspace.send_now_requested.connect(self.send_now)
         return workspace
 
+    def edit_accounts(self):  # type: ignore[no-untyped-def]
+        from ui.settings.accounts_dialog import AccountsDialog
+
+        bridge = self.runner.bridge if self.runner is not None else None
+        run_async = bridge.submit if bridge is not None and bridge.running else None
+        dialog = AccountsDialog(self.services, run_async, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.accounts_dialog = dialog
+        dialog.open()
+        return dialog
+
     def send_now(self) -> None:
         if self.runner is not None:
             self.runner.wake()
@@ -199,6 +210,13 @@ class MainWindow(QMainWindow):
         self.find_action.setShortcut(QKeySequence.StandardKey.Find)  # Ctrl+F
         self.find_action.triggered.connect(self.find)
         edit_menu.addAction(self.find_action)
+
+        settings_menu = self.menuBar().addMenu("&Settings")
+        accounts_action = QAction("Sending &accounts…", self)
+        accounts_action.setObjectName("accountsAction")
+        accounts_action.setShortcut(QKeySequence("Ctrl+,"))
+        accounts_action.triggered.connect(self.edit_accounts)
+        settings_menu.addAction(accounts_action)
 
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About Clarion", self)
