@@ -31,7 +31,7 @@ from app.storage.engine import Store
 
 log = logging.getLogger(__name__)
 
-ACCOUNTS_CHANGED = "accounts_changed"  # payload: tuple of account ids
+from app.events import ACCOUNTS_CHANGED  # noqa: E402,F401 - the topic, named here too
 
 def to_dto(account: ChannelAccount) -> AccountDTO:
     return AccountDTO(id=account.id, kind=account.kind, name=account.name,

@@ -21,7 +21,7 @@ from app.errors import ClarionError, ValidationError
 from app.template_library import TYPE_LABELS, TemplateSource
 
 SEVERITY_LABELS = {"SEV1": "critical", "SEV2": "major", "SEV3": "minor", "SEV4": "low"}
-MESSAGES_CHANGED = "messages_changed"  # payload: incident id
+from app.events import MESSAGES_CHANGED  # noqa: E402,F401 - the topic, named here too
 
 
 class TemplateRenderError(ClarionError):

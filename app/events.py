@@ -12,7 +12,12 @@ log = logging.getLogger(__name__)
 
 INCIDENT_CHANGED = "incident_changed"      # payload: IncidentDTO
 TIMELINE_APPENDED = "timeline_appended"    # payload: TimelineEntryDTO
-CLIENTS_CHANGED = "clients_changed"        # payload: None
+CLIENTS_CHANGED = "clients_changed"        # payload: ClientDTO or None
+STAKEHOLDERS_CHANGED = "stakeholders_changed"  # payload: tuple of ids (None: everything)
+GROUPS_CHANGED = "groups_changed"          # payload: client id
+MESSAGES_CHANGED = "messages_changed"      # payload: incident id (a message was queued)
+OUTBOX_CHANGED = "outbox_changed"          # payload: tuple of delivery ids (or None)
+ACCOUNTS_CHANGED = "accounts_changed"      # payload: tuple of account ids
 
 
 class EventBus:

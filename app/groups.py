@@ -14,7 +14,7 @@ from app.domain.models import Client, Group, GroupMember, Stakeholder
 from app.errors import NotFound, ValidationError
 from app.storage.engine import Store
 
-GROUPS_CHANGED = "groups_changed"  # payload: client id
+from app.events import GROUPS_CHANGED  # noqa: E402,F401 - the topic, named here too
 
 
 def find_cycle(edges: dict[int, set[int]], group_id: int, new_children: set[int]) -> list[int] | None:

@@ -43,7 +43,7 @@ from app.domain.models import ChannelAccount, Delivery, Incident, Message, Timel
 
 log = logging.getLogger(__name__)
 
-OUTBOX_CHANGED = "outbox_changed"  # payload: tuple of delivery ids changed (or None)
+from app.events import OUTBOX_CHANGED  # noqa: E402,F401 - the topic, named here too
 SUMMARY_OVER = 20     # more outcomes than this of one kind for one message in a batch: one entry
 DATA_CAP = 200        # delivery ids (and details) kept in one summary entry's data
 ID_CHUNK = 500        # ids per IN (...) list

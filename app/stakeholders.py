@@ -23,7 +23,7 @@ NAME_MAX = 200
 TEXT_MAX = 4000
 LABEL_MAX = 100
 MAX_SILENCE_LIMIT = 7 * 24 * 60  # a week, in minutes
-STAKEHOLDERS_CHANGED = "stakeholders_changed"  # payload: tuple of ids (None: everything)
+from app.events import STAKEHOLDERS_CHANGED  # noqa: E402,F401 - the topic, named here too
 
 
 # ---------------------------------------------------------------- addresses

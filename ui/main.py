@@ -185,16 +185,20 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
     reporter = ExceptionReporter(str(config.log_path))
     reporter.install()
     services = Services.build(config, store, clock, is_demo=demo)
-    from ui.bridge import AsyncBridge
-    from ui.outbox.runner import OutboxRunner
-
-    runner = OutboxRunner(services.outbox, services.senders.pool, AsyncBridge())
-    window = MainWindow(services, runner)
+    window = MainWindow(services)
     window.incidents.reload()
     window.show()
     _resume_gc()
-    if not exit_after_startup:
-        QTimer.singleShot(0, runner.start)  # after the first paint: sending starts in the background
+
+    def start_sending() -> None:  # after the first paint: sending starts in the background
+        from ui.bridge import AsyncBridge
+        from ui.outbox.runner import OutboxRunner
+
+        window.runner = OutboxRunner(services.outbox, services.senders.pool, AsyncBridge())
+        window.runner.start()
+
+    if not exit_after_startup and screenshot is None:
+        QTimer.singleShot(0, start_sending)
     if screenshot is not None:
         from ui.screenshots import take_screenshots
 
@@ -202,7 +206,8 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
     elif exit_after_startup:
         QTimer.singleShot(0, window.close)
     code = qt_app.exec()
-    runner.stop()
+    if window.runner is not None:
+        window.runner.stop()
     services.close()
     reporter.uninstall()
     return code

@@ -87,7 +87,8 @@ class MainWindow(QMainWindow):
             signal.connect(lambda _x: self.outbox_timer.start())
         services.qt_events.messages_changed.connect(lambda _x: self.send_now())
         services.qt_events.accounts_changed.connect(self._accounts_changed)
-        self.update_outbox_status()
+        self.outbox_label.setText("Outbox: …")
+        self.outbox_timer.start()  # counted just after start-up, not during it
 
         self._build_menu()
         self._restore_geometry()

@@ -9,14 +9,13 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from app import events as ev
 from app.clock import Clock
 from app.config import AppConfig
-from app.accounts import ACCOUNTS_CHANGED, AccountService
-from app.composer import MESSAGES_CHANGED
-from app.events import EventBus
-from app.outbox import OUTBOX_CHANGED, Outbox
-from app.secrets import SecretStore
-from app.groups import GROUPS_CHANGED, GroupService
+from app.events import (
+    ACCOUNTS_CHANGED, GROUPS_CHANGED, MESSAGES_CHANGED, OUTBOX_CHANGED, STAKEHOLDERS_CHANGED,
+    EventBus,
+)
+from app.groups import GroupService
 from app.incidents import IncidentService
-from app.stakeholders import STAKEHOLDERS_CHANGED, StakeholderService
+from app.stakeholders import StakeholderService
 from app.storage.engine import Store
 
 
@@ -61,9 +60,6 @@ class Services:
     incidents: IncidentService
     stakeholders: StakeholderService
     groups: GroupService
-    accounts: AccountService
-    outbox: Outbox
-    senders: "_LazyPool"
     qt_events: QtEvents
     settings: QSettings
     is_demo: bool = False
@@ -73,15 +69,38 @@ class Services:
               actor: str | None = None) -> "Services":
         bus = EventBus()
         settings = QSettings(str(config.settings_path), QSettings.Format.IniFormat)
-        accounts = AccountService(store, clock, SecretStore(), bus)
         incidents = IncidentService(store, clock, bus, actor=actor)
-        pool = _LazyPool(accounts)
-        outbox = Outbox(store, clock, bus, pool.resolve, actor=incidents.actor)
-        return cls(config=config, store=store, clock=clock, events=bus,
-                   incidents=incidents, accounts=accounts, outbox=outbox, senders=pool,
+        return cls(config=config, store=store, clock=clock, events=bus, incidents=incidents,
                    stakeholders=StakeholderService(store, clock, bus),
                    groups=GroupService(store, bus),
                    qt_events=QtEvents(bus), settings=settings, is_demo=is_demo)
+
+    # Sending is built on first use (keyring, channels, the outbox): start-up does not pay.
+
+    @property
+    def accounts(self):  # type: ignore[no-untyped-def]
+        if "_accounts" not in self.__dict__:
+            from app.accounts import AccountService
+            from app.secrets import SecretStore
+
+            self.__dict__["_accounts"] = AccountService(self.store, self.clock, SecretStore(),
+                                                        self.events)
+        return self.__dict__["_accounts"]
+
+    @property
+    def senders(self) -> "_LazyPool":
+        if "_senders" not in self.__dict__:
+            self.__dict__["_senders"] = _LazyPool(self.accounts)
+        return self.__dict__["_senders"]
+
+    @property
+    def outbox(self):  # type: ignore[no-untyped-def]
+        if "_outbox" not in self.__dict__:
+            from app.outbox import Outbox
+
+            self.__dict__["_outbox"] = Outbox(self.store, self.clock, self.events,
+                                              self.senders.resolve, actor=self.incidents.actor)
+        return self.__dict__["_outbox"]
 
     def close(self) -> None:
         self.qt_events.detach()
@@ -92,7 +111,7 @@ class Services:
 class _LazyPool:
     """Builds the SenderPool (and imports the channels) on first use, not at start-up."""
 
-    def __init__(self, accounts: AccountService) -> None:
+    def __init__(self, accounts) -> None:  # type: ignore[no-untyped-def]
         self.accounts = accounts
         self._pool = None
 
