@@ -1,0 +1,216 @@
+"""Real SMTP servers on 127.0.0.1 for the channel tests: a self-signed certificate made at test
+time, an aiosmtpd handler that records what arrives (sessions, AUTH attempts, messages) and can
+be told to answer chosen recipients with chosen replies, and a context manager that runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import email
+import email.policy
+import ipaddress
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from app.channels.base import AccountDTO, OutgoingMessage
+
+USER, PASSWORD = "clarion", "s3cret-pa55"
+
+
+@dataclass(frozen=True)
+class Cert:
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+def make_cert(folder: Path, name: str = "server",
+              dns_names: tuple[str, ...] = ("localhost",), ip: str | None = "127.0.0.1") -> Cert:
+    """A self-signed certificate, by default for DNS:localhost and IP:127.0.0.1 (made with
+    cryptography: no openssl CLI needed)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Clarion test relay")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName(n) for n in dns_names]
+                + ([x509.IPAddress(ipaddress.ip_address(ip))] if ip else [])), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return Cert(cert_path, key_path)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+    session: Any
+
+    @property
+    def parsed(self) -> email.message.EmailMessage:
+        return email.message_from_bytes(self.raw, policy=email.policy.default)  # type: ignore
+
+
+@dataclass
+class Recorder:
+    """aiosmtpd handler + authenticator. Faults: address -> reply, at RCPT or at DATA;
+    `drop_after_data`: addresses whose DATA is received and then the connection is cut;
+    `hang_at`: addresses for which the server never answers RCPT, or never confirms DATA.
+    (No attribute may start with "auth_": aiosmtpd would offer it as an AUTH mechanism.)"""
+    rcpt_faults: dict[str, str] = field(default_factory=dict)
+    data_faults: dict[str, str] = field(default_factory=dict)
+    drop_after_data: set[str] = field(default_factory=set)
+    hang_at: dict[str, str] = field(default_factory=dict)   # address -> "RCPT" | "DATA"
+    received: list[Received] = field(default_factory=list)
+    logins: list[tuple[str, str]] = field(default_factory=list)
+    sessions: list[Any] = field(default_factory=list)        # one per session that sent MAIL
+    transports: list[Any] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # authenticator(server, session, envelope, mechanism, auth_data)
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                 auth_data: Any) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+        with self.lock:
+            self.logins.append((login, password))
+        ok = (login, password) == (USER, PASSWORD)
+        return AuthResult(success=ok, handled=False)
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        with self.lock:
+            if not any(s is session for s in self.sessions):
+                self.sessions.append(session)
+                self.transports.append(server.transport)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if self.hang_at.get(address) == "RCPT":
+            await self._hang(server)
+        if address in self.rcpt_faults:
+            return self.rcpt_faults[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        rcpt = envelope.rcpt_tos[0]
+        with self.lock:
+            if rcpt not in self.data_faults:
+                self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+                                              bytes(envelope.original_content), session))
+        if self.hang_at.get(rcpt) == "DATA":
+            await self._hang(server)
+        if rcpt in self.drop_after_data:
+            server.transport.abort()   # the message is here; the client never hears so
+            return "250 never sent"
+        if rcpt in self.data_faults:
+            return self.data_faults[rcpt]
+        n = len(self.received)
+        return f"250 2.0.0 Ok: queued as Q{n:05d}"
+
+    @staticmethod
+    async def _hang(server: Any) -> None:
+        try:
+            await asyncio.Event().wait()           # never answer, until the controller stops
+        finally:
+            server.transport.abort()
+
+    def message_ids(self) -> list[str]:
+        return [r.parsed["Message-ID"] for r in self.received]
+
+    def close_idle_sessions(self, controller: Controller) -> None:
+        """Cut every session the server holds, as a relay does after its idle timeout."""
+        done = threading.Event()
+
+        def cut() -> None:
+            for transport in self.transports:
+                transport.close()
+            done.set()
+        controller.loop.call_soon_threadsafe(cut)
+        assert done.wait(5)
+
+
+@contextlib.contextmanager
+def smtp_server(recorder: Recorder, cert: Cert | None, *, implicit_tls: bool = False,
+                starttls: bool = True, auth: bool = True) -> Iterator[Controller]:
+    """aiosmtpd on 127.0.0.1:<free port>. STARTTLS offered and required when `starttls` and a
+    certificate is given; AUTH required when `auth` (over TLS only, unless no TLS is offered,
+    so that we can show that our side never sends credentials in clear)."""
+    kwargs: dict[str, Any] = {}
+    if implicit_tls:
+        assert cert is not None
+        kwargs["ssl_context"] = cert.server_context()
+    elif starttls and cert is not None:
+        kwargs.update(tls_context=cert.server_context(), require_starttls=True)
+    if auth:
+        kwargs.update(authenticator=recorder, auth_required=True,
+                      auth_require_tls=bool(cert is not None and (starttls or implicit_tls)))
+    controller = Controller(recorder, hostname="127.0.0.1", port=free_port(), **kwargs)
+    controller.start()
+    try:
+        yield controller
+    finally:
+        controller.stop()
+
+
+def email_account(controller_port: int, *, security: str = "starttls",
+                  ca_file: Path | None = None, username: str | None = USER,
+                  concurrency: int = 2, timeout: float = 5.0, **extra: Any) -> AccountDTO:
+    settings: dict[str, Any] = {
+        "host": "127.0.0.1", "port": controller_port, "security": security,
+        "from_address": "alerts@example.com", "from_name": "Harbor IT Alerts",
+        "concurrency": concurrency, "timeout": timeout, "local_hostname": "clarion.test"}
+    if ca_file is not None:
+        settings["ca_file"] = str(ca_file)
+    if username:
+        settings["username"] = username
+    settings.update(extra)
+    return AccountDTO(id=1, kind="email", name="Relay", settings=settings)
+
+
+def outgoing(n: int, *, address: str | None = None, subject: str | None = None,
+             text: str = "The portal is down; next update at 16:30.", html: str = "",
+             channel: str = "email", is_drill: bool = False) -> OutgoingMessage:
+    return OutgoingMessage(
+        delivery_id=n, channel=channel, address=address or f"user{n}@example.com",
+        recipient_name=f"User {n}", subject=subject or f"Incident update {n}", text=text,
+        html=html, email_message_id=f"<msg-{n}@clarion.test>", idempotency_key=f"key-{n}",
+        is_drill=is_drill)

@@ -1,0 +1,265 @@
+"""SmsSender against a local HTTP server speaking Twilio's Messages API shape; the drill inbox;
+chat webhooks over a local https server with a certificate made at test time."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Sequence
+
+import pytest
+
+from app.channels.base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO,
+                               OutgoingMessage, SendOutcome)
+from app.channels.drill import DrillSender
+from app.channels.factory import sender_for
+from app.channels.sms import SmsSender, parse_retry_after
+from app.channels.webhook import WebhookSender
+from app.errors import ClarionError
+from sms_fixtures import HANG, SID, TOKEN, Provider, Reply, http_server
+from smtp_fixtures import free_port, make_cert
+
+DEADLINE = 15.0
+
+
+def sms_account(base_url: str, **extra: Any) -> AccountDTO:
+    settings = {"base_url": base_url, "account_sid": SID, "from_number": "+15550100999",
+                "concurrency": 4, "timeout": 5}
+    settings.update(extra)
+    return AccountDTO(id=2, kind="sms", name="Twilio", settings=settings)
+
+
+def sms(n: int, to: str | None = None, text: str = "Portal down. Next update 16:30.",
+        is_drill: bool = False) -> OutgoingMessage:
+    return OutgoingMessage(delivery_id=n, channel="sms", address=to or f"+1555010{n:04d}",
+                           recipient_name=f"User {n}", subject="", text=text, html="",
+                           email_message_id="", idempotency_key=f"k{n}", is_drill=is_drill)
+
+
+def send_all(sender: Any, messages: Sequence[OutgoingMessage]) -> dict[int, SendOutcome]:
+    outcomes: list[SendOutcome] = []
+
+    async def run() -> None:
+        try:
+            await asyncio.wait_for(sender.send(messages, outcomes.append), DEADLINE)
+        finally:
+            await sender.aclose()
+
+    asyncio.run(run())
+    by_id = {o.delivery_id: o for o in outcomes}
+    assert len(outcomes) == len(messages) == len(by_id), outcomes
+    return by_id
+
+
+# ---- SMS ------------------------------------------------------------------------------------
+
+def test_sms_is_sent_with_the_provider_sid_and_its_status_can_be_polled():
+    provider = Provider()
+    with http_server(provider) as url:
+        sender = SmsSender(sms_account(url), TOKEN)
+        outcome = send_all(sender, [sms(1, text="Portal down.")])[1]
+
+        async def poll() -> str:
+            try:
+                return await sender.poll_status(outcome.provider_id)
+            finally:
+                await sender.aclose()
+        status = asyncio.run(poll())
+    assert outcome.result == SENT and outcome.provider_id.startswith("SM")
+    assert status == "delivered"
+    request, poll_request = provider.requests
+    assert poll_request["method"] == "GET"
+    assert request["path"] == f"/2010-04-01/Accounts/{SID}/Messages.json"
+    assert request["form"] == {"To": "+15550100001", "From": "+15550100999",
+                               "Body": "Portal down."}
+
+
+def test_a_messaging_service_replaces_the_from_number():
+    provider = Provider()
+    with http_server(provider) as url:
+        account = sms_account(url, from_number="", messaging_service_sid="MG123")
+        assert send_all(SmsSender(account, TOKEN), [sms(1)])[1].result == SENT
+    assert provider.requests[0]["form"]["MessagingServiceSid"] == "MG123"
+    assert "From" not in provider.requests[0]["form"]
+
+
+def test_provider_answers_are_classified_per_message():
+    provider = Provider(by_to={
+        "+15550100002": Reply(400, {"code": 21211, "status": 400, "message":
+                                    "The 'To' number +15550100002 is not a valid phone "
+                                    "number."}),
+        "+15550100003": Reply(400, {"code": 21610, "status": 400, "message":
+                                    "Attempt to send to unsubscribed recipient"}),
+        "+15550100004": Reply(429, {"code": 20429, "status": 429, "message": "Too Many "
+                                    "Requests"}, {"Retry-After": "7"}),
+        "+15550100005": Reply(500, {"code": 20500, "status": 500, "message": "Internal "
+                                    "Server Error"}),
+        "+15550100006": Reply(503, "upstream unavailable"),
+    })
+    messages = [sms(n) for n in range(1, 8)]
+    with http_server(provider) as url:
+        outcomes = send_all(SmsSender(sms_account(url), TOKEN), messages)
+    assert outcomes[1].result == SENT and outcomes[7].result == SENT
+    assert outcomes[2].result == PERMANENT and "21211" in outcomes[2].detail
+    assert "not a valid phone number" in outcomes[2].detail
+    assert outcomes[3].result == PERMANENT and "unsubscribed" in outcomes[3].detail
+    assert outcomes[4].result == TRANSIENT and outcomes[4].retry_after == 7.0
+    assert outcomes[5].result == UNKNOWN and "may have been sent" in outcomes[5].detail
+    assert outcomes[6].result == UNKNOWN and "upstream unavailable" in outcomes[6].detail
+
+
+def test_refused_credentials_stop_the_whole_batch():
+    provider = Provider()
+    with http_server(provider) as url:
+        account = sms_account(url, concurrency=1)
+        outcomes = send_all(SmsSender(account, "wrong-token"), [sms(n) for n in range(1, 6)])
+        with pytest.raises(ClarionError, match="401 Authenticate"):
+            asyncio.run(SmsSender(account, "wrong-token").test_connection())
+    assert {o.result for o in outcomes.values()} == {AUTH_FAILED}
+    assert "20003" in outcomes[1].detail
+    assert len(provider.requests) == 2      # one message, then test_connection: no hammering
+
+
+def test_no_answer_after_the_request_was_sent_is_unknown_never_transient():
+    provider = Provider(by_to={"+15550100002": HANG})
+    with http_server(provider) as url:
+        account = sms_account(url, timeout=0.5)
+        outcomes = send_all(SmsSender(account, TOKEN), [sms(1), sms(2), sms(3)])
+    assert outcomes[2].result == UNKNOWN, outcomes[2]
+    assert outcomes[1].result == SENT and outcomes[3].result == SENT
+
+
+def test_nothing_listening_is_transient_and_the_rest_is_not_attempted():
+    account = sms_account(f"http://127.0.0.1:{free_port()}")
+    outcomes = send_all(SmsSender(account, TOKEN), [sms(n) for n in range(1, 11)])
+    assert {o.result for o in outcomes.values()} == {TRANSIENT}
+
+
+def test_concurrency_is_bounded():
+    provider = Provider(gate=3, expected=12)
+    with http_server(provider) as url:
+        outcomes = send_all(SmsSender(sms_account(url, concurrency=3), TOKEN),
+                            [sms(n) for n in range(1, 13)])
+    assert {o.result for o in outcomes.values()} == {SENT}
+    assert provider.max_in_flight == 3
+    assert len({o.provider_id for o in outcomes.values()}) == 12
+
+
+def test_bad_numbers_and_settings_never_reach_the_provider():
+    provider = Provider()
+    with http_server(provider) as url:
+        outcome = send_all(SmsSender(sms_account(url), TOKEN), [sms(1, to="0555 0100")])[1]
+        insecure = send_all(SmsSender(sms_account("http://sms.example.com"), TOKEN), [sms(2)])
+        no_token = send_all(SmsSender(sms_account(url), None), [sms(3)])
+    assert outcome.result == PERMANENT and "E.164" in outcome.detail
+    assert insecure[2].result == AUTH_FAILED and "https://" in insecure[2].detail
+    assert no_token[3].result == AUTH_FAILED and "auth token" in no_token[3].detail
+    assert provider.requests == []
+
+
+def test_sms_test_connection_describes_the_account():
+    with http_server(Provider()) as url:
+        answer = asyncio.run(SmsSender(sms_account(url), TOKEN).test_connection())
+    assert "Harbor IT" in answer and "active" in answer and TOKEN not in answer
+
+
+def test_retry_after_as_seconds_or_a_date():
+    from datetime import datetime, timezone
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after("Mon, 02 Mar 2026 09:00:30 GMT", now) == 30.0
+    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+# ---- drill ----------------------------------------------------------------------------------
+
+def test_the_drill_inbox_takes_everything_at_once():
+    account = AccountDTO(id=9, kind="drill", name="Drill inbox")
+    sender = sender_for(account, None)
+    assert isinstance(sender, DrillSender)
+    outcomes = send_all(sender, [sms(n) for n in range(1, 2501)])
+    assert {o.result for o in outcomes.values()} == {SENT}
+    assert outcomes[42].provider_id == "drill:42"
+    assert outcomes[42].detail == "delivered to the drill inbox"
+
+
+def test_drill_messages_through_a_real_sms_account_go_nowhere():
+    account = sms_account(f"http://127.0.0.1:{free_port()}")
+    outcome = send_all(SmsSender(account, TOKEN), [sms(1, is_drill=True)])[1]
+    assert (outcome.result, outcome.provider_id) == (SENT, "drill:1")
+
+
+# ---- chat webhooks --------------------------------------------------------------------------
+
+@pytest.fixture
+def https(tmp_path: Path):
+    cert = make_cert(tmp_path)
+    context = cert.server_context()
+    return cert, context
+
+
+def chat(n: int) -> OutgoingMessage:
+    return OutgoingMessage(delivery_id=n, channel="slack", address="#incidents",
+                           recipient_name="Incidents", subject="Portal outage",
+                           text="We are restoring the portal.", html="",
+                           email_message_id="", idempotency_key=f"w{n}")
+
+
+def hook(kind: str, cert_file: Path | None, **settings: Any) -> AccountDTO:
+    if cert_file is not None:
+        settings["ca_file"] = str(cert_file)
+    return AccountDTO(id=3, kind=kind, name=kind, settings={"timeout": 2, **settings})
+
+
+def test_slack_teams_and_generic_webhooks_post_their_shapes(https):
+    cert, context = https
+    provider = Provider()
+    with http_server(provider, kind="webhook", tls=context) as url:
+        for kind in ("slack", "teams", "webhook"):
+            sender = sender_for(hook(kind, cert.cert), f"{url}/hooks/{kind}")
+            assert isinstance(sender, WebhookSender)
+            assert send_all(sender, [chat(1)])[1].result == SENT
+    slack, teams, generic = (r["json"] for r in provider.requests)
+    assert slack == {"text": "*Portal outage*\n\nWe are restoring the portal."}
+    assert teams["@type"] == "MessageCard" and teams["title"] == "Portal outage"
+    assert teams["text"] == "We are restoring the portal."
+    assert generic == {"subject": "Portal outage", "text": "We are restoring the portal."}
+    assert provider.requests[2]["headers"]["Idempotency-Key"] == "w1"
+
+
+def test_webhook_answers_are_classified(https):
+    cert, context = https
+    provider = Provider(by_to={
+        "/busy": Reply(429, "rate_limited", {"Retry-After": "3"}),
+        "/bad": Reply(400, "invalid_payload"),
+        "/gone": Reply(404, "no_service"),
+        "/broken": Reply(500, "internal error"),
+        "/slow": HANG,
+    })
+    expected = {"/ok": SENT, "/busy": TRANSIENT, "/bad": PERMANENT, "/gone": AUTH_FAILED,
+                "/broken": UNKNOWN, "/slow": UNKNOWN}
+    got = {}
+    with http_server(provider, kind="webhook", tls=context) as url:
+        for path in expected:
+            sender = WebhookSender(hook("slack", cert.cert, timeout=0.5), url + path)
+            got[path] = send_all(sender, [chat(1)])[1]
+    assert {p: o.result for p, o in got.items()} == expected
+    assert got["/busy"].retry_after == 3.0
+    assert "no_service" in got["/gone"].detail
+
+
+def test_webhooks_are_https_only_and_the_certificate_is_verified(https):
+    cert, context = https
+    provider = Provider()
+    with http_server(provider, kind="webhook", tls=context) as url:
+        untrusted = send_all(WebhookSender(hook("slack", None), url + "/x"), [chat(1)])[1]
+        plain = send_all(WebhookSender(hook("slack", cert.cert),
+                                       url.replace("https", "http") + "/secret-path"),
+                         [chat(2)])[2]
+        answer = asyncio.run(WebhookSender(hook("teams", cert.cert), url + "/x")
+                             .test_connection())
+    assert untrusted.result == AUTH_FAILED and "not trusted" in untrusted.detail
+    assert plain.result == AUTH_FAILED and "https://" in plain.detail
+    assert "secret-path" not in plain.detail
+    assert "certificate verified" in answer
+    assert [r["method"] for r in provider.requests] == ["GET"]  # test_connection posts nothing
