@@ -207,10 +207,72 @@ class _Batch:
     offline_detail: str = ""
 
 
+# ---- the shared batch loop -------------------------------------------------------------------
+
+class HttpBatchSender:
+    """What the HTTP senders (SMS, webhooks) share: drill messages answered at once, a batch
+    worked by at most `concurrency` workers that stop on a refused account or a provider that
+    cannot be reached, and what was not attempted reported as such. Subclasses provide
+    config_problem(), _http(), _send_one(), `concurrency` and `_where`."""
+
+    KIND_WORDS = "HTTP"
+
+    async def _worker(self, batch: _Batch, on_outcome: Callable[[SendOutcome], None],
+                      slots: asyncio.Semaphore) -> None:
+        async with slots:
+            while batch.pending and not batch.stop_detail and not batch.offline_detail:
+                message = batch.pending.popleft()
+                try:
+                    outcome = await self._send_one(message, batch)
+                except Exception as exc:  # a bug of ours: never claim it went out or retry it
+                    log.exception("%s delivery %s failed unexpectedly", self.KIND_WORDS,
+                                  message.delivery_id)
+                    outcome = SendOutcome(message.delivery_id, UNKNOWN,
+                                          f"Internal error while sending: {exc!r}")
+                if outcome.result == AUTH_FAILED:
+                    batch.stop_detail = batch.stop_detail or outcome.detail
+                on_outcome(outcome)
+
+    async def send(self, messages: Sequence[OutgoingMessage],
+                   on_outcome: Callable[[SendOutcome], None]) -> None:
+        pending: deque[OutgoingMessage] = deque()
+        for message in messages:
+            if message.is_drill:
+                on_outcome(drill_outcome(message))
+            else:
+                pending.append(message)
+        if not pending:
+            return
+        problem = self.config_problem()
+        if not problem:
+            try:
+                pool = self._http()
+                pool.client()
+            except ClarionError as exc:
+                problem = str(exc)
+        if problem:
+            for message in pending:
+                on_outcome(SendOutcome(message.delivery_id, AUTH_FAILED, problem))
+            return
+        batch = _Batch(pending)
+        workers = min(self.concurrency, len(pending))
+        await run_workers(self._worker(batch, on_outcome, pool.slots) for _ in range(workers))
+        if batch.stop_detail:
+            result, detail = AUTH_FAILED, batch.stop_detail
+        else:
+            result = TRANSIENT
+            detail = f"Not attempted: {batch.offline_detail or self._where + ' unreachable'}"
+        while batch.pending:
+            on_outcome(SendOutcome(batch.pending.popleft().delivery_id, result, detail))
+
+
+
 # ---- the SMS sender ------------------------------------------------------------------------
 
-class SmsSender:
+class SmsSender(HttpBatchSender):
     """Sender (app/channels/base.py) for a Twilio-shaped SMS account."""
+
+    KIND_WORDS = "SMS"
 
     def __init__(self, account: AccountDTO, auth_token: str | None) -> None:
         self.account = account
@@ -316,53 +378,6 @@ class SmsSender:
                 batch.offline_detail = outcome.detail
             return outcome
         return self.classify(d, response)
-
-    async def _worker(self, batch: _Batch, on_outcome: Callable[[SendOutcome], None],
-                      slots: asyncio.Semaphore) -> None:
-        async with slots:
-            while batch.pending and not batch.stop_detail and not batch.offline_detail:
-                message = batch.pending.popleft()
-                try:
-                    outcome = await self._send_one(message, batch)
-                except Exception as exc:  # a bug of ours: never claim it went out or retry it
-                    log.exception("SMS delivery %s failed unexpectedly", message.delivery_id)
-                    outcome = SendOutcome(message.delivery_id, UNKNOWN,
-                                          f"Internal error while sending: {exc!r}")
-                if outcome.result == AUTH_FAILED:
-                    batch.stop_detail = batch.stop_detail or outcome.detail
-                on_outcome(outcome)
-
-    async def send(self, messages: Sequence[OutgoingMessage],
-                   on_outcome: Callable[[SendOutcome], None]) -> None:
-        pending: deque[OutgoingMessage] = deque()
-        for message in messages:
-            if message.is_drill:
-                on_outcome(drill_outcome(message))
-            else:
-                pending.append(message)
-        if not pending:
-            return
-        problem = self.config_problem()
-        if not problem:
-            try:
-                pool = self._http()
-                pool.client()
-            except ClarionError as exc:
-                problem = str(exc)
-        if problem:
-            for message in pending:
-                on_outcome(SendOutcome(message.delivery_id, AUTH_FAILED, problem))
-            return
-        batch = _Batch(pending)
-        workers = min(self.concurrency, len(pending))
-        await run_workers(self._worker(batch, on_outcome, pool.slots) for _ in range(workers))
-        if batch.stop_detail:
-            result, detail = AUTH_FAILED, batch.stop_detail
-        else:
-            result = TRANSIENT
-            detail = f"Not attempted: {batch.offline_detail or self._where + ' unreachable'}"
-        while batch.pending:
-            on_outcome(SendOutcome(batch.pending.popleft().delivery_id, result, detail))
 
     async def _get(self, url: str, one_off: bool = False) -> dict[str, Any]:
         problem = self.config_problem(for_sending=False)

@@ -14,10 +14,8 @@ Outcomes:  2xx SENT · 429 TRANSIENT (retry_after) · 401/403/404/410 AUTH_FAILE
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import deque
-from typing import Any, Callable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -25,9 +23,8 @@ import httpx
 from ..errors import ClarionError
 from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO,
                    OutgoingMessage, SendOutcome)
-from .drill import drill_outcome
-from .email import run_workers
-from .sms import (HttpPool, _Batch, parse_retry_after, positive_number, response_json,
+from .sms import (HttpBatchSender, HttpPool, _Batch, parse_retry_after, positive_number,
+                  response_json,
                   tls_verify, transport_outcome, url_problem)
 
 log = logging.getLogger(__name__)
@@ -51,8 +48,10 @@ def payload(kind: str, message: OutgoingMessage) -> dict[str, Any]:
     return body
 
 
-class WebhookSender:
+class WebhookSender(HttpBatchSender):
     """Sender (app/channels/base.py) posting each message to one incoming webhook."""
+
+    KIND_WORDS = "webhook"
 
     def __init__(self, account: AccountDTO, url: str | None) -> None:
         self.account = account
@@ -121,54 +120,6 @@ class WebhookSender:
                 batch.offline_detail = outcome.detail
             return outcome
         return self.classify(message.delivery_id, response)
-
-    async def _worker(self, batch: _Batch, on_outcome: Callable[[SendOutcome], None],
-                      slots: asyncio.Semaphore) -> None:
-        async with slots:
-            while batch.pending and not batch.stop_detail and not batch.offline_detail:
-                message = batch.pending.popleft()
-                try:
-                    outcome = await self._send_one(message, batch)
-                except Exception as exc:
-                    log.exception("webhook delivery %s failed unexpectedly",
-                                  message.delivery_id)
-                    outcome = SendOutcome(message.delivery_id, UNKNOWN,
-                                          f"Internal error while sending: {exc!r}")
-                if outcome.result == AUTH_FAILED:
-                    batch.stop_detail = batch.stop_detail or outcome.detail
-                on_outcome(outcome)
-
-    async def send(self, messages: Sequence[OutgoingMessage],
-                   on_outcome: Callable[[SendOutcome], None]) -> None:
-        pending: deque[OutgoingMessage] = deque()
-        for message in messages:
-            if message.is_drill:
-                on_outcome(drill_outcome(message))
-            else:
-                pending.append(message)
-        if not pending:
-            return
-        problem = self.config_problem()
-        if not problem:
-            try:
-                pool = self._http()
-                pool.client()
-            except ClarionError as exc:
-                problem = str(exc)
-        if problem:
-            for message in pending:
-                on_outcome(SendOutcome(message.delivery_id, AUTH_FAILED, problem))
-            return
-        batch = _Batch(pending)
-        workers = min(self.concurrency, len(pending))
-        await run_workers(self._worker(batch, on_outcome, pool.slots) for _ in range(workers))
-        if batch.stop_detail:
-            result, detail = AUTH_FAILED, batch.stop_detail
-        else:
-            result = TRANSIENT
-            detail = f"Not attempted: {batch.offline_detail or self._where + ' unreachable'}"
-        while batch.pending:
-            on_outcome(SendOutcome(batch.pending.popleft().delivery_id, result, detail))
 
     async def test_connection(self) -> str:
         """Reach the webhook over verified TLS without posting anything: a GET tells whether
