@@ -45,6 +45,28 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
     library.select_key("status_update/operational/email")
     _save(library, folder / "template-library.png", saved)
     library.reject()
+
+    # Queue the status update and let the drill inbox carry it (no account in the demo).
+    import asyncio
+
+    from app.clients import list_clients
+    from app.composer import queue_message
+
+    composer = window.composer
+    incident = composer.incident()
+    client = next(c for c in list_clients(window.services.store) if c.id == incident.client_id)
+    queue_message(window.services.store, window.services.clock, window.services.events,
+                  incident=incident, client=client, template_type=composer.type_combo.currentData(),
+                  templates=composer.templates, recipients=composer.recipients,
+                  sender=composer.sender(incident), actor=window.services.incidents.actor)
+    asyncio.run(window.services.outbox.flush())
+    window.nav_buttons["outbox"].setChecked(True)
+    window.outbox.reload()
+    window.update_outbox_status()
+    _save(window, folder / "outbox.png", saved)
+    accounts = window.edit_accounts()
+    _save(accounts, folder / "accounts.png", saved)
+    accounts.reject()
     for path in saved:
         print(f"saved {path}")
     return saved

@@ -47,6 +47,8 @@ def test_a_queued_message_goes_out_through_the_drill_inbox(qtbot, window, servic
     group = outbox.model.groups()[0]
     assert {d.state for d in group.deliveries} == {"sent"}
     assert all(d.provider_id.startswith("drill:") for d in group.deliveries)
+    first_delivery = outbox.model.index(0, 3, outbox.model.index(0, 0))
+    assert outbox.model.data(first_delivery) == "Delivered to the drill inbox"
     qtbot.waitUntil(lambda: window.outbox_label.text() == "Outbox: nothing waiting")
     kinds = [e.kind for e in services.incidents.timeline(inc.id)]
     assert "message_queued" in kinds and "delivery_sent" in kinds

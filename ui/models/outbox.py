@@ -130,8 +130,11 @@ class OutboxModel(QAbstractItemModel):
             return None
         d = item
         if role == Qt.ItemDataRole.DisplayRole:
+            state = STATE_LABELS.get(d.state, d.state)
+            if d.state == "sent" and d.provider_id.startswith("drill:"):
+                state = "Delivered to the drill inbox"
             return (d.recipient_name, "SMS" if d.channel == "sms" else d.channel.capitalize(),
-                    d.address, STATE_LABELS.get(d.state, d.state), str(d.attempts),
+                    d.address, state, str(d.attempts),
                     d.last_error, format_local(d.sent_at) if d.sent_at else "")[col]
         if role == Qt.ItemDataRole.ForegroundRole and col == 3:
             colour = STATE_COLOURS.get(d.state)

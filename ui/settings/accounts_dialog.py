@@ -64,8 +64,8 @@ class AccountsDialog(QDialog):
 
         self.keyring_notice = NoticeLabel("keyringNotice")
         message = services.accounts.secrets.insecure_message()
-        if message:
-            self.keyring_notice.show_error(message)
+        if message:  # said before anything is typed; the refusal itself says it again
+            self.keyring_notice.show_error(message.replace(" Nothing was saved.", ""))
         self.model = TextTableModel(("Name", "Kind", "Default", "Status"))
         self.table = configure_table(named(QTableView(), "accountsTable", "Accounts"))
         self.table.setModel(self.model)
@@ -237,6 +237,7 @@ class AccountsDialog(QDialog):
         self.paused.clear_error()
         self.resume_button.hide()
         self.delete_button.setEnabled(False)
+        self.test_button.setEnabled(True)
         self.answer.setText("")
         self.name_edit.setFocus()
 
@@ -258,6 +259,7 @@ class AccountsDialog(QDialog):
             self.paused.clear_error()
         self.resume_button.setVisible(bool(account.paused_reason))
         self.delete_button.setEnabled(account.kind != "drill")
+        self.test_button.setEnabled(account.kind != "drill")
         self.answer.setText("")
         self.general.clear_error()
 
