@@ -51,6 +51,17 @@ class SendOutcome:
     retry_after: float | None = None  # seconds, when the server said how long to wait
 
 
+def exception_chain(exc: BaseException):  # type: ignore[no-untyped-def]
+    """The exception and those behind it (__cause__ / __context__), each once: libraries wrap
+    TLS errors in their own connect errors."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        yield current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+
+
 class Sender(Protocol):
     """A channel bound to one account (and its secret)."""
 

@@ -49,7 +49,7 @@ import aiosmtplib
 from aiosmtplib import SMTP
 
 from ..errors import ClarionError
-from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO,
+from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO, exception_chain,
                    OutgoingMessage, SendOutcome)
 from .drill import drill_outcome
 
@@ -103,14 +103,7 @@ def is_loopback(host: str) -> bool:
 
 def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
     """The TLS error behind an exception (aiosmtplib wraps it as a connect error), if any."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+    return next((e for e in exception_chain(exc) if isinstance(e, ssl.SSLError)), None)
 
 
 def _tls_problem(exc: BaseException, where: str) -> Exception | None:

@@ -37,7 +37,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from ..errors import ClarionError
-from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO,
+from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO, exception_chain,
                    OutgoingMessage, SendOutcome)
 from .drill import drill_outcome
 from .email import run_workers
@@ -141,14 +141,8 @@ def transport_outcome(delivery_id: int, exc: Exception, where: str) -> SendOutco
 
 
 def _is_cert_error(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+    return any(isinstance(e, ssl.SSLCertVerificationError) for e in exception_chain(exc)) \
+        or "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
 def response_json(response: httpx.Response) -> dict[str, Any]:
