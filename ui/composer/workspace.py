@@ -31,6 +31,7 @@ from ui.services import Services
 from ui.widgets.forms import NoticeLabel, named
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
+RECENT_WINDOW_MINUTES = 60  # over-communication: messages per recipient in this window
 CHANNEL_MODES = (("best", "Best channel of each person (email or SMS)"),
                  ("email", "Email only"), ("sms", "SMS only"), ("both", "Email and SMS"))
 
@@ -393,6 +394,10 @@ class ComposerWorkspace(QWidget):
             return
         client = next(c for c in list_clients(self.services.store) if c.id == incident.client_id)
         now = self.services.clock.now()
+        recent = recent_message_counts(
+            self.services.store, [r.stakeholder_id for r in self.recipients.recipients],
+            now - timedelta(minutes=RECENT_WINDOW_MINUTES))
+        self._lint_basis = (incident, client, recent)
         template_type = self.type_combo.currentData()
         sender = self.sender(incident)
         context = build_context(incident, client, sender, now, inputs=self.inputs())
@@ -421,15 +426,13 @@ class ComposerWorkspace(QWidget):
         self._relint()
 
     def _relint(self) -> None:
-        incident = self.incident()
-        if incident is None:
+        """Lint every variant. Called on each edit of a variant: it uses what refresh() read
+        (incident, organisation, recent messages) and asks the database nothing."""
+        incident, client, recent = getattr(self, "_lint_basis", (None, None, {}))
+        if incident is None or client is None:
             return
-        client = next(c for c in list_clients(self.services.store) if c.id == incident.client_id)
         now = self.services.clock.now()
-        window = 60
-        recent = recent_message_counts(
-            self.services.store, [r.stakeholder_id for r in self.recipients.recipients],
-            now - timedelta(minutes=window))
+        window = RECENT_WINDOW_MINUTES
         for level, panel in self.panels.items():
             if getattr(panel, "render_error", None) and not panel.is_edited():
                 continue

@@ -110,8 +110,10 @@ class OutboxWorkspace(QWidget):
 
     # -- data
 
+    SHOWN = 20_000  # the newest deliveries loaded into the view; older ones are said to exist
+
     def reload(self) -> None:
-        deliveries = self.services.outbox.list()
+        deliveries = self.services.outbox.list(limit=self.SHOWN)
         expanded = {self.proxy.index(r, 0).data(DTO_ROLE).message_id
                     for r in range(self.proxy.rowCount())
                     if self.tree.isExpanded(self.proxy.index(r, 0))}
@@ -127,7 +129,10 @@ class OutboxWorkspace(QWidget):
         self.progress.setVisible(sending > 0)
         self.progress.setFormat(f"Sending {sending}…")
         parts = [f"{n} {STATE_LABELS[s].lower()}" for s, n in counts.items() if n]
-        self.summary.setText(", ".join(parts) if parts else "Nothing has been queued yet.")
+        text = ", ".join(parts) if parts else "Nothing has been queued yet."
+        if len(deliveries) >= self.SHOWN:
+            text += f" — showing the newest {self.SHOWN:,}"
+        self.summary.setText(text)
         paused = [a for a in self.services.accounts.list() if a.paused_reason]
         self.paused.setVisible(bool(paused))
         if paused:
