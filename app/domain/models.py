@@ -233,6 +233,8 @@ class Delivery(Base):
     account_id: Mapped[int | None] = mapped_column(
         ForeignKey("channel_accounts.id", ondelete="SET NULL"), nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # What the provider later reports for a sent SMS (delivered, undelivered, failed, …).
+    provider_status: Mapped[str] = mapped_column(String(32), default="")
 
 
 class Incident(Base):

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.accounts import AccountService
 from app.channels.base import AccountDTO, Sender
@@ -57,6 +57,9 @@ class SenderPool:
         self._senders.clear()
 
 
+POLL_INTERVAL_MS = 120_000  # how often sent SMS are asked about (a desktop has no callback URL)
+
+
 class OutboxRunner(QObject):
     stopped = Signal()
 
@@ -67,6 +70,10 @@ class OutboxRunner(QObject):
         self._stop: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
         self.recovered = 0
+        self.poll_timer = QTimer(self)
+        self.poll_timer.setInterval(POLL_INTERVAL_MS)
+        self.poll_timer.timeout.connect(self.poll_sms)
+        self._polling = False
 
     def start(self) -> None:
         self.recovered = self.outbox.recover()
@@ -74,6 +81,24 @@ class OutboxRunner(QObject):
         self._stop, self._wake = asyncio.Event(), asyncio.Event()
         self.bridge.submit(self._run(), on_done=lambda _r: self.stopped.emit(),
                            on_error=self._failed)
+        self.poll_timer.start()
+
+    def poll_sms(self) -> None:
+        """Ask the SMS provider what became of recently sent messages (on the loop thread)."""
+        if self._polling or not self.bridge.running:
+            return
+        account = self.pool.accounts.default_for("sms")
+        if account is None or not (account.settings or {}).get("poll_status", True):
+            return
+        from app.sms_status import poll_sms_statuses
+
+        self._polling = True
+        outbox = self.outbox
+        self.bridge.submit(
+            poll_sms_statuses(outbox.store, outbox.clock, outbox.events, self.pool.resolve),
+            on_done=lambda _r: setattr(self, "_polling", False),
+            on_error=lambda exc: (setattr(self, "_polling", False),
+                                  log.info("SMS status polling failed: %s", exc)))
 
     async def _run(self) -> Any:
         assert self._stop is not None and self._wake is not None
@@ -95,6 +120,7 @@ class OutboxRunner(QObject):
         self.wake()
 
     def stop(self) -> None:
+        self.poll_timer.stop()
         if self._stop is not None:
             self.bridge.call_soon(self._stop.set)
         self.bridge.stop()
