@@ -108,3 +108,32 @@ def test_status_bar_says_offline_when_deliveries_wait_to_retry(qtbot, window, se
         s.execute(update(Delivery).values(state="retry_wait"))
     window.update_outbox_status()
     assert window.outbox_label.text() == "offline — 2 waiting"
+
+
+def test_resending_an_unknown_sms_asks_first(qtbot, window, services, people, monkeypatch):
+    import ui.outbox.workspace as module
+    from app.clients import list_clients
+    from app.composer import Sender, queue_message
+    from app.recipients import resolve_recipients
+    from app.template_library import builtin_templates
+
+    inc = services.incidents.open(client_id=people, title="SMS gateway flaky", severity="SEV3",
+                                  detected_at=services.clock.now())
+    queue_message(services.store, services.clock, services.events, incident=inc,
+                  client=list_clients(services.store)[0], template_type="initial_acknowledgment",
+                  templates=builtin_templates(),
+                  recipients=resolve_recipients(services.store, people, timing_needs=["immediate"]),
+                  sender=Sender("Tess", "Org"))
+    with services.store.session() as s, s.begin():
+        s.execute(update(Delivery).values(state="unknown"))
+    window.nav_buttons["outbox"].setChecked(True)
+    outbox = window.outbox
+    outbox.reload()
+    asked = []
+    monkeypatch.setattr(module, "confirm_sms_resend", lambda parent, n: asked.append(n) or False)
+    outbox.tree.selectAll()
+    assert outbox._act("resend_unknown") == 0 and asked == [1]
+    assert {d.state for d in services.outbox.list()} == {"unknown"}
+    monkeypatch.setattr(module, "confirm_sms_resend", lambda parent, n: True)
+    outbox.tree.selectAll()
+    assert outbox._act("resend_unknown") == 2

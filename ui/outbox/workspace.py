@@ -182,7 +182,11 @@ class OutboxWorkspace(QWidget):
         self.cancel_button.setEnabled(bool(states & {"queued", "retry_wait", "unknown"}))
 
     def _act(self, action: str) -> int:
-        ids = [d.id for d in self.selected_deliveries()]
+        chosen = self.selected_deliveries()
+        ids = [d.id for d in chosen]
+        sms = [d for d in chosen if d.state == "unknown" and d.channel == "sms"]
+        if action == "resend_unknown" and sms and not confirm_sms_resend(self, len(sms)):
+            return 0
         changed = getattr(self.services.outbox, action)(ids)
         words = {"retry": "queued again", "resend_unknown": "queued to be sent again",
                  "mark_sent": "marked as sent", "cancel": "cancelled"}[action]
@@ -198,3 +202,17 @@ class OutboxWorkspace(QWidget):
 
     def select_message(self, index: QModelIndex) -> None:  # for tests and keyboard users
         self.tree.setCurrentIndex(index)
+
+
+def confirm_sms_resend(parent: QWidget, count: int) -> bool:
+    """An SMS cannot be de-duplicated by the phone: resending one whose fate is unknown may
+    deliver it twice. The coordinator decides, knowingly."""
+    from PySide6.QtWidgets import QMessageBox
+
+    answer = QMessageBox.question(
+        parent, "Resend SMS?",
+        f"{count} SMS may already have been delivered — the connection broke before the "
+        "provider answered. Resending may deliver them twice. Resend anyway?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
