@@ -22,6 +22,28 @@ def people(services, client_of):
 
 
 @pytest.fixture
+def acknowledge(services, people):
+    """Queue an initial acknowledgment of a new incident to everyone immediate; returns it."""
+    from app.clients import list_clients
+    from app.composer import Sender, queue_message
+    from app.recipients import resolve_recipients
+    from app.template_library import builtin_templates
+
+    def _queue(title: str):
+        inc = services.incidents.open(client_id=people, title=title, severity="SEV2",
+                                      detected_at=services.clock.now())
+        queue_message(services.store, services.clock, services.events, incident=inc,
+                      client=list_clients(services.store)[0],
+                      template_type="initial_acknowledgment", templates=builtin_templates(),
+                      recipients=resolve_recipients(services.store, people,
+                                                    timing_needs=["immediate"]),
+                      sender=Sender("Tess", "Org"))
+        return inc
+
+    return _queue
+
+
+@pytest.fixture
 def running(qtbot, services, window):
     from ui.bridge import AsyncBridge
     from ui.outbox.runner import OutboxRunner
@@ -54,19 +76,8 @@ def test_a_queued_message_goes_out_through_the_drill_inbox(qtbot, window, servic
     assert "message_queued" in kinds and "delivery_sent" in kinds
 
 
-def test_actions_on_selected_deliveries(qtbot, window, services, people):
-    from app.composer import Sender, queue_message
-    from app.clients import list_clients
-    from app.recipients import resolve_recipients
-    from app.template_library import builtin_templates
-
-    inc = services.incidents.open(client_id=people, title="Mail relay down", severity="SEV2",
-                                  detected_at=services.clock.now())
-    client = list_clients(services.store)[0]
-    queue_message(services.store, services.clock, services.events, incident=inc, client=client,
-                  template_type="initial_acknowledgment", templates=builtin_templates(),
-                  recipients=resolve_recipients(services.store, people, timing_needs=["immediate"]),
-                  sender=Sender("Tess", "Org"))
+def test_actions_on_selected_deliveries(qtbot, window, services, acknowledge):
+    acknowledge("Mail relay down")
     with services.store.session() as s, s.begin():  # one unknown, one failed
         ids = [d.id for d in s.query(Delivery).order_by(Delivery.id)]
         s.execute(update(Delivery).where(Delivery.id == ids[0]).values(state="unknown"))
@@ -91,39 +102,20 @@ def test_actions_on_selected_deliveries(qtbot, window, services, people):
     assert window.outbox_label.text() == "Outbox: nothing waiting"
 
 
-def test_status_bar_says_offline_when_deliveries_wait_to_retry(qtbot, window, services, people):
-    from app.composer import Sender, queue_message
-    from app.clients import list_clients
-    from app.recipients import resolve_recipients
-    from app.template_library import builtin_templates
-
-    inc = services.incidents.open(client_id=people, title="Core switch", severity="SEV1",
-                                  detected_at=services.clock.now())
-    queue_message(services.store, services.clock, services.events, incident=inc,
-                  client=list_clients(services.store)[0], template_type="initial_acknowledgment",
-                  templates=builtin_templates(),
-                  recipients=resolve_recipients(services.store, people, timing_needs=["immediate"]),
-                  sender=Sender("Tess", "Org"))
+def test_status_bar_says_offline_when_deliveries_wait_to_retry(qtbot, window, services,
+                                                               acknowledge):
+    acknowledge("Core switch")
     with services.store.session() as s, s.begin():
         s.execute(update(Delivery).values(state="retry_wait"))
     window.update_outbox_status()
     assert window.outbox_label.text() == "offline — 2 waiting"
 
 
-def test_resending_an_unknown_sms_asks_first(qtbot, window, services, people, monkeypatch):
+def test_resending_an_unknown_sms_asks_first(qtbot, window, services, acknowledge,
+                                             monkeypatch):
     import ui.outbox.workspace as module
-    from app.clients import list_clients
-    from app.composer import Sender, queue_message
-    from app.recipients import resolve_recipients
-    from app.template_library import builtin_templates
 
-    inc = services.incidents.open(client_id=people, title="SMS gateway flaky", severity="SEV3",
-                                  detected_at=services.clock.now())
-    queue_message(services.store, services.clock, services.events, incident=inc,
-                  client=list_clients(services.store)[0], template_type="initial_acknowledgment",
-                  templates=builtin_templates(),
-                  recipients=resolve_recipients(services.store, people, timing_needs=["immediate"]),
-                  sender=Sender("Tess", "Org"))
+    acknowledge("SMS gateway flaky")
     with services.store.session() as s, s.begin():
         s.execute(update(Delivery).values(state="unknown"))
     window.nav_buttons["outbox"].setChecked(True)
