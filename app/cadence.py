@@ -1,0 +1,315 @@
+"""Update cadence: what communication is due or overdue for an incident at a moment `now`.
+
+Pure functions over frozen inputs — no database, no Qt, no wall clock (time enters only as
+`now`). The phase cadence follows DESIGN.md and the incident communication guide: immediate
+acknowledgment at detection (target 15 minutes), an update every 30–60 minutes by severity while
+investigating, updates on significant change (plus a fallback interval) while responding, a
+completion notice on resolution and a summary within 24 hours. On top of it each stakeholder
+reached so far has a max-silence timer.
+
+A communication counts when it is queued; the statistics tell queued and sent apart.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+
+from app.domain.enums import Category, Phase, Severity, TimingNeed
+from app.paths import resource
+
+FIRST_COMMUNICATION_TARGET = timedelta(minutes=15)
+DEFAULTS_FILE = ("cadence", "defaults.json")
+
+# field -> (lowest, highest, unit) for validate_policy
+POLICY_BOUNDS: dict[str, tuple[int, int, str]] = {
+    "acknowledge_minutes": (1, 240, "minutes"),
+    "investigating_minutes": (5, 1440, "minutes"),
+    "responding_minutes": (5, 1440, "minutes"),
+    "resolution_minutes": (1, 1440, "minutes"),
+    "summary_hours": (1, 720, "hours"),
+}
+
+_ACTIVE = frozenset({Phase.DETECTED, Phase.INVESTIGATING, Phase.RESPONDING})
+
+
+@dataclass(frozen=True)
+class CadencePolicy:
+    severity: Severity
+    acknowledge_minutes: int     # detected: acknowledgment due this long after detection
+    investigating_minutes: int   # investigating: an update every N minutes
+    responding_minutes: int      # responding: on significant change, plus this fallback interval
+    resolution_minutes: int      # resolved: completion notice due this long after resolution
+    summary_hours: int           # post-incident summary due this long after resolution
+
+
+@lru_cache(maxsize=1)
+def _default_policies() -> tuple[CadencePolicy, ...]:
+    path = resource(*DEFAULTS_FILE)
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    policies: list[CadencePolicy] = []
+    for entry in data["policies"]:
+        policy, errors = validate_policy(entry)
+        if policy is None:
+            raise ValueError(f"{path}: bad cadence policy {entry.get('severity')!r}: {errors}")
+        policies.append(policy)
+    missing = set(Severity) - {p.severity for p in policies}
+    if missing:
+        raise ValueError(f"{path}: no cadence policy for {sorted(s.value for s in missing)}")
+    return tuple(policies)
+
+
+def load_default_policies() -> dict[Severity, CadencePolicy]:
+    """The built-in policy per severity (resources/cadence/defaults.json, read once)."""
+    return {p.severity: p for p in _default_policies()}
+
+
+def _whole_number(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def validate_policy(values: Mapping[str, object]) -> tuple[CadencePolicy | None, dict[str, str]]:
+    """Check a policy from a form or a file: (policy, {}) or (None, {field: message})."""
+    errors: dict[str, str] = {}
+    severity: Severity | None = None
+    raw = values.get("severity")
+    try:
+        severity = Severity(raw) if raw not in (None, "") else None
+    except ValueError:
+        pass
+    if severity is None:
+        errors["severity"] = "Choose a severity: SEV1, SEV2, SEV3 or SEV4."
+    numbers: dict[str, int] = {}
+    for field, (low, high, unit) in POLICY_BOUNDS.items():
+        raw = values.get(field)
+        if raw is None or raw == "":
+            errors[field] = f"Enter a number of {unit}."
+            continue
+        number = _whole_number(raw)
+        if number is None:
+            errors[field] = f"Enter a whole number of {unit} (not {raw!r})."
+        elif not low <= number <= high:
+            errors[field] = f"Must be between {low} and {high} {unit}."
+        else:
+            numbers[field] = number
+    if errors or severity is None:
+        return None, errors
+    return CadencePolicy(severity=severity, **numbers), {}
+
+
+@dataclass(frozen=True)
+class StakeholderInfo:
+    id: int
+    name: str
+    category: Category
+    timing_need: TimingNeed
+    max_silence_minutes: int | None   # effective value; None = no max silence
+
+
+@dataclass(frozen=True)
+class Communication:
+    """One delivery to a stakeholder that was not cancelled or failed."""
+    stakeholder_id: int | None
+    queued_at: datetime
+    sent_at: datetime | None
+    template_type: str
+    message_id: int
+
+
+@dataclass(frozen=True)
+class CadenceInputs:
+    severity: Severity
+    phase: Phase
+    detected_at: datetime
+    phase_since: datetime                    # when the current phase was entered
+    resolved_at: datetime | None             # latest move to resolved
+    last_fact_change_at: datetime | None     # latest change of a fact
+    stakeholders: Sequence[StakeholderInfo]  # active stakeholders of the incident's client
+    communications: Sequence[Communication]  # of this incident, any order
+
+
+@dataclass(frozen=True)
+class DueItem:
+    key: str
+    template_type: str
+    title: str
+    due_at: datetime
+    overdue: bool
+    stakeholder_ids: tuple[int, ...]
+    detail: str
+
+
+@dataclass(frozen=True)
+class CommunicationStats:
+    first_queued_at: datetime | None
+    first_sent_at: datetime | None
+    to_first_queued: timedelta | None
+    to_first_sent: timedelta | None
+    first_within_target: bool | None
+    last_communication_at: datetime | None
+    since_last: timedelta | None
+    longest_waiting: tuple[int, str, timedelta] | None
+
+
+@dataclass(frozen=True)
+class CadenceResult:
+    items: tuple[DueItem, ...]
+    stats: CommunicationStats
+
+
+def _hm(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime("%H:%M UTC")
+
+
+@dataclass
+class _Index:
+    """One pass over the communications: everything the rules and the stats need."""
+    last_by_stakeholder: dict[int, datetime]
+    first_queued: datetime | None = None
+    last_queued: datetime | None = None
+    first_sent: datetime | None = None
+    last_resolution_notice: datetime | None = None
+    last_summary: datetime | None = None
+
+
+def _index(communications: Sequence[Communication]) -> _Index:
+    idx = _Index(last_by_stakeholder={})
+    by_stakeholder = idx.last_by_stakeholder
+    for c in communications:
+        q = c.queued_at
+        if idx.first_queued is None or q < idx.first_queued:
+            idx.first_queued = q
+        if idx.last_queued is None or q > idx.last_queued:
+            idx.last_queued = q
+        if c.sent_at is not None and (idx.first_sent is None or c.sent_at < idx.first_sent):
+            idx.first_sent = c.sent_at
+        if c.stakeholder_id is not None:
+            known = by_stakeholder.get(c.stakeholder_id)
+            if known is None or q > known:
+                by_stakeholder[c.stakeholder_id] = q
+        if c.template_type == "resolution_notice":
+            if idx.last_resolution_notice is None or q > idx.last_resolution_notice:
+                idx.last_resolution_notice = q
+        elif c.template_type == "post_incident_summary":
+            if idx.last_summary is None or q > idx.last_summary:
+                idx.last_summary = q
+    return idx
+
+
+def _stats(inputs: CadenceInputs, idx: _Index, now: datetime) -> CommunicationStats:
+    detected = inputs.detected_at
+    to_first_queued = idx.first_queued - detected if idx.first_queued is not None else None
+    to_first_sent = idx.first_sent - detected if idx.first_sent is not None else None
+    if to_first_sent is not None:
+        within: bool | None = to_first_sent <= FIRST_COMMUNICATION_TARGET
+    elif now - detected > FIRST_COMMUNICATION_TARGET:
+        within = False
+    else:
+        within = None
+    longest: tuple[int, str, timedelta] | None = None
+    oldest: tuple[datetime, int] | None = None
+    for s in inputs.stakeholders:
+        last = idx.last_by_stakeholder.get(s.id)
+        if last is not None and (oldest is None or (last, s.id) < oldest):
+            oldest = (last, s.id)
+            longest = (s.id, s.name, now - last)
+    return CommunicationStats(
+        first_queued_at=idx.first_queued,
+        first_sent_at=idx.first_sent,
+        to_first_queued=to_first_queued,
+        to_first_sent=to_first_sent,
+        first_within_target=within,
+        last_communication_at=idx.last_queued,
+        since_last=now - idx.last_queued if idx.last_queued is not None else None,
+        longest_waiting=longest,
+    )
+
+
+def evaluate_cadence(policy: CadencePolicy, inputs: CadenceInputs, now: datetime) -> CadenceResult:
+    """The due and overdue communications of one incident at `now`, sorted by due time."""
+    idx = _index(inputs.communications)
+    stats = _stats(inputs, idx, now)
+    phase = inputs.phase
+    if phase == Phase.CLOSED:
+        return CadenceResult(items=(), stats=stats)
+
+    reached = idx.last_by_stakeholder
+    audience = tuple(sorted(s.id for s in inputs.stakeholders if s.id in reached))
+    immediate = [s.id for s in inputs.stakeholders if s.timing_need == TimingNeed.IMMEDIATE]
+    unreached_immediate = tuple(sorted(i for i in immediate if i not in reached))
+    recipients = audience or tuple(sorted(immediate))
+    last = idx.last_queued
+    items: list[DueItem] = []
+
+    def add(key: str, template: str, title: str, due: datetime, ids: tuple[int, ...],
+            detail: str) -> None:
+        items.append(DueItem(key=key, template_type=template, title=title, due_at=due,
+                             overdue=due <= now, stakeholder_ids=ids, detail=detail))
+
+    sev = inputs.severity.value
+    if phase in _ACTIVE and unreached_immediate:
+        minutes = policy.acknowledge_minutes
+        n = len(unreached_immediate)
+        add("acknowledgment", "initial_acknowledgment", "Initial acknowledgment",
+            inputs.detected_at + timedelta(minutes=minutes), unreached_immediate,
+            f"Detected at {_hm(inputs.detected_at)}: acknowledge within {minutes} min; "
+            f"{n} immediate stakeholder{'s' if n != 1 else ''} not reached yet")
+
+    if phase in (Phase.INVESTIGATING, Phase.RESPONDING):
+        investigating = phase == Phase.INVESTIGATING
+        minutes = policy.investigating_minutes if investigating else policy.responding_minutes
+        if last is not None and last >= inputs.phase_since:
+            base, since = last, f"last update {_hm(last)}"
+        else:
+            base, since = inputs.phase_since, f"{phase.value} since {_hm(inputs.phase_since)}"
+        rhythm = (f"an update every {minutes} min" if investigating
+                  else f"updates on significant change, at least every {minutes} min")
+        add("status_update", "status_update", "Status update",
+            base + timedelta(minutes=minutes), recipients,
+            f"{phase.label} at {sev}: {rhythm}; {since}")
+
+        fact = inputs.last_fact_change_at
+        if fact is not None and (last is None or fact > last):
+            after = f"after the last update at {_hm(last)}" if last is not None \
+                else "and nothing has been sent yet"
+            add("fact_change", "status_update", "Update after a fact change", fact, recipients,
+                f"A fact changed at {_hm(fact)}, {after}")
+
+    if phase == Phase.RESOLVED:
+        resolved = inputs.resolved_at or inputs.phase_since
+        notice = idx.last_resolution_notice
+        if notice is None or notice < resolved:
+            minutes = policy.resolution_minutes
+            add("resolution_notice", "resolution_notice", "Resolution notice",
+                resolved + timedelta(minutes=minutes), recipients,
+                f"Resolved at {_hm(resolved)}: confirm completion within {minutes} min")
+        summary = idx.last_summary
+        if summary is None or summary < resolved:
+            hours = policy.summary_hours
+            add("post_incident_summary", "post_incident_summary", "Post-incident summary",
+                resolved + timedelta(hours=hours), recipients,
+                f"Resolved at {_hm(resolved)}: a post-incident summary within {hours} h")
+
+    if phase in _ACTIVE:
+        for s in inputs.stakeholders:
+            limit = s.max_silence_minutes
+            seen = reached.get(s.id)
+            if limit is None or seen is None:
+                continue
+            add(f"silence:{s.id}", "status_update", f"Max silence — {s.name}",
+                seen + timedelta(minutes=limit), (s.id,),
+                f"{s.name} ({s.category.label}) should not wait more than {limit} min; "
+                f"last communication {_hm(seen)}")
+
+    items.sort(key=lambda item: (item.due_at, item.key))
+    return CadenceResult(items=tuple(items), stats=stats)
