@@ -16,7 +16,7 @@ from app.errors import ClarionError
 from app.events import EventBus
 from app.incidents import IncidentService
 from app.paths import resource
-from app.stakeholders import NewStakeholder, add_stakeholder
+from app.stakeholders import NewStakeholder, StakeholderService, add_stakeholder
 from app.storage.engine import Store
 
 DEMO_FILE = ("demo", "northwind.json")
@@ -82,10 +82,24 @@ def seed(store: Store, now: datetime, spec: dict[str, Any]) -> int:
                 region=regions[s["client"]])
 
     _seed_map_extras(store, spec, client_ids, now)
-    inc = spec["incident"]
-    clock = FrozenClock(now)
     coordinator = spec.get("coordinator", "coordinator")
-    service = IncidentService(store, clock, EventBus(), actor=coordinator)
+    first: int | None = None
+    for inc in [spec["incident"], *spec.get("more_incidents", [])]:
+        incident_id = _seed_incident(store, inc, client_ids, now, coordinator)
+        first = first if first is not None else incident_id
+    assert first is not None
+    return first
+
+
+def _seed_incident(store: Store, inc: dict[str, Any], client_ids: dict[str, int],
+                   now: datetime, coordinator: str) -> int:
+    """Play one incident's steps at their times, through the services the window uses."""
+    def at(minutes: float) -> datetime:
+        return now + timedelta(minutes=minutes)
+
+    clock = FrozenClock(now)
+    events = EventBus()
+    service = IncidentService(store, clock, events, actor=coordinator)
     incident_id: int | None = None
     for step in inc["steps"]:
         clock.set(at(step["at"]))
@@ -114,11 +128,73 @@ def seed(store: Store, now: datetime, spec: dict[str, Any]) -> int:
         elif action == "facts":
             current = service.get(incident_id).facts
             service.update_facts(incident_id, _facts(current, step["facts"], at))
+        elif action == "figures":
+            service.set_regulatory_figures(incident_id, step.get("affected_individuals"),
+                                           step.get("max_state_residents"))
+        elif action == "trigger":
+            from app.clocks import ClockService
+
+            ClockService(store, clock, events, actor=service.actor).record_trigger(
+                incident_id, step["trigger"], at(step["effective"]), step.get("text", ""))
+        elif action == "message":
+            _seed_message(store, clock, service, incident_id, step, at)
+        elif action == "satisfy":  # by the incident's latest message
+            from app.clocks import ClockService
+
+            clocks = ClockService(store, clock, events, actor=service.actor)
+            latest = clocks.regulatory_messages(incident_id)
+            if not latest:
+                raise DemoSeedError("a demo clock is satisfied before any message")
+            clocks.mark_satisfied(incident_id, step["rule"], latest[0][0])
         else:
             raise DemoSeedError(f"unknown demo step {action!r}")
     if incident_id is None:
         raise DemoSeedError("the demo opens no incident")
     return incident_id
+
+
+def _seed_message(store: Store, clock: FrozenClock, service: IncidentService, incident_id: int,
+                  step: dict[str, Any], at) -> None:  # type: ignore[no-untyped-def]
+    """Queue a message as the composer does and deliver it to the drill inbox `sent_after`
+    minutes later: the demo has no real account, and says so in the Outbox."""
+    import asyncio
+
+    from app.accounts import AccountService
+    from app.channels.drill import DrillSender
+    from app.clients import list_clients
+    from app.composer import Sender, queue_message
+    from app.outbox import Outbox
+    from app.recipients import resolve_recipients
+    from app.secrets import MemorySecretBackend, SecretStore
+    from app.template_library import effective_templates
+
+    incident = service.get(incident_id)
+    client = next(c for c in list_clients(store) if c.id == incident.client_id)
+    msp = next((c for c in list_clients(store) if c.is_msp), client)
+    people = {s.name: s.id for s in StakeholderService(store, clock).list(client.id)}
+    try:
+        chosen = [people[name] for name in step.get("people", [])]
+    except KeyError as exc:
+        raise DemoSeedError(f"demo message names an unknown person {exc}") from None
+    recipients = resolve_recipients(store, client.id, channels=step.get("channels", ["email"]),
+                                    categories=step.get("categories", []),
+                                    timing_needs=step.get("timing_needs", []),
+                                    group_ids=[], stakeholder_ids=chosen)
+    templates = effective_templates(store)
+    inputs = {i.name: "" for t in templates.values() if t.type == step["template"]
+              for i in t.inputs}  # an optional input left empty, as in the composer
+    inputs.update(step.get("inputs", {}))
+    queue_message(store, clock, None, incident=incident, client=client,
+                  template_type=step["template"], templates=templates,
+                  recipients=recipients, actor=service.actor,
+                  sender=Sender(name=service.actor, organisation=msp.name), inputs=inputs)
+    clock.set(at(step["at"] + step.get("sent_after", 1)))
+    accounts = AccountService(store, clock, SecretStore(MemorySecretBackend()))
+    drill = accounts.create_drill_if_missing()
+    sender = DrillSender(drill)
+    outbox = Outbox(store, clock, None, lambda _channel, _drill: (drill, sender),
+                    actor="Clarion (outbox)")
+    asyncio.run(outbox.flush())
 
 
 def _seed_map_extras(store: Store, spec: dict[str, Any], client_ids: dict[str, int],

@@ -18,6 +18,7 @@ GROUPS_CHANGED = "groups_changed"          # payload: client id
 MESSAGES_CHANGED = "messages_changed"      # payload: incident id (a message was queued)
 OUTBOX_CHANGED = "outbox_changed"          # payload: tuple of delivery ids (or None)
 ACCOUNTS_CHANGED = "accounts_changed"      # payload: tuple of account ids
+CLOCK_RULES_CHANGED = "clock_rules_changed"  # payload: None (cadence policies, escalation rules)
 
 
 class EventBus:

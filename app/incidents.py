@@ -101,6 +101,8 @@ def incident_dto(incident: Incident, client_name: str) -> IncidentDTO:
         updated_at=incident.updated_at, is_drill=incident.is_drill, archived=incident.archived,
         impact_business=incident.impact_business, impact_external=incident.impact_external,
         impact_regulatory=incident.impact_regulatory, facts=facts_of(incident),
+        affected_individuals=incident.affected_individuals,
+        max_state_residents=incident.max_state_residents,
     )
 
 
@@ -313,6 +315,42 @@ class IncidentService:
                                      f"{label} {'flagged' if value else 'cleared'}",
                                      {"flag": flag.value, "old": not value, "new": value})
                 entries.append(entry_dto(entry))
+            dto = incident_dto(incident, incident.client.name)
+        self._publish(dto, entries)
+        return dto
+
+    def set_regulatory_figures(self, incident_id: int, affected_individuals: int | None,
+                               max_state_residents: int | None) -> IncidentDTO:
+        """The counts the regulatory thresholds need (HIPAA 500, media 500 residents of one
+        state). None means "not yet known": the clocks then stay visible."""
+        errors = {}
+        for name, value in (("affected_individuals", affected_individuals),
+                            ("max_state_residents", max_state_residents)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or not 0 <= value <= 10**10):
+                errors[name] = "Enter a whole number of people (0 or more), or leave it empty."
+        if (not errors and affected_individuals is not None and max_state_residents is not None
+                and max_state_residents > affected_individuals):
+            errors["max_state_residents"] = (
+                "Residents of one state cannot outnumber the individuals affected.")
+        if errors:
+            raise ValidationError(errors)
+        with self.store.session() as session, session.begin():
+            incident = self._load(session, incident_id)
+            self._refuse_if_closed(incident)
+            entries = []
+            for name, label, value in (
+                    ("affected_individuals", "Individuals affected", affected_individuals),
+                    ("max_state_residents", "Most residents of one state", max_state_residents)):
+                old = getattr(incident, name)
+                if old != value:
+                    setattr(incident, name, value)
+                    entry = self._append(session, incident, TimelineKind.FACTS_CHANGED,
+                                         f"{label}: {_show(old)} → {_show(value)}",
+                                         {"field": name, "old": old, "new": value})
+                    entries.append(entry_dto(entry))
+            if entries:
+                incident.updated_at = self.clock.now()
             dto = incident_dto(incident, incident.client.name)
         self._publish(dto, entries)
         return dto

@@ -196,6 +196,7 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
 
         window.runner = OutboxRunner(services.outbox, services.senders.pool, AsyncBridge())
         window.runner.start()
+        window.start_clock_notifier()
 
     if not exit_after_startup and screenshot is None:
         QTimer.singleShot(0, start_sending)
@@ -208,6 +209,8 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
     code = qt_app.exec()
     if window.runner is not None:
         window.runner.stop()
+    if window.clock_notifier is not None:
+        window.clock_notifier.stop()
     services.close()
     reporter.uninstall()
     return code

@@ -27,6 +27,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.services = services
         self.runner = runner  # the background sender (ui/outbox/runner.py); None in some tests
+        self.clock_notifier = None  # overdue/escalation notifications; started after first paint
         self.setObjectName("mainWindow")
         self.setAccessibleName("Clarion")
         title = "Clarion — incident communication"
@@ -50,6 +51,8 @@ class MainWindow(QMainWindow):
         self._workspaces: dict[str, QWidget] = {}
         self.incidents = IncidentsWorkspace(services)
         self.incidents.compose_requested.connect(self.compose)
+        self.incidents.view.clocks.compose_requested.connect(
+            lambda iid, ttype, ids, key: self.compose(iid, ttype, ids, key))
         self.add_workspace("incidents", "Incidents", lambda: self.incidents, "Ctrl+1")
         # The other workspaces are built when first opened: start-up pays for the first only.
         self.add_workspace("stakeholders", "Stakeholders", self._make_stakeholders, "Ctrl+2")
@@ -229,14 +232,26 @@ class MainWindow(QMainWindow):
         self.nav_buttons["incidents"].setChecked(True)
         return self.incidents.new_incident()
 
-    def compose(self, incident_id: int | None = None) -> None:
-        """Compose a message for an incident (the current one by default)."""
+    def start_clock_notifier(self):  # type: ignore[no-untyped-def]
+        from ui.incidents.notifier import ClockNotifier
+
+        if self.clock_notifier is None:
+            self.clock_notifier = ClockNotifier(self.services, self)
+            self.clock_notifier.start()
+        return self.clock_notifier
+
+    def compose(self, incident_id: int | None = None, template_type: str | None = None,
+                stakeholder_ids: tuple[int, ...] | None = None,
+                escalation_key: str = "") -> None:
+        """Compose a message for an incident (the current one by default); from the clocks
+        panel with the template and the recipients a due item or an escalation asks for."""
         if incident_id is None:
             current = self.incidents.current_incident()
             incident_id = current.id if current else None
         self.nav_buttons["composer"].setChecked(True)
         if incident_id is not None:
-            self.composer.start(incident_id)
+            self.composer.start(incident_id, template_type, stakeholder_ids=stakeholder_ids,
+                                escalation_key=escalation_key)
 
     def find(self) -> None:
         self.nav_buttons["incidents"].setChecked(True)

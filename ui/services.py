@@ -31,6 +31,7 @@ class QtEvents(QObject):
     messages_changed = Signal(object)      # incident id (a message was queued)
     outbox_changed = Signal(object)        # tuple of delivery ids, or None
     accounts_changed = Signal(object)      # tuple of account ids
+    clock_rules_changed = Signal()         # cadence policies or escalation rules
 
     def __init__(self, bus: EventBus, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -43,6 +44,8 @@ class QtEvents(QObject):
             bus.subscribe(MESSAGES_CHANGED, self.messages_changed.emit),
             bus.subscribe(OUTBOX_CHANGED, self.outbox_changed.emit),
             bus.subscribe(ACCOUNTS_CHANGED, self.accounts_changed.emit),
+            bus.subscribe(ev.CLOCK_RULES_CHANGED,
+                          lambda _payload: self.clock_rules_changed.emit()),
         ]
 
     def detach(self) -> None:
@@ -86,6 +89,15 @@ class Services:
             self.__dict__["_accounts"] = AccountService(self.store, self.clock, SecretStore(),
                                                         self.events)
         return self.__dict__["_accounts"]
+
+    @property
+    def clocks(self):  # type: ignore[no-untyped-def]
+        if "_clocks" not in self.__dict__:
+            from app.clocks import ClockService
+
+            self.__dict__["_clocks"] = ClockService(self.store, self.clock, self.events,
+                                                    actor=self.incidents.actor)
+        return self.__dict__["_clocks"]
 
     @property
     def senders(self) -> "_LazyPool":

@@ -59,6 +59,8 @@ class IncidentDTO:
     impact_external: bool
     impact_regulatory: bool
     facts: Facts = field(default_factory=Facts)
+    affected_individuals: int | None = None   # regulatory thresholds (None = not yet known)
+    max_state_residents: int | None = None
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,24 @@ class Regime(StrEnum):
     SEC = "sec"
     NIS2 = "nis2"
     DORA = "dora"
-    US_STATE = "us_state"
+    NYDFS = "nydfs"
+    US_CO = "us_co"
+    US_FL = "us_fl"
+    US_TX = "us_tx"
+    US_WA = "us_wa"
+
+
+class ClockTrigger(StrEnum):
+    """What starts a regulatory clock. The coordinator records each as a timestamped decision
+    (it may be backdated: awareness is often established after the fact); detection is the
+    incident's own detection time."""
+    DETECTION = "detection"
+    AWARENESS = "awareness"
+    DISCOVERY = "discovery"
+    DETERMINATION = "determination"
+    MATERIALITY = "materiality_determination"
+    CLASSIFICATION = "classification"
+    HIGH_RISK = "high_risk"
 
 
 class Scenario(StrEnum):
@@ -179,7 +196,11 @@ class Communicator(StrEnum):
 
 _LABELS.update({
     Regime.GDPR: "GDPR", Regime.UK_GDPR: "UK GDPR", Regime.HIPAA: "HIPAA", Regime.SEC: "SEC",
-    Regime.NIS2: "NIS2", Regime.DORA: "DORA", Regime.US_STATE: "US state laws",
+    Regime.NIS2: "NIS2", Regime.DORA: "DORA",
+    Regime.NYDFS: "NYDFS 500.17", Regime.US_CO: "Colorado", Regime.US_FL: "Florida",
+    Regime.US_TX: "Texas", Regime.US_WA: "Washington",
+    ClockTrigger.MATERIALITY: "Materiality determination",
+    ClockTrigger.HIGH_RISK: "High risk to individuals established",
     Scenario.MSP_DETECTED: "MSP-detected incident",
     Scenario.CLIENT_DETECTED: "Client-detected incident",
     Scenario.EXTERNAL_COMMUNICATION: "External communication",

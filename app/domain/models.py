@@ -262,6 +262,9 @@ class Incident(Base):
     eta_qualifier: Mapped[str] = mapped_column(String(200), default="")
     workaround: Mapped[str] = mapped_column(Text, default="")
     next_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # regulatory figures the clocks' thresholds need (None = not yet known)
+    affected_individuals: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_state_residents: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     client: Mapped[Client] = relationship()
 
@@ -285,3 +288,31 @@ __all__ = ["Base", "Client", "Stakeholder", "ContactPoint", "Incident", "Timelin
            "Responsibility", "Group", "GroupMember", "CustomTemplate", "Message", "Delivery",
            "ChannelAccount",
            "UTCDateTime", "TimelineKind"]
+
+
+class CadencePolicyRow(Base):
+    """A client's update cadence for one severity (absent: the defaults in resources/cadence)."""
+
+    __tablename__ = "cadence_policies"
+    __table_args__ = (UniqueConstraint("client_id", "severity", name="uq_cadence_client_severity"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    severity: Mapped[str] = mapped_column(String(8))
+    acknowledge_minutes: Mapped[int] = mapped_column(Integer)
+    investigating_minutes: Mapped[int] = mapped_column(Integer)
+    responding_minutes: Mapped[int] = mapped_column(Integer)
+    resolution_minutes: Mapped[int] = mapped_column(Integer)
+    summary_hours: Mapped[int] = mapped_column(Integer)
+
+
+class EscalationRuleRow(Base):
+    """One escalation rule; `definition` is app.escalation.rule_to_dict() of it."""
+
+    __tablename__ = "escalation_rules"
+    __table_args__ = (UniqueConstraint("key", name="uq_escalation_rules_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

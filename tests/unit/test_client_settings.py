@@ -18,7 +18,7 @@ from app.errors import NotFound, ValidationError
 
 NORTHWIND = ClientSettings(name="Northwind Health", is_msp=False,
                            time_zone="America/Los_Angeles", default_region="us",
-                           notification_sla_minutes=240, regimes=("us_state", "hipaa"))
+                           notification_sla_minutes=240, regimes=("us_wa", "hipaa"))
 
 
 def client_rows(store) -> list[tuple]:
@@ -41,7 +41,7 @@ def test_save_client_creates_and_normalises(store, frozen_clock):
     assert (dto.name, dto.is_msp, dto.time_zone, dto.default_region,
             dto.notification_sla_minutes) == (
         "Northwind Health", False, "America/Los_Angeles", "US", 240)
-    assert dto.regimes == ("hipaa", "us_state")  # enum order, not input order
+    assert dto.regimes == ("hipaa", "us_wa")  # enum order, not input order
     assert list_clients(store) == [dto]
     with store.session() as session:
         assert session.get(Client, dto.id).created_at == frozen_clock.now()
@@ -69,7 +69,7 @@ def test_save_client_update_of_a_missing_client_is_not_found(store, frozen_clock
 
 @pytest.mark.parametrize("regimes,expected", [
     ((), ()),
-    (("us_state", "hipaa", "gdpr"), ("gdpr", "hipaa", "us_state")),
+    (("us_wa", "hipaa", "gdpr"), ("gdpr", "hipaa", "us_wa")),
     (("dora", "dora", "nis2"), ("nis2", "dora")),
     (tuple(r.value for r in reversed(list(Regime))), tuple(r.value for r in Regime)),
     ((Regime.SEC, "gdpr"), ("gdpr", "sec")),

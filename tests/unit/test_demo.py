@@ -48,7 +48,7 @@ def _incident(store) -> Incident:
 def test_seeds_once_only(demo):
     path, clock, store = demo
     before = _counts(store)
-    assert before["incidents"] == 1 and before["timeline_entries"] >= 5
+    assert before["incidents"] == 2 and before["timeline_entries"] >= 5
     clock.advance(hours=2)
     assert ensure_demo(path, clock) is False
     assert _counts(store) == before
@@ -128,6 +128,34 @@ def test_a_broken_spec_leaves_no_database(tmp_path):
     store = Store(path)
     try:
         with store.session() as session:
-            assert session.scalar(select(func.count(Incident.id))) == 1
+            assert session.scalar(select(func.count(Incident.id))) == 2
     finally:
         store.dispose()
+
+
+def test_the_demo_communicates_and_runs_regulatory_clocks(demo):
+    """The portal incident's acknowledgment really went out (drill inbox: the demo has no
+    account), within the 15-minute line; the breach incident has HIPAA and Washington clocks
+    running from the recorded discovery, and the contract SLA met by the customer update."""
+    from app.clocks import ClockService
+    from app.regulatory import ClockStatus
+
+    _, clock, store = demo
+    clocks = ClockService(store, clock)
+    incidents = {i.title: i.id for i in IncidentService(store, clock, EventBus()).list()}
+    portal = clocks.evaluate(incidents[TITLE])
+    stats = portal.cadence.stats
+    assert stats.first_within_target is True
+    assert stats.to_first_sent is not None and stats.to_first_sent <= timedelta(minutes=6)
+    assert any(item.key == "fact_change" and item.overdue for item in portal.cadence.items)
+
+    breach = clocks.evaluate(incidents["Lab results emailed to the wrong patients"])
+    status = {c.rule.id: c.status for c in breach.regulatory}
+    assert status["hipaa_individuals"] == ClockStatus.RUNNING
+    assert status["us_wa_residents"] == ClockStatus.RUNNING
+    assert status["hipaa_hhs_under_500"] == ClockStatus.RUNNING
+    assert status["hipaa_hhs_500_plus"] == ClockStatus.NOT_APPLICABLE
+    assert status["hipaa_media"] == ClockStatus.NOT_APPLICABLE
+    assert status["contract_sla"] == ClockStatus.SATISFIED
+    due = {c.rule.id: c.due_at for c in breach.regulatory}
+    assert timedelta(days=29) < due["us_wa_residents"] - clock.now() < timedelta(days=30)

@@ -59,6 +59,8 @@ class ComposerWorkspace(QWidget):
         self.templates = {}
         self.recipients = RecipientList(())
         self._filling = False
+        self.pending_escalation: tuple[int, str] | None = None
+        self._queue_escalation: tuple[int, str] | None = None
 
         # -- left: what and to whom
         self.incident_combo = named(QComboBox(), "composerIncidentCombo", "Incident")
@@ -244,9 +246,12 @@ class ComposerWorkspace(QWidget):
             return None
         return self.services.incidents.get(incident_id)
 
-    def start(self, incident_id: int, template_type: str | None = None) -> None:
+    def start(self, incident_id: int, template_type: str | None = None,
+              stakeholder_ids: tuple[int, ...] | None = None, escalation_key: str = "") -> None:
         """Open the composer on an incident, with the type its phase calls for and the
-        proposed audience: the keyboard path from an incident to a queued message."""
+        proposed audience: the keyboard path from an incident to a queued message. From the
+        clocks panel the recipients are the people the due item or escalation names; queuing
+        an escalation's message confirms the escalation."""
         self._loaded = True
         self.reload(incident_id)
         incident = self.incident()
@@ -257,7 +262,20 @@ class ComposerWorkspace(QWidget):
                              Phase.RESOLVED: "resolution_notice"}.get(incident.phase,
                                                                       "status_update")
         self.type_combo.setCurrentIndex(self.type_combo.findData(template_type))
-        self.propose()
+        self.pending_escalation = (incident_id, escalation_key) if escalation_key else None
+        if stakeholder_ids:
+            self._filling = True
+            for model in (self.category_model, self.timing_model, self.group_model):
+                self._set_checked(model, set())
+            self._set_checked(self.people_model, set(stakeholder_ids))
+            self._filling = False
+            what = "the escalation" if escalation_key else "the clocks panel"
+            self.proposal_label.setText(
+                f"Proposed by {what}: {len(stakeholder_ids)} "
+                f"{'person' if len(stakeholder_ids) == 1 else 'people'} picked by name.")
+            self.refresh()
+        else:
+            self.propose()
         self.queue_button.setFocus()
 
     def _incident_changed(self) -> None:
@@ -495,6 +513,9 @@ class ComposerWorkspace(QWidget):
                       recipients=self.recipients, sender=self.sender(incident),
                       inputs=self.inputs(), overrides=self.overrides(), roles=roles,
                       actor=self.services.incidents.actor, audience=audience)
+        # the message an escalation proposed confirms it once queued
+        self._queue_escalation = (self.pending_escalation if self.pending_escalation
+                                  and self.pending_escalation[0] == incident.id else None)
         # Rendering and writing thousands of deliveries takes seconds: off the GUI thread.
         self.queue_button.setEnabled(False)
         self.notice.show_info(f"Queuing for {len(self.recipients.recipients)} recipients…")
@@ -510,6 +531,14 @@ class ComposerWorkspace(QWidget):
         self.notice.show_info(f"Queued for {queued.deliveries} recipients ({channels}). "
                               "They wait in the outbox.")
         self.last_queued = queued
+        pending, self._queue_escalation = self._queue_escalation, None
+        if pending is not None:
+            self.pending_escalation = None
+            try:
+                self.services.clocks.decide_escalation(pending[0], pending[1], confirmed=True,
+                                                       message_id=queued.message_id)
+            except ClarionError as exc:  # answered meanwhile (e.g. dismissed elsewhere)
+                self.notice.show_info(self.notice.text() + f" ({exc})")
         self.queued.emit(queued.message_id)
 
     def _queue_failed(self, exc: object) -> None:

@@ -16,6 +16,7 @@ from app.domain.enums import ImpactFlag, Phase, Severity, TimelineKind
 from app.errors import ClarionError, ValidationError
 from app.incidents import allowed_targets
 from app.timefmt import format_duration, format_local
+from ui.incidents.clocks_panel import ClocksPanel
 from ui.incidents.facts_editor import FactsEditor
 from ui.models.incidents import SEVERITY_COLOURS
 from ui.models.timeline import ENTRY_ROLE, TimelineFilterProxy, TimelineModel, describe, kind_label
@@ -172,11 +173,23 @@ class IncidentView(QWidget):
         right_layout.addWidget(self.timeline_view, 1)
         right_layout.addWidget(self.entry_detail)
 
+        # -- clocks (right, above the timeline): what is due, overdue, proposed, required
+        self.clocks = ClocksPanel(services)
+        clocks_box = QGroupBox("Due next — updates, escalations, deadlines")
+        clocks_box.setObjectName("clocksGroup")
+        QVBoxLayout(clocks_box).addWidget(self.clocks)
+        self.right_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.right_splitter.setObjectName("clocksTimelineSplitter")
+        self.right_splitter.setChildrenCollapsible(False)
+        self.right_splitter.addWidget(clocks_box)
+        self.right_splitter.addWidget(right)
+        self.right_splitter.setSizes([300, 400])
+
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("incidentSplitter")
         self.splitter.setChildrenCollapsible(False)
         self.splitter.addWidget(left)
-        self.splitter.addWidget(right)
+        self.splitter.addWidget(self.right_splitter)
         self.splitter.setStretchFactor(0, 4)
         self.splitter.setStretchFactor(1, 6)
         self.splitter.setSizes([480, 620])
@@ -189,6 +202,11 @@ class IncidentView(QWidget):
         header_row.addWidget(self.age_label)
         header_row.addWidget(self.compose_button)
         layout.addLayout(header_row)
+        figures_row = QHBoxLayout()
+        figures_row.addWidget(self.clocks.first_label)
+        figures_row.addStretch(1)
+        figures_row.addWidget(self.clocks.last_label)
+        layout.addLayout(figures_row)
         layout.addLayout(controls)
         layout.addWidget(self.control_error)
         layout.addWidget(self.splitter, 1)
@@ -223,6 +241,7 @@ class IncidentView(QWidget):
             self.timeline_model.set_entries(incident.id if incident else None, entries)
             self.entry_detail.setText("Select an entry to read it in full.")
         self.facts.set_incident(incident, keep_edits=not changed)
+        self.clocks.set_incident(incident)
         self._refresh_header()
         self.incident_shown.emit(incident)
 

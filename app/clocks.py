@@ -1,0 +1,547 @@
+"""The incident's clocks, read from the store: update cadence, max silence, escalation rules and
+regulatory deadlines. The rules themselves are pure functions (app/cadence.py,
+app/escalation.py, app/regulatory.py); this module gathers their inputs — in a handful of
+queries for any number of incidents — and records what the coordinator decides.
+
+Everything a clock depends on lives in the append-only timeline, so the timeline stays the one
+record of the incident: a regulatory trigger is a `clock_started` entry (its effective time may
+be backdated), a satisfied deadline a `clock_satisfied` entry linking the message, an escalation
+rule firing an `escalation_proposed` entry (its condition key makes it fire once), the
+coordinator's answer an `escalation_decided` entry, and an overdue notification a `reminder`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import events as ev
+from app.cadence import (
+    CadenceInputs, CadencePolicy, CadenceResult, Communication, StakeholderInfo, evaluate_cadence,
+)
+from app.clock import Clock, ensure_utc
+from app.clock_rules import ClockRules
+from app.domain.enums import (
+    Category, ClockTrigger, DeliveryState, ImpactFlag, Phase, Severity, TimelineKind, TimingNeed,
+)
+from app.domain.models import (
+    Client, Delivery, Incident, Message, Stakeholder, TimelineEntry,
+)
+from app.errors import ClarionError, NotFound, ValidationError
+from app.escalation import (
+    EscalationInputs, FlagChange, Proposal, SeverityChange, evaluate_rules,
+)
+from app.incidents import _default_actor, entry_dto
+from app.regulatory import (
+    ClockInputs, ClockState, HolidayCalendar, Satisfaction, evaluate_clocks, load_rules,
+)
+from app.storage.engine import Store
+from app.timefmt import format_local
+
+CLOCK_KINDS = (TimelineKind.PHASE_CHANGED, TimelineKind.SEVERITY_CHANGED,
+               TimelineKind.FACTS_CHANGED, TimelineKind.FLAG_CHANGED,
+               TimelineKind.CLOCK_STARTED, TimelineKind.CLOCK_SATISFIED,
+               TimelineKind.ESCALATION_PROPOSED, TimelineKind.ESCALATION_DECIDED,
+               TimelineKind.REMINDER)
+# facts whose change makes an update worth sending (the next update time is our own promise)
+SIGNIFICANT_FACTS = {"status", "impact", "affected_services", "eta_at", "eta_qualifier",
+                     "workaround"}
+NOT_COMMUNICATED = (DeliveryState.CANCELLED.value, DeliveryState.FAILED.value)
+TRIGGER_FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+class ClockError(ClarionError):
+    pass
+
+
+@dataclass(frozen=True)
+class PendingProposal:
+    """An escalation rule fired and the coordinator has not answered yet."""
+    condition_key: str
+    rule_key: str
+    rule_name: str
+    reason: str
+    proposed_at: datetime
+    categories: tuple[Category, ...]
+    template_type: str
+    stakeholder_ids: tuple[int, ...]   # the active stakeholders of those categories
+
+
+@dataclass(frozen=True)
+class IncidentClocks:
+    """Everything the clocks panel shows for one incident at one moment (plain values only)."""
+    incident_id: int
+    title: str
+    evaluated_at: datetime
+    cadence: CadenceResult
+    regulatory: tuple[ClockState, ...]
+    proposals: tuple[PendingProposal, ...]
+    triggers: Mapping[str, datetime]
+    stakeholder_names: Mapping[int, str]
+    reminded: frozenset[str] = field(default_factory=frozenset)
+
+    def overdue(self) -> list[tuple[str, datetime, str]]:
+        """(reminder key, due time, title) of everything overdue now."""
+        out = [(f"{item.key}@{item.due_at.isoformat()}", item.due_at, item.title)
+               for item in self.cadence.items if item.overdue]
+        out += [(f"clock:{c.rule.id}@{c.due_at.isoformat()}", c.due_at, c.rule.title)
+                for c in self.regulatory if c.status.value == "overdue" and c.due_at]
+        return out
+
+
+def reminder_key(key: str, due_at: datetime) -> str:
+    return f"{key}@{due_at.isoformat()}"
+
+
+@dataclass
+class _Gathered:
+    incident: Any
+    client: Any
+    stakeholders: list[StakeholderInfo] = field(default_factory=list)
+    by_category: dict[Category, list[int]] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
+    communications: list[Communication] = field(default_factory=list)
+    entries: list[tuple[int, datetime, str, dict[str, Any]]] = field(default_factory=list)
+
+
+def _iso(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return ensure_utc(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return None
+
+
+class ClockService:
+    def __init__(self, store: Store, clock: Clock, events: ev.EventBus | None = None,
+                 actor: str | None = None) -> None:
+        self.store, self.clock = store, clock
+        self.events = events or ev.EventBus()
+        self.actor = actor or _default_actor()
+        self.rules = ClockRules(store, self.events)
+        self._regulatory_rules = load_rules()
+        self._calendar = HolidayCalendar.load()
+
+    # ---------------------------------------------------------------- evaluation
+
+    def open_incident_ids(self) -> list[int]:
+        with self.store.session() as session:
+            return list(session.scalars(
+                select(Incident.id).where(Incident.phase != Phase.CLOSED.value,
+                                          Incident.archived.is_(False))
+                .order_by(Incident.id)))
+
+    def evaluate(self, incident_id: int, now: datetime | None = None) -> IncidentClocks:
+        result = self.evaluate_many([incident_id], now)
+        if incident_id not in result:
+            raise NotFound(f"Incident {incident_id} does not exist.")
+        return result[incident_id]
+
+    def evaluate_many(self, incident_ids: Sequence[int] | None = None,
+                      now: datetime | None = None) -> dict[int, IncidentClocks]:
+        """Evaluate every clock of the given incidents (all open ones by default)."""
+        now = now or self.clock.now()
+        ids = list(incident_ids) if incident_ids is not None else self.open_incident_ids()
+        if not ids:
+            return {}
+        with self.store.session() as session:
+            gathered = self._gather(session, ids)
+            policies = self.rules.policies_for(session, {g.client.id for g in gathered.values()})
+        escalation_rules = self.rules.escalation_rules()
+        out: dict[int, IncidentClocks] = {}
+        for incident_id, g in gathered.items():
+            policy = policies[(g.client.id, Severity(g.incident.severity))]
+            out[incident_id] = self._evaluate(g, policy, escalation_rules, now)
+        return out
+
+    def _evaluate(self, g: _Gathered, policy: CadencePolicy, escalation_rules: Sequence[Any],
+                  now: datetime) -> IncidentClocks:
+        inc = g.incident
+        phase = Phase(inc.phase)
+        severity = Severity(inc.severity)
+        phase_since = inc.detected_at
+        resolved_at: datetime | None = None
+        last_fact: datetime | None = None
+        severity_changes: list[SeverityChange] = []
+        flag_changes: list[FlagChange] = []
+        triggers: dict[str, datetime] = {}
+        satisfied: dict[str, Satisfaction] = {}
+        proposed: dict[str, tuple[datetime, dict[str, Any]]] = {}
+        decided: set[str] = set()
+        reminded: set[str] = set()
+        for _id, at, kind, data in g.entries:  # in id order: later entries win
+            if kind == TimelineKind.PHASE_CHANGED.value:
+                if data.get("new") == phase.value:
+                    phase_since = at
+                if data.get("new") == Phase.RESOLVED.value:
+                    resolved_at = at
+            elif kind == TimelineKind.FACTS_CHANGED.value:
+                if data.get("field") in SIGNIFICANT_FACTS:
+                    last_fact = at
+            elif kind == TimelineKind.SEVERITY_CHANGED.value:
+                try:
+                    severity_changes.append(SeverityChange(
+                        at=at, old=Severity(data["old"]), new=Severity(data["new"])))
+                except (KeyError, ValueError):
+                    pass
+            elif kind == TimelineKind.FLAG_CHANGED.value:
+                try:
+                    flag_changes.append(FlagChange(at=at, flag=ImpactFlag(data["flag"]),
+                                                   value=bool(data["new"])))
+                except (KeyError, ValueError):
+                    pass
+            elif kind == TimelineKind.CLOCK_STARTED.value:
+                effective = _iso(data.get("effective_at"))
+                if data.get("trigger") and effective:
+                    triggers[str(data["trigger"])] = effective
+            elif kind == TimelineKind.CLOCK_SATISFIED.value:
+                rule_id = str(data.get("rule_id", ""))
+                if data.get("cleared"):
+                    satisfied.pop(rule_id, None)
+                else:
+                    when = _iso(data.get("satisfied_at")) or at
+                    satisfied[rule_id] = Satisfaction(at=when, message_id=data.get("message_id"))
+            elif kind == TimelineKind.ESCALATION_PROPOSED.value:
+                proposed[str(data.get("condition_key"))] = (at, data)
+            elif kind == TimelineKind.ESCALATION_DECIDED.value:
+                decided.add(str(data.get("condition_key")))
+            elif kind == TimelineKind.REMINDER.value:
+                reminded.update(str(i.get("key")) for i in data.get("items", ()))
+
+        cadence = evaluate_cadence(policy, CadenceInputs(
+            severity=severity, phase=phase, detected_at=inc.detected_at, phase_since=phase_since,
+            resolved_at=resolved_at, last_fact_change_at=last_fact, stakeholders=g.stakeholders,
+            communications=g.communications), now)
+        regulatory = evaluate_clocks(self._regulatory_rules, ClockInputs(
+            regimes=frozenset(g.client.regimes or ()), regulatory_flag=bool(inc.impact_regulatory),
+            detected_at=inc.detected_at, triggers=triggers, satisfied=satisfied,
+            affected_individuals=inc.affected_individuals,
+            max_state_residents=inc.max_state_residents,
+            sla_minutes=g.client.notification_sla_minutes,
+            time_zone=g.client.time_zone or "UTC"), now, self._calendar)
+        pending = tuple(
+            self._pending(key, at, data, g) for key, (at, data) in proposed.items()
+            if key not in decided)
+        # rules that would fire now but have not been recorded yet are not shown until
+        # fire_escalations() records them: a proposal exists only once it is in the timeline
+        return IncidentClocks(
+            incident_id=inc.id, title=inc.title, evaluated_at=now, cadence=cadence,
+            regulatory=tuple(regulatory), proposals=pending, triggers=dict(triggers),
+            stakeholder_names=dict(g.names), reminded=frozenset(reminded))
+
+    @staticmethod
+    def _pending(key: str, at: datetime, data: Mapping[str, Any], g: _Gathered) -> PendingProposal:
+        categories = tuple(Category(c) for c in data.get("categories", ())
+                           if c in Category._value2member_map_)
+        ids = sorted({sid for c in categories for sid in g.by_category.get(c, ())})
+        return PendingProposal(
+            condition_key=key, rule_key=str(data.get("rule_key", "")),
+            rule_name=str(data.get("rule_name", "")), reason=str(data.get("reason", "")),
+            proposed_at=at, categories=categories,
+            template_type=str(data.get("template_type") or "escalation_notice"),
+            stakeholder_ids=tuple(ids))
+
+    def _gather(self, session: Session, ids: Sequence[int]) -> dict[int, _Gathered]:
+        out: dict[int, _Gathered] = {}
+        client_ids: set[int] = set()
+        for chunk in _chunks(ids, 900):
+            for inc in session.scalars(select(Incident).where(Incident.id.in_(chunk))):
+                out[inc.id] = _Gathered(incident=inc, client=None)
+                client_ids.add(inc.client_id)
+        clients = {c.id: c for c in session.scalars(select(Client).where(
+            Client.id.in_(client_ids)))}
+        people: dict[int, list[StakeholderInfo]] = defaultdict(list)
+        names: dict[int, dict[int, str]] = defaultdict(dict)
+        by_category: dict[int, dict[Category, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for row in session.execute(
+                select(Stakeholder.id, Stakeholder.client_id, Stakeholder.name,
+                       Stakeholder.category, Stakeholder.timing_need,
+                       Stakeholder.max_silence_minutes)
+                .where(Stakeholder.client_id.in_(client_ids), Stakeholder.active.is_(True))
+                .order_by(Stakeholder.name)):
+            category = Category(row.category)
+            silence = row.max_silence_minutes
+            if silence is None and category == Category.CUSTOMERS:
+                silence = clients[row.client_id].notification_sla_minutes  # the contract SLA
+            people[row.client_id].append(StakeholderInfo(
+                id=row.id, name=row.name, category=category,
+                timing_need=TimingNeed(row.timing_need), max_silence_minutes=silence))
+            names[row.client_id][row.id] = row.name
+            by_category[row.client_id][category].append(row.id)
+        for g in out.values():
+            g.client = clients[g.incident.client_id]
+            g.stakeholders = people[g.client.id]
+            g.names = names[g.client.id]
+            g.by_category = by_category[g.client.id]
+        for chunk in _chunks(ids, 900):
+            for row in session.execute(
+                    select(Message.incident_id, Message.id, Message.template_type,
+                           Delivery.stakeholder_id, Delivery.created_at, Delivery.sent_at)
+                    .join(Delivery, Delivery.message_id == Message.id)
+                    .where(Message.incident_id.in_(chunk),
+                           Delivery.state.not_in(NOT_COMMUNICATED))):
+                out[row.incident_id].communications.append(Communication(
+                    stakeholder_id=row.stakeholder_id, queued_at=row.created_at,
+                    sent_at=row.sent_at, template_type=row.template_type, message_id=row.id))
+            for row in session.execute(
+                    select(TimelineEntry.incident_id, TimelineEntry.id, TimelineEntry.at,
+                           TimelineEntry.kind, TimelineEntry.data)
+                    .where(TimelineEntry.incident_id.in_(chunk),
+                           TimelineEntry.kind.in_([k.value for k in CLOCK_KINDS]))
+                    .order_by(TimelineEntry.id)):
+                out[row.incident_id].entries.append((row.id, row.at, row.kind, row.data or {}))
+        return out
+
+    # ---------------------------------------------------------------- escalation
+
+    def fire_escalations(self, incident_ids: Sequence[int] | None = None,
+                         now: datetime | None = None) -> list[tuple[int, Proposal]]:
+        """Record a proposal for every rule whose condition became true and never fired for
+        this incident. Returns what was recorded (nothing twice, even when called in a race:
+        the fired keys are re-read inside the writing transaction)."""
+        now = now or self.clock.now()
+        rules = [r for r in self.rules.escalation_rules() if r.enabled]
+        if not rules:
+            return []
+        ids = list(incident_ids) if incident_ids is not None else self.open_incident_ids()
+        recorded: list[tuple[int, Proposal]] = []
+        for chunk in _chunks(ids, 200):
+            with self.store.session() as session:
+                gathered = self._gather(session, chunk)
+            candidates = {iid: evaluate_rules(rules, self._escalation_inputs(g), now)
+                          for iid, g in gathered.items()}
+            candidates = {iid: props for iid, props in candidates.items() if props}
+            if not candidates:
+                continue
+            entries = []
+            with self.store.session() as session, session.begin():
+                for incident_id, props in candidates.items():
+                    fired = self._fired_keys(session, incident_id)
+                    for prop in props:
+                        if prop.condition_key in fired:
+                            continue
+                        fired.add(prop.condition_key)
+                        entry = self._append(session, incident_id, TimelineKind.ESCALATION_PROPOSED,
+                                             f"Escalation proposed: {prop.rule.name} — {prop.reason}",
+                                             {"condition_key": prop.condition_key,
+                                              "rule_key": prop.rule.key, "rule_name": prop.rule.name,
+                                              "reason": prop.reason,
+                                              "condition_at": prop.condition_at.isoformat(),
+                                              "categories": [c.value for c in prop.categories],
+                                              "template_type": prop.template_type},
+                                             actor="Clarion (escalation rules)")
+                        entries.append(entry)
+                        recorded.append((incident_id, prop))
+            self._publish(entries)
+        return recorded
+
+    @staticmethod
+    def _escalation_inputs(g: _Gathered) -> EscalationInputs:
+        inc = g.incident
+        severity_changes, flag_changes, fired = [], [], set()
+        for _id, at, kind, data in g.entries:
+            try:
+                if kind == TimelineKind.SEVERITY_CHANGED.value:
+                    severity_changes.append(SeverityChange(at=at, old=Severity(data["old"]),
+                                                           new=Severity(data["new"])))
+                elif kind == TimelineKind.FLAG_CHANGED.value:
+                    flag_changes.append(FlagChange(at=at, flag=ImpactFlag(data["flag"]),
+                                                   value=bool(data["new"])))
+            except (KeyError, ValueError):
+                continue
+            if kind == TimelineKind.ESCALATION_PROPOSED.value:
+                fired.add(str(data.get("condition_key")))
+        return EscalationInputs(
+            severity=Severity(inc.severity), phase=Phase(inc.phase), detected_at=inc.detected_at,
+            impact_business=bool(inc.impact_business), impact_external=bool(inc.impact_external),
+            impact_regulatory=bool(inc.impact_regulatory), severity_changes=severity_changes,
+            flag_changes=flag_changes, fired=frozenset(fired))
+
+    @staticmethod
+    def _fired_keys(session: Session, incident_id: int) -> set[str]:
+        return {str((data or {}).get("condition_key")) for data in session.scalars(
+            select(TimelineEntry.data).where(
+                TimelineEntry.incident_id == incident_id,
+                TimelineEntry.kind == TimelineKind.ESCALATION_PROPOSED.value))}
+
+    def decide_escalation(self, incident_id: int, condition_key: str, confirmed: bool,
+                          message_id: int | None = None, reason: str = "") -> None:
+        """The coordinator's answer to a proposal: confirmed (with the message queued for it)
+        or dismissed (with a reason). A proposal is answered once."""
+        reason = (reason or "").strip()
+        if not confirmed and not reason:
+            raise ValidationError({"reason": "Say why the escalation is not needed; the "
+                                             "reason goes to the timeline."})
+        with self.store.session() as session, session.begin():
+            proposals = {str((e.data or {}).get("condition_key")): e for e in session.scalars(
+                select(TimelineEntry).where(
+                    TimelineEntry.incident_id == incident_id,
+                    TimelineEntry.kind.in_([TimelineKind.ESCALATION_PROPOSED.value,
+                                            TimelineKind.ESCALATION_DECIDED.value]))
+                .order_by(TimelineEntry.id))
+                if e.kind == TimelineKind.ESCALATION_PROPOSED.value}
+            answered = {str((d or {}).get("condition_key")) for d in session.scalars(
+                select(TimelineEntry.data).where(
+                    TimelineEntry.incident_id == incident_id,
+                    TimelineEntry.kind == TimelineKind.ESCALATION_DECIDED.value))}
+            proposal = proposals.get(condition_key)
+            if proposal is None:
+                raise NotFound("That escalation proposal does not exist.")
+            if condition_key in answered:
+                raise ClockError("That escalation has already been answered.")
+            if message_id is not None:
+                self._check_message(session, incident_id, message_id)
+            name = proposal.data.get("rule_name", "escalation")
+            summary = (f"Escalation confirmed: {name}" + (f" (message {message_id})"
+                                                          if message_id else "")
+                       if confirmed else f"Escalation dismissed: {name} — {reason}")
+            entry = self._append(session, incident_id, TimelineKind.ESCALATION_DECIDED, summary,
+                                 {"condition_key": condition_key,
+                                  "decision": "confirmed" if confirmed else "dismissed",
+                                  "message_id": message_id, "reason": reason})
+        self._publish([entry])
+
+    # ---------------------------------------------------------------- regulatory
+
+    def record_trigger(self, incident_id: int, trigger: ClockTrigger | str,
+                       effective_at: datetime, note: str = "") -> None:
+        """The coordinator's timestamped decision that a clock's trigger happened (awareness,
+        discovery, …). It may be backdated; recording it again corrects it (the later entry
+        wins, the earlier stays in the record)."""
+        try:
+            trigger = ClockTrigger(trigger)
+        except ValueError:
+            raise ValidationError({"trigger": "Choose what happened."}) from None
+        if trigger == ClockTrigger.DETECTION:
+            raise ValidationError({"trigger": "Detection is the incident's own detection time."})
+        now = self.clock.now()
+        effective_at = ensure_utc(effective_at)
+        if effective_at > now + TRIGGER_FUTURE_TOLERANCE:
+            raise ValidationError({"effective_at": "This time is in the future; record a "
+                                                   "trigger when it has happened."})
+        note = (note or "").strip()
+        if len(note) > 2000:
+            raise ValidationError({"note": "Keep the note under 2,000 characters."})
+        with self.store.session() as session, session.begin():
+            incident = session.get(Incident, incident_id)
+            if incident is None:
+                raise NotFound(f"Incident {incident_id} does not exist.")
+            if incident.phase == Phase.CLOSED.value:
+                raise ClockError("This incident is closed: its record is final.")
+            when = format_local(effective_at)
+            summary = f"Decision: {trigger.label.lower()} established at {when}"
+            if effective_at < now - TRIGGER_FUTURE_TOLERANCE:
+                summary += " (recorded later)"
+            if note:
+                summary += f" — {note}"
+            entry = self._append(session, incident_id, TimelineKind.CLOCK_STARTED, summary,
+                                 {"trigger": trigger.value,
+                                  "effective_at": effective_at.isoformat(), "note": note})
+        self._publish([entry])
+
+    def regulatory_messages(self, incident_id: int) -> list[tuple[int, datetime, str, str]]:
+        """(message id, queued at, template type, first subject) of the incident's messages,
+        newest first — the candidates to satisfy a regulatory clock."""
+        with self.store.session() as session:
+            rows = session.execute(
+                select(Message.id, Message.created_at, Message.template_type)
+                .where(Message.incident_id == incident_id).order_by(Message.id.desc())).all()
+            subjects = dict(session.execute(
+                select(Delivery.message_id, Delivery.subject)
+                .where(Delivery.message_id.in_([r.id for r in rows]))).all()) if rows else {}
+        return [(r.id, r.created_at, r.template_type, subjects.get(r.id, "")) for r in rows]
+
+    def mark_satisfied(self, incident_id: int, rule_id: str, message_id: int,
+                       at: datetime | None = None) -> None:
+        """Link the notification that satisfied a regulatory clock; the time is when it was
+        first sent (or queued, for a channel without a sent time) unless given."""
+        rule = next((r for r in self._regulatory_rules if r.id == rule_id), None)
+        if rule is None:
+            raise NotFound(f"There is no regulatory rule “{rule_id}”.")
+        with self.store.session() as session, session.begin():
+            self._check_message(session, incident_id, message_id)
+            if at is None:
+                sent = session.scalars(select(Delivery.sent_at).where(
+                    Delivery.message_id == message_id, Delivery.sent_at.is_not(None))
+                    .order_by(Delivery.sent_at).limit(1)).first()
+                at = sent or session.get(Message, message_id).created_at
+            at = ensure_utc(at)
+            entry = self._append(session, incident_id, TimelineKind.CLOCK_SATISFIED,
+                                 f"Clock satisfied: {rule.title} — message {message_id}, "
+                                 f"{format_local(at)}",
+                                 {"rule_id": rule_id, "message_id": message_id,
+                                  "satisfied_at": at.isoformat()})
+        self._publish([entry])
+
+    def clear_satisfied(self, incident_id: int, rule_id: str, reason: str) -> None:
+        reason = (reason or "").strip()
+        if not reason:
+            raise ValidationError({"reason": "Say why the clock is not satisfied after all."})
+        rule = next((r for r in self._regulatory_rules if r.id == rule_id), None)
+        if rule is None:
+            raise NotFound(f"There is no regulatory rule “{rule_id}”.")
+        with self.store.session() as session, session.begin():
+            entry = self._append(session, incident_id, TimelineKind.CLOCK_SATISFIED,
+                                 f"Clock reopened: {rule.title} — {reason}",
+                                 {"rule_id": rule_id, "cleared": True, "reason": reason})
+        self._publish([entry])
+
+    # ---------------------------------------------------------------- reminders
+
+    def record_reminders(self, incident_id: int,
+                         items: Iterable[tuple[str, datetime, str]]) -> list[tuple[str, datetime, str]]:
+        """Record one `reminder` entry for the overdue items not reminded before; returns those
+        (the desktop notification shows them). Each (key, due time) is reminded once ever."""
+        items = list(items)
+        if not items:
+            return []
+        with self.store.session() as session, session.begin():
+            done = set()
+            for data in session.scalars(select(TimelineEntry.data).where(
+                    TimelineEntry.incident_id == incident_id,
+                    TimelineEntry.kind == TimelineKind.REMINDER.value)):
+                done.update(str(i.get("key")) for i in (data or {}).get("items", ()))
+            new = [i for i in items if i[0] not in done]
+            if not new:
+                return []
+            titles = ", ".join(title for _k, _d, title in new[:5])
+            more = f" and {len(new) - 5} more" if len(new) > 5 else ""
+            entry = self._append(session, incident_id, TimelineKind.REMINDER,
+                                 f"Overdue: {titles}{more}",
+                                 {"items": [{"key": k, "due_at": d.isoformat(), "title": t}
+                                            for k, d, t in new]},
+                                 actor="Clarion (clocks)")
+        self._publish([entry])
+        return new
+
+    # ---------------------------------------------------------------- internals
+
+    @staticmethod
+    def _check_message(session: Session, incident_id: int, message_id: int) -> None:
+        message = session.get(Message, message_id)
+        if message is None or message.incident_id != incident_id:
+            raise ValidationError({"message": "Choose a message of this incident."})
+
+    def _append(self, session: Session, incident_id: int, kind: TimelineKind, summary: str,
+                data: dict[str, Any], actor: str | None = None) -> Any:
+        entry = TimelineEntry(incident_id=incident_id, at=self.clock.now(), kind=kind.value,
+                              actor=actor or self.actor, summary=summary, data=data)
+        session.add(entry)
+        session.flush()
+        return entry_dto(entry)
+
+    def _publish(self, entries: Sequence[Any]) -> None:
+        for entry in entries:
+            self.events.publish(ev.TIMELINE_APPENDED, entry)
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
