@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Sequence
 
-from sqlalchemy import and_, func, not_, or_, select, text, update
+from sqlalchemy import and_, func, insert, not_, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from app import events as ev
@@ -50,6 +50,13 @@ ID_CHUNK = 500        # ids per IN (...) list
 MAX_IDLE_WAIT_S = 600.0  # re-check at least this often while something waits (clock jumps)
 ACTOR = "outbox"
 WAITING = (S.QUEUED, S.RETRY_WAIT)
+_D = Delivery.__table__        # Core: the sending path writes rows, not ORM objects
+_TE = TimelineEntry.__table__
+# What a claim's RETURNING gives: an OutgoingMessage and the timeline's identity of a delivery.
+_CLAIMED = (_D.c.id, _D.c.message_id, _D.c.channel, _D.c.address, _D.c.recipient_name,
+            _D.c.subject, _D.c.body_text, _D.c.body_html, _D.c.email_message_id,
+            _D.c.idempotency_key, _D.c.attempts, _D.c.next_attempt_at, _D.c.created_at)
+ROWS_PER_STATEMENT = 100  # outcomes per UPDATE … FROM (VALUES …): 8 variables a row
 
 Resolver = Callable[[str, bool], "tuple[AccountDTO, Sender] | None"]
 _Work = list  # [(route, [OutgoingMessage, ...]), ...]: what one round hands the senders
@@ -109,6 +116,7 @@ class _Info:
     channel: str
     is_drill: bool
     route: _Route | None = None
+    attempt: int = 0                   # the attempt this flush claimed (attempts after claim)
 
 
 @dataclass
@@ -229,16 +237,15 @@ def _entries(session: Session, changes: Sequence[_Change], now: datetime,
              actor: str) -> list[TimelineEntryDTO]:
     """One entry per change, or one summary per (message, action, state, channel) when a batch
     has more than SUMMARY_OVER of them; the summary's data keeps the delivery ids."""
-    from app.incidents import entry_dto
-
     groups: dict[tuple[int, str, S, str], list[_Change]] = {}
     for c in changes:
         groups.setdefault((c.info.message_id, c.action, c.state, c.info.channel), []).append(c)
-    rows: list[TimelineEntry] = []
+    rows: list[dict[str, Any]] = []
     for (message_id, action, state, channel), items in groups.items():
         first = items[0].info
         base = {"message_id": message_id, "channel": channel, "state": state.value,
                 "action": action}
+        kind = _kind(action, state).value
         drill = " (drill)" if first.is_drill else ""
         if len(items) > SUMMARY_OVER:
             details = list(dict.fromkeys(c.detail for c in items if c.detail))
@@ -252,9 +259,8 @@ def _entries(session: Session, changes: Sequence[_Change], now: datetime,
                     "deliveries": [{"id": c.info.id, "recipient": c.info.recipient,
                                     **({"error": c.detail} if c.detail else {}), **c.extra}
                                    for c in items[:DATA_CAP]]}
-            rows.append(TimelineEntry(incident_id=first.incident_id, at=now,
-                                      kind=_kind(action, state).value, actor=actor,
-                                      summary=summary + reason + drill, data=data))
+            rows.append(_entry_row(first.incident_id, now, kind, actor,
+                                   summary + reason + drill, data))
             continue
         for c in items:
             summary = _text(action, state, c.info.recipient, channel_words(channel))
@@ -263,12 +269,26 @@ def _entries(session: Session, changes: Sequence[_Change], now: datetime,
             summary += (f": {c.detail}" if c.detail else "") + drill
             data = {**base, "delivery_id": c.info.id, "recipient": c.info.recipient,
                     **({"error": c.detail} if c.detail else {}), **c.extra}
-            rows.append(TimelineEntry(incident_id=c.info.incident_id, at=now,
-                                      kind=_kind(action, state).value, actor=actor,
-                                      summary=summary, data=data))
-    session.add_all(rows)
-    session.flush()
-    return [entry_dto(r) for r in rows]
+            rows.append(_entry_row(c.info.incident_id, now, kind, actor, summary, data))
+    return _insert_entries(session, rows)
+
+
+def _entry_row(incident_id: int, at: datetime, kind: str, actor: str, summary: str,
+               data: dict[str, Any]) -> dict[str, Any]:
+    return {"incident_id": incident_id, "at": at, "kind": kind, "actor": actor,
+            "summary": summary, "data": data}
+
+
+def _insert_entries(session: Session, rows: list[dict[str, Any]]) -> list[TimelineEntryDTO]:
+    """Append timeline entries with one Core INSERT (no ORM objects: a batch's bookkeeping
+    must stay cheap beside the network work it records)."""
+    if not rows:
+        return []
+    ids = session.connection().execute(
+        insert(_TE).returning(_TE.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    return [TimelineEntryDTO(id=i, incident_id=r["incident_id"], at=r["at"], kind=r["kind"],
+                             actor=r["actor"], summary=r["summary"], data=dict(r["data"]))
+            for i, r in zip(ids, rows)]
 
 
 def _infos(session: Session, ids: Sequence[int], *where: Any) -> list[tuple[_Info, Any]]:
@@ -283,6 +303,64 @@ def _infos(session: Session, ids: Sequence[int], *where: Any) -> list[tuple[_Inf
         out += [(_Info(r.id, r.message_id, r.incident_id, r.recipient_name, r.channel.value,
                        bool(r.is_drill)), r) for r in rows]
     return out
+
+
+# ---------------------------------------------------------------- recording outcomes
+# Written as one statement per batch (not one per row): the writer runs in a thread, and
+# sqlite3 lets go of the GIL at every statement step, so each per-row step was a round of
+# GIL hand-overs with the event loop's thread, which does the network I/O.
+
+_OUTCOME_COLUMNS = ("id", "state", "attempts", "next_attempt_at", "last_error", "provider_id",
+                    "sent_at")
+_binders: dict[Any, tuple[Callable[[Any], Any], ...]] = {}
+
+
+def _binder(dialect: Any) -> tuple[Callable[[Any], Any], ...]:
+    """The column types' own conversions (enum values, naive UTC datetimes) for raw SQL."""
+    found = _binders.get(dialect)
+    if found is None:
+        found = tuple(_D.c[c].type.bind_processor(dialect) or (lambda v: v)
+                      for c in _OUTCOME_COLUMNS + ("updated_at",))
+        _binders[dialect] = found
+    return found
+
+
+def _stale(conn: Any, claimed: list[tuple[int, int]]) -> set[int]:
+    """Of (delivery id, attempt) pairs, the ids that are no longer `sending` in that attempt:
+    already recorded, recovered as unknown, or claimed again since. One query per chunk."""
+    out: set[int] = set()
+    for i in range(0, len(claimed), ROWS_PER_STATEMENT):
+        chunk = claimed[i:i + ROWS_PER_STATEMENT]
+        sending = _binder(conn.dialect)[1](S.SENDING)
+        sql = ("SELECT v.column1 FROM (VALUES " + ", ".join(["(?, ?)"] * len(chunk)) +
+               ") AS v LEFT JOIN deliveries AS d ON d.id = v.column1 AND d.state = ? "
+               "AND d.attempts = v.column2 WHERE d.id IS NULL")
+        params = [x for pair in chunk for x in pair] + [sending]
+        out.update(r[0] for r in conn.exec_driver_sql(sql, tuple(params)))
+    return out
+
+
+def _write_outcomes(conn: Any, rows: list[dict[str, Any]], infos: dict[int, _Info],
+                    now: datetime) -> None:
+    """UPDATE … FROM (VALUES …): each row only if it is still `sending` in the attempt this
+    flush claimed (so a late outcome never overwrites a newer attempt)."""
+    if not rows:
+        return
+    conv = _binder(conn.dialect)
+    sending = conv[1](S.SENDING)
+    for i in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[i:i + ROWS_PER_STATEMENT]
+        params: list[Any] = [conv[-1](now)]
+        for r in chunk:
+            params += [f(r[c]) for f, c in zip(conv, _OUTCOME_COLUMNS)]
+            params.append(infos[r["id"]].attempt)
+        sql = ("UPDATE deliveries SET state = v.column2, attempts = v.column3, "
+               "next_attempt_at = v.column4, last_error = v.column5, provider_id = v.column6, "
+               "sent_at = v.column7, updated_at = ? FROM (VALUES " +
+               ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)) +
+               ") AS v WHERE deliveries.id = v.column1 AND deliveries.state = ? "
+               "AND deliveries.attempts = v.column8")
+        conn.exec_driver_sql(sql, tuple(params + [sending]))
 
 
 # ---------------------------------------------------------------- the outbox
@@ -320,8 +398,6 @@ class Outbox:
     def recover(self) -> int:
         """Every `sending` row was interrupted mid-send: make it `unknown`, one timeline entry
         per affected message. Returns how many."""
-        from app.incidents import entry_dto
-
         now = self.clock.now()
         with self.store.session() as s, s.begin():
             _take_write_lock(s)
@@ -340,17 +416,14 @@ class Outbox:
                 n = len(infos)
                 channels = Counter(i.channel for i in infos)
                 how = ", ".join(f"{k} by {channel_words(c)}" for c, k in sorted(channels.items()))
-                rows.append(TimelineEntry(
-                    incident_id=infos[0].incident_id, at=now, kind=TimelineKind.DELIVERY_FAILED.value,
-                    actor=ACTOR, summary=(f"{n} {'delivery was' if n == 1 else 'deliveries were'} "
-                                          f"interrupted while sending ({how}); whether "
-                                          f"{'it' if n == 1 else 'they'} went out is unknown"),
-                    data={"message_id": message_id, "state": S.UNKNOWN.value, "action": "recover",
-                          "count": n, "truncated": n > DATA_CAP,
-                          "delivery_ids": [i.id for i in infos[:DATA_CAP]]}))
-            s.add_all(rows)
-            s.flush()
-            entries = [entry_dto(r) for r in rows]
+                rows.append(_entry_row(
+                    infos[0].incident_id, now, TimelineKind.DELIVERY_FAILED.value, ACTOR,
+                    f"{n} {'delivery was' if n == 1 else 'deliveries were'} interrupted while "
+                    f"sending ({how}); whether {'it' if n == 1 else 'they'} went out is unknown",
+                    {"message_id": message_id, "state": S.UNKNOWN.value, "action": "recover",
+                     "count": n, "truncated": n > DATA_CAP,
+                     "delivery_ids": [i.id for i in infos[:DATA_CAP]]}))
+            entries = _insert_entries(s, rows)
         self._publish(tuple(i.id for i, _ in found), entries)
         return len(found)
 
@@ -524,9 +597,10 @@ class Outbox:
     def _claim(self, routes: list[_Route], room: int) -> tuple[_Work, dict[int, _Info]]:
         """ONE transaction: due → sending, attempts + 1, account recorded; committed before
         the caller sends. Room is shared fairly between routes, then the rest to whoever has
-        more. The first statement is the UPDATE, so it holds the write lock from the start."""
+        more. The first statement is the UPDATE, so it holds the write lock from the start;
+        its RETURNING gives what the senders need, so no row is read twice."""
         now = self.clock.now()
-        got: dict[tuple[Channel, bool], list[int]] = {r.key: [] for r in routes}
+        got: dict[tuple[Channel, bool], list[Any]] = {r.key: [] for r in routes}
         share = math.ceil(room / len(routes))
         with self.store.session() as s, s.begin():
             left = room
@@ -535,30 +609,26 @@ class Outbox:
                     if left <= 0 or (second_pass and len(got[r.key]) < share):
                         continue
                     n = left if second_pass else min(left, share)
-                    ids = self._claim_route(s, r, n, now)
-                    got[r.key] += ids
-                    left -= len(ids)
-            claimed = [i for ids in got.values() for i in ids]
-            rows: dict[int, Any] = {}
-            for chunk in _chunks(claimed):
-                rows.update({r[0].id: r for r in s.execute(
-                    select(Delivery, Message.is_drill, Message.incident_id)
-                    .join(Message, Message.id == Delivery.message_id)
-                    .where(Delivery.id.in_(chunk)))})
-            work, infos = [], {}
-            for r in routes:
-                mine = sorted((rows[i] for i in got[r.key]),
-                              key=lambda x: (x[0].next_attempt_at or x[0].created_at, x[0].id))
-                if mine:
-                    work.append((r, [self._outgoing(d, drill, d.attempts - 1)
-                                     for d, drill, _ in mine]))
-                for d, drill, incident_id in mine:
-                    infos[d.id] = _Info(d.id, d.message_id, incident_id, d.recipient_name,
-                                        d.channel.value, bool(drill), r)
+                    rows = self._claim_route(s, r, n, now)
+                    got[r.key] += rows
+                    left -= len(rows)
+            incident_of: dict[int, int] = {}
+            for chunk in _chunks(sorted({d.message_id for rows in got.values() for d in rows})):
+                incident_of.update(s.execute(select(Message.id, Message.incident_id)
+                                             .where(Message.id.in_(chunk))).all())
+        work, infos = [], {}
+        for r in routes:
+            drill = r.key[1]
+            mine = sorted(got[r.key], key=lambda d: (d.next_attempt_at or d.created_at, d.id))
+            if mine:
+                work.append((r, [self._outgoing(d, drill, d.attempts - 1) for d in mine]))
+            for d in mine:
+                infos[d.id] = _Info(d.id, d.message_id, incident_of[d.message_id],
+                                    d.recipient_name, d.channel.value, drill, r, d.attempts)
         return work, infos
 
     @staticmethod
-    def _claim_route(s: Session, r: _Route, n: int, now: datetime) -> list[int]:
+    def _claim_route(s: Session, r: _Route, n: int, now: datetime) -> list[Any]:
         channel, drill = r.key
         pick = (select(Delivery.id).join(Message, Message.id == Delivery.message_id)
                 .where(_due(now), Delivery.channel == channel, Message.is_drill.is_(drill))
@@ -566,14 +636,15 @@ class Outbox:
         if r.has_row:  # paused meanwhile (another flush, another thread): claim nothing
             pick = pick.where(~select(ChannelAccount.id).where(
                 ChannelAccount.id == r.account.id, ChannelAccount.paused_reason != "").exists())
-        stmt = (update(Delivery).where(Delivery.id.in_(pick))
-                .values(state=S.SENDING, attempts=Delivery.attempts + 1,
+        stmt = (update(_D).where(_D.c.id.in_(pick))
+                .values(state=S.SENDING, attempts=_D.c.attempts + 1,
                         account_id=r.account.id if r.has_row else None, updated_at=now)
-                .returning(Delivery.id))
-        return list(s.execute(stmt, execution_options={"synchronize_session": False}).scalars())
+                .returning(*_CLAIMED))
+        return list(s.execute(stmt).all())
 
     @staticmethod
-    def _outgoing(d: Delivery, drill: bool, attempts: int) -> OutgoingMessage:
+    def _outgoing(d: Any, drill: bool, attempts: int) -> OutgoingMessage:
+        """From a Delivery (or a row with its columns)."""
         return OutgoingMessage(
             delivery_id=d.id, channel=d.channel.value, address=d.address,
             recipient_name=d.recipient_name, subject=d.subject, text=d.body_text, html=d.body_html,
@@ -634,22 +705,20 @@ class Outbox:
         out = _Applied()
         with self.store.session() as s, s.begin():
             _take_write_lock(s)
-            attempts: dict[int, int] = {}
-            for chunk in _chunks([o.delivery_id for o in batch]):
-                attempts.update(s.execute(select(Delivery.id, Delivery.attempts).where(
-                    Delivery.id.in_(chunk), Delivery.state == S.SENDING)).all())
+            conn = s.connection()
+            stale = _stale(conn, [(o.delivery_id, infos[o.delivery_id].attempt) for o in batch])
             updates, changes, pauses = [], [], {}
             for o in batch:
-                if o.delivery_id not in attempts:
-                    continue  # no longer sending: already recorded
+                if o.delivery_id in stale:
+                    continue  # no longer sending in this attempt: already recorded
                 info = infos[o.delivery_id]
                 result = o.result if o.result in OUTCOMES else UNKNOWN
                 detail = (o.detail or "").strip()[:2000] or (
                     "" if o.result in OUTCOMES else f"unexpected outcome {o.result!r}")
-                n = attempts[o.delivery_id]
-                row = {"id": o.delivery_id, "attempts": n, "next_attempt_at": None,
-                       "last_error": detail, "provider_id": o.provider_id or "",
-                       "sent_at": None, "updated_at": now}
+                n = info.attempt
+                row = {"id": o.delivery_id, "state": S.UNKNOWN, "attempts": n,
+                       "next_attempt_at": None, "last_error": detail,
+                       "provider_id": o.provider_id or "", "sent_at": None}
                 extra: dict[str, Any] = {"attempt": n}
                 action = "send"
                 if result == SENT:
@@ -669,15 +738,12 @@ class Outbox:
                     if route is not None:
                         pauses[route.key] = (route, detail or "authentication refused")
                         extra["account"] = route.account.name
-                else:
-                    row["state"] = S.UNKNOWN
                 if info.route is not None and info.route.has_row:
                     extra["account_id"] = info.route.account.id
                 updates.append(row)
                 changes.append(_Change(info, action, row["state"], detail, extra))
                 out.results[AUTH_FAILED if action == "auth" else result] += 1
-            if updates:
-                s.execute(update(Delivery), updates)
+            _write_outcomes(conn, updates, infos, now)
             for route, reason in pauses.values():
                 if route.has_row:
                     s.execute(update(ChannelAccount)
