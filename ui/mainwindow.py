@@ -167,6 +167,15 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def open_clock_rules(self):  # type: ignore[no-untyped-def]
+        from ui.settings.clock_rules_dialog import ClockRulesDialog
+
+        dialog = ClockRulesDialog(self.services, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.clock_rules_dialog = dialog
+        dialog.open()
+        return dialog
+
     def send_now(self) -> None:
         if self.runner is not None:
             self.runner.wake()
@@ -221,6 +230,10 @@ class MainWindow(QMainWindow):
         accounts_action.setShortcut(QKeySequence("Ctrl+,"))
         accounts_action.triggered.connect(self.edit_accounts)
         settings_menu.addAction(accounts_action)
+        clock_rules_action = QAction("Incident &clock rules…", self)
+        clock_rules_action.setObjectName("clockRulesAction")
+        clock_rules_action.triggered.connect(self.open_clock_rules)
+        settings_menu.addAction(clock_rules_action)
 
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About Clarion", self)

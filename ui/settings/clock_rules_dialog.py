@@ -1,0 +1,704 @@
+"""Settings → Incident clock rules: each organisation's update cadence per severity (the seed's
+defaults until changed) and the escalation rules. Every change is stored at once through
+app/clock_rules.py and is one step on the dialog's undo stack (Ctrl+Z / Ctrl+Shift+Z)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QAbstractItemView, QCheckBox, QComboBox, QDialog, QFormLayout, QGroupBox, QHBoxLayout,
+    QHeaderView, QLabel, QLineEdit, QListView, QPushButton, QSpinBox, QTabWidget, QTableView,
+    QVBoxLayout, QWidget,
+)
+
+from app.cadence import POLICY_BOUNDS, CadencePolicy
+from app.clients import list_clients
+from app.domain.enums import Severity
+from app.errors import ClarionError, ValidationError
+from app.escalation import MAX_MINUTES, EscalationRule, EscalationTrigger, rule_to_dict
+from app.template_library import TYPE_LABELS, TYPES
+from ui.models.base import DTO_ROLE, SORT_ROLE
+from ui.services import Services
+from ui.settings.clock_rules_models import (
+    CADENCE_FIELDS, TRIGGER_HINTS, CadenceTableModel, CategoryListModel, RuleTableModel,
+    bounds_text,
+)
+from ui.stakeholders.commands import ServiceCommand
+from ui.widgets.forms import ErrorLabel, NoticeLabel, ask_unsaved, configure_table, named, \
+    with_error
+
+PHASES_LINE = ("<b>Detected</b> → acknowledge within N min · <b>Investigating</b> → an update "
+               "every N min · <b>Responding</b> → on each significant change, and at least every "
+               "N min · <b>Resolved</b> → a completion notice within N min, then the post-incident "
+               "summary within N h.")
+# form label and what follows the number, per cadence field
+CADENCE_LABELS = {
+    "acknowledge_minutes": ("&Acknowledge within", "after detection"),
+    "investigating_minutes": ("While &investigating, update every", ""),
+    "responding_minutes": ("While &responding, update at least every",
+                           "and on each significant change"),
+    "resolution_minutes": ("Resolution &notice within", "after resolution"),
+    "summary_hours": ("Post-incident &summary within", "after resolution"),
+}
+SEVERITY_TRIGGERS = (EscalationTrigger.SEVERITY_INCREASE, EscalationTrigger.TIME_THRESHOLD)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"_+", "_", re.sub(r"[^a-z0-9]+", "_", text.lower())).strip("_")[:80]
+
+
+class _Page(QWidget):
+    """What both tabs share: the dialog's undo stack and its message line."""
+
+    def __init__(self, services: Services, undo_stack: QUndoStack, notice: NoticeLabel) -> None:
+        super().__init__()
+        self.services, self.undo_stack, self.notice = services, undo_stack, notice
+        self.rules = services.clocks.rules
+
+    def push(self, text: str, redo: Callable[[], Any], undo: Callable[[], Any]) -> None:
+        self.undo_stack.push(ServiceCommand(text, redo, undo, self.notice.show_error))
+
+    def show_errors(self, errors: dict[str, ErrorLabel], found: dict[str, str]) -> None:
+        for key, message in found.items():
+            (errors.get(key) or self.notice).show_error(message)
+
+
+class CadencePage(_Page):
+    def __init__(self, services: Services, undo_stack: QUndoStack, notice: NoticeLabel) -> None:
+        super().__init__(services, undo_stack, notice)
+        self._loaded: dict[str, object] | None = None
+        self._reloading = False
+        self.client_combo = named(QComboBox(), "cadenceClientCombo", "Organisation",
+                                  "Whose update cadence to show and change")
+        for client in list_clients(services.store):
+            self.client_combo.addItem(client.name, client.id)
+        explain = QLabel(PHASES_LINE)
+        explain.setObjectName("cadencePhasesLabel")
+        explain.setWordWrap(True)
+        self.model = CadenceTableModel(self)
+        self.table = configure_table(named(QTableView(), "cadenceTable",
+                                           "Update cadence per severity"))
+        self.table.setModel(self.model)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(len(CADENCE_FIELDS) + 1,
+                                    QHeaderView.ResizeMode.ResizeToContents)
+
+        self.form_box = QGroupBox()
+        self.form_box.setObjectName("cadenceFormGroup")
+        form = QFormLayout(self.form_box)
+        self.spins: dict[str, QSpinBox] = {}
+        self.errors: dict[str, ErrorLabel] = {}
+        for field, (label, after) in CADENCE_LABELS.items():
+            unit = POLICY_BOUNDS[field][2]
+            plain = label.replace("&", "")
+            spin = named(QSpinBox(), f"cadence_{field}", plain,
+                         f"{plain} ({bounds_text(field)})")
+            # Wider than the allowed range: a value outside it is explained, not swallowed.
+            spin.setRange(0, 99999)
+            spin.setSuffix(" h" if unit == "hours" else " min")
+            spin.setMinimumWidth(90)
+            spin.valueChanged.connect(self._edited)
+            self.spins[field] = spin
+            self.errors[field] = ErrorLabel(f"cadence_{field}_error")
+            row = QWidget()
+            row_layout = QHBoxLayout(row)
+            row_layout.setContentsMargins(0, 0, 0, 0)
+            row_layout.addWidget(spin)
+            row_layout.addWidget(QLabel(f"{after}   (allowed {bounds_text(field)})"
+                                        if after else f"(allowed {bounds_text(field)})"), 1)
+            buddy = QLabel(label)
+            buddy.setBuddy(spin)
+            form.addRow(buddy, with_error(row, self.errors[field]))
+        self.save_button = named(QPushButton("Save"), "saveCadenceButton",
+                                 "Save the cadence of this severity")
+        self.revert_button = named(QPushButton("Discard changes"), "revertCadenceButton",
+                                   "Discard unsaved cadence changes")
+        self.reset_button = named(QPushButton("Back to default"), "resetCadenceButton",
+                                  "Back to the built-in cadence for this severity")
+        self.state = QLabel()
+        self.state.setObjectName("cadenceStateLabel")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.reset_button)
+        buttons.addWidget(self.state)
+        buttons.addStretch(1)
+        buttons.addWidget(self.revert_button)
+        buttons.addWidget(self.save_button)
+        form.addRow(buttons)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("&Organisation:"))
+        top.itemAt(0).widget().setBuddy(self.client_combo)
+        top.addWidget(self.client_combo, 1)
+        top.addStretch(2)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(explain)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.form_box)
+
+        self.client_combo.currentIndexChanged.connect(self._client_changed)
+        self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+        self.save_button.clicked.connect(self.save)
+        self.revert_button.clicked.connect(self.revert)
+        self.reset_button.clicked.connect(self.reset)
+        self._client = self.client_id()
+        self.reload()
+        self.table.selectRow(0)
+
+    def client_id(self) -> int | None:
+        return self.client_combo.currentData()
+
+    def client_name(self, client_id: int | None = None) -> str:
+        index = self.client_combo.findData(client_id if client_id is not None
+                                           else self.client_id())
+        return self.client_combo.itemText(index) if index >= 0 else "this organisation"
+
+    def reload(self) -> None:
+        current = self.current_severity()
+        self._reloading = True
+        self.model.set_policies(self.rules.policies(self.client_id())
+                                if self.client_id() is not None else [])
+        row = max(self.model.row_of(current), 0) if current else 0
+        if self.model.rowCount():
+            self.table.selectionModel().setCurrentIndex(
+                self.model.index(row, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows)
+        self._reloading = False
+        if not self.is_dirty() or current != self.current_severity():
+            self._show(row)
+
+    def current_severity(self) -> str | None:
+        index = self.table.currentIndex()
+        return self.model.policy(index.row())[0].severity.value if index.isValid() else None
+
+    def _show(self, row: int) -> None:
+        if not 0 <= row < self.model.rowCount():
+            self._loaded = None
+            self.form_box.setEnabled(False)
+            return
+        policy, customised = self.model.policy(row)
+        self.form_box.setEnabled(True)
+        self.form_box.setTitle(
+            f"{policy.severity.value} — " + (f"customised for {self.client_name()}"
+                                             if customised else "the built-in default"))
+        for field, spin in self.spins.items():
+            spin.blockSignals(True)
+            spin.setValue(getattr(policy, field))
+            spin.blockSignals(False)
+        self._loaded = self.values()
+        self.reset_button.setEnabled(customised)
+        for label in self.errors.values():
+            label.clear_error()
+        self._edited()
+
+    def values(self) -> dict[str, object]:
+        return {"severity": self.current_severity(),
+                **{field: spin.value() for field, spin in self.spins.items()}}
+
+    def is_dirty(self) -> bool:
+        return self._loaded is not None and self.values() != self._loaded
+
+    def _edited(self, *_args: object) -> None:
+        dirty = self.is_dirty()
+        self.save_button.setEnabled(dirty)
+        self.revert_button.setEnabled(dirty)
+        self.state.setText("Unsaved changes" if dirty else "")
+
+    def leave(self) -> bool:
+        """Before the form shows another severity or organisation: save, discard or stay."""
+        if not self.is_dirty():
+            return True
+        choice = ask_unsaved(self, f"The {self._loaded and self._loaded['severity']} cadence")
+        if choice == "save":
+            return self.save()
+        if choice == "discard":
+            self.revert()
+        return choice == "discard"
+
+    def _row_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        if self._reloading or current.row() == previous.row():
+            return
+        if self._loaded is not None and not self.leave():
+            self.table.selectionModel().blockSignals(True)
+            self.table.selectRow(previous.row())
+            self.table.selectionModel().blockSignals(False)
+            return
+        self._show(current.row())
+
+    def _client_changed(self, _index: int) -> None:
+        if self.client_id() == self._client:
+            return
+        if not self.leave():
+            self.client_combo.blockSignals(True)
+            self.client_combo.setCurrentIndex(self.client_combo.findData(self._client))
+            self.client_combo.blockSignals(False)
+            return
+        self._client = self.client_id()
+        self._loaded = None
+        self.reload()
+
+    def revert(self) -> None:
+        row = self.table.currentIndex().row()
+        self._show(row)
+
+    def save(self) -> bool:
+        for label in self.errors.values():
+            label.clear_error()
+        client_id, values = self.client_id(), self.values()
+        if client_id is None or not self.is_dirty():
+            return True
+        before, customised = self.model.policy(self.table.currentIndex().row())
+        try:
+            self.rules.save_policy(client_id, values)
+        except ValidationError as exc:
+            self.show_errors(self.errors, exc.errors)
+            return False
+        except ClarionError as exc:
+            self.notice.show_error(str(exc))
+            return False
+        previous = _policy_values(before)
+        self.push(f"change {before.severity.value} cadence of {self.client_name(client_id)}",
+                  lambda: self.rules.save_policy(client_id, values),
+                  (lambda: self.rules.save_policy(client_id, previous)) if customised
+                  else (lambda: self.rules.reset_policy(client_id, before.severity)))
+        self._loaded = None
+        self.reload()
+        self.notice.show_info(f"Saved the {before.severity.value} cadence for "
+                              f"{self.client_name(client_id)}.")
+        return True
+
+    def reset(self) -> None:
+        client_id, row = self.client_id(), self.table.currentIndex().row()
+        if client_id is None or row < 0:
+            return
+        before, customised = self.model.policy(row)
+        if not customised:
+            return
+        previous = _policy_values(before)
+        try:
+            self.rules.reset_policy(client_id, before.severity)
+        except ClarionError as exc:
+            self.notice.show_error(str(exc))
+            return
+        self.push(f"reset {before.severity.value} cadence of {self.client_name(client_id)}",
+                  lambda: self.rules.reset_policy(client_id, before.severity),
+                  lambda: self.rules.save_policy(client_id, previous))
+        self._loaded = None
+        self.reload()
+        self.notice.show_info(f"{before.severity.value} is back to the built-in cadence.")
+
+
+def _policy_values(policy: CadencePolicy) -> dict[str, object]:
+    return {"severity": policy.severity.value,
+            **{field: getattr(policy, field) for field, _h, _d in CADENCE_FIELDS}}
+
+
+class EscalationPage(_Page):
+    def __init__(self, services: Services, undo_stack: QUndoStack, notice: NoticeLabel) -> None:
+        super().__init__(services, undo_stack, notice)
+        self.current: EscalationRule | None = None   # None: the form is a new rule
+        self._loaded: dict[str, object] | None = None
+        self._reloading = self._key_touched = False
+        hint = QLabel("A rule only <i>proposes</i> whom to notify; you decide. A rule never fires "
+                      "twice for the same condition in an incident (a severity rule once per new "
+                      "level). Untick <b>Enabled</b> to pause a rule without deleting it.")
+        hint.setObjectName("escalationHintLabel")
+        hint.setWordWrap(True)
+        self.model = RuleTableModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.table = configure_table(named(QTableView(), "escalationTable", "Escalation rules"))
+        self.table.setModel(self.proxy)
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table.setSortingEnabled(True)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.new_button = named(QPushButton("New rule"), "newRuleButton", "New escalation rule")
+        self.delete_button = named(QPushButton("Delete"), "deleteRuleButton",
+                                   "Delete the selected escalation rule")
+
+        self.form_box = QGroupBox()
+        self.form_box.setObjectName("ruleFormGroup")
+        self.name_edit = named(QLineEdit(), "ruleNameEdit", "Rule name",
+                               "What the coordinator reads when the rule proposes something")
+        self.key_edit = named(QLineEdit(), "ruleKeyEdit", "Rule key",
+                              "A short stable id, recorded on the timeline when the rule fires. "
+                              "Changing it lets the rule fire again where it already fired.")
+        self.key_edit.setPlaceholderText("filled in from the name, e.g. sev1_unresolved_90")
+        self.trigger_combo = named(QComboBox(), "ruleTriggerCombo", "Trigger")
+        for trigger in EscalationTrigger:
+            self.trigger_combo.addItem(trigger.label, trigger.value)
+        self.trigger_hint = QLabel()
+        self.trigger_hint.setObjectName("ruleTriggerHint")
+        self.trigger_hint.setWordWrap(True)
+        self.trigger_hint.setStyleSheet("color: palette(placeholder-text);")
+        self.severity_combo = named(QComboBox(), "ruleSeverityCombo", "Severity",
+                                    "The rule applies at this severity or worse")
+        self.severity_combo.addItem("—", None)
+        for severity in Severity:
+            self.severity_combo.addItem(severity.value if severity == Severity.SEV1
+                                        else f"{severity.value} or worse", severity.value)
+        self.minutes_spin = named(QSpinBox(), "ruleMinutesSpin", "Minutes after detection",
+                                  f"Time threshold rules: 1–{MAX_MINUTES} minutes after detection")
+        self.minutes_spin.setRange(0, 99999)
+        self.minutes_spin.setSpecialValueText("—")
+        self.minutes_spin.setSuffix(" min after detection")
+        self.template_combo = named(QComboBox(), "ruleTemplateCombo", "Template",
+                                    "The message the composer opens with")
+        for ttype in TYPES:
+            self.template_combo.addItem(TYPE_LABELS[ttype], ttype)
+        self.enabled_check = named(QCheckBox("Enabled"), "ruleEnabledCheck", "Rule enabled")
+        self.categories = CategoryListModel(self)
+        self.category_list = named(QListView(), "ruleCategoryList",
+                                   "Notify: stakeholder categories", "Tick whom the rule proposes")
+        self.category_list.setModel(self.categories)
+        self.category_list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.errors = {k: ErrorLabel(f"rule_{k}_error") for k in (
+            "name", "key", "trigger", "severity", "minutes", "categories", "template_type",
+            "enabled")}
+        form = QFormLayout()
+        form.addRow("&Name", with_error(self.name_edit, self.errors["name"]))
+        form.addRow("&Key", with_error(self.key_edit, self.errors["key"]))
+        form.addRow("&Trigger", with_error(self.trigger_combo, self.errors["trigger"]))
+        form.addRow("", self.trigger_hint)
+        form.addRow("Se&verity", with_error(self.severity_combo, self.errors["severity"]))
+        form.addRow("&Minutes", with_error(self.minutes_spin, self.errors["minutes"]))
+        form.addRow("Te&mplate", with_error(self.template_combo, self.errors["template_type"]))
+        form.addRow("", with_error(self.enabled_check, self.errors["enabled"]))
+        notify = QVBoxLayout()
+        notify_label = QLabel("N&otify (stakeholder categories):")
+        notify_label.setBuddy(self.category_list)
+        notify.addWidget(notify_label)
+        notify.addWidget(with_error(self.category_list, self.errors["categories"]), 1)
+        self.save_button = named(QPushButton("Save rule"), "saveRuleButton", "Save the rule")
+        self.revert_button = named(QPushButton("Discard changes"), "revertRuleButton",
+                                   "Discard unsaved changes to the rule")
+        self.state = QLabel()
+        self.state.setObjectName("ruleStateLabel")
+        columns = QHBoxLayout()
+        columns.addLayout(form, 3)
+        columns.addLayout(notify, 2)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.state)
+        buttons.addStretch(1)
+        buttons.addWidget(self.revert_button)
+        buttons.addWidget(self.save_button)
+        box_layout = QVBoxLayout(self.form_box)
+        box_layout.addLayout(columns)
+        box_layout.addLayout(buttons)
+
+        row = QHBoxLayout()
+        row.addWidget(self.new_button)
+        row.addWidget(self.delete_button)
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(hint)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.form_box)
+
+        self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+        self.model.enabled_toggled.connect(self.toggle_enabled)
+        self.trigger_combo.currentIndexChanged.connect(self._trigger_changed)
+        self.name_edit.textEdited.connect(self._name_edited)
+        self.key_edit.textEdited.connect(lambda _t: setattr(self, "_key_touched", True))
+        for signal in (self.name_edit.textChanged, self.key_edit.textChanged,
+                       self.severity_combo.currentIndexChanged, self.minutes_spin.valueChanged,
+                       self.template_combo.currentIndexChanged, self.enabled_check.toggled,
+                       self.categories.changed):
+            signal.connect(self._edited)
+        self.new_button.clicked.connect(self.new_rule)
+        self.delete_button.clicked.connect(self.delete)
+        self.save_button.clicked.connect(self.save)
+        self.revert_button.clicked.connect(self.revert)
+        self.reload()
+
+    # -- table
+
+    def reload(self, select_key: str | None = None) -> None:
+        keep = select_key or (self.current.key if self.current else None)
+        self._reloading = True
+        self.model.set_rules(self.rules.escalation_rules())
+        row = self.model.row_of(keep) if keep else -1
+        if row < 0 and (self.current is not None or select_key) and self.model.rowCount():
+            row = 0  # the rule shown is gone (deleted, or its addition undone)
+        if row >= 0:
+            self.table.selectionModel().setCurrentIndex(
+                self.proxy.mapFromSource(self.model.index(row, 0)),
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows)
+        self._reloading = False
+        rule = self.model.rules()[row] if row >= 0 else None
+        if rule is None and (self.current is not None or self._loaded is None):
+            self.show_rule(None)
+        elif rule is not None and (self.current is None or rule.key != self.current.key
+                                   or select_key or not self.is_dirty()):
+            self.show_rule(rule)
+
+    def selected_rule(self) -> EscalationRule | None:
+        index = self.table.currentIndex()
+        return index.data(DTO_ROLE) if index.isValid() else None
+
+    def select(self, key: str) -> bool:
+        row = self.model.row_of(key)
+        if row >= 0:
+            self.table.setCurrentIndex(self.proxy.mapFromSource(self.model.index(row, 0)))
+        return row >= 0
+
+    def _row_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        rule = current.data(DTO_ROLE) if current.isValid() else None
+        if self._reloading or rule is None or (self.current and rule.key == self.current.key):
+            return
+        if not self.leave():
+            selection = self.table.selectionModel()
+            selection.blockSignals(True)
+            selection.setCurrentIndex(previous, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                                      | QItemSelectionModel.SelectionFlag.Rows)
+            selection.blockSignals(False)
+            return
+        self.show_rule(rule)
+
+    # -- form
+
+    def show_rule(self, rule: EscalationRule | None) -> None:
+        self.current = rule
+        self._key_touched = rule is not None
+        values = rule_to_dict(rule) if rule is not None else {
+            "key": "", "name": "", "trigger": EscalationTrigger.SEVERITY_INCREASE.value,
+            "severity": None, "minutes": None, "categories": [],
+            "template_type": "escalation_notice", "enabled": True}
+        widgets = (self.name_edit, self.key_edit, self.trigger_combo, self.severity_combo,
+                   self.minutes_spin, self.template_combo, self.enabled_check, self.categories)
+        for widget in widgets:
+            widget.blockSignals(True)
+        self.name_edit.setText(str(values["name"]))
+        self.key_edit.setText(str(values["key"]))
+        self.trigger_combo.setCurrentIndex(self.trigger_combo.findData(values["trigger"]))
+        self.severity_combo.setCurrentIndex(max(self.severity_combo.findData(values["severity"]),
+                                                0))
+        self.minutes_spin.setValue(int(values["minutes"] or 0))  # type: ignore[call-overload]
+        self.template_combo.setCurrentIndex(self.template_combo.findData(values["template_type"]))
+        self.enabled_check.setChecked(bool(values["enabled"]))
+        self.categories.set_checked(values["categories"])  # type: ignore[arg-type]
+        for widget in widgets:
+            widget.blockSignals(False)
+        self._trigger_changed()
+        if rule is None:
+            self.table.selectionModel().clearSelection()
+            self.table.selectionModel().setCurrentIndex(
+                QModelIndex(), QItemSelectionModel.SelectionFlag.Clear)
+        self.form_box.setTitle(f"Rule: {rule.name}" if rule else "New rule")
+        self.delete_button.setEnabled(rule is not None)
+        self._loaded = self.values()
+        for label in self.errors.values():
+            label.clear_error()
+        self._edited()
+
+    def values(self) -> dict[str, object]:
+        trigger = self.trigger_combo.currentData()
+        return {"key": self.key_edit.text().strip(), "name": self.name_edit.text().strip(),
+                "trigger": trigger,
+                "severity": self.severity_combo.currentData() if trigger in SEVERITY_TRIGGERS
+                else None,
+                "minutes": (self.minutes_spin.value() or None)
+                if trigger == EscalationTrigger.TIME_THRESHOLD else None,
+                "categories": self.categories.checked(),
+                "template_type": self.template_combo.currentData(),
+                "enabled": self.enabled_check.isChecked()}
+
+    def is_dirty(self) -> bool:
+        return self._loaded is not None and self.values() != self._loaded
+
+    def _edited(self, *_args: object) -> None:
+        dirty = self.is_dirty()
+        self.save_button.setEnabled(dirty or self.current is None)
+        self.revert_button.setEnabled(dirty)
+        self.state.setText("Unsaved changes" if dirty else "")
+
+    def _trigger_changed(self, *_args: object) -> None:
+        trigger = EscalationTrigger(self.trigger_combo.currentData())
+        by_severity = trigger in SEVERITY_TRIGGERS
+        self.severity_combo.setEnabled(by_severity)
+        if not by_severity:
+            self.severity_combo.setCurrentIndex(0)
+        timed = trigger == EscalationTrigger.TIME_THRESHOLD
+        self.minutes_spin.setEnabled(timed)
+        if not timed:
+            self.minutes_spin.setValue(0)
+        self.trigger_hint.setText(TRIGGER_HINTS[trigger])
+        self._edited()
+
+    def _name_edited(self, text: str) -> None:
+        if self.current is None and not self._key_touched:
+            self.key_edit.setText(_slug(text))
+
+    def leave(self) -> bool:
+        if not self.is_dirty():
+            return True
+        choice = ask_unsaved(self, f"“{self.name_edit.text().strip() or 'The new rule'}”")
+        if choice == "save":
+            return self.save()
+        if choice == "discard":
+            self.revert()
+        return choice == "discard"
+
+    def revert(self) -> None:
+        self.show_rule(self.current)
+
+    # -- edits (each one undoable)
+
+    def new_rule(self) -> None:
+        if self.leave():
+            self.show_rule(None)
+            self.name_edit.setFocus()
+
+    def save(self) -> bool:
+        for label in self.errors.values():
+            label.clear_error()
+        values, before = self.values(), self.current
+        if before is not None and not self.is_dirty():
+            return True
+        try:
+            after = self.rules.save_rule(values, before.key if before else None)
+        except ValidationError as exc:
+            self.show_errors(self.errors, exc.errors)
+            return False
+        except ClarionError as exc:
+            self.notice.show_error(str(exc))
+            return False
+        if before is None:
+            removed: list[tuple[EscalationRule, int]] = []
+            self.push(f"add rule “{after.name}”",
+                      lambda: self.rules.restore_rule(*removed.pop()),
+                      lambda: removed.append(self.rules.delete_rule(after.key)))
+            self.notice.show_info(f"Added “{after.name}”.")
+        else:
+            old = rule_to_dict(before)
+            self.push(f"edit rule “{before.name}”",
+                      lambda: self._refocus(self.rules.save_rule(values, before.key)),
+                      lambda: self._refocus(self.rules.save_rule(old, after.key)))
+            self.notice.show_info(f"Saved “{after.name}”.")
+        self._loaded = None
+        self.current = after
+        self.reload(after.key)
+        return True
+
+    def _refocus(self, rule: EscalationRule) -> None:
+        """After an undo or redo renamed the key: keep showing that rule."""
+        if self.current is not None and not self.is_dirty():
+            self.current = rule
+
+    def delete(self) -> None:
+        rule = self.current
+        if rule is None:
+            return
+        try:
+            gone = [self.rules.delete_rule(rule.key)]
+        except ClarionError as exc:
+            self.notice.show_error(str(exc))
+            return
+        self.push(f"delete rule “{rule.name}”",
+                  lambda: gone.append(self.rules.delete_rule(rule.key)),
+                  lambda: self.rules.restore_rule(*gone.pop()))
+        self.notice.show_info(f"Deleted “{rule.name}”. Undo (Ctrl+Z) brings it back.")
+        self.reload()
+
+    def toggle_enabled(self, key: str, enabled: bool) -> None:
+        rule = next((r for r in self.model.rules() if r.key == key), None)
+        try:
+            self.rules.set_enabled(key, enabled)
+        except ClarionError as exc:
+            self.notice.show_error(str(exc))
+            return
+        name = rule.name if rule else key
+        self.push(f"{'enable' if enabled else 'disable'} rule “{name}”",
+                  lambda: self.rules.set_enabled(key, enabled),
+                  lambda: self.rules.set_enabled(key, not enabled))
+        self.notice.show_info(f"“{name}” is {'enabled' if enabled else 'paused'}.")
+
+
+class ClockRulesDialog(QDialog):
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.setObjectName("clockRulesDialog")
+        self.setAccessibleName("Incident clock rules")
+        self.setWindowTitle("Incident clock rules")
+        self.resize(1180, 780)
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.setObjectName("clockRulesUndoStack")
+        self.notice = NoticeLabel("clockRulesNotice")
+        self.cadence = CadencePage(services, self.undo_stack, self.notice)
+        self.escalation = EscalationPage(services, self.undo_stack, self.notice)
+        self.tabs = named(QTabWidget(), "clockRulesTabs", "Clock rules")
+        self.tabs.addTab(self.cadence, "&Update cadence")
+        self.tabs.addTab(self.escalation, "&Escalation rules")
+
+        self.undo_action = self.undo_stack.createUndoAction(self, "Undo")
+        self.undo_action.setObjectName("clockRulesUndoAction")
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.redo_action = self.undo_stack.createRedoAction(self, "Redo")
+        self.redo_action.setObjectName("clockRulesRedoAction")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        for action in (self.undo_action, self.redo_action):
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.addAction(action)
+        self.undo_button = named(QPushButton("Undo"), "clockRulesUndoButton", "Undo")
+        self.redo_button = named(QPushButton("Redo"), "clockRulesRedoButton", "Redo")
+        self.undo_button.clicked.connect(self.undo_stack.undo)
+        self.redo_button.clicked.connect(self.undo_stack.redo)
+        self.undo_stack.indexChanged.connect(self._stack_changed)
+        close = named(QPushButton("Close"), "clockRulesCloseButton", "Close")
+        close.clicked.connect(self.reject)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.undo_button)
+        bottom.addWidget(self.redo_button)
+        bottom.addWidget(self.notice, 1)
+        bottom.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs, 1)
+        layout.addLayout(bottom)
+        for button in self.findChildren(QPushButton):
+            button.setAutoDefault(False)
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self._tab_changed(0)
+        self._stack_changed()
+        # Queued: a tick in the rule table must not rebuild that table inside its own setData.
+        services.qt_events.clock_rules_changed.connect(self._rules_changed,
+                                                       Qt.ConnectionType.QueuedConnection)
+
+    def _rules_changed(self) -> None:
+        self.cadence.reload()
+        self.escalation.reload()
+
+    def _tab_changed(self, index: int) -> None:
+        self.cadence.save_button.setDefault(index == 0)
+        self.escalation.save_button.setDefault(index == 1)
+
+    def _stack_changed(self, *_args: object) -> None:
+        for button, can, text, key in (
+                (self.undo_button, self.undo_stack.canUndo(), self.undo_stack.undoText(),
+                 "Ctrl+Z"),
+                (self.redo_button, self.undo_stack.canRedo(), self.undo_stack.redoText(),
+                 "Ctrl+Shift+Z")):
+            button.setEnabled(can)
+            verb = button.text()
+            button.setToolTip(f"{verb} {text} ({key})" if can else f"Nothing to {verb.lower()}")
+
+    def reject(self) -> None:
+        for page in (self.cadence, self.escalation):
+            if page.is_dirty():
+                self.tabs.setCurrentWidget(page)
+                if not page.leave():
+                    return
+        super().reject()
