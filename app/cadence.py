@@ -257,7 +257,12 @@ def evaluate_cadence(policy: CadencePolicy, inputs: CadenceInputs, now: datetime
                              overdue=due <= now, stakeholder_ids=ids, detail=detail))
 
     sev = inputs.severity.value
-    if phase in _ACTIVE and unreached_immediate:
+    # The acknowledgment is one act: once one is queued, the immediate stakeholders the
+    # coordinator left out of it were left out on purpose (a breach is not announced to every
+    # portal user); other messages only narrow whom it is still owed to.
+    acknowledged = any(c.template_type == "initial_acknowledgment"
+                       for c in inputs.communications)
+    if phase in _ACTIVE and unreached_immediate and not acknowledged:
         minutes = policy.acknowledge_minutes
         n = len(unreached_immediate)
         add("acknowledgment", "initial_acknowledgment", "Initial acknowledgment",

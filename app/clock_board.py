@@ -88,7 +88,11 @@ def _regulatory_row(clock: ClockState, now: datetime) -> ClockRow:
 def clock_rows(snapshot: IncidentClocks, now: datetime) -> list[ClockRow]:
     rows: list[ClockRow] = []
     names = snapshot.stakeholder_names
+    silences: dict[datetime, list] = {}
     for item in snapshot.cadence.items:
+        if item.key.startswith("silence:"):
+            silences.setdefault(item.due_at, []).append(item)
+            continue
         urgency, text = _relative(item.due_at, now)
         rows.append(ClockRow(
             kind="cadence", key=item.key, urgency=urgency, status=text, title=item.title,
@@ -96,6 +100,17 @@ def clock_rows(snapshot: IncidentClocks, now: datetime) -> list[ClockRow]:
             source="Max silence" if item.key.startswith("silence:") else "Cadence",
             detail=item.detail, template_type=item.template_type,
             stakeholder_ids=item.stakeholder_ids))
+    # people whose silence ends at the same moment (reached by the same message) are one row
+    for due_at, group in silences.items():
+        urgency, text = _relative(due_at, now)
+        ids = tuple(sorted(i for item in group for i in item.stakeholder_ids))
+        title = group[0].title if len(group) == 1 else f"Max silence — {len(group)} people"
+        rows.append(ClockRow(
+            kind="cadence", key="silence@" + due_at.isoformat(), urgency=urgency, status=text,
+            title=title, audience=_names(ids, names), due_at=due_at, source="Max silence",
+            detail=group[0].detail if len(group) == 1 else
+            "; ".join(item.detail for item in group[:3]) + ("; …" if len(group) > 3 else ""),
+            template_type="status_update", stakeholder_ids=ids))
     for proposal in snapshot.proposals:
         rows.append(ClockRow(
             kind="escalation", key=proposal.condition_key, urgency=PROPOSAL,

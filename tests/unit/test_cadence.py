@@ -68,10 +68,19 @@ def test_acknowledgment_due_15_min_after_detection_for_unreached_immediate_stake
 
 
 def test_acknowledgment_narrows_then_disappears_once_every_immediate_stakeholder_is_reached():
-    one = items(POLICY, inputs(Phase.DETECTED, comms=ACKED[:1]), at(10, 20))
+    update_one = (comm(1, at(10, 5), "status_update"),)
+    one = items(POLICY, inputs(Phase.DETECTED, comms=update_one), at(10, 20))
     assert one["acknowledgment"].stakeholder_ids == (2,)
-    both = items(POLICY, inputs(Phase.INVESTIGATING, comms=ACKED), at(10, 20))
+    both = items(POLICY, inputs(Phase.INVESTIGATING, comms=(
+        comm(1, at(10, 5), "status_update"), comm(2, at(10, 6), "escalation_notice"))),
+        at(10, 20))
     assert "acknowledgment" not in both
+
+
+def test_an_acknowledgment_to_some_immediate_stakeholders_is_the_acknowledgment():
+    """The coordinator chose its audience: the ones left out are not owed another one."""
+    found = items(POLICY, inputs(Phase.INVESTIGATING, comms=ACKED[:1]), at(10, 20))
+    assert "acknowledgment" not in found
 
 
 def test_acknowledgment_still_due_after_moving_to_investigating_but_not_once_resolved():

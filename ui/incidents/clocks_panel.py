@@ -7,12 +7,13 @@ never risks the GUI thread on it) and comes back as plain values."""
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout, QWidget,
+    QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
 )
 
 from app.clock_board import (
@@ -84,6 +85,17 @@ class ClocksModel(DtoTableModel[ClockRow]):
         return None
 
 
+class _KindProxy(QSortFilterProxyModel):
+    def __init__(self, kinds: tuple[str, ...], parent: Any = None) -> None:
+        super().__init__(parent)
+        self.kinds = kinds
+        self.setSortRole(SORT_ROLE)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Any) -> bool:
+        row = self.sourceModel().index(source_row, 0, source_parent).data(DTO_ROLE)
+        return row is not None and row.kind in self.kinds
+
+
 class ClocksPanel(QWidget):
     """Lists the incident's clocks; asks the window to open the composer through
     compose_requested(incident id, template type, stakeholder ids, escalation key or "")."""
@@ -102,32 +114,45 @@ class ClocksPanel(QWidget):
         self.worker.finished.connect(self._evaluated)
         self.worker.failed.connect(self._failed)
 
-        self.first_label = QLabel()
-        self.first_label.setObjectName("firstCommunicationLabel")
-        self.first_label.setTextFormat(Qt.TextFormat.RichText)
-        self.last_label = QLabel()
-        self.last_label.setObjectName("lastCommunicationLabel")
-        for label in (self.first_label, self.last_label):
-            label.setWordWrap(True)
+        # the incident header shows this line: time to first communication, since the last
+        self.figures_label = QLabel()
+        self.figures_label.setObjectName("communicationFiguresLabel")
+        self.figures_label.setTextFormat(Qt.TextFormat.RichText)
+        self.figures_label.setWordWrap(True)
 
         self.model = ClocksModel(self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(SORT_ROLE)
-        self.view = named(QTableView(), "clocksView", "Due updates, escalations and deadlines")
-        self.view.setModel(self.proxy)
-        configure_table(self.view)
-        self.view.setSortingEnabled(True)
-        self.view.sortByColumn(ClocksModel.STATUS, Qt.SortOrder.AscendingOrder)
-        self.view.setWordWrap(False)
-        header = self.view.horizontalHeader()
-        for col in (ClocksModel.STATUS, ClocksModel.DUE, ClocksModel.SOURCE):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(ClocksModel.WHAT, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(ClocksModel.FOR, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(ClocksModel.FOR, 220)
-        self.view.doubleClicked.connect(lambda _i: self.primary_action())
-        self.view.selectionModel().selectionChanged.connect(self._selection_changed)
+        # two views on one model: what to send (cadence, max silence, escalations) and what
+        # the law requires (regulatory deadlines) — side by side, each most urgent first
+        self.proxy = _KindProxy(("cadence", "escalation"), self)
+        self.law_proxy = _KindProxy(("regulatory",), self)
+        for proxy in (self.proxy, self.law_proxy):
+            proxy.setSourceModel(self.model)
+        self.view = self._table(self.proxy, "clocksView",
+                                "Due updates, max silence and escalation proposals")
+        self.law_view = self._table(self.law_proxy, "regulatoryClocksView",
+                                    "Regulatory deadlines")
+        # the titles carry the source ("Max silence — …", "HIPAA §164.404 — …"): no room to spare
+        self.view.setColumnHidden(ClocksModel.SOURCE, True)
+        self.law_view.setColumnHidden(ClocksModel.FOR, True)
+        self.law_view.setColumnHidden(ClocksModel.SOURCE, True)
+        self._active = self.view
+        updates_box = QWidget()
+        u = QVBoxLayout(updates_box)
+        u.setContentsMargins(0, 0, 0, 0)
+        u.addWidget(QLabel("<b>Updates and escalations</b>"))
+        u.addWidget(self.view, 1)
+        law_box = QWidget()
+        w = QVBoxLayout(law_box)
+        w.setContentsMargins(0, 0, 0, 0)
+        w.addWidget(QLabel("<b>Regulatory deadlines</b> — each from its own trigger"))
+        w.addWidget(self.law_view, 1)
+        self.tables = QSplitter(Qt.Orientation.Horizontal)
+        self.tables.setObjectName("clocksTablesSplitter")
+        self.tables.setChildrenCollapsible(False)
+        self.tables.addWidget(updates_box)
+        self.tables.addWidget(law_box)
+        self.tables.setStretchFactor(0, 3)
+        self.tables.setStretchFactor(1, 2)
 
         self.detail = QLabel("Select a row to see why it is due.")
         self.detail.setObjectName("clockDetailLabel")
@@ -147,22 +172,17 @@ class ClocksPanel(QWidget):
         self.figures_button = named(QPushButton("Affected counts…"), "regulatoryFiguresButton",
                                     "Enter how many individuals are affected")
         self.notice = NoticeLabel("clocksNotice")
-        # two short rows: the panel shares its width with the facts editor
-        buttons = QVBoxLayout()
-        row_actions, row_regulatory = QHBoxLayout(), QHBoxLayout()
+        buttons = QHBoxLayout()
         for button in (self.compose_button, self.dismiss_button, self.satisfy_button):
-            row_actions.addWidget(button)
-        row_actions.addStretch(1)
-        row_regulatory.addWidget(QLabel("Regulatory:"))
-        row_regulatory.addWidget(self.trigger_button)
-        row_regulatory.addWidget(self.figures_button)
-        row_regulatory.addStretch(1)
-        buttons.addLayout(row_actions)
-        buttons.addLayout(row_regulatory)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        buttons.addWidget(QLabel("Regulatory:"))
+        buttons.addWidget(self.trigger_button)
+        buttons.addWidget(self.figures_button)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.view, 1)
+        layout.addWidget(self.tables, 1)
         layout.addWidget(self.detail)
         layout.addWidget(self.notice)
         layout.addLayout(buttons)
@@ -197,8 +217,7 @@ class ClocksPanel(QWidget):
         if changed:
             self.snapshot = None
             self.model.set_rows([])
-            self.first_label.setText("")
-            self.last_label.setText("")
+            self.figures_label.setText("")
             self.detail.setText("Select a row to see why it is due.")
         self.notice.clear_error()
         if incident is None:
@@ -242,8 +261,10 @@ class ClocksPanel(QWidget):
         figures = header_figures(snapshot, now, self.incident.detected_at)
         colour = {True: "#2e7d32", False: "#c62828"}.get(figures.first_ok, "#37474f")
         mark = {True: "✓ ", False: "✗ "}.get(figures.first_ok, "")
-        self.first_label.setText(f"<span style='color:{colour}'>{mark}{figures.first}</span>")
-        self.last_label.setText(figures.last)
+        text = f"<span style='color:{colour}'>{mark}{html.escape(figures.first)}</span>"
+        if figures.last:
+            text += " &nbsp;·&nbsp; " + html.escape(figures.last)
+        self.figures_label.setText(text)
         self._update_buttons()
         self.evaluated.emit(snapshot)
 
@@ -252,28 +273,57 @@ class ClocksPanel(QWidget):
         if self._dirty:
             self.refresh()
 
+    def _table(self, proxy: QSortFilterProxyModel, name: str, accessible: str) -> QTableView:
+        view = named(QTableView(), name, accessible)
+        view.setModel(proxy)
+        configure_table(view)
+        view.setSortingEnabled(True)
+        view.sortByColumn(ClocksModel.STATUS, Qt.SortOrder.AscendingOrder)
+        view.setWordWrap(False)
+        view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
+        header = view.horizontalHeader()
+        for col in (ClocksModel.STATUS, ClocksModel.DUE, ClocksModel.SOURCE):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(ClocksModel.WHAT, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(ClocksModel.FOR, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(ClocksModel.FOR, 170)
+        view.doubleClicked.connect(lambda _i: self.primary_action())
+        view.selectionModel().selectionChanged.connect(
+            lambda _s, _d, v=view: self._selection_changed(v))
+        return view
+
     def rows(self) -> list[ClockRow]:
-        return [self.proxy.data(self.proxy.index(r, 0), DTO_ROLE)
-                for r in range(self.proxy.rowCount())]
+        """Every row shown, updates first then regulatory deadlines (each in view order)."""
+        return [p.data(p.index(r, 0), DTO_ROLE) for p in (self.proxy, self.law_proxy)
+                for r in range(p.rowCount())]
 
     # -- selection
 
     def selected(self) -> ClockRow | None:
-        indexes = self.view.selectionModel().selectedRows()
-        return self.proxy.data(indexes[0], DTO_ROLE) if indexes else None
+        indexes = self._active.selectionModel().selectedRows()
+        return self._active.model().data(indexes[0], DTO_ROLE) if indexes else None
 
     def _select(self, kind: str, key: str) -> bool:
-        for r in range(self.proxy.rowCount()):
-            row: ClockRow = self.proxy.data(self.proxy.index(r, 0), DTO_ROLE)
+        view = self.law_view if kind == "regulatory" else self.view
+        proxy = view.model()
+        for r in range(proxy.rowCount()):
+            row: ClockRow = proxy.data(proxy.index(r, 0), DTO_ROLE)
             if row.kind == kind and row.key == key:
-                self.view.selectRow(r)
+                view.selectRow(r)
                 return True
         return False
 
     def select(self, kind: str, key: str) -> bool:
         return self._select(kind, key)
 
-    def _selection_changed(self, _s: QItemSelection, _d: QItemSelection) -> None:
+    def _selection_changed(self, view: QTableView) -> None:
+        if view.selectionModel().hasSelection():
+            # one selection across both tables: the buttons act on it
+            self._active = view
+            other = self.law_view if view is self.view else self.view
+            other.selectionModel().clearSelection()
+        elif view is not self._active:
+            return
         row = self.selected()
         if row is None:
             self.detail.setText("Select a row to see why it is due.")

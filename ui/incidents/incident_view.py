@@ -8,7 +8,7 @@ import html
 from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
-    QPlainTextEdit, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
+    QPlainTextEdit, QPushButton, QScrollArea, QSplitter, QTableView, QVBoxLayout, QWidget,
 )
 
 from app.domain.dto import IncidentDTO, TimelineEntryDTO
@@ -121,12 +121,21 @@ class IncidentView(QWidget):
         note_buttons.addWidget(self.decision_button)
         notes_layout.addLayout(note_buttons)
 
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
+        left_content = QWidget()
+        left_layout = QVBoxLayout(left_content)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(facts_box)
         left_layout.addWidget(notes_box)
         left_layout.addStretch(1)
+        # scrolls on a short screen (a 768-pixel laptop) instead of pushing the window taller
+        left = QScrollArea()
+        left.setObjectName("factsScrollArea")
+        left.setWidgetResizable(True)
+        left.setFrameShape(QFrame.Shape.NoFrame)
+        left.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left.setWidget(left_content)
+        left.setMinimumWidth(left_content.minimumSizeHint().width()
+                             + left.verticalScrollBar().sizeHint().width())
 
         # -- timeline (right)
         self.timeline_model = TimelineModel(services.clock.now, self)
@@ -173,23 +182,17 @@ class IncidentView(QWidget):
         right_layout.addWidget(self.timeline_view, 1)
         right_layout.addWidget(self.entry_detail)
 
-        # -- clocks (right, above the timeline): what is due, overdue, proposed, required
+        # -- clocks (full width, above facts and timeline): due, overdue, proposed, required
         self.clocks = ClocksPanel(services)
         clocks_box = QGroupBox("Due next — updates, escalations, deadlines")
         clocks_box.setObjectName("clocksGroup")
         QVBoxLayout(clocks_box).addWidget(self.clocks)
-        self.right_splitter = QSplitter(Qt.Orientation.Vertical)
-        self.right_splitter.setObjectName("clocksTimelineSplitter")
-        self.right_splitter.setChildrenCollapsible(False)
-        self.right_splitter.addWidget(clocks_box)
-        self.right_splitter.addWidget(right)
-        self.right_splitter.setSizes([300, 400])
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("incidentSplitter")
         self.splitter.setChildrenCollapsible(False)
         self.splitter.addWidget(left)
-        self.splitter.addWidget(self.right_splitter)
+        self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 4)
         self.splitter.setStretchFactor(1, 6)
         self.splitter.setSizes([480, 620])
@@ -202,14 +205,18 @@ class IncidentView(QWidget):
         header_row.addWidget(self.age_label)
         header_row.addWidget(self.compose_button)
         layout.addLayout(header_row)
-        figures_row = QHBoxLayout()
-        figures_row.addWidget(self.clocks.first_label)
-        figures_row.addStretch(1)
-        figures_row.addWidget(self.clocks.last_label)
-        layout.addLayout(figures_row)
+        layout.addWidget(self.clocks.figures_label)
         layout.addLayout(controls)
         layout.addWidget(self.control_error)
-        layout.addWidget(self.splitter, 1)
+        self.body_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.body_splitter.setObjectName("clocksBodySplitter")
+        self.body_splitter.setChildrenCollapsible(False)
+        self.body_splitter.addWidget(clocks_box)
+        self.body_splitter.addWidget(self.splitter)
+        self.body_splitter.setStretchFactor(0, 2)
+        self.body_splitter.setStretchFactor(1, 5)
+        self.body_splitter.setSizes([300, 510])
+        layout.addWidget(self.body_splitter, 1)
 
         # -- wiring
         self.phase_button.clicked.connect(self.move_phase)
