@@ -191,6 +191,13 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
         yield ids[i:i + ID_CHUNK]
 
 
+def _commit_and_close(session: Session) -> None:
+    try:
+        session.commit()
+    finally:
+        session.close()
+
+
 def _take_write_lock(session: Session) -> None:
     """Make the transaction's first statement a write (BEGIN is deferred)."""
     session.execute(text("UPDATE deliveries SET id = id WHERE 0"))
@@ -687,72 +694,92 @@ class Outbox:
 
     async def _writer(self, col: _Collector, infos: dict[int, _Info], tally: _Tally,
                       blocked: set) -> None:
-        """Commits outcomes commit_every at a time, off the event loop's thread."""
+        """Commits outcomes commit_every at a time (the commit itself in a thread)."""
         while True:
             await col.wakeup.wait()
             col.wakeup.clear()
             while (batch := col.take()) is not None:
                 col.inflight = batch
-                applied = await asyncio.to_thread(self._apply, batch, infos)
+                applied = await self._apply_async(batch, infos)
                 col.inflight = []
                 self._after_apply(applied, tally, blocked)
             if col.closed:
                 return
 
     def _apply(self, batch: list[SendOutcome], infos: dict[int, _Info]) -> _Applied:
-        """One transaction: the batch's state changes, account pauses and timeline entries."""
+        """The batch in one transaction, all on the calling thread (an interrupted send)."""
+        with self.store.session() as s, s.begin():
+            return self._stage(s, batch, infos)
+
+    async def _apply_async(self, batch: list[SendOutcome], infos: dict[int, _Info]) -> _Applied:
+        """The batch's statements run here, on the event loop's thread: a millisecond or so of
+        CPU work which, run in a thread, made the loop hand the GIL over at every sqlite3 call
+        while it does the network I/O. Only the COMMIT (the fsync: disk time, GIL released)
+        goes to a thread, so a slow disk does not hold up the network."""
+        s = self.store.session()
+        try:
+            s.begin()
+            out = self._stage(s, batch, infos)
+        except BaseException:
+            s.close()
+            raise
+        await asyncio.to_thread(_commit_and_close, s)
+        return out
+
+    def _stage(self, s: Session, batch: list[SendOutcome], infos: dict[int, _Info]) -> _Applied:
+        """One transaction's statements: the batch's state changes, account pauses and
+        timeline entries (not committed here)."""
         now = self.clock.now()
         out = _Applied()
-        with self.store.session() as s, s.begin():
-            _take_write_lock(s)
-            conn = s.connection()
-            stale = _stale(conn, [(o.delivery_id, infos[o.delivery_id].attempt) for o in batch])
-            updates, changes, pauses = [], [], {}
-            for o in batch:
-                if o.delivery_id in stale:
-                    continue  # no longer sending in this attempt: already recorded
-                info = infos[o.delivery_id]
-                result = o.result if o.result in OUTCOMES else UNKNOWN
-                detail = (o.detail or "").strip()[:2000] or (
-                    "" if o.result in OUTCOMES else f"unexpected outcome {o.result!r}")
-                n = info.attempt
-                row = {"id": o.delivery_id, "state": S.UNKNOWN, "attempts": n,
-                       "next_attempt_at": None, "last_error": detail,
-                       "provider_id": o.provider_id or "", "sent_at": None}
-                extra: dict[str, Any] = {"attempt": n}
-                action = "send"
-                if result == SENT:
-                    row.update(state=S.SENT, sent_at=now, last_error="")
-                    extra["provider_id"] = o.provider_id or ""
-                elif result == TRANSIENT:
-                    delay = self.retry_delay(n, o.retry_after)
-                    row.update(state=S.RETRY_WAIT, next_attempt_at=now + timedelta(seconds=delay))
-                    extra.update(retry_in_s=round(delay, 1),
-                                 next_attempt_at=row["next_attempt_at"].isoformat())
-                elif result == PERMANENT:
-                    row["state"] = S.FAILED
-                elif result == AUTH_FAILED:  # nothing reached the recipient: not an attempt
-                    action = "auth"
-                    row.update(state=S.QUEUED, attempts=max(0, n - 1), next_attempt_at=now)
-                    route = info.route
-                    if route is not None:
-                        pauses[route.key] = (route, detail or "authentication refused")
-                        extra["account"] = route.account.name
-                if info.route is not None and info.route.has_row:
-                    extra["account_id"] = info.route.account.id
-                updates.append(row)
-                changes.append(_Change(info, action, row["state"], detail, extra))
-                out.results[AUTH_FAILED if action == "auth" else result] += 1
-            _write_outcomes(conn, updates, infos, now)
-            for route, reason in pauses.values():
-                if route.has_row:
-                    s.execute(update(ChannelAccount)
-                              .where(ChannelAccount.id == route.account.id,
-                                     ChannelAccount.paused_reason == "")
-                              .values(paused_reason=reason, updated_at=now))
-                out.paused.append(route)
-            out.entries = _entries(s, changes, now, ACTOR) if changes else []
-            out.ids = tuple(r["id"] for r in updates)
+        _take_write_lock(s)
+        conn = s.connection()
+        stale = _stale(conn, [(o.delivery_id, infos[o.delivery_id].attempt) for o in batch])
+        updates, changes, pauses = [], [], {}
+        for o in batch:
+            if o.delivery_id in stale:
+                continue  # no longer sending in this attempt: already recorded
+            info = infos[o.delivery_id]
+            result = o.result if o.result in OUTCOMES else UNKNOWN
+            detail = (o.detail or "").strip()[:2000] or (
+                "" if o.result in OUTCOMES else f"unexpected outcome {o.result!r}")
+            n = info.attempt
+            row = {"id": o.delivery_id, "state": S.UNKNOWN, "attempts": n,
+                   "next_attempt_at": None, "last_error": detail,
+                   "provider_id": o.provider_id or "", "sent_at": None}
+            extra: dict[str, Any] = {"attempt": n}
+            action = "send"
+            if result == SENT:
+                row.update(state=S.SENT, sent_at=now, last_error="")
+                extra["provider_id"] = o.provider_id or ""
+            elif result == TRANSIENT:
+                delay = self.retry_delay(n, o.retry_after)
+                row.update(state=S.RETRY_WAIT, next_attempt_at=now + timedelta(seconds=delay))
+                extra.update(retry_in_s=round(delay, 1),
+                             next_attempt_at=row["next_attempt_at"].isoformat())
+            elif result == PERMANENT:
+                row["state"] = S.FAILED
+            elif result == AUTH_FAILED:  # nothing reached the recipient: not an attempt
+                action = "auth"
+                row.update(state=S.QUEUED, attempts=max(0, n - 1), next_attempt_at=now)
+                route = info.route
+                if route is not None:
+                    pauses[route.key] = (route, detail or "authentication refused")
+                    extra["account"] = route.account.name
+            if info.route is not None and info.route.has_row:
+                extra["account_id"] = info.route.account.id
+            updates.append(row)
+            changes.append(_Change(info, action, row["state"], detail, extra))
+            out.results[AUTH_FAILED if action == "auth" else result] += 1
+        _write_outcomes(conn, updates, infos, now)
+        for route, reason in pauses.values():
+            if route.has_row:
+                s.execute(update(ChannelAccount)
+                          .where(ChannelAccount.id == route.account.id,
+                                 ChannelAccount.paused_reason == "")
+                          .values(paused_reason=reason, updated_at=now))
+            out.paused.append(route)
+        out.entries = _entries(s, changes, now, ACTOR) if changes else []
+        out.ids = tuple(r["id"] for r in updates)
         return out
 
     def _after_apply(self, applied: _Applied, tally: _Tally, blocked: set) -> None:

@@ -324,13 +324,13 @@ class SmsSender(HttpBatchSender):
         """The provider's answer to a create-message request, as an outcome."""
         status = response.status_code
         data = response_json(response)
-        code = _code(data)
-        words = _provider_words(response, data)
-        if 200 <= status < 300:
+        if 200 <= status < 300:  # the common case: no words to build (response.text decodes)
             sid = str(data.get("sid") or "")
             state = str(data.get("status") or "")
             return SendOutcome(delivery_id, SENT, f"{status} {state}".strip(),
                                provider_id=sid)
+        code = _code(data)
+        words = _provider_words(response, data)
         if status == 401 or code == AUTH_ERROR:
             return SendOutcome(delivery_id, AUTH_FAILED, f"{self._where} refused the "
                                f"credentials: {words}")
