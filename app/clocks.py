@@ -168,8 +168,6 @@ class ClockService:
         phase_since = inc.detected_at
         resolved_at: datetime | None = None
         last_fact: datetime | None = None
-        severity_changes: list[SeverityChange] = []
-        flag_changes: list[FlagChange] = []
         triggers: dict[str, datetime] = {}
         satisfied: dict[str, Satisfaction] = {}
         proposed: dict[str, tuple[datetime, dict[str, Any]]] = {}
@@ -184,18 +182,6 @@ class ClockService:
             elif kind == TimelineKind.FACTS_CHANGED.value:
                 if data.get("field") in SIGNIFICANT_FACTS:
                     last_fact = at
-            elif kind == TimelineKind.SEVERITY_CHANGED.value:
-                try:
-                    severity_changes.append(SeverityChange(
-                        at=at, old=Severity(data["old"]), new=Severity(data["new"])))
-                except (KeyError, ValueError):
-                    pass
-            elif kind == TimelineKind.FLAG_CHANGED.value:
-                try:
-                    flag_changes.append(FlagChange(at=at, flag=ImpactFlag(data["flag"]),
-                                                   value=bool(data["new"])))
-                except (KeyError, ValueError):
-                    pass
             elif kind == TimelineKind.CLOCK_STARTED.value:
                 effective = _iso(data.get("effective_at"))
                 if data.get("trigger") and effective:

@@ -197,8 +197,8 @@ class Communicator(StrEnum):
 _LABELS.update({
     Regime.GDPR: "GDPR", Regime.UK_GDPR: "UK GDPR", Regime.HIPAA: "HIPAA", Regime.SEC: "SEC",
     Regime.NIS2: "NIS2", Regime.DORA: "DORA",
-    Regime.NYDFS: "NYDFS 500.17", Regime.US_CO: "Colorado", Regime.US_FL: "Florida",
-    Regime.US_TX: "Texas", Regime.US_WA: "Washington",
+    Regime.NYDFS: "NYDFS 500.17", Regime.US_CO: "US: Colorado", Regime.US_FL: "US: Florida",
+    Regime.US_TX: "US: Texas", Regime.US_WA: "US: Washington",
     ClockTrigger.MATERIALITY: "Materiality determination",
     ClockTrigger.HIGH_RISK: "High risk to individuals established",
     Scenario.MSP_DETECTED: "MSP-detected incident",
