@@ -67,6 +67,11 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
     accounts = window.edit_accounts()
     _save(accounts, folder / "accounts.png", saved)
     accounts.reject()
+    rules = window.open_clock_rules()
+    rules.tabs.setCurrentWidget(rules.escalation)
+    rules.escalation.select("sev1_unresolved_60")
+    _save(rules, folder / "clock-rules.png", saved)
+    rules.reject()
     for path in saved:
         print(f"saved {path}")
     return saved

@@ -71,6 +71,7 @@ class CadencePage(_Page):
     def __init__(self, services: Services, undo_stack: QUndoStack, notice: NoticeLabel) -> None:
         super().__init__(services, undo_stack, notice)
         self._loaded: dict[str, object] | None = None
+        self._severity: str | None = None   # the severity the form shows
         self._reloading = False
         self.client_combo = named(QComboBox(), "cadenceClientCombo", "Organisation",
                                   "Whose update cadence to show and change")
@@ -139,8 +140,15 @@ class CadencePage(_Page):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(explain)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.table)
         layout.addWidget(self.form_box)
+        effect = QLabel("A change takes effect at once, also for this organisation's open "
+                        "incidents. Each stakeholder's own max-silence timer (Stakeholders) runs "
+                        "on top of this cadence.")
+        effect.setObjectName("cadenceEffectLabel")
+        effect.setWordWrap(True)
+        layout.addWidget(effect)
+        layout.addStretch(1)
 
         self.client_combo.currentIndexChanged.connect(self._client_changed)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
@@ -149,7 +157,10 @@ class CadencePage(_Page):
         self.reset_button.clicked.connect(self.reset)
         self._client = self.client_id()
         self.reload()
-        self.table.selectRow(0)
+        self.table.resizeRowsToContents()
+        frame = self.table.frameWidth() * 2
+        self.table.setFixedHeight(header.sizeHint().height() + frame + sum(
+            self.table.rowHeight(r) for r in range(self.model.rowCount())))
 
     def client_id(self) -> int | None:
         return self.client_combo.currentData()
@@ -179,14 +190,14 @@ class CadencePage(_Page):
 
     def _show(self, row: int) -> None:
         if not 0 <= row < self.model.rowCount():
-            self._loaded = None
+            self._loaded = self._severity = None
             self.form_box.setEnabled(False)
             return
         policy, customised = self.model.policy(row)
+        self._severity = policy.severity.value
         self.form_box.setEnabled(True)
-        self.form_box.setTitle(
-            f"{policy.severity.value} — " + (f"customised for {self.client_name()}"
-                                             if customised else "the built-in default"))
+        self.form_box.setTitle(f"{policy.severity.value} at {self.client_name()} — " + (
+            "customised" if customised else "the built-in default"))
         for field, spin in self.spins.items():
             spin.blockSignals(True)
             spin.setValue(getattr(policy, field))
@@ -198,7 +209,7 @@ class CadencePage(_Page):
         self._edited()
 
     def values(self) -> dict[str, object]:
-        return {"severity": self.current_severity(),
+        return {"severity": self._severity,
                 **{field: spin.value() for field, spin in self.spins.items()}}
 
     def is_dirty(self) -> bool:
@@ -214,7 +225,7 @@ class CadencePage(_Page):
         """Before the form shows another severity or organisation: save, discard or stay."""
         if not self.is_dirty():
             return True
-        choice = ask_unsaved(self, f"The {self._loaded and self._loaded['severity']} cadence")
+        choice = ask_unsaved(self, f"The {self._severity} cadence")
         if choice == "save":
             return self.save()
         if choice == "discard":
@@ -335,13 +346,17 @@ class EscalationPage(_Page):
                               "A short stable id, recorded on the timeline when the rule fires. "
                               "Changing it lets the rule fire again where it already fired.")
         self.key_edit.setPlaceholderText("filled in from the name, e.g. sev1_unresolved_90")
+        # One line each: a wrapped label in a form row reserves room for several.
+        key_hint = QLabel("Recorded on the incident timeline when the rule fires; a new key "
+                          "lets it fire again.")
+        key_hint.setObjectName("ruleKeyHint")
         self.trigger_combo = named(QComboBox(), "ruleTriggerCombo", "Trigger")
         for trigger in EscalationTrigger:
             self.trigger_combo.addItem(trigger.label, trigger.value)
         self.trigger_hint = QLabel()
         self.trigger_hint.setObjectName("ruleTriggerHint")
-        self.trigger_hint.setWordWrap(True)
-        self.trigger_hint.setStyleSheet("color: palette(placeholder-text);")
+        for label in (self.trigger_hint, key_hint):
+            label.setStyleSheet("color: palette(placeholder-text);")
         self.severity_combo = named(QComboBox(), "ruleSeverityCombo", "Severity",
                                     "The rule applies at this severity or worse")
         self.severity_combo.addItem("—", None)
@@ -369,17 +384,25 @@ class EscalationPage(_Page):
         form = QFormLayout()
         form.addRow("&Name", with_error(self.name_edit, self.errors["name"]))
         form.addRow("&Key", with_error(self.key_edit, self.errors["key"]))
+        form.addRow("", key_hint)
         form.addRow("&Trigger", with_error(self.trigger_combo, self.errors["trigger"]))
         form.addRow("", self.trigger_hint)
         form.addRow("Se&verity", with_error(self.severity_combo, self.errors["severity"]))
         form.addRow("&Minutes", with_error(self.minutes_spin, self.errors["minutes"]))
         form.addRow("Te&mplate", with_error(self.template_combo, self.errors["template_type"]))
         form.addRow("", with_error(self.enabled_check, self.errors["enabled"]))
+        for widget in (self.trigger_combo, self.severity_combo, self.minutes_spin,
+                       self.template_combo):
+            widget.setMaximumWidth(300)
         notify = QVBoxLayout()
         notify_label = QLabel("N&otify (stakeholder categories):")
         notify_label.setBuddy(self.category_list)
         notify.addWidget(notify_label)
-        notify.addWidget(with_error(self.category_list, self.errors["categories"]), 1)
+        notify.addWidget(with_error(self.category_list, self.errors["categories"]))
+        notify.addStretch(1)
+        self.category_list.setFixedHeight(self.category_list.sizeHintForRow(0)
+                                          * self.categories.rowCount()
+                                          + 2 * self.category_list.frameWidth() + 4)
         self.save_button = named(QPushButton("Save rule"), "saveRuleButton", "Save the rule")
         self.revert_button = named(QPushButton("Discard changes"), "revertRuleButton",
                                    "Discard unsaved changes to the rule")
@@ -427,11 +450,14 @@ class EscalationPage(_Page):
 
     def reload(self, select_key: str | None = None) -> None:
         keep = select_key or (self.current.key if self.current else None)
+        was = self.model.row_of(keep) if keep else -1
+        first = self._loaded is None
         self._reloading = True
         self.model.set_rules(self.rules.escalation_rules())
+        count = self.model.rowCount()
         row = self.model.row_of(keep) if keep else -1
-        if row < 0 and (self.current is not None or select_key) and self.model.rowCount():
-            row = 0  # the rule shown is gone (deleted, or its addition undone)
+        if row < 0 and count and (first or self.current is not None or select_key):
+            row = min(max(was, 0), count - 1)  # the rule shown is gone: its neighbour
         if row >= 0:
             self.table.selectionModel().setCurrentIndex(
                 self.proxy.mapFromSource(self.model.index(row, 0)),
@@ -439,15 +465,11 @@ class EscalationPage(_Page):
                 | QItemSelectionModel.SelectionFlag.Rows)
         self._reloading = False
         rule = self.model.rules()[row] if row >= 0 else None
-        if rule is None and (self.current is not None or self._loaded is None):
+        if rule is None and (self.current is not None or first):
             self.show_rule(None)
         elif rule is not None and (self.current is None or rule.key != self.current.key
                                    or select_key or not self.is_dirty()):
             self.show_rule(rule)
-
-    def selected_rule(self) -> EscalationRule | None:
-        index = self.table.currentIndex()
-        return index.data(DTO_ROLE) if index.isValid() else None
 
     def select(self, key: str) -> bool:
         row = self.model.row_of(key)
@@ -584,18 +606,19 @@ class EscalationPage(_Page):
             self.notice.show_info(f"Added “{after.name}”.")
         else:
             old = rule_to_dict(before)
+            save = self.rules.save_rule
             self.push(f"edit rule “{before.name}”",
-                      lambda: self._refocus(self.rules.save_rule(values, before.key)),
-                      lambda: self._refocus(self.rules.save_rule(old, after.key)))
+                      lambda: self._refocus(before.key, save(values, before.key)),
+                      lambda: self._refocus(after.key, save(old, after.key)))
             self.notice.show_info(f"Saved “{after.name}”.")
         self._loaded = None
         self.current = after
         self.reload(after.key)
         return True
 
-    def _refocus(self, rule: EscalationRule) -> None:
-        """After an undo or redo renamed the key: keep showing that rule."""
-        if self.current is not None and not self.is_dirty():
+    def _refocus(self, old_key: str, rule: EscalationRule) -> None:
+        """An undo or redo may change the key of the rule shown: keep showing that rule."""
+        if self.current is not None and self.current.key == old_key and not self.is_dirty():
             self.current = rule
 
     def delete(self) -> None:
@@ -634,7 +657,7 @@ class ClockRulesDialog(QDialog):
         self.setObjectName("clockRulesDialog")
         self.setAccessibleName("Incident clock rules")
         self.setWindowTitle("Incident clock rules")
-        self.resize(1180, 780)
+        self.resize(1180, 720)
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setObjectName("clockRulesUndoStack")
         self.notice = NoticeLabel("clockRulesNotice")
@@ -663,10 +686,11 @@ class ClockRulesDialog(QDialog):
         bottom = QHBoxLayout()
         bottom.addWidget(self.undo_button)
         bottom.addWidget(self.redo_button)
-        bottom.addWidget(self.notice, 1)
+        bottom.addStretch(1)
         bottom.addWidget(close)
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.notice)
         layout.addLayout(bottom)
         for button in self.findChildren(QPushButton):
             button.setAutoDefault(False)

@@ -165,14 +165,14 @@ class RuleTableModel(DtoTableModel[EscalationRule]):
 
 TRIGGER_HINTS: dict[EscalationTrigger, str] = {
     EscalationTrigger.SEVERITY_INCREASE:
-        "Fires when the severity is raised to the chosen severity or worse — once per new level.",
+        "Fires when the severity is raised to this level or worse — once per new level.",
     EscalationTrigger.TIME_THRESHOLD:
-        "Fires once when an incident at the chosen severity or worse is still unresolved this "
-        "many minutes after detection.",
-    EscalationTrigger.BUSINESS_IMPACT: "Fires once when business impact is flagged.",
-    EscalationTrigger.EXTERNAL_IMPACT: "Fires once when external impact is flagged.",
+        "Fires once when an incident at this severity or worse is unresolved this long after "
+        "detection.",
+    EscalationTrigger.BUSINESS_IMPACT: "Fires once, when business impact is flagged.",
+    EscalationTrigger.EXTERNAL_IMPACT: "Fires once, when external impact is flagged.",
     EscalationTrigger.REGULATORY_THRESHOLD:
-        "Fires once when the regulatory threshold is flagged.",
+        "Fires once, when the regulatory threshold is flagged.",
 }
 
 
