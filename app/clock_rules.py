@@ -89,7 +89,7 @@ class ClockRules:
         for definition in rows:
             try:
                 rules.append(rule_from_dict(definition))
-            except (KeyError, ValueError, TypeError):
+            except (KeyError, ValueError, TypeError, ValidationError):
                 continue  # a row this version cannot read is skipped, never fatal
         return rules
 
