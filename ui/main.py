@@ -211,6 +211,10 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
         window.runner.stop()
     if window.clock_notifier is not None:
         window.clock_notifier.stop()
+    # background reads (clock evaluations) finish before the database closes under them
+    from PySide6.QtCore import QThreadPool
+
+    QThreadPool.globalInstance().waitForDone(5000)
     services.close()
     reporter.uninstall()
     return code

@@ -29,9 +29,16 @@ class _Task(QRunnable):
             result = self.fn()
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the GUI
             log.debug("background task failed: %s", "".join(traceback.format_exception(exc)))
-            self.signals.failed.emit(exc)
+            self._emit(self.signals.failed, exc)
         else:
-            self.signals.done.emit(result)
+            self._emit(self.signals.done, result)
+
+    @staticmethod
+    def _emit(signal: Any, value: object) -> None:
+        try:
+            signal.emit(value)
+        except RuntimeError:  # the application quit while the job ran: nobody is listening
+            log.debug("background result dropped: its receiver is gone")
 
 
 class Worker(QObject):
