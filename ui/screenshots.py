@@ -16,10 +16,43 @@ def _save(widget: QWidget, path: Path, saved: list[Path]) -> None:
     saved.append(path)
 
 
+def _wait_for(signal, ms: int = 5000) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    signal.connect(loop.quit)
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def _incident_clocks(window, path: Path, saved: list[Path]) -> None:  # type: ignore[no-untyped-def]
+    """The demo's breach incident: its HIPAA and Washington clocks running from the recorded
+    discovery, and what the escalation rules propose (the running app's notifier records those
+    within a second of start-up; here it is done directly)."""
+    from ui.models.incidents import INCIDENT_ROLE
+
+    window.services.clocks.fire_escalations()
+    ws = window.incidents
+    for r in range(ws.proxy.rowCount()):
+        incident = ws.proxy.data(ws.proxy.index(r, 0), INCIDENT_ROLE)
+        if incident.impact_regulatory:
+            ws.table.selectRow(r)
+            break
+    panel = ws.view.clocks
+    panel.refresh()
+    _wait_for(panel.evaluated)
+    regulatory = [row for row in panel.rows() if row.kind == "regulatory"]
+    if regulatory:
+        panel.select("regulatory", regulatory[0].key)
+    _save(window, path, saved)
+    ws.table.selectRow(0)
+
+
 def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-untyped-def]
     folder.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
     _save(window, folder / "incidents.png", saved)
+    _incident_clocks(window, folder / "incident-clocks.png", saved)
     dialog = window.new_incident()
     dialog.title_edit.setText("Email delivery delayed for all staff")
     _save(dialog, folder / "new-incident.png", saved)
