@@ -19,6 +19,7 @@ MESSAGES_CHANGED = "messages_changed"      # payload: incident id (a message was
 OUTBOX_CHANGED = "outbox_changed"          # payload: tuple of delivery ids (or None)
 ACCOUNTS_CHANGED = "accounts_changed"      # payload: tuple of account ids
 CLOCK_RULES_CHANGED = "clock_rules_changed"  # payload: None (cadence policies, escalation rules)
+POST_INCIDENT_CHANGED = "post_incident_changed"  # payload: incident id (fields, remediation, feedback)
 
 
 class EventBus:

@@ -3,11 +3,11 @@ the UI only ever sees the frozen DTOs of app/domain/dto.py."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, CheckConstraint, DateTime, Enum, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint,
+    JSON, Boolean, CheckConstraint, Date, DateTime, Enum, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -265,6 +265,13 @@ class Incident(Base):
     # regulatory figures the clocks' thresholds need (None = not yet known)
     affected_individuals: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_state_residents: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # post-incident fields (app/postincident.py)
+    resolution_confirmed_by: Mapped[str] = mapped_column(String(200), default="")
+    resolution_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    impact_summary: Mapped[str] = mapped_column(Text, default="")
+    root_cause: Mapped[str] = mapped_column(Text, default="")
+    root_cause_under_investigation: Mapped[bool] = mapped_column(Boolean, default=True)
+    lessons_learned: Mapped[str] = mapped_column(Text, default="")
 
     client: Mapped[Client] = relationship()
 
@@ -316,3 +323,40 @@ class EscalationRuleRow(Base):
     key: Mapped[str] = mapped_column(String(100))
     position: Mapped[int] = mapped_column(Integer, default=0)
     definition: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class RemediationItemRow(Base):
+    """One step of an incident's remediation plan, in the order the coordinator gave them."""
+
+    __tablename__ = "remediation_items"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids never reused: undo restores them
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT"),
+                                             index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    text: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    due_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FeedbackRow(Base):
+    """A stakeholder's rating (1–5) of how an incident was communicated. The name is kept when
+    the stakeholder is deleted (stakeholder_id then becomes NULL)."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="ck_feedback_rating"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT"),
+                                             index=True)
+    stakeholder_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stakeholders.id", ondelete="SET NULL"), nullable=True)
+    stakeholder_name: Mapped[str] = mapped_column(String(200))
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
