@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app import events as ev
@@ -107,6 +107,11 @@ class _Gathered:
     names: dict[int, str] = field(default_factory=dict)
     communications: list[Communication] = field(default_factory=list)
     entries: list[tuple[int, datetime, str, dict[str, Any]]] = field(default_factory=list)
+
+
+def _stored_utc(text: str) -> datetime:
+    """A UTCDateTime column's stored text (naive UTC) as the aware time the type returns."""
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
 
 
 def _iso(value: Any) -> datetime | None:
@@ -233,7 +238,11 @@ class ClockService:
             template_type=str(data.get("template_type") or "escalation_notice"),
             stakeholder_ids=tuple(ids))
 
-    def _gather(self, session: Session, ids: Sequence[int]) -> dict[int, _Gathered]:
+    def _gather(self, session: Session, ids: Sequence[int],
+                people_and_messages: bool = True) -> dict[int, _Gathered]:
+        """The incidents, their clients and clock timeline entries; with people_and_messages
+        also the clients' active stakeholders and every delivery that counts as communication
+        (the escalation rules need neither)."""
         out: dict[int, _Gathered] = {}
         client_ids: set[int] = set()
         for chunk in _chunks(ids, 900):
@@ -245,12 +254,13 @@ class ClockService:
         people: dict[int, list[StakeholderInfo]] = defaultdict(list)
         names: dict[int, dict[int, str]] = defaultdict(dict)
         by_category: dict[int, dict[Category, list[int]]] = defaultdict(lambda: defaultdict(list))
-        for row in session.execute(
-                select(Stakeholder.id, Stakeholder.client_id, Stakeholder.name,
-                       Stakeholder.category, Stakeholder.timing_need,
-                       Stakeholder.max_silence_minutes)
-                .where(Stakeholder.client_id.in_(client_ids), Stakeholder.active.is_(True))
-                .order_by(Stakeholder.name)):
+        rows = session.execute(
+            select(Stakeholder.id, Stakeholder.client_id, Stakeholder.name,
+                   Stakeholder.category, Stakeholder.timing_need,
+                   Stakeholder.max_silence_minutes)
+            .where(Stakeholder.client_id.in_(client_ids), Stakeholder.active.is_(True))
+            .order_by(Stakeholder.name)) if people_and_messages else ()
+        for row in rows:
             category = Category(row.category)
             silence = row.max_silence_minutes
             if silence is None and category == Category.CUSTOMERS:
@@ -266,15 +276,24 @@ class ClockService:
             g.names = names[g.client.id]
             g.by_category = by_category[g.client.id]
         for chunk in _chunks(ids, 900):
-            for row in session.execute(
-                    select(Message.incident_id, Message.id, Message.template_type,
-                           Delivery.stakeholder_id, Delivery.created_at, Delivery.sent_at)
-                    .join(Delivery, Delivery.message_id == Message.id)
-                    .where(Message.incident_id.in_(chunk),
-                           Delivery.state.not_in(NOT_COMMUNICATED))):
-                out[row.incident_id].communications.append(Communication(
-                    stakeholder_id=row.stakeholder_id, queued_at=row.created_at,
-                    sent_at=row.sent_at, template_type=row.template_type, message_id=row.id))
+            if people_and_messages:
+                # The largest read (every delivery of every incident: 60,000 rows for 1,000
+                # incidents): plain Core rows, the two times decoded here from their stored
+                # text rather than row by row through the UTCDateTime type (a third of the
+                # cost of evaluate_many went there).
+                for incident_id, message_id, template_type, stakeholder_id, queued, sent in \
+                        session.connection().execute(
+                            select(Message.incident_id, Message.id, Message.template_type,
+                                   Delivery.stakeholder_id,
+                                   type_coerce(Delivery.created_at, String),
+                                   type_coerce(Delivery.sent_at, String))
+                            .join(Delivery, Delivery.message_id == Message.id)
+                            .where(Message.incident_id.in_(chunk),
+                                   Delivery.state.not_in(NOT_COMMUNICATED))):
+                    out[incident_id].communications.append(Communication(
+                        stakeholder_id=stakeholder_id, queued_at=_stored_utc(queued),
+                        sent_at=_stored_utc(sent) if sent else None,
+                        template_type=template_type, message_id=message_id))
             for row in session.execute(
                     select(TimelineEntry.incident_id, TimelineEntry.id, TimelineEntry.at,
                            TimelineEntry.kind, TimelineEntry.data)
@@ -299,7 +318,7 @@ class ClockService:
         recorded: list[tuple[int, Proposal]] = []
         for chunk in _chunks(ids, 200):
             with self.store.session() as session:
-                gathered = self._gather(session, chunk)
+                gathered = self._gather(session, chunk, people_and_messages=False)
             candidates = {iid: evaluate_rules(rules, self._escalation_inputs(g), now)
                           for iid, g in gathered.items()}
             candidates = {iid: props for iid, props in candidates.items() if props}
@@ -446,17 +465,24 @@ class ClockService:
     def mark_satisfied(self, incident_id: int, rule_id: str, message_id: int,
                        at: datetime | None = None) -> None:
         """Link the notification that satisfied a regulatory clock; the time is when it was
-        first sent (or queued, for a channel without a sent time) unless given."""
+        first sent (or queued, for a channel without a sent time) unless given. A message none
+        of whose deliveries counts as communication (all cancelled or failed, an SMS reported
+        undelivered included) satisfies nothing."""
         rule = next((r for r in self._regulatory_rules if r.id == rule_id), None)
         if rule is None:
             raise NotFound(f"There is no regulatory rule “{rule_id}”.")
         with self.store.session() as session, session.begin():
             self._check_message(session, incident_id, message_id)
+            counted = session.execute(
+                select(func.min(Delivery.sent_at), func.count(Delivery.id)).where(
+                    Delivery.message_id == message_id,
+                    Delivery.state.not_in(NOT_COMMUNICATED))).one()
+            if not counted[1]:
+                raise ValidationError({"message": "Nothing of this message went out: every "
+                                                  "delivery was cancelled or failed. Choose "
+                                                  "a message that was sent."})
             if at is None:
-                sent = session.scalars(select(Delivery.sent_at).where(
-                    Delivery.message_id == message_id, Delivery.sent_at.is_not(None))
-                    .order_by(Delivery.sent_at).limit(1)).first()
-                at = sent or session.get(Message, message_id).created_at
+                at = counted[0] or session.get(Message, message_id).created_at
             at = ensure_utc(at)
             entry = self._append(session, incident_id, TimelineKind.CLOCK_SATISFIED,
                                  f"Clock satisfied: {rule.title} — message {message_id}, "

@@ -215,3 +215,54 @@ def test_a_read_then_write_transaction_survives_a_concurrent_writer(tmp_path):
         t.join(60)
     store.dispose()
     assert errors == []
+
+
+def test_revision_0007_splits_us_state_and_seeds_the_escalation_rules(tmp_path):
+    """A 0006 database: the generic "us_state" regime becomes the four state regimes (each
+    once, the others kept), the escalation rule table holds the built-in rules, and the new
+    incident counts are empty. (No downgrade: no test here runs one.)"""
+    import json
+
+    from app.clock_rules import ClockRules
+    from app.escalation import load_default_rules, rule_to_dict
+
+    path = tmp_path / "at-0006.db"
+    engine = make_engine(path)
+    upgrade_to_head(engine, path, tmp_path / "backups", target="0006")
+    engine.dispose()
+    assert query(path, "SELECT version_num FROM alembic_version") == [("0006",)]
+    tables = {r[0] for r in query(path, "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "escalation_rules" not in tables and "cadence_policies" not in tables
+    with closing(raw(path)) as conn, conn:
+        for cid, name, regimes in ((1, "Northwind Health", ["hipaa", "us_state"]),
+                                   (2, "Lakeside Bank", ["gdpr", "us_state", "us_wa"]),
+                                   (3, "Plain Co", ["gdpr"])):
+            conn.execute("INSERT INTO clients (id, name, is_msp, created_at, regimes) "
+                         "VALUES (?, ?, 0, '2026-03-01 10:00:00.000000', ?)",
+                         (cid, name, json.dumps(regimes)))
+        conn.execute("INSERT INTO incidents (id, client_id, title, severity, phase, detected_at, "
+                     "created_at, updated_at, affected_services) VALUES (1, 1, 'Lab results "
+                     "mis-sent', 'SEV2', 'investigating', '2026-03-01 10:00:00.000000', "
+                     "'2026-03-01 10:00:00.000000', '2026-03-01 10:00:00.000000', '[]')")
+
+    store = Store.open(path, backup_dir=tmp_path / "backups")
+    try:
+        assert current_revision(store.engine) == HEAD_REVISION
+        regimes = {cid: json.loads(r) for cid, r in
+                   query(path, "SELECT id, regimes FROM clients ORDER BY id")}
+        assert regimes == {1: ["hipaa", "us_co", "us_fl", "us_tx", "us_wa"],
+                           2: ["gdpr", "us_wa", "us_co", "us_fl", "us_tx"],
+                           3: ["gdpr"]}
+        defaults = load_default_rules()
+        stored = query(path, "SELECT key, position, definition FROM escalation_rules "
+                             "ORDER BY position")
+        assert [(k, p) for k, p, _d in stored] == [(r.key, n) for n, r in enumerate(defaults)]
+        assert [json.loads(d) for _k, _p, d in stored] == [rule_to_dict(r) for r in defaults]
+        assert ClockRules(store).escalation_rules() == defaults
+        assert query(path, "SELECT count(*) FROM cadence_policies") == [(0,)]
+        assert query(path, "SELECT affected_individuals, max_state_residents FROM incidents") \
+            == [(None, None)]
+        assert query(path, "PRAGMA foreign_key_check") == []
+    finally:
+        store.dispose()
+    assert any("0006" in p.name for p in (tmp_path / "backups").iterdir())
