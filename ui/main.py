@@ -38,6 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--demo", action="store_true", dest="demo_sub",
                          help="list the demo database's incidents")
     listing.add_argument("--all", action="store_true", help="include archived incidents")
+    report = sub.add_parser("export", help="export an incident's post-incident report (headless)")
+    report.add_argument("incident", metavar="INCIDENT",
+                        help="the incident's id or a unique beginning of its title")
+    report.add_argument("--format", choices=["md", "html", "pdf"], dest="fmt",
+                        help="the file format (default: from the output file's extension)")
+    report.add_argument("--audience", choices=["technical", "executive", "customer"],
+                        required=True, help="which version of the report")
+    report.add_argument("-o", "--output", metavar="FILE", type=Path, required=True,
+                        help="the file to write (Markdown also writes FILE's name + .chart.png)")
+    report.add_argument("--demo", action="store_true", dest="demo_sub",
+                        help="use the demo database")
     return parser
 
 
@@ -71,6 +82,9 @@ def _main(argv: list[str] | None) -> int:
         return outbox_command(args.action, demo=args.demo or args.demo_sub)
     if args.command == "incidents":
         return list_incidents(demo=args.demo or args.demo_sub, include_archived=args.all)
+    if args.command == "export":
+        return export_command(args.incident, args.fmt, args.audience, args.output,
+                              demo=args.demo or args.demo_sub)
     return run_window(demo=args.demo, reset_demo=args.reset_demo,
                       exit_after_startup=args.exit_after_startup, screenshot=args.screenshot)
 
@@ -150,6 +164,58 @@ def outbox_command(action: str, demo: bool) -> int:
         if count:
             print(f"{state:<11} {count}")
     store.dispose()
+    return 0
+
+
+def export_command(incident: str, fmt: str | None, audience: str, output: Path,
+                   demo: bool) -> int:
+    """`clarion export INCIDENT --audience … -o FILE`: the post-incident report, headless.
+    Errors are one line on stderr (the traceback goes to the log)."""
+    import logging
+    import os
+
+    suffixes = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf"}
+    fmt = fmt or suffixes.get(output.suffix.lower())
+    if fmt is None:
+        print(f"clarion: say --format md, html or pdf (cannot tell from {output.name!r})",
+              file=sys.stderr)
+        return 2
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt is imported
+    try:
+        _config, store, clock = open_store(demo)
+    except Exception as exc:  # noqa: BLE001
+        print(f"clarion: cannot open the database: {exc}", file=sys.stderr)
+        return 2
+    from app.errors import ClarionError
+    from app.incidents import IncidentService
+
+    try:
+        key = incident.strip()
+        found = IncidentService(store, clock).list(include_archived=True)
+        matches = [i for i in found if key.isdigit() and i.id == int(key)]
+        matches = matches or [i for i in found if i.title.casefold() == key.casefold()]
+        matches = matches or [i for i in found if key
+                              and i.title.casefold().startswith(key.casefold())]
+        if len(matches) != 1:
+            which = "no incident matches" if not matches else f"{len(matches)} incidents match"
+            print(f"clarion: {which} {incident!r} (see `clarion incidents --all`)",
+                  file=sys.stderr)
+            return 1
+        from ui.report_export import export
+
+        written = export(store, clock, matches[0].id, audience, fmt, output)
+    except ClarionError as exc:
+        print(f"clarion: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - one line here, the traceback in the log
+        logging.getLogger("clarion").exception("export failed")
+        print(f"clarion: the export failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.dispose()
+    print(written)
     return 0
 
 

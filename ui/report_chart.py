@@ -13,6 +13,7 @@ kind: marks are collapsed to one per pixel column first.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -150,8 +151,9 @@ class _Chart:
         if self.end <= self.start:
             self.end = self.start + timedelta(minutes=1)
         self.span = (self.end - self.start).total_seconds()
-        s = min(width / 1400, height / 420)
-        self.s = max(s, 0.45)
+        # Text keeps its size down to 900 px wide (a chart shown smaller, as in the PDF, gets
+        # relatively larger text); it grows beyond 1400 px and shrinks only when space is short.
+        self.s = max(0.45, min(max(1.0, width / 1400), width / 900, height / 300))
         self.font = self._font(17)
         self.small = self._font(15)
         self.title_font = self._font(21, bold=True)
@@ -186,6 +188,7 @@ class _Chart:
         line = self.fm.height()
         small_line = self.fm_small.height()
         self.title_bottom = self.pad + self.fm_title.height()
+        self.phase_spans = self._phase_spans()
         self.legend_items = self._legend_items()
         self.legend_rows = self._legend_layout()
         legend_h = len(self.legend_rows) * (small_line + 6 * s)
@@ -194,8 +197,9 @@ class _Chart:
         lanes: list[_Lane] = []
         if self.deadlines():
             lanes.append(_Lane("deadlines", "Deadlines", height=2 * small_line + 10 * s))
+        label_rows = max(2, self._message_label_rows(3))
         lanes.append(_Lane("messages", "Messages",
-                           height=2 * small_line + 36 * s))
+                           height=label_rows * small_line + 44 * s))
         if self.marks.get("escalation"):
             lanes.append(_Lane("escalations", "Escalations", height=small_line + 14 * s))
         if self.marks.get("due"):
@@ -203,6 +207,7 @@ class _Chart:
         top = self.title_bottom + 12 * s
         bottom = self.height - self.pad - legend_h - 10 * s - axis_h - band_h
         fixed = sum(lane.height for lane in lanes)
+        self.natural_height = self.height - (bottom - top - fixed)
         extra = max(0.0, bottom - top - fixed)
         y = top
         for lane in lanes:
@@ -216,6 +221,26 @@ class _Chart:
         self.axis_y = self.band.bottom()
         self.legend_top = self.height - self.pad - legend_h
 
+    def _message_label_rows(self, most: int) -> int:
+        """How many rows of labels the messages need (a dry run of the placement)."""
+        messages = self.marks.get("message", [])
+        if len(messages) > _MAX_LABELLED_MESSAGES:
+            return 0
+        rows = LabelRows(most, 10 * self.s)
+        used = -1
+        for at, label in messages:
+            if label:
+                left, right = self._message_label_span(at, label)
+                row = rows.place(left, right)
+                used = max(used, row if row is not None else -1)
+        return used + 1
+
+    def _message_label_span(self, at: datetime, label: str) -> tuple[float, float]:
+        x = self._pinned(at)[0]
+        w = self.fm_small.horizontalAdvance(label)
+        left = x - 4 * self.s if x + w <= self.x1 else x - w + 4 * self.s
+        return left, left + w
+
     def deadlines(self) -> list[tuple[datetime, str, str]]:
         out = [(at, label, "deadline_met") for at, label in self.marks.get("deadline_met", [])]
         out += [(at, label, "deadline") for at, label in self.marks.get("deadline", [])]
@@ -228,6 +253,9 @@ class _Chart:
 
     def _legend_items(self) -> list[tuple[str, str]]:
         items: list[tuple[str, str]] = []
+        for _a, _b, phase, text in self.phase_spans:  # a band too narrow for its name
+            if text is None and f"phase:{phase}" not in dict(items):
+                items.append((f"phase:{phase}", phase.replace("_", " ").capitalize()))
         if self.marks.get("message"):
             items.append(("message", "Message sent"))
         if self.marks.get("failed"):
@@ -267,9 +295,9 @@ class _Chart:
         self._title(p)
         self._grid_and_axis(p)
         self._lane_labels(p)
-        labels = self._phases(p)
+        self._phases(p)
         self._deadline_lines(p)
-        self._phase_labels(p, labels)
+        self._phase_labels(p)
         self._messages(p)
         self._escalations(p)
         self._due(p)
@@ -295,14 +323,15 @@ class _Chart:
         sub = f"   {when}  ·  {span}"
         room = self.width - 2 * self.pad - right_w - 24 * s
         sub_w = self.fm_small.horizontalAdvance(sub)
-        title = self.fm_title.elidedText(self.chart.title, Qt.TextElideMode.ElideRight,
-                                         max(room - sub_w, room * 0.5))
+        title_w = self.fm_title.horizontalAdvance(self.chart.title)
+        with_sub = title_w + sub_w <= room  # the dates give way to the title first
+        title = self.fm_title.elidedText(self.chart.title, Qt.TextElideMode.ElideRight, room)
         title_w = self.fm_title.horizontalAdvance(title)
         p.setFont(self.title_font)
         p.setPen(TEXT)
         p.drawText(QRectF(self.pad, self.pad, title_w + 2, self.fm_title.height()),
                    int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), title)
-        if title_w + sub_w <= room:
+        if with_sub:
             p.setFont(self.small)
             p.setPen(TEXT_SOFT)
             p.drawText(QRectF(self.pad + title_w, self.pad, sub_w + 2, self.fm_title.height()),
@@ -385,52 +414,48 @@ class _Chart:
         out = [(f"{sent:,} sent", TEXT_SOFT)] if sent else []
         return out + ([(f"{failed:,} failed", FAILED)] if failed else [])
 
-    def _phases(self, p: QPainter) -> list[tuple[QRectF, str, str, str]]:
-        s = self.s
-        band = self.band
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QColor("#f4f5f7"))
-        p.drawRect(band)
-        bands: list[tuple[QRectF, str, str, str]] = []
+    def _phase_spans(self) -> list[tuple[datetime, datetime, str, str | None]]:
+        """Each phase clipped to the chart, with the label its band has room for (None)."""
+        spans: list[tuple[datetime, datetime, str, str | None]] = []
         for ph in self.chart.phases:
             a = max(ensure_utc(ph.start), self.start)
             b = min(ensure_utc(ph.end), self.end)
             if b <= a:
                 continue
-            fill, _ink = PHASE_COLOURS.get(ph.phase, _UNKNOWN_PHASE)
-            rect = QRectF(self.x(a), band.top(), self.x(b) - self.x(a), band.height())
-            p.setBrush(QColor(fill))
-            p.drawRect(rect)
-            bands.append((rect, ph.phase, fill, format_duration(b - a)))
-        p.setPen(QPen(BACKGROUND, max(1.0, 1.5 * s)))  # a thin white seam between phases
-        for rect, *_rest in bands[1:]:
-            p.drawLine(QLineF(rect.left(), band.top(), rect.left(), band.bottom()))
-        return bands
+            name = ph.phase.replace("_", " ").capitalize()
+            room = self.x(b) - self.x(a) - 12 * self.s
+            text = next((t for t in (f"{name} · {format_duration(b - a)}", name)
+                         if self.fm.horizontalAdvance(t) <= room), None)
+            spans.append((a, b, ph.phase, text))
+        return spans
 
-    def _phase_labels(self, p: QPainter, bands: list[tuple[QRectF, str, str, str]]) -> None:
+    def _phases(self, p: QPainter) -> None:
+        band = self.band
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor("#f4f5f7"))
+        p.drawRect(band)
+        for a, b, phase, _text in self.phase_spans:
+            p.setBrush(phase_colour(phase))
+            p.drawRect(QRectF(self.x(a), band.top(), self.x(b) - self.x(a), band.height()))
+        p.setPen(QPen(BACKGROUND, max(1.0, 1.5 * self.s)))  # a thin white seam between phases
+        for a, *_rest in self.phase_spans[1:]:
+            p.drawLine(QLineF(self.x(a), band.top(), self.x(a), band.bottom()))
+
+    def _phase_labels(self, p: QPainter) -> None:
         """Each band's name (and length, if it fits) on a patch of its own colour, so deadline
         lines crossing the band never cut through the words."""
         s = self.s
         p.setFont(self.font)
-        self.unlabelled_phases: list[str] = []
-        for rect, phase, fill, duration in bands:
-            ink = PHASE_COLOURS.get(phase, _UNKNOWN_PHASE)[1]
-            name = phase.replace("_", " ").capitalize()
-            room = rect.width() - 12 * s
-            for text in (f"{name} · {duration}", name):
-                w = self.fm.horizontalAdvance(text)
-                if w <= room:
-                    patch = QRectF(rect.center().x() - w / 2 - 5 * s, rect.top() + 4 * s,
-                                   w + 10 * s, rect.height() - 8 * s)
-                    p.setPen(Qt.PenStyle.NoPen)
-                    p.setBrush(QColor(fill))
-                    p.drawRect(patch)
-                    p.setPen(QColor(ink))
-                    p.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), text)
-                    break
-            else:
-                if phase not in self.unlabelled_phases:
-                    self.unlabelled_phases.append(phase)
+        for a, b, phase, text in self.phase_spans:
+            if text is None:
+                continue
+            fill, ink = PHASE_COLOURS.get(phase, _UNKNOWN_PHASE)
+            rect = QRectF(self.x(a), self.band.top(), self.x(b) - self.x(a), self.band.height())
+            w = self.fm.horizontalAdvance(text)
+            p.fillRect(QRectF(rect.center().x() - w / 2 - 5 * s, rect.top() + 4 * s,
+                              w + 10 * s, rect.height() - 8 * s), QColor(fill))
+            p.setPen(QColor(ink))
+            p.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), text)
 
     def _pinned(self, at: datetime) -> tuple[float, int]:
         """x of a mark, clamped into the plot; -1/+1 when it lies before/after the chart."""
@@ -493,11 +518,11 @@ class _Chart:
         for group, side in ((before, -1), (after, 1)):
             if not group:
                 continue
-            parts = [f"{label or 'deadline'} {'met' if kind == 'deadline_met' else 'due'} "
-                     f"{self._when(at)}" for at, label, kind in group]
-            text = ("Earlier: " if side < 0 else "Later: ") + "; ".join(parts)
+            parts = [f"{'met' if kind == 'deadline_met' else 'due'} {self._when(at)}: "
+                     f"{label or 'deadline'}" for at, label, kind in group]
+            text = ("Earlier — " if side < 0 else "Later — ") + "; ".join(parts)
             text = self.fm_small.elidedText(text, Qt.TextElideMode.ElideRight,
-                                            (self.x1 - self.x0) * 0.6)
+                                            (self.x1 - self.x0) * 0.9)
             w = self.fm_small.horizontalAdvance(text)
             colour = (DEADLINE_OPEN if any(k == "deadline" for _a, _l, k in group)
                       else DEADLINE_MET)
@@ -552,14 +577,13 @@ class _Chart:
         for at, label in messages:
             if not label:
                 continue
-            x = self._pinned(at)[0]
-            w = self.fm_small.horizontalAdvance(label)
-            left = x - 4 * s if x + w <= self.x1 else x - w + 4 * s
-            row = rows.place(left, left + w)
+            left, right = self._message_label_span(at, label)
+            row = rows.place(left, right)
             if row is None:
                 continue
             y = label_bottom - (row + 1) * line  # row 0 nearest the ticks
-            p.drawText(QRectF(left, y, w + 2, line),
+            p.fillRect(QRectF(left - 2 * s, y, right - left + 4 * s, line), BACKGROUND)
+            p.drawText(QRectF(left, y, right - left + 2, line),
                        int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), label)
 
     def _escalations(self, p: QPainter) -> None:
@@ -592,6 +616,7 @@ class _Chart:
             others = bisect_right(xs, hi) - bisect_left(xs, lo)
             if others > 1 or rows.place(min(left, x - r), max(left + w, x + r)) is None:
                 continue  # the text would cover another diamond, or another label
+            p.fillRect(QRectF(left - 2 * s, cy - line / 2, w + 4 * s, line), BACKGROUND)
             p.drawText(QRectF(left, cy - line / 2, w + 2, line),
                        int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), label)
 
@@ -609,13 +634,6 @@ class _Chart:
 
     def _legend(self, p: QPainter) -> None:
         rows = self.legend_rows
-        if self.unlabelled_phases:  # bands too narrow for their name: say which colour is which
-            extra = [(f"phase:{ph}", ph.replace("_", " ").capitalize())
-                     for ph in self.unlabelled_phases]
-            self.legend_items = extra + self.legend_items
-            rows = self._legend_layout()
-            if len(rows) > len(self.legend_rows):  # no room for another row: keep the marks'
-                rows = self.legend_rows
         s = self.s
         line = self.fm_small.height()
         p.setFont(self.small)
@@ -682,12 +700,26 @@ def chart_geometry(chart: ChartData, width: int = 1400, height: int = 420) -> Ch
     return ChartGeometry(c.x0, c.x1, c.band.top(), c.band.bottom(), c.start, c.end)
 
 
-def render_chart(chart: ChartData, width: int = 1400, height: int = 420) -> QImage:
-    """The incident chart as an RGB image of width × height pixels."""
+def preferred_height(chart: ChartData, width: int = 1400) -> int:
+    """The height at which a chart `width` pixels wide has no empty space in its lanes (an
+    incident without deadlines or escalations needs less than one with them)."""
     ensure_gui_application()
-    image = QImage(max(width, 200), max(height, 120), QImage.Format.Format_RGB32)
+    c = _Chart(chart, max(width, 200), 100_000)
+    c.layout()
+    return max(120, math.ceil(max(c.natural_height, 300 * c.s)))
+
+
+def render_chart(chart: ChartData, width: int = 1400, height: int = 420,
+                 pixel_ratio: float = 1.0) -> QImage:
+    """The incident chart as an RGB image of width × height (logical) pixels; `pixel_ratio` 2
+    draws it at twice the resolution (sharp in print), laid out the same."""
+    ensure_gui_application()
+    width, height = max(width, 200), max(height, 120)
+    ratio = max(1.0, pixel_ratio)
+    image = QImage(round(width * ratio), round(height * ratio), QImage.Format.Format_RGB32)
+    image.setDevicePixelRatio(ratio)
     image.fill(BACKGROUND)
-    c = _Chart(chart, image.width(), image.height())
+    c = _Chart(chart, width, height)
     c.layout()
     painter = QPainter(image)
     try:
@@ -697,9 +729,10 @@ def render_chart(chart: ChartData, width: int = 1400, height: int = 420) -> QIma
     return image
 
 
-def chart_png(chart: ChartData, width: int = 1400, height: int = 420) -> bytes:
+def chart_png(chart: ChartData, width: int = 1400, height: int = 420,
+              pixel_ratio: float = 1.0) -> bytes:
     """The incident chart as PNG bytes."""
-    image = render_chart(chart, width, height)
+    image = render_chart(chart, width, height, pixel_ratio)
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
@@ -710,4 +743,5 @@ def chart_png(chart: ChartData, width: int = 1400, height: int = 420) -> bytes:
 
 
 __all__ = ["PHASE_COLOURS", "ChartGeometry", "LabelRows", "axis_ticks", "chart_geometry",
-           "chart_png", "ensure_gui_application", "phase_colour", "render_chart"]
+           "chart_png", "ensure_gui_application", "phase_colour", "preferred_height",
+           "render_chart"]
