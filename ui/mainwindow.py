@@ -53,6 +53,8 @@ class MainWindow(QMainWindow):
         self.incidents.compose_requested.connect(self.compose)
         self.incidents.view.clocks.compose_requested.connect(
             lambda iid, ttype, ids, key: self.compose(iid, ttype, ids, key))
+        self.incidents.view.compose_summary_requested.connect(
+            lambda iid: self.compose(iid, "post_incident_summary"))
         self.add_workspace("incidents", "Incidents", lambda: self.incidents, "Ctrl+1")
         # The other workspaces are built when first opened: start-up pays for the first only.
         self.add_workspace("stakeholders", "Stakeholders", self._make_stakeholders, "Ctrl+2")

@@ -32,6 +32,7 @@ class QtEvents(QObject):
     outbox_changed = Signal(object)        # tuple of delivery ids, or None
     accounts_changed = Signal(object)      # tuple of account ids
     clock_rules_changed = Signal()         # cadence policies or escalation rules
+    post_incident_changed = Signal(object)  # incident id
 
     def __init__(self, bus: EventBus, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -44,6 +45,7 @@ class QtEvents(QObject):
             bus.subscribe(MESSAGES_CHANGED, self.messages_changed.emit),
             bus.subscribe(OUTBOX_CHANGED, self.outbox_changed.emit),
             bus.subscribe(ACCOUNTS_CHANGED, self.accounts_changed.emit),
+            bus.subscribe(ev.POST_INCIDENT_CHANGED, self.post_incident_changed.emit),
             bus.subscribe(ev.CLOCK_RULES_CHANGED,
                           lambda _payload: self.clock_rules_changed.emit()),
         ]
@@ -98,6 +100,15 @@ class Services:
             self.__dict__["_clocks"] = ClockService(self.store, self.clock, self.events,
                                                     actor=self.incidents.actor)
         return self.__dict__["_clocks"]
+
+    @property
+    def postincident(self):  # type: ignore[no-untyped-def]
+        if "_postincident" not in self.__dict__:
+            from app.postincident import PostIncidentService
+
+            self.__dict__["_postincident"] = PostIncidentService(
+                self.store, self.clock, self.events, actor=self.incidents.actor)
+        return self.__dict__["_postincident"]
 
     @property
     def senders(self) -> "_LazyPool":

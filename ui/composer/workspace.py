@@ -10,7 +10,8 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
-    QLineEdit, QListView, QMessageBox, QPushButton, QScrollArea, QSplitter, QTableView,
+    QLineEdit, QListView, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSplitter,
+    QTableView,
     QVBoxLayout, QWidget,
 )
 
@@ -100,7 +101,7 @@ class ComposerWorkspace(QWidget):
         self.inputs_box = QGroupBox("This template asks for")
         self.inputs_box.setObjectName("templateInputsGroup")
         self.inputs_form = QFormLayout(self.inputs_box)
-        self.input_edits: dict[str, QLineEdit] = {}
+        self.input_edits: dict[str, QLineEdit | QPlainTextEdit] = {}
 
         form = QFormLayout()
         form.addRow("&Incident", self.incident_combo)
@@ -323,13 +324,33 @@ class ComposerWorkspace(QWidget):
             if source.type == template_type:
                 for spec in source.inputs:
                     seen.setdefault(spec.name, spec)
+        prefill = self._prefill(template_type)
         for name, spec in seen.items():
-            edit = named(QLineEdit(), f"input_{name}", spec.label)
+            if "\n" in spec.example:  # "one per line": a small multi-line box
+                edit = named(QPlainTextEdit(), f"input_{name}", spec.label)
+                edit.setTabChangesFocus(True)
+                edit.setFixedHeight(64)
+                edit.textChanged.connect(self.schedule)
+            else:
+                edit = named(QLineEdit(), f"input_{name}", spec.label)
+                edit.textChanged.connect(lambda _t: self.schedule())
             edit.setPlaceholderText(spec.example)
-            edit.textChanged.connect(lambda _t: self.schedule())
+            if prefill.get(name):
+                edit.setPlainText(prefill[name]) if isinstance(edit, QPlainTextEdit) \
+                    else edit.setText(prefill[name])
             self.inputs_form.addRow(spec.label, edit)
             self.input_edits[name] = edit
         self.inputs_box.setVisible(bool(seen))
+
+    def _prefill(self, template_type: str) -> dict[str, str]:
+        """The post-incident summary inlines the report's fields (root cause, remediation,
+        lessons) as written in the incident's post-incident section."""
+        incident_id = self.incident_combo.currentData()
+        if template_type != "post_incident_summary" or incident_id is None:
+            return {}
+        from app.reports_summary import summary_inputs
+
+        return summary_inputs(self.services.postincident.get(incident_id))
 
     # -- audience
 
@@ -390,7 +411,8 @@ class ComposerWorkspace(QWidget):
                       organisation=msp.name if msp else incident.client_name)
 
     def inputs(self) -> dict[str, str]:
-        return {name: edit.text() for name, edit in self.input_edits.items()}
+        return {name: edit.toPlainText() if isinstance(edit, QPlainTextEdit) else edit.text()
+                for name, edit in self.input_edits.items()}
 
     def refresh(self) -> None:
         self.refresh_timer.stop()

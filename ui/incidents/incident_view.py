@@ -40,6 +40,7 @@ class IncidentView(QWidget):
     """Shows the incident given to set_incident(); refreshes itself from Qt events."""
 
     incident_shown = Signal(object)  # IncidentDTO | None
+    compose_summary_requested = Signal(int)  # incident id: the post-incident summary
 
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -78,6 +79,9 @@ class IncidentView(QWidget):
             ImpactFlag.REGULATORY: named(QCheckBox("Regulatory"), "flagRegulatoryCheck",
                                          "Regulatory impact"),
         }
+        self.post_button = named(QPushButton("Post-incident…"), "postIncidentButton",
+                                 "Post-incident summary, remediation, feedback and report")
+        self.post_dialog = None
         self.control_error = ErrorLabel("controlError")
         self.compose_button = named(QPushButton("Compose message…"), "composeButton",
                                     "Compose a message for this incident", "Ctrl+M")
@@ -203,6 +207,7 @@ class IncidentView(QWidget):
         header_row.addWidget(self.badges_label)
         header_row.addStretch(1)
         header_row.addWidget(self.age_label)
+        header_row.addWidget(self.post_button)
         header_row.addWidget(self.compose_button)
         layout.addLayout(header_row)
         layout.addWidget(self.clocks.figures_label)
@@ -220,6 +225,7 @@ class IncidentView(QWidget):
 
         # -- wiring
         self.phase_button.clicked.connect(self.move_phase)
+        self.post_button.clicked.connect(self.open_post_incident)
         self.severity_button.clicked.connect(self.change_severity)
         for flag, box in self.flag_checks.items():
             box.clicked.connect(lambda checked, f=flag: self.set_flag(f, checked))
@@ -294,6 +300,10 @@ class IncidentView(QWidget):
             box.setEnabled(not closed)
         self.note_button.setEnabled(True)
         self.decision_button.setEnabled(True)
+        self.post_button.setToolTip(
+            "Post-incident summary, remediation, feedback and the report"
+            if inc.phase in (Phase.RESOLVED, Phase.CLOSED) else
+            "Post-incident: you can draft it now; the resolution is confirmed once resolved")
 
     def refresh_age(self) -> None:
         inc = self.incident
@@ -371,6 +381,21 @@ class IncidentView(QWidget):
             self.note_error.show_error(next(iter(exc.errors.values())))
             return
         self.note_edit.clear()
+
+    def open_post_incident(self):  # type: ignore[no-untyped-def]
+        """The post-incident section of this incident (non-modal); returns the dialog."""
+        if self.incident is None:
+            return None
+        from ui.incidents.post_incident_dialog import PostIncidentDialog
+
+        if self.post_dialog is not None and self.post_dialog.incident.id == self.incident.id \
+                and self.post_dialog.isVisible():
+            self.post_dialog.raise_()
+            return self.post_dialog
+        self.post_dialog = PostIncidentDialog(self.services, self.incident, self)
+        self.post_dialog.compose_summary.connect(self.compose_summary_requested)
+        self.post_dialog.show()
+        return self.post_dialog
 
     def _run(self, action) -> bool:  # type: ignore[no-untyped-def]
         self.control_error.clear_error()

@@ -1,0 +1,149 @@
+"""The post-incident dialog: summary fields with messages next to them and undo, resolution
+confirmation, the remediation plan, stakeholder feedback (typed and imported), the report
+export on a worker thread, and the summary opened in the composer with the fields inlined."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.domain.dto import ContactPointData, StakeholderData
+from app.domain.enums import Phase, Severity, TimelineKind
+
+
+@pytest.fixture
+def incident(services, client_of):
+    cid = client_of(services)
+    services.stakeholders.create(StakeholderData(
+        client_id=cid, name="Carla Customer", category="customers",
+        contacts=(ContactPointData("email", "carla@example.com", 1),)))
+    services.stakeholders.create(StakeholderData(
+        client_id=cid, name="Dana Doe", category="management",
+        contacts=(ContactPointData("email", "dana@example.com", 1),)))
+    return services.incidents.open(client_id=cid, title="Portal login failures",
+                                   severity=Severity.SEV2, detected_at=services.clock.now())
+
+
+@pytest.fixture
+def dialog(qtbot, window, incident):
+    window.incidents.reload()
+    qtbot.waitUntil(lambda: window.incidents.current_incident() is not None)
+    d = window.incidents.view.open_post_incident()
+    qtbot.waitUntil(d.isVisible)
+    yield d
+    d.close()
+
+
+def test_fields_are_checked_saved_and_undone(qtbot, dialog, services, incident):
+    dialog.investigating.setChecked(False)
+    qtbot.mouseClick(dialog.save_fields_button, Qt.MouseButton.LeftButton)
+    assert "root cause" in dialog.field_errors["root_cause"].text().lower()
+    assert not dialog.field_errors["root_cause"].isHidden()
+    assert services.postincident.get(incident.id).root_cause_under_investigation  # unchanged
+
+    qtbot.keyClicks(dialog.root_cause, "An expired SAML signing certificate")
+    qtbot.keyClicks(dialog.impact, "Patients could not log in for 70 minutes")
+    qtbot.keyClicks(dialog.lessons, "Certificate expiry was not monitored")
+    qtbot.mouseClick(dialog.save_fields_button, Qt.MouseButton.LeftButton)
+    saved = services.postincident.get(incident.id)
+    assert saved.root_cause == "An expired SAML signing certificate"
+    assert not saved.root_cause_under_investigation
+    entries = [e for e in services.incidents.timeline(incident.id)
+               if e.data.get("field") == "post_incident"]
+    assert len(entries) == 1
+    dialog.undo_stack.undo()
+    assert services.postincident.get(incident.id).root_cause == ""
+    assert dialog.root_cause.toPlainText() == ""
+    dialog.undo_stack.redo()
+    assert services.postincident.get(incident.id).lessons_learned == \
+        "Certificate expiry was not monitored"
+
+
+def test_resolution_is_confirmed_once_resolved(qtbot, dialog, services, incident):
+    qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
+    assert not dialog.notice.isHidden() and "resolved" in dialog.notice.text().lower()
+    assert services.postincident.get(incident.id).resolution_confirmed_at is None
+    services.incidents.move_phase(incident.id, Phase.RESOLVED)
+    dialog.confirmed_by.setText("Laura Chen")
+    qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Laura Chen" in dialog.confirmed_label.text())
+    assert services.postincident.get(incident.id).resolution_confirmed_by == "Laura Chen"
+    assert any(e.kind == TimelineKind.DECISION.value and "Laura Chen" in e.summary
+               for e in services.incidents.timeline(incident.id))
+
+
+def test_remediation_plan_with_undo(qtbot, dialog, services, incident):
+    qtbot.mouseClick(dialog.add_item_button, Qt.MouseButton.LeftButton)
+    assert not dialog.item_errors["text"].isHidden()  # an action needs its text
+    assert services.postincident.get(incident.id).remediation == ()
+    for text, owner in (("Renew the certificate", "Ben"), ("Alert before expiry", "Alex"),
+                        ("Review the runbook", "")):
+        dialog.item_text.setText(text)
+        dialog.item_owner.setText(owner)
+        qtbot.mouseClick(dialog.add_item_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.remediation_model.rowCount() == 3)
+    dialog.remediation_view.selectRow(1)
+    assert dialog.item_text.text() == "Alert before expiry"
+    qtbot.mouseClick(dialog.delete_item_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.remediation_model.rowCount() == 2)
+    dialog.undo_stack.undo()  # back in the middle
+    texts = [i.text for i in services.postincident.get(incident.id).remediation]
+    assert texts == ["Renew the certificate", "Alert before expiry", "Review the runbook"]
+    dialog.undo_stack.undo()  # the third add
+    assert [i.text for i in services.postincident.get(incident.id).remediation] == [
+        "Renew the certificate", "Alert before expiry"]
+    dialog.undo_stack.redo()
+    assert [i.text for i in services.postincident.get(incident.id).remediation][-1] == \
+        "Review the runbook"
+
+
+def test_feedback_typed_and_imported(qtbot, dialog, services, incident, tmp_path):
+    dialog.feedback_who.setCurrentIndex(dialog.feedback_who.findText("Carla Customer"))
+    qtbot.mouseClick(dialog.add_feedback_button, Qt.MouseButton.LeftButton)
+    assert not dialog.feedback_errors["rating"].isHidden()  # no rating given
+    dialog.feedback_rating.setValue(4)
+    qtbot.keyClicks(dialog.feedback_comment, "Updates were clear and on time")
+    qtbot.mouseClick(dialog.add_feedback_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.feedback_model.rowCount() == 1)
+    assert "average rating 4.0" in dialog.feedback_summary.text()
+
+    csv = tmp_path / "survey.csv"
+    csv.write_bytes("Name;Score;Comments\nDana Doe;5;Très bien\nNobody Known;x;?\n"
+                    .encode("latin-1"))
+    preview = dialog.import_feedback(csv)
+    qtbot.waitUntil(preview.isVisible)
+    assert preview.model.rowCount() == 2
+    assert preview.import_button.text() == "Import 1"
+    preview.accept()
+    qtbot.waitUntil(lambda: dialog.feedback_model.rowCount() == 2)
+    names = {f.stakeholder_name for f in services.postincident.get(incident.id).feedback}
+    assert names == {"Carla Customer", "Dana Doe"}
+    assert "Imported 1 feedback entry" in dialog.notice.text()
+
+
+def test_export_runs_in_the_background(qtbot, dialog, tmp_path):
+    dialog.format.setCurrentIndex(dialog.format.findData("md"))
+    dialog.audience.setCurrentIndex(dialog.audience.findData("executive"))
+    target = tmp_path / "report.md"
+    dialog.export_to(target)
+    assert not dialog.export_button.isEnabled() and not dialog.export_progress.isHidden()
+    qtbot.waitUntil(lambda: dialog.export_button.isEnabled(), timeout=20000)
+    assert target.exists() and "Portal login failures" in target.read_text(encoding="utf-8")
+    assert "report.md" in dialog.export_notice.text()
+
+
+def test_the_summary_opens_in_the_composer_with_the_fields_inlined(qtbot, window, dialog,
+                                                                    services, incident):
+    services.postincident.save_fields(incident.id, impact_summary="70 minutes",
+                                      root_cause="An expired certificate",
+                                      root_cause_under_investigation=False,
+                                      lessons_learned="Monitor expiry")
+    services.postincident.add_item(incident.id, "Alert before expiry", "Alex")
+    qtbot.mouseClick(dialog.summary_button, Qt.MouseButton.LeftButton)
+    composer = window.composer
+    qtbot.waitUntil(lambda: window.current_workspace() is composer)
+    assert composer.type_combo.currentData() == "post_incident_summary"
+    inputs = composer.inputs()
+    assert inputs["root_cause"] == "An expired certificate"
+    assert inputs["remediation"] == "Alert before expiry"
+    assert inputs["lessons"] == "Monitor expiry"
