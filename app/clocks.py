@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app import events as ev
@@ -25,23 +25,22 @@ from app.cadence import (
     CadenceInputs, CadencePolicy, CadenceResult, Communication, StakeholderInfo, evaluate_cadence,
 )
 from app.clock import Clock, ensure_utc
+from app.clock_actions import NOT_COMMUNICATED, ClockActions, ClockError  # noqa: F401 (API)
 from app.clock_rules import ClockRules
 from app.domain.enums import (
-    Category, ClockTrigger, DeliveryState, ImpactFlag, Phase, Severity, TimelineKind, TimingNeed,
+    Category, ImpactFlag, Phase, Severity, TimelineKind, TimingNeed,
 )
 from app.domain.models import (
     Client, Delivery, Incident, Message, Stakeholder, TimelineEntry,
 )
-from app.errors import ClarionError, NotFound, ValidationError
+from app.errors import NotFound, ValidationError
 from app.escalation import (
     EscalationInputs, FlagChange, Proposal, SeverityChange, evaluate_rules,
 )
-from app.incidents import _default_actor, entry_dto
 from app.regulatory import (
-    ClockInputs, ClockState, HolidayCalendar, Satisfaction, evaluate_clocks, load_rules,
+    ClockInputs, ClockState, HolidayCalendar, Satisfaction, evaluate_clocks,
 )
 from app.storage.engine import Store
-from app.timefmt import format_local
 
 CLOCK_KINDS = (TimelineKind.PHASE_CHANGED, TimelineKind.SEVERITY_CHANGED,
                TimelineKind.FACTS_CHANGED, TimelineKind.FLAG_CHANGED,
@@ -51,12 +50,6 @@ CLOCK_KINDS = (TimelineKind.PHASE_CHANGED, TimelineKind.SEVERITY_CHANGED,
 # facts whose change makes an update worth sending (the next update time is our own promise)
 SIGNIFICANT_FACTS = {"status", "impact", "affected_services", "eta_at", "eta_qualifier",
                      "workaround"}
-NOT_COMMUNICATED = (DeliveryState.CANCELLED.value, DeliveryState.FAILED.value)
-TRIGGER_FUTURE_TOLERANCE = timedelta(minutes=5)
-
-
-class ClockError(ClarionError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -123,14 +116,14 @@ def _iso(value: Any) -> datetime | None:
         return None
 
 
-class ClockService:
+class ClockService(ClockActions):
+    """Evaluates every clock of any number of incidents, runs the escalation rules, and (from
+    ClockActions) records triggers, deadlines met and reminders."""
+
     def __init__(self, store: Store, clock: Clock, events: ev.EventBus | None = None,
                  actor: str | None = None) -> None:
-        self.store, self.clock = store, clock
-        self.events = events or ev.EventBus()
-        self.actor = actor or _default_actor()
+        super().__init__(store, clock, events, actor)
         self.rules = ClockRules(store, self.events)
-        self._regulatory_rules = load_rules()
         self._calendar = HolidayCalendar.load()
 
     # ---------------------------------------------------------------- evaluation
@@ -384,6 +377,7 @@ class ClockService:
             raise ValidationError({"reason": "Say why the escalation is not needed; the "
                                              "reason goes to the timeline."})
         with self.store.session() as session, session.begin():
+            self._writable(session, incident_id)
             proposals = {str((e.data or {}).get("condition_key")): e for e in session.scalars(
                 select(TimelineEntry).where(
                     TimelineEntry.incident_id == incident_id,
@@ -411,147 +405,6 @@ class ClockService:
                                   "decision": "confirmed" if confirmed else "dismissed",
                                   "message_id": message_id, "reason": reason})
         self._publish([entry])
-
-    # ---------------------------------------------------------------- regulatory
-
-    def record_trigger(self, incident_id: int, trigger: ClockTrigger | str,
-                       effective_at: datetime, note: str = "") -> None:
-        """The coordinator's timestamped decision that a clock's trigger happened (awareness,
-        discovery, …). It may be backdated; recording it again corrects it (the later entry
-        wins, the earlier stays in the record)."""
-        try:
-            trigger = ClockTrigger(trigger)
-        except ValueError:
-            raise ValidationError({"trigger": "Choose what happened."}) from None
-        if trigger == ClockTrigger.DETECTION:
-            raise ValidationError({"trigger": "Detection is the incident's own detection time."})
-        now = self.clock.now()
-        effective_at = ensure_utc(effective_at)
-        if effective_at > now + TRIGGER_FUTURE_TOLERANCE:
-            raise ValidationError({"effective_at": "This time is in the future; record a "
-                                                   "trigger when it has happened."})
-        note = (note or "").strip()
-        if len(note) > 2000:
-            raise ValidationError({"note": "Keep the note under 2,000 characters."})
-        with self.store.session() as session, session.begin():
-            incident = session.get(Incident, incident_id)
-            if incident is None:
-                raise NotFound(f"Incident {incident_id} does not exist.")
-            if incident.phase == Phase.CLOSED.value:
-                raise ClockError("This incident is closed: its record is final.")
-            when = format_local(effective_at)
-            summary = f"Decision: {trigger.label.lower()} established at {when}"
-            if effective_at < now - TRIGGER_FUTURE_TOLERANCE:
-                summary += " (recorded later)"
-            if note:
-                summary += f" — {note}"
-            entry = self._append(session, incident_id, TimelineKind.CLOCK_STARTED, summary,
-                                 {"trigger": trigger.value,
-                                  "effective_at": effective_at.isoformat(), "note": note})
-        self._publish([entry])
-
-    def regulatory_messages(self, incident_id: int) -> list[tuple[int, datetime, str, str]]:
-        """(message id, queued at, template type, first subject) of the incident's messages,
-        newest first — the candidates to satisfy a regulatory clock."""
-        with self.store.session() as session:
-            rows = session.execute(
-                select(Message.id, Message.created_at, Message.template_type)
-                .where(Message.incident_id == incident_id).order_by(Message.id.desc())).all()
-            subjects = dict(session.execute(
-                select(Delivery.message_id, Delivery.subject)
-                .where(Delivery.message_id.in_([r.id for r in rows]))).all()) if rows else {}
-        return [(r.id, r.created_at, r.template_type, subjects.get(r.id, "")) for r in rows]
-
-    def mark_satisfied(self, incident_id: int, rule_id: str, message_id: int,
-                       at: datetime | None = None) -> None:
-        """Link the notification that satisfied a regulatory clock; the time is when it was
-        first sent (or queued, for a channel without a sent time) unless given. A message none
-        of whose deliveries counts as communication (all cancelled or failed, an SMS reported
-        undelivered included) satisfies nothing."""
-        rule = next((r for r in self._regulatory_rules if r.id == rule_id), None)
-        if rule is None:
-            raise NotFound(f"There is no regulatory rule “{rule_id}”.")
-        with self.store.session() as session, session.begin():
-            self._check_message(session, incident_id, message_id)
-            counted = session.execute(
-                select(func.min(Delivery.sent_at), func.count(Delivery.id)).where(
-                    Delivery.message_id == message_id,
-                    Delivery.state.not_in(NOT_COMMUNICATED))).one()
-            if not counted[1]:
-                raise ValidationError({"message": "Nothing of this message went out: every "
-                                                  "delivery was cancelled or failed. Choose "
-                                                  "a message that was sent."})
-            if at is None:
-                at = counted[0] or session.get(Message, message_id).created_at
-            at = ensure_utc(at)
-            entry = self._append(session, incident_id, TimelineKind.CLOCK_SATISFIED,
-                                 f"Clock satisfied: {rule.title} — message {message_id}, "
-                                 f"{format_local(at)}",
-                                 {"rule_id": rule_id, "message_id": message_id,
-                                  "satisfied_at": at.isoformat()})
-        self._publish([entry])
-
-    def clear_satisfied(self, incident_id: int, rule_id: str, reason: str) -> None:
-        reason = (reason or "").strip()
-        if not reason:
-            raise ValidationError({"reason": "Say why the clock is not satisfied after all."})
-        rule = next((r for r in self._regulatory_rules if r.id == rule_id), None)
-        if rule is None:
-            raise NotFound(f"There is no regulatory rule “{rule_id}”.")
-        with self.store.session() as session, session.begin():
-            entry = self._append(session, incident_id, TimelineKind.CLOCK_SATISFIED,
-                                 f"Clock reopened: {rule.title} — {reason}",
-                                 {"rule_id": rule_id, "cleared": True, "reason": reason})
-        self._publish([entry])
-
-    # ---------------------------------------------------------------- reminders
-
-    def record_reminders(self, incident_id: int,
-                         items: Iterable[tuple[str, datetime, str]]) -> list[tuple[str, datetime, str]]:
-        """Record one `reminder` entry for the overdue items not reminded before; returns those
-        (the desktop notification shows them). Each (key, due time) is reminded once ever."""
-        items = list(items)
-        if not items:
-            return []
-        with self.store.session() as session, session.begin():
-            done = set()
-            for data in session.scalars(select(TimelineEntry.data).where(
-                    TimelineEntry.incident_id == incident_id,
-                    TimelineEntry.kind == TimelineKind.REMINDER.value)):
-                done.update(str(i.get("key")) for i in (data or {}).get("items", ()))
-            new = [i for i in items if i[0] not in done]
-            if not new:
-                return []
-            titles = ", ".join(title for _k, _d, title in new[:5])
-            more = f" and {len(new) - 5} more" if len(new) > 5 else ""
-            entry = self._append(session, incident_id, TimelineKind.REMINDER,
-                                 f"Overdue: {titles}{more}",
-                                 {"items": [{"key": k, "due_at": d.isoformat(), "title": t}
-                                            for k, d, t in new]},
-                                 actor="Clarion (clocks)")
-        self._publish([entry])
-        return new
-
-    # ---------------------------------------------------------------- internals
-
-    @staticmethod
-    def _check_message(session: Session, incident_id: int, message_id: int) -> None:
-        message = session.get(Message, message_id)
-        if message is None or message.incident_id != incident_id:
-            raise ValidationError({"message": "Choose a message of this incident."})
-
-    def _append(self, session: Session, incident_id: int, kind: TimelineKind, summary: str,
-                data: dict[str, Any], actor: str | None = None) -> Any:
-        entry = TimelineEntry(incident_id=incident_id, at=self.clock.now(), kind=kind.value,
-                              actor=actor or self.actor, summary=summary, data=data)
-        session.add(entry)
-        session.flush()
-        return entry_dto(entry)
-
-    def _publish(self, entries: Sequence[Any]) -> None:
-        for entry in entries:
-            self.events.publish(ev.TIMELINE_APPENDED, entry)
-
 
 def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
     for start in range(0, len(items), size):

@@ -622,6 +622,20 @@ def test_mark_satisfied_links_the_message_at_its_first_sent_time_and_clear_reope
     assert regulatory(clocks.evaluate(incident_id))["us_wa_residents"].status == \
         ClockStatus.SATISFIED  # the other clock is untouched
 
+    # a closed incident's record is final: nothing is marked, reopened or answered any more
+    from app.clocks import ClockError
+    from app.domain.enums import Phase
+
+    incidents.move_phase(incident_id, Phase.CLOSED)
+    before = dump(store)
+    with pytest.raises(ClockError, match="closed"):
+        clocks.mark_satisfied(incident_id, "hipaa_individuals", letter)
+    with pytest.raises(ClockError, match="closed"):
+        clocks.clear_satisfied(incident_id, "us_wa_residents", "Late correction")
+    with pytest.raises(ClockError, match="closed"):
+        clocks.decide_escalation(incident_id, "any", confirmed=False, reason="Too late")
+    assert dump(store) == before
+
 
 def test_affected_counts_switch_the_hhs_and_media_clocks(
         store, frozen_clock, incidents, hipaa_client, clocks):
