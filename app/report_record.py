@@ -1,0 +1,608 @@
+"""The communication record of an incident: who got what and when, whether the update cadence
+and each stakeholder's max silence were kept over the whole incident, escalations and decisions,
+regulatory deadlines met or missed, and the deliveries that failed or whose fate is unknown.
+
+`compute_record` is a pure function over plain inputs (a timeline, messages, deliveries, the
+cadence policies, stakeholders and evaluated regulatory clocks), so it is tested against a
+hand-built timeline; app.reports.load_record_inputs gathers those inputs from the store.
+
+The record covers detection to resolution (the latest move to resolved; now while unresolved).
+Cadence follows app/cadence.py phase by phase: in *detected* the acknowledgment is due within
+the acknowledgment interval; in *investigating* and *responding* an update is due every interval
+after the last communication or the phase's start; in a *resolved* period that was later
+reopened the resolution notice is due within its interval. A gap is a silence longer than the
+interval in force (the severity at that moment decides the interval). A communication counts
+when it is queued, like the clocks; a message all of whose deliveries failed or were cancelled
+is not a communication.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from app.cadence import (
+    FIRST_COMMUNICATION_TARGET, CadenceInputs, CadencePolicy, Communication, StakeholderInfo,
+    evaluate_cadence,
+)
+from app.clock import ensure_utc
+from app.domain.dto import TimelineEntryDTO
+from app.domain.enums import (
+    Category, ClockTrigger, DeliveryState, Phase, Regime, Severity, TimelineKind, TimingNeed,
+)
+from app.regulatory import ClockState, ClockStatus
+from app.template_library import TYPE_LABELS
+
+NOT_COMMUNICATED = frozenset({DeliveryState.CANCELLED.value, DeliveryState.FAILED.value})
+PENDING_STATES = frozenset({DeliveryState.QUEUED.value, DeliveryState.SENDING.value,
+                            DeliveryState.RETRY_WAIT.value})
+# who a customer-facing report may count messages to (public and customer audiences)
+CUSTOMER_FACING = frozenset({Category.CUSTOMERS, Category.AFFECTED_USERS, Category.MEDIA})
+CHANNEL_MODE_LABELS = {"best": "best channel of each person", "email": "email only",
+                       "sms": "SMS only", "both": "email and SMS"}
+
+
+# ---------------------------------------------------------------- inputs
+
+@dataclass(frozen=True)
+class MessageInfo:
+    id: int
+    created_at: datetime
+    template_type: str
+    audience: Mapping[str, Any] = field(default_factory=dict)
+    created_by: str = ""
+
+
+class DeliveryInfo(NamedTuple):
+    """One delivery (a tuple: an incident can have tens of thousands)."""
+    id: int
+    message_id: int
+    stakeholder_id: int | None
+    recipient_name: str
+    channel: str
+    address: str
+    state: str
+    created_at: datetime
+    sent_at: datetime | None = None
+    attempts: int = 0
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
+class RecordInputs:
+    incident_id: int
+    title: str
+    detected_at: datetime
+    now: datetime
+    severity: Severity                               # the current severity
+    phase: Phase                                     # the current phase
+    policies: Mapping[Severity, CadencePolicy]       # the client's cadence per severity
+    timeline: Sequence[TimelineEntryDTO]             # oldest first
+    messages: Sequence[MessageInfo]
+    deliveries: Sequence[DeliveryInfo]
+    stakeholders: Sequence[StakeholderInfo] = ()     # active ones, effective max silence
+    categories: Mapping[int, Category] = field(default_factory=dict)  # every stakeholder's
+    group_names: Mapping[int, str] = field(default_factory=dict)
+    regulatory: Sequence[ClockState] = ()            # evaluated at `now`
+    time_zone: str = "UTC"
+
+
+# ---------------------------------------------------------------- the record
+
+@dataclass(frozen=True)
+class FirstCommunication:
+    queued_at: datetime | None
+    sent_at: datetime | None
+    to_queued: timedelta | None
+    to_sent: timedelta | None
+    within_target: bool | None        # None: too early to say
+    target: timedelta = FIRST_COMMUNICATION_TARGET
+
+
+@dataclass(frozen=True)
+class RecipientLine:
+    name: str
+    channel: str
+    address: str
+    state: str
+    stakeholder_id: int | None
+    sent_at: datetime | None
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
+class MessageLine:
+    id: int
+    at: datetime
+    template_type: str
+    type_label: str
+    audience: str                     # a description of whom it was meant for (no names)
+    created_by: str
+    recipients: tuple[RecipientLine, ...]
+    total: int
+    sent: int
+    failed: int
+    unknown: int
+    pending: int
+    cancelled: int
+    customer_facing: int              # deliveries to customers, affected users or media
+    first_sent_at: datetime | None
+
+    @property
+    def all_failed(self) -> bool:
+        return self.total > 0 and self.failed == self.total
+
+
+@dataclass(frozen=True)
+class Gap:
+    phase: Phase
+    severity: Severity
+    start: datetime
+    end: datetime
+    allowed: timedelta
+    due_at: datetime                  # the moment the update became due
+    ongoing: bool = False             # still silent at the end of the record (unresolved)
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class SilenceBreach:
+    stakeholder_id: int
+    name: str
+    start: datetime
+    end: datetime
+    allowed: timedelta
+    ongoing: bool = False
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class EscalationLine:
+    condition_key: str
+    rule_name: str
+    reason: str
+    categories: tuple[str, ...]       # category labels
+    proposed_at: datetime
+    outcome: str                      # "confirmed" | "dismissed" | "pending"
+    decided_at: datetime | None = None
+    decided_by: str = ""
+    decision_reason: str = ""
+    message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class DecisionLine:
+    at: datetime
+    actor: str
+    kind: str                         # "decision" | "clock_started"
+    text: str
+    effective_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RegulatoryLine:
+    rule_id: str
+    title: str
+    regime: str                       # label: "HIPAA", "Contract", …
+    recipient: str
+    started_at: datetime | None
+    due_at: datetime | None
+    satisfied_at: datetime | None
+    outcome: str                      # "met" | "late" | "open"
+    overdue: bool
+    explanation: str
+
+
+@dataclass(frozen=True)
+class FailureLine:
+    message_id: int
+    delivery_id: int
+    at: datetime
+    type_label: str
+    recipient_name: str
+    channel: str
+    address: str
+    state: str                        # "failed" | "unknown"
+    attempts: int
+    last_error: str
+
+
+@dataclass(frozen=True)
+class PhaseSpan:
+    phase: Phase
+    start: datetime
+    end: datetime | None              # None: the current phase
+    actor: str = ""
+    reopen: bool = False
+
+
+@dataclass(frozen=True)
+class CommunicationRecord:
+    incident_id: int
+    detected_at: datetime
+    end: datetime                     # resolution, or now while unresolved
+    resolved: bool
+    phases: tuple[PhaseSpan, ...]
+    first: FirstCommunication
+    messages: tuple[MessageLine, ...]
+    gaps: tuple[Gap, ...]
+    silences: tuple[SilenceBreach, ...]
+    escalations: tuple[EscalationLine, ...]
+    decisions: tuple[DecisionLine, ...]
+    regulatory: tuple[RegulatoryLine, ...]
+    failures: tuple[FailureLine, ...]
+    resolution_notice_at: datetime | None = None
+    resolution_notice_due: datetime | None = None
+
+    @property
+    def deliveries(self) -> int:
+        return sum(m.total for m in self.messages)
+
+    @property
+    def sent(self) -> int:
+        return sum(m.sent for m in self.messages)
+
+    @property
+    def failed(self) -> int:
+        return sum(m.failed for m in self.messages)
+
+    @property
+    def unknown(self) -> int:
+        return sum(m.unknown for m in self.messages)
+
+    @property
+    def pending(self) -> int:
+        return sum(m.pending for m in self.messages)
+
+
+# ---------------------------------------------------------------- computing it (pure)
+
+def _iso(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return ensure_utc(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return None
+
+
+def _enum_or(cls: type, value: Any, default: Any) -> Any:
+    try:
+        return cls(value)
+    except ValueError:
+        return default
+
+
+def phase_spans(detected_at: datetime, timeline: Sequence[TimelineEntryDTO]) -> list[PhaseSpan]:
+    """The phases the incident went through, in order, from its phase_changed entries."""
+    spans: list[PhaseSpan] = []
+    phase, start, actor, reopen = Phase.DETECTED, detected_at, "", False
+    for e in timeline:
+        if e.kind != TimelineKind.PHASE_CHANGED.value:
+            continue
+        new = _enum_or(Phase, e.data.get("new"), None)
+        if new is None:
+            continue
+        at = max(e.at, start)
+        spans.append(PhaseSpan(phase, start, at, actor, reopen))
+        phase, start, actor, reopen = new, at, e.actor, bool(e.data.get("reopen"))
+    spans.append(PhaseSpan(phase, start, None, actor, reopen))
+    return spans
+
+
+def _severity_steps(timeline: Sequence[TimelineEntryDTO], current: Severity,
+                    detected_at: datetime) -> list[tuple[datetime, Severity]]:
+    """(from, severity) steps: the severity at opening, then each change."""
+    steps: list[tuple[datetime, Severity]] = []
+    initial: Severity | None = None
+    for e in timeline:
+        if e.kind == TimelineKind.CREATED.value and initial is None:
+            initial = _enum_or(Severity, e.data.get("severity"), None)
+        elif e.kind == TimelineKind.SEVERITY_CHANGED.value:
+            new = _enum_or(Severity, e.data.get("new"), None)
+            if new is None:
+                continue
+            if not steps and initial is None:
+                initial = _enum_or(Severity, e.data.get("old"), None)
+            steps.append((e.at, new))
+    return [(detected_at, initial or (steps[0][1] if steps else current))] + steps
+
+
+_PHASE_INTERVAL = {
+    Phase.DETECTED: lambda p: timedelta(minutes=p.acknowledge_minutes),
+    Phase.INVESTIGATING: lambda p: timedelta(minutes=p.investigating_minutes),
+    Phase.RESPONDING: lambda p: timedelta(minutes=p.responding_minutes),
+    Phase.RESOLVED: lambda p: timedelta(minutes=p.resolution_minutes),
+}
+
+
+def _breach(base: datetime, end: datetime, phase: Phase,
+            steps: Sequence[tuple[datetime, Severity]],
+            policies: Mapping[Severity, CadencePolicy], ongoing: bool) -> Gap | None:
+    """A gap if the silence [base, end] outlasted the interval in force at some moment of it."""
+    interval_of = _PHASE_INTERVAL[phase]
+    for i, (s0, severity) in enumerate(steps):
+        s1 = steps[i + 1][0] if i + 1 < len(steps) else None
+        if s1 is not None and s1 <= base:
+            continue
+        if s0 >= end:
+            break
+        lo, hi = max(s0, base), min(s1, end) if s1 is not None else end
+        allowed = interval_of(policies[severity])
+        due = base + allowed
+        if due < hi:
+            return Gap(phase=phase, severity=severity, start=base, end=end, allowed=allowed,
+                       due_at=max(due, lo), ongoing=ongoing)
+    return None
+
+
+def cadence_gaps(spans: Sequence[PhaseSpan], moments: Sequence[datetime],
+                 notices: Sequence[datetime], steps: Sequence[tuple[datetime, Severity]],
+                 policies: Mapping[Severity, CadencePolicy], end: datetime,
+                 resolved: bool) -> list[Gap]:
+    """Every silence longer than its phase's interval between `spans[0].start` and `end`.
+    `moments`: when each communication was queued (sorted); `notices`: resolution notices."""
+    gaps: list[Gap] = []
+    j = 0
+    for span in spans:
+        p0 = span.start
+        p1 = min(span.end, end) if span.end is not None else end
+        if p0 >= end:
+            break
+        open_end = span.end is None or span.end >= end
+        ongoing_at_end = open_end and not resolved
+        while j < len(moments) and moments[j] < p0:
+            j += 1
+        inside = []
+        k = j
+        while k < len(moments) and moments[k] <= p1:
+            inside.append(moments[k])
+            k += 1
+        phase = span.phase
+        if phase == Phase.DETECTED:
+            earlier = j > 0
+            if not earlier:
+                stop = inside[0] if inside else p1
+                gap = _breach(p0, stop, phase, steps, policies, ongoing_at_end and not inside)
+                if gap:
+                    gaps.append(gap)
+        elif phase in (Phase.INVESTIGATING, Phase.RESPONDING):
+            base = p0
+            for moment in inside:
+                gap = _breach(base, moment, phase, steps, policies, False)
+                if gap:
+                    gaps.append(gap)
+                base = moment
+            gap = _breach(base, p1, phase, steps, policies, ongoing_at_end)
+            if gap:
+                gaps.append(gap)
+        elif phase == Phase.RESOLVED and span.end is not None and span.end <= end:
+            # a resolved period that was reopened: its resolution notice was due
+            notice = next((n for n in notices if p0 <= n <= p1), None)
+            gap = _breach(p0, notice or p1, phase, steps, policies, False)
+            if gap:
+                gaps.append(gap)
+    return gaps
+
+
+def silence_breaches(stakeholders: Sequence[StakeholderInfo],
+                     reached: Mapping[int, Sequence[datetime]], end: datetime,
+                     resolved: bool) -> list[SilenceBreach]:
+    """Each time a stakeholder, once reached, waited longer than their max silence."""
+    out: list[SilenceBreach] = []
+    for s in stakeholders:
+        if s.max_silence_minutes is None:
+            continue
+        times = sorted(t for t in reached.get(s.id, ()) if t <= end)
+        if not times:
+            continue  # the silence timer starts with the first communication
+        allowed = timedelta(minutes=s.max_silence_minutes)
+        for a, b in zip(times, times[1:] + [end]):
+            if b - a > allowed:
+                out.append(SilenceBreach(s.id, s.name, a, b, allowed,
+                                         ongoing=(b == end and not resolved and a == times[-1])))
+    out.sort(key=lambda b: (b.start, b.name))
+    return out
+
+
+def describe_audience(audience: Mapping[str, Any], group_names: Mapping[int, str],
+                      recipient_categories: Sequence[Category]) -> str:
+    """Whom a message was meant for, in words and without anyone's name."""
+    parts: list[str] = []
+    cats = [_enum_or(Category, c, None) for c in audience.get("categories") or ()]
+    if any(cats):
+        parts.append(", ".join(c.label for c in cats if c))
+    timings = [_enum_or(TimingNeed, t, None) for t in audience.get("timing_needs") or ()]
+    if any(timings):
+        parts.append("timing need " + ", ".join(t.label.lower() for t in timings if t))
+    groups = [group_names.get(g, f"group {g}") for g in audience.get("group_ids") or ()]
+    if groups:
+        parts.append("groups " + ", ".join(groups))
+    picked = len(audience.get("stakeholder_ids") or ())
+    if picked:
+        parts.append(f"{picked} chosen {'person' if picked == 1 else 'people'}")
+    if not parts and recipient_categories:
+        counts: dict[Category, int] = defaultdict(int)
+        for c in recipient_categories:
+            counts[c] += 1
+        parts.append(", ".join(f"{c.label} ({n})" for c, n in
+                               sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].value))))
+    text = "; ".join(parts) or "—"
+    mode = CHANNEL_MODE_LABELS.get(str(audience.get("channels") or ""))
+    return f"{text} ({mode})" if mode else text
+
+
+def _message_lines(inputs: RecordInputs) -> list[MessageLine]:
+    by_message: dict[int, list[DeliveryInfo]] = defaultdict(list)
+    for d in inputs.deliveries:
+        by_message[d.message_id].append(d)
+    lines = []
+    for m in sorted(inputs.messages, key=lambda m: (m.created_at, m.id)):
+        ds = sorted(by_message.get(m.id, ()), key=lambda d: (d.recipient_name, d.id))
+        counts: dict[str, int] = defaultdict(int)
+        for d in ds:
+            counts[d.state] += 1
+        cats = [inputs.categories[d.stakeholder_id] for d in ds
+                if d.stakeholder_id is not None and d.stakeholder_id in inputs.categories]
+        sent_times = [d.sent_at for d in ds if d.sent_at is not None]
+        lines.append(MessageLine(
+            id=m.id, at=m.created_at, template_type=m.template_type,
+            type_label=TYPE_LABELS.get(m.template_type, m.template_type.replace("_", " ")),
+            audience=describe_audience(m.audience or {}, inputs.group_names, cats),
+            created_by=m.created_by,
+            recipients=tuple(RecipientLine(d.recipient_name, d.channel, d.address, d.state,
+                                           d.stakeholder_id, d.sent_at, d.last_error)
+                             for d in ds),
+            total=len(ds), sent=counts[DeliveryState.SENT.value],
+            failed=counts[DeliveryState.FAILED.value],
+            unknown=counts[DeliveryState.UNKNOWN.value],
+            pending=sum(counts[s] for s in PENDING_STATES),
+            cancelled=counts[DeliveryState.CANCELLED.value],
+            customer_facing=sum(1 for c in cats if c in CUSTOMER_FACING),
+            first_sent_at=min(sent_times) if sent_times else None))
+    return lines
+
+
+def _escalations(timeline: Sequence[TimelineEntryDTO]) -> list[EscalationLine]:
+    proposed: dict[str, EscalationLine] = {}
+    for e in timeline:
+        key = str(e.data.get("condition_key", ""))
+        if e.kind == TimelineKind.ESCALATION_PROPOSED.value and key not in proposed:
+            cats = tuple(c.label for c in (_enum_or(Category, v, None)
+                                           for v in e.data.get("categories") or ()) if c)
+            proposed[key] = EscalationLine(
+                condition_key=key, rule_name=str(e.data.get("rule_name", "")),
+                reason=str(e.data.get("reason", "")), categories=cats, proposed_at=e.at,
+                outcome="pending")
+        elif e.kind == TimelineKind.ESCALATION_DECIDED.value and key in proposed \
+                and proposed[key].outcome == "pending":
+            p = proposed[key]
+            decision = "confirmed" if e.data.get("decision") == "confirmed" else "dismissed"
+            message_id = e.data.get("message_id")
+            proposed[key] = EscalationLine(
+                p.condition_key, p.rule_name, p.reason, p.categories, p.proposed_at, decision,
+                decided_at=e.at, decided_by=e.actor, decision_reason=str(e.data.get("reason", "")),
+                message_id=message_id if isinstance(message_id, int) else None)
+    return sorted(proposed.values(), key=lambda x: (x.proposed_at, x.condition_key))
+
+
+def _decisions(timeline: Sequence[TimelineEntryDTO]) -> list[DecisionLine]:
+    out = []
+    for e in timeline:
+        if e.kind == TimelineKind.DECISION.value:
+            out.append(DecisionLine(e.at, e.actor, "decision", e.summary))
+        elif e.kind == TimelineKind.CLOCK_STARTED.value:
+            # worded here rather than taken from the summary, whose time is not in the
+            # client's zone; the renderer adds the effective time
+            trigger = _enum_or(ClockTrigger, e.data.get("trigger"), None)
+            note = str(e.data.get("note") or "").strip()
+            text = (f"{trigger.label} established" if trigger else e.summary) + \
+                (f" — {note}" if note and trigger else "")
+            out.append(DecisionLine(e.at, e.actor, "clock_started", text,
+                                    effective_at=_iso(e.data.get("effective_at"))))
+    return out
+
+
+def _regime_label(regime: str | None) -> str:
+    if not regime:
+        return "Contract"
+    member = _enum_or(Regime, regime, None)
+    return member.label if member else regime.upper()
+
+
+def regulatory_lines(states: Sequence[ClockState]) -> list[RegulatoryLine]:
+    out = []
+    for c in states:
+        if c.status == ClockStatus.NOT_APPLICABLE:
+            continue
+        outcome = {ClockStatus.SATISFIED: "met",
+                   ClockStatus.SATISFIED_LATE: "late"}.get(c.status, "open")
+        out.append(RegulatoryLine(
+            rule_id=c.rule.id, title=c.rule.title, regime=_regime_label(c.rule.regime),
+            recipient=c.rule.recipient, started_at=c.started_at, due_at=c.due_at,
+            satisfied_at=c.satisfied.at if c.satisfied else None, outcome=outcome,
+            overdue=c.status == ClockStatus.OVERDUE, explanation=c.explanation))
+    return out
+
+
+def compute_record(inputs: RecordInputs) -> CommunicationRecord:
+    detected = inputs.detected_at
+    timeline = inputs.timeline
+    spans = phase_spans(detected, timeline)
+    resolved = inputs.phase in (Phase.RESOLVED, Phase.CLOSED)
+    end = inputs.now
+    if resolved:
+        ends = [s.start for s in spans if s.phase == Phase.RESOLVED] or \
+               [s.start for s in spans if s.phase == Phase.CLOSED]
+        end = ends[-1] if ends else inputs.now
+    end = max(end, detected)
+
+    messages = _message_lines(inputs)
+    communicated: set[int] = set()
+    first_sent: dict[int, datetime] = {}
+    reached: dict[int, list[datetime]] = defaultdict(list)
+    for d in inputs.deliveries:
+        if d.state in NOT_COMMUNICATED:
+            continue
+        communicated.add(d.message_id)
+        if d.stakeholder_id is not None:
+            reached[d.stakeholder_id].append(d.created_at)
+        if d.sent_at is not None and (d.message_id not in first_sent
+                                      or d.sent_at < first_sent[d.message_id]):
+            first_sent[d.message_id] = d.sent_at
+    moments = sorted({m.at for m in messages if m.id in communicated})
+    notices = sorted({m.at for m in messages if m.id in communicated
+                      and m.template_type == "resolution_notice"})
+
+    # the cadence's own first-communication figures (a closed phase: no due items, stats
+    # only); one communication per message is all they need
+    stats = evaluate_cadence(inputs.policies[inputs.severity], CadenceInputs(
+        severity=inputs.severity, phase=Phase.CLOSED, detected_at=detected, phase_since=detected,
+        resolved_at=None, last_fact_change_at=None, stakeholders=(),
+        communications=[Communication(None, m.created_at, first_sent.get(m.id), m.template_type,
+                                      m.id) for m in inputs.messages if m.id in communicated]),
+        inputs.now).stats
+    first = FirstCommunication(stats.first_queued_at, stats.first_sent_at, stats.to_first_queued,
+                               stats.to_first_sent, stats.first_within_target)
+
+    steps = _severity_steps(timeline, inputs.severity, detected)
+    gaps = cadence_gaps(spans, moments, notices, steps, inputs.policies, end, resolved)
+    silences = silence_breaches(inputs.stakeholders, reached, end, resolved)
+
+    labels = {m.id: m.type_label for m in messages}
+    failures = [FailureLine(d.message_id, d.id, d.created_at, labels.get(d.message_id, ""),
+                            d.recipient_name, d.channel, d.address, d.state, d.attempts,
+                            d.last_error)
+                for d in inputs.deliveries
+                if d.state in (DeliveryState.FAILED.value, DeliveryState.UNKNOWN.value)]
+    failures.sort(key=lambda f: (f.at, f.message_id, f.recipient_name, f.delivery_id))
+
+    notice_at = notice_due = None
+    if resolved:
+        notice_due = end + timedelta(minutes=inputs.policies[inputs.severity].resolution_minutes)
+        notice_at = next((n for n in notices if n >= end), None)
+
+    return CommunicationRecord(
+        incident_id=inputs.incident_id, detected_at=detected, end=end, resolved=resolved,
+        phases=tuple(spans), first=first, messages=tuple(messages), gaps=tuple(gaps),
+        silences=tuple(silences), escalations=tuple(_escalations(timeline)),
+        decisions=tuple(_decisions(timeline)), regulatory=tuple(regulatory_lines(
+            inputs.regulatory)), failures=tuple(failures),
+        resolution_notice_at=notice_at, resolution_notice_due=notice_due)
+
+
+__all__ = [
+    "RecordInputs", "MessageInfo", "DeliveryInfo", "CommunicationRecord", "FirstCommunication",
+    "MessageLine", "RecipientLine", "Gap", "SilenceBreach", "EscalationLine", "DecisionLine",
+    "RegulatoryLine", "FailureLine", "PhaseSpan", "compute_record",
+    "phase_spans", "describe_audience",
+]

@@ -1,0 +1,329 @@
+"""The post-incident report in three versions — technical, executive, customer — and the data of
+its chart. Rendering to Markdown and HTML is app/report_render.py; the PDF is made from the same
+HTML by ui/ (QTextDocument). The communication record itself is app/report_record.py.
+
+The customer version is a different, smaller structure (CustomerReport): it has no field that
+could carry an internal note, a decision, a person's name (coordinator, responder, stakeholder,
+remediation owner), an address, the lessons learned or feedback comments — so no renderer can
+show them by mistake. The executive version is a Report whose record has no recipients or
+addresses and whose timeline is empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from app.clock import Clock
+from app.domain.dto import Facts, TimelineEntryDTO
+from app.domain.enums import Category, Phase, Severity, TimelineKind
+from app.errors import NotFound
+from app.report_model import Audience, ChartData, ChartMark, ChartPhase, PostIncident
+from app.report_record import (
+    CommunicationRecord, DeliveryInfo, MessageInfo, RecordInputs, compute_record,
+)
+from app.report_render import render_html, render_markdown
+
+UNDER_INVESTIGATION = "Under investigation."
+
+
+@dataclass(frozen=True)
+class FeedbackSummary:
+    count: int
+    average: float | None
+    comments: tuple[tuple[str, int, str], ...] = ()   # (who, rating, comment), non-empty ones
+
+
+@dataclass(frozen=True)
+class TimelineLine:
+    at: datetime
+    kind: str
+    kind_label: str
+    actor: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """The technical or executive version."""
+    audience: Audience
+    incident_id: int
+    title: str
+    client_name: str
+    time_zone: str
+    severity: Severity
+    phase: Phase
+    is_drill: bool
+    detected_at: datetime
+    resolved_at: datetime | None
+    generated_at: datetime
+    facts: Facts
+    post: PostIncident
+    record: CommunicationRecord
+    feedback: FeedbackSummary
+    timeline: tuple[TimelineLine, ...] = ()           # technical only
+
+    @property
+    def chart(self) -> ChartData:
+        return chart_data(self)
+
+
+@dataclass(frozen=True)
+class CustomerPhase:
+    phase: Phase
+    start: datetime
+    end: datetime | None
+
+
+@dataclass(frozen=True)
+class CustomerRemediation:
+    text: str
+    due_date: date | None
+    done: bool
+
+
+@dataclass(frozen=True)
+class CustomerCommunication:
+    at: datetime                  # first sent (queued while none was sent)
+    type_label: str
+    recipients: int               # customer-facing recipients of that message
+
+
+@dataclass(frozen=True)
+class CustomerReport:
+    """The customer version: only what may leave the organisation."""
+    incident_id: int
+    title: str
+    client_name: str
+    time_zone: str
+    severity: Severity
+    phase: Phase
+    detected_at: datetime
+    resolved_at: datetime | None
+    generated_at: datetime
+    phases: tuple[CustomerPhase, ...]
+    status: str
+    affected_services: tuple[str, ...]
+    workaround: str
+    impact_summary: str
+    root_cause: str               # UNDER_INVESTIGATION until it is known
+    root_cause_known: bool
+    remediation: tuple[CustomerRemediation, ...]
+    resolution_confirmed_at: datetime | None
+    first_communication_after: timedelta | None
+    communications: tuple[CustomerCommunication, ...]
+    audience: Audience = Audience.CUSTOMER
+
+    @property
+    def chart(self) -> ChartData:
+        return chart_data(self)
+
+
+AnyReport = Report | CustomerReport
+
+
+# ---------------------------------------------------------------- loading the record's inputs
+
+def _utc(text: str | None) -> datetime | None:
+    """A UTCDateTime column's stored text (naive UTC) as an aware time."""
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc) if text else None
+
+
+def load_record_inputs(store: Any, clock: Clock, incident_id: int,
+                       now: datetime | None = None) -> RecordInputs:
+    """Everything compute_record needs for one incident, in a few column queries. The clocks'
+    own gathering (app/clocks.py) supplies the stakeholders with their effective max silence,
+    the cadence policies and the regulatory clocks, so those rules live in one place. The
+    deliveries — the largest read — come as plain text columns decoded here, not row by row
+    through the ORM's enum and time types."""
+    from sqlalchemy import String, select, type_coerce
+
+    from app.clocks import ClockService
+    from app.domain.models import Delivery, Group, Message, Stakeholder, TimelineEntry
+
+    now = now or clock.now()
+    service = ClockService(store, clock)
+    with store.session() as session:
+        g = service._gather(session, [incident_id]).get(incident_id)
+        if g is None:
+            raise NotFound(f"Incident {incident_id} does not exist.")
+        policies = service.rules.policies_for(session, {g.client.id})
+        timeline = [TimelineEntryDTO(r.id, incident_id, _utc(r.at), r.kind, r.actor or "",
+                                     r.summary or "", dict(r.data or {}))
+                    for r in session.execute(
+                        select(TimelineEntry.id, type_coerce(TimelineEntry.at, String).label("at"),
+                               TimelineEntry.kind, TimelineEntry.actor, TimelineEntry.summary,
+                               TimelineEntry.data)
+                        .where(TimelineEntry.incident_id == incident_id)
+                        .order_by(TimelineEntry.at, TimelineEntry.id))]
+        messages = [MessageInfo(r.id, r.created_at, r.template_type, dict(r.audience or {}),
+                                r.created_by or "")
+                    for r in session.execute(
+                        select(Message.id, Message.created_at, Message.template_type,
+                               Message.audience, Message.created_by)
+                        .where(Message.incident_id == incident_id))]
+        text = lambda column: type_coerce(column, String)  # noqa: E731
+        deliveries = [DeliveryInfo(i, m, s, name, channel, address, state, _utc(created),
+                                   _utc(sent), attempts or 0, error or "")
+                      for i, m, s, name, channel, address, state, created, sent, attempts, error
+                      in session.execute(
+                          select(Delivery.id, Delivery.message_id, Delivery.stakeholder_id,
+                                 Delivery.recipient_name, text(Delivery.channel),
+                                 Delivery.address, text(Delivery.state),
+                                 text(Delivery.created_at), text(Delivery.sent_at),
+                                 Delivery.attempts, Delivery.last_error)
+                          .join(Message, Message.id == Delivery.message_id)
+                          .where(Message.incident_id == incident_id))]
+        categories = {sid: Category(cat) for sid, cat in session.execute(
+            select(Stakeholder.id, text(Stakeholder.category))
+            .where(Stakeholder.client_id == g.client.id))}
+        group_names = dict(session.execute(
+            select(Group.id, Group.name).where(Group.client_id == g.client.id)).all())
+        zone = g.client.time_zone or "UTC"
+    severity = Severity(g.incident.severity)
+    evaluated = service._evaluate(g, policies[(g.client.id, severity)], (), now)
+    return RecordInputs(
+        incident_id=incident_id, title=g.incident.title, detected_at=g.incident.detected_at,
+        now=now, severity=severity, phase=Phase(g.incident.phase),
+        policies={sev: policies[(g.client.id, sev)] for sev in Severity},
+        timeline=timeline, messages=messages, deliveries=deliveries,
+        stakeholders=tuple(g.stakeholders), categories=categories, group_names=group_names,
+        regulatory=tuple(evaluated.regulatory), time_zone=zone)
+
+
+# ---------------------------------------------------------------- building
+
+def feedback_summary(post: PostIncident) -> FeedbackSummary:
+    ratings = [f.rating for f in post.feedback]
+    return FeedbackSummary(
+        count=len(ratings), average=round(sum(ratings) / len(ratings), 2) if ratings else None,
+        comments=tuple((f.stakeholder_name, f.rating, f.comment.strip())
+                       for f in post.feedback if f.comment.strip()))
+
+
+def _load_post_incident(store: Any, clock: Any, incident_id: int) -> PostIncident:
+    from app.events import EventBus
+    from app.postincident import PostIncidentService  # written beside this module
+
+    return PostIncidentService(store, clock, EventBus(), None).get(incident_id)
+
+
+def build_report(store: Any, clock: Any, incident_id: int, audience: Audience | str, *,
+                 post_incident: PostIncident | None = None,
+                 now: datetime | None = None) -> AnyReport:
+    """The report of one incident for one audience (a CustomerReport for customers).
+    `post_incident` overrides what app.postincident has stored (previews, tests)."""
+    from app.incidents import IncidentService
+
+    audience = Audience(audience)
+    now = now or clock.now()
+    incident = IncidentService(store, clock).get(incident_id)
+    inputs = load_record_inputs(store, clock, incident_id, now)
+    record = compute_record(inputs)
+    post = post_incident if post_incident is not None else \
+        _load_post_incident(store, clock, incident_id)
+    base = dict(incident_id=incident.id, title=incident.title, client_name=incident.client_name,
+                time_zone=inputs.time_zone, severity=incident.severity, phase=incident.phase,
+                detected_at=incident.detected_at,
+                resolved_at=record.end if record.resolved else None, generated_at=now)
+    if audience == Audience.CUSTOMER:
+        return _customer(base, incident.facts, post, record)
+    timeline: tuple[TimelineLine, ...] = ()
+    if audience == Audience.TECHNICAL:
+        timeline = tuple(TimelineLine(e.at, e.kind, _kind_label(e.kind), e.actor, e.summary)
+                         for e in inputs.timeline)
+    else:
+        record = _executive_record(record)
+    return Report(audience=audience, is_drill=incident.is_drill, facts=incident.facts, post=post,
+                  record=record, feedback=feedback_summary(post), timeline=timeline, **base)
+
+
+_KIND_LABELS = {k.value: k.label for k in TimelineKind}
+
+
+def _kind_label(kind: str) -> str:
+    return _KIND_LABELS.get(kind) or kind.replace("_", " ").capitalize()
+
+
+def _executive_record(record: CommunicationRecord) -> CommunicationRecord:
+    """No recipients, no addresses: messages keep their figures, failures their counts."""
+    return replace(record, messages=tuple(replace(m, recipients=()) for m in record.messages),
+                   failures=())
+
+
+def _customer(base: dict[str, Any], facts: Facts, post: PostIncident,
+              record: CommunicationRecord) -> CustomerReport:
+    known = bool(post.root_cause.strip()) and not post.root_cause_under_investigation
+    communications = tuple(
+        CustomerCommunication(at=m.first_sent_at or m.at, type_label=m.type_label,
+                              recipients=m.customer_facing)
+        for m in record.messages
+        if m.customer_facing and m.total > m.failed + m.cancelled)
+    # the first message that reached a customer-facing audience, not the first to anyone
+    first = min(c.at for c in communications) - record.detected_at if communications else None
+    return CustomerReport(
+        phases=tuple(CustomerPhase(s.phase, s.start, s.end) for s in record.phases),
+        status=facts.status, affected_services=tuple(facts.affected_services),
+        workaround=facts.workaround,
+        impact_summary=post.impact_summary.strip() or facts.impact,
+        root_cause=post.root_cause.strip() if known else UNDER_INVESTIGATION,
+        root_cause_known=known,
+        remediation=tuple(CustomerRemediation(r.text, r.due_date, r.done)
+                          for r in post.remediation),
+        resolution_confirmed_at=post.resolution_confirmed_at,
+        first_communication_after=first, communications=communications, **base)
+
+
+# ---------------------------------------------------------------- the chart
+
+def _chart_end(start: datetime, times: list[datetime]) -> datetime:
+    end = max([start, *times])
+    return end if end > start else start + timedelta(minutes=1)
+
+
+def _phases(spans: Any, start: datetime, end: datetime) -> tuple[ChartPhase, ...]:
+    out = []
+    for s in spans:
+        s0 = max(s.start, start)
+        s1 = min(s.end, end) if s.end is not None else end
+        if s0 < end and s1 > s0:
+            out.append(ChartPhase(Phase(s.phase).value, s0, s1))
+    return tuple(out)
+
+
+def chart_data(report: AnyReport) -> ChartData:
+    """Phases along time; a mark per message ("failed" when every delivery failed), each moment
+    an update became due without one, regulatory deadlines and escalations. The customer
+    version shows only customer-facing messages, and no mark carries a name. Every mark but a
+    deadline lies within [start, end]; a deadline may lie beyond `end` (HIPAA: 60 days), and the
+    chart shows it at its edge."""
+    start = report.detected_at
+    if isinstance(report, CustomerReport):
+        end = _chart_end(start, [report.resolved_at or report.generated_at]
+                         + [c.at for c in report.communications])
+        marks = [ChartMark(c.at, c.type_label, "message") for c in report.communications]
+        phases = _phases(report.phases, start, end)
+    else:
+        record = report.record
+        end = _chart_end(start, [record.end] + [m.at for m in record.messages]
+                         + [e.proposed_at for e in record.escalations])
+        marks = [ChartMark(m.at, m.type_label, "failed" if m.all_failed else "message")
+                 for m in record.messages]
+        marks += [ChartMark(g.due_at, f"{g.phase.label} update due", "due") for g in record.gaps]
+        marks += [ChartMark(r.due_at, r.title, "deadline_met" if r.outcome == "met"
+                            else "deadline") for r in record.regulatory if r.due_at]
+        marks += [ChartMark(e.proposed_at, f"Escalation: {e.rule_name} ({e.outcome})",
+                            "escalation") for e in record.escalations]
+        phases = _phases(record.phases, start, end)
+    marks = sorted((m for m in marks if start <= m.at <= end or m.kind.startswith("deadline")),
+                   key=lambda m: (m.at, m.kind))
+    return ChartData(title=report.title, start=start, end=end, time_zone=report.time_zone,
+                     phases=phases, marks=tuple(marks))
+
+
+__all__ = ["Report", "CustomerReport", "AnyReport", "FeedbackSummary", "TimelineLine",
+           "CustomerPhase", "CustomerRemediation", "CustomerCommunication", "build_report",
+           "chart_data", "feedback_summary", "load_record_inputs", "render_markdown", "render_html",
+           "UNDER_INVESTIGATION"]
+
