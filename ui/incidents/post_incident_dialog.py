@@ -81,10 +81,11 @@ class PostIncidentDialog(QDialog):
         bottom = QHBoxLayout()
         bottom.addWidget(self.undo_button)
         bottom.addWidget(self.redo_button)
-        bottom.addWidget(self.notice, 1)
+        bottom.addStretch(1)
         bottom.addWidget(close)
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.notice)
         layout.addLayout(bottom)
         services.qt_events.post_incident_changed.connect(self._changed)
         self._show(self.current, fields=True)
@@ -175,13 +176,15 @@ class PostIncidentDialog(QDialog):
                               "Due date")
         self.item_due.setCalendarPopup(True)
         self.item_due.setDisplayFormat("yyyy-MM-dd")
+        self.item_due.setEnabled(False)
         self.item_due_set.toggled.connect(self.item_due.setEnabled)
         self.item_done = named(QCheckBox("Done"), "remediationDoneCheck", "Done")
         self.item_errors = {n: ErrorLabel(f"remediation_{n}Error") for n in
                             ("text", "owner", "due_date")}
-        self.add_item_button = named(QPushButton("Add"), "addRemediationButton", "Add action")
-        self.save_item_button = named(QPushButton("Save"), "saveRemediationButton",
-                                      "Save the selected action")
+        self.add_item_button = named(QPushButton("Add as new action"), "addRemediationButton",
+                                     "Add as a new action")
+        self.save_item_button = named(QPushButton("Save changes"), "saveRemediationButton",
+                                      "Save changes to the selected action")
         self.delete_item_button = named(QPushButton("Delete"), "deleteRemediationButton",
                                         "Delete the selected action")
         self.add_item_button.clicked.connect(self.add_item)
@@ -302,6 +305,9 @@ class PostIncidentDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.export_button)
         row.addWidget(self.export_progress, 1)
+        row.addStretch(1)
+        for combo in (self.audience, self.format):
+            combo.setMaximumWidth(560)
         layout = QVBoxLayout(page)
         intro = QLabel("The report is computed from the timeline: time to first communication, "
                        "every message with its audience, cadence kept against due, "
