@@ -132,7 +132,12 @@ class ClockRules:
         return rule, position
 
     def restore_rule(self, rule: EscalationRule, position: int) -> None:
+        """Put back a rule delete_rule returned (an undo). Refused, as save_rule refuses it, when
+        a rule with its key was created meanwhile."""
         with self.store.session() as session, session.begin():
+            if session.scalars(select(EscalationRuleRow.id).where(
+                    EscalationRuleRow.key == rule.key)).first() is not None:
+                raise ValidationError({"key": f"A rule “{rule.key}” exists already."})
             session.add(EscalationRuleRow(key=rule.key, position=position,
                                           definition=rule_to_dict(rule)))
         self.events.publish(ev.CLOCK_RULES_CHANGED, None)

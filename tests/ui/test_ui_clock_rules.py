@@ -281,3 +281,21 @@ def test_unsaved_cadence_edits_are_not_lost_by_choosing_another_severity(qtbot, 
     page.table.selectRow(3)
     assert asked == ["The SEV1 cadence"]
     assert page.current_severity() == "SEV1" and page.spins["responding_minutes"].value() == 25
+
+
+def test_undoing_a_delete_after_the_key_was_created_again_says_why(qtbot, dialog, services):
+    rules, page = services.clocks.rules, dialog.escalation
+    assert page.select("sev2_unresolved_120")
+    qtbot.mouseClick(page.delete_button, LEFT)
+    deleted_name = "SEV2 or worse unresolved after 2 hours → management"
+    again = rules.save_rule({"key": "sev2_unresolved_120", "name": "Re-created meanwhile",
+                             "trigger": "business_impact", "severity": None, "minutes": None,
+                             "categories": ["management"], "template_type": "escalation_notice",
+                             "enabled": True})
+    qtbot.waitUntil(lambda: "sev2_unresolved_120" in _table_keys(dialog))
+
+    qtbot.mouseClick(dialog.undo_button, LEFT)
+    assert dialog.notice.text() == (f"Could not undo “delete rule “{deleted_name}””: "
+                                    "key: A rule “sev2_unresolved_120” exists already.")
+    assert [r for r in rules.escalation_rules() if r.key == "sev2_unresolved_120"] == [again]
+    assert dialog.undo_stack.count() == 0 and not dialog.undo_button.isEnabled()  # dropped
