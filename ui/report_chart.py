@@ -228,12 +228,26 @@ class _Chart:
             return 0
         rows = LabelRows(most, 10 * self.s)
         used = -1
-        for at, label in messages:
-            if label:
-                left, right = self._message_label_span(at, label)
-                row = rows.place(left, right)
-                used = max(used, row if row is not None else -1)
+        for at, label in self._labelled_messages():
+            left, right = self._message_label_span(at, label)
+            row = rows.place(left, right)
+            used = max(used, row if row is not None else -1)
         return used + 1
+
+    def _labelled_messages(self) -> list[tuple[datetime, str]]:
+        """The messages worth a label: the same label again (a run of status updates) only
+        once a quarter of the chart's width further on."""
+        out: list[tuple[datetime, str]] = []
+        last_x: dict[str, float] = {}
+        for at, label in self.marks.get("message", []):
+            if not label:
+                continue
+            x = self._pinned(at)[0]
+            if label in last_x and x - last_x[label] < (self.x1 - self.x0) / 4:
+                continue
+            last_x[label] = x
+            out.append((at, label))
+        return out
 
     def _message_label_span(self, at: datetime, label: str) -> tuple[float, float]:
         x = self._pinned(at)[0]
@@ -574,9 +588,7 @@ class _Chart:
         p.setFont(self.small)
         p.setPen(TEXT)
         label_bottom = top - 8 * s
-        for at, label in messages:
-            if not label:
-                continue
+        for at, label in self._labelled_messages():
             left, right = self._message_label_span(at, label)
             row = rows.place(left, right)
             if row is None:

@@ -43,7 +43,7 @@ CHART_PIXEL_RATIO = 2.0
 
 _DATA_IMG = re.compile(
     r"""<img\b(?P<before>[^>]*?)\bsrc\s*=\s*(?P<q>["'])data:image/(?P<fmt>png|jpe?g|gif);base64,"""
-    r"""(?P<data>[A-Za-z0-9+/=\s]+)(?P=q)(?P<after>[^>]*)>""", re.IGNORECASE)
+    r"""(?P<data>[A-Za-z0-9+/=\s]*)(?P=q)(?P<after>[^>]*)>""", re.IGNORECASE)
 # Added to the HTML's own style for print only: an A4 column is narrower than a browser window,
 # and wide tables (8 columns of the communication record) at body size break words mid-way.
 PRINT_CSS = "th, td { font-size: 8.5pt; }"
@@ -165,8 +165,12 @@ def prepare_document(html: str, body_width_px: float) -> QTextDocument:
     def inline(match: re.Match[str]) -> str:
         nonlocal counter
         image = QImage()
-        if not image.loadFromData(base64.b64decode(re.sub(r"\s+", "", match["data"]))):
-            return match[0]
+        try:
+            raw = base64.b64decode(re.sub(r"\s+", "", match["data"]), validate=True)
+        except ValueError:
+            raw = b""
+        if not raw or not image.loadFromData(raw):
+            return ""  # an image Qt cannot read is left out (Qt's own attempt can wreck the layout)
         counter += 1
         name = f"clarion-image-{counter}.png"
         doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(name), image)
