@@ -36,9 +36,9 @@ PAGE_MARGINS_MM = (18.0, 16.0, 18.0, 14.0)  # left, top, right, bottom
 LAYOUT_DPI = 96
 PDF_DPI = 300
 FOOTER_PT = 8
-# The chart is laid out 960 px wide (text relatively larger than at 1400: it is shown about
-# 640 px wide in the HTML and across the PDF's body) and drawn at twice that resolution.
-CHART_WIDTH = 960
+# The chart is laid out 820 px wide — its text relatively larger than at 1400, about 10 pt when
+# the HTML shows it 640 px wide across the PDF's body — and drawn at twice that resolution.
+CHART_WIDTH = 820
 CHART_PIXEL_RATIO = 2.0
 
 _DATA_IMG = re.compile(

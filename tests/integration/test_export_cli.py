@@ -31,10 +31,17 @@ def clarion(*args: str, data_dir: Path, timeout: float = 120) -> subprocess.Comp
                           capture_output=True, text=True, timeout=timeout)
 
 
-def pdf_text(path: Path) -> str:
+def pdf_text(path: Path, without_footer: str = "") -> str:
+    """The PDF's words in reading order, whitespace collapsed, "ﬁ" ligatures unfolded; with
+    `without_footer`, that footer and the page numbers are taken out, so that a paragraph
+    running over a page break reads as one."""
     out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True,
                          text=True, check=True, timeout=60).stdout
-    return " ".join(unicodedata.normalize("NFKC", out).split())  # "ﬁ" ligatures → "fi"
+    text = " ".join(unicodedata.normalize("NFKC", out).split())
+    if without_footer:
+        text = re.sub(r"\s*Page \d+ of \d+\s*", " ", text.replace(without_footer, " "))
+        text = " ".join(text.split())
+    return text
 
 
 def pdf_pages(path: Path) -> int:
@@ -103,13 +110,16 @@ def test_customer_pdf_keeps_notes_decisions_and_names_inside_technical_pdf_shows
         result = clarion("export", "patient portal", "--audience", audience, "-o", str(out),
                          "--demo", data_dir=demo["dir"])  # a title prefix, format from .pdf
         assert result.returncode == 0, result.stderr
-        texts[audience] = pdf_text(out)
+        texts[audience] = pdf_text(out, f"{PORTAL} · {audience.capitalize()} version")
     internal = demo["notes"] + demo["decisions"]
     customer, technical = texts["customer"], texts["technical"]
     for text in internal:
         leaked = [w for w in windows(text) if w in customer]
         assert not leaked, f"the customer version shows internal text: {leaked[:3]}"
-        assert " ".join(text.split()) in technical, f"the technical version lacks: {text!r}"
+        # every run of six words, not the whole text at once: a table cell split by a page
+        # break is drawn (clipped) on both pages, so pdftotext may read one line twice
+        missing = [w for w in windows(text) if w not in technical]
+        assert not missing, f"the technical version lacks: {missing[:3]}"
     for actor in demo["actors"]:
         assert actor not in customer, f"the customer version names {actor!r}"
 
