@@ -265,3 +265,30 @@ def test_the_notifier_tells_once_about_what_became_overdue(qtbot, window, servic
     finally:
         notifier.stop()
         qtbot.waitUntil(lambda: not notifier.worker.running, timeout=5000)
+
+
+def test_after_sleep_everything_that_fell_due_is_told_in_one_notification(
+        qtbot, window, services, people, frozen):
+    """The laptop slept through two deadlines of two incidents: on wake, one summary."""
+    cid, _ids = people
+    for title in ("VPN down", "Mail queue stuck"):
+        services.incidents.open(client_id=cid, title=title, severity=Severity.SEV2,
+                                detected_at=frozen.now())
+    notifier = window.start_clock_notifier()
+    try:
+        with qtbot.waitSignal(notifier.looked, timeout=5000):
+            pass
+        news = []
+        notifier.notified.connect(lambda title, text: news.append((title, text)))
+        frozen.advance(hours=3)
+        notifier._last_wall -= 600  # the wall clock jumped: the machine was asleep
+        with qtbot.waitSignal(notifier.looked, timeout=5000) as looked:
+            notifier.check()
+        assert looked.args[0].woke
+        assert len(news) == 1
+        title, text = news[0]
+        assert title.endswith("while you were away")
+        assert "2 incidents need attention." in text
+    finally:
+        notifier.stop()
+        qtbot.waitUntil(lambda: not notifier.worker.running, timeout=5000)
