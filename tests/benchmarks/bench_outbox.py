@@ -57,6 +57,7 @@ from app.domain.enums import DeliveryState, Severity  # noqa: E402
 from app.domain.models import ChannelAccount, Delivery, Message  # noqa: E402
 from app.incidents import IncidentService  # noqa: E402
 from app.outbox import Outbox  # noqa: E402
+from app.outbox_flush import Flush  # noqa: E402
 from app.storage import Store  # noqa: E402
 from tests.integration.sms_fixtures import SID, TOKEN, Provider, http_server  # noqa: E402
 from tests.integration.smtp_fixtures import (  # noqa: E402
@@ -293,13 +294,16 @@ async def run_c(store: Store, account: AccountDTO, sender: Any) -> dict[str, Any
                 timing[name + "_n"] += 1
         return wrapper
 
-    outbox._claim = timed("claim", outbox._claim)  # type: ignore[method-assign]
-    outbox._stage = timed("apply", outbox._stage)  # type: ignore[method-assign]
+    originals = {"claim": Flush.claim, "stage": Flush.stage}
+    Flush.claim = timed("claim", Flush.claim)  # type: ignore[method-assign]
+    Flush.stage = timed("apply", Flush.stage)  # type: ignore[method-assign]
     start = time.perf_counter()
     try:
         report = await outbox.flush()
     finally:
         elapsed = time.perf_counter() - start
+        for name, fn in originals.items():
+            setattr(Flush, name, fn)
         await sender.aclose()
     with store.session() as s:
         sent = s.scalar(select(func.count()).select_from(Delivery)

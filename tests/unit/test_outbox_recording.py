@@ -13,6 +13,7 @@ from sqlalchemy import event, update
 from app.channels.base import SENT, SendOutcome
 from app.domain.enums import DeliveryState, Severity
 from app.domain.models import Delivery
+from app.outbox_flush import Flush
 from test_outbox import (
     FakeSender, add_account, add_message, make_outbox, people, row, states, timeline,
 )
@@ -107,7 +108,7 @@ def test_a_late_outcome_never_overwrites_a_newer_attempt(store, frozen_clock, in
 
 
 def test_cancelled_while_a_batch_commits_in_its_thread(store, frozen_clock, incident,
-                                                       email_account):
+                                                       email_account, monkeypatch):
     """The flush is cancelled while a batch's COMMIT is still running in its thread: that
     batch stays recorded once (not again as part of the interrupted rest), and what never got
     an answer becomes unknown."""
@@ -129,16 +130,16 @@ def test_cancelled_while_a_batch_commits_in_its_thread(store, frozen_clock, inci
 
     outbox = make_outbox(store, frozen_clock, {"email": (email_account, TwoThenHang())},
                          commit_every=2)
-    record_interrupted = outbox._apply
+    record_interrupted = Flush.record_interrupted
 
-    def record_while_the_commit_is_held(batch, infos):
+    def record_while_the_commit_is_held(self, batch, infos):
         # the interrupted flush records what it knows in a transaction of its own, which
         # waits for the held commit (as for a slow disk): let that commit finish now
         assert not release.is_set()
         release.set()
-        return record_interrupted(batch, infos)
+        return record_interrupted(self, batch, infos)
 
-    outbox._apply = record_while_the_commit_is_held
+    monkeypatch.setattr(Flush, "record_interrupted", record_while_the_commit_is_held)
 
     async def main():
         loop_thread.append(threading.get_ident())

@@ -1,0 +1,349 @@
+"""One flush of the outbox (Outbox.flush): rounds of claim → send → record.
+
+Each round is claimed in ONE committed transaction before any of it goes to the network; the
+senders report outcomes as they come, and a writer records them commit_every at a time (state,
+backoff, account pauses and timeline entries in one transaction). The writer's statements run
+on the event loop's thread and only its COMMIT — the fsync — in a thread, so a slow disk does
+not hold up the network and the loop never trades the GIL with a thread per statement step."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Iterable
+
+from sqlalchemy import and_, func, not_, select, update
+from sqlalchemy.orm import Session
+
+from app.channels.base import (
+    AUTH_FAILED, OUTCOMES, PERMANENT, SENT, TRANSIENT, UNKNOWN, OutgoingMessage, SendOutcome,
+)
+from app.domain.dto import TimelineEntryDTO
+from app.domain.enums import Channel, DeliveryState as S
+from app.domain.models import ChannelAccount, Delivery, Message
+from app.outbox_rows import (
+    CLAIMED, D, FlushReport, Info, Route, chunks, commit_and_close, due, stale,
+    take_write_lock, write_outcomes,
+)
+from app.outbox_timeline import ACTOR, Change, entries
+
+if TYPE_CHECKING:
+    from app.outbox import Outbox
+
+log = logging.getLogger("app.outbox")  # one logger for the whole outbox, as before the split
+
+Work = list  # [(route, [OutgoingMessage, ...]), ...]: what one round hands the senders
+
+
+@dataclass
+class Applied:
+    ids: tuple[int, ...] = ()
+    entries: list[TimelineEntryDTO] = field(default_factory=list)
+    results: Counter = field(default_factory=Counter)
+    paused: list[Route] = field(default_factory=list)
+
+
+class Collector:
+    """Gathers outcomes as the senders report them; hands the writer full batches."""
+
+    def __init__(self, expected: Iterable[int], every: int) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.thread = threading.get_ident()
+        self.expected = set(expected)
+        self.every = every
+        self.done: set[int] = set()
+        self.pending: list[SendOutcome] = []
+        self.inflight: list[SendOutcome] = []
+        self.wakeup = asyncio.Event()
+        self.closed = False
+
+    def accept(self, outcome: SendOutcome) -> None:
+        if threading.get_ident() != self.thread:  # a sender reporting from its own thread
+            self.loop.call_soon_threadsafe(self.accept, outcome)
+            return
+        if outcome.delivery_id not in self.expected or outcome.delivery_id in self.done:
+            log.warning("ignored an outcome for delivery %s (not in this batch, or repeated)",
+                        outcome.delivery_id)
+            return
+        self.done.add(outcome.delivery_id)
+        self.pending.append(outcome)
+        if len(self.pending) >= self.every:
+            self.wakeup.set()
+
+    def take(self) -> list[SendOutcome] | None:
+        if len(self.pending) >= self.every or (self.closed and self.pending):
+            batch, self.pending = self.pending[:self.every], self.pending[self.every:]
+            return batch
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+        self.wakeup.set()
+
+
+class Flush:
+    """The state of one flush: what it claimed and tallied, and the routes it found blocked
+    (no account, or paused) so that it leaves them queued."""
+
+    def __init__(self, outbox: Outbox, limit: int | None) -> None:
+        self.outbox, self.limit = outbox, limit
+        self.claimed = 0
+        self.results: Counter = Counter()
+        self.paused: dict[str, None] = {}                    # account names, in order
+        self.blocked: set[tuple[Channel, bool]] = set()
+        self.senders: dict[tuple[Channel, bool], Any] = {}   # resolve_sender's answers
+        self.seen: set[int] = set()
+
+    def report(self) -> FlushReport:
+        r = self.results
+        return FlushReport(self.claimed, r[SENT], r[TRANSIENT], r[PERMANENT], r[UNKNOWN],
+                           tuple(self.paused))
+
+    async def run(self) -> FlushReport:
+        ob = self.outbox
+        while True:
+            room = ob.batch_size if self.limit is None else \
+                min(ob.batch_size, self.limit - self.claimed)
+            if room <= 0:
+                break
+            routes = self.routes()
+            ob._blocked = frozenset(self.blocked)
+            if not routes:
+                break
+            work, infos = self.claim(routes, room)
+            if not infos:
+                break
+            self.claimed += len(infos)
+            ob._publish(tuple(infos), [])
+            await self.send_round(work, infos)
+            ob._blocked = frozenset(self.blocked)
+            if len(infos) < room or not self.seen.isdisjoint(infos):
+                break
+            self.seen.update(infos)
+        return self.report()
+
+    def routes(self) -> list[Route]:
+        """The (channel, drill) groups with something due, oldest first, each with its account
+        and sender; groups with no account or a paused one are blocked and left queued."""
+        ob = self.outbox
+        stmt = (select(Delivery.channel, Message.is_drill)
+                .join(Message, Message.id == Delivery.message_id)
+                .where(due(ob.clock.now()),
+                       *[not_(and_(Delivery.channel == c, Message.is_drill.is_(d)))
+                         for c, d in self.blocked])
+                .group_by(Delivery.channel, Message.is_drill)
+                .order_by(func.min(Delivery.next_attempt_at)))
+        with ob.store.session() as s:
+            due_keys = [(channel, bool(drill)) for channel, drill in s.execute(stmt).all()]
+        # Senders are resolved with no session open here: resolving may itself write (the
+        # drill inbox is created on first use), and a transaction held meanwhile by this
+        # thread would block that write (BEGIN IMMEDIATE) until it timed out.
+        routes: list[Route] = []
+        for key in due_keys:
+            channel, drill = key
+            if key not in self.senders:
+                try:
+                    self.senders[key] = ob.resolve_sender(channel.value, drill)
+                except Exception:  # noqa: BLE001 - e.g. the keyring is locked: hold, say so
+                    log.exception("no sender for %s (drill=%s)", channel.value, drill)
+                    self.senders[key] = None
+            found = self.senders[key]
+            if found is None:
+                self.blocked.add(key)
+                continue
+            account, sender = found
+            with ob.store.session() as s:
+                row_reason = s.scalar(select(ChannelAccount.paused_reason)
+                                      .where(ChannelAccount.id == account.id))
+            if row_reason or (row_reason is None and account.paused_reason):
+                self.blocked.add(key)
+                self.paused[account.name] = None
+                continue
+            routes.append(Route(key, account, sender, row_reason is not None))
+        return routes
+
+    def claim(self, routes: list[Route], room: int) -> tuple[Work, dict[int, Info]]:
+        """ONE transaction: due → sending, attempts + 1, account recorded; committed before
+        the caller sends. Room is shared fairly between routes, then the rest to whoever has
+        more. The first statement is the UPDATE, so it holds the write lock from the start;
+        its RETURNING gives what the senders need, so no row is read twice."""
+        now = self.outbox.clock.now()
+        got: dict[tuple[Channel, bool], list[Any]] = {r.key: [] for r in routes}
+        share = math.ceil(room / len(routes))
+        with self.outbox.store.session() as s, s.begin():
+            left = room
+            for second_pass in (False, True):
+                for r in routes:
+                    if left <= 0 or (second_pass and len(got[r.key]) < share):
+                        continue
+                    n = left if second_pass else min(left, share)
+                    rows = _claim_route(s, r, n, now)
+                    got[r.key] += rows
+                    left -= len(rows)
+            incident_of: dict[int, int] = {}
+            for chunk in chunks(sorted({d.message_id for rows in got.values() for d in rows})):
+                incident_of.update(s.execute(select(Message.id, Message.incident_id)
+                                             .where(Message.id.in_(chunk))).all())
+        work, infos = [], {}
+        for r in routes:
+            channel, drill = r.key[0].value, r.key[1]
+            mine = sorted(got[r.key], key=lambda d: (d.due_key, d.id))
+            if mine:
+                work.append((r, [OutgoingMessage(
+                    delivery_id=d.id, channel=channel, address=d.address,
+                    recipient_name=d.recipient_name, subject=d.subject, text=d.body_text,
+                    html=d.body_html, email_message_id=d.email_message_id,
+                    idempotency_key=d.idempotency_key, attempts=d.attempts - 1, is_drill=drill)
+                    for d in mine]))
+            for d in mine:
+                infos[d.id] = Info(d.id, d.message_id, incident_of[d.message_id],
+                                   d.recipient_name, channel, drill, r, d.attempts)
+        return work, infos
+
+    async def send_round(self, work: Work, infos: dict[int, Info]) -> None:
+        col = Collector(infos, self.outbox.commit_every)
+        writer = asyncio.create_task(self.writer(col, infos))
+        try:
+            await asyncio.gather(*(_send_one(r, msgs, col) for r, msgs in work))
+            col.close()
+            await writer
+        except BaseException:
+            # Cancelled, or the writer failed: record what we know; what was handed to a
+            # sender without an answer may or may not have gone out. Recording twice is
+            # harmless: only rows still `sending` in the attempt claimed here change.
+            writer.cancel()
+            rest = col.inflight + col.pending + [
+                SendOutcome(i, UNKNOWN, "sending was stopped before the server answered")
+                for i in sorted(col.expected - col.done)]
+            try:
+                self.tally(self.record_interrupted(rest, infos))
+            except Exception:  # noqa: BLE001 - recover() at the next start settles them
+                log.exception("could not record the outcomes of an interrupted send")
+            raise
+
+    async def writer(self, col: Collector, infos: dict[int, Info]) -> None:
+        """Records outcomes commit_every at a time (each commit in a thread)."""
+        while True:
+            await col.wakeup.wait()
+            col.wakeup.clear()
+            while (batch := col.take()) is not None:
+                col.inflight = batch
+                applied = await self.record(batch, infos)
+                col.inflight = []
+                self.tally(applied)
+            if col.closed:
+                return
+
+    async def record(self, batch: list[SendOutcome], infos: dict[int, Info]) -> Applied:
+        """The batch's statements here, on the event loop's thread (a millisecond or so of
+        CPU); only the COMMIT, which waits for the disk with the GIL released, in a thread."""
+        s = self.outbox.store.session()
+        try:
+            s.begin()
+            out = self.stage(s, batch, infos)
+        except BaseException:
+            s.close()
+            raise
+        await asyncio.to_thread(commit_and_close, s)
+        return out
+
+    def record_interrupted(self, batch: list[SendOutcome], infos: dict[int, Info]) -> Applied:
+        """The batch in one transaction on the calling thread (a send was interrupted)."""
+        with self.outbox.store.session() as s, s.begin():
+            return self.stage(s, batch, infos)
+
+    def stage(self, s: Session, batch: list[SendOutcome], infos: dict[int, Info]) -> Applied:
+        """One transaction's statements: the batch's state changes, account pauses and
+        timeline entries (not committed here)."""
+        now = self.outbox.clock.now()
+        out = Applied()
+        take_write_lock(s)
+        conn = s.connection()
+        gone = stale(conn, [(o.delivery_id, infos[o.delivery_id].attempt) for o in batch])
+        updates, changes, pauses = [], [], {}
+        for o in batch:
+            if o.delivery_id in gone:
+                continue  # no longer sending in this attempt: already recorded
+            info = infos[o.delivery_id]
+            result = o.result if o.result in OUTCOMES else UNKNOWN
+            detail = (o.detail or "").strip()[:2000] or (
+                "" if o.result in OUTCOMES else f"unexpected outcome {o.result!r}")
+            n = info.attempt
+            row = {"id": o.delivery_id, "state": S.UNKNOWN, "attempts": n,
+                   "next_attempt_at": None, "last_error": detail,
+                   "provider_id": o.provider_id or "", "sent_at": None}
+            extra: dict[str, Any] = {"attempt": n}
+            action = "send"
+            if result == SENT:
+                row.update(state=S.SENT, sent_at=now, last_error="")
+                extra["provider_id"] = o.provider_id or ""
+            elif result == TRANSIENT:
+                delay = self.outbox.retry_delay(n, o.retry_after)
+                row.update(state=S.RETRY_WAIT, next_attempt_at=now + timedelta(seconds=delay))
+                extra.update(retry_in_s=round(delay, 1),
+                             next_attempt_at=row["next_attempt_at"].isoformat())
+            elif result == PERMANENT:
+                row["state"] = S.FAILED
+            elif result == AUTH_FAILED:  # nothing reached the recipient: not an attempt
+                action = "auth"
+                row.update(state=S.QUEUED, attempts=max(0, n - 1), next_attempt_at=now)
+                route = info.route
+                if route is not None:
+                    pauses[route.key] = (route, detail or "authentication refused")
+                    extra["account"] = route.account.name
+            if info.route is not None and info.route.has_row:
+                extra["account_id"] = info.route.account.id
+            updates.append(row)
+            changes.append(Change(info, action, row["state"], detail, extra))
+            out.results[AUTH_FAILED if action == "auth" else result] += 1
+        write_outcomes(conn, updates, {r["id"]: infos[r["id"]].attempt for r in updates}, now)
+        for route, reason in pauses.values():
+            if route.has_row:
+                s.execute(update(ChannelAccount)
+                          .where(ChannelAccount.id == route.account.id,
+                                 ChannelAccount.paused_reason == "")
+                          .values(paused_reason=reason, updated_at=now))
+            out.paused.append(route)
+        out.entries = entries(s, changes, now, ACTOR) if changes else []
+        out.ids = tuple(r["id"] for r in updates)
+        return out
+
+    def tally(self, applied: Applied) -> None:
+        self.results.update(applied.results)
+        for route in applied.paused:
+            self.blocked.add(route.key)
+            self.paused[route.account.name] = None
+        if applied.ids:
+            self.outbox._publish(applied.ids, applied.entries)
+
+
+def _claim_route(s: Session, r: Route, n: int, now: Any) -> list[Any]:
+    channel, drill = r.key
+    pick = (select(Delivery.id).join(Message, Message.id == Delivery.message_id)
+            .where(due(now), Delivery.channel == channel, Message.is_drill.is_(drill))
+            .order_by(Delivery.next_attempt_at, Delivery.id).limit(n))
+    if r.has_row:  # paused meanwhile (another flush, another thread): claim nothing
+        pick = pick.where(~select(ChannelAccount.id).where(
+            ChannelAccount.id == r.account.id, ChannelAccount.paused_reason != "").exists())
+    stmt = (update(D).where(D.c.id.in_(pick))
+            .values(state=S.SENDING, attempts=D.c.attempts + 1,
+                    account_id=r.account.id if r.has_row else None, updated_at=now)
+            .returning(*CLAIMED))
+    return list(s.execute(stmt).all())
+
+
+async def _send_one(route: Route, messages: list[OutgoingMessage], col: Collector) -> None:
+    why = "the channel reported nothing for this delivery"
+    try:
+        await route.sender.send(messages, col.accept)
+    except Exception as exc:  # noqa: BLE001 - a sender must not raise; if it does, the
+        log.exception("sender for %s failed", route.account.name)  # unreported are unknown
+        why = f"the channel stopped: {exc}"[:500]
+    for m in messages:
+        if m.delivery_id not in col.done:
+            col.accept(SendOutcome(m.delivery_id, UNKNOWN, why))
