@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from app.clocks import IncidentClocks
-from app.regulatory import ClockState, ClockStatus
 from app.timefmt import format_duration
+
+if TYPE_CHECKING:  # the panel imports this module at start-up; the clocks load on first use
+    from app.clocks import IncidentClocks
+    from app.regulatory import ClockState
 
 # urgency: lower sorts first
 OVERDUE, PROPOSAL, DUE_SOON, DUE, WAITING, ELAPSED, DONE, NOT_APPLICABLE = range(8)
@@ -54,20 +57,20 @@ def _relative(due_at: datetime, now: datetime) -> tuple[int, str]:
 
 def _regulatory_row(clock: ClockState, now: datetime) -> ClockRow:
     rule = clock.rule
-    status = clock.status
-    if status == ClockStatus.OVERDUE:
+    status = clock.status.value  # ClockStatus values, compared as text
+    if status == "overdue":
         urgency, text = OVERDUE, f"Overdue {format_duration(-(clock.remaining or timedelta()))}"
-    elif status in (ClockStatus.RUNNING, ClockStatus.DUE_SOON):
-        urgency = DUE_SOON if status == ClockStatus.DUE_SOON else DUE
+    elif status in ("running", "due_soon"):
+        urgency = DUE_SOON if status == "due_soon" else DUE
         text = f"Due in {format_duration(clock.remaining or timedelta())}"
-    elif status == ClockStatus.WAITING_TRIGGER:
+    elif status == "waiting_trigger":
         urgency, text = WAITING, "Not started"
-    elif status == ClockStatus.ELAPSED:
+    elif status == "elapsed":
         urgency = ELAPSED
         text = f"{format_duration(clock.elapsed or timedelta())} elapsed"
-    elif status == ClockStatus.SATISFIED:
+    elif status == "satisfied":
         urgency, text = DONE, "Met"
-    elif status == ClockStatus.SATISFIED_LATE:
+    elif status == "satisfied_late":
         urgency, text = DONE, "Met late"
     else:
         urgency, text = NOT_APPLICABLE, "Not applicable"

@@ -8,7 +8,7 @@ never risks the GUI thread on it) and comes back as plain values."""
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
@@ -20,7 +20,6 @@ from app.clock_board import (
     DONE, DUE_SOON, NOT_APPLICABLE, OVERDUE, PROPOSAL, WAITING, ClockRow, clock_rows,
     header_figures,
 )
-from app.clocks import IncidentClocks
 from app.domain.dto import IncidentDTO
 from app.domain.enums import Phase
 from app.errors import ClarionError
@@ -29,6 +28,9 @@ from ui.models.base import DTO_ROLE, SORT_ROLE, DtoTableModel, Index
 from ui.services import Services
 from ui.widgets.forms import NoticeLabel, configure_table, named
 from ui.worker import Worker
+
+if TYPE_CHECKING:
+    from app.clocks import IncidentClocks
 
 URGENCY_COLOURS = {OVERDUE: "#c62828", PROPOSAL: "#6a1b9a", DUE_SOON: "#ef6c00",
                    DONE: "#2e7d32", WAITING: "#607d8b", NOT_APPLICABLE: "#9e9e9e"}
@@ -224,7 +226,8 @@ class ClocksPanel(QWidget):
             self.ticker.stop()
         else:
             self.ticker.start()
-            self.refresh()
+            # after the window has painted: the clocks load on first use, off the start-up path
+            self.debounce.start()
         self._update_buttons()
 
     def _schedule(self, *_args: object) -> None:
