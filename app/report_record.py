@@ -13,7 +13,8 @@ after the last communication or the phase's start; in a *resolved* period that w
 reopened the resolution notice is due within its interval. A gap is a silence longer than the
 interval in force (the severity at that moment decides the interval). A communication counts
 when it is queued, like the clocks; a message all of whose deliveries failed or were cancelled
-is not a communication.
+is not a communication. Decisions are the coordinators' (and clock triggers); the outbox's
+cancel / retry / resend entries are delivery actions and show in the deliveries' counts.
 """
 
 from __future__ import annotations
@@ -41,10 +42,15 @@ PENDING_STATES = frozenset({DeliveryState.QUEUED.value, DeliveryState.SENDING.va
 CUSTOMER_FACING = frozenset({Category.CUSTOMERS, Category.AFFECTED_USERS, Category.MEDIA})
 CHANNEL_MODE_LABELS = {"best": "best channel of each person", "email": "email only",
                        "sms": "SMS only", "both": "email and SMS"}
+# what the outbox records as a decision entry about one delivery (app/outbox_timeline.py):
+# delivery actions, counted with the deliveries' states, not decisions about the incident
+DELIVERY_ACTIONS = frozenset({"cancel", "retry", "resend"})
 
 
 from app.report_record_types import (  # noqa: E402,F401 - the record's types, re-exported
-    MessageInfo, DeliveryInfo, RecordInputs, FirstCommunication, RecipientLine, MessageLine, Gap, SilenceBreach, EscalationLine, DecisionLine, RegulatoryLine, FailureLine, PhaseSpan, CommunicationRecord,
+    MessageInfo, DeliveryInfo, RecordInputs, FirstCommunication, RecipientLine, MessageLine, Gap,
+    SilenceBreach, StakeholderSilence, EscalationLine, DecisionLine, RegulatoryLine, FailureLine,
+    PhaseSpan, CommunicationRecord,
 )
 
 
@@ -198,6 +204,20 @@ def silence_breaches(stakeholders: Sequence[StakeholderInfo],
     return out
 
 
+def silence_summary(breaches: Sequence[SilenceBreach]) -> list[StakeholderSilence]:
+    """One line per stakeholder: their longest silence and how many times the max was
+    exceeded; the worst first (longest past the max, then most often, then by name)."""
+    by_person: dict[int, list[SilenceBreach]] = defaultdict(list)
+    for b in breaches:
+        by_person[b.stakeholder_id].append(b)
+    out = []
+    for sid, items in by_person.items():
+        longest = max(items, key=lambda b: (b.length, -b.start.timestamp()))
+        out.append(StakeholderSilence(sid, longest.name, longest.allowed, longest, len(items)))
+    out.sort(key=lambda s: (-s.over.total_seconds(), -s.times, s.name, s.stakeholder_id))
+    return out
+
+
 def describe_audience(audience: Mapping[str, Any], group_names: Mapping[int, str],
                       recipient_categories: Sequence[Category]) -> str:
     """Whom a message was meant for, in words and without anyone's name."""
@@ -230,6 +250,7 @@ def _message_lines(inputs: RecordInputs) -> list[MessageLine]:
     for d in inputs.deliveries:
         by_message[d.message_id].append(d)
     lines = []
+    seen: dict[frozenset[tuple[str, str, str]], int] = {}
     for m in sorted(inputs.messages, key=lambda m: (m.created_at, m.id)):
         ds = sorted(by_message.get(m.id, ()), key=lambda d: (d.recipient_name, d.id))
         counts: dict[str, int] = defaultdict(int)
@@ -238,21 +259,24 @@ def _message_lines(inputs: RecordInputs) -> list[MessageLine]:
         cats = [inputs.categories[d.stakeholder_id] for d in ds
                 if d.stakeholder_id is not None and d.stakeholder_id in inputs.categories]
         sent_times = [d.sent_at for d in ds if d.sent_at is not None]
+        who = frozenset((d.recipient_name, d.channel, d.address) for d in ds)
+        same = seen.setdefault(who, m.id) if ds else m.id
         lines.append(MessageLine(
             id=m.id, at=m.created_at, template_type=m.template_type,
             type_label=TYPE_LABELS.get(m.template_type, m.template_type.replace("_", " ")),
             audience=describe_audience(m.audience or {}, inputs.group_names, cats),
             created_by=m.created_by,
             recipients=tuple(RecipientLine(d.recipient_name, d.channel, d.address, d.state,
-                                           d.stakeholder_id, d.sent_at, d.last_error)
-                             for d in ds),
+                                           d.stakeholder_id, d.sent_at, d.last_error,
+                                           d.attempts) for d in ds),
             total=len(ds), sent=counts[DeliveryState.SENT.value],
             failed=counts[DeliveryState.FAILED.value],
             unknown=counts[DeliveryState.UNKNOWN.value],
             pending=sum(counts[s] for s in PENDING_STATES),
             cancelled=counts[DeliveryState.CANCELLED.value],
             customer_facing=sum(1 for c in cats if c in CUSTOMER_FACING),
-            first_sent_at=min(sent_times) if sent_times else None))
+            first_sent_at=min(sent_times) if sent_times else None,
+            same_recipients_as=same if same != m.id else None))
     return lines
 
 
@@ -283,6 +307,8 @@ def _decisions(timeline: Sequence[TimelineEntryDTO]) -> list[DecisionLine]:
     out = []
     for e in timeline:
         if e.kind == TimelineKind.DECISION.value:
+            if e.data.get("action") in DELIVERY_ACTIONS:
+                continue  # a delivery cancelled, retried or resent: in the deliveries' counts
             out.append(DecisionLine(e.at, e.actor, "decision", e.summary))
         elif e.kind == TimelineKind.CLOCK_STARTED.value:
             # worded here rather than taken from the summary, whose time is not in the
@@ -381,12 +407,13 @@ def compute_record(inputs: RecordInputs) -> CommunicationRecord:
         silences=tuple(silences), escalations=tuple(_escalations(timeline)),
         decisions=tuple(_decisions(timeline)), regulatory=tuple(regulatory_lines(
             inputs.regulatory)), failures=tuple(failures),
-        resolution_notice_at=notice_at, resolution_notice_due=notice_due)
+        resolution_notice_at=notice_at, resolution_notice_due=notice_due,
+        stakeholder_silences=tuple(silence_summary(silences)))
 
 
 __all__ = [
     "RecordInputs", "MessageInfo", "DeliveryInfo", "CommunicationRecord", "FirstCommunication",
-    "MessageLine", "RecipientLine", "Gap", "SilenceBreach", "EscalationLine", "DecisionLine",
-    "RegulatoryLine", "FailureLine", "PhaseSpan", "compute_record",
-    "phase_spans", "describe_audience",
+    "MessageLine", "RecipientLine", "Gap", "SilenceBreach", "StakeholderSilence",
+    "EscalationLine", "DecisionLine", "RegulatoryLine", "FailureLine", "PhaseSpan",
+    "compute_record", "phase_spans", "describe_audience", "silence_summary",
 ]

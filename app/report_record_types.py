@@ -80,6 +80,7 @@ class RecipientLine:
     stakeholder_id: int | None
     sent_at: datetime | None
     last_error: str = ""
+    attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class MessageLine:
     cancelled: int
     customer_facing: int              # deliveries to customers, affected users or media
     first_sent_at: datetime | None
+    same_recipients_as: int | None = None   # an earlier message with exactly these recipients
 
     @property
     def all_failed(self) -> bool:
@@ -132,6 +134,20 @@ class SilenceBreach:
     @property
     def length(self) -> timedelta:
         return self.end - self.start
+
+
+@dataclass(frozen=True)
+class StakeholderSilence:
+    """One stakeholder's breaches of their max silence in one line: the longest and how many."""
+    stakeholder_id: int
+    name: str
+    allowed: timedelta
+    longest: SilenceBreach
+    times: int                        # how many silences outlasted the max
+
+    @property
+    def over(self) -> timedelta:
+        return self.longest.length - self.allowed
 
 
 @dataclass(frozen=True)
@@ -211,6 +227,8 @@ class CommunicationRecord:
     failures: tuple[FailureLine, ...]
     resolution_notice_at: datetime | None = None
     resolution_notice_due: datetime | None = None
+    # one line per stakeholder who waited longer than their max silence, the worst first
+    stakeholder_silences: tuple[StakeholderSilence, ...] = ()
 
     @property
     def deliveries(self) -> int:
@@ -231,3 +249,7 @@ class CommunicationRecord:
     @property
     def pending(self) -> int:
         return sum(m.pending for m in self.messages)
+
+    @property
+    def cancelled(self) -> int:
+        return sum(m.cancelled for m in self.messages)

@@ -1,18 +1,19 @@
-"""The post-incident report as text: GitHub-style Markdown and one self-contained HTML5 document.
+"""What each version of the post-incident report says, as a list of blocks (headings,
+paragraphs, tables, lists, the chart) that app/reports.py writes as Markdown or HTML — so the
+formats always say the same thing. What a version may contain was decided when the report was
+built (app/reports.py); here it is worded and laid out.
 
-Both renderers walk the same list of blocks (headings, paragraphs, tables, lists, the chart), so
-the two formats always say the same thing; what a version may say was decided when the report
-was built (app/reports.py), not here. The HTML stays inside the subset QTextDocument renders
-(the PDF is made from it): h1–h3, p, table with border/cellpadding attributes, ul/li, b, span
-with an inline colour, img — well-formed (it parses as XML once the doctype line is removed),
-every user text escaped, no scripts and no external resources.
+Tables are laid out for an A4 column at 8.5 pt (the PDF): short times ("06:53" on the day of
+detection, "27 Nov 06:53" on another; the zone is stated once in the header), few columns, the
+figures of a row in one cell. The executive version lists the worst lines of what grows with
+the incident (the 20 longest-silent stakeholders); the technical version stays complete but
+says a thing once (a message "sent to the same recipients as message 11", addresses in one
+table, the delivery actions out of Decisions).
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -22,14 +23,7 @@ from app.clock import ensure_utc
 from app.report_model import Audience
 from app.timefmt import format_duration
 
-CHART_ALT = "Incident chart: phases, messages, due updates and deadlines over time"
-TONES = {"bad": "#b00020", "good": "#1b6e20", "muted": "#666666"}
-STYLE = ("body { font-family: sans-serif; font-size: 10pt; color: #202020; }\n"
-         "h1 { font-size: 18pt; } h2 { font-size: 14pt; margin-top: 14pt; }\n"
-         "h3 { font-size: 11pt; }\n"
-         "table { border-collapse: collapse; margin-bottom: 8pt; }\n"
-         "th { background-color: #eeeeee; text-align: left; }\n"
-         "th, td { vertical-align: top; }\n")
+EXECUTIVE_ROWS = 20        # stakeholder silences the executive version lists (the worst)
 
 
 # ---------------------------------------------------------------- blocks
@@ -42,6 +36,7 @@ class Run:
 
 
 Inline = str | Run
+Cell = Inline | tuple[Inline, ...]
 
 
 @dataclass(frozen=True)
@@ -58,7 +53,8 @@ class P:
 @dataclass(frozen=True)
 class Table:
     headers: tuple[str, ...]
-    rows: list[tuple[Inline, ...]] = field(default_factory=list)
+    rows: list[tuple[Cell, ...]] = field(default_factory=list)
+    widths: tuple[int, ...] = ()       # per column, % of the page's width (HTML and PDF)
 
 
 @dataclass(frozen=True)
@@ -91,6 +87,42 @@ def fmt_time(value: datetime | None, zone: str) -> str:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname() or zone}"
 
 
+class Times:
+    """The report's times in the client's zone: `full` in the header and prose, `short` in
+    tables — "06:53" on the day of detection, "27 Nov 06:53" on another day ("27 Nov 2027
+    06:53" in another year), the zone's abbreviation added only when it is not the one in force
+    at detection (a daylight-saving change)."""
+
+    def __init__(self, zone: str, detected_at: datetime) -> None:
+        self.zone, self._tz = zone, _zone(zone)
+        self.detected = ensure_utc(detected_at).astimezone(self._tz)
+        self.day, self.abbr = self.detected.date(), self.detected.tzname() or zone
+
+    def full(self, value: datetime | None) -> str:
+        return fmt_time(value, self.zone)
+
+    def short(self, value: datetime | None) -> str:
+        if value is None:
+            return "—"
+        local = ensure_utc(value).astimezone(self._tz)
+        text = f"{local:%H:%M}"
+        if local.date() != self.day:
+            year = f" {local.year}" if local.year != self.day.year else ""
+            text = f"{local.day} {local:%b}{year} {text}"
+        abbr = local.tzname() or self.zone
+        return text if abbr == self.abbr else f"{text} {abbr}"
+
+    def range(self, start: datetime | None, end: datetime | None) -> str:
+        """'07:02', or '07:02–07:04' (the end's date only when it is not the start's)."""
+        first, last = self.short(start or end), self.short(end or start)
+        if first == last:
+            return first
+        a, b = (ensure_utc(x).astimezone(self._tz) for x in (start, end))  # type: ignore[arg-type]
+        if a.date() == b.date() and a.tzname() == b.tzname():
+            last = f"{b:%H:%M}"
+        return f"{first}–{last}"
+
+
 def fmt_span(value: timedelta | None) -> str:
     return "—" if value is None else format_duration(value)
 
@@ -100,7 +132,7 @@ def fmt_date(value: date | None) -> str:
 
 
 def _plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (many or word + 's')}"
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
 def _paragraphs(text: str) -> list[Block]:
@@ -108,28 +140,53 @@ def _paragraphs(text: str) -> list[Block]:
     return [P((p,)) for p in parts if p]
 
 
+def _table_or(empty: str, headers: tuple[str, ...], rows: list[tuple[Cell, ...]],
+              widths: tuple[int, ...] = ()) -> Block:
+    """The table, or the sentence that says there is nothing to list."""
+    return Table(headers, rows, widths) if rows else P((empty,))
+
+
 def _label(name: str, value: str) -> tuple[Inline, ...]:
     return (Run(f"{name}: ", bold=True), value)
 
 
+def _count(n: int, word: str) -> Inline:
+    return Run(f"{n:,} {word}", tone="bad") if n else f"0 {word}"
+
+
+def _outcomes(m: Any, when: str = "") -> tuple[Inline, ...]:
+    """'9 sent · 0 failed', then unknown, pending and cancelled when there are any; `when`
+    the deliveries were sent, after the first figure."""
+    parts: list[Inline] = [f"{m.sent:,} sent" + (f" ({when})" if when else ""),
+                           _count(m.failed, "failed")]
+    if m.unknown:
+        parts.append(_count(m.unknown, "unknown"))
+    parts += [f"{n:,} {word}" for n, word in ((m.pending, "pending"),
+                                               (m.cancelled, "cancelled")) if n]
+    out: list[Inline] = []
+    for part in parts:
+        out += [" · ", part] if out else [part]
+    return tuple(out)
+
+
 # ---------------------------------------------------------------- what the report says
 
-def _header(r: Any, version: str) -> list[Block]:
-    tz = r.time_zone
-    resolved = fmt_time(r.resolved_at, tz) if r.resolved_at else "not resolved yet"
+def _header(r: Any, version: str, t: Times) -> list[Block]:
+    resolved = t.full(r.resolved_at) if r.resolved_at else "not resolved yet"
     duration = fmt_span((r.resolved_at or r.generated_at) - r.detected_at)
-    blocks: list[Block] = [
+    drill = ("  ·  ", Run("Drill", bold=True, tone="muted")) if getattr(r, "is_drill", False) \
+        else ()
+    detected = t.detected
+    return [
         H(1, f"Post-incident report: {r.title}"),
         P(_label("Organisation", r.client_name) + ("  ·  ",) + _label("Severity", r.severity.value)
-          + ("  ·  ",) + _label("Version", version)
-          + (("  ·  ", Run("Drill", bold=True, tone="muted")) if getattr(r, "is_drill", False)
-             else ())),
-        P(_label("Detected", fmt_time(r.detected_at, tz)) + ("  ·  ",)
+          + ("  ·  ",) + _label("Version", version) + drill),
+        P(_label("Detected", t.full(r.detected_at)) + ("  ·  ",)
           + _label("Resolved", resolved) + ("  ·  ",) + _label("Duration", duration)),
-        P((Run(f"Generated {fmt_time(r.generated_at, tz)}; times are shown in {tz}.",
-               tone="muted"),)),
+        P((Run(f"Generated {t.full(r.generated_at)}. Times are in {r.time_zone} ({t.abbr}); "
+               f"in tables a time without a date is on {detected:%a} {detected.day} "
+               f"{detected:%b %Y}, the day of detection.", tone="muted"),)),
     ]
-    return blocks
 
 
 def _root_cause(text: str, under_investigation: bool) -> list[Block]:
@@ -138,14 +195,14 @@ def _root_cause(text: str, under_investigation: bool) -> list[Block]:
     return _paragraphs(text)
 
 
-def _first_line(first: Any, tz: str) -> tuple[Inline, ...]:
+def _first_line(first: Any, t: Times) -> tuple[Inline, ...]:
     if first.queued_at is None:
         verdict = "" if first.within_target is None else " — the 15-minute line was missed"
         return ("Nothing was communicated" + verdict + ".",)
-    parts: list[Inline] = [f"First message queued {fmt_time(first.queued_at, tz)} "
+    parts: list[Inline] = [f"First message queued {t.full(first.queued_at)} "
                            f"({fmt_span(first.to_queued)} after detection)"]
     if first.sent_at is not None:
-        parts.append(f"; first sent {fmt_time(first.sent_at, tz)} "
+        parts.append(f"; first sent {t.full(first.sent_at)} "
                      f"({fmt_span(first.to_sent)} after detection)")
     target = fmt_span(first.target)
     if first.within_target is True:
@@ -157,158 +214,217 @@ def _first_line(first: Any, tz: str) -> tuple[Inline, ...]:
     return tuple(parts)
 
 
-def _record_blocks(r: Any) -> list[Block]:
-    rec, tz = r.record, r.time_zone
+def _silence_blocks(rec: Any, t: Times, technical: bool) -> list[Block]:
+    people = rec.stakeholder_silences
+    if not people:
+        return [P(("No stakeholder waited longer than their max silence.",))]
+    times = sum(s.times for s in people)
+    shown = people if technical else people[:EXECUTIVE_ROWS]
+    blocks: list[Block] = [
+        P((Run(f"{_plural(len(people), 'stakeholder')} waited longer than their max silence, "
+               f"{_plural(times, 'time')} in all. Each one's longest silence, the worst first:",
+               tone="bad"),)),
+        Table(("Stakeholder", "Longest silence", "From", "Until", "Allowed", "Exceeded"),
+              [(s.name, Run(fmt_span(s.longest.length), tone="bad"), t.short(s.longest.start),
+                t.short(s.longest.end) + (" (still silent)" if s.longest.ongoing else ""),
+                fmt_span(s.allowed), _plural(s.times, "time")) for s in shown])]
+    rest = people[len(shown):]
+    if rest:
+        blocks.append(P((Run(f"{_plural(len(rest), 'more stakeholder')} waited longer than "
+                             f"their max silence, each at most {fmt_span(rest[0].over)} past "
+                             "it; the technical version lists every one.", tone="muted"),)))
+    return blocks
+
+
+_NOT_SENT = {"failed": "Failed", "unknown": "Unknown whether sent",
+             "retry_wait": "Waiting to retry", "sending": "Sending", "queued": "Still queued",
+             "cancelled": "Cancelled"}
+
+
+def _delivery_blocks(rec: Any, t: Times) -> list[Block]:
+    """Technical only: each message's recipients (once: a message sent to the same people as
+    an earlier one says so), its outcome and every delivery that was not sent, by state, channel
+    and error; then every recipient's address, once."""
+    blocks: list[Block] = [H(3, "Deliveries by message")]
+    order = list(_NOT_SENT)
+    for m in rec.messages:
+        head = f"Message {m.id} · {m.type_label} · {t.short(m.at)}" + (
+            f" · {m.created_by}" if m.created_by else "")
+        if m.same_recipients_as is not None:
+            who = f"{_plural(m.total, 'recipient')}, the same as message {m.same_recipients_as}"
+        else:
+            by_channel: dict[str, list[str]] = defaultdict(list)
+            for d in m.recipients:
+                by_channel[d.channel].append(d.name)
+            who = f"{_plural(m.total, 'recipient')} " + "; ".join(
+                f"by {channel}: {', '.join(names)}" for channel, names in by_channel.items())
+        last_sent = max((d.sent_at for d in m.recipients if d.sent_at), default=None)
+        runs: list[Inline] = [Run(head, bold=True), "\n", who + ". ", *_outcomes(
+            m, t.range(m.first_sent_at, last_sent) if m.first_sent_at else ""), "."]
+        groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        for d in m.recipients:
+            if d.state != "sent":
+                groups[(d.state, d.channel, d.last_error.strip())].append(
+                    d.name + (f" ({d.attempts} attempts)" if d.attempts > 1 else ""))
+        for (state, channel, error), names in sorted(groups.items(), key=lambda kv: (
+                order.index(kv[0][0]) if kv[0][0] in order else len(order), -len(kv[1]))):
+            if len(names) == m.total and not error:
+                continue  # everyone, as the figures say
+            runs += ["\n", Run(f"{_NOT_SENT.get(state, state.capitalize())} by {channel}"
+                               + (f" — {error}" if error else "") + ": ",
+                               tone="bad" if state in ("failed", "unknown") else ""),
+                     ", ".join(names) + "."]
+        blocks.append(P(tuple(runs)))
+    directory: dict[tuple[str, str, str], int] = defaultdict(int)
+    for m in rec.messages:
+        for d in m.recipients:
+            directory[(d.name, d.channel, d.address)] += 1
+    if directory:
+        blocks.append(H(3, "Recipients"))
+        blocks.append(Table(("Recipient", "Channel", "Address", "Messages"),
+                            [(name, channel, address, str(n)) for (name, channel, address), n
+                             in sorted(directory.items())], (32, 10, 46, 12)))
+    return blocks
+
+
+def _failure_blocks(rec: Any, technical: bool) -> list[Block]:
+    blocks: list[Block] = [H(3, "Failed and unknown deliveries"),
+                           P((f"{rec.failed:,} failed, {rec.unknown:,} unknown."
+                              + (f" {rec.cancelled:,} cancelled before sending."
+                                 if rec.cancelled else ""),))]
+    if technical and rec.failures:
+        by_error: dict[str, list[Any]] = defaultdict(list)
+        for f in rec.failures:
+            by_error[f.last_error.strip() or "(no error recorded)"].append(f)
+        blocks.append(Table(("Error", "Failed", "Unknown", "Messages"), [
+            (error, str(sum(f.state == "failed" for f in fs)),
+             str(sum(f.state == "unknown" for f in fs)), str(len({f.message_id for f in fs})))
+            for error, fs in sorted(by_error.items(), key=lambda kv: -len(kv[1]))],
+            (64, 12, 12, 12)))
+        blocks.append(P(("Each one is listed under its message in Deliveries by message.",)))
+    return blocks
+
+
+def _record_blocks(r: Any, t: Times) -> list[Block]:
+    rec = r.record
     technical = r.audience == Audience.TECHNICAL
     blocks: list[Block] = [H(2, "Communication record"), H(3, "First communication"),
-                           P(_first_line(rec.first, tz))]
-    blocks.append(H(3, "Messages"))
-    blocks.append(P((f"{_plural(len(rec.messages), 'message')} to "
-                     f"{_plural(rec.deliveries, 'recipient')}: {rec.sent} sent, "
-                     f"{rec.failed} failed, {rec.unknown} unknown, {rec.pending} pending.",)))
+                           P(_first_line(rec.first, t)), H(3, "Messages"),
+                           P((f"{_plural(len(rec.messages), 'message')} to "
+                              f"{_plural(rec.deliveries, 'recipient')}: {rec.sent:,} sent, "
+                              f"{rec.failed:,} failed, {rec.unknown:,} unknown, "
+                              f"{rec.pending:,} pending, {rec.cancelled:,} cancelled.",))]
     if rec.messages:
-        blocks.append(Table(("Queued", "Message", "Audience", "Recipients", "Sent", "Failed",
-                             "Unknown", "First sent"),
-                            [(fmt_time(m.at, tz), m.type_label, m.audience, str(m.total),
-                              str(m.sent), _count(m.failed), _count(m.unknown),
-                              fmt_time(m.first_sent_at, tz)) for m in rec.messages]))
-    if technical:
-        for m in rec.messages:
-            blocks.append(H(3, f"Message {m.id}: {m.type_label}, {fmt_time(m.at, tz)}"
-                               + (f" by {m.created_by}" if m.created_by else "")))
-            blocks.append(Table(("Recipient", "Channel", "Address", "State", "Sent", "Error"),
-                                [(d.name, d.channel, d.address, _state(d.state),
-                                  fmt_time(d.sent_at, tz), d.last_error)
-                                 for d in m.recipients]))
+        blocks.append(Table(("Queued", "Message", "Audience", "Deliveries", "First sent"),
+                            [(t.short(m.at), m.type_label,
+                              Run("as above", tone="muted") if i and m.audience ==
+                              rec.messages[i - 1].audience else m.audience,
+                              _outcomes(m), t.short(m.first_sent_at))
+                             for i, m in enumerate(rec.messages)], (13, 19, 33, 22, 13)))
     blocks.append(H(3, "Update cadence"))
     if rec.gaps:
         blocks.append(P((Run(f"{_plural(len(rec.gaps), 'silence')} longer than the cadence "
                              "allowed:", tone="bad"),)))
         blocks.append(Table(("Phase", "Severity", "Silent from", "Until", "Length", "Allowed"),
-                            [(g.phase.label, g.severity.value, fmt_time(g.start, tz),
-                              fmt_time(g.end, tz) + (" (still silent)" if g.ongoing else ""),
+                            [(g.phase.label, g.severity.value, t.short(g.start),
+                              t.short(g.end) + (" (still silent)" if g.ongoing else ""),
                               Run(fmt_span(g.length), tone="bad"), fmt_span(g.allowed))
                              for g in rec.gaps]))
     else:
         blocks.append(P((Run("The update cadence was kept in every phase.", tone="good"),)))
-    blocks.append(H(3, "Max silence per stakeholder"))
-    if rec.silences:
-        blocks.append(Table(("Stakeholder", "Silent from", "Until", "Length", "Allowed"),
-                            [(s.name, fmt_time(s.start, tz),
-                              fmt_time(s.end, tz) + (" (still silent)" if s.ongoing else ""),
-                              Run(fmt_span(s.length), tone="bad"), fmt_span(s.allowed))
-                             for s in rec.silences]))
-    else:
-        blocks.append(P(("No stakeholder waited longer than their max silence.",)))
     if rec.resolution_notice_due is not None:
-        blocks.append(P(_label("Resolution notice", _notice(rec, tz))))
-    blocks.append(H(3, "Escalations"))
-    if rec.escalations:
-        blocks.append(Table(("Proposed", "Rule", "Why", "Outcome", "Decided", "By", "Reason"),
-                            [(fmt_time(e.proposed_at, tz), e.rule_name, e.reason,
-                              Run(e.outcome.capitalize(), tone="bad" if e.outcome == "pending"
-                                  else ""), fmt_time(e.decided_at, tz), e.decided_by,
-                              e.decision_reason) for e in rec.escalations]))
-    else:
-        blocks.append(P(("No escalation rule fired.",)))
-    blocks.append(H(3, "Decisions"))
-    if rec.decisions:
-        blocks.append(Table(("Time", "By", "Decision"),
-                            [(fmt_time(d.at, tz), d.actor, d.text + (
-                                f" (effective {fmt_time(d.effective_at, tz)})"
-                                if d.effective_at else "")) for d in rec.decisions]))
-    else:
-        blocks.append(P(("No decisions were recorded.",)))
-    blocks.append(H(3, "Regulatory and contractual deadlines"))
-    if rec.regulatory:
-        blocks.append(Table(("Deadline", "Regime", "Notify", "Started", "Due", "Satisfied",
-                             "Outcome"),
-                            [(g.title, g.regime, g.recipient, fmt_time(g.started_at, tz),
-                              fmt_time(g.due_at, tz), fmt_time(g.satisfied_at, tz),
-                              _outcome(g)) for g in rec.regulatory]))
-    else:
-        blocks.append(P(("No regulatory or contractual deadline applied.",)))
-    blocks.append(H(3, "Failed and unknown deliveries"))
-    blocks.append(P((f"{rec.failed} failed, {rec.unknown} unknown.",)))
-    if technical and rec.failures:
-        blocks.append(Table(("Queued", "Message", "Recipient", "Channel", "Address", "State",
-                             "Attempts", "Last error"),
-                            [(fmt_time(f.at, tz), f.type_label, f.recipient_name, f.channel,
-                              f.address, _state(f.state), str(f.attempts), f.last_error)
-                             for f in rec.failures]))
+        blocks.append(P(_label("Resolution notice", _notice(rec, t))))
+    blocks.append(H(3, "Max silence per stakeholder"))
+    blocks += _silence_blocks(rec, t, technical)
+    blocks += [H(3, "Escalations"), _table_or(
+        "No escalation rule fired.", ("Proposed", "Rule", "Why", "Decision"),
+        [(t.short(e.proposed_at), e.rule_name, e.reason, _decided(e, t))
+         for e in rec.escalations], (13, 22, 30, 35))]
+    blocks += [H(3, "Decisions"), _table_or(
+        "No decisions were recorded.", ("Time", "By", "Decision"),
+        [(t.short(d.at), d.actor, d.text + (f" (effective {t.short(d.effective_at)})"
+                                             if d.effective_at else ""))
+         for d in rec.decisions], (13, 22, 65))]
+    blocks += [H(3, "Regulatory and contractual deadlines"), _table_or(
+        "No regulatory or contractual deadline applied.",
+        ("Deadline", "Regime", "Notify", "Started", "Due", "Outcome"),
+        [(g.title, g.regime, g.recipient, t.short(g.started_at), t.short(g.due_at),
+          _outcome(g, t)) for g in rec.regulatory], (30, 11, 17, 13, 13, 16))]
+    blocks += _failure_blocks(rec, technical)
+    if technical and rec.messages:
+        blocks += _delivery_blocks(rec, t)
     return blocks
 
 
-def _count(n: int) -> Inline:
-    return Run(str(n), tone="bad") if n else "0"
+def _decided(e: Any, t: Times) -> tuple[Inline, ...]:
+    out: list[Inline] = [Run(e.outcome.capitalize(), tone="bad" if e.outcome == "pending"
+                             else "")]
+    if e.decided_at:
+        out.append(f" {t.short(e.decided_at)}")
+    if e.decided_by:
+        out.append(f" by {e.decided_by}")
+    if e.decision_reason:
+        out.append(f": {e.decision_reason}")
+    return tuple(out)
 
 
-def _state(state: str) -> Inline:
-    return Run(state, tone="bad") if state in ("failed", "unknown") else state
-
-
-def _notice(rec: Any, tz: str) -> str:
-    due = fmt_time(rec.resolution_notice_due, tz)
+def _notice(rec: Any, t: Times) -> str:
+    due = t.full(rec.resolution_notice_due)
     if rec.resolution_notice_at is None:
         return f"not queued (due {due})"
     late = rec.resolution_notice_at > rec.resolution_notice_due
-    return (f"queued {fmt_time(rec.resolution_notice_at, tz)} (due {due}"
+    return (f"queued {t.full(rec.resolution_notice_at)} (due {due}"
             + (", late)" if late else ")"))
 
 
-def _outcome(line: Any) -> Inline:
+def _outcome(line: Any, t: Times) -> Inline:
     if line.outcome == "met":
-        return Run("Met", tone="good")
+        return Run(f"Met {t.short(line.satisfied_at)}", tone="good")
     if line.outcome == "late":
-        return Run("Met late", tone="bad")
+        return Run(f"Met late {t.short(line.satisfied_at)}", tone="bad")
     if line.overdue:
         return Run("Open — overdue", tone="bad")
     return "Open" if line.started_at else "Open — not started"
 
 
 def _full_blocks(r: Any, with_chart: bool) -> list[Block]:
-    tz, post, facts = r.time_zone, r.post, r.facts
-    blocks = _header(r, r.audience.label)
+    post, facts = r.post, r.facts
+    t = Times(r.time_zone, r.detected_at)
+    blocks = _header(r, r.audience.label, t)
     blocks.append(H(2, "Summary"))
     blocks += _paragraphs(facts.status) or [P(("No status was written.",))]
     if facts.affected_services:
         blocks.append(P(_label("Affected services", ", ".join(facts.affected_services))))
     if post.resolution_confirmed_at or post.resolution_confirmed_by:
-        blocks.append(P(_label("Resolution confirmed",
-                               " ".join(x for x in (fmt_time(post.resolution_confirmed_at, tz)
-                                                    if post.resolution_confirmed_at else "",
-                                                    f"by {post.resolution_confirmed_by}"
-                                                    if post.resolution_confirmed_by else "")
-                                        if x))))
+        when = t.full(post.resolution_confirmed_at) if post.resolution_confirmed_at else ""
+        who = f"by {post.resolution_confirmed_by}" if post.resolution_confirmed_by else ""
+        blocks.append(P(_label("Resolution confirmed", " ".join(x for x in (when, who) if x))))
     if with_chart:
         blocks.append(Chart())
     blocks.append(H(2, "Impact"))
     blocks += _paragraphs(post.impact_summary or facts.impact) or [P(("Not written yet.",))]
     blocks.append(H(2, "Root cause"))
     blocks += _root_cause(post.root_cause, post.root_cause_under_investigation)
-    blocks.append(H(2, "Remediation"))
-    if post.remediation:
-        blocks.append(Table(("Action", "Owner", "Due", "Status"),
-                            [(i.text, i.owner or "—", fmt_date(i.due_date),
-                              Run("Done", tone="good") if i.done else "Open")
-                             for i in post.remediation]))
-    else:
-        blocks.append(P(("No remediation steps were written.",)))
+    blocks += [H(2, "Remediation"), _table_or(
+        "No remediation steps were written.", ("Action", "Owner", "Due", "Status"),
+        [(i.text, i.owner or "—", fmt_date(i.due_date),
+          Run("Done", tone="good") if i.done else "Open") for i in post.remediation],
+        (50, 24, 14, 12))]
     blocks.append(H(2, "Phases"))
     blocks.append(Table(("Phase", "From", "To", "Duration", "By"),
-                        [(s.phase.label + (" (reopened)" if s.reopen else ""),
-                          fmt_time(s.start, tz), fmt_time(s.end, tz) if s.end else "current",
+                        [(s.phase.label + (" (reopened)" if s.reopen else ""), t.short(s.start),
+                          t.short(s.end) if s.end else "current",
                           fmt_span((s.end or r.generated_at) - s.start), s.actor or "—")
                          for s in r.record.phases]))
     blocks.append(H(2, "Facts"))
+    eta = " ".join(x for x in (t.short(facts.eta_at) if facts.eta_at else "",
+                               facts.eta_qualifier) if x)
     blocks.append(Table(("Fact", "Value"), [
         ("Current status", facts.status or "—"), ("Impact", facts.impact or "—"),
-        ("Affected services", ", ".join(facts.affected_services) or "—"),
-        ("ETA", " ".join(x for x in (fmt_time(facts.eta_at, tz) if facts.eta_at else "",
-                                     facts.eta_qualifier) if x) or "—"),
+        ("Affected services", ", ".join(facts.affected_services) or "—"), ("ETA", eta or "—"),
         ("Workaround", facts.workaround or "—"),
-        ("Next update at", fmt_time(facts.next_update_at, tz))]))
-    blocks += _record_blocks(r)
+        ("Next update at", t.short(facts.next_update_at))], (22, 78)))
+    blocks += _record_blocks(r, t)
     blocks.append(H(2, "Lessons learned"))
     blocks += _paragraphs(post.lessons_learned) or [P(("Not written yet.",))]
     blocks.append(H(2, "Stakeholder feedback"))
@@ -323,15 +439,16 @@ def _full_blocks(r: Any, with_chart: bool) -> list[Block]:
         blocks.append(P(("No feedback was collected.",)))
     if r.timeline:
         blocks.append(H(2, "Timeline"))
-        blocks.append(Table(("Time", "Event", "By", "What"),
-                            [(fmt_time(e.at, tz), e.kind_label, e.actor, e.summary)
-                             for e in r.timeline]))
+        blocks.append(Table(("Time", "Event", "What — by whom"),
+                            [(t.short(e.at), e.kind_label,
+                              (e.summary, Run(f" — {e.actor}", tone="muted")) if e.actor
+                              else e.summary) for e in r.timeline], (13, 16, 71)))
     return blocks
 
 
 def _customer_blocks(r: Any, with_chart: bool) -> list[Block]:
-    tz = r.time_zone
-    blocks = _header(r, "Customer")
+    t = Times(r.time_zone, r.detected_at)
+    blocks = _header(r, "Customer", t)
     blocks.append(H(2, "Summary"))
     blocks += _paragraphs(r.status)
     if r.affected_services:
@@ -339,33 +456,28 @@ def _customer_blocks(r: Any, with_chart: bool) -> list[Block]:
     if r.workaround:
         blocks.append(P(_label("Workaround", r.workaround)))
     if r.resolution_confirmed_at:
-        blocks.append(P(_label("Resolution confirmed", fmt_time(r.resolution_confirmed_at, tz))))
+        blocks.append(P(_label("Resolution confirmed", t.full(r.resolution_confirmed_at))))
+    blocks.append(H(2, "Phases"))
     blocks.append(Table(("Phase", "From", "To"),
-                        [(s.phase.label, fmt_time(s.start, tz),
-                          fmt_time(s.end, tz) if s.end else "current") for s in r.phases]))
+                        [(s.phase.label, t.short(s.start), t.short(s.end) if s.end else "current")
+                         for s in r.phases]))
     if with_chart:
         blocks.append(Chart())
     blocks.append(H(2, "Impact"))
     blocks += _paragraphs(r.impact_summary) or [P(("Being assessed.",))]
     blocks.append(H(2, "Root cause"))
     blocks += _paragraphs(r.root_cause)
-    blocks.append(H(2, "What we are doing to prevent it"))
-    if r.remediation:
-        blocks.append(Table(("Action", "Due", "Status"),
-                            [(i.text, fmt_date(i.due_date), "Done" if i.done else "Planned")
-                             for i in r.remediation]))
-    else:
-        blocks.append(P(("The remediation plan is being prepared.",)))
+    blocks += [H(2, "What we are doing to prevent it"), _table_or(
+        "The remediation plan is being prepared.", ("Action", "Due", "Status"),
+        [(i.text, fmt_date(i.due_date), "Done" if i.done else "Planned")
+         for i in r.remediation], (70, 16, 14))]
     blocks.append(H(2, "How we kept you informed"))
     if r.first_communication_after is not None:
         blocks.append(P((f"Our first message went out {fmt_span(r.first_communication_after)} "
                          "after the incident was detected.",)))
-    if r.communications:
-        blocks.append(Table(("Sent", "Message", "Recipients"),
-                            [(fmt_time(c.at, tz), c.type_label, str(c.recipients))
+    blocks.append(_table_or("No customer messages were sent.", ("Sent", "Message", "Recipients"),
+                            [(t.short(c.at), c.type_label, str(c.recipients))
                              for c in r.communications]))
-    else:
-        blocks.append(P(("No customer messages were sent.",)))
     return blocks
 
 
@@ -375,107 +487,5 @@ def report_blocks(report: Any, with_chart: bool = False) -> list[Block]:
     return _full_blocks(report, with_chart)
 
 
-# ---------------------------------------------------------------- Markdown
-
-_MD_SPECIAL = re.compile(r"([*`\[\]])|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
-
-
-def _md_text(text: str) -> str:
-    """User text as literal Markdown: emphasis, code and link characters escaped (an
-    underscore inside a word, as in America/Los_Angeles, is left alone), HTML made inert."""
-    out = (text or "").replace("\r\n", "\n").replace("\\", "\\\\").replace("<", "&lt;")
-    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), out)
-
-
-def _md_inline(item: Inline) -> str:
-    if isinstance(item, str):
-        return _md_text(item)
-    text = _md_text(item.text)
-    if item.bold and text.strip():
-        lead, core, trail = _split_space(text)
-        return f"{lead}**{core}**{trail}"
-    return text
-
-
-def _split_space(text: str) -> tuple[str, str, str]:
-    core = text.strip()
-    start = text.index(core)
-    return text[:start], core, text[start + len(core):]
-
-
-def _md_cell(item: Inline) -> str:
-    text = _md_inline(item).replace("|", "\\|").replace("\n", "<br>")
-    return text or " "
-
-
-def render_markdown(report: Any, chart_file: str | None = None) -> str:
-    """The report as GitHub-flavoured Markdown; `chart_file` adds an image link to the chart."""
-    lines: list[str] = []
-    for block in report_blocks(report, with_chart=chart_file is not None):
-        if isinstance(block, H):
-            lines += ["#" * block.level + " " + _md_text(block.text).replace("\n", " "), ""]
-        elif isinstance(block, P):
-            lines += ["".join(_md_inline(i) for i in block.runs).replace("\n", "  \n"), ""]
-        elif isinstance(block, Table):
-            lines.append("| " + " | ".join(_md_cell(h) for h in block.headers) + " |")
-            lines.append("|" + "|".join(" --- " for _ in block.headers) + "|")
-            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
-            lines.append("")
-        elif isinstance(block, UL):
-            lines += ["- " + "".join(_md_inline(i) for i in item).replace("\n", " ")
-                      for item in block.items]
-            lines.append("")
-        elif isinstance(block, Chart) and chart_file is not None:
-            target = chart_file.replace(" ", "%20").replace(")", "%29").replace("(", "%28")
-            lines += [f"![{CHART_ALT}]({target})", ""]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-# ---------------------------------------------------------------- HTML
-
-def _esc(text: str) -> str:
-    return html.escape(text or "", quote=True)
-
-
-def _html_inline(item: Inline) -> str:
-    if isinstance(item, str):
-        return _esc(item).replace("\n", "<br/>")
-    out = _esc(item.text).replace("\n", "<br/>")
-    if item.bold:
-        out = f"<b>{out}</b>"
-    if item.tone:
-        out = f'<span style="color: {TONES[item.tone]};">{out}</span>'
-    return out
-
-
-def render_html(report: Any, chart_png: bytes | None = None) -> str:
-    """One self-contained HTML5 document (inline style, the chart as a data: URI, no scripts,
-    no external resources), well-formed and inside what QTextDocument renders."""
-    body: list[str] = []
-    for block in report_blocks(report, with_chart=chart_png is not None):
-        if isinstance(block, H):
-            body.append(f"<h{block.level}>{_esc(block.text)}</h{block.level}>")
-        elif isinstance(block, P):
-            body.append("<p>" + "".join(_html_inline(i) for i in block.runs) + "</p>")
-        elif isinstance(block, Table):
-            rows = ["<tr>" + "".join(f"<th>{_html_inline(h)}</th>" for h in block.headers)
-                    + "</tr>"]
-            rows += ["<tr>" + "".join(f"<td>{_html_inline(c)}</td>" for c in row) + "</tr>"
-                     for row in block.rows]
-            body.append('<table border="1" cellpadding="4" cellspacing="0" width="100%">'
-                        + "".join(rows) + "</table>")
-        elif isinstance(block, UL):
-            body.append("<ul>" + "".join("<li>" + "".join(_html_inline(i) for i in item)
-                                         + "</li>" for item in block.items) + "</ul>")
-        elif isinstance(block, Chart) and chart_png is not None:
-            data = base64.b64encode(chart_png).decode("ascii")
-            body.append(f'<p><img src="data:image/png;base64,{data}" alt="{_esc(CHART_ALT)}"'
-                        ' width="640"/></p>')
-    title = _esc(f"Post-incident report: {report.title}")
-    return ("<!DOCTYPE html>\n"
-            '<html lang="en">\n<head>\n<meta charset="utf-8"/>\n'
-            f"<title>{title}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n"
-            + "\n".join(body) + "\n</body>\n</html>\n")
-
-
-__all__ = ["render_markdown", "render_html", "report_blocks", "fmt_time", "fmt_span"]
+__all__ = ["report_blocks", "Block", "H", "P", "Table", "UL", "Chart", "Run", "Inline", "Cell",
+           "Times", "fmt_time", "fmt_span", "fmt_date"]

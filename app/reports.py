@@ -1,6 +1,7 @@
-"""The post-incident report in three versions — technical, executive, customer — and the data of
-its chart. Rendering to Markdown and HTML is app/report_render.py; the PDF is made from the same
-HTML by ui/ (QTextDocument). The communication record itself is app/report_record.py.
+"""The post-incident report in three versions — technical, executive, customer — the data of its
+chart, and the report written as Markdown or HTML. What each version says, as blocks, is
+app/report_render.py; the PDF is made from the same HTML by ui/ (QTextDocument). The
+communication record itself is app/report_record.py.
 
 The customer version is a different, smaller structure (CustomerReport): it has no field that
 could carry an internal note, a decision, a person's name (coordinator, responder, stakeholder,
@@ -11,6 +12,9 @@ addresses and whose timeline is empty.
 
 from __future__ import annotations
 
+import base64
+import html
+import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -23,9 +27,20 @@ from app.report_model import Audience, ChartData, ChartMark, ChartPhase, PostInc
 from app.report_record import (
     CommunicationRecord, DeliveryInfo, MessageInfo, RecordInputs, compute_record,
 )
-from app.report_render import render_html, render_markdown
+from app.report_render import H, P, UL, Cell, Chart, Inline, Table, report_blocks
 
 UNDER_INVESTIGATION = "Under investigation."
+CHART_ALT = "Incident chart: phases, messages, due updates and deadlines over time"
+TONES = {"bad": "#b00020", "good": "#1b6e20", "muted": "#666666"}
+# Margins in px: QTextDocument ignores one given in pt (and the heading's default with it).
+STYLE = ("body { font-family: sans-serif; font-size: 10pt; color: #202020; }\n"
+         "h1 { font-size: 18pt; margin-bottom: 8px; }\n"
+         "h2 { font-size: 14pt; margin-top: 20px; margin-bottom: 6px; }\n"
+         "h3 { font-size: 11pt; margin-top: 14px; margin-bottom: 4px; }\n"
+         "p { margin-top: 6px; margin-bottom: 6px; }\n"
+         "table { border-collapse: collapse; }\n"
+         "th { background-color: #eeeeee; text-align: left; }\n"
+         "th, td { vertical-align: top; }\n")
 
 
 @dataclass(frozen=True)
@@ -320,6 +335,121 @@ def chart_data(report: AnyReport) -> ChartData:
                    key=lambda m: (m.at, m.kind))
     return ChartData(title=report.title, start=start, end=end, time_zone=report.time_zone,
                      phases=phases, marks=tuple(marks))
+
+
+# ---------------------------------------------------------------- writing: Markdown
+
+# Both writers walk the same blocks (app/report_render.py), so the formats say the same thing.
+
+_MD_SPECIAL = re.compile(r"([*`\[\]])|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+
+
+def _md_text(text: str) -> str:
+    """User text as literal Markdown: emphasis, code and link characters escaped (an
+    underscore inside a word, as in America/Los_Angeles, is left alone), HTML made inert."""
+    out = (text or "").replace("\r\n", "\n").replace("\\", "\\\\").replace("<", "&lt;")
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), out)
+
+
+def _md_inline(item: Inline) -> str:
+    if isinstance(item, str):
+        return _md_text(item)
+    text = _md_text(item.text)
+    if item.bold and text.strip():
+        core = text.strip()
+        start = text.index(core)
+        return f"{text[:start]}**{core}**{text[start + len(core):]}"
+    return text
+
+
+def _md_cell(cell: Cell) -> str:
+    items = cell if isinstance(cell, tuple) else (cell,)
+    text = "".join(_md_inline(i) for i in items).replace("|", "\\|").replace("\n", "<br>")
+    return text or " "
+
+
+def render_markdown(report: Any, chart_file: str | None = None) -> str:
+    """The report as GitHub-flavoured Markdown; `chart_file` adds an image link to the chart."""
+    lines: list[str] = []
+    for block in report_blocks(report, with_chart=bool(chart_file)):
+        if isinstance(block, H):
+            lines += ["#" * block.level + " " + _md_text(block.text).replace("\n", " "), ""]
+        elif isinstance(block, P):
+            lines += ["".join(_md_inline(i) for i in block.runs).replace("\n", "  \n"), ""]
+        elif isinstance(block, Table):
+            lines.append("| " + " | ".join(_md_cell(h) for h in block.headers) + " |")
+            lines.append("|" + "|".join(" --- " for _ in block.headers) + "|")
+            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
+            lines.append("")
+        elif isinstance(block, UL):
+            lines += ["- " + "".join(_md_inline(i) for i in item).replace("\n", " ")
+                      for item in block.items]
+            lines.append("")
+        elif isinstance(block, Chart) and chart_file:
+            target = chart_file.replace(" ", "%20").replace(")", "%29").replace("(", "%28")
+            lines += [f"![{CHART_ALT}]({target})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------- writing: HTML
+# Inside the subset QTextDocument renders (the PDF is made from it): h1–h3, p, table with
+# border/cellpadding attributes, th widths and a <thead> (repeated on every page), ul/li, b, span
+# with an inline colour, img — well-formed (XML once the doctype line is removed), every user
+# text escaped, no scripts and no external resources.
+
+def _esc(text: str) -> str:
+    return html.escape(text or "", quote=True)
+
+
+def _html_inline(item: Inline) -> str:
+    if isinstance(item, str):
+        return _esc(item).replace("\n", "<br/>")
+    out = _esc(item.text).replace("\n", "<br/>")
+    if item.bold:
+        out = f"<b>{out}</b>"
+    if item.tone:
+        out = f'<span style="color: {TONES[item.tone]};">{out}</span>'
+    return out
+
+
+def _html_cell(cell: Cell) -> str:
+    return "".join(_html_inline(i) for i in (cell if isinstance(cell, tuple) else (cell,)))
+
+
+def _html_table(block: Table) -> str:
+    widths = block.widths if len(block.widths) == len(block.headers) else ()
+    cells = [f'<th width="{w}%">' for w in widths] or ["<th>"] * len(block.headers)
+    head = "".join(f"{c}{_html_inline(h)}</th>" for c, h in zip(cells, block.headers))
+    rows = "".join("<tr>" + "".join(f"<td>{_html_cell(c)}</td>" for c in row) + "</tr>"
+                   for row in block.rows)
+    return ('<table border="1" cellpadding="2" cellspacing="0" width="100%">'
+            f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+
+
+def render_html(report: Any, chart_png: bytes | None = None) -> str:
+    """One self-contained HTML5 document (inline style, the chart as a data: URI, no scripts,
+    no external resources), well-formed and inside what QTextDocument renders. The table
+    headers are in <thead>, so the PDF repeats them on every page a table runs over."""
+    body: list[str] = []
+    for block in report_blocks(report, with_chart=bool(chart_png)):
+        if isinstance(block, H):
+            body.append(f"<h{block.level}>{_esc(block.text)}</h{block.level}>")
+        elif isinstance(block, P):
+            body.append("<p>" + "".join(_html_inline(i) for i in block.runs) + "</p>")
+        elif isinstance(block, Table):
+            body.append(_html_table(block))
+        elif isinstance(block, UL):
+            body.append("<ul>" + "".join("<li>" + "".join(_html_inline(i) for i in item)
+                                         + "</li>" for item in block.items) + "</ul>")
+        elif isinstance(block, Chart) and chart_png:
+            data = base64.b64encode(chart_png).decode("ascii")
+            body.append(f'<p><img src="data:image/png;base64,{data}" alt="{_esc(CHART_ALT)}"'
+                        ' width="640"/></p>')
+    title = _esc(f"Post-incident report: {report.title}")
+    return ("<!DOCTYPE html>\n"
+            '<html lang="en">\n<head>\n<meta charset="utf-8"/>\n'
+            f"<title>{title}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
 
 
 __all__ = ["Report", "CustomerReport", "AnyReport", "FeedbackSummary", "TimelineLine",

@@ -2,7 +2,9 @@
 with messages really flushed through the outbox (one refused), notes, decisions, an escalation
 dismissed, a regulatory trigger and a satisfied deadline. Each audience is built and rendered;
 distinctive strings planted in internal places must appear in the technical version and never in
-the customer one."""
+the customer one. Deliveries the coordinator cancelled through the outbox are counted, not listed
+as decisions; the HTML laid out by QTextDocument (as the PDF is) repeats every table's header
+row and leaves room above a heading that follows a table."""
 
 from __future__ import annotations
 
@@ -251,6 +253,9 @@ def test_customer_report_never_carries_internal_text(store, frozen_clock, scenar
         assert expected in md, expected
     assert ROOT_CAUSE.replace("'", "&#x27;") in page and ROOT_CAUSE in html_text
     assert "Status update" not in md  # the update went to IT staff only; the other failed
+    # the phases under their own heading, not run on from the summary's last line
+    assert md.index("**Workaround:**" if report.workaround else "## Summary") \
+        < md.index("## Phases\n\n| Phase | From | To |") < md.index("## Impact")
 
     chart = chart_data(report)
     assert [m.kind for m in chart.marks] == ["message", "message"]
@@ -319,3 +324,62 @@ def test_post_incident_fields_come_from_the_post_incident_service(
     assert ROOT_CAUSE in md and REMEDY in md and IMPACT in md
     for planted in (LESSON, OWNER, COMMENT, "Cal Customerly", ACTOR):
         assert planted not in md and planted not in page, planted
+
+
+def test_cancelled_deliveries_are_counted_not_decisions(store, frozen_clock, scenario):
+    """The outbox records a cancellation as a decision entry ("Cancelled delivery to …"): a
+    delivery action, in the deliveries' counts and the timeline, never under Decisions."""
+    from sqlalchemy import select
+
+    from app.domain.models import Delivery
+
+    incident_id, people, _messages = scenario
+    late = queue(store, frozen_clock, incident_id, "status_update",
+                 [people["Ada Lovelock"], people["Mia Managerly"]])
+    with store.session() as session:
+        ids = list(session.scalars(select(Delivery.id).where(Delivery.message_id == late)))
+    box = Outbox(store, frozen_clock, None, lambda _channel, _drill: (None, None), actor=ACTOR)
+    assert box.cancel(ids) == 2
+    technical = build(store, frozen_clock, incident_id, people, Audience.TECHNICAL)
+    assert any(e.summary.startswith("Cancelled delivery to Ada Lovelock")
+               for e in technical.timeline)
+    assert [d.text for d in technical.record.decisions if d.kind == "decision"] == [DECISION]
+    assert technical.record.cancelled == 2
+    for report in (technical, build(store, frozen_clock, incident_id, people,
+                                    Audience.EXECUTIVE)):
+        md = render_markdown(report)
+        decisions = md[md.index("### Decisions"):md.index("### Regulatory")]
+        assert DECISION in decisions and "Cancelled delivery" not in decisions
+        assert "1 failed, 0 unknown. 2 cancelled before sending." in md
+        assert "| 0 sent · 0 failed · 2 cancelled |" in md
+    md = render_markdown(technical)
+    assert "Cancelled delivery to Ada Lovelock by email" in md[md.index("## Timeline"):]
+
+
+def test_pdf_layout_repeats_table_headers_and_spaces_headings(store, frozen_clock, scenario,
+                                                              qapp):
+    """The HTML as ui/report_export.py lays it out for the PDF: every table has one header row
+    (QTextDocument repeats it on each page the table runs over), and a heading that follows a
+    table starts well below it (a margin in pt was ignored and left it 6 px under the table)."""
+    from PySide6.QtGui import QTextTable
+
+    from ui.report_export import prepare_document
+
+    incident_id, people, _messages = scenario
+    for audience in Audience:
+        report = build(store, frozen_clock, incident_id, people, audience)
+        doc = prepare_document(render_html(report), 658)
+        layout = doc.documentLayout()
+        tables = [f for f in doc.rootFrame().childFrames() if isinstance(f, QTextTable)]
+        assert len(tables) >= 3, audience
+        gaps = []
+        for table in tables:
+            assert table.format().headerRowCount() == 1, audience
+            following = doc.findBlock(table.lastPosition() + 1)
+            while following.isValid() and not following.text():  # the frame's end
+                following = following.next()
+            if following.isValid() and following.blockFormat().headingLevel():
+                last_cell = doc.findBlock(table.lastPosition() - 1)
+                gaps.append(layout.blockBoundingRect(following).top()
+                            - layout.blockBoundingRect(last_cell).bottom())
+        assert gaps and min(gaps) >= 16, (audience, gaps)

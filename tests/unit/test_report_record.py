@@ -1,11 +1,14 @@
 """The communication record over a hand-built incident (no database): first communication,
 cadence gaps phase by phase with the interval in force (a severity raise shortens it), a failed
-message that does not end a silence, max-silence breaches, escalations and decisions, regulatory
+message that does not end a silence, max-silence breaches (and one line per stakeholder),
+escalations and decisions (the outbox's delivery actions are not decisions), regulatory
 deadlines met / late / open, failed and unknown deliveries — and the chart and text renderers
-built on it."""
+built on it: short table times, a <thead> per table, the executive version's capped lists, the
+technical version's deliveries grouped per message."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
 from itertools import count
@@ -20,8 +23,11 @@ from app.report_model import Audience, PostIncident
 from app.report_record import (
     DeliveryInfo, MessageInfo, RecordInputs, compute_record, describe_audience,
 )
-from app.reports import Report, chart_data, feedback_summary, render_html, render_markdown
-from app.report_render import fmt_time
+from app.reports import (
+    STYLE, Report, TimelineLine, _executive_record, chart_data, feedback_summary, render_html,
+    render_markdown,
+)
+from app.report_render import Times, fmt_time
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 MIN = timedelta(minutes=1)
@@ -296,16 +302,29 @@ def test_describe_audience_never_names_people():
 
 # ---------------------------------------------------------------- chart and text (no database)
 
-def full_report(record, audience: Audience = Audience.TECHNICAL) -> Report:
+def full_report(record, audience: Audience = Audience.TECHNICAL, timeline=()) -> Report:
+    """The technical version as app.reports builds it, or the executive one (its record without
+    recipients, addresses or failures, and no timeline)."""
     post = PostIncident(incident_id=7, impact_summary="Mail delayed for 4 hours",
                         root_cause="Relay disk full", root_cause_under_investigation=False,
                         lessons_learned="Watch disk usage")
+    technical = audience == Audience.TECHNICAL
+    lines = tuple(TimelineLine(e.at, e.kind, e.kind.replace("_", " ").capitalize(), e.actor,
+                               e.summary) for e in timeline) if technical else ()
     return Report(audience=audience, incident_id=7, title="Mail relay down",
                   client_name="Northwind", time_zone="America/Los_Angeles",
                   severity=Severity.SEV1, phase=Phase.RESOLVED, is_drill=False, detected_at=T0,
                   resolved_at=record.end, generated_at=NOW,
                   facts=Facts(status="Mail flows again", affected_services=("Mail",)),
-                  post=post, record=record, feedback=feedback_summary(post))
+                  post=post, record=record if technical else _executive_record(record),
+                  feedback=feedback_summary(post), timeline=lines)
+
+
+def section(md: str, heading: str) -> str:
+    """The Markdown from `heading` up to the next heading."""
+    start = md.index(heading + "\n")
+    following = re.search(r"^#{1,3} ", md[start + len(heading):], re.MULTILINE)
+    return md[start:start + len(heading) + following.start()] if following else md[start:]
 
 
 def test_chart_marks_messages_failures_dues_deadlines_and_escalations(record):
@@ -336,7 +355,7 @@ def test_markdown_and_html_render_the_record(record):
                     "### Update cadence", "### Max silence per stakeholder",
                     "### Regulatory and contractual deadlines", "## Lessons learned"):
         assert heading in md
-    assert "| Investigating | SEV1 | 2026-03-02 03:00 PST | 2026-03-02 03:50 PST | 50 min | 30 min |" in md
+    assert "| Investigating | SEV1 | 03:00 | 03:50 | 50 min | 30 min |" in md
     assert "![" in md and "](chart.png)" in md
     assert "connection lost mid-send" in md and "ada@example.com" in md
     assert fmt_time(T0, "America/Los_Angeles") == "2026-03-02 01:00 PST"
@@ -349,11 +368,170 @@ def test_markdown_and_html_render_the_record(record):
 
 
 def test_executive_report_figures_without_recipients_or_addresses(record):
-    from app.reports import _executive_record
-
     report = full_report(record, Audience.EXECUTIVE)
-    report = Report(**{**report.__dict__, "record": _executive_record(record)})
     md = render_markdown(report)
     assert "2 failed, 1 unknown." in md
     assert "@example.com" not in md and "connection lost" not in md
     assert "Fail over to the standby relay" in md  # decisions stay for executives
+    assert "### Deliveries by message" not in md and "### Recipients" not in md
+
+
+# ---------------------------------------------------------------- laid out for A4 at 8.5 pt
+
+def test_table_times_are_short_and_the_zone_is_stated_once(record):
+    t = Times("America/Los_Angeles", T0)  # detected Mon 2 Mar 2026, 01:00 PST
+    assert t.short(at(120)) == "03:00"                                   # the detection day
+    assert t.short(NOW) == "3 Mar 07:00"                                 # another day
+    assert t.short(datetime(2027, 1, 5, 17, 0, tzinfo=timezone.utc)) == "5 Jan 2027 09:00"
+    # daylight saving time began on 8 March: the abbreviation says so
+    assert t.short(datetime(2026, 3, 9, 17, 0, tzinfo=timezone.utc)) == "9 Mar 10:00 PDT"
+    assert t.short(None) == "—"
+    assert t.range(at(2), at(4)) == "01:02–01:04" and t.range(at(2), at(2)) == "01:02"
+    assert t.range(at(2), NOW) == "01:02–3 Mar 07:00"
+
+    md = render_markdown(full_report(record))
+    assert "Times are in America/Los\\_Angeles (PST)" not in md  # an underscore inside a word
+    assert "Times are in America/Los_Angeles (PST); in tables a time without a date is on " \
+        "Mon 2 Mar 2026, the day of detection." in md
+    assert "**Detected:** 2026-03-02 01:00 PST" in md  # the header keeps full times
+    table_rows = [line for line in md.splitlines() if line.startswith("| ")]
+    assert table_rows and not [row for row in table_rows if " PST" in row or "2026-03" in row]
+
+
+def test_messages_table_has_five_columns_with_the_figures_in_one_cell(record):
+    md = render_markdown(full_report(record, Audience.EXECUTIVE))
+    messages = section(md, "### Messages")
+    assert "| Queued | Message | Audience | Deliveries | First sent |" in messages
+    assert "| 01:20 | Initial acknowledgment | timing need immediate (email only) | " \
+        "3 sent · 0 failed | 01:22 |" in messages
+    assert "| 0 sent · 2 failed |" in messages            # message 5
+    assert "| 0 sent · 0 failed · 1 unknown |" in messages  # message 4
+    # message 3's audience is message 2's: said once
+    assert "| 03:00 | Status update | as above | 1 sent · 0 failed | 03:01 |" in messages
+
+
+def test_every_table_has_its_header_row_in_thead_and_headings_get_px_margins(record):
+    for audience in (Audience.TECHNICAL, Audience.EXECUTIVE):
+        page = render_html(full_report(record, audience, TIMELINE))
+        root = ET.fromstring(page.split("\n", 1)[1])
+        tables = root.findall(".//table")
+        assert len(tables) >= 6
+        for table in tables:
+            head, body = table.find("thead"), table.find("tbody")
+            assert head is not None and body is not None
+            assert [tr.find("th") is not None for tr in head.findall("tr")] == [True]
+            assert body.findall("tr") and not body.findall("tr/th")
+    # QTextDocument honours margins in px only (a margin in pt dropped the heading's own)
+    margins = re.findall(r"margin[-a-z]*:\s*[\d.]+([a-z]*)", STYLE)
+    assert margins and set(margins) == {"px"}
+    assert re.search(r"h2 \{[^}]*margin-top: (\d+)px", STYLE)
+    assert re.search(r"h3 \{[^}]*margin-top: (\d+)px", STYLE)
+
+
+def test_an_empty_chart_is_left_out_of_the_html(record):
+    report = full_report(record)
+    assert "<img" not in render_html(report, chart_png=b"")
+    assert "<img" not in render_html(report)
+    assert 'src="data:image/png;base64,' in render_html(report, chart_png=b"\x89PNG fake")
+    assert "](chart.png)" not in render_markdown(report, chart_file="")
+
+
+def test_delivery_actions_of_the_outbox_are_not_decisions(record):
+    timeline = TIMELINE + [
+        entry(205, "decision", "Cancelled delivery to Ben User by email", message_id=5,
+              channel="email", state="cancelled", action="cancel", delivery_id=8,
+              recipient="Ben User"),
+        entry(206, "decision", "Queued again for Ada Ops by email (retry)", message_id=5,
+              channel="email", state="queued", action="retry", delivery_id=7,
+              recipient="Ada Ops"),
+        entry(207, "decision", "Resending to Ada Ops by email (the coordinator decided)",
+              message_id=4, channel="email", state="queued", action="resend", delivery_id=6,
+              recipient="Ada Ops"),
+        entry(208, "decision", "Stop the weekly report until the relay is stable")]
+    rec = compute_record(inputs(timeline=timeline))
+    assert [d.text for d in rec.decisions] == [
+        "Awareness established — legal says aware", "Fail over to the standby relay",
+        "Stop the weekly report until the relay is stable"]
+    md = render_markdown(full_report(rec, Audience.TECHNICAL, timeline))
+    decisions = section(md, "### Decisions")
+    assert "Stop the weekly report" in decisions and "Cancelled delivery" not in decisions
+    # the timeline, the record, still has them, with who did it in the same cell
+    assert "| 04:25 | Decision | Cancelled delivery to Ben User by email — Casey Coordinator |" \
+        in section(md, "## Timeline")
+    assert "| Time | Event | What — by whom |" in md
+
+
+def test_cancelled_deliveries_are_counted():
+    deliveries = DELIVERIES + [delivery(6, BEN, "cancelled", 220), delivery(6, CORA, "queued", 220)]
+    rec = compute_record(inputs(deliveries=deliveries))
+    assert (rec.cancelled, rec.pending) == (1, 1)
+    md = render_markdown(full_report(rec, Audience.EXECUTIVE))
+    assert "2 failed, 1 unknown. 1 cancelled before sending." in md
+    assert "| 1 sent · 0 failed · 1 pending · 1 cancelled |" in md
+
+
+def silence_people(n: int):
+    """n people reached at 20 and 200 min, Person 00 also at 100; max silence 30 + i min."""
+    people = tuple(StakeholderInfo(100 + i, f"Person {i:02d}", Category.IT_STAFF_MSP,
+                                   TimingNeed.IMMEDIATE, 30 + i) for i in range(n))
+    messages = [MessageInfo(1, at(20), "status_update"), MessageInfo(2, at(100), "status_update"),
+                MessageInfo(3, at(200), "status_update")]
+    deliveries = [DeliveryInfo(1000 * m + p.id, m, p.id, p.name, "email", f"p{p.id}@example.com",
+                               "sent", at(t), at(t))
+                  for m, t in ((1, 20), (2, 100), (3, 200)) for p in people
+                  if m != 2 or p.name == "Person 00"]
+    return compute_record(inputs(stakeholders=people, messages=messages, deliveries=deliveries,
+                                 categories={p.id: p.category for p in people}, regulatory=()))
+
+
+def test_one_silence_line_per_stakeholder_the_worst_first():
+    rec = silence_people(25)
+    # Person i (1-24): 20 → 200 is 180 min against 30 + i; 200 → 240 (resolved) is 40 min,
+    # over the max for i < 10. Person 00: 20 → 100, 100 → 200, 200 → 240 against 30.
+    assert len(rec.silences) == 24 + 9 + 3
+    lines = rec.stakeholder_silences
+    assert [s.name for s in lines] == [f"Person {i:02d}" for i in range(1, 25)] + ["Person 00"]
+    first, last = lines[0], lines[-1]
+    assert (first.longest.start, first.longest.end, first.allowed, first.times) == (
+        at(20), at(200), 31 * MIN, 2)
+    assert first.over == 149 * MIN
+    assert (last.longest.start, last.longest.end, last.times, last.over) == (
+        at(100), at(200), 3, 70 * MIN)
+    assert lines[15].times == 1  # Person 16
+
+
+def test_executive_lists_the_twenty_worst_silences_and_technical_lists_all():
+    rec = silence_people(25)
+    executive = section(render_markdown(full_report(rec, Audience.EXECUTIVE)),
+                        "### Max silence per stakeholder")
+    assert "25 stakeholders waited longer than their max silence, 36 times in all." in executive
+    assert "| Stakeholder | Longest silence | From | Until | Allowed | Exceeded |" in executive
+    assert "| Person 01 | 3 h 00 min | 01:20 | 04:20 | 31 min | 2 times |" in executive
+    rows = [line for line in executive.splitlines() if line.startswith("| Person")]
+    assert len(rows) == 20 and "Person 21" not in executive and "Person 00" not in executive
+    assert "5 more stakeholders waited longer than their max silence, each at most 2 h 09 min " \
+        "past it; the technical version lists every one." in executive
+    technical = section(render_markdown(full_report(rec)), "### Max silence per stakeholder")
+    rows = [line for line in technical.splitlines() if line.startswith("| Person")]
+    assert len(rows) == 25 and "more stakeholders" not in technical
+    assert "| Person 00 | 1 h 40 min | 02:40 | 04:20 | 30 min | 3 times |" in technical
+
+
+def test_technical_deliveries_are_grouped_per_message(record):
+    assert {m.id: m.same_recipients_as for m in record.messages} == {
+        1: None, 2: None, 3: 2, 4: 2, 5: None, 6: 2, 7: 5}
+    md = render_markdown(full_report(record))
+    deliveries = section(md, "### Deliveries by message")
+    assert "**Message 1 · Initial acknowledgment · 01:20 · Casey Coordinator**  \n" \
+        "3 recipients by email: Ada Ops, Ben User; by sms: Cora Customer. " \
+        "3 sent (01:22–01:23) · 0 failed." in deliveries
+    assert "1 recipient, the same as message 2. 1 sent (03:01) · 0 failed." in deliveries
+    assert "Unknown whether sent by email — connection lost mid-send: Ada Ops." in deliveries
+    assert "Failed by email — 550 5.1.1 no such user: Ada Ops, Ben User." in deliveries
+    assert "2 recipients, the same as message 5. 2 sent (05:11) · 0 failed." in deliveries
+    recipients = section(md, "### Recipients")
+    assert "| Ada Ops | email | ada@example.com | 7 |" in recipients
+    assert "| Cora Customer | sms | cora@example.com | 1 |" in recipients
+    failures = section(md, "### Failed and unknown deliveries")
+    assert "| 550 5.1.1 no such user | 2 | 0 | 1 |" in failures
+    assert "| connection lost mid-send | 0 | 1 | 1 |" in failures
