@@ -48,11 +48,32 @@ def _incident_clocks(window, path: Path, saved: list[Path]) -> None:  # type: ig
     ws.table.selectRow(0)
 
 
+def _post_incident(window, path: Path, saved: list[Path]) -> None:  # type: ignore[no-untyped-def]
+    """The post-incident section of the demo's first incident, with a remediation plan."""
+    from datetime import timedelta
+
+    view = window.incidents.view
+    post = window.services.postincident
+    incident = view.incident
+    today = window.services.clock.now().date()
+    for text, owner, days in (
+            ("Roll back the identity provider's signing certificate", "Ben Ortiz", 0),
+            ("Alert 30 days before any signing certificate expires", "Alex Novak", 10),
+            ("Add certificate rotation to the change checklist", "Laura Chen", 21)):
+        post.add_item(incident.id, text, owner, today + timedelta(days=days))
+    dialog = view.open_post_incident()
+    dialog.tabs.setCurrentIndex(1)
+    dialog.remediation_view.selectRow(1)
+    _save(dialog, path, saved)
+    dialog.close()
+
+
 def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-untyped-def]
     folder.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
     _save(window, folder / "incidents.png", saved)
     _incident_clocks(window, folder / "incident-clocks.png", saved)
+    _post_incident(window, folder / "post-incident.png", saved)
     dialog = window.new_incident()
     dialog.title_edit.setText("Email delivery delayed for all staff")
     _save(dialog, folder / "new-incident.png", saved)
