@@ -7,8 +7,6 @@ Windows-1252 / Latin-1 detection, comma, semicolon, tab or bar delimiter, Excel'
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,8 +18,7 @@ from sqlalchemy.orm import Session
 from app.domain.enums import Channel
 from app.domain.models import ContactPoint, FeedbackRow, Stakeholder
 from app.import_read import (
-    _SEP_LINE, MAX_IMPORT_BYTES, CsvTable, ImportFileError, _check_header, _decode,
-    _sniff_delimiter,
+    CsvTable, ImportFileError, read_csv_bytes,
 )
 
 __all__ = [
@@ -86,50 +83,6 @@ class FeedbackImportPlan:
 
 
 # ---------------------------------------------------------------- reading
-
-def read_csv_bytes(data: bytes, name: str) -> CsvTable:
-    """The header and rows of a CSV given as bytes (`name` is used in messages).
-    Raises ImportFileError for a file that cannot be imported as a whole."""
-    if len(data) > MAX_IMPORT_BYTES:
-        raise ImportFileError(f"{name} is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB; "
-                              "split it into smaller files.")
-    text, encoding = _decode(bytes(data), name)
-    text = text.lstrip("\ufeff")
-    if not text.strip():
-        raise ImportFileError(f"{name} is empty.")
-    skipped = 0
-    match = _SEP_LINE.match(text)
-    if match:
-        delimiter, text, skipped = match.group(1), text[match.end():], 1
-    else:
-        delimiter = _sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
-                        skipinitialspace=True)
-    headers: tuple[str, ...] | None = None
-    header_line = 0
-    rows: list[tuple[int, tuple[str, ...]]] = []
-    previous_end = 0
-    try:
-        for record in reader:
-            start = previous_end + 1 + skipped
-            previous_end = reader.line_num
-            cells = tuple(c.strip() for c in record)
-            if not any(cells):
-                continue
-            if headers is None:
-                headers, header_line = cells, start
-            else:
-                rows.append((start, cells))
-    except csv.Error as exc:
-        raise ImportFileError(
-            f"{name}, line {reader.line_num + skipped}: cannot read the CSV: {exc}.") from None
-    if headers is None:
-        raise ImportFileError(f"{name} is empty.")
-    _check_header(name, headers, header_line)
-    if not rows:
-        raise ImportFileError(f"{name} has column names but no rows to import.")
-    return CsvTable(encoding, delimiter, headers, header_line, rows)
-
 
 def _key(header: str) -> str:
     return re.sub(r"[^0-9a-z]", "", header.casefold())

@@ -144,6 +144,25 @@ def read_csv_table(path: Path) -> CsvTable:
     """The whole CSV (the preview's and the planner's source). Raises ImportFileError."""
     path = Path(path)
     text, encoding = read_text_file(path)
+    return parse_csv_text(text, encoding, path.name)
+
+
+def read_csv_bytes(data: bytes, name: str) -> CsvTable:
+    """The same for a CSV given as bytes (`name` is used in messages)."""
+    if len(data) > MAX_IMPORT_BYTES:
+        raise ImportFileError(
+            f"{name} is {_size_text(len(data))}; Clarion imports files up to "
+            f"{MAX_IMPORT_BYTES // (1024 * 1024)} MB. Split it into smaller files.")
+    text, encoding = _decode(bytes(data), name)
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise ImportFileError(f"{name} is empty.")
+    return parse_csv_text(text, encoding, name)
+
+
+def parse_csv_text(text: str, encoding: str, name: str) -> CsvTable:
+    """Header and rows of decoded CSV text: Excel's `sep=` hint or a sniffed delimiter, blank
+    records skipped, each row with the line where it starts."""
     skipped_lines = 0
     match = _SEP_LINE.match(text)
     if match:  # Excel's delimiter hint
@@ -171,13 +190,13 @@ def read_csv_table(path: Path) -> CsvTable:
                 rows.append((start, cells))
     except csv.Error as exc:
         raise ImportFileError(
-            f"{path.name}, line {reader.line_num + skipped_lines}: cannot read the CSV: {exc}."
+            f"{name}, line {reader.line_num + skipped_lines}: cannot read the CSV: {exc}."
         ) from None
     if headers is None:
-        raise ImportFileError(f"{path.name} is empty.")
-    _check_header(path.name, headers, header_line)
+        raise ImportFileError(f"{name} is empty.")
+    _check_header(name, headers, header_line)
     if not rows:
-        raise ImportFileError(f"{path.name} has column names but no rows to import.")
+        raise ImportFileError(f"{name} has column names but no rows to import.")
     return CsvTable(encoding, delimiter, headers, header_line, rows)
 
 
