@@ -24,7 +24,9 @@ from ui.incidents.post_incident_models import FeedbackModel, RemediationModel
 from ui.qtime import from_qdatetime, to_qdatetime
 from ui.services import Services
 from ui.stakeholders.commands import ServiceCommand
-from ui.widgets.forms import ErrorLabel, NoticeLabel, configure_table, named, with_error
+from ui.widgets.forms import (
+    ErrorLabel, NoticeLabel, configure_table, named, undo_footer, with_error,
+)
 from ui.worker import Worker
 
 AUDIENCE_HINTS = {
@@ -65,24 +67,11 @@ class PostIncidentDialog(QDialog):
         self.tabs.addTab(self._feedback_tab(), "Stakeholder &feedback")
         self.tabs.addTab(self._export_tab(), "&Export")
 
-        self.undo_button = named(QPushButton("Undo"), "postIncidentUndo", "Undo", "Ctrl+Z")
-        self.redo_button = named(QPushButton("Redo"), "postIncidentRedo", "Redo", "Ctrl+Shift+Z")
-        self.undo_button.clicked.connect(self.undo_stack.undo)
-        self.redo_button.clicked.connect(self.undo_stack.redo)
-        self.undo_stack.canUndoChanged.connect(self.undo_button.setEnabled)
-        self.undo_stack.canRedoChanged.connect(self.redo_button.setEnabled)
-        self.undo_button.setEnabled(False)
-        self.redo_button.setEnabled(False)
+        self.undo_button, self.redo_button, bottom = undo_footer(self, self.undo_stack,
+                                                                 "postIncident")
         for keys, slot in ((QKeySequence.StandardKey.Undo, self.undo_stack.undo),
                            (QKeySequence.StandardKey.Redo, self.undo_stack.redo)):
             QShortcut(QKeySequence(keys), self, activated=slot)
-        close = named(QPushButton("Close"), "postIncidentClose", "Close")
-        close.clicked.connect(self.reject)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.undo_button)
-        bottom.addWidget(self.redo_button)
-        bottom.addStretch(1)
-        bottom.addWidget(close)
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.notice)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QUndoStack
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QPushButton, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from ui.services import Services
 from ui.settings.clock_rules_cadence import CadencePage
 from ui.settings.clock_rules_escalation import EscalationPage
-from ui.widgets.forms import NoticeLabel, ask_unsaved, named
+from ui.widgets.forms import NoticeLabel, ask_unsaved, named, undo_footer
 
 __all__ = ["CadencePage", "ClockRulesDialog", "EscalationPage", "ask_unsaved"]
 
@@ -51,18 +51,8 @@ class ClockRulesDialog(QDialog):
         for action in (self.undo_action, self.redo_action):
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             self.addAction(action)
-        self.undo_button = named(QPushButton("Undo"), "clockRulesUndoButton", "Undo")
-        self.redo_button = named(QPushButton("Redo"), "clockRulesRedoButton", "Redo")
-        self.undo_button.clicked.connect(self.undo_stack.undo)
-        self.redo_button.clicked.connect(self.undo_stack.redo)
-        self.undo_stack.indexChanged.connect(self._stack_changed)
-        close = named(QPushButton("Close"), "clockRulesCloseButton", "Close")
-        close.clicked.connect(self.reject)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.undo_button)
-        bottom.addWidget(self.redo_button)
-        bottom.addStretch(1)
-        bottom.addWidget(close)
+        self.undo_button, self.redo_button, bottom = undo_footer(self, self.undo_stack,
+                                                                 "clockRules")
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.notice)
@@ -71,7 +61,6 @@ class ClockRulesDialog(QDialog):
             button.setAutoDefault(False)
         self.tabs.currentChanged.connect(self._tab_changed)
         self._tab_changed(0)
-        self._stack_changed()
         # Queued: a tick in the rule table must not rebuild that table inside its own setData.
         services.qt_events.clock_rules_changed.connect(self._rules_changed,
                                                        Qt.ConnectionType.QueuedConnection)
@@ -83,16 +72,6 @@ class ClockRulesDialog(QDialog):
     def _tab_changed(self, index: int) -> None:
         self.cadence.save_button.setDefault(index == 0)
         self.escalation.save_button.setDefault(index == 1)
-
-    def _stack_changed(self, *_args: object) -> None:
-        for button, can, text, key in (
-                (self.undo_button, self.undo_stack.canUndo(), self.undo_stack.undoText(),
-                 "Ctrl+Z"),
-                (self.redo_button, self.undo_stack.canRedo(), self.undo_stack.redoText(),
-                 "Ctrl+Shift+Z")):
-            button.setEnabled(can)
-            verb = button.text()
-            button.setToolTip(f"{verb} {text} ({key})" if can else f"Nothing to {verb.lower()}")
 
     def reject(self) -> None:
         for page in (self.cadence, self.escalation):

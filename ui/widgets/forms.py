@@ -92,3 +92,38 @@ def configure_table(view, alternating: bool = True):  # type: ignore[no-untyped-
     view.verticalHeader().hide()
     view.setAlternatingRowColors(alternating)
     return view
+
+
+def undo_footer(dialog, stack, prefix: str):  # type: ignore[no-untyped-def]
+    """The bottom row of an editing dialog: Undo and Redo for `stack` (enabled when they can,
+    each saying in its tooltip what it would undo or redo), a stretch, and Close (reject).
+    Returns (undo button, redo button, the row's layout); object names start with `prefix`."""
+    from PySide6.QtWidgets import QHBoxLayout, QPushButton
+
+    undo = named(QPushButton("Undo"), f"{prefix}UndoButton", "Undo")
+    redo = named(QPushButton("Redo"), f"{prefix}RedoButton", "Redo")
+    close = named(QPushButton("Close"), f"{prefix}CloseButton", "Close")
+    undo.clicked.connect(stack.undo)
+    redo.clicked.connect(stack.redo)
+    close.clicked.connect(dialog.reject)
+
+    def changed(*_args: object) -> None:
+        try:
+            states = ((undo, stack.canUndo(), stack.undoText(), "Ctrl+Z"),
+                      (redo, stack.canRedo(), stack.redoText(), "Ctrl+Shift+Z"))
+            for button, can, text, key in states:
+                button.setEnabled(can)
+                verb = button.text()
+                button.setToolTip(f"{verb} {text} ({key})" if can
+                                  else f"Nothing to {verb.lower()}")
+        except RuntimeError:  # the dialog is being destroyed: its stack empties on the way
+            return
+
+    stack.indexChanged.connect(changed)
+    changed()
+    row = QHBoxLayout()
+    row.addWidget(undo)
+    row.addWidget(redo)
+    row.addStretch(1)
+    row.addWidget(close)
+    return undo, redo, row
