@@ -147,3 +147,24 @@ def test_the_summary_opens_in_the_composer_with_the_fields_inlined(qtbot, window
     assert inputs["root_cause"] == "An expired certificate"
     assert inputs["remediation"] == "Alert before expiry"
     assert inputs["lessons"] == "Monitor expiry"
+
+
+def test_sending_the_summary_meets_the_24_hour_summary_clock(qtbot, window, dialog, services,
+                                                             incident, monkeypatch):
+    import ui.composer.workspace as composer_module
+
+    monkeypatch.setattr(composer_module, "confirm_despite_errors", lambda *_a: True)
+    services.incidents.move_phase(incident.id, Phase.RESOLVED)
+    panel = window.incidents.view.clocks
+    qtbot.waitUntil(lambda: any(r.key == "post_incident_summary" for r in panel.rows()),
+                    timeout=5000)
+    row = next(r for r in panel.rows() if r.key == "post_incident_summary")
+    assert row.template_type == "post_incident_summary"
+    qtbot.mouseClick(dialog.summary_button, Qt.MouseButton.LeftButton)
+    composer = window.composer
+    qtbot.waitUntil(lambda: window.current_workspace() is composer)
+    qtbot.waitUntil(lambda: composer.recipients_model.rowCount() > 0, timeout=5000)
+    with qtbot.waitSignal(composer.queued, timeout=5000):
+        assert composer.queue()
+    qtbot.waitUntil(lambda: not any(r.key == "post_incident_summary" for r in panel.rows()),
+                    timeout=5000)
