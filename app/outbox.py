@@ -6,6 +6,7 @@ State machine (anything else is refused by skipping the delivery):
 
     queued ──claim──▶ sending ──▶ sent | retry_wait | failed | unknown
                          └──(credentials refused)──▶ queued, account paused, attempt not counted
+                         └──(never handed to a sender: stopped, account refused)──▶ queued
     retry_wait ──claim──▶ sending          retry_wait ──retry──▶ queued
     failed ──retry──▶ queued               unknown ──resend/retry──▶ queued
     unknown ──mark_sent──▶ sent            queued | retry_wait | unknown ──cancel──▶ cancelled
@@ -204,8 +205,9 @@ class Outbox:
 
     async def flush(self, limit: int | None = None) -> FlushReport:
         """Send what is due, in rounds of at most batch_size (each claimed in one committed
-        transaction before any network I/O), recording outcomes commit_every at a time, until
-        nothing is due or `limit` were claimed. A delivery is claimed at most once per flush.
+        transaction before any of it goes to the network; the next one while the current
+        one's last quarter is out), recording outcomes commit_every at a time, until nothing
+        is due or `limit` were claimed. A delivery is claimed at most once per flush.
         How: app/outbox_flush.py."""
         return await Flush(self, limit).run()
 

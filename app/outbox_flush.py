@@ -4,7 +4,13 @@ Each round is claimed in ONE committed transaction before any of it goes to the 
 senders report outcomes as they come, and a writer records them commit_every at a time (state,
 backoff, account pauses and timeline entries in one transaction). The writer's statements run
 on the event loop's thread and only its COMMIT — the fsync — in a thread, so a slow disk does
-not hold up the network and the loop never trades the GIL with a thread per statement step."""
+not hold up the network and the loop never trades the GIL with a thread per statement step.
+
+The next round is claimed while the last quarter of the current one is still out, and handed to
+the senders when the current one is done, so the network does not wait for the database between
+rounds. A crash then finds at most about 1¼ rounds `sending` (recover() makes them unknown); a
+stop (cancellation) puts a round claimed but never handed over back in the queue, no attempt
+counted, and so does an account refused meanwhile for the round claimed for it."""
 
 from __future__ import annotations
 
@@ -38,6 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("app.outbox")  # one logger for the whole outbox, as before the split
 
 Work = list  # [(route, [OutgoingMessage, ...]), ...]: what one round hands the senders
+PREFETCH_AT = 0.25   # claim the next round when this share of the current one is still out
+RELEASED = "released"  # not a channel's outcome: claimed, then never handed to a sender
 
 
 @dataclass
@@ -49,29 +57,46 @@ class Applied:
 
 
 class Collector:
-    """Gathers outcomes as the senders report them; hands the writer full batches."""
+    """Gathers outcomes as the senders report them; hands the writer full batches. One per
+    flush; `low` is set when the current round has at most `low_water` deliveries out."""
 
-    def __init__(self, expected: Iterable[int], every: int) -> None:
+    def __init__(self, every: int) -> None:
         self.loop = asyncio.get_running_loop()
         self.thread = threading.get_ident()
-        self.expected = set(expected)
+        self.expected: set[int] = set()
         self.every = every
         self.done: set[int] = set()
         self.pending: list[SendOutcome] = []
         self.inflight: list[SendOutcome] = []
         self.wakeup = asyncio.Event()
         self.closed = False
+        self.out: set[int] = set()         # the current round's deliveries without an answer
+        self.low_water = 0
+        self.low = asyncio.Event()
+        self.refused: list[int] = []       # deliveries answered AUTH_FAILED
+
+    def expect(self, ids: Iterable[int], low_water: int = 0) -> None:
+        """A new round: these deliveries go to the senders now."""
+        self.expected.update(ids)
+        self.out = set(ids)
+        self.low_water = low_water
+        self.low.clear()
 
     def accept(self, outcome: SendOutcome) -> None:
         if threading.get_ident() != self.thread:  # a sender reporting from its own thread
             self.loop.call_soon_threadsafe(self.accept, outcome)
             return
         if outcome.delivery_id not in self.expected or outcome.delivery_id in self.done:
-            log.warning("ignored an outcome for delivery %s (not in this batch, or repeated)",
+            log.warning("ignored an outcome for delivery %s (not in this flush, or repeated)",
                         outcome.delivery_id)
             return
         self.done.add(outcome.delivery_id)
         self.pending.append(outcome)
+        if outcome.result == AUTH_FAILED:
+            self.refused.append(outcome.delivery_id)
+        self.out.discard(outcome.delivery_id)
+        if len(self.out) <= self.low_water:
+            self.low.set()
         if len(self.pending) >= self.every:
             self.wakeup.set()
 
@@ -98,6 +123,11 @@ class Flush:
         self.blocked: set[tuple[Channel, bool]] = set()
         self.senders: dict[tuple[Channel, bool], Any] = {}   # resolve_sender's answers
         self.seen: set[int] = set()
+        self.infos: dict[int, Info] = {}                     # everything claimed
+        self.unsent: set[int] = set()      # claimed, not yet handed to a sender
+        self.more = False                  # the last claim was full: more may be due
+        self.db = asyncio.Lock()           # this flush's writes, one at a time
+        self.col: Collector | None = None
 
     def report(self) -> FlushReport:
         r = self.results
@@ -105,27 +135,110 @@ class Flush:
                            tuple(self.paused))
 
     async def run(self) -> FlushReport:
+        """Round after round until nothing more is due. While a round's last deliveries are
+        out (a quarter of it), the next round is claimed — committed, like every claim, before
+        any of it is handed to a sender — so the network does not wait for the database in
+        between; it is handed over when this round's senders are done, leaving out accounts
+        refused meanwhile."""
+        col = self.col = Collector(self.outbox.commit_every)
+        writer = asyncio.create_task(self.writer(col))
+        sending: asyncio.Future | None = None
+        try:
+            nxt = await self.next_round()
+            while nxt is not None:
+                work, infos = nxt
+                nxt = None
+                if writer.done():  # it failed: stop here rather than send unrecorded rounds
+                    await writer
+                if work:
+                    self.unsent.difference_update(infos)
+                    col.expect(infos, low_water=int(len(infos) * PREFETCH_AT))
+                    sending = asyncio.ensure_future(asyncio.gather(
+                        *(_send_one(r, msgs, col) for r, msgs in work)))
+                    if self.more:
+                        low = asyncio.ensure_future(col.low.wait())
+                        try:
+                            await asyncio.wait({sending, low},
+                                               return_when=asyncio.FIRST_COMPLETED)
+                        finally:
+                            low.cancel()
+                        nxt = await self.next_round()
+                    await sending
+                    sending = None
+                elif self.more:
+                    nxt = await self.next_round()
+                if nxt is not None:
+                    nxt = self.without_refused(nxt, col)
+            col.close()
+            await writer
+        except BaseException:
+            # Cancelled, or the writer failed: record what we know. What was handed to a
+            # sender without an answer may or may not have gone out; what was claimed but
+            # never handed over did not. Recording twice is harmless: only rows still
+            # `sending` in the attempt claimed here change.
+            writer.cancel()
+            if sending is not None:
+                sending.cancel()
+            rest = col.inflight + col.pending + [
+                SendOutcome(i, RELEASED, "not sent: sending stopped before its turn")
+                for i in sorted(self.unsent)] + [
+                SendOutcome(i, UNKNOWN, "sending was stopped before the server answered")
+                for i in sorted(col.expected - col.done)]
+            try:
+                self.tally(self.record_interrupted(rest, self.infos))
+            except Exception:  # noqa: BLE001 - recover() at the next start settles them
+                log.exception("could not record the outcomes of an interrupted send")
+            raise
+        finally:
+            self.outbox._blocked = frozenset(self.blocked)
+        return self.report()
+
+    async def next_round(self) -> tuple[Work, dict[int, Info]] | None:
+        """Claim the next round (None: nothing more to send in this flush)."""
         ob = self.outbox
-        while True:
-            room = ob.batch_size if self.limit is None else \
-                min(ob.batch_size, self.limit - self.claimed)
-            if room <= 0:
-                break
+        room = ob.batch_size if self.limit is None else \
+            min(ob.batch_size, self.limit - self.claimed)
+        if room <= 0:
+            return None
+        self.blocked.update(self.refused_routes())  # refused this flush, maybe not recorded yet
+        async with self.db:
             routes = self.routes()
             ob._blocked = frozenset(self.blocked)
             if not routes:
-                break
+                return None
             work, infos = self.claim(routes, room)
-            if not infos:
-                break
-            self.claimed += len(infos)
-            ob._publish(tuple(infos), [])
-            await self.send_round(work, infos)
-            ob._blocked = frozenset(self.blocked)
-            if len(infos) < room or not self.seen.isdisjoint(infos):
-                break
-            self.seen.update(infos)
-        return self.report()
+        if not infos:
+            return None
+        self.infos.update(infos)
+        self.unsent.update(infos)
+        self.claimed += len(infos)
+        ob._publish(tuple(infos), [])
+        self.more = len(infos) == room and self.seen.isdisjoint(infos)
+        self.seen.update(infos)
+        return work, infos
+
+    def without_refused(self, nxt: tuple[Work, dict[int, Info]],
+                        col: Collector) -> tuple[Work, dict[int, Info]]:
+        """Leave out of a round claimed in advance the routes whose account was refused
+        since: their deliveries go back to the queue unsent (not an attempt)."""
+        refused = self.blocked | self.refused_routes()
+        work, infos = nxt
+        if not refused.intersection(r.key for r, _ in work):
+            return nxt
+        keep = [(r, msgs) for r, msgs in work if r.key not in refused]
+        dropped = [m.delivery_id for r, msgs in work if r.key in refused for m in msgs]
+        col.expected.update(dropped)
+        self.unsent.difference_update(dropped)
+        for i in dropped:
+            col.accept(SendOutcome(i, RELEASED, "not sent: the account was refused meanwhile "
+                                                "and its queue is paused"))
+        kept = {m.delivery_id: infos[m.delivery_id] for _, msgs in keep for m in msgs}
+        return keep, kept
+
+    def refused_routes(self) -> set[tuple[Channel, bool]]:
+        """Routes a sender answered AUTH_FAILED for in this flush (recorded or not yet)."""
+        refused = self.col.refused if self.col is not None else []
+        return {route.key for i in refused if (route := self.infos[i].route) is not None}
 
     def routes(self) -> list[Route]:
         """The (channel, drill) groups with something due, oldest first, each with its account
@@ -205,35 +318,14 @@ class Flush:
                                    d.recipient_name, channel, drill, r, d.attempts)
         return work, infos
 
-    async def send_round(self, work: Work, infos: dict[int, Info]) -> None:
-        col = Collector(infos, self.outbox.commit_every)
-        writer = asyncio.create_task(self.writer(col, infos))
-        try:
-            await asyncio.gather(*(_send_one(r, msgs, col) for r, msgs in work))
-            col.close()
-            await writer
-        except BaseException:
-            # Cancelled, or the writer failed: record what we know; what was handed to a
-            # sender without an answer may or may not have gone out. Recording twice is
-            # harmless: only rows still `sending` in the attempt claimed here change.
-            writer.cancel()
-            rest = col.inflight + col.pending + [
-                SendOutcome(i, UNKNOWN, "sending was stopped before the server answered")
-                for i in sorted(col.expected - col.done)]
-            try:
-                self.tally(self.record_interrupted(rest, infos))
-            except Exception:  # noqa: BLE001 - recover() at the next start settles them
-                log.exception("could not record the outcomes of an interrupted send")
-            raise
-
-    async def writer(self, col: Collector, infos: dict[int, Info]) -> None:
+    async def writer(self, col: Collector) -> None:
         """Records outcomes commit_every at a time (each commit in a thread)."""
         while True:
             await col.wakeup.wait()
             col.wakeup.clear()
             while (batch := col.take()) is not None:
                 col.inflight = batch
-                applied = await self.record(batch, infos)
+                applied = await self.record(batch, self.infos)
                 col.inflight = []
                 self.tally(applied)
             if col.closed:
@@ -242,14 +334,15 @@ class Flush:
     async def record(self, batch: list[SendOutcome], infos: dict[int, Info]) -> Applied:
         """The batch's statements here, on the event loop's thread (a millisecond or so of
         CPU); only the COMMIT, which waits for the disk with the GIL released, in a thread."""
-        s = self.outbox.store.session()
-        try:
-            s.begin()
-            out = self.stage(s, batch, infos)
-        except BaseException:
-            s.close()
-            raise
-        await asyncio.to_thread(commit_and_close, s)
+        async with self.db:
+            s = self.outbox.store.session()
+            try:
+                s.begin()
+                out = self.stage(s, batch, infos)
+            except BaseException:
+                s.close()
+                raise
+            await asyncio.to_thread(commit_and_close, s)
         return out
 
     def record_interrupted(self, batch: list[SendOutcome], infos: dict[int, Info]) -> Applied:
@@ -270,6 +363,11 @@ class Flush:
             if o.delivery_id in gone:
                 continue  # no longer sending in this attempt: already recorded
             info = infos[o.delivery_id]
+            if o.result == RELEASED:  # claimed, never handed to a sender: back, no attempt
+                updates.append({"id": o.delivery_id, "state": S.QUEUED,
+                                "attempts": max(0, info.attempt - 1), "next_attempt_at": now,
+                                "last_error": o.detail, "provider_id": "", "sent_at": None})
+                continue
             result = o.result if o.result in OUTCOMES else UNKNOWN
             detail = (o.detail or "").strip()[:2000] or (
                 "" if o.result in OUTCOMES else f"unexpected outcome {o.result!r}")

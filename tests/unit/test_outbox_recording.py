@@ -10,9 +10,10 @@ import threading
 import pytest
 from sqlalchemy import event, update
 
-from app.channels.base import SENT, SendOutcome
+from app.channels.base import AUTH_FAILED, SENT, SendOutcome
 from app.domain.enums import DeliveryState, Severity
 from app.domain.models import Delivery
+from app.events import OUTBOX_CHANGED, EventBus
 from app.outbox_flush import Flush
 from test_outbox import (
     FakeSender, add_account, add_message, make_outbox, people, row, states, timeline,
@@ -160,3 +161,123 @@ def test_cancelled_while_a_batch_commits_in_its_thread(store, frozen_clock, inci
     entries = timeline(store, incident.id)
     sent_entries = [e for e in entries if e.data.get("state") == "sent"]
     assert sorted(e.data["delivery_id"] for e in sent_entries) == ids[:2]  # each once
+
+
+# ---------------------------------------------------------------- the next round, claimed early
+
+def test_the_next_round_is_claimed_while_this_one_finishes_and_committed_before_it_is_sent(
+        store, frozen_clock, incident, email_account):
+    ids = add_message(store, frozen_clock, incident.id, people(12))
+    fake = FakeSender(store)
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)}, batch_size=4,
+                         commit_every=2)
+    report = asyncio.run(outbox.flush())
+    assert report.claimed == 12 and report.sent == 12
+    assert fake.calls == [ids[0:4], ids[4:8], ids[8:12]]   # each round once, in order
+    assert fake.states_at_send == [{"sending"}] * 3        # claimed and committed before
+    assert set(states(store).values()) == {"sent"}
+
+
+def test_a_round_claimed_early_for_an_account_refused_meanwhile_goes_back_unsent(
+        store, frozen_clock, incident, email_account):
+    """The account is refused at the end of round 1, after round 2 was claimed for it (and
+    before anything was recorded: commit_every is large): round 2 is never handed to the
+    sender and goes back to the queue with no attempt counted."""
+    ids = add_message(store, frozen_clock, incident.id, people(8))
+    bus = EventBus()
+
+    class RefusedAtTheEnd(FakeSender):
+        async def send(self, messages, on_outcome):
+            self.calls.append([m.delivery_id for m in messages])
+            for m in messages[:3]:
+                on_outcome(SendOutcome(m.delivery_id, SENT, provider_id=f"p-{m.delivery_id}"))
+            await self.round_2_claimed.wait()
+            on_outcome(SendOutcome(messages[3].delivery_id, AUTH_FAILED,
+                                   "535 5.7.8 bad credentials"))
+
+    fake = RefusedAtTheEnd()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)}, events=bus,
+                         batch_size=4)
+
+    async def main():
+        fake.round_2_claimed = asyncio.Event()
+        bus.subscribe(OUTBOX_CHANGED,
+                      lambda changed: changed and set(changed) == set(ids[4:])
+                      and fake.round_2_claimed.set())
+        return await asyncio.wait_for(outbox.flush(), 10)
+
+    report = asyncio.run(main())
+    assert fake.calls == [ids[:4]]
+    assert report.claimed == 8 and report.sent == 3 and report.paused_accounts == ("Relay",)
+    got = states(store)
+    assert [got[i] for i in ids] == ["sent"] * 3 + ["queued"] * 5
+    for i in ids[4:]:
+        d = row(store, i)
+        assert d.attempts == 0 and d.next_attempt_at == frozen_clock.now()
+        assert "refused" in d.last_error
+    recorded = {e.data.get("delivery_id") for e in timeline(store, incident.id)}
+    assert recorded.isdisjoint(ids[4:])   # nothing happened to those recipients
+    assert asyncio.run(outbox.flush()).claimed == 0  # the account is paused
+
+
+def test_cancelled_with_a_round_claimed_but_not_yet_sent(store, frozen_clock, incident,
+                                                         email_account):
+    """What was claimed but never handed to a sender goes back to the queue (it did not go
+    out); only what a sender had without an answer becomes unknown."""
+    ids = add_message(store, frozen_clock, incident.id, people(8))
+    bus = EventBus()
+
+    class ThreeThenHang(FakeSender):
+        async def send(self, messages, on_outcome):
+            self.calls.append([m.delivery_id for m in messages])
+            for m in messages[:3]:
+                on_outcome(SendOutcome(m.delivery_id, SENT, provider_id=f"p-{m.delivery_id}"))
+            await asyncio.Event().wait()
+
+    fake = ThreeThenHang()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)}, events=bus,
+                         batch_size=4)
+
+    async def main():
+        second_claim = asyncio.Event()
+        bus.subscribe(OUTBOX_CHANGED,
+                      lambda changed: changed and set(changed) == set(ids[4:])
+                      and second_claim.set())
+        task = asyncio.create_task(outbox.flush())
+        await asyncio.wait_for(second_claim.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert fake.calls == [ids[:4]]
+    got = states(store)
+    assert [got[i] for i in ids] == ["sent"] * 3 + ["unknown"] + ["queued"] * 4
+    assert all(row(store, i).attempts == 0 for i in ids[4:])
+
+
+def test_a_writer_that_fails_stops_the_flush_before_the_next_round(store, frozen_clock, incident,
+                                                                   email_account, monkeypatch):
+    """Outcomes that cannot be recorded must not pile up behind more rounds: the flush stops,
+    records what it knows in one last transaction, and puts the round claimed early back."""
+    ids = add_message(store, frozen_clock, incident.id, people(12))
+    stage, calls = Flush.stage, []
+
+    def fail_first(self, s, batch, infos):
+        calls.append(len(batch))
+        if len(calls) == 1:
+            raise RuntimeError("disk I/O error")
+        return stage(self, s, batch, infos)
+
+    monkeypatch.setattr(Flush, "stage", fail_first)
+    fake = FakeSender()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)}, batch_size=4,
+                         commit_every=2)
+    with pytest.raises(RuntimeError, match="disk I/O error"):
+        asyncio.run(outbox.flush())
+    assert fake.calls == [ids[:4]]
+    got = states(store)
+    assert [got[i] for i in ids[:4]] == ["sent"] * 4           # recorded on the way out
+    assert [got[i] for i in ids[4:8]] == ["queued"] * 4        # claimed early, never sent
+    assert all(row(store, i).attempts == 0 for i in ids[4:])
+    assert "sending" not in got.values()
