@@ -467,6 +467,9 @@ def main() -> int:
     parser.add_argument("--delays", default="20,0", help="one-way delays in ms")
     parser.add_argument("--no-sms", action="store_true", help="email only")
     parser.add_argument("--no-email", action="store_true", help="SMS only")
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY,
+                        help="the account's connection limit, for (b) and (c) alike "
+                             "(default 4, the accounts' default)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure each (delay, channel) this many times, interleaved; the "
                              "summary gives medians (rates on a shared 2-core machine are noisy)")
@@ -475,6 +478,7 @@ def main() -> int:
                              "much CPU (e.g. 0.05 of one CPU) before each measurement, and "
                              "measure again (up to 5 times) if they used more meanwhile")
     args = parser.parse_args()
+    globals()["CONCURRENCY"] = args.concurrency  # read by the (b) and (c) runners
     n = min(max(args.n, 1), 10_000)
     n_a = min(max(args.n_a, 1), 1_000)
     repeat = min(max(args.repeat, 1), 50)
