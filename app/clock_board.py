@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from app.domain.enums import Regime
 from app.timefmt import format_duration
 
 if TYPE_CHECKING:  # the panel imports this module at start-up; the clocks load on first use
@@ -74,13 +75,7 @@ def _regulatory_row(clock: ClockState, now: datetime) -> ClockRow:
         urgency, text = DONE, "Met late"
     else:
         urgency, text = NOT_APPLICABLE, "Not applicable"
-    source = rule.regime.upper() if rule.regime else "Contract"
-    try:
-        from app.domain.enums import Regime
-
-        source = Regime(rule.regime).label if rule.regime else "Contract"
-    except ValueError:
-        pass
+    source = Regime(rule.regime).label if rule.regime else "Contract"  # rules load validated
     return ClockRow(kind="regulatory", key=rule.id, urgency=urgency, status=text,
                     title=rule.title, audience=rule.recipient, due_at=clock.due_at,
                     source=source, detail=clock.explanation,

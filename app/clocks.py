@@ -80,9 +80,9 @@ class IncidentClocks:
 
     def overdue(self) -> list[tuple[str, datetime, str]]:
         """(reminder key, due time, title) of everything overdue now."""
-        out = [(f"{item.key}@{item.due_at.isoformat()}", item.due_at, item.title)
+        out = [(reminder_key(item.key, item.due_at), item.due_at, item.title)
                for item in self.cadence.items if item.overdue]
-        out += [(f"clock:{c.rule.id}@{c.due_at.isoformat()}", c.due_at, c.rule.title)
+        out += [(reminder_key(f"clock:{c.rule.id}", c.due_at), c.due_at, c.rule.title)
                 for c in self.regulatory if c.status.value == "overdue" and c.due_at]
         return out
 

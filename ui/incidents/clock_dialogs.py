@@ -4,6 +4,9 @@ counts the thresholds need, and give the reason for dismissing an escalation."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+
 from PySide6.QtWidgets import (
     QComboBox, QDateTimeEdit, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
     QLineEdit, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget,
@@ -46,7 +49,8 @@ class TriggerDialog(QDialog):
     """Record that a clock trigger happened, and when (local time; may be in the past)."""
 
     def __init__(self, services: Services, incident: IncidentDTO,
-                 parent: QWidget | None = None) -> None:
+                 recorded: Mapping[str, datetime], parent: QWidget | None = None) -> None:
+        """`recorded`: the triggers recorded so far (the panel's last evaluation has them)."""
         super().__init__(parent)
         self.services, self.incident = services, incident
         self.setObjectName("triggerDialog")
@@ -75,7 +79,7 @@ class TriggerDialog(QDialog):
         self.note.setTabChangesFocus(True)
         self.note.setFixedHeight(60)
         recorded = ", ".join(f"{ClockTrigger(k).label.lower()} {format_local(v)}"
-                             for k, v in services.clocks.evaluate(incident.id).triggers.items())
+                             for k, v in recorded.items())
         self.recorded = QLabel(("Recorded so far: " + recorded) if recorded
                                else "No trigger recorded yet for this incident.")
         self.recorded.setObjectName("recordedTriggersLabel")

@@ -45,14 +45,6 @@ class ClocksModel(DtoTableModel[ClockRow]):
         super().__init__(parent)
         self.now = None
 
-    def set_rows(self, rows: list[ClockRow]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
-
-    def rows(self) -> list[ClockRow]:
-        return list(self._rows)
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
@@ -218,7 +210,7 @@ class ClocksPanel(QWidget):
         self.incident = incident
         if changed:
             self.snapshot = None
-            self.model.set_rows([])
+            self.model.replace_rows([])
             self.figures_label.setText("")
             self.detail.setText("Select a row to see why it is due.")
         self.notice.clear_error()
@@ -258,9 +250,9 @@ class ClocksPanel(QWidget):
         now = snapshot.evaluated_at
         selected = self.selected()
         self.model.now = now
-        self.model.set_rows(clock_rows(snapshot, now))
+        self.model.replace_rows(clock_rows(snapshot, now))
         if selected is not None:
-            self._select(selected.kind, selected.key)
+            self.select(selected.kind, selected.key)
         figures = header_figures(snapshot, now, self.incident.detected_at)
         colour = {True: "#2e7d32", False: "#c62828"}.get(figures.first_ok, "#37474f")
         mark = {True: "✓ ", False: "✗ "}.get(figures.first_ok, "")
@@ -306,7 +298,8 @@ class ClocksPanel(QWidget):
         indexes = self._active.selectionModel().selectedRows()
         return self._active.model().data(indexes[0], DTO_ROLE) if indexes else None
 
-    def _select(self, kind: str, key: str) -> bool:
+    def select(self, kind: str, key: str) -> bool:
+        """Select the row of that kind and key in its table; False if it is not shown."""
         view = self.law_view if kind == "regulatory" else self.view
         proxy = view.model()
         for r in range(proxy.rowCount()):
@@ -315,9 +308,6 @@ class ClocksPanel(QWidget):
                 view.selectRow(r)
                 return True
         return False
-
-    def select(self, kind: str, key: str) -> bool:
-        return self._select(kind, key)
 
     def _selection_changed(self, view: QTableView) -> None:
         if view.selectionModel().hasSelection():
@@ -396,7 +386,8 @@ class ClocksPanel(QWidget):
             return
         from ui.incidents.clock_dialogs import TriggerDialog
 
-        dialog = TriggerDialog(self.services, self.incident, self)
+        recorded = self.snapshot.triggers if self.snapshot is not None else {}
+        dialog = TriggerDialog(self.services, self.incident, recorded, self)
         dialog.open()
 
     def edit_figures(self) -> None:

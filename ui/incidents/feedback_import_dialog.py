@@ -33,7 +33,7 @@ class FeedbackImportDialog(QDialog):
         summary.setObjectName("feedbackImportSummary")
         summary.setWordWrap(True)
         self.model = ImportPreviewModel(self)
-        self.model.set_rows(plan.rows)
+        self.model.replace_rows(plan.rows)
         view = named(QTableView(), "feedbackImportPreview", "Rows in the file")
         view.setModel(self.model)
         configure_table(view)

@@ -338,12 +338,12 @@ class PostIncidentDialog(QDialog):
             for label in self.field_errors.values():
                 label.clear_error()
         selected = self._selected_item()
-        self.remediation_model.set_items(data.remediation)
+        self.remediation_model.replace_rows(data.remediation)
         if selected is not None:
             for r in range(self.remediation_model.rowCount()):
-                if self.remediation_model.item_at(r).id == selected.id:
+                if self.remediation_model.row_at(r).id == selected.id:
                     self.remediation_view.selectRow(r)
-        self.feedback_model.set_entries(data.feedback)
+        self.feedback_model.replace_rows(data.feedback)
         if data.feedback:
             average = sum(f.rating for f in data.feedback) / len(data.feedback)
             self.feedback_summary.setText(f"{len(data.feedback)} responses, average rating "
@@ -406,7 +406,7 @@ class PostIncidentDialog(QDialog):
 
     def _selected_item(self):  # type: ignore[no-untyped-def]
         rows = self.remediation_view.selectionModel().selectedRows()
-        return self.remediation_model.item_at(rows[0].row()) if rows else None
+        return self.remediation_model.row_at(rows[0].row()) if rows else None
 
     def _item_selected(self) -> None:
         item = self._selected_item()
@@ -491,7 +491,7 @@ class PostIncidentDialog(QDialog):
         rows = self.feedback_view.selectionModel().selectedRows()
         if not rows:
             return
-        entry = self.feedback_model.entry_at(self.feedback_proxy.mapToSource(rows[0]).row())
+        entry = self.feedback_model.row_at(self.feedback_proxy.mapToSource(rows[0]).row())
         removed = self._attempt(lambda: self.service.delete_feedback(entry.id),
                                 self.feedback_errors)
         if removed is None:

@@ -16,14 +16,6 @@ class RemediationModel(DtoTableModel[RemediationItem]):
     COLUMNS = ("Done", "Action", "Owner", "Due")
     DONE, TEXT, OWNER, DUE = range(4)
 
-    def set_items(self, items: tuple[RemediationItem, ...]) -> None:
-        self.beginResetModel()
-        self._rows = list(items)
-        self.endResetModel()
-
-    def item_at(self, row: int) -> RemediationItem:
-        return self._rows[row]
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
@@ -48,14 +40,6 @@ class FeedbackModel(DtoTableModel[FeedbackEntry]):
     COLUMNS = ("Stakeholder", "Rating", "Comment", "Recorded")
     NAME, RATING, COMMENT, WHEN = range(4)
 
-    def set_entries(self, entries: tuple[FeedbackEntry, ...]) -> None:
-        self.beginResetModel()
-        self._rows = list(entries)
-        self.endResetModel()
-
-    def entry_at(self, row: int) -> FeedbackEntry:
-        return self._rows[row]
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
@@ -78,11 +62,6 @@ class FeedbackModel(DtoTableModel[FeedbackEntry]):
 
 class ImportPreviewModel(DtoTableModel[FeedbackImportRow]):
     COLUMNS = ("Line", "Stakeholder", "Rating", "Comment", "Problem")
-
-    def set_rows(self, rows: tuple[FeedbackImportRow, ...]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
