@@ -4,8 +4,11 @@ headless and call app/ functions. Imports are lazy so start-up pays only for wha
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
+
+from app import runtime
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,11 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import gc
-
     # Start-up allocates many long-lived objects (modules, ORM mappings, widgets); collecting
-    # while they are created only re-scans them. Collection resumes once the window is up.
-    gc.disable()
+    # while they are created only re-scans them. Collection resumes (runtime.settle_heap) once
+    # the window is up, or before the headless outbox starts sending.
+    runtime.pause_collection()
     try:
         return _main(argv)
     finally:
@@ -152,6 +154,7 @@ def outbox_command(action: str, demo: bool) -> int:
     pool = SenderPool(AccountService(store, clock, SecretStore(), bus))
     outbox = Outbox(store, clock, bus, pool.resolve)
     if action == "flush":
+        runtime.settle_heap()  # a long send must not run with the collector paused
         recovered = outbox.recover()
         report = flush_headless(outbox)
         if recovered:
@@ -254,7 +257,7 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
     window = MainWindow(services)
     window.incidents.reload()
     window.show()
-    _resume_gc()
+    runtime.settle_heap()
 
     def start_sending() -> None:  # after the first paint: sending starts in the background
         from ui.bridge import AsyncBridge
@@ -284,13 +287,6 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
     services.close()
     reporter.uninstall()
     return code
-
-
-def _resume_gc() -> None:
-    import gc
-
-    gc.freeze()  # start-up objects live as long as the window: keep them out of later scans
-    gc.enable()
 
 
 if __name__ == "__main__":
