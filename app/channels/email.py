@@ -5,7 +5,7 @@ Account settings (AccountDTO.settings):
     security: "tls" (implicit TLS) | "starttls" (required, never optional) | "none" (loopback only),
     ca_file (optional CA certificate for a relay signed by an internal CA),
     username (optional: no AUTH without one), from_address, from_name, reply_to,
-    concurrency (connections in parallel, default 4), timeout (seconds, default 30),
+    concurrency (connections in parallel, default 8), timeout (seconds, default 30),
     messages_per_connection (default 100), local_hostname (EHLO name, default this host's name).
 The password is given to the constructor (it lives in the keyring, never in settings).
 
@@ -26,6 +26,14 @@ Outcomes (see app/channels/base.py):
     connection lost / timeout after the body
       was sent, before the final reply ........ UNKNOWN (retry with the same Message-ID is safe)
     subject / name with CR or LF, bad address . PERMANENT (nothing sent)
+
+Connections: up to `concurrency` sessions, each carrying many messages. A relay that takes fewer
+connections than that says so on the extra ones — 4xx (usually 421) instead of a greeting, 421
+mid-session, or 4xx to MAIL FROM (Exchange Online's "432 4.3.2 … sender thread limit exceeded").
+While another session is carrying mail, such a refusal is not the message's fault: the message
+goes back to the batch for the working sessions, this session ends, and the sender uses no more
+sessions than were working (one more again after each send() with no such refusal). The last
+working session's refusal is the message's outcome (TRANSIENT), as above.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ from typing import Any, Callable, Iterable, Sequence
 import aiosmtplib
 from aiosmtplib import SMTP
 
+from ..account_settings import EMAIL_DEFAULT_CONCURRENCY
 from ..errors import ClarionError
 from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO, exception_chain,
                    OutgoingMessage, SendOutcome)
@@ -57,7 +66,7 @@ log = logging.getLogger(__name__)
 
 SECURITY_MODES = ("tls", "starttls", "none")
 DEFAULT_PORTS = {"tls": 465, "starttls": 587, "none": 25}
-DEFAULT_CONCURRENCY = 4
+DEFAULT_CONCURRENCY = EMAIL_DEFAULT_CONCURRENCY
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MESSAGES_PER_CONNECTION = 100
 # Replies that mean "authenticate first / your credentials are refused / encryption needed".
@@ -138,6 +147,9 @@ class _Batch:
     pending: deque[OutgoingMessage]
     stop_detail: str = ""       # the account must be fixed: everything left is AUTH_FAILED
     offline_detail: str = ""    # the last reason a session could not be opened
+    active: int = 0             # workers still at it
+    worked: int = 0             # workers whose session carried a message
+    refused: bool = False       # a session could not be opened, or was refused (see the top)
 
     def stop(self, detail: str) -> None:
         if not self.stop_detail:
@@ -156,6 +168,7 @@ class _Session:
     transcript: list[str] = field(default_factory=list)
     carried: int = 0
     transport: Any = None   # kept: aiosmtplib forgets it when it closes on a timeout
+    refused: bool = False   # the relay refused this session (not the message): see the top
 
     @property
     def alive(self) -> bool:
@@ -246,6 +259,7 @@ class EmailSender:
         self.local_hostname = str(s.get("local_hostname") or "").strip() or \
             (socket.gethostname() or "localhost")
         self._idle: list[_Session] = []
+        self.ceiling = self.concurrency  # sessions to use: lowered when the relay refuses more
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
         self._tls: ssl.SSLContext | None = None
@@ -514,6 +528,9 @@ class EmailSender:
         except aiosmtplib.SMTPResponseException as exc:
             body_sent = bool(tracker and tracker.body_sent)
             await self._reset(session)
+            if not body_sent and (exc.code == 421 or (stage == "MAIL" and
+                                                      400 <= exc.code < 500)):
+                session.refused = True
             return self._classify_reply(message, stage, exc.code, f"{exc.code} {exc.message}",
                                         body_sent)
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
@@ -570,6 +587,9 @@ class EmailSender:
                       slots: asyncio.Semaphore) -> None:
         async with slots:
             session = self._idle.pop() if self._idle else None
+            batch.active += 1
+            leaving = False   # counted out of batch.active already
+            worked = False
             try:
                 while batch.pending and not batch.stop_detail:
                     message = batch.pending.popleft()
@@ -583,11 +603,28 @@ class EmailSender:
                             session = None
                         outcome = SendOutcome(message.delivery_id, UNKNOWN,
                                               f"Internal error while sending: {exc!r}")
-                    if outcome is None:
-                        batch.pending.appendleft(message)  # others may still get through
+                    if outcome is None:  # no session could be opened: others may get through
+                        batch.pending.appendleft(message)
+                        batch.refused = True
                         return
+                    if session is not None and session.refused:
+                        session.refused = False
+                        batch.refused = True
+                        if batch.active > 1:  # the others carry it: this session ends
+                            batch.pending.appendleft(message)
+                            batch.offline_detail = outcome.detail
+                            batch.active -= 1
+                            leaving = True
+                            await self._quit(session)
+                            session = None
+                            return
+                    if outcome.result in (SENT, PERMANENT) and not worked:
+                        worked = True
+                        batch.worked += 1
                     on_outcome(outcome)
             finally:
+                if not leaving:
+                    batch.active -= 1
                 if session is not None:
                     if session.alive and not batch.stop_detail:
                         self._idle.append(session)
@@ -611,8 +648,14 @@ class EmailSender:
             return
         slots = self._bind_loop()
         batch = _Batch(pending)
-        workers = min(self.concurrency, len(pending))
+        workers = min(self.ceiling, len(pending))
         await run_workers(self._worker(batch, on_outcome, slots) for _ in range(workers))
+        if batch.refused and 0 < batch.worked < self.ceiling:
+            log.info("%s took %d connection(s) at a time, not %d: using %d from now on",
+                     self._where, batch.worked, workers, batch.worked)
+            self.ceiling = batch.worked
+        elif not batch.refused and workers == self.ceiling < self.concurrency:
+            self.ceiling += 1   # the relay took them all this time: try one more next time
         if batch.stop_detail:
             result, detail = AUTH_FAILED, batch.stop_detail
         else:

@@ -4,11 +4,12 @@ self-signed certificate trusted through ca_file) reached through a TCP proxy on 
 delays every chunk DELAY ms in each direction; then the same for SMS to a local Twilio-shaped API.
 
     (a) smtplib, sequential, one connection per message (STARTTLS + login each time)
-    (b) aiosmtplib, 4 connections (our account's limit), reused, no database
+    (b) aiosmtplib, 8 connections (an email account's default limit), reused, no database
     (c) our Outbox: N deliveries queued in a fresh migrated Store, then `await outbox.flush()`
         with EmailSender — every state change committed (counted through the engine's "commit"
         event); checks that N arrived at the server (distinct Message-IDs) and N are `sent`.
-SMS: (b) raw httpx blast with 4 requests in flight, (c) the outbox with SmsSender.
+SMS: (b) raw httpx blast with 4 requests in flight (an SMS account's default), (c) the outbox
+with SmsSender.
 
 The servers and the proxies run in a child process (so their CPU does not share our GIL: a real
 relay is on another machine); only 127.0.0.1 is used. Every loop is bounded by a count, and (a)
@@ -16,7 +17,10 @@ also by A_MAX_S seconds (it is slow; its rate is what is reported).
 
 Run from the repo root:
     .venv/bin/python tests/benchmarks/bench_outbox.py [--n 1000] [--n-a 100] [--delays 20,0]
-        [--no-email | --no-sms] [--repeat 5] [--idle 0.1]
+        [--no-email | --no-sms] [--concurrency 8] [--sms-concurrency 4] [--repeat 5] [--idle 0.1]
+The process is settled as the application's is before it sends (`app.runtime.settle_heap()`:
+start-up objects frozen out of later collections), once, before the first round; (b) and (c)
+share it.
 c/b is the ratio of two rates on a machine whose CPUs the servers share: judge it by the median
 of several runs (--repeat), measured while nothing else runs (--idle 0.05).
 """
@@ -48,6 +52,10 @@ import aiosmtplib  # noqa: E402
 import httpx  # noqa: E402
 from sqlalchemy import event, func, select  # noqa: E402
 
+from app import runtime  # noqa: E402
+from app.account_settings import (  # noqa: E402
+    DEFAULT_CONCURRENCY as SMS_DEFAULT_CONCURRENCY, EMAIL_DEFAULT_CONCURRENCY,
+)
 from app.channels.base import AccountDTO  # noqa: E402
 from app.channels.email import EmailSender  # noqa: E402
 from app.channels.sms import SmsSender  # noqa: E402
@@ -64,7 +72,8 @@ from tests.integration.smtp_fixtures import (  # noqa: E402
     PASSWORD, USER, Recorder, email_account, make_cert, smtp_server,
 )
 
-CONCURRENCY = 4
+CONCURRENCY = EMAIL_DEFAULT_CONCURRENCY    # an email account's connection limit
+SMS_CONCURRENCY = SMS_DEFAULT_CONCURRENCY  # an SMS account's requests in flight
 A_MAX_S = 20.0          # (a) stops after this long even if N_A were not all sent
 FROM = "alerts@example.com"
 SMS_FROM = "+15550100999"
@@ -316,7 +325,8 @@ async def run_c(store: Store, account: AccountDTO, sender: Any) -> dict[str, Any
 
 async def run_sms_b(srv: Servers, n: int) -> float:
     todo = list(range(n))
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    limits = httpx.Limits(max_connections=SMS_CONCURRENCY,
+                          max_keepalive_connections=SMS_CONCURRENCY)
     async with httpx.AsyncClient(base_url=srv.sms_url, auth=(SID, TOKEN), limits=limits,
                                  timeout=30) as client:
         async def worker() -> None:
@@ -329,7 +339,7 @@ async def run_sms_b(srv: Servers, n: int) -> float:
                     raise SystemExit(f"raw SMS blast: {r.status_code} {r.text}")
 
         start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        await asyncio.gather(*(worker() for _ in range(SMS_CONCURRENCY)))
         return time.perf_counter() - start
 
 
@@ -444,7 +454,7 @@ def sms_round(srv: Servers, folder: Path, delay: int, n: int,
     store, account_id, queue_s = fresh_store(folder, "sms", n, f"s{tag}")
     account = AccountDTO(id=account_id, kind="sms", name="Bench sms", settings={
         "base_url": srv.sms_url, "account_sid": SID, "from_number": SMS_FROM,
-        "concurrency": CONCURRENCY, "timeout": 30})
+        "concurrency": SMS_CONCURRENCY, "timeout": 30})
     before = srv.ask("sms_count")
     c = asyncio.run(run_c(store, account, SmsSender(account, TOKEN)))
     store.dispose()
@@ -468,8 +478,11 @@ def main() -> int:
     parser.add_argument("--no-sms", action="store_true", help="email only")
     parser.add_argument("--no-email", action="store_true", help="SMS only")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY,
-                        help="the account's connection limit, for (b) and (c) alike "
-                             "(default 4, the accounts' default)")
+                        help="the email account's connection limit, for (b) and (c) alike "
+                             f"(default {CONCURRENCY}, an email account's default)")
+    parser.add_argument("--sms-concurrency", type=int, default=SMS_CONCURRENCY,
+                        help="the SMS account's requests in flight, for (b) and (c) alike "
+                             f"(default {SMS_CONCURRENCY}, an SMS account's default)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure each (delay, channel) this many times, interleaved; the "
                              "summary gives medians (rates on a shared 2-core machine are noisy)")
@@ -479,6 +492,7 @@ def main() -> int:
                              "measure again (up to 5 times) if they used more meanwhile")
     args = parser.parse_args()
     globals()["CONCURRENCY"] = args.concurrency  # read by the (b) and (c) runners
+    globals()["SMS_CONCURRENCY"] = args.sms_concurrency
     n = min(max(args.n, 1), 10_000)
     n_a = min(max(args.n_a, 1), 1_000)
     repeat = min(max(args.repeat, 1), 50)
@@ -490,12 +504,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         srv = Servers(tmp)
+        runtime.settle_heap()  # as the window and `clarion outbox flush` do before sending
         try:
             for rep in range(repeat):
                 for delay in delays:
                     srv.ask("delay", delay)
                     print(f"\n=== one-way delay {delay} ms (round trip {2 * delay} ms), "
-                          f"concurrency {CONCURRENCY}"
+                          f"email connections {CONCURRENCY}, SMS requests {SMS_CONCURRENCY}"
                           + (f", run {rep + 1} of {repeat}" if repeat > 1 else "") + " ===")
                     for channel in channels:
                         tag = f"{delay}-{rep}"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -99,6 +99,10 @@ class Recorder:
     sessions: list[Any] = field(default_factory=list)        # one per session that sent MAIL
     transports: list[Any] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # a relay that takes `max_sessions` connections at a time (see smtp_server)
+    open_sessions: int = 0
+    peak_sessions: int = 0
+    refused_sessions: int = 0
 
     # authenticator(server, session, envelope, mechanism, auth_data)
     def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str,
@@ -113,6 +117,8 @@ class Recorder:
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
                           mail_options: list[str]) -> str:
+        if getattr(server, "over_limit", False):   # Exchange Online's words for it
+            return "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded"
         with self.lock:
             if not any(s is session for s in self.sessions):
                 self.sessions.append(session)
@@ -168,12 +174,56 @@ class Recorder:
         assert done.wait(5)
 
 
+class _LimitedSMTP(SMTP):
+    """A relay that takes `limit` connections at a time. Beyond it, with `refuse_at`
+    "greeting" it answers 421 instead of its greeting and hangs up (Postfix, most relays);
+    with "MAIL" it greets, logs in and then refuses every MAIL FROM with a 4xx."""
+
+    recorder: Recorder
+    limit: int
+    refuse_at: str
+    over_limit = False
+
+    async def _handle_client(self) -> None:
+        rec = self.recorder
+        with rec.lock:
+            self.over_limit = rec.open_sessions >= self.limit
+            if self.over_limit:
+                rec.refused_sessions += 1
+            else:
+                rec.open_sessions += 1
+                rec.peak_sessions = max(rec.peak_sessions, rec.open_sessions)
+        try:
+            if self.over_limit and self.refuse_at == "greeting":
+                await self.push("421 4.7.0 Too many connections from your address, try later")
+                self.transport.close()
+                return
+            await super()._handle_client()
+        finally:
+            if not self.over_limit:
+                with rec.lock:
+                    rec.open_sessions -= 1
+
+
+class _LimitedController(Controller):
+    def __init__(self, recorder: Recorder, *, limit: int, refuse_at: str, **kwargs: Any) -> None:
+        super().__init__(recorder, **kwargs)
+        self._limits = (recorder, limit, refuse_at)
+
+    def factory(self) -> SMTP:
+        smtp = _LimitedSMTP(self.handler, **self.SMTP_kwargs)
+        smtp.recorder, smtp.limit, smtp.refuse_at = self._limits
+        return smtp
+
+
 @contextlib.contextmanager
 def smtp_server(recorder: Recorder, cert: Cert | None, *, implicit_tls: bool = False,
-                starttls: bool = True, auth: bool = True) -> Iterator[Controller]:
+                starttls: bool = True, auth: bool = True, max_sessions: int | None = None,
+                refuse_at: str = "greeting") -> Iterator[Controller]:
     """aiosmtpd on 127.0.0.1:<free port>. STARTTLS offered and required when `starttls` and a
     certificate is given; AUTH required when `auth` (over TLS only, unless no TLS is offered,
-    so that we can show that our side never sends credentials in clear)."""
+    so that we can show that our side never sends credentials in clear). With `max_sessions`,
+    the relay takes that many connections at a time and refuses more (see _LimitedSMTP)."""
     kwargs: dict[str, Any] = {}
     if implicit_tls:
         assert cert is not None
@@ -183,7 +233,12 @@ def smtp_server(recorder: Recorder, cert: Cert | None, *, implicit_tls: bool = F
     if auth:
         kwargs.update(authenticator=recorder, auth_required=True,
                       auth_require_tls=bool(cert is not None and (starttls or implicit_tls)))
-    controller = Controller(recorder, hostname="127.0.0.1", port=free_port(), **kwargs)
+    if max_sessions is not None:
+        controller: Controller = _LimitedController(
+            recorder, limit=max_sessions, refuse_at=refuse_at, hostname="127.0.0.1",
+            port=free_port(), **kwargs)
+    else:
+        controller = Controller(recorder, hostname="127.0.0.1", port=free_port(), **kwargs)
     controller.start()
     try:
         yield controller

@@ -188,6 +188,52 @@ def test_a_hundred_messages_over_at_most_four_connections(cert):
     assert sorted(recorder.message_ids()) == sorted(m.email_message_id for m in messages)
 
 
+@pytest.mark.parametrize("refuse_at", ["greeting", "MAIL"])
+def test_a_relay_that_takes_fewer_connections_gets_everything_over_those_it_takes(cert,
+                                                                                  refuse_at):
+    """The default limit (8) is more than some relays take: the extra connections are refused
+    (421 instead of a greeting, or 432 to MAIL FROM as Exchange Online does), every message
+    still goes out over the ones taken, later sends open no more than worked, and after a send
+    with no refusal the sender tries one more."""
+    recorder = Recorder()
+    rounds = [[outgoing(n) for n in range(start, start + 60)] for start in (1, 61, 121)]
+    with smtp_server(recorder, cert, max_sessions=3, refuse_at=refuse_at) as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=8)
+        sender = EmailSender(account, PASSWORD)
+        outcomes: list[SendOutcome] = []
+        refused: list[int] = []
+        ceilings: list[int] = []
+
+        async def run() -> None:   # one loop, as the sending thread has: sessions are kept
+            for messages in rounds:
+                await sender.send(messages, outcomes.append)
+                refused.append(recorder.refused_sessions - sum(refused))
+                ceilings.append(sender.ceiling)
+            await sender.aclose()
+
+        asyncio.run(asyncio.wait_for(run(), DEADLINE))
+    assert [o.result for o in outcomes] == [SENT] * 180, outcomes
+    assert refused[0] >= 1 and ceilings[0] == 3      # 8 tried, 3 taken: 3 from now on
+    assert refused[1] == 0 and ceilings[1] == 4      # 3 worked without refusal: try a 4th
+    assert refused[2] == 1 and ceilings[2] == 3      # the 4th was refused: back to 3
+    assert recorder.peak_sessions == 3
+    assert len(recorder.received) == 180
+    assert sorted(recorder.message_ids()) == sorted(m.email_message_id
+                                                    for messages in rounds for m in messages)
+
+
+def test_the_only_connection_refused_at_mail_is_transient_for_its_messages(cert):
+    """With no other session carrying mail, a 4xx to MAIL FROM is the messages' outcome (they
+    wait and are retried), not a reason to drop them."""
+    recorder = Recorder()
+    with smtp_server(recorder, cert, max_sessions=0, refuse_at="MAIL") as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=2)
+        outcomes = send_all(EmailSender(account, PASSWORD), [outgoing(1), outgoing(2)])
+    assert set(results(outcomes).values()) == {TRANSIENT}
+    assert all("432 4.3.2" in o.detail for o in outcomes.values()), outcomes
+    assert recorder.received == []
+
+
 def test_sessions_are_kept_between_sends_and_a_dropped_idle_one_is_replaced(cert):
     recorder = Recorder()
     with smtp_server(recorder, cert) as server:

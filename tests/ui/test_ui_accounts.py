@@ -40,8 +40,11 @@ def _fill_email(d, host="smtp.example.com", security="starttls", password="S3cr3
 def test_create_email_account_keeps_the_password_in_the_keyring(dialog, services,
                                                                  memory_keyring):
     _fill_email(dialog)
+    assert dialog.widgets["concurrency"].value() == 8    # a new email account's default
+    assert dialog.widgets["timeout"].value() == 30
     saved = dialog.save()
     assert saved is not None and saved.settings["port"] == 587
+    assert saved.settings["concurrency"] == 8
     assert services.accounts.secret_of(saved.id) == "S3cr3t-XYZ-123"
     assert "secret" not in saved.settings and "S3cr3t" not in str(saved.settings)
     db = services.store.path.read_bytes() + (

@@ -92,7 +92,7 @@ def test_email_defaults(accounts, memory_keyring):
     assert dto.settings == {
         "host": "smtp.example.com", "port": 587, "security": "starttls", "ca_file": "",
         "username": "", "from_address": "alerts@example.com", "from_name": "",
-        "reply_to": "", "concurrency": 4, "timeout": 30}
+        "reply_to": "", "concurrency": 8, "timeout": 30}
     assert accounts.get(dto.id) == dto
     assert accounts.secret_of(dto.id) is None  # no user name: no password needed
 

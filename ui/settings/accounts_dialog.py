@@ -12,7 +12,8 @@ from PySide6.QtWidgets import (
     QMenu, QPushButton, QSpinBox, QSplitter, QTableView, QToolButton, QVBoxLayout, QWidget,
 )
 
-from app.account_settings import KIND_LABELS, SECRET_FIELD, SECRET_LABELS
+from app.account_settings import (KIND_LABELS, SECRET_FIELD, SECRET_LABELS,
+                                  new_account_defaults)
 from app.channels.base import AccountDTO
 from app.errors import ClarionError, ValidationError
 from ui.models.base import TextTableModel
@@ -231,9 +232,7 @@ class AccountsDialog(QDialog):
         self.heading.setText(f"<b>New {KIND_LABELS[kind]} account</b>")
         self.name_edit.setText("")
         self.default_check.setChecked(not self.services.accounts.default_for(kind))
-        defaults = {"security": "starttls", "port": 587, "concurrency": 4, "timeout": 30,
-                    "poll_status": True}
-        self._fill(defaults)
+        self._fill(new_account_defaults(kind))
         self.paused.clear_error()
         self.resume_button.hide()
         self.delete_button.setEnabled(False)
