@@ -219,7 +219,7 @@ class _LimitedController(Controller):
 @contextlib.contextmanager
 def smtp_server(recorder: Recorder, cert: Cert | None, *, implicit_tls: bool = False,
                 starttls: bool = True, auth: bool = True, max_sessions: int | None = None,
-                refuse_at: str = "greeting") -> Iterator[Controller]:
+                refuse_at: str = "greeting", port: int | None = None) -> Iterator[Controller]:
     """aiosmtpd on 127.0.0.1:<free port>. STARTTLS offered and required when `starttls` and a
     certificate is given; AUTH required when `auth` (over TLS only, unless no TLS is offered,
     so that we can show that our side never sends credentials in clear). With `max_sessions`,
@@ -236,9 +236,10 @@ def smtp_server(recorder: Recorder, cert: Cert | None, *, implicit_tls: bool = F
     if max_sessions is not None:
         controller: Controller = _LimitedController(
             recorder, limit=max_sessions, refuse_at=refuse_at, hostname="127.0.0.1",
-            port=free_port(), **kwargs)
+            port=port or free_port(), **kwargs)
     else:
-        controller = Controller(recorder, hostname="127.0.0.1", port=free_port(), **kwargs)
+        controller = Controller(recorder, hostname="127.0.0.1", port=port or free_port(),
+                                **kwargs)
     controller.start()
     try:
         yield controller

@@ -1,0 +1,167 @@
+"""The outbox against a real, controllable SMTP server (aiosmtpd with STARTTLS and AUTH, the
+account configured through the accounts service, its password in the keyring): 421/450/451/452
+wait in retry_wait and go out once the server takes them; 550/553 fail for that recipient, with
+the server's words in the outbox and the timeline, while the others go out; a server that is
+down leaves everything waiting, and it goes out once the server is up. The clock is frozen and
+moved past the backoff, so nothing sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import keyring
+import pytest
+from smtp_fixtures import PASSWORD, USER, Recorder, free_port, make_cert, smtp_server
+
+from app.accounts import AccountService
+from app.clients import ensure_default_organisation
+from app.clock import ensure_utc
+from app.domain.enums import DeliveryState, Severity
+from app.domain.models import Delivery, Message
+from app.events import EventBus
+from app.incidents import IncidentService
+from app.outbox import Outbox
+from app.secrets import SecretStore, use_memory_keyring
+
+TRANSIENT = {"closing": "421 4.3.2 Service shutting down",
+             "busy": "450 4.2.1 Mailbox busy, try later",
+             "local": "451 4.3.0 Local error in processing",
+             "full": "452 4.2.2 Insufficient system storage"}
+PERMANENT = {"nobody": "550 5.1.1 No such user",
+             "bad": "553 5.1.3 Bad destination mailbox address"}
+FINE = ["ops1", "ops2", "ops3", "ops4"]
+
+
+@pytest.fixture
+def memory_keyring():
+    previous = keyring.get_keyring()
+    backend = use_memory_keyring()
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def cert(tmp_path):
+    return make_cert(tmp_path)
+
+
+def setup(store, clock, port, cert):
+    """An email account on 127.0.0.1:port, an open incident, and an Outbox sending through the
+    application's pool of senders (the password read from the keyring)."""
+    from ui.outbox.runner import SenderPool  # Qt-free: only the pool of senders
+
+    bus = EventBus()
+    accounts = AccountService(store, clock, SecretStore(), bus)
+    accounts.create("email", "Relay", {
+        "host": "127.0.0.1", "port": port, "security": "starttls", "ca_file": str(cert.cert),
+        "username": USER, "from_address": "alerts@example.com", "concurrency": 2},
+        secret=PASSWORD)
+    client = ensure_default_organisation(store, clock)
+    incident = IncidentService(store, clock, bus).open(
+        client_id=client.id, title="Mail relay trouble", severity=Severity.SEV2,
+        detected_at=clock.now())
+    pool = SenderPool(accounts)
+    return incident, pool, Outbox(store, clock, bus, pool.resolve)
+
+
+def queue(store, clock, incident_id, names) -> dict[str, int]:
+    now = clock.now()
+    with store.session() as s, s.begin():
+        msg = Message(incident_id=incident_id, template_type="status_update", template_keys=[],
+                      audience={}, created_at=now)
+        s.add(msg)
+        s.flush()
+        rows = {name: Delivery(
+            message_id=msg.id, recipient_name=name.title(), channel="email",
+            address=f"{name}@example.com", detail_level="simple", template_key="k",
+            subject="Mail relay trouble", body_text="Next update at 16:30.",
+            email_message_id=f"<{name}-{uuid.uuid4().hex}@clarion.test>",
+            idempotency_key=uuid.uuid4().hex, state=DeliveryState.QUEUED, attempts=0,
+            next_attempt_at=now, created_at=now, updated_at=now) for name in names}
+        s.add_all(rows.values())
+        s.flush()
+        return {name: row.id for name, row in rows.items()}
+
+
+def by_name(outbox, ids):
+    rows = {d.id: d for d in outbox.list()}
+    return {name: rows[i] for name, i in ids.items()}
+
+
+def test_transient_refusals_wait_then_go_out_and_permanent_ones_fail_with_the_reason(
+        store, frozen_clock, memory_keyring, cert):
+    recorder = Recorder(rcpt_faults={f"{n}@example.com": reply
+                                     for n, reply in {**TRANSIENT, **PERMANENT}.items()})
+    with smtp_server(recorder, cert) as server:
+        incident, pool, outbox = setup(store, frozen_clock, server.port, cert)
+        ids = queue(store, frozen_clock, incident.id, [*TRANSIENT, *PERMANENT, *FINE])
+        queued_at = frozen_clock.now()
+
+        async def run():
+            try:
+                first = await outbox.flush()
+                after_first = by_name(outbox, ids)
+                recorder.rcpt_faults.clear()       # the server takes everything again
+                frozen_clock.advance(hours=1)      # past the longest backoff
+                second = await outbox.flush()
+                return first, after_first, second
+            finally:
+                await pool.aclose()
+
+        first, after_first, second = asyncio.run(asyncio.wait_for(run(), 30))
+
+    assert (first.sent, first.retry_wait, first.failed) == (4, 4, 2)
+    for name, reply in TRANSIENT.items():
+        d = after_first[name]
+        assert d.state == "retry_wait" and d.attempts == 1, d
+        assert d.last_error.startswith(reply[:3]), d
+        assert ensure_utc(d.next_attempt_at) > queued_at, d   # waits out a backoff
+    for name, reply in PERMANENT.items():
+        assert after_first[name].state == "failed"
+        assert after_first[name].last_error == reply
+    assert (second.claimed, second.sent) == (4, 4)
+
+    final = by_name(outbox, ids)
+    assert {n: final[n].state for n in TRANSIENT} == dict.fromkeys(TRANSIENT, "sent")
+    assert {n: final[n].attempts for n in TRANSIENT} == dict.fromkeys(TRANSIENT, 2)
+    assert {n: final[n].state for n in PERMANENT} == dict.fromkeys(PERMANENT, "failed")
+    arrived = sorted(r.rcpt_tos[0].split("@")[0] for r in recorder.received)
+    assert arrived == sorted([*TRANSIENT, *FINE])        # each exactly once
+
+    timeline = IncidentService(store, frozen_clock).timeline(incident.id)
+    failed = [e for e in timeline if e.kind == "delivery_failed"]
+    assert any("550 5.1.1 No such user" in (e.summary + str(e.data)) for e in failed)
+    sent = [e for e in timeline if e.kind == "delivery_sent"]
+    assert len(sent) == len(FINE) + len(TRANSIENT)
+
+
+def test_a_server_that_is_down_leaves_everything_waiting_and_it_goes_out_once_it_is_up(
+        store, frozen_clock, memory_keyring, cert):
+    port = free_port()                      # nothing listens there yet
+    incident, pool, outbox = setup(store, frozen_clock, port, cert)
+    ids = queue(store, frozen_clock, incident.id, FINE)
+    recorder = Recorder()
+
+    async def down():
+        return await outbox.flush()
+
+    report = asyncio.run(asyncio.wait_for(down(), 30))
+    assert (report.claimed, report.retry_wait, report.sent) == (4, 4, 0)
+    assert outbox.counts()["retry_wait"] == 4
+    assert all("127.0.0.1" in d.last_error for d in by_name(outbox, ids).values())
+
+    with smtp_server(recorder, cert, port=port):
+        frozen_clock.advance(hours=1)
+
+        async def up():
+            try:
+                return await outbox.flush()
+            finally:
+                await pool.aclose()
+
+        report = asyncio.run(asyncio.wait_for(up(), 30))
+    assert report.sent == 4
+    assert {d.state for d in by_name(outbox, ids).values()} == {"sent"}
+    assert sorted(r.rcpt_tos[0] for r in recorder.received) == \
+        sorted(f"{n}@example.com" for n in FINE)
