@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench screenshots clean
+.PHONY: run test bench screenshots bundle clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ bench: $(STAMP)
 ## Screenshots of each screen under Xvfb into packaging/screenshots/.
 screenshots: $(STAMP)
 	packaging/screenshot.sh
+
+## A self-contained folder dist/clarion/ with PyInstaller (packaging/clarion.spec).
+bundle: $(STAMP)
+	$(BIN)/pip install --quiet 'pyinstaller>=6.3'
+	$(BIN)/pyinstaller --noconfirm --clean --distpath dist --workpath build packaging/clarion.spec
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
