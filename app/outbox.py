@@ -227,6 +227,25 @@ def _outgoing(d: Delivery, drill: bool, attempts: int) -> OutgoingMessage:
         attempts=attempts, is_drill=bool(drill))
 
 
-__all__ = ["OUTBOX_CHANGED", "DeliveryDTO", "FlushReport", "Outbox", "run_forever",
+def status_line(counts: dict[str, int]) -> str:
+    """The status bar's words for the outbox's counts per state. A delivery waiting to retry
+    means a send failed: that is the offline signal (the network's own idea of "online" is not
+    trusted: DESIGN.md)."""
+    retrying, queued = counts.get("retry_wait", 0), counts.get("queued", 0)
+    sending, unknown = counts.get("sending", 0), counts.get("unknown", 0)
+    if retrying:
+        text = f"offline — {retrying + queued:,} waiting"
+    elif sending:
+        text = f"Outbox: sending {sending:,}" + (f", {queued:,} waiting" if queued else "")
+    elif queued:
+        text = f"Outbox: {queued:,} waiting"
+    else:
+        text = "Outbox: nothing waiting"
+    if unknown:
+        text += f" · {unknown:,} need a decision"
+    return text
+
+
+__all__ = ["OUTBOX_CHANGED", "DeliveryDTO", "FlushReport", "Outbox", "run_forever", "status_line",
            "flush_headless", "channel_words", "ACTOR", "DATA_CAP", "ID_CHUNK",
            "MAX_IDLE_WAIT_S", "SUMMARY_OVER", "WAITING", "Resolver"]

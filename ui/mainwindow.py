@@ -291,19 +291,10 @@ class MainWindow(QMainWindow):
         self.mode_label.setAccessibleName(self.mode_label.text())
 
     def update_outbox_status(self) -> None:
-        """"offline — N waiting" when a send failed and deliveries wait to retry (a failed send
-        is the offline signal), else how many wait, if any."""
-        counts = self.services.outbox.counts()
-        retrying, queued = counts.get("retry_wait", 0), counts.get("queued", 0)
-        unknown = counts.get("unknown", 0)
-        if retrying:
-            text = f"offline — {retrying + queued} waiting"
-        elif queued:
-            text = f"Outbox: {queued} waiting"
-        else:
-            text = "Outbox: nothing waiting"
-        if unknown:
-            text += f" · {unknown} need a decision"
+        """The outbox's counts in a few words (app.outbox.status_line)."""
+        from app.outbox import status_line
+
+        text = status_line(self.services.outbox.counts())
         self.outbox_label.setText(text)
         self.outbox_label.setAccessibleName(text)
 

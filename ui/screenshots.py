@@ -9,11 +9,53 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 
 def _save(widget: QWidget, path: Path, saved: list[Path]) -> None:
-    # Flush pending layout requests (a scroll area fits its page after its scroll bars settle).
+    # Widgets just added to a visible layout are shown by a queued call: let it run. Then flush
+    # pending layout requests (a scroll area fits its page after its scroll bars settle).
+    QApplication.processEvents()
     for _ in range(3):
         QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
     widget.grab().save(str(path), "PNG")
     saved.append(path)
+
+
+async def _send_while_photographed(window, path: Path, saved: list[Path]) -> None:  # type: ignore[no-untyped-def]
+    """Flush the outbox, taking the picture while its round is out: the deliveries are claimed
+    (`sending`, committed) and the drill inbox holds its answer until the picture is taken, as
+    a slow relay would."""
+    import asyncio
+
+    outbox = window.services.outbox
+    resolve = outbox.resolve_sender
+    out, release = asyncio.Event(), asyncio.Event()
+
+    class Held:  # the account's sender, answering once released
+        def __init__(self, sender) -> None:  # type: ignore[no-untyped-def]
+            self.sender = sender
+
+        async def send(self, messages, on_outcome) -> None:  # type: ignore[no-untyped-def]
+            out.set()
+            await release.wait()
+            await self.sender.send(messages, on_outcome)
+
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(self.sender, name)
+
+    def holding(channel: str, drill: bool):  # type: ignore[no-untyped-def]
+        found = resolve(channel, drill)
+        return None if found is None else (found[0], Held(found[1]))
+
+    outbox.resolve_sender = holding
+    try:
+        flush = asyncio.ensure_future(outbox.flush())
+        await asyncio.wait({flush, asyncio.ensure_future(out.wait())},
+                           return_when=asyncio.FIRST_COMPLETED)
+        window.outbox.reload()
+        window.update_outbox_status()
+        _save(window, path, saved)
+        release.set()
+        await flush
+    finally:
+        outbox.resolve_sender = resolve
 
 
 def _wait_for(signal, ms: int = 5000) -> None:  # type: ignore[no-untyped-def]
@@ -113,12 +155,18 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
                   incident=incident, client=client, template_type=composer.type_combo.currentData(),
                   templates=composer.templates, recipients=composer.recipients,
                   sender=composer.sender(incident), actor=window.services.incidents.actor)
-    asyncio.run(window.services.outbox.flush())
     window.nav_buttons["outbox"].setChecked(True)
+    asyncio.run(_send_while_photographed(window, folder / "outbox-sending.png", saved))
     window.outbox.reload()
     window.update_outbox_status()
     _save(window, folder / "outbox.png", saved)
     accounts = window.edit_accounts()
+    accounts.start_new("email")  # the form a coordinator fills for the organisation's relay
+    accounts.name_edit.setText("Service desk relay")
+    for key, value in (("host", "smtp.harbor-health.example"), ("username", "incident-desk"),
+                       ("from_address", "incidents@harbor-health.example"),
+                       ("from_name", "Harbor Health IT Service Desk")):
+        accounts.widgets[key].setText(value)
     _save(accounts, folder / "accounts.png", saved)
     accounts.reject()
     rules = window.open_clock_rules()

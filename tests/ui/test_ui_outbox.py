@@ -111,6 +111,23 @@ def test_status_bar_says_offline_when_deliveries_wait_to_retry(qtbot, window, se
     assert window.outbox_label.text() == "offline — 2 waiting"
 
 
+def test_a_send_in_progress_is_shown_in_words_beside_the_busy_bar(qtbot, window, services,
+                                                                   acknowledge):
+    acknowledge("Core switch")
+    outbox = window.outbox
+    window.nav_buttons["outbox"].setChecked(True)
+    outbox.reload()
+    assert outbox.progress.isHidden() and outbox.progress_label.isHidden()
+    with services.store.session() as s, s.begin():   # the round is claimed: out on the network
+        s.execute(update(Delivery).values(state="sending", attempts=1))
+    outbox.reload()
+    window.update_outbox_status()
+    assert not outbox.progress.isHidden()
+    assert not outbox.progress_label.isHidden()
+    assert outbox.progress_label.text() == "Sending 2…"
+    assert window.outbox_label.text() == "Outbox: sending 2"
+
+
 def test_resending_an_unknown_sms_asks_first(qtbot, window, services, acknowledge,
                                              monkeypatch):
     import ui.outbox.workspace as module

@@ -668,3 +668,19 @@ def test_outbox_changed_events_after_each_committed_batch(store, frozen_clock, i
     with store.session() as s:
         assert s.scalar(select(func.count()).select_from(Delivery)
                         .where(Delivery.state == DeliveryState.SENDING)) == 0
+
+
+@pytest.mark.parametrize("counts, words", [
+    ({}, "Outbox: nothing waiting"),
+    ({"sent": 40}, "Outbox: nothing waiting"),
+    ({"queued": 3}, "Outbox: 3 waiting"),
+    ({"sending": 1200, "queued": 8800}, "Outbox: sending 1,200, 8,800 waiting"),
+    ({"sending": 16}, "Outbox: sending 16"),
+    ({"retry_wait": 2, "queued": 1, "sending": 5}, "offline — 3 waiting"),
+    ({"unknown": 2}, "Outbox: nothing waiting · 2 need a decision"),
+    ({"retry_wait": 1, "unknown": 1}, "offline — 1 waiting · 1 need a decision"),
+])
+def test_status_line_says_what_is_out_waiting_or_needs_a_decision(counts, words):
+    from app.outbox import status_line
+
+    assert status_line(counts) == words

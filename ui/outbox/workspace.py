@@ -37,8 +37,11 @@ class OutboxWorkspace(QWidget):
         self.paused = NoticeLabel("outboxPausedNotice")
         self.progress = named(QProgressBar(), "outboxProgress", "Sending in progress")
         self.progress.setRange(0, 0)
-        self.progress.setMaximumWidth(220)
+        self.progress.setMaximumWidth(160)
         self.progress.hide()
+        self.progress_label = QLabel()   # a busy bar draws no text: this says what is out
+        self.progress_label.setObjectName("outboxProgressLabel")
+        self.progress_label.hide()
         self.tree = named(QTreeView(), "outboxTree", "Deliveries by message")
         self.tree.setModel(self.proxy)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -48,7 +51,7 @@ class OutboxWorkspace(QWidget):
         self.tree.setUniformRowHeights(True)  # 10,000 rows scroll smoothly
         header = self.tree.header()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in ((0, 330), (1, 70), (2, 230), (3, 150), (4, 70), (5, 260)):
+        for column, width in ((0, 300), (1, 70), (2, 250), (3, 200), (4, 70), (5, 230)):
             header.resizeSection(column, width)
         self.send_button = named(QPushButton("Send now"), "outboxSendNowButton",
                                  "Send what is waiting now")
@@ -67,6 +70,7 @@ class OutboxWorkspace(QWidget):
         top.addWidget(self.state_filter)
         top.addWidget(self.incident_filter, 1)
         top.addWidget(self.summary, 2)
+        top.addWidget(self.progress_label)
         top.addWidget(self.progress)
         top.addWidget(self.send_button)
         actions = QHBoxLayout()
@@ -127,7 +131,9 @@ class OutboxWorkspace(QWidget):
         counts = self.services.outbox.counts()
         sending = counts.get("sending", 0)
         self.progress.setVisible(sending > 0)
-        self.progress.setFormat(f"Sending {sending}…")
+        self.progress_label.setVisible(sending > 0)
+        self.progress_label.setText(f"Sending {sending:,}…")
+        self.progress.setAccessibleDescription(f"Sending {sending:,} deliveries")
         parts = [f"{n} {STATE_LABELS[s].lower()}" for s, n in counts.items() if n]
         text = ", ".join(parts) if parts else "Nothing has been queued yet."
         if len(deliveries) >= self.SHOWN:

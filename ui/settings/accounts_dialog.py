@@ -8,8 +8,9 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-    QMenu, QPushButton, QSpinBox, QSplitter, QTableView, QToolButton, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
+    QLineEdit, QMenu, QPushButton, QSpinBox, QSplitter, QTableView, QToolButton, QVBoxLayout,
+    QWidget,
 )
 
 from app.account_settings import (KIND_LABELS, SECRET_FIELD, SECRET_LABELS,
@@ -70,7 +71,9 @@ class AccountsDialog(QDialog):
         self.model = TextTableModel(("Name", "Kind", "Default", "Status"))
         self.table = configure_table(named(QTableView(), "accountsTable", "Accounts"))
         self.table.setModel(self.model)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the name takes the rest
         self.new_button = named(QToolButton(), "newAccountButton", "New account")
         self.new_button.setText("New account")
         self.new_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
