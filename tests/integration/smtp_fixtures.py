@@ -162,13 +162,19 @@ class Recorder:
     def message_ids(self) -> list[str]:
         return [r.parsed["Message-ID"] for r in self.received]
 
-    def close_idle_sessions(self, controller: Controller) -> None:
-        """Cut every session the server holds, as a relay does after its idle timeout."""
+    def close_idle_sessions(self, controller: Controller, reply: bytes = b"",
+                            hang_up: bool = True) -> None:
+        """Cut every session the server holds, as a relay does after its idle timeout (Postfix
+        says "421 4.4.2 … Error: timeout exceeded" first: pass it as `reply`). With `hang_up`
+        False only the reply is sent, as when the hang-up has not reached the client yet."""
         done = threading.Event()
 
         def cut() -> None:
             for transport in self.transports:
-                transport.close()
+                if reply and not transport.is_closing():
+                    transport.write(reply)
+                if hang_up:
+                    transport.close()
             done.set()
         controller.loop.call_soon_threadsafe(cut)
         assert done.wait(5)

@@ -254,6 +254,32 @@ def test_sessions_are_kept_between_sends_and_a_dropped_idle_one_is_replaced(cert
     assert len(recorder.received) == 4
 
 
+@pytest.mark.parametrize("hang_up", [True, False])
+def test_idle_sessions_the_relay_timed_out_with_421_are_replaced_without_a_retry(cert,
+                                                                                 hang_up):
+    """Postfix ends an idle session with "421 … timeout exceeded": the next send opens new
+    sessions and nothing waits for a retry, and the connection limit is not lowered — also
+    when the 421 is read as the answer to MAIL FROM before the hang-up is noticed."""
+    recorder = Recorder()
+    with smtp_server(recorder, cert) as server:
+        sender = EmailSender(email_account(server.port, ca_file=cert.cert, concurrency=3),
+                             PASSWORD)
+        outcomes: list[SendOutcome] = []
+
+        async def run() -> None:
+            await sender.send([outgoing(n) for n in range(1, 31)], outcomes.append)
+            await asyncio.to_thread(recorder.close_idle_sessions, server,
+                                    b"421 4.4.2 relay.example Error: timeout exceeded\r\n",
+                                    hang_up)
+            await sender.send([outgoing(n) for n in range(31, 61)], outcomes.append)
+            await sender.aclose()
+
+        asyncio.run(asyncio.wait_for(run(), DEADLINE))
+    assert [o.result for o in outcomes] == [SENT] * 60, outcomes
+    assert sender.ceiling == 3
+    assert len(recorder.received) == 60
+
+
 def test_refusals_per_recipient_while_the_others_are_sent(cert):
     recorder = Recorder(
         rcpt_faults={"busy@example.com": "450 4.2.1 Mailbox busy, try later",
