@@ -41,7 +41,8 @@ from app.domain.models import Delivery, Incident, Message
 from app.events import OUTBOX_CHANGED
 from app.outbox_flush import Flush
 from app.outbox_rows import (
-    ID_CHUNK, WAITING, DeliveryDTO, FlushReport, due as due_filter, infos, take_write_lock,
+    ID_CHUNK, WAITING, DeliveryDTO, FlushReport, chunks, due as due_filter, infos,
+    take_write_lock,
 )
 from app.outbox_runner import MAX_IDLE_WAIT_S, flush_headless, run_forever
 from app.outbox_timeline import (
@@ -112,7 +113,9 @@ class Outbox:
             return [_outgoing(d, drill, d.attempts) for d, drill in s.execute(stmt)]
 
     def list(self, state: str | None = None, incident_id: int | None = None,
-             limit: int = 5000) -> list[DeliveryDTO]:
+             limit: int = 5000, ids: Iterable[int] | None = None) -> list[DeliveryDTO]:
+        """Deliveries, newest message first; with `ids`, only those (any number: they are
+        asked for ID_CHUNK at a time, in one read transaction)."""
         stmt = (select(Delivery.id, Delivery.message_id, Message.incident_id, Incident.title,
                        Message.template_type, Delivery.recipient_name, Delivery.channel,
                        Delivery.address, Delivery.state, Delivery.attempts,
@@ -126,13 +129,19 @@ class Outbox:
             stmt = stmt.where(Delivery.state == S(state))
         if incident_id is not None:
             stmt = stmt.where(Message.incident_id == incident_id)
-        with self.store.session() as s:
+        wanted = None if ids is None else sorted(set(ids))
+        with self.store.reading() as s:
+            if wanted is None:
+                rows = list(s.execute(stmt))
+            else:
+                rows = [r for chunk in chunks(wanted)
+                        for r in s.execute(stmt.where(Delivery.id.in_(chunk)))]
             return [DeliveryDTO(*r[:6], r[6].value, r[7], r[8].value, *r[9:16], bool(r[16]), r[17])
-                    for r in s.execute(stmt)]
+                    for r in rows]
 
     def counts(self) -> dict[str, int]:
         out = {st.value: 0 for st in S}
-        with self.store.session() as s:
+        with self.store.reading() as s:
             for st, n in s.execute(select(Delivery.state, func.count()).group_by(Delivery.state)):
                 out[st.value] = n
         return out

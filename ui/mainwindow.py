@@ -89,7 +89,7 @@ class MainWindow(QMainWindow):
         self.outbox_timer.setInterval(300)
         self.outbox_timer.timeout.connect(self.update_outbox_status)
         for signal in (services.qt_events.outbox_changed, services.qt_events.messages_changed):
-            signal.connect(lambda _x: self.outbox_timer.start())
+            signal.connect(lambda _x: self._outbox_changed())
         services.qt_events.messages_changed.connect(lambda _x: self.send_now())
         services.qt_events.accounts_changed.connect(self._accounts_changed)
         self.outbox_label.setText("Outbox: …")
@@ -289,6 +289,11 @@ class MainWindow(QMainWindow):
             self.mode_label.setText("Live" + (" · demo data" if self.services.is_demo else ""))
             self.mode_label.setStyleSheet(LIVE_STYLE)
         self.mode_label.setAccessibleName(self.mode_label.text())
+
+    def _outbox_changed(self) -> None:
+        # at most every 300 ms while the outbox keeps changing (a big send), not only after
+        if not self.outbox_timer.isActive():
+            self.outbox_timer.start()
 
     def update_outbox_status(self) -> None:
         """The outbox's counts in a few words (app.outbox.status_line)."""

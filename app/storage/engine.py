@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 BUSY_TIMEOUT_MS = 5000
+READ_ONLY = "clarion_read_only"   # execution option of Store.reading()'s connections
 
 
 def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -29,9 +30,14 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
 def _on_begin(connection: Any) -> None:
     # IMMEDIATE: take the write lock at the start. A deferred transaction that reads and then
     # writes fails at once with "database is locked" if another connection (the sending thread)
-    # committed in between — busy_timeout cannot help there. Reads still run beside a writer
-    # (WAL); two writers simply queue for a few milliseconds.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # committed in between — busy_timeout cannot help there. Two writers simply queue.
+    # A Store.reading() session only reads: its deferred BEGIN reads a WAL snapshot beside a
+    # writer and never waits for one (during a big send the sending thread holds the write
+    # lock most of the time, and the window must not wait for it to show what is going on).
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(db_path: Path | str) -> Engine:
@@ -50,9 +56,17 @@ class Store:
         self.path = Path(db_path)
         self.engine = make_engine(self.path)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+        self._reads: sessionmaker[Session] = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
     def session(self) -> Session:
         return self.sessions()
+
+    def reading(self) -> Session:
+        """A session for reads only: one consistent snapshot that never waits for a writer.
+        Never write through it (a deferred transaction that writes can fail with "database is
+        locked" when another connection committed meanwhile)."""
+        return self._reads()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -217,6 +217,43 @@ def test_a_read_then_write_transaction_survives_a_concurrent_writer(tmp_path):
     assert errors == []
 
 
+def test_a_reading_session_reads_a_snapshot_beside_an_open_writer_without_waiting(tmp_path):
+    """Store.reading(): while another connection holds the write lock (the sending thread in
+    the middle of a batch), a read neither waits for it nor sees its uncommitted rows; an
+    ordinary session would wait (BEGIN IMMEDIATE) until the writer commits."""
+    import time
+
+    from app.clock import SystemClock
+    from app.clients import ensure_default_organisation
+
+    store = Store.open(tmp_path / "r.db")
+    ensure_default_organisation(store, SystemClock())
+    writer = store.session()
+    try:
+        writer.begin()
+        writer.execute(text("UPDATE clients SET name = 'renamed, not committed' WHERE id = 1"))
+        started = time.perf_counter()
+        with store.reading() as s:
+            name = s.execute(text("SELECT name FROM clients WHERE id = 1")).scalar()
+        assert time.perf_counter() - started < 1.0   # busy_timeout is 5 s: it did not wait
+        assert name != "renamed, not committed"
+
+        # ...while the write lock was really held: BEGIN IMMEDIATE (every ordinary session's
+        # start) cannot get it now
+        raw = store.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA busy_timeout=50")
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                cursor.execute("BEGIN IMMEDIATE")
+        finally:
+            raw.close()
+    finally:
+        writer.rollback()
+        writer.close()
+        store.dispose()
+
+
 def test_revision_0007_splits_us_state_and_seeds_the_escalation_rules(tmp_path):
     """A 0006 database: the generic "us_state" regime becomes the four state regimes (each
     once, the others kept), the escalation rule table holds the built-in rules, and the new

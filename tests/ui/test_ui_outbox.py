@@ -128,6 +128,63 @@ def test_a_send_in_progress_is_shown_in_words_beside_the_busy_bar(qtbot, window,
     assert window.outbox_label.text() == "Outbox: sending 2"
 
 
+def test_the_view_follows_a_send_while_it_goes_on_updating_rows_in_place(qtbot, window,
+                                                                         services, acknowledge):
+    """During a big send the outbox changes many times a second: the view follows at most every
+    few hundred ms (not only once it goes quiet), reading in the background and updating the
+    changed rows in place — no reset, so the coordinator's selection stays."""
+    from PySide6.QtCore import QTimer
+
+    from app.events import OUTBOX_CHANGED
+
+    acknowledge("Core switch")
+    window.nav_buttons["outbox"].setChecked(True)
+    outbox = window.outbox
+    qtbot.waitUntil(lambda: outbox.model.delivery_count() == 2)
+    first, second = sorted(d.id for d in services.outbox.list())
+    outbox.tree.selectAll()
+    resets = []
+    outbox.model.modelReset.connect(lambda: resets.append(1))
+
+    with services.store.session() as s, s.begin():
+        s.execute(update(Delivery).where(Delivery.id == first).values(state="sent", attempts=1))
+    stream = QTimer()   # the other deliveries of a big send keep changing meanwhile
+    stream.setInterval(40)
+    stream.timeout.connect(lambda: services.events.publish(OUTBOX_CHANGED, (second,)))
+    stream.start()
+    services.events.publish(OUTBOX_CHANGED, (first,))
+    try:
+        qtbot.waitUntil(lambda: {d.id: d.state for g in outbox.model.groups()
+                                 for d in g.deliveries}[first] == "sent", timeout=3000)
+        assert stream.isActive()           # seen while the stream went on
+    finally:
+        stream.stop()
+    assert resets == []                    # updated in place
+    assert len(outbox.selected_deliveries()) == 2
+    assert outbox.summary.text() == "1 queued, 1 sent"
+
+
+def test_the_model_updates_only_deliveries_it_shows(qapp, services, acknowledge):
+    from dataclasses import replace
+
+    from ui.models.outbox import OutboxModel
+
+    acknowledge("Core switch")
+    model = OutboxModel()
+    model.set_deliveries(services.outbox.list())
+    shown = [d for g in model.groups() for d in g.deliveries]
+    assert model.groups()[0].counts() == {"queued": 2}
+    stranger = replace(shown[0], id=10_000, state="sent")
+    assert model.update_deliveries([replace(shown[1], state="sent"), stranger]) is False
+    assert model.groups()[0].counts() == {"queued": 2}          # nothing half-applied
+    changed = []
+    model.dataChanged.connect(lambda a, b: changed.append((a.parent().isValid(), a.row(),
+                                                           b.row())))
+    assert model.update_deliveries([replace(shown[1], state="sent")]) is True
+    assert model.groups()[0].counts() == {"queued": 1, "sent": 1}
+    assert (True, 1, 1) in changed and (False, 0, 0) in changed  # the row and its message
+
+
 def test_resending_an_unknown_sms_asks_first(qtbot, window, services, acknowledge,
                                              monkeypatch):
     import ui.outbox.workspace as module

@@ -23,7 +23,7 @@ from app.domain.enums import DeliveryState, Severity
 from app.domain.models import ChannelAccount, Delivery, Message, TimelineEntry
 from app.events import TIMELINE_APPENDED, EventBus
 from app.outbox import (
-    OUTBOX_CHANGED, DeliveryDTO, FlushReport, Outbox, flush_headless, run_forever,
+    ID_CHUNK, OUTBOX_CHANGED, DeliveryDTO, FlushReport, Outbox, flush_headless, run_forever,
 )
 
 
@@ -285,6 +285,18 @@ def test_oldest_first_and_limit(store, frozen_clock, incident, email_account):
     assert asyncio.run(outbox.flush(limit=4)).claimed == 4
     assert fake.sent_ids == first + second[:1]
     assert outbox.waiting() == 2
+
+
+def test_list_by_ids_returns_exactly_those_across_chunks(store, frozen_clock, incident,
+                                                        email_account):
+    ids = add_message(store, frozen_clock, incident.id, people(ID_CHUNK + 40))
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())})
+    wanted = ids[3:ID_CHUNK + 20]                         # more than one IN (...) list
+    got = outbox.list(ids=wanted + wanted[:5], limit=len(wanted))
+    assert sorted(d.id for d in got) == sorted(wanted)
+    assert all(d.state == "queued" and d.incident_id == incident.id for d in got)
+    assert outbox.list(ids=[]) == []
+    assert outbox.list(ids=[ids[0]], state="sent") == []  # the other filters still apply
 
 
 # ---------------------------------------------------------------- accounts

@@ -31,12 +31,17 @@ class MessageGroup:
     created_at: Any
     is_drill: bool
     deliveries: list = field(default_factory=list)
+    _counts: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for d in self.deliveries:
-            out[d.state] = out.get(d.state, 0) + 1
-        return out
+        """Deliveries per state (kept until a delivery changes: a message row is painted
+        often, and a message may have 10,000 deliveries)."""
+        if self._counts is None:
+            out: dict[str, int] = {}
+            for d in self.deliveries:
+                out[d.state] = out.get(d.state, 0) + 1
+            self._counts = out
+        return self._counts
 
 
 class OutboxModel(QAbstractItemModel):
@@ -46,6 +51,7 @@ class OutboxModel(QAbstractItemModel):
     def __init__(self, parent=None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(parent)
         self._groups: list[MessageGroup] = []
+        self._where: dict[int, tuple[int, int]] = {}   # delivery id -> (message row, row)
 
     def set_deliveries(self, deliveries: list) -> None:  # list[DeliveryDTO]
         groups: dict[int, MessageGroup] = {}
@@ -60,10 +66,36 @@ class OutboxModel(QAbstractItemModel):
         self._groups = sorted(groups.values(), key=lambda g: g.message_id, reverse=True)
         for g in self._groups:
             g.deliveries.sort(key=lambda d: (d.recipient_name.casefold(), d.id))
+        self._where = {d.id: (gi, di) for gi, g in enumerate(self._groups)
+                       for di, d in enumerate(g.deliveries)}
         self.endResetModel()
+
+    def update_deliveries(self, deliveries: list) -> bool:  # list[DeliveryDTO]
+        """Put newer copies of deliveries already shown in their places: only their rows and
+        their messages' rows change (no reset: the view keeps its layout, scroll position and
+        selection). False, and nothing changed, if any of them is not shown: reload then."""
+        places = [self._where.get(d.id) for d in deliveries]
+        if any(p is None for p in places):
+            return False
+        touched: dict[int, list[int]] = {}
+        for d, (gi, di) in zip(deliveries, places):  # type: ignore[misc]
+            group = self._groups[gi]
+            group.deliveries[di] = d
+            group._counts = None
+            touched.setdefault(gi, []).append(di)
+        last = len(self.COLUMNS) - 1
+        for gi, rows in touched.items():
+            parent = self.index(gi, 0)
+            self.dataChanged.emit(self.index(min(rows), 0, parent),
+                                  self.index(max(rows), last, parent))
+            self.dataChanged.emit(self.index(gi, 0), self.index(gi, last))
+        return True
 
     def groups(self) -> list[MessageGroup]:
         return list(self._groups)
+
+    def delivery_count(self) -> int:
+        return len(self._where)
 
     # -- tree structure: internalId 0 = a message row; n+1 = a delivery of message row n
 
@@ -117,7 +149,7 @@ class OutboxModel(QAbstractItemModel):
                             f"{item.incident_title}{drill}")
                 if col == 3:
                     counts = item.counts()
-                    return ", ".join(f"{n} {STATE_LABELS.get(s, s).lower()}"
+                    return ", ".join(f"{n:,} {STATE_LABELS.get(s, s).lower()}"
                                      for s, n in sorted(counts.items()))
                 if col == 6:
                     return format_local(item.created_at)
@@ -163,6 +195,8 @@ class OutboxFilterProxy(QSortFilterProxyModel):
         return self.state is None or d.state == self.state
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        if self.state is None and (self.incident_id is None or source_parent.isValid()):
+            return True   # nothing to filter on (asked once per row: 10,000 in a big send)
         model: OutboxModel = self.sourceModel()  # type: ignore[assignment]
         item = model.item(model.index(source_row, 0, source_parent))
         if isinstance(item, MessageGroup):

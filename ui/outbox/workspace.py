@@ -4,6 +4,8 @@ sign while sending is in progress. It reads the outbox; the sending loop runs el
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import QModelIndex, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
@@ -14,6 +16,9 @@ from app.domain.enums import DeliveryState
 from ui.models.outbox import DTO_ROLE, STATE_LABELS, MessageGroup, OutboxFilterProxy, OutboxModel
 from ui.services import Services
 from ui.widgets.forms import NoticeLabel, named
+from ui.worker import Worker
+
+log = logging.getLogger(__name__)
 
 
 class OutboxWorkspace(QWidget):
@@ -87,13 +92,22 @@ class OutboxWorkspace(QWidget):
         layout.addLayout(actions)
         layout.addWidget(self.notice)
 
+        # The outbox commits outcomes 50 at a time, many times a second during a big send:
+        # the view follows at most every REFRESH_MS (not "once it goes quiet", which would be
+        # after the send), updating only the deliveries that changed.
+        self._changed: set[int] | None = set()   # None: reload everything
+        self._again = False
+        self.reader = Worker(self)
+        self.reader.finished.connect(self._read_in)
+        self.reader.failed.connect(self._read_failed)
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setSingleShot(True)
-        self.refresh_timer.setInterval(250)  # coalesce the outbox's batch commits
-        self.refresh_timer.timeout.connect(self.reload)
-        services.qt_events.outbox_changed.connect(lambda _ids: self.refresh_timer.start())
-        services.qt_events.messages_changed.connect(lambda _i: self.refresh_timer.start())
-        services.qt_events.accounts_changed.connect(lambda _ids: self.refresh_timer.start())
+        self.refresh_timer.setInterval(self.REFRESH_MS)
+        self.refresh_timer.timeout.connect(self.refresh)
+        services.qt_events.outbox_changed.connect(self._outbox_changed)
+        services.qt_events.messages_changed.connect(lambda _i: self._outbox_changed(None))
+        # accounts change no delivery row, only the paused notice: an empty change says so
+        services.qt_events.accounts_changed.connect(lambda _ids: self._outbox_changed(()))
         self.state_filter.currentIndexChanged.connect(
             lambda _i: self._filter())
         self.incident_filter.currentIndexChanged.connect(lambda _i: self._filter())
@@ -115,9 +129,66 @@ class OutboxWorkspace(QWidget):
     # -- data
 
     SHOWN = 20_000  # the newest deliveries loaded into the view; older ones are said to exist
+    REFRESH_MS = 250
+    UPDATE_AT_MOST = 5_000  # changed deliveries updated in place; more: reload
+    EXPAND_AT_MOST = 500    # a newer message with more deliveries starts collapsed: its row
+    #                         says how many are in each state, and laying out 10,000 rows
+    #                         would hold the window for half a second
+
+    def _outbox_changed(self, ids: object) -> None:
+        if ids is None:
+            self._changed = None
+        elif self._changed is not None:
+            self._changed.update(ids)  # type: ignore[arg-type]
+        if not self.refresh_timer.isActive():
+            self.refresh_timer.start()
+
+    def refresh(self) -> None:
+        """Follow the outbox: read the deliveries that changed (or all of them) on a worker
+        thread, then put them in the view — in place, or by reloading."""
+        if not self._loaded:
+            return   # shown later: loaded then
+        if self.reader.running:
+            self._again = True   # read again when this read is in
+            return
+        changed, self._changed = self._changed, set()
+        ids = None if changed is None or len(changed) > self.UPDATE_AT_MOST \
+            else frozenset(changed)
+        outbox, accounts, shown = self.services.outbox, self.services.accounts, self.SHOWN
+
+        def read():  # type: ignore[no-untyped-def]
+            if ids is None:
+                rows = outbox.list(limit=shown)
+            else:
+                rows = outbox.list(ids=ids, limit=len(ids)) if ids else []
+            return ids is None, rows, outbox.counts(), \
+                [a for a in accounts.list() if a.paused_reason]
+
+        self.reader.start(read)
+
+    def _read_in(self, result: object) -> None:
+        everything, rows, counts, paused = result  # type: ignore[misc]
+        if everything:
+            self._show(rows)
+        elif not self.model.update_deliveries(rows):  # a delivery the view does not have yet
+            self._outbox_changed(None)
+        self._show_summary(counts, paused)
+        if self._again:
+            self._again = False
+            if not self.refresh_timer.isActive():
+                self.refresh_timer.start()
+
+    def _read_failed(self, exc: object) -> None:
+        log.warning("the Outbox view could not read the outbox: %s", exc)
+        self._again = False
 
     def reload(self) -> None:
-        deliveries = self.services.outbox.list(limit=self.SHOWN)
+        """Everything, now (after the coordinator's own action, and when first shown)."""
+        self._changed = set()
+        self._show(self.services.outbox.list(limit=self.SHOWN))
+        self._refresh_summary()
+
+    def _show(self, deliveries: list) -> None:
         expanded = {self.proxy.index(r, 0).data(DTO_ROLE).message_id
                     for r in range(self.proxy.rowCount())
                     if self.tree.isExpanded(self.proxy.index(r, 0))}
@@ -126,20 +197,25 @@ class OutboxWorkspace(QWidget):
         for r in range(self.proxy.rowCount()):
             index = self.proxy.index(r, 0)
             group: MessageGroup = index.data(DTO_ROLE)
-            if group.message_id in expanded or r < 3:
+            if group.message_id in expanded or (
+                    r < 3 and len(group.deliveries) <= self.EXPAND_AT_MOST):
                 self.tree.expand(index)
-        counts = self.services.outbox.counts()
+
+    def _refresh_summary(self) -> None:
+        self._show_summary(self.services.outbox.counts(),
+                           [a for a in self.services.accounts.list() if a.paused_reason])
+
+    def _show_summary(self, counts: dict[str, int], paused: list) -> None:
         sending = counts.get("sending", 0)
         self.progress.setVisible(sending > 0)
         self.progress_label.setVisible(sending > 0)
         self.progress_label.setText(f"Sending {sending:,}…")
         self.progress.setAccessibleDescription(f"Sending {sending:,} deliveries")
-        parts = [f"{n} {STATE_LABELS[s].lower()}" for s, n in counts.items() if n]
+        parts = [f"{n:,} {STATE_LABELS[s].lower()}" for s, n in counts.items() if n]
         text = ", ".join(parts) if parts else "Nothing has been queued yet."
-        if len(deliveries) >= self.SHOWN:
+        if self.model.delivery_count() >= self.SHOWN:
             text += f" — showing the newest {self.SHOWN:,}"
         self.summary.setText(text)
-        paused = [a for a in self.services.accounts.list() if a.paused_reason]
         self.paused.setVisible(bool(paused))
         if paused:
             self.paused.show_error("; ".join(
