@@ -164,6 +164,29 @@ def test_the_view_follows_a_send_while_it_goes_on_updating_rows_in_place(qtbot, 
     assert outbox.summary.text() == "1 queued, 1 sent"
 
 
+def test_changes_while_another_workspace_is_in_front_are_read_when_it_comes_back(
+        qtbot, window, services, acknowledge):
+    from app.events import OUTBOX_CHANGED
+
+    acknowledge("Core switch")
+    window.nav_buttons["outbox"].setChecked(True)
+    outbox = window.outbox
+    qtbot.waitUntil(lambda: outbox.model.delivery_count() == 2)
+    window.nav_buttons["incidents"].setChecked(True)
+    qtbot.waitUntil(lambda: not outbox.isVisible())
+    reads = []
+    outbox.reader.finished.connect(lambda _r: reads.append(1))
+    with services.store.session() as s, s.begin():
+        s.execute(update(Delivery).values(state="sent", attempts=1))
+    with qtbot.waitSignal(outbox.refresh_timer.timeout, timeout=3000):
+        services.events.publish(OUTBOX_CHANGED, None)
+    assert not outbox.reader.running     # the refresh came: nothing is read unseen
+    assert reads == [] and outbox.summary.text() == "2 queued"
+    window.nav_buttons["outbox"].setChecked(True)
+    qtbot.waitUntil(lambda: outbox.summary.text() == "2 sent")
+    assert {d.state for g in outbox.model.groups() for d in g.deliveries} == {"sent"}
+
+
 def test_the_model_updates_only_deliveries_it_shows(qapp, services, acknowledge):
     from dataclasses import replace
 

@@ -124,6 +124,8 @@ class OutboxWorkspace(QWidget):
         if not self._loaded:
             self._loaded = True
             self.reload()
+        elif self._changed is None or self._changed:  # changed while another was in front
+            QTimer.singleShot(0, self.refresh)
         super().showEvent(event)
 
     # -- data
@@ -148,6 +150,9 @@ class OutboxWorkspace(QWidget):
         thread, then put them in the view — in place, or by reloading."""
         if not self._loaded:
             return   # shown later: loaded then
+        if not self.isVisible():
+            self._changed = None   # another workspace is in front: read everything when shown
+            return
         if self.reader.running:
             self._again = True   # read again when this read is in
             return
