@@ -27,6 +27,20 @@ def frozen_clock():
 
 
 @pytest.fixture
+def memory_keyring():
+    """An in-memory keyring backend (app.secrets), injected for the test; the one that was
+    there is restored after."""
+    import keyring
+
+    from app.secrets import use_memory_keyring
+
+    previous = keyring.get_keyring()
+    backend = use_memory_keyring()
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
 def store(tmp_path):
     """A real SQLite file migrated to head by Alembic."""
     from app.storage import Store

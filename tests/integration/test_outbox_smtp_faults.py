@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import keyring
 import pytest
 from smtp_fixtures import PASSWORD, USER, Recorder, free_port, make_cert, smtp_server
 
@@ -22,7 +21,7 @@ from app.domain.models import Delivery, Message
 from app.events import EventBus
 from app.incidents import IncidentService
 from app.outbox import Outbox
-from app.secrets import SecretStore, use_memory_keyring
+from app.secrets import SecretStore
 
 TRANSIENT = {"closing": "421 4.3.2 Service shutting down",
              "busy": "450 4.2.1 Mailbox busy, try later",
@@ -31,14 +30,6 @@ TRANSIENT = {"closing": "421 4.3.2 Service shutting down",
 PERMANENT = {"nobody": "550 5.1.1 No such user",
              "bad": "553 5.1.3 Bad destination mailbox address"}
 FINE = ["ops1", "ops2", "ops3", "ops4"]
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    backend = use_memory_keyring()
-    yield backend
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import keyring
-import pytest
 from smtp_fixtures import PASSWORD, USER, Recorder, make_cert, smtp_server
 
 from app.accounts import AccountService
@@ -21,18 +19,10 @@ from app.incidents import IncidentService
 from app.logs import configure_logging
 from app.outbox import Outbox
 from app.recipients import resolve_recipients
-from app.secrets import SecretStore, use_memory_keyring
+from app.secrets import SecretStore
 from app.stakeholders import StakeholderService
 from app.storage import Store
 from app.template_library import builtin_templates
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    backend = use_memory_keyring()
-    yield backend
-    keyring.set_keyring(previous)
 
 
 def test_queued_message_reaches_a_real_smtp_server_and_secrets_stay_out(tmp_path,

@@ -10,16 +10,6 @@ import pytest
 
 
 @pytest.fixture
-def memory_keyring():
-    from app.secrets import use_memory_keyring
-
-    previous = keyring.get_keyring()
-    backend = use_memory_keyring()
-    yield backend
-    keyring.set_keyring(previous)
-
-
-@pytest.fixture
 def dialog(qtbot, window, memory_keyring):
     d = window.edit_accounts()
     qtbot.waitUntil(d.isVisible)

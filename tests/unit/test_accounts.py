@@ -17,8 +17,7 @@ from app.accounts import (
 )
 from app.errors import NotFound, ValidationError
 from app.events import EventBus
-from app.secrets import SERVICE, InsecureKeyringError, SecretStore, SecretStoreError, \
-    use_memory_keyring
+from app.secrets import SERVICE, InsecureKeyringError, SecretStore, SecretStoreError
 
 SECRET = "S3cr3t-XYZ-123"
 
@@ -34,14 +33,6 @@ sLX3LOX93s03nzV+RRxgaiReGYtj1lY1IDwCICawn/qzHfdjzNELRkTC18HP9VnS
 /F30k70zU5NCbOh0
 -----END CERTIFICATE-----
 """
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    backend = use_memory_keyring()
-    yield backend
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture

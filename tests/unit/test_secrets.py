@@ -19,15 +19,6 @@ SECRET = "S3cr3t-XYZ-123"
 
 
 @pytest.fixture
-def memory_keyring():
-    """The pattern for any test that needs a keyring: inject, then restore what was there."""
-    previous = keyring.get_keyring()
-    backend = use_memory_keyring()
-    yield backend
-    keyring.set_keyring(previous)
-
-
-@pytest.fixture
 def restore_keyring():
     previous = keyring.get_keyring()
     yield
