@@ -16,7 +16,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -36,12 +35,12 @@ def main() -> int:
     from app.clients import ensure_default_organisation
     from app.clock import SystemClock
     from app.config import AppConfig
-    from app.domain.enums import DeliveryState, Severity
-    from app.domain.models import Delivery, Message
+    from app.domain.enums import Severity
     from app.storage import Store
     from ui.bridge import AsyncBridge
     from ui.mainwindow import MainWindow
     from ui.outbox.runner import OutboxRunner
+    from tests.outbox_support import add_message, people
     from ui.services import Services
 
     app = QApplication.instance() or QApplication([])
@@ -85,20 +84,8 @@ def main() -> int:
     window.update_outbox_status = timed(window.update_outbox_status, statuses)
     window.outbox_timer.timeout.connect(window.update_outbox_status)
 
-    now = clock.now()
     t0 = time.perf_counter()
-    with store.session() as s, s.begin():
-        message = Message(incident_id=incident.id, template_type="status_update",
-                          template_keys=[], audience={}, created_at=now)
-        s.add(message)
-        s.flush()
-        s.bulk_insert_mappings(Delivery, [dict(
-            message_id=message.id, recipient_name=f"Person {i}", channel="email",
-            address=f"person{i}@example.com", detail_level="simple", template_key="k",
-            subject="Email down for all staff", body_text="Next update at 16:30.",
-            email_message_id=f"<{uuid.uuid4().hex}@bench.clarion.test>",
-            idempotency_key=uuid.uuid4().hex, state=DeliveryState.QUEUED, attempts=0,
-            next_attempt_at=now, created_at=now, updated_at=now) for i in range(N)])
+    add_message(store, clock, incident.id, people(N))
     print(f"queued {N:,} deliveries in {time.perf_counter() - t0:.2f} s")
     outbox_view.reload()
     app.processEvents()

@@ -14,9 +14,10 @@ from app.clients import ensure_default_organisation
 from app.clock import SystemClock
 from app.config import AppConfig
 from app.domain.enums import DeliveryState, Severity
-from app.domain.models import Delivery, Message
+from app.domain.models import Delivery
 from app.incidents import IncidentService
 from app.storage import Store
+from tests.outbox_support import add_message, people
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,22 +52,7 @@ def queue_three(data_dir: Path) -> list[int]:
         incident = IncidentService(store, clock, actor="test").open(
             client_id=client.id, title="Mail relay down", severity=Severity.SEV2,
             detected_at=clock.now())
-        now = clock.now()
-        with store.session() as s, s.begin():
-            msg = Message(incident_id=incident.id, template_type="status_update",
-                          template_keys=[], audience={}, created_at=now)
-            s.add(msg)
-            s.flush()
-            rows = [Delivery(message_id=msg.id, recipient_name=f"Person {i}", channel="email",
-                             address=f"p{i}@example.com", detail_level="simple",
-                             template_key="k", subject="Mail relay down", body_text="Update",
-                             email_message_id=f"<cli-{i}@clarion.test>",
-                             idempotency_key=f"cli-{i}", state=DeliveryState.QUEUED,
-                             attempts=0, next_attempt_at=now, created_at=now, updated_at=now)
-                    for i in range(3)]
-            s.add_all(rows)
-            s.flush()
-            return [r.id for r in rows]
+        return add_message(store, clock, incident.id, people(3))
     finally:
         store.dispose()
 

@@ -8,7 +8,6 @@ moved past the backoff, so nothing sleeps."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 from smtp_fixtures import PASSWORD, USER, Recorder, free_port, make_cert, smtp_server
@@ -16,12 +15,12 @@ from smtp_fixtures import PASSWORD, USER, Recorder, free_port, make_cert, smtp_s
 from app.accounts import AccountService
 from app.clients import ensure_default_organisation
 from app.clock import ensure_utc
-from app.domain.enums import DeliveryState, Severity
-from app.domain.models import Delivery, Message
+from app.domain.enums import Severity
 from app.events import EventBus
 from app.incidents import IncidentService
 from app.outbox import Outbox
 from app.secrets import SecretStore
+from tests.outbox_support import add_message
 
 TRANSIENT = {"closing": "421 4.3.2 Service shutting down",
              "busy": "450 4.2.1 Mailbox busy, try later",
@@ -57,22 +56,9 @@ def setup(store, clock, port, cert):
 
 
 def queue(store, clock, incident_id, names) -> dict[str, int]:
-    now = clock.now()
-    with store.session() as s, s.begin():
-        msg = Message(incident_id=incident_id, template_type="status_update", template_keys=[],
-                      audience={}, created_at=now)
-        s.add(msg)
-        s.flush()
-        rows = {name: Delivery(
-            message_id=msg.id, recipient_name=name.title(), channel="email",
-            address=f"{name}@example.com", detail_level="simple", template_key="k",
-            subject="Mail relay trouble", body_text="Next update at 16:30.",
-            email_message_id=f"<{name}-{uuid.uuid4().hex}@clarion.test>",
-            idempotency_key=uuid.uuid4().hex, state=DeliveryState.QUEUED, attempts=0,
-            next_attempt_at=now, created_at=now, updated_at=now) for name in names}
-        s.add_all(rows.values())
-        s.flush()
-        return {name: row.id for name, row in rows.items()}
+    names = list(names)
+    ids = add_message(store, clock, incident_id, [(n.title(), f"{n}@example.com") for n in names])
+    return dict(zip(names, ids))
 
 
 def by_name(outbox, ids):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import uuid
 from dataclasses import FrozenInstanceError
 from datetime import timedelta
 
@@ -20,11 +19,12 @@ from app.channels.base import (
 from app.composer import Sender as ComposerSender, queue_message
 from app.domain.dto import ContactPointData, StakeholderData
 from app.domain.enums import DeliveryState, Severity
-from app.domain.models import ChannelAccount, Delivery, Message, TimelineEntry
+from app.domain.models import ChannelAccount, Delivery, TimelineEntry
 from app.events import TIMELINE_APPENDED, EventBus
 from app.outbox import (
     ID_CHUNK, OUTBOX_CHANGED, DeliveryDTO, FlushReport, Outbox, flush_headless, run_forever,
 )
+from tests.outbox_support import add_message, people
 
 
 # ---------------------------------------------------------------- fakes and helpers
@@ -75,29 +75,6 @@ def add_account(store, clock, kind="email", name=None) -> AccountDTO:
         s.add(row)
         s.flush()
         return AccountDTO(id=row.id, kind=kind, name=row.name)
-
-
-def add_message(store, clock, incident_id, recipients, channel="email", is_drill=False) -> list[int]:
-    """A Message with one queued Delivery per (name, address): rows written directly."""
-    now = clock.now()
-    with store.session() as s, s.begin():
-        msg = Message(incident_id=incident_id, template_type="status_update", template_keys=[],
-                      audience={}, created_at=now, is_drill=is_drill)
-        s.add(msg)
-        s.flush()
-        rows = [Delivery(message_id=msg.id, recipient_name=name, channel=channel, address=address,
-                         detail_level="simple", template_key="k", subject="Subject", body_text="Hi",
-                         email_message_id=f"<{uuid.uuid4().hex}@x>" if channel == "email" else "",
-                         idempotency_key=uuid.uuid4().hex, state=DeliveryState.QUEUED,
-                         attempts=0, next_attempt_at=now, created_at=now, updated_at=now)
-                for name, address in recipients]
-        s.add_all(rows)
-        s.flush()
-        return [r.id for r in rows]
-
-
-def people(n, prefix="p", domain="example.com"):
-    return [(f"Person {i}", f"{prefix}{i}@{domain}") for i in range(n)]
 
 
 def states(store, ids=None) -> dict[int, str]:
