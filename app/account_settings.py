@@ -41,6 +41,8 @@ CONCURRENCY_RANGE = (1, 20)
 # and the sender then uses fewer (app/channels/email.py).
 EMAIL_DEFAULT_CONCURRENCY = 8
 DEFAULT_CONCURRENCY = 4   # requests in flight to an SMS provider
+TIMEOUT_RANGE = (5, 300)
+DEFAULT_TIMEOUT = 30
 
 
 def new_account_defaults(kind: str) -> dict[str, Any]:
@@ -51,8 +53,7 @@ def new_account_defaults(kind: str) -> dict[str, Any]:
     if kind == "sms":
         return {"concurrency": DEFAULT_CONCURRENCY, "poll_status": True}
     return {}
-TIMEOUT_RANGE = (5, 300)
-DEFAULT_TIMEOUT = 30
+
 
 EMAIL_KEYS = ("host", "port", "security", "ca_file", "username", "from_address", "from_name",
               "reply_to", "concurrency", "timeout")
