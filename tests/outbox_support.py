@@ -4,10 +4,23 @@ queued work without going through the composer."""
 from __future__ import annotations
 
 import uuid
-from typing import Iterable
+from typing import Any, Iterable
 
+from app.channels.base import AccountDTO
 from app.domain.enums import DeliveryState
-from app.domain.models import Delivery, Message
+from app.domain.models import ChannelAccount, Delivery, Message
+
+
+def add_account(store, clock, kind: str = "email", name: str | None = None,  # type: ignore[no-untyped-def]
+                settings: dict[str, Any] | None = None) -> AccountDTO:
+    """A channel account row (no secret); its DTO."""
+    now = clock.now()
+    with store.session() as s, s.begin():
+        row = ChannelAccount(kind=kind, name=name or f"{kind} account", settings=settings or {},
+                             created_at=now, updated_at=now)
+        s.add(row)
+        s.flush()
+        return AccountDTO(id=row.id, kind=kind, name=row.name, settings=dict(row.settings))
 
 
 def add_message(store, clock, incident_id: int, recipients: Iterable[tuple[str, str]],  # type: ignore[no-untyped-def]

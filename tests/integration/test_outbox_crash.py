@@ -59,15 +59,13 @@ class FileSender:
 """
 
 CHILD = SENDER + r"""
-import uuid
-from app.channels.base import AccountDTO
 from app.clients import ensure_default_organisation
 from app.clock import SystemClock
-from app.domain.enums import DeliveryState, Severity
-from app.domain.models import ChannelAccount, Delivery, Message
+from app.domain.enums import Severity
 from app.incidents import IncidentService
 from app.outbox import Outbox
 from app.storage import Store
+from tests.outbox_support import add_account, add_message
 
 db, sent_file = sys.argv[1], sys.argv[2]
 store = Store.open(db)
@@ -75,20 +73,8 @@ clock = SystemClock()
 client = ensure_default_organisation(store, clock)
 incident = IncidentService(store, clock, actor="crash-test").open(
     client_id=client.id, title="Crash test", severity=Severity.SEV2, detected_at=clock.now())
-now = clock.now()
-with store.session() as s, s.begin():
-    account = ChannelAccount(kind="email", name="Relay", settings={}, created_at=now,
-                             updated_at=now)
-    message = Message(incident_id=incident.id, template_type="status_update", created_at=now)
-    s.add_all([account, message])
-    s.flush()
-    s.add_all([Delivery(message_id=message.id, recipient_name=f"R{i}", channel="email",
-                        address=f"r{i}@example.com", detail_level="simple", template_key="k",
-                        subject="Outage", body_text="Hello", email_message_id=f"<{i}@x>",
-                        idempotency_key=uuid.uuid4().hex, state=DeliveryState.QUEUED,
-                        next_attempt_at=now, created_at=now, updated_at=now)
-               for i in range({total})])
-    account_dto = AccountDTO(id=account.id, kind="email", name="Relay")
+account_dto = add_account(store, clock, "email", "Relay")
+add_message(store, clock, incident.id, [(f"R{i}", f"r{i}@example.com") for i in range({total})])
 print("queued", flush=True)
 sender = FileSender(sent_file, echo=True, pause=0.002)
 outbox = Outbox(store, clock, None, lambda channel, drill: (account_dto, sender))

@@ -31,16 +31,15 @@ KILL_AFTER = 120
 DEADLINE_S = 60.0
 
 CHILD = r"""
-import asyncio, json, sys, uuid
-from app.channels.base import AccountDTO
+import asyncio, json, sys
 from app.channels.email import EmailSender
 from app.clients import ensure_default_organisation
 from app.clock import SystemClock
-from app.domain.enums import DeliveryState, Severity
-from app.domain.models import ChannelAccount, Delivery, Message
+from app.domain.enums import Severity
 from app.incidents import IncidentService
 from app.outbox import Outbox
 from app.storage import Store
+from tests.outbox_support import add_account, add_message
 
 db, settings, password = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 store = Store.open(db)
@@ -48,20 +47,8 @@ clock = SystemClock()
 client = ensure_default_organisation(store, clock)
 incident = IncidentService(store, clock, actor="crash").open(
     client_id=client.id, title="Crash test", severity=Severity.SEV2, detected_at=clock.now())
-now = clock.now()
-with store.session() as s, s.begin():
-    account = ChannelAccount(kind="email", name="Relay", settings=settings, created_at=now,
-                             updated_at=now)
-    message = Message(incident_id=incident.id, template_type="status_update", created_at=now)
-    s.add_all([account, message])
-    s.flush()
-    s.add_all([Delivery(message_id=message.id, recipient_name=f"R{i}", channel="email",
-                        address=f"r{i}@example.com", detail_level="simple", template_key="k",
-                        subject="Outage", body_text="Hello", email_message_id=f"<m{i}@crash.test>",
-                        idempotency_key=uuid.uuid4().hex, state=DeliveryState.QUEUED,
-                        next_attempt_at=now, created_at=now, updated_at=now)
-               for i in range(1000)])
-    dto = AccountDTO(id=account.id, kind="email", name="Relay", settings=settings)
+dto = add_account(store, clock, "email", "Relay", settings)
+add_message(store, clock, incident.id, [(f"R{i}", f"r{i}@example.com") for i in range(1000)])
 print("queued", flush=True)
 sender = EmailSender(dto, password)
 outbox = Outbox(store, clock, None, lambda channel, drill: (dto, sender), batch_size=50,

@@ -24,7 +24,7 @@ from app.events import TIMELINE_APPENDED, EventBus
 from app.outbox import (
     ID_CHUNK, OUTBOX_CHANGED, DeliveryDTO, FlushReport, Outbox, flush_headless, run_forever,
 )
-from tests.outbox_support import add_message, people
+from tests.outbox_support import add_account, add_message, people
 
 
 # ---------------------------------------------------------------- fakes and helpers
@@ -65,16 +65,6 @@ class FakeSender:
     @property
     def sent_ids(self):
         return [i for call in self.calls for i in call]
-
-
-def add_account(store, clock, kind="email", name=None) -> AccountDTO:
-    now = clock.now()
-    with store.session() as s, s.begin():
-        row = ChannelAccount(kind=kind, name=name or f"{kind} account", settings={},
-                             created_at=now, updated_at=now)
-        s.add(row)
-        s.flush()
-        return AccountDTO(id=row.id, kind=kind, name=row.name)
 
 
 def states(store, ids=None) -> dict[int, str]:
