@@ -28,11 +28,11 @@ def frozen_clock():
 
 @pytest.fixture
 def memory_keyring():
-    """An in-memory keyring backend (app.secrets), injected for the test; the one that was
+    """An in-memory keyring backend (app.sending.secrets), injected for the test; the one that was
     there is restored after."""
     import keyring
 
-    from app.secrets import use_memory_keyring
+    from app.sending.secrets import use_memory_keyring
 
     previous = keyring.get_keyring()
     backend = use_memory_keyring()
@@ -52,7 +52,7 @@ def store(tmp_path):
 
 @pytest.fixture
 def client_id(store, frozen_clock) -> int:
-    from app.clients import ensure_default_organisation
+    from app.stakeholders.clients import ensure_default_organisation
 
     return ensure_default_organisation(store, frozen_clock).id
 
@@ -60,6 +60,6 @@ def client_id(store, frozen_clock) -> int:
 @pytest.fixture
 def incidents(store, frozen_clock):
     from app.events import EventBus
-    from app.incidents import IncidentService
+    from app.incidents.lifecycle import IncidentService
 
     return IncidentService(store, frozen_clock, EventBus(), actor="Test Coordinator")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 from typing import Any, Iterable
 
-from app.channels.base import AccountDTO
 from app.domain.enums import DeliveryState
 from app.domain.models import ChannelAccount, Delivery, Message
+from app.sending.channels.base import AccountDTO
 
 
 def add_account(store, clock, kind: str = "email", name: str | None = None,  # type: ignore[no-untyped-def]

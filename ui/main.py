@@ -105,21 +105,21 @@ def open_store(demo: bool, reset_demo: bool = False):  # type: ignore[no-untyped
     if demo:
         db_path = config.demo_db_path
         if reset_demo or not db_path.exists():
-            from app.demo import ensure_demo
+            from app.demo.seed import ensure_demo
 
             ensure_demo(db_path, clock, reset=reset_demo)
     else:
         db_path = config.db_path
     store = Store.open(db_path, config.backup_dir)
     if not demo:
-        from app.clients import ensure_default_organisation
+        from app.stakeholders.clients import ensure_default_organisation
 
         ensure_default_organisation(store, clock)
     return config, store, clock
 
 
 def list_incidents(demo: bool, include_archived: bool) -> int:
-    from app.incidents import IncidentService
+    from app.incidents.lifecycle import IncidentService
     from app.timefmt import format_local
 
     try:
@@ -138,10 +138,11 @@ def list_incidents(demo: bool, include_archived: bool) -> int:
 
 def outbox_command(action: str, demo: bool) -> int:
     """`clarion outbox flush|status`: the outbox without a window (asyncio.run)."""
-    from app.accounts import AccountService
     from app.events import EventBus
-    from app.outbox import Outbox, flush_headless
-    from app.secrets import SecretStore
+    from app.sending.accounts import AccountService
+    from app.sending.outbox import Outbox
+    from app.sending.runner import flush_headless
+    from app.sending.secrets import SecretStore
 
     try:
         _config, store, clock = open_store(demo)
@@ -192,7 +193,7 @@ def export_command(incident: str, fmt: str | None, audience: str, output: Path,
         print(f"clarion: cannot open the database: {exc}", file=sys.stderr)
         return 2
     from app.errors import ClarionError
-    from app.incidents import IncidentService
+    from app.incidents.lifecycle import IncidentService
 
     try:
         key = incident.strip()
@@ -206,7 +207,7 @@ def export_command(incident: str, fmt: str | None, audience: str, output: Path,
             print(f"clarion: {which} {incident!r} (see `clarion incidents --all`)",
                   file=sys.stderr)
             return 1
-        from ui.report_export import export
+        from ui.reports.export import export
 
         written = export(store, clock, matches[0].id, audience, fmt, output)
     except ClarionError as exc:

@@ -296,8 +296,8 @@ class MainWindow(QMainWindow):
             self.outbox_timer.start()
 
     def update_outbox_status(self) -> None:
-        """The outbox's counts in a few words (app.outbox.status_line)."""
-        from app.outbox import status_line
+        """The outbox's counts in a few words (app.sending.outbox.status_line)."""
+        from app.sending.outbox import status_line
 
         text = status_line(self.services.outbox.counts())
         self.outbox_label.setText(text)

@@ -145,8 +145,8 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
     # Queue the status update and let the drill inbox carry it (no account in the demo).
     import asyncio
 
-    from app.clients import list_clients
-    from app.composer import queue_message
+    from app.messages.composer import queue_message
+    from app.stakeholders.clients import list_clients
 
     composer = window.composer
     incident = composer.incident()

@@ -13,9 +13,9 @@ from app.events import (
     ACCOUNTS_CHANGED, GROUPS_CHANGED, MESSAGES_CHANGED, OUTBOX_CHANGED, STAKEHOLDERS_CHANGED,
     EventBus,
 )
-from app.groups import GroupService
-from app.incidents import IncidentService
-from app.stakeholders import StakeholderService
+from app.stakeholders.groups import GroupService
+from app.incidents.lifecycle import IncidentService
+from app.stakeholders.service import StakeholderService
 from app.storage.engine import Store
 
 
@@ -85,8 +85,8 @@ class Services:
     @property
     def accounts(self):  # type: ignore[no-untyped-def]
         if "_accounts" not in self.__dict__:
-            from app.accounts import AccountService
-            from app.secrets import SecretStore
+            from app.sending.accounts import AccountService
+            from app.sending.secrets import SecretStore
 
             self.__dict__["_accounts"] = AccountService(self.store, self.clock, SecretStore(),
                                                         self.events)
@@ -95,7 +95,7 @@ class Services:
     @property
     def clocks(self):  # type: ignore[no-untyped-def]
         if "_clocks" not in self.__dict__:
-            from app.clocks import ClockService
+            from app.clocks.evaluation import ClockService
 
             self.__dict__["_clocks"] = ClockService(self.store, self.clock, self.events,
                                                     actor=self.incidents.actor)
@@ -104,7 +104,7 @@ class Services:
     @property
     def postincident(self):  # type: ignore[no-untyped-def]
         if "_postincident" not in self.__dict__:
-            from app.postincident import PostIncidentService
+            from app.reports.postincident import PostIncidentService
 
             self.__dict__["_postincident"] = PostIncidentService(
                 self.store, self.clock, self.events, actor=self.incidents.actor)
@@ -119,7 +119,7 @@ class Services:
     @property
     def outbox(self):  # type: ignore[no-untyped-def]
         if "_outbox" not in self.__dict__:
-            from app.outbox import Outbox
+            from app.sending.outbox import Outbox
 
             self.__dict__["_outbox"] = Outbox(self.store, self.clock, self.events,
                                               self.senders.resolve, actor=self.incidents.actor)

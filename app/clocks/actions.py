@@ -1,6 +1,6 @@
 """What the coordinator records about an incident's clocks — a regulatory trigger (possibly
 backdated), a deadline met by a message or reopened, an overdue reminder — each one an entry in
-the append-only timeline, which stays the incident's one record. ClockService (app/clocks.py)
+the append-only timeline, which stays the incident's one record. ClockService (app/clocks/evaluation.py)
 adds evaluation and the escalation rules on top."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from app import events as ev
 from app.clock import Clock, ensure_utc
+from app.clocks.regulatory import load_rules
 from app.domain.enums import ClockTrigger, DeliveryState, Phase, TimelineKind
 from app.domain.models import Delivery, Incident, Message, TimelineEntry
 from app.errors import ClarionError, NotFound, ValidationError
-from app.incidents import _default_actor, entry_dto
-from app.regulatory import load_rules
+from app.incidents.lifecycle import _default_actor, entry_dto
 from app.storage.engine import Store
 from app.timefmt import format_local
 

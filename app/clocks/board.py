@@ -12,8 +12,8 @@ from app.domain.enums import Regime
 from app.timefmt import format_duration
 
 if TYPE_CHECKING:  # the panel imports this module at start-up; the clocks load on first use
-    from app.clocks import IncidentClocks
-    from app.regulatory import ClockState
+    from app.clocks.evaluation import IncidentClocks
+    from app.clocks.regulatory import ClockState
 
 # urgency: lower sorts first
 OVERDUE, PROPOSAL, DUE_SOON, DUE, WAITING, ELAPSED, DONE, NOT_APPLICABLE = range(8)

@@ -18,8 +18,8 @@ from functools import lru_cache
 
 from app.domain.enums import Category, ImpactFlag, Phase, Severity, StrEnum
 from app.errors import ValidationError
+from app.messages.library import TYPES as TEMPLATE_TYPES
 from app.paths import resource
-from app.template_library import TYPES as TEMPLATE_TYPES
 
 DEFAULTS_FILE = ("escalation", "defaults.json")
 MAX_MINUTES = 10080  # one week

@@ -1,6 +1,6 @@
 """The incident's clocks, read from the store: update cadence, max silence, escalation rules and
-regulatory deadlines. The rules themselves are pure functions (app/cadence.py,
-app/escalation.py, app/regulatory.py); this module gathers their inputs — in a handful of
+regulatory deadlines. The rules themselves are pure functions (app/clocks/cadence.py,
+app/clocks/escalation.py, app/clocks/regulatory.py); this module gathers their inputs — in a handful of
 queries for any number of incidents — and records what the coordinator decides.
 
 Everything a clock depends on lives in the append-only timeline, so the timeline stays the one
@@ -21,12 +21,12 @@ from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app import events as ev
-from app.cadence import (
+from app.clocks.cadence import (
     CadenceInputs, CadencePolicy, CadenceResult, Communication, StakeholderInfo, evaluate_cadence,
 )
 from app.clock import Clock, ensure_utc
-from app.clock_actions import NOT_COMMUNICATED, ClockActions, ClockError  # noqa: F401 (API)
-from app.clock_rules import ClockRules
+from app.clocks.actions import NOT_COMMUNICATED, ClockActions, ClockError  # noqa: F401 (API)
+from app.clocks.rules import ClockRules
 from app.domain.enums import (
     Category, ImpactFlag, Phase, Severity, TimelineKind, TimingNeed,
 )
@@ -34,10 +34,10 @@ from app.domain.models import (
     Client, Delivery, Incident, Message, Stakeholder, TimelineEntry,
 )
 from app.errors import NotFound, ValidationError
-from app.escalation import (
+from app.clocks.escalation import (
     EscalationInputs, FlagChange, Proposal, SeverityChange, evaluate_rules,
 )
-from app.regulatory import (
+from app.clocks.regulatory import (
     ClockInputs, ClockState, HolidayCalendar, Satisfaction, evaluate_clocks,
 )
 from app.storage.engine import Store

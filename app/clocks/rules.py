@@ -11,11 +11,16 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app import events as ev
-from app.cadence import CadencePolicy, load_default_policies, validate_policy
+from app.clocks.cadence import CadencePolicy, load_default_policies, validate_policy
+from app.clocks.escalation import (
+    EscalationRule,
+    rule_from_dict,
+    rule_to_dict,
+    validate_rule,
+)
 from app.domain.enums import Severity
 from app.domain.models import CadencePolicyRow, Client, EscalationRuleRow
 from app.errors import NotFound, ValidationError
-from app.escalation import EscalationRule, rule_from_dict, rule_to_dict, validate_rule
 from app.storage.engine import Store
 
 POLICY_FIELDS = ("acknowledge_minutes", "investigating_minutes", "responding_minutes",

@@ -14,9 +14,9 @@ from app.domain.enums import Category, Phase, Severity
 from app.domain.models import Client
 from app.errors import ClarionError
 from app.events import EventBus
-from app.incidents import IncidentService
+from app.incidents.lifecycle import IncidentService
 from app.paths import resource
-from app.stakeholders import NewStakeholder, StakeholderService, add_stakeholder
+from app.stakeholders.service import NewStakeholder, StakeholderService, add_stakeholder
 from app.storage.engine import Store
 
 DEMO_FILE = ("demo", "northwind.json")
@@ -132,14 +132,14 @@ def _seed_incident(store: Store, inc: dict[str, Any], client_ids: dict[str, int]
             service.set_regulatory_figures(incident_id, step.get("affected_individuals"),
                                            step.get("max_state_residents"))
         elif action == "trigger":
-            from app.clocks import ClockService
+            from app.clocks.evaluation import ClockService
 
             ClockService(store, clock, events, actor=service.actor).record_trigger(
                 incident_id, step["trigger"], at(step["effective"]), step.get("text", ""))
         elif action == "message":
             _seed_message(store, clock, service, incident_id, step, at)
         elif action == "satisfy":  # by the incident's latest message
-            from app.clocks import ClockService
+            from app.clocks.evaluation import ClockService
 
             clocks = ClockService(store, clock, events, actor=service.actor)
             latest = clocks.regulatory_messages(incident_id)
@@ -159,14 +159,14 @@ def _seed_message(store: Store, clock: FrozenClock, service: IncidentService, in
     minutes later: the demo has no real account, and says so in the Outbox."""
     import asyncio
 
-    from app.accounts import AccountService
-    from app.channels.drill import DrillSender
-    from app.clients import list_clients
-    from app.composer import Sender, queue_message
-    from app.outbox import Outbox
-    from app.recipients import resolve_recipients
-    from app.secrets import MemorySecretBackend, SecretStore
-    from app.template_library import effective_templates
+    from app.messages.composer import Sender, queue_message
+    from app.messages.library import effective_templates
+    from app.sending.accounts import AccountService
+    from app.sending.channels.drill import DrillSender
+    from app.sending.outbox import Outbox
+    from app.sending.secrets import MemorySecretBackend, SecretStore
+    from app.stakeholders.clients import list_clients
+    from app.stakeholders.recipients import resolve_recipients
 
     incident = service.get(incident_id)
     client = next(c for c in list_clients(store) if c.id == incident.client_id)
@@ -200,10 +200,10 @@ def _seed_message(store: Store, clock: FrozenClock, service: IncidentService, in
 def _seed_map_extras(store: Store, spec: dict[str, Any], client_ids: dict[str, int],
                      now: datetime) -> None:
     """Responsibility matrices and groups, through the same services the editor uses."""
-    from app.clients import set_matrix
     from app.domain.dto import ResponsibilityDTO
-    from app.groups import GroupService
-    from app.stakeholders import StakeholderService
+    from app.stakeholders.clients import set_matrix
+    from app.stakeholders.groups import GroupService
+    from app.stakeholders.service import StakeholderService
 
     for key, rows in spec.get("responsibilities", {}).items():
         set_matrix(store, client_ids[key], [ResponsibilityDTO(**row) for row in rows])

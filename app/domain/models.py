@@ -265,7 +265,7 @@ class Incident(Base):
     # regulatory figures the clocks' thresholds need (None = not yet known)
     affected_individuals: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_state_residents: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    # post-incident fields (app/postincident.py)
+    # post-incident fields (app/reports/postincident.py)
     resolution_confirmed_by: Mapped[str] = mapped_column(String(200), default="")
     resolution_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     impact_summary: Mapped[str] = mapped_column(Text, default="")
@@ -314,7 +314,7 @@ class CadencePolicyRow(Base):
 
 
 class EscalationRuleRow(Base):
-    """One escalation rule; `definition` is app.escalation.rule_to_dict() of it."""
+    """One escalation rule; `definition` is app.clocks.escalation.rule_to_dict() of it."""
 
     __tablename__ = "escalation_rules"
     __table_args__ = (UniqueConstraint("key", name="uq_escalation_rules_key"),)

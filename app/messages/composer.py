@@ -10,27 +10,23 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Mapping
 
 from app import events as ev
-from app.clock import Clock, ensure_utc
+from app.clock import Clock
 from app.domain.dto import ClientDTO, IncidentDTO, Recipient, RecipientList
 from app.domain.enums import Category, DeliveryState, Phase, TimelineKind, TimingNeed
-from app.errors import ClarionError, ValidationError
-from app.template_library import TYPE_LABELS, TemplateSource
+from app.errors import ValidationError
+from app.messages.library import TYPE_LABELS, TemplateSource
+from app.messages.sandbox import (
+    TemplateRenderError,
+    compile_section,
+    f_datetime,
+    f_join_and,
+)
 
 SEVERITY_LABELS = {"SEV1": "critical", "SEV2": "major", "SEV3": "minor", "SEV4": "low"}
 from app.events import MESSAGES_CHANGED  # noqa: E402,F401 - the topic, named here too
-
-
-class TemplateRenderError(ClarionError):
-    """A template that cannot render: which part, which line (in the template file), why."""
-
-    def __init__(self, part: str, line: int | None, message: str) -> None:
-        self.part, self.line, self.message = part, line, message
-        where = f"{part}, line {line}" if line else part
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass(frozen=True)
@@ -45,130 +41,6 @@ class Rendered:
     subject: str = ""
     text: str = ""
     html: str = ""
-
-
-# ---------------------------------------------------------------- environment and filters
-
-def _zone(context: Any) -> Any:
-    from zoneinfo import ZoneInfo
-
-    try:
-        return ZoneInfo(context.get("client", {}).get("time_zone") or "UTC")
-    except Exception:  # noqa: BLE001 - a bad zone name shows UTC rather than failing
-        return ZoneInfo("UTC")
-
-
-def _local(context: Any, value: datetime) -> datetime:
-    if not isinstance(value, datetime):
-        raise TypeError(f"expected a date and time, got {type(value).__name__}")
-    return ensure_utc(value).astimezone(_zone(context))
-
-
-def _f_time(context: Any, value: datetime | None) -> str:
-    if value is None:
-        return ""
-    local = _local(context, value)
-    return f"{local:%H:%M} {local.tzname()}"
-
-
-def _f_datetime(context: Any, value: datetime | None) -> str:
-    if value is None:
-        return ""
-    local = _local(context, value)
-    return f"{local:%a} {local.day} {local:%b %H:%M} {local.tzname()}"
-
-
-def _f_date(context: Any, value: datetime | None) -> str:
-    if value is None:
-        return ""
-    local = _local(context, value)
-    return f"{local.day} {local:%B %Y}"
-
-
-def _f_minutes_until(context: Any, value: datetime | None) -> int:
-    if value is None:
-        return 0
-    now = context.get("now")
-    return max(0, round((ensure_utc(value) - ensure_utc(now)).total_seconds() / 60))
-
-
-def _f_join_and(value: Any) -> str:
-    items = [str(v) for v in (value or [])]
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-FILTERS_HELP: tuple[tuple[str, str], ...] = (
-    ("time", "a time in the client's zone: 14:05 PST"),
-    ("datetime", "day and time in the client's zone: Tue 3 Mar 14:05 PST"),
-    ("date", "a date: 3 March 2026"),
-    ("join_and", "a list as “A, B and C”"),
-    ("minutes_until", "whole minutes from now until a time"),
-)
-
-
-MAX_OUTPUT = 200_000  # characters one operation may produce; a message is far smaller
-
-
-@lru_cache(maxsize=1)
-def _sandbox_class():  # type: ignore[no-untyped-def]
-    from jinja2.exceptions import SecurityError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    class ClarionSandbox(ImmutableSandboxedEnvironment):
-        """Jinja2's immutable sandbox, plus limits on operators that can exhaust memory or
-        time (`'a' * 10**9`, `9**9**9`): the sandbox only guards attribute access and range()."""
-
-        intercepted_binops = frozenset(["*", "**"])
-
-        def call_binop(self, context, operator, left, right):  # type: ignore[no-untyped-def]
-            if operator == "**":
-                if isinstance(right, int) and abs(right) > 64:
-                    raise SecurityError("exponent too large")
-                return left ** right
-            if operator == "*":
-                for seq, count in ((left, right), (right, left)):
-                    if isinstance(seq, (str, list, tuple)) and isinstance(count, int) \
-                            and len(seq) * count > MAX_OUTPUT:
-                        raise SecurityError("the result would be too large")
-                return left * right
-            return super().call_binop(context, operator, left, right)
-
-    return ClarionSandbox
-
-
-MAX_RANGE = 1_000  # a message never needs more; Jinja2's own sandbox allows 100,000
-
-
-def _small_range(*args: int) -> range:
-    from jinja2.exceptions import SecurityError
-
-    rng = range(*args)
-    if len(rng) > MAX_RANGE:
-        raise SecurityError(f"range() is limited to {MAX_RANGE:,} items in templates")
-    return rng
-
-
-@lru_cache(maxsize=2)
-def environment(html: bool):  # type: ignore[no-untyped-def]
-    """One sandboxed environment per kind of section; compiled templates are cached."""
-    from jinja2 import StrictUndefined, pass_context
-
-    env = _sandbox_class()(undefined=StrictUndefined, autoescape=html,
-                           keep_trailing_newline=False, cache_size=400)
-    env.globals["range"] = _small_range
-    env.filters.update({
-        "time": pass_context(_f_time), "datetime": pass_context(_f_datetime),
-        "date": pass_context(_f_date), "minutes_until": pass_context(_f_minutes_until),
-        "join_and": _f_join_and,
-    })
-    return env
-
-
-@lru_cache(maxsize=512)
-def _compile(source: str, html: bool):  # type: ignore[no-untyped-def]
-    return environment(html).from_string(source)
 
 
 # ---------------------------------------------------------------- context
@@ -251,9 +123,9 @@ def example_value(context: Mapping[str, Any], dotted: str) -> str:
             return ""
         value = value[part]
     if isinstance(value, datetime):
-        return _f_datetime(context, value)
+        return f_datetime(context, value)
     if isinstance(value, list):
-        return _f_join_and(value)
+        return f_join_and(value)
     return "" if value is None else str(value)
 
 
@@ -278,7 +150,7 @@ def render_section(source: TemplateSource, part: str, context: Mapping[str, Any]
         return ""
     first = source.section_line(part)
     try:
-        template = _compile(text, part == "html")
+        template = compile_section(text, part == "html")
     except TemplateSyntaxError as exc:
         raise TemplateRenderError(part, first + (exc.lineno or 1) - 1,
                                   f"syntax error: {exc.message}") from None
@@ -439,7 +311,7 @@ def queue_message(store, clock: Clock, events: ev.EventBus | None, *,  # type: i
                                     "unreachable": [u.name for u in recipients.unreachable]})
         session.add(entry)
         session.flush()
-        from app.incidents import entry_dto
+        from app.incidents.lifecycle import entry_dto
 
         entry_out = entry_dto(entry)
         message_id = message.id

@@ -18,7 +18,7 @@ sections:
     ...
 
 SMS templates have only a text section. Each section is compiled on its own (HTML with
-autoescape, the others without) by app/composer.py."""
+autoescape, the others without) by app/messages/composer.py."""
 
 from __future__ import annotations
 
@@ -200,7 +200,7 @@ def check_compiles(source: TemplateSource) -> None:
     """Compile every section now so a syntax error is reported on save, with its line."""
     from jinja2 import TemplateSyntaxError
 
-    from app.composer import TemplateRenderError, environment
+    from app.messages.sandbox import TemplateRenderError, environment
 
     for name, text, first in source.sections:
         try:

@@ -1,7 +1,7 @@
 """The post-incident report in three versions — technical, executive, customer — the data of its
 chart, and the report written as Markdown or HTML. What each version says, as blocks, is
-app/report_render.py; the PDF is made from the same HTML by ui/ (QTextDocument). The
-communication record itself is app/report_record.py.
+app/reports/render.py; the PDF is made from the same HTML by ui/ (QTextDocument). The
+communication record itself is app/reports/record.py.
 
 The customer version is a different, smaller structure (CustomerReport): it has no field that
 could carry an internal note, a decision, a person's name (coordinator, responder, stakeholder,
@@ -23,11 +23,11 @@ from app.clock import Clock
 from app.domain.dto import Facts, TimelineEntryDTO
 from app.domain.enums import Category, Phase, Severity, TimelineKind
 from app.errors import NotFound
-from app.report_model import Audience, ChartData, ChartMark, ChartPhase, PostIncident
-from app.report_record import (
+from app.reports.model import Audience, ChartData, ChartMark, ChartPhase, PostIncident
+from app.reports.record import (
     CommunicationRecord, DeliveryInfo, MessageInfo, RecordInputs, compute_record,
 )
-from app.report_render import H, P, UL, Cell, Chart, Inline, Table, report_blocks
+from app.reports.render import H, P, UL, Cell, Chart, Inline, Table, report_blocks
 
 UNDER_INVESTIGATION = "Under investigation."
 CHART_ALT = "Incident chart: phases, messages, due updates and deadlines over time"
@@ -148,13 +148,13 @@ def _utc(text: str | None) -> datetime | None:
 def load_record_inputs(store: Any, clock: Clock, incident_id: int,
                        now: datetime | None = None) -> RecordInputs:
     """Everything compute_record needs for one incident, in a few column queries. The clocks'
-    own gathering (app/clocks.py) supplies the stakeholders with their effective max silence,
+    own gathering (app/clocks/evaluation.py) supplies the stakeholders with their effective max silence,
     the cadence policies and the regulatory clocks, so those rules live in one place. The
     deliveries — the largest read — come as plain text columns decoded here, not row by row
     through the ORM's enum and time types."""
     from sqlalchemy import String, select, type_coerce
 
-    from app.clocks import ClockService
+    from app.clocks.evaluation import ClockService
     from app.domain.models import Delivery, Group, Message, Stakeholder, TimelineEntry
 
     now = now or clock.now()
@@ -219,7 +219,7 @@ def feedback_summary(post: PostIncident) -> FeedbackSummary:
 
 def _load_post_incident(store: Any, clock: Any, incident_id: int) -> PostIncident:
     from app.events import EventBus
-    from app.postincident import PostIncidentService  # written beside this module
+    from app.reports.postincident import PostIncidentService  # written beside this module
 
     return PostIncidentService(store, clock, EventBus(), None).get(incident_id)
 
@@ -228,8 +228,8 @@ def build_report(store: Any, clock: Any, incident_id: int, audience: Audience | 
                  post_incident: PostIncident | None = None,
                  now: datetime | None = None) -> AnyReport:
     """The report of one incident for one audience (a CustomerReport for customers).
-    `post_incident` overrides what app.postincident has stored (previews, tests)."""
-    from app.incidents import IncidentService
+    `post_incident` overrides what app.reports.postincident has stored (previews, tests)."""
+    from app.incidents.lifecycle import IncidentService
 
     audience = Audience(audience)
     now = now or clock.now()
@@ -339,7 +339,7 @@ def chart_data(report: AnyReport) -> ChartData:
 
 # ---------------------------------------------------------------- writing: Markdown
 
-# Both writers walk the same blocks (app/report_render.py), so the formats say the same thing.
+# Both writers walk the same blocks (app/reports/render.py), so the formats say the same thing.
 
 _MD_SPECIAL = re.compile(r"([*`\[\]])|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 

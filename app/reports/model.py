@@ -1,5 +1,5 @@
-"""The nouns of the post-incident report, shared by the post-incident store (app/postincident.py),
-the report builder (app/reports.py) and the exporters (ui/report_export.py): plain frozen values,
+"""The nouns of the post-incident report, shared by the post-incident store (app/reports/postincident.py),
+the report builder (app/reports/builder.py) and the exporters (ui/reports/export.py): plain frozen values,
 no database, no Qt."""
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The post-incident fields of an incident: resolution confirmation, impact summary, root cause,
 lessons learned, the remediation plan and stakeholder feedback (DESIGN.md "Close the loop").
 
-A closed incident's record is final: every write is refused with app/incidents.py's
+A closed incident's record is final: every write is refused with app/incidents/lifecycle.py's
 IncidentClosed, except feedback, which typically arrives after closure. Each call is one Session
-and one transaction; values out are the frozen nouns of app/report_model.py; events are published
+and one transaction; values out are the frozen nouns of app/reports/model.py; events are published
 after commit (POST_INCIDENT_CHANGED with the incident id, TIMELINE_APPENDED per entry)."""
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from app.domain.dto import IncidentDTO, TimelineEntryDTO
 from app.domain.enums import Phase, TimelineKind
 from app.domain.models import FeedbackRow, Incident, RemediationItemRow, Stakeholder, TimelineEntry
 from app.errors import ClarionError, NotFound, ValidationError
-from app.feedback_import import (
+from app.stakeholders.importing.feedback import (
     COMMENT_MAX, NAME_MAX, FeedbackImportPlan, known_stakeholders, plan_rows, read_csv_bytes,
     recorded_feedback, store_plan,
 )
-from app.incidents import (
+from app.incidents.lifecycle import (
     FUTURE_TOLERANCE, IncidentClosed, _default_actor, entry_dto, incident_dto,
 )
-from app.report_model import FeedbackEntry, PostIncident, RemediationItem
+from app.reports.model import FeedbackEntry, PostIncident, RemediationItem
 from app.storage.engine import Store
 
 __all__ = ["PostIncidentService", "NotResolved", "FIELD_MAX", "ITEM_TEXT_MAX", "OWNER_MAX",

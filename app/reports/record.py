@@ -4,10 +4,10 @@ regulatory deadlines met or missed, and the deliveries that failed or whose fate
 
 `compute_record` is a pure function over plain inputs (a timeline, messages, deliveries, the
 cadence policies, stakeholders and evaluated regulatory clocks), so it is tested against a
-hand-built timeline; app.reports.load_record_inputs gathers those inputs from the store.
+hand-built timeline; app.reports.builder.load_record_inputs gathers those inputs from the store.
 
 The record covers detection to resolution (the latest move to resolved; now while unresolved).
-Cadence follows app/cadence.py phase by phase: in *detected* the acknowledgment is due within
+Cadence follows app/clocks/cadence.py phase by phase: in *detected* the acknowledgment is due within
 the acknowledgment interval; in *investigating* and *responding* an update is due every interval
 after the last communication or the phase's start; in a *resolved* period that was later
 reopened the resolution notice is due within its interval. A gap is a silence longer than the
@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.cadence import (
+from app.clocks.cadence import (
     CadenceInputs, CadencePolicy, Communication, StakeholderInfo, evaluate_cadence,
 )
 from app.clock import ensure_utc
@@ -32,8 +32,8 @@ from app.domain.dto import TimelineEntryDTO
 from app.domain.enums import (
     Category, ClockTrigger, DeliveryState, Phase, Regime, Severity, TimelineKind, TimingNeed,
 )
-from app.regulatory import ClockState, ClockStatus
-from app.template_library import TYPE_LABELS
+from app.clocks.regulatory import ClockState, ClockStatus
+from app.messages.library import TYPE_LABELS
 
 NOT_COMMUNICATED = frozenset({DeliveryState.CANCELLED.value, DeliveryState.FAILED.value})
 PENDING_STATES = frozenset({DeliveryState.QUEUED.value, DeliveryState.SENDING.value,
@@ -42,12 +42,12 @@ PENDING_STATES = frozenset({DeliveryState.QUEUED.value, DeliveryState.SENDING.va
 CUSTOMER_FACING = frozenset({Category.CUSTOMERS, Category.AFFECTED_USERS, Category.MEDIA})
 CHANNEL_MODE_LABELS = {"best": "best channel of each person", "email": "email only",
                        "sms": "SMS only", "both": "email and SMS"}
-# what the outbox records as a decision entry about one delivery (app/outbox_timeline.py):
+# what the outbox records as a decision entry about one delivery (app/sending/timeline.py):
 # delivery actions, counted with the deliveries' states, not decisions about the incident
 DELIVERY_ACTIONS = frozenset({"cancel", "retry", "resend"})
 
 
-from app.report_record_types import (  # noqa: E402,F401 - the record's types, re-exported
+from app.reports.record_types import (  # noqa: E402,F401 - the record's types, re-exported
     MessageInfo, DeliveryInfo, RecordInputs, FirstCommunication, RecipientLine, MessageLine, Gap,
     SilenceBreach, StakeholderSilence, EscalationLine, DecisionLine, RegulatoryLine, FailureLine,
     PhaseSpan, CommunicationRecord,

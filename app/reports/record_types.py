@@ -1,5 +1,5 @@
 """The communication record's value types: its inputs (messages, deliveries, the timeline,
-policies, stakeholders, clocks) and every line of the record. Computed in app/report_record.py."""
+policies, stakeholders, clocks) and every line of the record. Computed in app/reports/record.py."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from app.cadence import FIRST_COMMUNICATION_TARGET, CadencePolicy, StakeholderInfo
+from app.clocks.cadence import FIRST_COMMUNICATION_TARGET, CadencePolicy, StakeholderInfo
 from app.domain.dto import TimelineEntryDTO
 from app.domain.enums import Category, Phase, Severity
-from app.regulatory import ClockState
+from app.clocks.regulatory import ClockState
 
 
 # ---------------------------------------------------------------- inputs

@@ -1,7 +1,7 @@
 """What each version of the post-incident report says, as a list of blocks (headings,
-paragraphs, tables, lists, the chart) that app/reports.py writes as Markdown or HTML — so the
+paragraphs, tables, lists, the chart) that app/reports/builder.py writes as Markdown or HTML — so the
 formats always say the same thing. What a version may contain was decided when the report was
-built (app/reports.py); here it is worded and laid out.
+built (app/reports/builder.py); here it is worded and laid out.
 
 Tables are laid out for an A4 column at 8.5 pt (the PDF): short times ("06:53" on the day of
 detection, "27 Nov 06:53" on another; the zone is stated once in the header), few columns, the
@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.clock import ensure_utc
-from app.report_model import Audience
+from app.reports.model import Audience
 from app.timefmt import format_duration
 
 EXECUTIVE_ROWS = 20        # stakeholder silences the executive version lists (the worst)

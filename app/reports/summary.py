@@ -4,7 +4,7 @@ per audience before queuing (sending it meets the 24-hour summary clock)."""
 
 from __future__ import annotations
 
-from app.report_model import PostIncident
+from app.reports.model import PostIncident
 
 UNDER_INVESTIGATION = ("The root cause is still under investigation; we will share it when "
                        "it is confirmed.")

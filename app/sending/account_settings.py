@@ -13,6 +13,10 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from app.errors import ValidationError
+from app.sending.channels.defaults import (
+    EMAIL_DEFAULT_CONCURRENCY,
+    SMS_DEFAULT_CONCURRENCY,
+)
 
 EMAIL, SMS, SLACK, TEAMS, WEBHOOK, DRILL = "email", "sms", "slack", "teams", "webhook", "drill"
 KINDS = (EMAIL, SMS, SLACK, TEAMS, WEBHOOK, DRILL)
@@ -35,12 +39,7 @@ DEFAULT_SECURITY = "starttls"
 DEFAULT_PORTS = {"tls": 465, "starttls": 587, "none": 25}
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 CONCURRENCY_RANGE = (1, 20)
-# Connections at once to an SMTP relay: each connection waits a round trip per SMTP command, so
-# a relay across the internet (40 ms away) carries about 6 messages a second per connection.
-# Relays take far more (Postfix: 50 per client); one that takes fewer refuses the extra ones,
-# and the sender then uses fewer (app/channels/email.py).
-EMAIL_DEFAULT_CONCURRENCY = 8
-DEFAULT_CONCURRENCY = 4   # requests in flight to an SMS provider
+DEFAULT_CONCURRENCY = SMS_DEFAULT_CONCURRENCY
 TIMEOUT_RANGE = (5, 300)
 DEFAULT_TIMEOUT = 30
 

@@ -1,7 +1,7 @@
 """Channel accounts: the ways out (SMTP, an SMS provider, chat webhooks, the drill inbox).
 
 Settings live in the database; the secret of an account (SMTP password, SMS auth token, webhook
-URL) lives only in the OS keyring (app/secrets.py), under the account's id. Validation is pure
+URL) lives only in the OS keyring (app/sending/secrets.py), under the account's id. Validation is pure
 (`validate_settings`); the service stores a row and its secret in one logical operation: the
 keyring write happens inside the database transaction, after the row validated, so a keyring
 that refuses rolls the row back and nothing is stored.
@@ -17,16 +17,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.channels.base import AccountDTO
+from app.sending.channels.base import AccountDTO
 from app.clock import Clock
 from app.domain.models import ChannelAccount
 from app.errors import NotFound, ValidationError
 from app.events import EventBus
-from app.account_settings import (  # noqa: F401 - re-exported for the UI
+from app.sending.account_settings import (  # noqa: F401 - re-exported for the UI
     DRILL, DRILL_NAME, EMAIL, KIND_LABELS, KINDS, NAME_MAX, SECRET_FIELD, SECRET_LABELS, SMS,
     WEBHOOK_KINDS, _clean_secret, normalise_host, validate_settings,
 )
-from app.secrets import SecretStore
+from app.sending.secrets import SecretStore
 from app.storage.engine import Store
 
 log = logging.getLogger(__name__)

@@ -26,22 +26,22 @@ from typing import TYPE_CHECKING, Any, Iterable
 from sqlalchemy import and_, func, not_, select, update
 from sqlalchemy.orm import Session
 
-from app.channels.base import (
+from app.sending.channels.base import (
     AUTH_FAILED, OUTCOMES, PERMANENT, SENT, TRANSIENT, UNKNOWN, OutgoingMessage, SendOutcome,
 )
 from app.domain.dto import TimelineEntryDTO
 from app.domain.enums import Channel, DeliveryState as S
 from app.domain.models import ChannelAccount, Delivery, Message
-from app.outbox_rows import (
+from app.sending.rows import (
     CLAIMED, D, FlushReport, Info, Route, chunks, commit_and_close, due, stale,
     take_write_lock, write_outcomes,
 )
-from app.outbox_timeline import ACTOR, Change, entries
+from app.sending.timeline import ACTOR, Change, entries
 
 if TYPE_CHECKING:
-    from app.outbox import Outbox
+    from app.sending.outbox import Outbox
 
-log = logging.getLogger("app.outbox")  # one logger for the whole outbox, as before the split
+log = logging.getLogger("app.sending.outbox")  # one logger for the whole outbox, as before the split
 
 Work = list  # [(route, [OutgoingMessage, ...]), ...]: what one round hands the senders
 PREFETCH_AT = 0.25   # claim the next round when this share of the current one is still out

@@ -18,11 +18,11 @@ closes them. Writes from here take SQLite's write lock with their first statemen
 session that wrote meanwhile cannot make them fail on a stale snapshot.
 
 This module is the service (reading, the coordinator's decisions, recovery); the rest is in
-    app/outbox_flush.py     one flush: claim a round, send it, record outcomes in batches
-    app/outbox_rows.py      the DTOs and the SQL of the sending path
-    app/outbox_timeline.py  what goes into the incident's timeline, and its wording
-    app/outbox_runner.py    run_forever (the GUI's sending thread) and flush_headless (CLI)
-Every public name is importable from here."""
+    app/sending/flush.py     one flush: claim a round, send it, record outcomes in batches
+    app/sending/rows.py      the DTOs and the SQL of the sending path
+    app/sending/timeline.py  what goes into the incident's timeline, and its wording
+    app/sending/runner.py    run_forever (the GUI's sending thread) and flush_headless (CLI):
+                             a layer above this module, which never imports it"""
 
 from __future__ import annotations
 
@@ -33,19 +33,18 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import and_, func, not_, select, update
 
 from app import events as ev
-from app.channels.base import AccountDTO, OutgoingMessage, Sender
+from app.sending.channels.base import AccountDTO, OutgoingMessage, Sender
 from app.clock import Clock, ensure_utc
 from app.domain.dto import TimelineEntryDTO
 from app.domain.enums import Channel, DeliveryState as S
 from app.domain.models import Delivery, Incident, Message
 from app.events import OUTBOX_CHANGED
-from app.outbox_flush import Flush
-from app.outbox_rows import (
+from app.sending.flush import Flush
+from app.sending.rows import (
     ID_CHUNK, WAITING, DeliveryDTO, FlushReport, chunks, due as due_filter, infos,
     take_write_lock,
 )
-from app.outbox_runner import MAX_IDLE_WAIT_S, flush_headless, run_forever
-from app.outbox_timeline import (
+from app.sending.timeline import (
     ACTOR, DATA_CAP, SUMMARY_OVER, Change, channel_words, entries as timeline_entries,
     recovered_entries,
 )
@@ -217,7 +216,7 @@ class Outbox:
         transaction before any of it goes to the network; the next one while the current
         one's last quarter is out), recording outcomes commit_every at a time, until nothing
         is due or `limit` were claimed. A delivery is claimed at most once per flush.
-        How: app/outbox_flush.py."""
+        How: app/sending/flush.py."""
         return await Flush(self, limit).run()
 
     def _publish(self, ids: tuple[int, ...] | None, entries: list[TimelineEntryDTO]) -> None:
@@ -255,6 +254,6 @@ def status_line(counts: dict[str, int]) -> str:
     return text
 
 
-__all__ = ["OUTBOX_CHANGED", "DeliveryDTO", "FlushReport", "Outbox", "run_forever", "status_line",
-           "flush_headless", "channel_words", "ACTOR", "DATA_CAP", "ID_CHUNK",
-           "MAX_IDLE_WAIT_S", "SUMMARY_OVER", "WAITING", "Resolver"]
+__all__ = ["OUTBOX_CHANGED", "DeliveryDTO", "FlushReport", "Outbox", "status_line",
+           "channel_words", "ACTOR", "DATA_CAP", "ID_CHUNK", "SUMMARY_OVER", "WAITING",
+           "Resolver"]

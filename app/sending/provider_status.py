@@ -74,7 +74,7 @@ async def poll_sms_statuses(store, clock: Clock, events: EventBus | None,  # typ
 
 def _record(store, now: datetime, events: EventBus | None,  # type: ignore[no-untyped-def]
             answers: dict[int, str], errors: int) -> PollReport:
-    from app.incidents import entry_dto
+    from app.incidents.lifecycle import entry_dto
 
     delivered = not_delivered = 0
     entries = []

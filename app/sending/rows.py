@@ -1,4 +1,4 @@
-"""The outbox's rows and the SQL that reads and writes them (app/outbox.py is the service).
+"""The outbox's rows and the SQL that reads and writes them (app/sending/outbox.py is the service).
 
 The sending path works on Core rows, not ORM objects: a round's claim is one
 UPDATE … RETURNING, and a batch of outcomes is one UPDATE … FROM (VALUES …). The outcome
@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 from sqlalchemy import String, and_, func, or_, select, text, type_coerce
 from sqlalchemy.orm import Session
 
-from app.channels.base import AccountDTO, Sender
+from app.sending.channels.base import AccountDTO, Sender
 from app.domain.enums import Channel, DeliveryState as S
 from app.domain.models import Delivery, Message
 

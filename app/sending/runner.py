@@ -1,18 +1,15 @@
 """Running the outbox: a scheduler for the GUI's sending thread and a one-shot flush for the
-CLI (both re-exported by app/outbox.py)."""
+CLI. A layer above the outbox service (app/sending/outbox.py), which knows nothing of it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
-from app.outbox_rows import FlushReport
+from app.sending.outbox import Outbox
+from app.sending.rows import FlushReport
 
-if TYPE_CHECKING:
-    from app.outbox import Outbox
-
-log = logging.getLogger("app.outbox")  # one logger for the whole outbox, as before the split
+log = logging.getLogger("app.sending.outbox")  # one logger for the whole outbox, as before the split
 
 MAX_IDLE_WAIT_S = 600.0  # re-check at least this often while something waits (clock jumps)
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.domain.dto import TimelineEntryDTO
 from app.domain.enums import DeliveryState as S, TimelineKind
 from app.domain.models import TimelineEntry
-from app.outbox_rows import Info
+from app.sending.rows import Info
 
 SUMMARY_OVER = 20     # more outcomes than this of one kind for one message in a batch: one entry
 DATA_CAP = 200        # delivery ids (and details) kept in one summary entry's data

@@ -1,18 +1,12 @@
-"""Stakeholder import (CSV with a column mapping, vCard) and export (CSV): the public face.
+"""Stakeholder export (CSV), the file an import reads back (app/stakeholders/importing/: read,
+plan, apply — all or nothing, in one transaction).
 
-An import is read (app/import_read.py: size limit, encoding, delimiter, preview), planned
-(app/import_plan.py: column mapping, every row validated like the stakeholder form validates,
-the rows that fail listed with their line and column, duplicates — same email or phone number
-as a stakeholder of the same client, or as an earlier row of the file — set aside) and then
-applied (app/import_apply.py) in ONE transaction (StakeholderService.apply_batch): all or
-nothing. Their names are all importable from here.
-
-The export lives here. It writes UTF-8 with a BOM (so Excel opens it as UTF-8), one row per
-stakeholder, the columns of EXPORT_COLUMNS; several addresses of one channel are joined with
-"; ". Importing an export with guess_mapping gives the same stakeholders back (contact labels
-are not exported; priorities come back in column order: email, sms, phone, slack, teams,
-webhook). Text cells that a spreadsheet would run as a formula (=, +, -, @) are written with a
-leading apostrophe, which the import removes again."""
+It writes UTF-8 with a BOM (so Excel opens it as UTF-8), one row per stakeholder, the columns
+of EXPORT_COLUMNS; several addresses of one channel are joined with "; ". Importing an export
+with guess_mapping gives the same stakeholders back (contact labels are not exported;
+priorities come back in column order: email, sms, phone, slack, teams, webhook). Text cells
+that a spreadsheet would run as a formula (=, +, -, @) are written with a leading apostrophe,
+which the import removes again."""
 
 from __future__ import annotations
 
@@ -25,23 +19,9 @@ from pathlib import Path
 
 from app.domain.dto import StakeholderDTO
 from app.errors import ClarionError
-# The three steps' names, importable from here as before (the callers use app.importing).
-from app.import_apply import ImportResult, apply_import, merge_into
-from app.import_plan import (
-    CONTACT_FIELDS, IMPORT_FIELDS, Duplicate, ImportPlan, RowProblem, card_to_data,
-    guess_mapping, plan_csv_import, plan_vcard_import,
-)
-from app.import_read import (
-    MAX_IMPORT_BYTES, PREVIEW_ROWS, CsvPreview, ImportFileError, read_csv_preview,
-    read_text_file,
-)
+from app.stakeholders.importing.plan import CONTACT_FIELDS
 
-__all__ = [
-    "MAX_IMPORT_BYTES", "PREVIEW_ROWS", "IMPORT_FIELDS", "EXPORT_COLUMNS", "ImportFileError",
-    "CsvPreview", "RowProblem", "Duplicate", "ImportPlan", "ImportResult", "read_text_file",
-    "read_csv_preview", "guess_mapping", "plan_csv_import", "plan_vcard_import", "merge_into",
-    "apply_import", "export_csv",
-]
+__all__ = ["EXPORT_COLUMNS", "export_csv", "export_row"]
 
 EXPORT_COLUMNS = (
     "name", "role", "organisation", "category", "information_need", "timing_need",

@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from app.domain.dto import Recipient, RecipientList, Unreachable
 from app.domain.enums import Category, Channel, TimingNeed
 from app.domain.models import Stakeholder
-from app.groups import expand, load_graph
+from app.stakeholders.groups import expand, load_graph
 from app.storage.engine import Store
 
 

@@ -1,7 +1,7 @@
 """The stakeholder map: who must hear about an incident, how soon, at what detail, and where.
 Validation (email-validator, phonenumbers → E.164, https webhooks) and the service that stores
-stakeholders with their contact points. Groups live in app/groups.py, recipient resolution in
-app/recipients.py."""
+stakeholders with their contact points. Groups live in app/stakeholders/groups.py, recipient resolution in
+app/stakeholders/recipients.py."""
 
 from __future__ import annotations
 

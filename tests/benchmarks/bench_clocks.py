@@ -39,11 +39,11 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from app.accounts import AccountService  # noqa: E402
-from app.clients import list_clients, save_client  # noqa: E402
+from app.sending.accounts import AccountService  # noqa: E402
+from app.stakeholders.clients import list_clients, save_client  # noqa: E402
 from app.clock import FrozenClock  # noqa: E402
-from app.clocks import ClockService  # noqa: E402
-from app.composer import Sender, queue_message  # noqa: E402
+from app.clocks.evaluation import ClockService  # noqa: E402
+from app.messages.composer import Sender, queue_message  # noqa: E402
 from app.domain.dto import ClientSettings, ContactPointData, StakeholderData  # noqa: E402
 from app.domain.enums import (  # noqa: E402
     Category, Channel, DeliveryState, Phase, Severity, TimelineKind,
@@ -52,12 +52,12 @@ from app.domain.models import (  # noqa: E402
     ContactPoint, Delivery, Incident, Message, Stakeholder, TimelineEntry,
 )
 from app.events import EventBus  # noqa: E402
-from app.incidents import IncidentService  # noqa: E402
-from app.recipients import resolve_recipients  # noqa: E402
-from app.secrets import MemorySecretBackend, SecretStore  # noqa: E402
-from app.stakeholders import StakeholderService  # noqa: E402
+from app.incidents.lifecycle import IncidentService  # noqa: E402
+from app.stakeholders.recipients import resolve_recipients  # noqa: E402
+from app.sending.secrets import MemorySecretBackend, SecretStore  # noqa: E402
+from app.stakeholders.service import StakeholderService  # noqa: E402
 from app.storage import Store  # noqa: E402
-from app.template_library import TYPE_LABELS, effective_templates  # noqa: E402
+from app.messages.library import TYPE_LABELS, effective_templates  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 ACTOR = "Bench Coordinator"

@@ -9,11 +9,11 @@ the composer (so the rendered subjects and bodies have their real sizes). The re
 bulk-inserted with the rows the app writes: messages of --recipients deliveries each (mostly sent
 by email, some failed or cancelled), a message_queued entry per message and the outbox's outcome
 entries — one summary entry per message, state and batch when a batch has more than 20 outcomes
-of a kind (app/outbox.py SUMMARY_OVER), one entry per delivery otherwise — and notes and fact
+of a kind (app/sending/outbox.py SUMMARY_OVER), one entry per delivery otherwise — and notes and fact
 changes until the timeline holds --entries entries.
 
 Timed (median of --runs; the technical PDF --pdf-runs) for each audience: build_report, the
-chart PNG, Markdown and HTML rendering; then the whole ui.report_export.export() call that writes
+chart PNG, Markdown and HTML rendering; then the whole ui.reports.export.export() call that writes
 each file (for PDF the HTML → PDF share is the export minus the parts before it).
 
 Run from the repo root:
@@ -41,22 +41,22 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from app.accounts import AccountService  # noqa: E402
-from app.clients import list_clients, save_client  # noqa: E402
+from app.sending.accounts import AccountService  # noqa: E402
+from app.stakeholders.clients import list_clients, save_client  # noqa: E402
 from app.clock import FrozenClock  # noqa: E402
-from app.composer import Sender, queue_message  # noqa: E402
+from app.messages.composer import Sender, queue_message  # noqa: E402
 from app.domain.dto import ClientSettings, ContactPointData, StakeholderData  # noqa: E402
 from app.domain.enums import Category, DeliveryState, Phase, Severity, TimelineKind  # noqa: E402
 from app.domain.models import (  # noqa: E402
     ContactPoint, Delivery, Message, Stakeholder, TimelineEntry,
 )
 from app.events import EventBus  # noqa: E402
-from app.incidents import IncidentService, with_facts  # noqa: E402
-from app.recipients import resolve_recipients  # noqa: E402
-from app.secrets import MemorySecretBackend, SecretStore  # noqa: E402
-from app.stakeholders import StakeholderService  # noqa: E402
+from app.incidents.lifecycle import IncidentService, with_facts  # noqa: E402
+from app.stakeholders.recipients import resolve_recipients  # noqa: E402
+from app.sending.secrets import MemorySecretBackend, SecretStore  # noqa: E402
+from app.stakeholders.service import StakeholderService  # noqa: E402
 from app.storage import Store  # noqa: E402
-from app.template_library import TYPE_LABELS, effective_templates  # noqa: E402
+from app.messages.library import TYPE_LABELS, effective_templates  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 DETECTED = NOW - timedelta(hours=30)
@@ -199,7 +199,7 @@ def bulk(store: Store, incident_id: int, client_id: int, n_entries: int, n_deliv
                     "sent_at": sent_at if state == DeliveryState.SENT else None,
                     "provider_status": ""})
                 outcomes.setdefault(state, []).append((did, name))
-            for state, items in outcomes.items():  # as app/outbox.py records a batch
+            for state, items in outcomes.items():  # as app/sending/outbox.py records a batch
                 action = "cancel" if state == DeliveryState.CANCELLED else "send"
                 kind = (TimelineKind.DECISION if action == "cancel" else
                         TimelineKind.DELIVERY_SENT if state == DeliveryState.SENT
@@ -276,9 +276,9 @@ def main() -> int:
                         help="build the database and write the exports in this folder")
     args = parser.parse_args()
 
-    from app import reports
-    from ui.report_chart import chart_png, ensure_gui_application, preferred_height
-    from ui.report_export import CHART_PIXEL_RATIO, CHART_WIDTH, export
+    from app.reports import builder as reports
+    from ui.reports.chart import chart_png, ensure_gui_application, preferred_height
+    from ui.reports.export import CHART_PIXEL_RATIO, CHART_WIDTH, export
 
     ensure_gui_application()
     rng = random.Random(args.seed)

@@ -52,12 +52,13 @@ def write_csv(path: Path, rows: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from app.clients import ensure_default_organisation
+    from app.stakeholders.clients import ensure_default_organisation
     from app.clock import SystemClock
-    from app.importing import (
-        apply_import, export_csv, guess_mapping, plan_csv_import, read_csv_preview,
-    )
-    from app.stakeholders import StakeholderService
+    from app.stakeholders.export import export_csv
+    from app.stakeholders.importing.apply import apply_import
+    from app.stakeholders.importing.plan import guess_mapping, plan_csv_import
+    from app.stakeholders.importing.read import read_csv_preview
+    from app.stakeholders.service import StakeholderService
     from app.storage import Store
 
     args = sys.argv[1:] if argv is None else argv

@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from app.domain.dto import Facts  # noqa: E402
-from app.lint import LintContext, lint  # noqa: E402
+from app.messages.lint.linter import LintContext, lint  # noqa: E402
 
 PARAGRAPHS = [
     "Status update for Northwind Health staff: the electronic health record system is slow "

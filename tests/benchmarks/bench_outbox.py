@@ -53,19 +53,19 @@ import httpx  # noqa: E402
 from sqlalchemy import event, func, select  # noqa: E402
 
 from app import runtime  # noqa: E402
-from app.account_settings import (  # noqa: E402
+from app.sending.account_settings import (  # noqa: E402
     DEFAULT_CONCURRENCY as SMS_DEFAULT_CONCURRENCY, EMAIL_DEFAULT_CONCURRENCY,
 )
-from app.channels.base import AccountDTO  # noqa: E402
-from app.channels.email import EmailSender  # noqa: E402
-from app.channels.sms import SmsSender  # noqa: E402
-from app.clients import ensure_default_organisation  # noqa: E402
+from app.sending.channels.base import AccountDTO  # noqa: E402
+from app.sending.channels.email import EmailSender  # noqa: E402
+from app.sending.channels.sms import SmsSender  # noqa: E402
+from app.stakeholders.clients import ensure_default_organisation  # noqa: E402
 from app.clock import SystemClock  # noqa: E402
 from app.domain.enums import DeliveryState, Severity  # noqa: E402
 from app.domain.models import ChannelAccount, Delivery, Message  # noqa: E402
-from app.incidents import IncidentService  # noqa: E402
-from app.outbox import Outbox  # noqa: E402
-from app.outbox_flush import Flush  # noqa: E402
+from app.incidents.lifecycle import IncidentService  # noqa: E402
+from app.sending.outbox import Outbox  # noqa: E402
+from app.sending.flush import Flush  # noqa: E402
 from app.storage import Store  # noqa: E402
 from tests.integration.sms_fixtures import SID, TOKEN, Provider, http_server  # noqa: E402
 from tests.integration.smtp_fixtures import (  # noqa: E402

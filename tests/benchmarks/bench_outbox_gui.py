@@ -32,7 +32,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from app import runtime
-    from app.clients import ensure_default_organisation
+    from app.stakeholders.clients import ensure_default_organisation
     from app.clock import SystemClock
     from app.config import AppConfig
     from app.domain.enums import Severity

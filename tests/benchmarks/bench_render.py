@@ -13,14 +13,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from app.clients import ensure_default_organisation  # noqa: E402
 from app.clock import SystemClock  # noqa: E402
-from app.composer import Sender, build_context, queue_message, recipient_context, render  # noqa: E402
 from app.domain.dto import Facts, Recipient, RecipientList  # noqa: E402
 from app.domain.enums import Category, DetailLevel  # noqa: E402
-from app.incidents import IncidentService  # noqa: E402
+from app.incidents.lifecycle import IncidentService  # noqa: E402
+from app.messages.composer import (  # noqa: E402
+    Sender,
+    build_context,
+    queue_message,
+    recipient_context,
+    render,
+)
+from app.messages.library import builtin_templates  # noqa: E402
+from app.stakeholders.clients import ensure_default_organisation  # noqa: E402
 from app.storage import Store  # noqa: E402
-from app.template_library import builtin_templates  # noqa: E402
 
 N = 10_000
 

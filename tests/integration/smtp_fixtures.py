@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from app.channels.base import AccountDTO, OutgoingMessage
+from app.sending.channels.base import AccountDTO, OutgoingMessage
 
 USER, PASSWORD = "clarion", "s3cret-pa55"
 

@@ -7,14 +7,14 @@ from datetime import datetime, timezone
 
 import pytest
 
-from app.clients import list_clients
 from app.clock import FrozenClock
-from app.composer import Sender, build_context, render
-from app.demo import ensure_demo
-from app.incidents import IncidentService
-from app.lint import LintContext, lint
+from app.demo.seed import ensure_demo
+from app.incidents.lifecycle import IncidentService
+from app.messages.composer import Sender, build_context, render
+from app.messages.library import CHANNELS, LEVELS, TYPES, builtin_templates
+from app.messages.lint.linter import LintContext, lint
+from app.stakeholders.clients import list_clients
 from app.storage import Store
-from app.template_library import CHANNELS, LEVELS, TYPES, builtin_templates
 
 SEED = datetime(2026, 3, 2, 17, 0, tzinfo=timezone.utc)
 

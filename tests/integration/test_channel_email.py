@@ -9,10 +9,10 @@ from typing import Sequence
 
 import pytest
 
-from app.channels.base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN,
+from app.sending.channels.base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN,
                                OutgoingMessage, SendOutcome)
-from app.channels.email import EmailSender, queue_id
-from app.channels.factory import sender_for
+from app.sending.channels.email import EmailSender, queue_id
+from app.sending.channels.factory import sender_for
 from app.errors import ClarionError
 from smtp_fixtures import (PASSWORD, USER, Cert, Recorder, email_account, free_port, make_cert,
                            outgoing, smtp_server)

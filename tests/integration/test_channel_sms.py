@@ -9,12 +9,12 @@ from typing import Any, Sequence
 
 import pytest
 
-from app.channels.base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO,
+from app.sending.channels.base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO,
                                OutgoingMessage, SendOutcome)
-from app.channels.drill import DrillSender
-from app.channels.factory import sender_for
-from app.channels.sms import SmsSender, parse_retry_after
-from app.channels.webhook import WebhookSender
+from app.sending.channels.drill import DrillSender
+from app.sending.channels.factory import sender_for
+from app.sending.channels.sms import SmsSender, parse_retry_after
+from app.sending.channels.webhook import WebhookSender
 from app.errors import ClarionError
 from sms_fixtures import HANG, SID, TOKEN, Provider, Reply, http_server
 from smtp_fixtures import free_port, make_cert

@@ -30,7 +30,7 @@ def test_demo_window_starts_populated_and_exits(tmp_path):
 
 
 def test_demo_is_seeded_once_and_reset_rebuilds_it(tmp_path):
-    from app.incidents import IncidentService
+    from app.incidents.lifecycle import IncidentService
     from app.clock import SystemClock
     from app.storage import Store
 
@@ -54,12 +54,12 @@ def test_demo_is_seeded_once_and_reset_rebuilds_it(tmp_path):
 def test_first_run_creates_default_organisation_and_work_survives_restart(tmp_path):
     from app.clock import SystemClock
     from app.domain.enums import Phase
-    from app.incidents import IncidentService
+    from app.incidents.lifecycle import IncidentService
     from app.storage import Store
 
     assert run_clarion("--exit-after-startup", data_dir=tmp_path).returncode == 0
     store = Store.open(tmp_path / "clarion.db")
-    from app.clients import list_clients
+    from app.stakeholders.clients import list_clients
 
     clients = list_clients(store)
     assert [c.name for c in clients] == ["My organisation"]

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from app import events as ev
-from app.clock_rules import ClockRules
+from app.clocks.escalation import rule_to_dict
+from app.clocks.rules import ClockRules
 from app.domain.models import EscalationRuleRow
 from app.errors import ValidationError
-from app.escalation import rule_to_dict
 
 NEW_RULE = {"key": "sev3_unresolved_240", "name": "SEV3 unresolved after 4 hours → management",
             "trigger": "time_threshold", "severity": "SEV3", "minutes": 240,

@@ -16,26 +16,26 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.accounts import AccountService
-from app.channels.base import PERMANENT, SendOutcome
-from app.channels.drill import DrillSender
-from app.clients import list_clients, save_client, settings_of
-from app.clock_board import OVERDUE, clock_rows, header_figures
-from app.clock_rules import ClockRules
-from app.clocks import ClockError, ClockService
-from app.composer import Sender, queue_message
+from app.clocks.board import OVERDUE, clock_rows, header_figures
+from app.clocks.evaluation import ClockError, ClockService
+from app.clocks.regulatory import ClockStatus
+from app.clocks.rules import ClockRules
 from app.domain.dto import ClientSettings, ContactPointData, StakeholderData
 from app.domain.enums import ImpactFlag, Phase, Severity, TimelineKind
 from app.domain.models import CadencePolicyRow, TimelineEntry
 from app.errors import NotFound, ValidationError
 from app.events import EventBus
-from app.incidents import IncidentService
-from app.outbox import Outbox
-from app.recipients import resolve_recipients
-from app.regulatory import ClockStatus
-from app.secrets import MemorySecretBackend, SecretStore
-from app.stakeholders import StakeholderService
-from app.template_library import effective_templates
+from app.incidents.lifecycle import IncidentService
+from app.messages.composer import Sender, queue_message
+from app.messages.library import effective_templates
+from app.sending.accounts import AccountService
+from app.sending.channels.base import PERMANENT, SendOutcome
+from app.sending.channels.drill import DrillSender
+from app.sending.outbox import Outbox
+from app.sending.secrets import MemorySecretBackend, SecretStore
+from app.stakeholders.clients import list_clients, save_client, settings_of
+from app.stakeholders.recipients import resolve_recipients
+from app.stakeholders.service import StakeholderService
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # the frozen_clock fixture's start
 MIN = timedelta(minutes=1)
@@ -623,7 +623,7 @@ def test_mark_satisfied_links_the_message_at_its_first_sent_time_and_clear_reope
         ClockStatus.SATISFIED  # the other clock is untouched
 
     # a closed incident's record is final: nothing is marked, reopened or answered any more
-    from app.clocks import ClockError
+    from app.clocks.evaluation import ClockError
     from app.domain.enums import Phase
 
     incidents.move_phase(incident_id, Phase.CLOSED)

@@ -20,10 +20,10 @@ DEADLINE_S = 60.0
 WRITER = r"""
 import sys
 from datetime import datetime, timezone
-from app.clients import ensure_default_organisation
+from app.stakeholders.clients import ensure_default_organisation
 from app.clock import SystemClock
 from app.domain.enums import Severity
-from app.incidents import IncidentService
+from app.incidents.lifecycle import IncidentService
 from app.storage import Store
 
 store = Store.open(sys.argv[1])

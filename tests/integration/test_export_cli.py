@@ -60,9 +60,9 @@ def demo(tmp_path_factory) -> dict:
     """A demo data folder, seeded once, and the internal texts of its first incident read back
     through the services: every note and decision, and who wrote them."""
     from app.clock import SystemClock
-    from app.demo import ensure_demo
+    from app.demo.seed import ensure_demo
     from app.domain.enums import TimelineKind
-    from app.incidents import IncidentService
+    from app.incidents.lifecycle import IncidentService
     from app.storage import Store
 
     data_dir = tmp_path_factory.mktemp("clarion-data")
@@ -181,7 +181,7 @@ def test_a_failed_export_leaves_the_old_file_and_no_half_file(demo, tmp_path, mo
     before is untouched and no temporary file is left."""
     from app.clock import SystemClock
     from app.storage import Store
-    import ui.report_export as report_export
+    import ui.reports.export as report_export
 
     out = tmp_path / "report.pdf"
     out.write_bytes(b"the previous export")

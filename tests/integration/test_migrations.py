@@ -162,7 +162,7 @@ def test_child_rows_survive_the_batch_migration(tmp_path):
 def test_an_unknown_future_revision_is_refused_and_data_untouched(tmp_path):
     path = tmp_path / "future.db"
     store = Store.open(path, backup_dir=tmp_path / "backups")
-    from app.clients import ensure_default_organisation
+    from app.stakeholders.clients import ensure_default_organisation
     from app.clock import SystemClock
 
     ensure_default_organisation(store, SystemClock())
@@ -190,7 +190,7 @@ def test_a_read_then_write_transaction_survives_a_concurrent_writer(tmp_path):
     import threading
 
     from app.clock import SystemClock
-    from app.clients import ensure_default_organisation
+    from app.stakeholders.clients import ensure_default_organisation
 
     store = Store.open(tmp_path / "c.db")
     ensure_default_organisation(store, SystemClock())
@@ -224,7 +224,7 @@ def test_a_reading_session_reads_a_snapshot_beside_an_open_writer_without_waitin
     import time
 
     from app.clock import SystemClock
-    from app.clients import ensure_default_organisation
+    from app.stakeholders.clients import ensure_default_organisation
 
     store = Store.open(tmp_path / "r.db")
     ensure_default_organisation(store, SystemClock())
@@ -260,8 +260,8 @@ def test_revision_0007_splits_us_state_and_seeds_the_escalation_rules(tmp_path):
     incident counts are empty. (No downgrade: no test here runs one.)"""
     import json
 
-    from app.clock_rules import ClockRules
-    from app.escalation import load_default_rules, rule_to_dict
+    from app.clocks.rules import ClockRules
+    from app.clocks.escalation import load_default_rules, rule_to_dict
 
     path = tmp_path / "at-0006.db"
     engine = make_engine(path)

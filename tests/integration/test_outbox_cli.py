@@ -10,12 +10,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from app.clients import ensure_default_organisation
 from app.clock import SystemClock
 from app.config import AppConfig
 from app.domain.enums import DeliveryState, Severity
 from app.domain.models import Delivery
-from app.incidents import IncidentService
+from app.incidents.lifecycle import IncidentService
+from app.stakeholders.clients import ensure_default_organisation
 from app.storage import Store
 from tests.outbox_support import add_message, people
 
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # long headless send must not run with it paused (nor scan the whole start-up heap each time).
 CHILD = """
 import gc, sys
-import app.outbox as outbox
+import app.sending.runner as outbox
 real = outbox.flush_headless
 def probe(o):
     print(f"collector enabled={gc.isenabled()} frozen={gc.get_freeze_count()}", flush=True)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from app.channels.base import AccountDTO
 from app.clock import SystemClock
 from app.domain.models import ChannelAccount, Delivery
-from app.outbox import Outbox
+from app.sending.channels.base import AccountDTO
+from app.sending.outbox import Outbox
 from app.storage import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ DEADLINE_S = 60.0
 # Sends by appending the delivery id to a file (fsync per id), then tells the parent on stdout.
 SENDER = r"""
 import asyncio, os, sys
-from app.channels.base import SENT, SendOutcome
+from app.sending.channels.base import SENT, SendOutcome
 
 class FileSender:
     def __init__(self, path, echo=False, pause=0.0):
@@ -59,11 +59,11 @@ class FileSender:
 """
 
 CHILD = SENDER + r"""
-from app.clients import ensure_default_organisation
+from app.stakeholders.clients import ensure_default_organisation
 from app.clock import SystemClock
 from app.domain.enums import Severity
-from app.incidents import IncidentService
-from app.outbox import Outbox
+from app.incidents.lifecycle import IncidentService
+from app.sending.outbox import Outbox
 from app.storage import Store
 from tests.outbox_support import add_account, add_message
 

@@ -19,10 +19,10 @@ from pathlib import Path
 from smtp_fixtures import PASSWORD, USER, Recorder, email_account, make_cert, smtp_server
 from sqlalchemy import select
 
-from app.channels.email import EmailSender
+from app.sending.channels.email import EmailSender
 from app.clock import SystemClock
 from app.domain.models import ChannelAccount, Delivery
-from app.outbox import Outbox
+from app.sending.outbox import Outbox
 from app.storage import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,12 +32,12 @@ DEADLINE_S = 60.0
 
 CHILD = r"""
 import asyncio, json, sys
-from app.channels.email import EmailSender
-from app.clients import ensure_default_organisation
+from app.sending.channels.email import EmailSender
+from app.stakeholders.clients import ensure_default_organisation
 from app.clock import SystemClock
 from app.domain.enums import Severity
-from app.incidents import IncidentService
-from app.outbox import Outbox
+from app.incidents.lifecycle import IncidentService
+from app.sending.outbox import Outbox
 from app.storage import Store
 from tests.outbox_support import add_account, add_message
 
@@ -123,7 +123,7 @@ def test_sigkill_mid_smtp_send_sends_nothing_twice_except_unknowns(tmp_path):
             # restart and send the rest; unknown ones wait for the coordinator
             with store.session() as s:
                 account_id = s.scalar(select(ChannelAccount.id))
-            from app.channels.base import AccountDTO
+            from app.sending.channels.base import AccountDTO
 
             dto = AccountDTO(id=account_id, kind="email", name="Relay", settings=settings)
             sender = EmailSender(dto, PASSWORD)

@@ -12,14 +12,14 @@ import asyncio
 import pytest
 from smtp_fixtures import PASSWORD, USER, Recorder, free_port, make_cert, smtp_server
 
-from app.accounts import AccountService
-from app.clients import ensure_default_organisation
 from app.clock import ensure_utc
 from app.domain.enums import Severity
 from app.events import EventBus
-from app.incidents import IncidentService
-from app.outbox import Outbox
-from app.secrets import SecretStore
+from app.incidents.lifecycle import IncidentService
+from app.sending.accounts import AccountService
+from app.sending.outbox import Outbox
+from app.sending.secrets import SecretStore
+from app.stakeholders.clients import ensure_default_organisation
 from tests.outbox_support import add_message
 
 TRANSIENT = {"closing": "421 4.3.2 Service shutting down",

@@ -1,4 +1,4 @@
-"""Post-incident fields, remediation plan and feedback (app/postincident.py) on a real migrated
+"""Post-incident fields, remediation plan and feedback (app/reports/postincident.py) on a real migrated
 SQLite store."""
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ import pytest
 from sqlalchemy import text
 
 from app import events as ev
-from app.clients import save_client
 from app.domain.dto import ClientSettings, ContactPointData, StakeholderData
 from app.domain.enums import Phase, Severity, TimelineKind
 from app.errors import NotFound, ValidationError
 from app.events import EventBus
-from app.import_read import ImportFileError
-from app.incidents import IncidentClosed
-from app.postincident import FIELD_MAX, NotResolved, PostIncidentService
-from app.report_model import FeedbackEntry, PostIncident, RemediationItem
-from app.stakeholders import StakeholderService
+from app.incidents.lifecycle import IncidentClosed
+from app.reports.model import FeedbackEntry, PostIncident, RemediationItem
+from app.reports.postincident import FIELD_MAX, NotResolved, PostIncidentService
+from app.stakeholders.clients import save_client
+from app.stakeholders.importing.read import ImportFileError
+from app.stakeholders.service import StakeholderService
 
 CLOSED = "This incident is closed: its record is final."
 

@@ -17,25 +17,25 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from app.accounts import AccountService
-from app.channels.base import PERMANENT, SendOutcome
-from app.channels.drill import DrillSender
-from app.clients import list_clients, save_client, settings_of
-from app.clocks import ClockService
-from app.composer import Sender, queue_message
+from app.sending.accounts import AccountService
+from app.sending.channels.base import PERMANENT, SendOutcome
+from app.sending.channels.drill import DrillSender
+from app.stakeholders.clients import list_clients, save_client, settings_of
+from app.clocks.evaluation import ClockService
+from app.messages.composer import Sender, queue_message
 from app.domain.dto import ContactPointData, StakeholderData
 from app.domain.enums import ClockTrigger, Phase, Severity
 from app.events import EventBus
-from app.incidents import IncidentService
-from app.outbox import Outbox
-from app.recipients import resolve_recipients
-from app.report_model import Audience, FeedbackEntry, PostIncident, RemediationItem
-from app.reports import (
+from app.incidents.lifecycle import IncidentService
+from app.sending.outbox import Outbox
+from app.stakeholders.recipients import resolve_recipients
+from app.reports.model import Audience, FeedbackEntry, PostIncident, RemediationItem
+from app.reports.builder import (
     CustomerReport, Report, build_report, chart_data, render_html, render_markdown,
 )
-from app.secrets import MemorySecretBackend, SecretStore
-from app.stakeholders import StakeholderService
-from app.template_library import effective_templates
+from app.sending.secrets import MemorySecretBackend, SecretStore
+from app.stakeholders.service import StakeholderService
+from app.messages.library import effective_templates
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # the frozen_clock fixture's start
 MIN = timedelta(minutes=1)
@@ -287,11 +287,11 @@ def test_user_text_is_escaped_in_html(store, frozen_clock, scenario):
 
 def test_post_incident_fields_come_from_the_post_incident_service(
         store, frozen_clock, scenario, monkeypatch):
-    """Without an override the builder reads app.postincident; planted there, the lesson,
+    """Without an override the builder reads app.reports.postincident; planted there, the lesson,
     the owner and the comment reach the technical version and never the customer one."""
     incident_id, people, _messages = scenario
     try:
-        from app.postincident import PostIncidentService
+        from app.reports.postincident import PostIncidentService
     except ImportError:  # written beside this module: a stand-in with the documented API
         stored = post_incident(incident_id, people["Cal Customerly"])
 
@@ -302,9 +302,9 @@ def test_post_incident_fields_come_from_the_post_incident_service(
             def get(self, incident_id: int) -> PostIncident:
                 return stored
 
-        module = types.ModuleType("app.postincident")
+        module = types.ModuleType("app.reports.postincident")
         module.PostIncidentService = PostIncidentService  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "app.postincident", module)
+        monkeypatch.setitem(sys.modules, "app.reports.postincident", module)
     else:
         service = PostIncidentService(store, frozen_clock, EventBus(), ACTOR)
         service.save_fields(incident_id, impact_summary=IMPACT, root_cause=ROOT_CAUSE,
@@ -358,12 +358,12 @@ def test_cancelled_deliveries_are_counted_not_decisions(store, frozen_clock, sce
 
 def test_pdf_layout_repeats_table_headers_and_spaces_headings(store, frozen_clock, scenario,
                                                               qapp):
-    """The HTML as ui/report_export.py lays it out for the PDF: every table has one header row
+    """The HTML as ui/reports/export.py lays it out for the PDF: every table has one header row
     (QTextDocument repeats it on each page the table runs over), and a heading that follows a
     table starts well below it (a margin in pt was ignored and left it 6 px under the table)."""
     from PySide6.QtGui import QTextTable
 
-    from ui.report_export import prepare_document
+    from ui.reports.export import prepare_document
 
     incident_id, people, _messages = scenario
     for audience in Audience:

@@ -9,20 +9,20 @@ import logging
 
 from smtp_fixtures import PASSWORD, USER, Recorder, make_cert, smtp_server
 
-from app.accounts import AccountService
-from app.clients import ensure_default_organisation
 from app.clock import SystemClock
-from app.composer import Sender, queue_message
 from app.domain.dto import ContactPointData, StakeholderData
 from app.events import EventBus
-from app.incidents import IncidentService
+from app.incidents.lifecycle import IncidentService
 from app.logs import configure_logging
-from app.outbox import Outbox
-from app.recipients import resolve_recipients
-from app.secrets import SecretStore
-from app.stakeholders import StakeholderService
+from app.messages.composer import Sender, queue_message
+from app.messages.library import builtin_templates
+from app.sending.accounts import AccountService
+from app.sending.outbox import Outbox
+from app.sending.secrets import SecretStore
+from app.stakeholders.clients import ensure_default_organisation
+from app.stakeholders.recipients import resolve_recipients
+from app.stakeholders.service import StakeholderService
 from app.storage import Store
-from app.template_library import builtin_templates
 
 
 def test_queued_message_reaches_a_real_smtp_server_and_secrets_stay_out(tmp_path,

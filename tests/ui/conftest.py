@@ -17,7 +17,7 @@ def config(clarion_data_dir) -> AppConfig:
 
 @pytest.fixture
 def services(qapp, config):
-    from app.clients import ensure_default_organisation
+    from app.stakeholders.clients import ensure_default_organisation
     from app.storage import Store
     from ui.services import Services
 
@@ -79,6 +79,6 @@ def create_incident(qtbot, open_dialog):
 @pytest.fixture
 def client_of():
     """The id of the (single) organisation of a fresh database."""
-    from app.clients import list_clients
+    from app.stakeholders.clients import list_clients
 
     return lambda services: list_clients(services.store)[0].id

@@ -1,4 +1,4 @@
-"""The incident chart (ui/report_chart.py): drawn headless on a QImage from plain ChartData."""
+"""The incident chart (ui/reports/chart.py): drawn headless on a QImage from plain ChartData."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.report_model import ChartData, ChartMark, ChartPhase
+from app.reports.model import ChartData, ChartMark, ChartPhase
 
 LA = "America/Los_Angeles"
 T0 = datetime(2026, 3, 2, 14, 5, tzinfo=timezone.utc)
@@ -62,7 +62,7 @@ def column_colours(image, x: float, top: int = 0, bottom: int | None = None) -> 
 
 @pytest.mark.parametrize("size", [(1400, 420), (900, 300)])
 def test_the_image_has_the_asked_size_and_is_not_blank(qapp, size):
-    from ui.report_chart import render_chart
+    from ui.reports.chart import render_chart
 
     image = render_chart(chart_26h(), *size)
     assert (image.width(), image.height()) == size
@@ -74,7 +74,7 @@ def test_the_image_has_the_asked_size_and_is_not_blank(qapp, size):
 
 @pytest.mark.parametrize("make", [chart_26h, chart_40m])
 def test_each_phase_band_has_its_colour_where_its_time_is(qapp, make):
-    from ui.report_chart import PHASE_COLOURS, chart_geometry, render_chart
+    from ui.reports.chart import PHASE_COLOURS, chart_geometry, render_chart
 
     chart = make()
     image = render_chart(chart)
@@ -91,7 +91,7 @@ def test_each_phase_band_has_its_colour_where_its_time_is(qapp, make):
 
 
 def test_failed_messages_are_red_and_deadlines_green_when_met(qapp):
-    from ui.report_chart import DEADLINE_MET, FAILED, MESSAGE, chart_geometry, render_chart
+    from ui.reports.chart import DEADLINE_MET, FAILED, MESSAGE, chart_geometry, render_chart
 
     chart = chart_26h()
     image = render_chart(chart)
@@ -104,7 +104,7 @@ def test_failed_messages_are_red_and_deadlines_green_when_met(qapp):
 
 
 def test_ticks_for_forty_minutes_are_five_minutes_apart_on_the_local_clock():
-    from ui.report_chart import axis_ticks
+    from ui.reports.chart import axis_ticks
 
     chart = chart_40m()
     step, ticks = axis_ticks(chart.start, chart.end, ZoneInfo(LA), max_ticks=12)
@@ -117,7 +117,7 @@ def test_ticks_for_forty_minutes_are_five_minutes_apart_on_the_local_clock():
 
 
 def test_ticks_for_a_day_are_whole_local_hours_even_across_a_clock_change():
-    from ui.report_chart import axis_ticks
+    from ui.reports.chart import axis_ticks
 
     tz = ZoneInfo(LA)
     start = datetime(2026, 3, 7, 20, 30, tzinfo=tz)  # 8 March 2026: clocks go forward in LA
@@ -132,7 +132,7 @@ def test_ticks_for_a_day_are_whole_local_hours_even_across_a_clock_change():
 
 
 def test_a_long_span_is_ticked_in_days():
-    from ui.report_chart import axis_ticks
+    from ui.reports.chart import axis_ticks
 
     step, ticks = axis_ticks(at(0), at(9 * 24 * 60), ZoneInfo(LA), max_ticks=10)
     assert step == 1440
@@ -140,7 +140,7 @@ def test_a_long_span_is_ticked_in_days():
 
 
 def test_labels_that_fit_no_row_are_left_out_rather_than_overprinted():
-    from ui.report_chart import LabelRows
+    from ui.reports.chart import LabelRows
 
     rows = LabelRows(2, gap=10)
     placed = [rows.place(100 + i, 300 + i) for i in range(20)]  # twenty labels, nearly one x
@@ -150,7 +150,7 @@ def test_labels_that_fit_no_row_are_left_out_rather_than_overprinted():
 
 
 def test_marks_and_deadlines_outside_the_span_do_not_break_the_chart(qapp):
-    from ui.report_chart import DEADLINE_OPEN, chart_geometry, render_chart
+    from ui.reports.chart import DEADLINE_OPEN, chart_geometry, render_chart
 
     base = chart_40m()
     chart = ChartData(base.title, base.start, base.end, base.time_zone, base.phases,
@@ -164,7 +164,7 @@ def test_marks_and_deadlines_outside_the_span_do_not_break_the_chart(qapp):
 
 
 def test_an_empty_chart_still_draws_its_axis(qapp):
-    from ui.report_chart import render_chart
+    from ui.reports.chart import render_chart
 
     image = render_chart(ChartData("Nothing yet", at(0), at(0), "Not/AZone"))
     assert image.width() == 1400
@@ -175,7 +175,7 @@ def test_an_empty_chart_still_draws_its_axis(qapp):
 def test_png_bytes_decode_to_the_same_picture(qapp):
     from PySide6.QtGui import QImage
 
-    from ui.report_chart import chart_png
+    from ui.reports.chart import chart_png
 
     data = chart_png(chart_40m(), 800, 260)
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -184,7 +184,7 @@ def test_png_bytes_decode_to_the_same_picture(qapp):
 
 
 def test_five_thousand_marks_draw_quickly(qapp):
-    from ui.report_chart import FAILED, MESSAGE, chart_geometry, render_chart
+    from ui.reports.chart import FAILED, MESSAGE, chart_geometry, render_chart
 
     chart = chart_with(5000)
     render_chart(chart_40m())  # fonts loaded once, outside the measurement

@@ -1,5 +1,5 @@
 """Settings → Incident clock rules: the cadence per organisation and severity, and the escalation
-rules — saved through app/clock_rules.py, refused input explained next to its field and never
+rules — saved through app/clocks/rules.py, refused input explained next to its field and never
 stored, every change one step of Undo/Redo (Ctrl+Z / Ctrl+Shift+Z)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain.enums import Category, Severity
-from app.escalation import EscalationTrigger
+from app.clocks.escalation import EscalationTrigger
 from ui.models.base import DTO_ROLE
 
 LEFT = Qt.MouseButton.LeftButton

@@ -24,7 +24,7 @@ def frozen():
 @pytest.fixture
 def services(qapp, config, frozen):
     """The UI fixtures' services, on a clock the test moves."""
-    from app.clients import ensure_default_organisation
+    from app.stakeholders.clients import ensure_default_organisation
     from app.storage import Store
     from ui.services import Services
 
@@ -51,10 +51,10 @@ def people(services, client_of):
 
 
 def _queue(services, incident_id, template_type, stakeholder_ids):
-    from app.clients import list_clients
-    from app.composer import Sender, queue_message
-    from app.recipients import resolve_recipients
-    from app.template_library import effective_templates
+    from app.messages.composer import Sender, queue_message
+    from app.messages.library import effective_templates
+    from app.stakeholders.clients import list_clients
+    from app.stakeholders.recipients import resolve_recipients
 
     incident = services.incidents.get(incident_id)
     client = next(c for c in list_clients(services.store) if c.id == incident.client_id)
@@ -187,7 +187,7 @@ def test_dismissing_a_proposal_needs_a_reason(qtbot, window, services, people, f
 
 def test_a_backdated_trigger_starts_the_regulatory_clocks(qtbot, window, services, people,
                                                           frozen):
-    from app.clients import list_clients, save_client, settings_of
+    from app.stakeholders.clients import list_clients, save_client, settings_of
     from ui.incidents.clock_dialogs import MarkMetDialog, TriggerDialog
     from ui.qtime import to_qdatetime
 

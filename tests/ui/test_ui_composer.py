@@ -84,11 +84,11 @@ def test_four_audiences_side_by_side_with_the_same_facts(qtbot, window, services
     composer = window.composer
     composer.type_combo.setCurrentIndex(composer.type_combo.findData("status_update"))
     composer.refresh()
-    from app.clients import list_clients
-    from app.composer import _f_time
+    from app.messages.sandbox import f_time
+    from app.stakeholders.clients import list_clients
 
     client = list_clients(services.store)[0]
-    next_update = _f_time({"client": {"time_zone": client.time_zone}},
+    next_update = f_time({"client": {"time_zone": client.time_zone}},
                           services.incidents.get(inc.id).facts.next_update_at)
     for level, panel in composer.panels.items():
         assert "Payroll" in panel.rendered_email.subject, level
@@ -167,7 +167,7 @@ def test_template_library_edit_save_use_and_revert(qtbot, window, services, peop
     dialog.editor.setPlainText(original.replace("=== text ===\n", "=== text ===\n{% if %}\n"))
     assert not dialog.save()
     assert "syntax" in dialog.error.text() and "line" in dialog.error.text()
-    from app.template_library import history
+    from app.messages.library import history
 
     assert history(services.store, "status_update/simple/sms") == []
     # a good edit becomes version 1 and the composer renders with it at once

@@ -170,7 +170,7 @@ def test_timeline_filter_by_kind(qtbot, window, create_incident, services):
 
 
 def test_incident_list_filters_and_search(qtbot, window, services):
-    from app.clients import list_clients
+    from app.stakeholders.clients import list_clients
     client = list_clients(services.store)[0]
     a = services.incidents.open(client_id=client.id, title="VPN outage", severity="SEV1",
                                 detected_at=services.clock.now())
@@ -194,7 +194,7 @@ def test_incident_list_filters_and_search(qtbot, window, services):
 
 def test_switching_incident_with_unsaved_facts_asks(qtbot, window, services, monkeypatch):
     import ui.incidents.workspace as workspace_module
-    from app.clients import list_clients
+    from app.stakeholders.clients import list_clients
 
     cid = list_clients(services.store)[0].id
     a = services.incidents.open(client_id=cid, title="A outage", severity="SEV2",

@@ -24,10 +24,10 @@ def people(services, client_of):
 @pytest.fixture
 def acknowledge(services, people):
     """Queue an initial acknowledgment of a new incident to everyone immediate; returns it."""
-    from app.clients import list_clients
-    from app.composer import Sender, queue_message
-    from app.recipients import resolve_recipients
-    from app.template_library import builtin_templates
+    from app.messages.composer import Sender, queue_message
+    from app.messages.library import builtin_templates
+    from app.stakeholders.clients import list_clients
+    from app.stakeholders.recipients import resolve_recipients
 
     def _queue(title: str):
         inc = services.incidents.open(client_id=people, title=title, severity="SEV2",

@@ -113,7 +113,7 @@ def test_latin1_csv_imports_with_its_accents(qtbot, ws, services, tmp_path, monk
 
 
 def test_too_big_a_file_is_refused_before_reading(qtbot, ws, tmp_path, monkeypatch):
-    from app.importing import MAX_IMPORT_BYTES
+    from app.stakeholders.importing.read import MAX_IMPORT_BYTES
 
     path = tmp_path / "huge.csv"
     with open(path, "wb") as fh:

@@ -201,7 +201,7 @@ def test_organisation_settings_and_matrix_saved_and_undone(qtbot, ws, services):
     whom.setText("Customers and the press")
     qtbot.mouseClick(dialog.buttons.button(dialog.buttons.StandardButton.Save),
                      Qt.MouseButton.LeftButton)
-    from app.clients import get_matrix, list_clients
+    from app.stakeholders.clients import get_matrix, list_clients
 
     client = next(c for c in list_clients(services.store) if c.id == ws.client_id())
     assert (client.default_region, client.notification_sla_minutes, client.regimes) == (
@@ -223,7 +223,7 @@ def test_new_organisation_gets_its_own_map(qtbot, ws, services):
     qtbot.waitUntil(lambda: ws.client_combo.currentText() == "Contoso Dental")
     assert ws.proxy.rowCount() == 0
     ws.undo_action.trigger()
-    from app.clients import list_clients
+    from app.stakeholders.clients import list_clients
 
     assert "Contoso Dental" not in [c.name for c in list_clients(services.store)]
 

@@ -1,4 +1,4 @@
-"""app/accounts.py: channel accounts — validation of every setting, defaults, one default per
+"""app/sending/accounts.py: channel accounts — validation of every setting, defaults, one default per
 kind, and secrets that live in the keyring only (never the database, the log or a message)."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import keyring.errors
 import pytest
 from keyring.backends import fail
 
-from app.accounts import (
+from app.sending.accounts import (
     ACCOUNTS_CHANGED, DRILL_NAME, SECRET_FIELD, AccountService, validate_settings,
 )
 from app.errors import NotFound, ValidationError
 from app.events import EventBus
-from app.secrets import SERVICE, InsecureKeyringError, SecretStore, SecretStoreError
+from app.sending.secrets import SERVICE, InsecureKeyringError, SecretStore, SecretStoreError
 
 SECRET = "S3cr3t-XYZ-123"
 

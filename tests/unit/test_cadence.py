@@ -1,4 +1,4 @@
-"""Update cadence (app/cadence.py): what is due, when it becomes overdue, and the statistics."""
+"""Update cadence (app/clocks/cadence.py): what is due, when it becomes overdue, and the statistics."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from app.cadence import (
+from app.clocks.cadence import (
     FIRST_COMMUNICATION_TARGET, CadenceInputs, CadencePolicy, Communication, StakeholderInfo,
     evaluate_cadence, load_default_policies, validate_policy,
 )

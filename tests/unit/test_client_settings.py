@@ -1,4 +1,4 @@
-"""Client organisations (app/clients.py): save_client create/update and validation, and the
+"""Client organisations (app/stakeholders/clients.py): save_client create/update and validation, and the
 responsibility matrix (get_matrix defaults, set_matrix all-or-nothing)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, select
 
-from app.clients import (
+from app.stakeholders.clients import (
     DEFAULT_COMMUNICATOR, get_matrix, list_clients, save_client, set_matrix, settings_of,
 )
 from app.domain.dto import ClientSettings, ResponsibilityDTO

@@ -1,15 +1,15 @@
-"""First-run organisation (app/clients.py) and contact-point validation (app/stakeholders.py)."""
+"""First-run organisation (app/stakeholders/clients.py) and contact-point validation (app/stakeholders/service.py)."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
 
-from app.clients import DEFAULT_ORGANISATION, ensure_default_organisation, list_clients
+from app.stakeholders.clients import DEFAULT_ORGANISATION, ensure_default_organisation, list_clients
 from app.domain.enums import CATEGORY_DEFAULTS, Category, Channel, DetailLevel, TimingNeed
 from app.domain.models import ContactPoint, Stakeholder
 from app.errors import ValidationError
-from app.stakeholders import (
+from app.stakeholders.service import (
     NewStakeholder, add_stakeholder, normalise_address, normalise_email, normalise_phone,
 )
 

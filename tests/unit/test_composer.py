@@ -10,16 +10,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.clients import list_clients, save_client, settings_of
-from app.composer import (
+from app.stakeholders.clients import list_clients, save_client, settings_of
+from app.messages.composer import (
     Rendered, Sender, TemplateRenderError, build_context, propose_audience, queue_message, render,
 )
 from app.domain.dto import ContactPointData, Facts, StakeholderData
 from app.domain.models import Delivery, Message, TimelineEntry
 from app.errors import ValidationError
-from app.recipients import resolve_recipients
-from app.stakeholders import StakeholderService
-from app.template_library import (
+from app.stakeholders.recipients import resolve_recipients
+from app.stakeholders.service import StakeholderService
+from app.messages.library import (
     MAX_TEMPLATE_CHARS, TemplateFormatError, effective_templates, history, parse_template,
     revert_to_builtin, save_custom,
 )
@@ -284,7 +284,7 @@ def test_an_override_is_used_for_that_variant_only(store, frozen_clock, incident
 # ---------------------------------------------------------------- the coordinator's versions
 
 def test_custom_versions_save_revert_and_history(store, frozen_clock, monkeypatch):
-    import app.template_library as lib
+    import app.messages.library as lib
 
     monkeypatch.setattr(lib, "builtin_templates", lambda: {"status_update/simple/sms":
                                                            parse_template(SMS.format(level="simple"))})

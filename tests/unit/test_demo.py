@@ -1,4 +1,4 @@
-"""The demo database (app/demo.py): Harbor IT serving Northwind Health, seeded once."""
+"""The demo database (app/demo/seed.py): Harbor IT serving Northwind Health, seeded once."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app.clock import FrozenClock
-from app.demo import ensure_demo, load_demo_spec
+from app.demo.seed import ensure_demo, load_demo_spec
 from app.domain.enums import Category, Phase, Severity
 from app.domain.models import Client, ContactPoint, Incident, Stakeholder, TimelineEntry
 from app.errors import ValidationError
 from app.events import EventBus
-from app.incidents import IncidentService
-from app.stakeholders import normalise_address
+from app.incidents.lifecycle import IncidentService
+from app.stakeholders.service import normalise_address
 from app.storage import Store
 
 SEEDED_AT = datetime(2026, 3, 2, 17, 30, tzinfo=timezone.utc)
@@ -137,8 +137,8 @@ def test_the_demo_communicates_and_runs_regulatory_clocks(demo):
     """The portal incident's acknowledgment really went out (drill inbox: the demo has no
     account), within the 15-minute line; the breach incident has HIPAA and Washington clocks
     running from the recorded discovery, and the contract SLA met by the customer update."""
-    from app.clocks import ClockService
-    from app.regulatory import ClockStatus
+    from app.clocks.evaluation import ClockService
+    from app.clocks.regulatory import ClockStatus
 
     _, clock, store = demo
     clocks = ClockService(store, clock)

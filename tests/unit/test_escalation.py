@@ -1,4 +1,4 @@
-"""Escalation rules (app/escalation.py): what fires, once, and the rule validation."""
+"""Escalation rules (app/clocks/escalation.py): what fires, once, and the rule validation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from app.domain.enums import Category, ImpactFlag, Phase, Severity
 from app.errors import ValidationError
-from app.escalation import (
+from app.clocks.escalation import (
     EscalationInputs, EscalationRule, EscalationTrigger, FlagChange, SeverityChange,
     evaluate_rules, load_default_rules, rule_from_dict, rule_to_dict, validate_rule,
 )

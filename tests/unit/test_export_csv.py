@@ -1,4 +1,4 @@
-"""CSV export (app/importing.export_csv): the file Excel opens, atomic writing, and the
+"""CSV export (app/stakeholders/export.py): the file Excel opens, atomic writing, and the
 export → import round trip."""
 
 from __future__ import annotations
@@ -8,14 +8,15 @@ import dataclasses
 
 import pytest
 
-import app.importing as importing
-from app.clients import ensure_default_organisation
+import app.stakeholders.export as importing
+from app.stakeholders.clients import ensure_default_organisation
 from app.domain.dto import ContactPointData as CP
 from app.domain.dto import StakeholderData
-from app.importing import (
-    EXPORT_COLUMNS, apply_import, export_csv, guess_mapping, plan_csv_import, read_csv_preview,
-)
-from app.stakeholders import StakeholderService
+from app.stakeholders.export import EXPORT_COLUMNS, export_csv
+from app.stakeholders.importing.apply import apply_import
+from app.stakeholders.importing.plan import guess_mapping, plan_csv_import
+from app.stakeholders.importing.read import read_csv_preview
+from app.stakeholders.service import StakeholderService
 from app.storage import Store
 
 SPEC_COLUMNS = ["name", "role", "organisation", "category", "information_need", "timing_need",

@@ -1,4 +1,4 @@
-"""Groups (app/groups.py), recipient resolution (app/recipients.py) and migration 0003, on a real
+"""Groups (app/stakeholders/groups.py), recipient resolution (app/stakeholders/recipients.py) and migration 0003, on a real
 migrated SQLite file; the pure graph functions also with hypothesis."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from app.clients import save_client
 from app.domain.dto import ClientSettings, ContactPointData, StakeholderData
 from app.domain.models import Group, GroupMember
 from app.errors import NotFound, ValidationError
 from app.events import EventBus
-from app.groups import GROUPS_CHANGED, GroupService, expand, find_cycle
-from app.recipients import choose_contact, resolve_recipients
-from app.stakeholders import StakeholderService
+from app.stakeholders.clients import save_client
+from app.stakeholders.groups import GROUPS_CHANGED, GroupService, expand, find_cycle
+from app.stakeholders.recipients import choose_contact, resolve_recipients
+from app.stakeholders.service import StakeholderService
 
 # ---------------------------------------------------------------- helpers
 
@@ -586,7 +586,7 @@ def test_upgrading_a_0002_database_keeps_clients_stakeholders_and_contacts(tmp_p
         assert (dto.name, dto.client_name, dto.preferred_channel) == ("Old timer", "Old client",
                                                                       None)
         assert dto.contacts == (ContactPointData("email", "old@example.com", 1),)
-        from app.clients import list_clients
+        from app.stakeholders.clients import list_clients
 
         (client,) = list_clients(store)
         assert (client.regimes, client.notification_sla_minutes) == ((), None)

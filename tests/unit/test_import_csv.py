@@ -1,4 +1,4 @@
-"""CSV import (app/importing.py): preview, mapping, row validation, duplicates, one transaction,
+"""CSV import (app/stakeholders/importing/): preview, mapping, row validation, duplicates, one transaction,
 encodings, delimiters and the file-level refusals. Real files in tmp_path, a real store."""
 
 from __future__ import annotations
@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pytest
 
-import app.stakeholders as stakeholders_module
+import app.stakeholders.service as stakeholders_module
 from app.domain.dto import ContactPointData, StakeholderData, StakeholderDTO
 from app.errors import ClarionError, NotFound, ValidationError
-from app.importing import (
-    IMPORT_FIELDS, MAX_IMPORT_BYTES, PREVIEW_ROWS, Duplicate, ImportFileError, apply_import,
-    guess_mapping, merge_into, plan_csv_import, read_csv_preview,
+from app.stakeholders.importing.apply import apply_import, merge_into
+from app.stakeholders.importing.plan import (
+    IMPORT_FIELDS, Duplicate, guess_mapping, plan_csv_import,
 )
-from app.stakeholders import StakeholderService
+from app.stakeholders.importing.read import (
+    MAX_IMPORT_BYTES, PREVIEW_ROWS, ImportFileError, read_csv_preview,
+)
+from app.stakeholders.service import StakeholderService
 
 
 @pytest.fixture
@@ -523,7 +526,7 @@ def test_an_import_of_only_problems_and_skips_writes_nothing(tmp_path, service, 
 
 
 def test_a_hand_built_duplicate_without_earlier_row_is_created(service, client_id):
-    from app.importing import ImportPlan
+    from app.stakeholders.importing.plan import ImportPlan
 
     data = StakeholderData(client_id=client_id, name="Solo", contacts=())
     plan = ImportPlan(client_id, (), (Duplicate(2, data, None, "?", "email x"),), (), 1)

@@ -1,4 +1,4 @@
-"""vCard import (app/vcard.py parsing, app/importing.py planning): samples in the styles of
+"""vCard import (app/stakeholders/importing/vcard.py parsing, app/stakeholders/importing/plan.py planning): samples in the styles of
 Google Contacts (3.0), Outlook (2.1-style quoted-printable, folded 3.0), Thunderbird (4.0 with
 tel: URIs) and Apple (item groups), many TEL entries, escapes, BOM, several cards per file."""
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from app.domain.dto import ContactPointData, StakeholderData
-from app.importing import (
-    MAX_IMPORT_BYTES, ImportFileError, apply_import, plan_vcard_import,
-)
-from app.stakeholders import StakeholderService
-from app.vcard import VCard, parse_vcards, read_vcard_file
+from app.stakeholders.importing.apply import apply_import
+from app.stakeholders.importing.plan import plan_vcard_import
+from app.stakeholders.importing.read import MAX_IMPORT_BYTES, ImportFileError
+from app.stakeholders.service import StakeholderService
+from app.stakeholders.importing.vcard import VCard, parse_vcards, read_vcard_file
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The incident lifecycle service (app/incidents.py) on a real, migrated SQLite file."""
+"""The incident lifecycle service (app/incidents/lifecycle.py) on a real, migrated SQLite file."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from app.domain.dto import Facts, IncidentDTO, TimelineEntryDTO
 from app.domain.enums import ImpactFlag, Phase, Severity, TimelineKind
 from app.domain.models import Base
 from app.errors import ConfirmationRequired, TransitionRefused, ValidationError
-from app.incidents import IncidentClosed
+from app.incidents.lifecycle import IncidentClosed
 
 
 def counts(store) -> tuple[int, int]:

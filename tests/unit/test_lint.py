@@ -1,4 +1,4 @@
-"""The message linter (app/lint.py): every check with what it must catch and what it must leave
+"""The message linter (app/messages/lint/linter.py): every check with what it must catch and what it must leave
 alone, spans that line up with the part they point into, and the word lists in resources/lint/."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from app import lint as lint_module
+from app.messages.lint import linter as lint_module
 from app.domain.dto import Facts
-from app.lint import (
+from app.messages.lint.linter import (
     CHECKS, SEVERITIES, Finding, LintContext, WordList, check_blame, check_fact_mismatch,
     check_jargon, check_next_update, check_over_communication, check_premature_resolution,
     check_sms, check_subject, lint, load_word_list, utf16_offset,

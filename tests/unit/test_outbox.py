@@ -13,17 +13,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select
 
-from app.channels.base import (
+from app.sending.channels.base import (
     AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO, SendOutcome,
 )
-from app.composer import Sender as ComposerSender, queue_message
+from app.messages.composer import Sender as ComposerSender, queue_message
 from app.domain.dto import ContactPointData, StakeholderData
 from app.domain.enums import DeliveryState, Severity
 from app.domain.models import ChannelAccount, Delivery, TimelineEntry
 from app.events import TIMELINE_APPENDED, EventBus
-from app.outbox import (
-    ID_CHUNK, OUTBOX_CHANGED, DeliveryDTO, FlushReport, Outbox, flush_headless, run_forever,
+from app.sending.outbox import (
+    ID_CHUNK, OUTBOX_CHANGED, DeliveryDTO, FlushReport, Outbox,
 )
+from app.sending.runner import flush_headless, run_forever
 from tests.outbox_support import add_account, add_message, people
 
 
@@ -471,10 +472,10 @@ def test_commits_are_batched(store, frozen_clock, incident, email_account):
 
 def test_a_message_queued_by_the_composer_goes_out(store, frozen_clock, incident, email_account,
                                                    sms_account, client_id):
-    from app.clients import list_clients
-    from app.recipients import resolve_recipients
-    from app.stakeholders import StakeholderService
-    from app.template_library import parse_template
+    from app.stakeholders.clients import list_clients
+    from app.stakeholders.recipients import resolve_recipients
+    from app.stakeholders.service import StakeholderService
+    from app.messages.library import parse_template
 
     svc = StakeholderService(store, frozen_clock)
     svc.create(StakeholderData(client_id=client_id, name="Ana", category="affected_users",
@@ -660,6 +661,6 @@ def test_outbox_changed_events_after_each_committed_batch(store, frozen_clock, i
     ({"retry_wait": 1, "unknown": 1}, "offline — 1 waiting · 1 need a decision"),
 ])
 def test_status_line_says_what_is_out_waiting_or_needs_a_decision(counts, words):
-    from app.outbox import status_line
+    from app.sending.outbox import status_line
 
     assert status_line(counts) == words

@@ -10,11 +10,11 @@ import threading
 import pytest
 from sqlalchemy import event, update
 
-from app.channels.base import AUTH_FAILED, SENT, SendOutcome
+from app.sending.channels.base import AUTH_FAILED, SENT, SendOutcome
 from app.domain.enums import DeliveryState, Severity
 from app.domain.models import Delivery
 from app.events import OUTBOX_CHANGED, EventBus
-from app.outbox_flush import Flush
+from app.sending.flush import Flush
 from test_outbox import (
     FakeSender, add_account, add_message, make_outbox, people, row, states, timeline,
 )

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from app.domain.enums import Phase, TimelineKind
 from app.errors import TransitionRefused
-from app.incidents import allowed_targets, is_reopen, transition_refusal
+from app.incidents.lifecycle import allowed_targets, is_reopen, transition_refusal
 
 D, I, R, S, C = (Phase.DETECTED, Phase.INVESTIGATING, Phase.RESPONDING, Phase.RESOLVED,
                  Phase.CLOSED)

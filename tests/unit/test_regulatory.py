@@ -1,4 +1,4 @@
-"""Regulatory clocks (app/regulatory.py): the rule table, the holiday calendar, due arithmetic
+"""Regulatory clocks (app/clocks/regulatory.py): the rule table, the holiday calendar, due arithmetic
 across weekends, holidays and DST, conditions, caps, chained reports and statuses. Pure
 functions with explicit "now"s."""
 
@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app import regulatory
+from app.clocks import regulatory
 from app.domain.enums import ClockTrigger, Regime
 from app.paths import resource
-from app.regulatory import (
+from app.clocks.regulatory import (
     ClockInputs, ClockState, ClockStatus, ClockUnit, HolidayCalendar, RegulatoryRule,
     Satisfaction, applicable_rules, due_time, evaluate_clocks, load_rules, parse_rules,
 )

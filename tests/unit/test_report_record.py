@@ -15,19 +15,19 @@ from itertools import count
 
 import pytest
 
-from app.cadence import StakeholderInfo, load_default_policies
+from app.clocks.cadence import StakeholderInfo, load_default_policies
 from app.domain.dto import Facts, TimelineEntryDTO
 from app.domain.enums import Category, Phase, Severity, TimingNeed
-from app.regulatory import ClockInputs, Satisfaction, evaluate_clocks, load_rules
-from app.report_model import Audience, PostIncident
-from app.report_record import (
+from app.clocks.regulatory import ClockInputs, Satisfaction, evaluate_clocks, load_rules
+from app.reports.model import Audience, PostIncident
+from app.reports.record import (
     DeliveryInfo, MessageInfo, RecordInputs, compute_record, describe_audience,
 )
-from app.reports import (
+from app.reports.builder import (
     STYLE, Report, TimelineLine, _executive_record, chart_data, feedback_summary, render_html,
     render_markdown,
 )
-from app.report_render import Times, fmt_time
+from app.reports.render import Times, fmt_time
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 MIN = timedelta(minutes=1)
@@ -303,7 +303,7 @@ def test_describe_audience_never_names_people():
 # ---------------------------------------------------------------- chart and text (no database)
 
 def full_report(record, audience: Audience = Audience.TECHNICAL, timeline=()) -> Report:
-    """The technical version as app.reports builds it, or the executive one (its record without
+    """The technical version as app.reports.builder builds it, or the executive one (its record without
     recipients, addresses or failures, and no timeline)."""
     post = PostIncident(incident_id=7, impact_summary="Mail delayed for 4 hours",
                         root_cause="Relay disk full", root_cause_under_investigation=False,

@@ -2,8 +2,8 @@
 
 from datetime import date
 
-from app.report_model import PostIncident, RemediationItem
-from app.reports_summary import UNDER_INVESTIGATION, summary_inputs
+from app.reports.model import PostIncident, RemediationItem
+from app.reports.summary import UNDER_INVESTIGATION, summary_inputs
 
 
 def test_fields_become_the_summary_inputs_without_owners():

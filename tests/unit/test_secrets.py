@@ -1,4 +1,4 @@
-"""app/secrets.py: the keyring wrapper stores secrets only in a secure keyring, under
+"""app/sending/secrets.py: the keyring wrapper stores secrets only in a secure keyring, under
 service "Clarion" and username "account-<id>", and refuses fail/null/plaintext backends."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from keyring.backends import chainer, fail, null
 
 from app.errors import ClarionError
-from app.secrets import (
+from app.sending.secrets import (
     SERVICE, InsecureKeyringError, MemorySecretBackend, SecretStore, SecretStoreError,
     use_memory_keyring,
 )

@@ -1,4 +1,4 @@
-"""SMS counting (app/sms.py) against 3GPP TS 23.038 (GSM 03.38): the default alphabet and its
+"""SMS counting (app/messages/segments.py) against 3GPP TS 23.038 (GSM 03.38): the default alphabet and its
 extension table, GSM-7 160/153, UCS-2 70/67, and segment boundaries that never split a character."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.sms import GSM7_BASIC, GSM7_EXTENSION, SmsInfo, sms_info
+from app.messages.segments import GSM7_BASIC, GSM7_EXTENSION, SmsInfo, sms_info
 
 # The default alphabet written out again, independently, as (code, character) from the spec's
 # table (0x1B is ESC, the escape to the extension table, not a character).

@@ -9,10 +9,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.channels.base import AccountDTO
 from app.domain.enums import DeliveryState
 from app.domain.models import Delivery, Message, TimelineEntry
-from app.sms_status import poll_sms_statuses
+from app.sending.channels.base import AccountDTO
+from app.sending.provider_status import poll_sms_statuses
 
 
 class FakeSms:

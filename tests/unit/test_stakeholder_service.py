@@ -1,4 +1,4 @@
-"""StakeholderService (app/stakeholders.py) on a real, migrated SQLite file: category defaults,
+"""StakeholderService (app/stakeholders/service.py) on a real, migrated SQLite file: category defaults,
 validation keyed by field (and nothing stored after a refusal), E.164 phone numbers read in the
 client's region, update/set_category/delete/restore, all-or-nothing batches, events after commit."""
 
@@ -10,14 +10,14 @@ import phonenumbers
 import pytest
 from sqlalchemy import func, select
 
-from app.clients import save_client
+from app.stakeholders.clients import save_client
 from app.domain.dto import ClientSettings, ContactPointData, StakeholderData
 from app.domain.enums import CATEGORY_DEFAULTS, Category
 from app.domain.models import ContactPoint, GroupMember, Stakeholder
 from app.errors import NotFound, ValidationError
 from app.events import EventBus
-from app.groups import GroupService
-from app.stakeholders import MAX_SILENCE_LIMIT, NAME_MAX, STAKEHOLDERS_CHANGED, StakeholderService
+from app.stakeholders.groups import GroupService
+from app.stakeholders.service import MAX_SILENCE_LIMIT, NAME_MAX, STAKEHOLDERS_CHANGED, StakeholderService
 
 # ---------------------------------------------------------------- helpers
 

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import (
     QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
 )
 
-from app.composer import TemplateRenderError
-from app.template_library import (
+from app.messages.sandbox import TemplateRenderError
+from app.messages.library import (
     TYPE_LABELS, TYPES, TemplateFormatError, TemplateSource, effective_templates, history,
     revert_to_builtin, save_custom,
 )

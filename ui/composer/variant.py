@@ -13,10 +13,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from app.composer import Rendered
+from app.messages.composer import Rendered
 from app.domain.enums import DetailLevel
-from app.lint import Finding
-from app.sms import sms_info
+from app.messages.lint.linter import Finding
+from app.messages.segments import sms_info
 from ui.models.stakeholders import DETAIL_COLOURS
 from ui.widgets.forms import named
 

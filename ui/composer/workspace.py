@@ -15,17 +15,17 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from app.clients import list_clients
-from app.composer import (
+from app.stakeholders.clients import list_clients
+from app.messages.composer import (
     VARIABLES_HELP, Rendered, Sender, TemplateRenderError, build_context, example_value,
     propose_audience, queue_message, recent_message_counts, recipient_context, render,
 )
 from app.domain.dto import IncidentDTO, RecipientList
 from app.domain.enums import Category, DetailLevel, Phase, TimingNeed
 from app.errors import ClarionError, ValidationError
-from app.lint import LintContext, lint
-from app.recipients import resolve_recipients
-from app.template_library import TYPE_LABELS, TYPES, effective_templates
+from app.messages.lint.linter import LintContext, lint
+from app.stakeholders.recipients import resolve_recipients
+from app.messages.library import TYPE_LABELS, TYPES, effective_templates
 from ui.composer.variant import VariantPanel
 from ui.models.base import TextTableModel
 from ui.services import Services
@@ -348,7 +348,7 @@ class ComposerWorkspace(QWidget):
         incident_id = self.incident_combo.currentData()
         if template_type != "post_incident_summary" or incident_id is None:
             return {}
-        from app.reports_summary import summary_inputs
+        from app.reports.summary import summary_inputs
 
         return summary_inputs(self.services.postincident.get(incident_id))
 

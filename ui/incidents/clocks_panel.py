@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
 )
 
-from app.clock_board import (
+from app.clocks.board import (
     DONE, DUE_SOON, NOT_APPLICABLE, OVERDUE, PROPOSAL, WAITING, ClockRow, clock_rows,
     header_figures,
 )
@@ -30,7 +30,7 @@ from ui.widgets.forms import NoticeLabel, configure_table, named
 from ui.worker import Worker
 
 if TYPE_CHECKING:
-    from app.clocks import IncidentClocks
+    from app.clocks.evaluation import IncidentClocks
 
 URGENCY_COLOURS = {OVERDUE: "#c62828", PROPOSAL: "#6a1b9a", DUE_SOON: "#ef6c00",
                    DONE: "#2e7d32", WAITING: "#607d8b", NOT_APPLICABLE: "#9e9e9e"}

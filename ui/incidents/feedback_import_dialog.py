@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.errors import ClarionError
-from app.feedback_import import FeedbackImportPlan
+from app.stakeholders.importing.feedback import FeedbackImportPlan
 from ui.incidents.post_incident_models import ImportPreviewModel
 from ui.widgets.forms import NoticeLabel, configure_table, named
 

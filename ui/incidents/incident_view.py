@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 from app.domain.dto import IncidentDTO, TimelineEntryDTO
 from app.domain.enums import ImpactFlag, Phase, Severity, TimelineKind
 from app.errors import ClarionError, ValidationError
-from app.incidents import allowed_targets
+from app.incidents.lifecycle import allowed_targets
 from app.timefmt import format_duration, format_local
 from ui.incidents.clocks_panel import ClocksPanel
 from ui.incidents.facts_editor import FactsEditor
@@ -329,7 +329,7 @@ class IncidentView(QWidget):
         text = (f"<b>{format_local(entry.at)} · {kind_label(entry.kind)}</b> · {entry.actor}<br>"
                 + html.escape(describe(entry)))
         if entry.kind == TimelineKind.MESSAGE_QUEUED.value and entry.data.get("message_id"):
-            from app.composer import message_deliveries
+            from app.messages.composer import message_deliveries
 
             rows = message_deliveries(self.services.store, entry.data["message_id"])
             shown = "".join(f"<br>• {html.escape(r.recipient_name)} — {r.channel} "

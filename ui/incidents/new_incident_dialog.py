@@ -8,11 +8,11 @@ from PySide6.QtWidgets import (
     QLabel, QLineEdit, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget,
 )
 
-from app.clients import list_clients
+from app.stakeholders.clients import list_clients
 from app.domain.dto import Facts, IncidentDTO
 from app.domain.enums import Severity
 from app.errors import ConfirmationRequired, ValidationError
-from app.incidents import TITLE_MAX
+from app.incidents.lifecycle import TITLE_MAX
 from ui.qtime import from_qdatetime, to_qdatetime
 from ui.services import Services
 from ui.widgets.forms import ErrorLabel, named, with_error

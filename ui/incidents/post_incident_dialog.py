@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from app.domain.dto import IncidentDTO
 from app.errors import ClarionError, ValidationError
-from app.report_model import Audience, ExportFormat, PostIncident
+from app.reports.model import Audience, ExportFormat, PostIncident
 from app.timefmt import format_local
 from ui.incidents.post_incident_models import FeedbackModel, RemediationModel
 from ui.qtime import from_qdatetime, to_qdatetime
@@ -539,7 +539,7 @@ class PostIncidentDialog(QDialog):
         """Export on a worker thread; the button waits and the bar moves meanwhile."""
         if self.export_worker.running:
             return
-        from ui.report_export import export
+        from ui.reports.export import export
 
         store, clock, incident_id = self.services.store, self.services.clock, self.incident.id
         audience = Audience(self.audience.currentData())

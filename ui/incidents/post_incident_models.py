@@ -6,8 +6,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
-from app.feedback_import import FeedbackImportRow
-from app.report_model import FeedbackEntry, RemediationItem
+from app.reports.model import FeedbackEntry, RemediationItem
+from app.stakeholders.importing.feedback import FeedbackImportRow
 from app.timefmt import format_local
 from ui.models.base import DTO_ROLE, SORT_ROLE, DtoTableModel, Index
 

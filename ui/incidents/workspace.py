@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (
     QSplitter, QStackedWidget, QTableView, QVBoxLayout, QWidget,
 )
 
-from app.clients import list_clients
+from app.stakeholders.clients import list_clients
 from app.domain.dto import IncidentDTO
 from app.domain.enums import Phase, Severity
 from ui.incidents.incident_view import IncidentView

@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor
 
-from app.template_library import TYPE_LABELS
+from app.messages.library import TYPE_LABELS
 from app.timefmt import format_local
 
 DTO_ROLE = Qt.ItemDataRole.UserRole + 2

@@ -1,4 +1,4 @@
-"""Keeps the outbox sending in the background: the bridge's asyncio loop runs app.outbox's
+"""Keeps the outbox sending in the background: the bridge's asyncio loop runs app.sending.outbox's
 run_forever(); queuing a message wakes it; nothing here touches a widget."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.accounts import AccountService
-from app.channels.base import AccountDTO, Sender
-from app.outbox import Outbox, run_forever
+from app.sending.accounts import AccountService
+from app.sending.channels.base import AccountDTO, Sender
+from app.sending.outbox import Outbox
+from app.sending.runner import run_forever
 from ui.bridge import AsyncBridge
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ class SenderPool:
         self._senders: dict[int, tuple[AccountDTO, Sender]] = {}
 
     def resolve(self, channel: str, is_drill: bool) -> tuple[AccountDTO, Sender] | None:
-        from app.channels.factory import sender_for
+        from app.sending.channels.factory import sender_for
 
         if is_drill:
             account = self.accounts.create_drill_if_missing()
@@ -90,7 +91,7 @@ class OutboxRunner(QObject):
         account = self.pool.accounts.default_for("sms")
         if account is None or not (account.settings or {}).get("poll_status", True):
             return
-        from app.sms_status import poll_sms_statuses
+        from app.sending.provider_status import poll_sms_statuses
 
         self._polling = True
         outbox = self.outbox

@@ -11,7 +11,7 @@ so crowded charts thin out instead of overprinting. Thousands of marks cost one 
 kind: marks are collapsed to one per pixel column first.
 
 The layout (axis ticks, lanes, label rows, legend rows, `chart_geometry`, `preferred_height`)
-lives in ui/report_chart_layout.py; this module paints it and re-exports its public names.
+lives in ui/reports/chart_layout.py; this module paints it and re-exports its public names.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from datetime import datetime
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPolygonF
 
-from app.report_model import ChartData
+from app.reports.model import ChartData
 from app.timefmt import format_duration
-from ui.report_chart_layout import (
+from ui.reports.chart_layout import (
     _MAX_LABELLED_MESSAGES, ChartGeometry, LabelRows, _ChartLayout, _short_date, axis_ticks,
     chart_geometry, ensure_gui_application, preferred_height,
 )

@@ -1,4 +1,4 @@
-"""Where things go on the incident chart, as pure geometry; ui/report_chart.py paints it.
+"""Where things go on the incident chart, as pure geometry; ui/reports/chart.py paints it.
 
 The time axis' ticks on local wall-clock boundaries (`axis_ticks`), greedy label rows
 (`LabelRows`), and in `_ChartLayout`: the lanes' sizes and the plot's extent, which labels are
@@ -20,7 +20,7 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QFont, QFontMetricsF, QGuiApplication
 
 from app.clock import ensure_utc
-from app.report_model import ChartData
+from app.reports.model import ChartData
 from app.timefmt import format_duration
 
 # candidate tick steps, in minutes
@@ -111,7 +111,7 @@ def _short_date(value: datetime) -> str:
 
 class _ChartLayout:
     """A chart's layout at one size: fonts, lanes, plot extent, label and legend placement.
-    ui/report_chart.py's `_Chart` paints it."""
+    ui/reports/chart.py's `_Chart` paints it."""
 
     def __init__(self, chart: ChartData, width: int, height: int) -> None:
         self.chart = chart

@@ -1,7 +1,7 @@
 """Export the post-incident report of one incident as Markdown, HTML or PDF.
 
-app/reports.py builds the report and renders Markdown and HTML; this module adds what needs Qt:
-the chart (ui/report_chart.py) and the PDF, which is the same HTML laid out by QTextDocument and
+app/reports/builder.py builds the report and renders Markdown and HTML; this module adds what needs Qt:
+the chart (ui/reports/chart.py) and the PDF, which is the same HTML laid out by QTextDocument and
 printed page by page on a QPdfWriter (A4, a footer with the title and "Page n of m", the title in
 the PDF's metadata). It works headless on the offscreen platform; a QGuiApplication is created
 when none is running.
@@ -27,8 +27,8 @@ from PySide6.QtGui import (
 )
 
 from app.errors import ClarionError
-from app.report_model import Audience, ExportFormat
-from ui.report_chart import chart_png, ensure_gui_application, preferred_height
+from app.reports.model import Audience, ExportFormat
+from ui.reports.chart import chart_png, ensure_gui_application, preferred_height
 
 # The PDF page: A4, margins in millimetres; the body is laid out at 96 dpi (CSS pixels), as a
 # browser would, and scaled onto the writer's resolution when printed.
@@ -104,7 +104,7 @@ def export(store: Any, clock: Any, incident_id: int, audience: Audience | str,
     """Build the report of `incident_id` for `audience` and write it to `path` in `fmt`.
     Returns the path written. Raises ExportError (unwritable path) or the report builder's
     error (unknown incident)."""
-    from app import reports
+    from app.reports import builder as reports
 
     audience, fmt, path = Audience(audience), ExportFormat(fmt), Path(path)
     check_writable(path)

@@ -13,9 +13,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.account_settings import (KIND_LABELS, SECRET_FIELD, SECRET_LABELS,
+from app.sending.account_settings import (KIND_LABELS, SECRET_FIELD, SECRET_LABELS,
                                   new_account_defaults)
-from app.channels.base import AccountDTO
+from app.sending.channels.base import AccountDTO
 from app.errors import ClarionError, ValidationError
 from ui.models.base import TextTableModel
 from ui.services import Services
@@ -353,7 +353,7 @@ class AccountsDialog(QDialog):
         if self.current is None:
             self.answer.setText("Save the account first, then test it.")
             return
-        from app.channels.factory import sender_for
+        from app.sending.channels.factory import sender_for
 
         account = self.services.accounts.get(self.current.id)
         sender = sender_for(account, self.services.accounts.secret_of(account.id))

@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (
     QTableView, QVBoxLayout, QWidget,
 )
 
-from app.cadence import POLICY_BOUNDS, CadencePolicy
-from app.clients import list_clients
+from app.clocks.cadence import POLICY_BOUNDS, CadencePolicy
+from app.stakeholders.clients import list_clients
 from app.errors import ClarionError, ValidationError
 from ui.services import Services
 from ui.settings.clock_rules_models import CADENCE_FIELDS, CadenceTableModel, bounds_text

@@ -1,6 +1,6 @@
 """Settings → Incident clock rules: each organisation's update cadence per severity (the seed's
 defaults until changed) and the escalation rules. Every change is stored at once through
-app/clock_rules.py and is one step on the dialog's undo stack (Ctrl+Z / Ctrl+Shift+Z).
+app/clocks/rules.py and is one step on the dialog's undo stack (Ctrl+Z / Ctrl+Shift+Z).
 
 The tabs are ui/settings/clock_rules_cadence.py and ui/settings/clock_rules_escalation.py; this
 dialog holds them, their shared undo stack and message line, and asks about unsaved edits."""

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
 
 from app.domain.enums import Severity
 from app.errors import ClarionError, ValidationError
-from app.escalation import MAX_MINUTES, EscalationRule, EscalationTrigger, rule_to_dict
-from app.template_library import TYPE_LABELS, TYPES
+from app.clocks.escalation import MAX_MINUTES, EscalationRule, EscalationTrigger, rule_to_dict
+from app.messages.library import TYPE_LABELS, TYPES
 from ui.models.base import DTO_ROLE, SORT_ROLE
 from ui.services import Services
 from ui.settings.clock_rules_cadence import AskUnsaved, RulesPage

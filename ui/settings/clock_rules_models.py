@@ -7,10 +7,10 @@ from typing import Any, Iterable
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt, Signal
 
-from app.cadence import POLICY_BOUNDS, CadencePolicy
+from app.clocks.cadence import POLICY_BOUNDS, CadencePolicy
+from app.clocks.escalation import EscalationRule, EscalationTrigger
 from app.domain.enums import Category
-from app.escalation import EscalationRule, EscalationTrigger
-from app.template_library import TYPE_LABELS
+from app.messages.library import TYPE_LABELS
 from ui.models.base import DTO_ROLE, SORT_ROLE, DtoTableModel, Index
 
 # (field, column header, what it means) — the header names the phase and the unit.

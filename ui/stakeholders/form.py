@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (
 
 from app.domain.dto import ContactPointData, StakeholderData, StakeholderDTO
 from app.domain.enums import CATEGORY_DEFAULTS, Category, Channel, DetailLevel, TimingNeed
-from app.stakeholders import MAX_SILENCE_LIMIT
+from app.stakeholders.service import MAX_SILENCE_LIMIT
 from ui.models.stakeholders import ContactsModel
 from ui.widgets.forms import ErrorLabel, named, with_error
 

@@ -15,14 +15,15 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from app.clients import list_clients
+from app.stakeholders.clients import list_clients
 from app.domain.enums import Category
 from app.errors import ClarionError
-from app.importing import (
-    IMPORT_FIELDS, CsvPreview, ImportPlan, ImportResult, apply_import, guess_mapping,
-    plan_csv_import, plan_vcard_import, read_csv_preview,
+from app.stakeholders.importing.apply import ImportResult, apply_import
+from app.stakeholders.importing.plan import (
+    IMPORT_FIELDS, ImportPlan, guess_mapping, plan_csv_import, plan_vcard_import,
 )
-from app.stakeholders import delete_many, restore_many
+from app.stakeholders.importing.read import CsvPreview, read_csv_preview
+from app.stakeholders.service import delete_many, restore_many
 from ui.models.base import TextTableModel
 from ui.services import Services
 from ui.stakeholders.commands import ServiceCommand
@@ -187,7 +188,7 @@ class ImportDialog(QDialog):
                     f"<b>{path.name}</b> — {preview.total_rows} rows, {preview.encoding}, "
                     f"separated by “{_show_delimiter(preview.delimiter)}”")
             else:
-                from app.vcard import read_vcard_file
+                from app.stakeholders.importing.vcard import read_vcard_file
 
                 cards = read_vcard_file(path)
                 self.preview_model.set_rows(

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout, QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from app.clients import (
+from app.stakeholders.clients import (
     delete_client, get_matrix, list_clients, save_client, set_matrix, settings_of,
 )
 from app.domain.dto import ClientSettings, ResponsibilityDTO

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from app.clients import list_clients
+from app.stakeholders.clients import list_clients
 from app.domain.dto import StakeholderDTO
 from app.domain.enums import Category, DetailLevel, TimingNeed
 from app.errors import ClarionError, ValidationError
@@ -472,7 +472,7 @@ class StakeholdersWorkspace(QWidget):
     def export_to(self, path: str) -> int:
         from pathlib import Path
 
-        from app.importing import export_csv
+        from app.stakeholders.export import export_csv
 
         rows = [s for s in self.model.stakeholders() if s.client_id == self.client_id()]
         try:

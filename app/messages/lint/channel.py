@@ -1,5 +1,5 @@
-"""The message linter's channel checks (app/lint.py runs them): over-communication (too many
-messages to one recipient), SMS length, encoding and links (GSM 03.38 counting in app/sms.py),
+"""The message linter's channel checks (app/messages/lint/linter.py runs them): over-communication (too many
+messages to one recipient), SMS length, encoding and links (GSM 03.38 counting in app/messages/segments.py),
 and the email subject. Pure; no Qt.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from app.lint_text import Finding, LintContext, Part, quote, url_spans
-from app.sms import sms_info
+from app.messages.lint.text import Finding, LintContext, Part, quote, url_spans
+from app.messages.segments import sms_info
 
 SUBJECT_MAX = 120
 SMS_MAX_SEGMENTS = 4

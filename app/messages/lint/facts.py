@@ -1,4 +1,4 @@
-"""The message linter's fact checks (app/lint.py runs them): clock times and "within N minutes"
+"""The message linter's fact checks (app/messages/lint/linter.py runs them): clock times and "within N minutes"
 written into a message that differ from the incident's facts (its ETA, ETA qualifier and next
 update time, read in the client's time zone), and a status update or acknowledgment that does
 not say when the next update comes. Pure; no Qt.
@@ -13,7 +13,7 @@ from typing import Iterator
 
 from app.clock import ensure_utc
 from app.domain.dto import Facts
-from app.lint_text import (
+from app.messages.lint.text import (
     SENTENCE_END, WORD, Finding, LintContext, clause_words, html_part, parts, past_resolution,
     quote, zone_or_utc,
 )

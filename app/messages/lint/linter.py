@@ -31,22 +31,22 @@ text and the HTML; the HTML is read with its tags blanked and its entities decod
 mapped back onto the HTML string. Word lists live in resources/lint/ (see their headers).
 
 This module is the linter's public API and runs the checks; they live beside it:
-  app/lint_text.py     Finding, LintContext, parts and HTML as text, spans, word lists
-  app/lint_wording.py  jargon, blame, premature resolution
-  app/lint_facts.py    times and the ETA qualifier, next update
-  app/lint_channel.py  over-communication, SMS, email subject
+  app/messages/lint/text.py     Finding, LintContext, parts and HTML as text, spans, word lists
+  app/messages/lint/wording.py  jargon, blame, premature resolution
+  app/messages/lint/facts.py    times and the ETA qualifier, next update
+  app/messages/lint/channel.py  over-communication, SMS, email subject
 """
 
 from __future__ import annotations
 
-from app.lint_channel import (
+from app.messages.lint.channel import (
     SMS_MAX_SEGMENTS, SUBJECT_MAX, check_over_communication, check_sms, check_subject,
 )
-from app.lint_facts import check_fact_mismatch, check_next_update
-from app.lint_text import (
+from app.messages.lint.facts import check_fact_mismatch, check_next_update
+from app.messages.lint.text import (
     PARTS, SEVERITIES, Check, Finding, LintContext, WordList, load_word_list, utf16_offset,
 )
-from app.lint_wording import check_blame, check_jargon, check_premature_resolution
+from app.messages.lint.wording import check_blame, check_jargon, check_premature_resolution
 
 __all__ = [
     "SEVERITIES", "Finding", "LintContext", "lint", "CHECKS", "WordList", "load_word_list",

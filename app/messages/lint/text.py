@@ -1,4 +1,4 @@
-"""What the message linter's checks share (app/lint.py runs them): what a check is given
+"""What the message linter's checks share (app/messages/lint/linter.py runs them): what a check is given
 (LintContext) and what it returns (Finding), and how it reads a message — the parts (subject,
 plain text, HTML read as text with tags blanked and entities decoded, spans mapped back onto the
 HTML string), UTF-16 offsets for Qt, the word lists in resources/lint/ (WordList), links and

@@ -1,4 +1,4 @@
-"""The message linter's wording checks (app/lint.py runs them): technical jargon for the audience's
+"""The message linter's wording checks (app/messages/lint/linter.py runs them): technical jargon for the audience's
 detail level, blame language (both from the word lists in resources/lint/) and premature
 resolution claims. Each reads the subject, the text and the HTML (as text). Pure; no Qt.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from app.lint_text import (
+from app.messages.lint.text import (
     SENTENCE_END, Finding, LintContext, Part, WordEntry, WordList, clause_words, inside,
     masked_spans, parts, past_resolution, quote, word_list,
 )

@@ -18,7 +18,7 @@ def drill_outcome(message: OutgoingMessage) -> SendOutcome:
 
 
 class DrillSender:
-    """Sender protocol (app/channels/base.py): every message is SENT at once, nothing leaves."""
+    """Sender protocol (app/sending/channels/base.py): every message is SENT at once, nothing leaves."""
 
     def __init__(self, account: AccountDTO | None = None, secret: str | None = None) -> None:
         self.account = account

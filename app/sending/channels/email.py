@@ -13,7 +13,7 @@ Certificates are always verified (hostname included). Credentials are sent only 
 "starttls" we connect in clear, read the EHLO and refuse a server that does not offer STARTTLS
 before anything else is said; then upgrade, EHLO again, and only then log in.
 
-Outcomes (see app/channels/base.py):
+Outcomes (see app/sending/channels/base.py):
     250 after DATA ............................ SENT (provider_id: the server's queue id if given)
     4xx at MAIL / RCPT / DATA ................. TRANSIENT (421 also drops the connection)
     5xx at RCPT / DATA ........................ PERMANENT for that recipient
@@ -56,10 +56,10 @@ from typing import Any, Callable, Iterable, Sequence
 import aiosmtplib
 from aiosmtplib import SMTP
 
-from ..account_settings import EMAIL_DEFAULT_CONCURRENCY
-from ..errors import ClarionError
+from app.errors import ClarionError
 from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO, exception_chain,
                    OutgoingMessage, SendOutcome)
+from .defaults import EMAIL_DEFAULT_CONCURRENCY
 from .drill import drill_outcome
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,7 @@ async def run_workers(workers: Iterable[Any]) -> None:
 
 
 class EmailSender:
-    """Sender (app/channels/base.py) for one SMTP account. Sessions are kept between send()
+    """Sender (app/sending/channels/base.py) for one SMTP account. Sessions are kept between send()
     calls (up to `concurrency` of them, all bound to the running loop) until aclose()."""
 
     def __init__(self, account: AccountDTO, password: str | None) -> None:

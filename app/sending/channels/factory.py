@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import ClarionError
+from app.errors import ClarionError
+
 from .base import AccountDTO, Sender
 from .drill import DrillSender
 from .email import EmailSender

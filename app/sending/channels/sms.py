@@ -36,16 +36,17 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from ..errors import ClarionError
+from app.errors import ClarionError
 from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO, exception_chain,
                    OutgoingMessage, SendOutcome)
+from .defaults import SMS_DEFAULT_CONCURRENCY
 from .drill import drill_outcome
 from .email import run_workers
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
-DEFAULT_CONCURRENCY = 4
+DEFAULT_CONCURRENCY = SMS_DEFAULT_CONCURRENCY
 DEFAULT_TIMEOUT = 30.0
 E164 = re.compile(r"\+[1-9]\d{1,14}")
 BAD_NUMBER = 21211
@@ -264,7 +265,7 @@ class HttpBatchSender:
 # ---- the SMS sender ------------------------------------------------------------------------
 
 class SmsSender(HttpBatchSender):
-    """Sender (app/channels/base.py) for a Twilio-shaped SMS account."""
+    """Sender (app/sending/channels/base.py) for a Twilio-shaped SMS account."""
 
     KIND_WORDS = "SMS"
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..errors import ClarionError
+from app.errors import ClarionError
 from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO,
                    OutgoingMessage, SendOutcome)
 from .sms import (HttpBatchSender, HttpPool, _Batch, parse_retry_after, positive_number,
@@ -49,7 +49,7 @@ def payload(kind: str, message: OutgoingMessage) -> dict[str, Any]:
 
 
 class WebhookSender(HttpBatchSender):
-    """Sender (app/channels/base.py) posting each message to one incoming webhook."""
+    """Sender (app/sending/channels/base.py) posting each message to one incoming webhook."""
 
     KIND_WORDS = "webhook"
 

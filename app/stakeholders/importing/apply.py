@@ -1,6 +1,5 @@
 """Applying an import plan: new rows created and duplicates merged (or skipped) in ONE
-transaction (StakeholderService.apply_batch), all or nothing (step three of an import;
-app/importing.py is the public face)."""
+transaction (StakeholderService.apply_batch), all or nothing (step three of an import)."""
 
 from __future__ import annotations
 
@@ -10,10 +9,10 @@ from typing import TYPE_CHECKING
 
 from app.domain.dto import ContactPointData, StakeholderData, StakeholderDTO
 from app.errors import ValidationError
-from app.import_plan import ImportPlan, RowProblem
+from app.stakeholders.importing.plan import ImportPlan, RowProblem
 
 if TYPE_CHECKING:  # pragma: no cover
-    from app.stakeholders import StakeholderService
+    from app.stakeholders.service import StakeholderService
 
 __all__ = ["ImportResult", "merge_into", "apply_import"]
 

@@ -1,8 +1,8 @@
 """Importing feedback from a CSV file (name or email, rating, comment): every row is matched
 to one of the client's stakeholders and either OK or set aside with a reason (plan_rows, pure);
-store_plan() writes the OK rows. app/postincident.py is the public face (sessions, events).
+store_plan() writes the OK rows. app/reports/postincident.py is the public face (sessions, events).
 
-The bytes are read like a stakeholder import (app/import_read.py): size limit, UTF-8 / UTF-16 /
+The bytes are read like a stakeholder import (app/stakeholders/importing/read.py): size limit, UTF-8 / UTF-16 /
 Windows-1252 / Latin-1 detection, comma, semicolon, tab or bar delimiter, Excel's "sep=" line."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.enums import Channel
 from app.domain.models import ContactPoint, FeedbackRow, Stakeholder
-from app.import_read import (
+from app.stakeholders.importing.read import (
     CsvTable, ImportFileError, read_csv_bytes,
 )
 

@@ -1,10 +1,9 @@
 """Planning an import: which column holds which field (guess_mapping), then every CSV row or
-vCard validated like the stakeholder form validates, into an ImportPlan (step two of an import;
-app/importing.py is the public face).
+vCard validated like the stakeholder form validates, into an ImportPlan (step two of an import).
 
 The rows that fail are listed with their line and column (RowProblem); duplicates — same email
 or phone number as a stakeholder of the same client, or as an earlier row of the file — are set
-aside (Duplicate) for app/import_apply.py to merge or skip. Nothing is written here."""
+aside (Duplicate) for app/stakeholders/importing/apply.py to merge or skip. Nothing is written here."""
 
 from __future__ import annotations
 
@@ -17,10 +16,14 @@ from typing import TYPE_CHECKING
 from app.domain.dto import ContactPointData, StakeholderData, StakeholderDTO
 from app.domain.enums import Category, Channel
 from app.errors import ValidationError
-from app.import_read import ImportFileError, read_csv_table, read_text_file
+from app.stakeholders.importing.read import (
+    ImportFileError,
+    read_csv_table,
+    read_text_file,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from app.vcard import VCard
+    from app.stakeholders.importing.vcard import VCard
 
 __all__ = [
     "IMPORT_FIELDS", "CONTACT_FIELDS", "RowProblem", "Duplicate", "ImportPlan", "guess_mapping",
@@ -160,7 +163,7 @@ class _Planner:
     """Validates rows and sorts them into new / duplicate / problem."""
 
     def __init__(self, client_id: int, region: str, existing: Sequence[StakeholderDTO]):
-        from app.stakeholders import validate_stakeholder
+        from app.stakeholders.service import validate_stakeholder
 
         self._validate = validate_stakeholder
         self.client_id = client_id
@@ -338,7 +341,7 @@ def card_to_data(card: VCard, client_id: int, region: str,
     """A card as stakeholder data (not yet validated) and, per contact point, the vCard
     property and raw value it came from. Cell numbers become SMS contact points, other numbers
     phone ones (faxes are left out); preferred first, else file order; emails before phones."""
-    from app.stakeholders import normalise_address
+    from app.stakeholders.service import normalise_address
 
     entries: list[tuple[bool, str, str, str]] = []  # (preferred, channel, address, property)
     entries += [(pref, Channel.EMAIL.value, address, "EMAIL") for address, pref in card.emails]
@@ -373,7 +376,7 @@ def plan_vcard_import(path: Path, client_id: int, region: str,
                       existing: Sequence[StakeholderDTO],
                       default_category: str = "affected_users") -> ImportPlan:
     """Read and validate every card of a .vcf file (row = card number)."""
-    from app.vcard import parse_vcards
+    from app.stakeholders.importing.vcard import parse_vcards
 
     path = Path(path)
     text, encoding = read_text_file(path)

@@ -1,5 +1,5 @@
 """Reading an import file: the size limit, the text encoding, and for CSV the delimiter, the
-header row and a preview (step one of an import; app/importing.py is the public face).
+header row and a preview (step one of an import).
 
 Files are refused above MAX_IMPORT_BYTES before a byte is read. Text is decoded as UTF-8 (with
 or without BOM), UTF-16 with a BOM (Excel's "Unicode text"), else Windows-1252, else Latin-1;

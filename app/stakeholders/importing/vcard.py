@@ -6,7 +6,7 @@ unfolding (continuation lines start with a space or a tab), quoted-printable val
 CHARSET (Outlook's 2.1-style exports, soft line breaks included), backslash escapes (\\\\ \\; \\,
 \\n), item groups ("item1.TEL"), TYPE written as TYPE=CELL, type=cell,voice, TYPE="cell" or a bare
 2.1 parameter (TEL;CELL;PREF), v4 PREF=1, and v4 tel: URIs (VALUE=uri:tel:+1-206-…).
-Pure parsing; app/importing.py turns the cards into stakeholders."""
+Pure parsing; app/stakeholders/importing/plan.py turns the cards into stakeholders."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.importing import ImportFileError, read_text_file
+from app.stakeholders.importing.read import ImportFileError, read_text_file
 
 __all__ = ["VCard", "parse_vcards", "read_vcard_file"]
 

@@ -1,0 +1,146 @@
+"""The sandbox every template renders in: Jinja2's immutable sandbox with limits on the
+operators that can exhaust memory or time and on range(), the filters templates use (times in
+the client's zone, lists joined with "and"), and the error a template that cannot render raises.
+The template library checks sections here on save; the composer renders with it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from app.clock import ensure_utc
+from app.errors import ClarionError
+
+
+class TemplateRenderError(ClarionError):
+    """A template that cannot render: which part, which line (in the template file), why."""
+
+    def __init__(self, part: str, line: int | None, message: str) -> None:
+        self.part, self.line, self.message = part, line, message
+        where = f"{part}, line {line}" if line else part
+        super().__init__(f"{where}: {message}")
+
+
+# ---------------------------------------------------------------- environment and filters
+
+def _zone(context: Any) -> Any:
+    from zoneinfo import ZoneInfo
+
+    try:
+        return ZoneInfo(context.get("client", {}).get("time_zone") or "UTC")
+    except Exception:  # noqa: BLE001 - a bad zone name shows UTC rather than failing
+        return ZoneInfo("UTC")
+
+
+def _local(context: Any, value: datetime) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a date and time, got {type(value).__name__}")
+    return ensure_utc(value).astimezone(_zone(context))
+
+
+def f_time(context: Any, value: datetime | None) -> str:
+    if value is None:
+        return ""
+    local = _local(context, value)
+    return f"{local:%H:%M} {local.tzname()}"
+
+
+def f_datetime(context: Any, value: datetime | None) -> str:
+    if value is None:
+        return ""
+    local = _local(context, value)
+    return f"{local:%a} {local.day} {local:%b %H:%M} {local.tzname()}"
+
+
+def _f_date(context: Any, value: datetime | None) -> str:
+    if value is None:
+        return ""
+    local = _local(context, value)
+    return f"{local.day} {local:%B %Y}"
+
+
+def _f_minutes_until(context: Any, value: datetime | None) -> int:
+    if value is None:
+        return 0
+    now = context.get("now")
+    return max(0, round((ensure_utc(value) - ensure_utc(now)).total_seconds() / 60))
+
+
+def f_join_and(value: Any) -> str:
+    items = [str(v) for v in (value or [])]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+FILTERS_HELP: tuple[tuple[str, str], ...] = (
+    ("time", "a time in the client's zone: 14:05 PST"),
+    ("datetime", "day and time in the client's zone: Tue 3 Mar 14:05 PST"),
+    ("date", "a date: 3 March 2026"),
+    ("join_and", "a list as “A, B and C”"),
+    ("minutes_until", "whole minutes from now until a time"),
+)
+
+
+MAX_OUTPUT = 200_000  # characters one operation may produce; a message is far smaller
+
+
+@lru_cache(maxsize=1)
+def _sandbox_class():  # type: ignore[no-untyped-def]
+    from jinja2.exceptions import SecurityError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class ClarionSandbox(ImmutableSandboxedEnvironment):
+        """Jinja2's immutable sandbox, plus limits on operators that can exhaust memory or
+        time (`'a' * 10**9`, `9**9**9`): the sandbox only guards attribute access and range()."""
+
+        intercepted_binops = frozenset(["*", "**"])
+
+        def call_binop(self, context, operator, left, right):  # type: ignore[no-untyped-def]
+            if operator == "**":
+                if isinstance(right, int) and abs(right) > 64:
+                    raise SecurityError("exponent too large")
+                return left ** right
+            if operator == "*":
+                for seq, count in ((left, right), (right, left)):
+                    if isinstance(seq, (str, list, tuple)) and isinstance(count, int) \
+                            and len(seq) * count > MAX_OUTPUT:
+                        raise SecurityError("the result would be too large")
+                return left * right
+            return super().call_binop(context, operator, left, right)
+
+    return ClarionSandbox
+
+
+MAX_RANGE = 1_000  # a message never needs more; Jinja2's own sandbox allows 100,000
+
+
+def _small_range(*args: int) -> range:
+    from jinja2.exceptions import SecurityError
+
+    rng = range(*args)
+    if len(rng) > MAX_RANGE:
+        raise SecurityError(f"range() is limited to {MAX_RANGE:,} items in templates")
+    return rng
+
+
+@lru_cache(maxsize=2)
+def environment(html: bool):  # type: ignore[no-untyped-def]
+    """One sandboxed environment per kind of section; compiled templates are cached."""
+    from jinja2 import StrictUndefined, pass_context
+
+    env = _sandbox_class()(undefined=StrictUndefined, autoescape=html,
+                           keep_trailing_newline=False, cache_size=400)
+    env.globals["range"] = _small_range
+    env.filters.update({
+        "time": pass_context(f_time), "datetime": pass_context(f_datetime),
+        "date": pass_context(_f_date), "minutes_until": pass_context(_f_minutes_until),
+        "join_and": f_join_and,
+    })
+    return env
+
+
+@lru_cache(maxsize=512)
+def compile_section(source: str, html: bool):  # type: ignore[no-untyped-def]
+    return environment(html).from_string(source)
