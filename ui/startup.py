@@ -1,0 +1,131 @@
+"""Opening the database for the window and the headless commands alike (seeding the demo, the
+first-run organisation), and starting the window. Qt is imported only when the window starts."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from app import runtime
+
+
+def open_store(demo: bool, reset_demo: bool = False):  # type: ignore[no-untyped-def]
+    """Open (seeding or migrating as needed) the database; returns (config, store, clock)."""
+    from app.clock import SystemClock
+    from app.config import AppConfig
+    from app.logs import configure_logging
+    from app.storage.engine import Store
+
+    config = AppConfig.from_env()
+    config.ensure_dirs()
+    configure_logging(config.log_path)
+    clock = SystemClock()
+    if demo:
+        db_path = config.demo_db_path
+        if reset_demo or not db_path.exists():
+            from app.demo.seed import ensure_demo
+
+            ensure_demo(db_path, clock, reset=reset_demo)
+    else:
+        db_path = config.db_path
+    store = Store.open(db_path, config.backup_dir)
+    if not demo:
+        from app.stakeholders.clients import ensure_default_organisation
+
+        ensure_default_organisation(store, clock)
+    return config, store, clock
+
+
+def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
+               screenshot: Path | None) -> int:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    import app as app_pkg
+
+    qt_app = QApplication.instance() or QApplication(sys.argv[:1])
+    qt_app.setApplicationName(app_pkg.APP_NAME)
+    qt_app.setOrganizationName(app_pkg.APP_NAME)
+    qt_app.setDesktopFileName(app_pkg.APP_ID)
+    qt_app.setApplicationVersion(app_pkg.__version__)
+    try:
+        config, store, clock = open_store(demo, reset_demo)
+    except Exception as exc:  # noqa: BLE001 - the user gets a sentence, the log the traceback
+        import logging
+
+        logging.getLogger("clarion").exception("start-up failed")
+        if exit_after_startup:
+            print(f"clarion: cannot open the database: {exc}", file=sys.stderr)
+        else:
+            QMessageBox.critical(None, "Clarion cannot start",
+                                 f"The database could not be opened:\n\n{exc}")
+        return 2
+
+    from ui.excepthook import ExceptionReporter
+    from ui.mainwindow import MainWindow
+    from ui.services import Services
+
+    reporter = ExceptionReporter(str(config.log_path))
+    reporter.install()
+    services = Services.build(config, store, clock, is_demo=demo)
+    window = MainWindow(services)
+    window.incidents.reload()
+    window.show()
+    runtime.settle_heap()
+
+    def start_sending() -> None:  # after the first paint: sending starts in the background
+        from ui.bridge import AsyncBridge
+        from ui.outbox.runner import OutboxRunner
+
+        window.runner = OutboxRunner(services.outbox, services.senders.pool, AsyncBridge())
+        window.runner.start()
+        window.start_clock_notifier()
+
+    if not exit_after_startup and screenshot is None:
+        after_first_paint(window, start_sending)
+    if screenshot is not None:
+        from ui.screenshots import take_screenshots
+
+        QTimer.singleShot(300, lambda: (take_screenshots(window, screenshot), window.close()))
+    elif exit_after_startup:
+        after_first_paint(window, window.close)
+    code = qt_app.exec()
+    if window.runner is not None:
+        window.runner.stop()
+    if window.clock_notifier is not None:
+        window.clock_notifier.stop()
+    # background reads (clock evaluations) finish before the database closes under them
+    from PySide6.QtCore import QThreadPool
+
+    QThreadPool.globalInstance().waitForDone(5000)
+    services.close()
+    reporter.uninstall()
+    return code
+
+
+def after_first_paint(window, callback, fallback_ms: int = 2000) -> None:  # type: ignore[no-untyped-def]
+    """Call `callback` once, as soon as the window has been painted for the first time — a
+    zero timer set after show() fires before the window system asks for that paint — or after
+    `fallback_ms` if no paint comes (a window started minimised is never painted)."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    class _FirstPaint(QObject):
+        def __init__(self) -> None:
+            super().__init__(window)
+            self.done = False
+
+        def eventFilter(self, obj, event):  # type: ignore[no-untyped-def]
+            if event.type() == QEvent.Type.Paint:
+                self.fire()
+            return False
+
+        def fire(self) -> None:
+            if self.done:
+                return
+            self.done = True
+            window.removeEventFilter(self)
+            QTimer.singleShot(0, callback)  # after the paint has finished
+
+    watcher = _FirstPaint()
+    window.installEventFilter(watcher)
+    QTimer.singleShot(fallback_ms, watcher.fire)
