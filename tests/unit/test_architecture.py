@@ -260,3 +260,21 @@ def test_the_checks_mean_something(edges):
     assert ("app.sending.runner", "app.sending.outbox") in pairs
     assert ("app.demo.seed", "app.sending.outbox") in pairs  # a function-level import
     assert len(edges) > 150
+
+
+def test_the_readme_lists_every_package_and_nothing_else():
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`((?:app|ui)/[\w/]*?)/?`", section))
+    named |= {f"{parent}/{child}" for parent, child in
+              re.findall(r"`((?:app|ui)/\w+)/`[^`\n]*?`(\w+)/`", section)}
+    folders = {str(p.parent.relative_to(ROOT)) for p in ROOT.glob("[au][pi]*/**/__init__.py")
+               if "migrations" not in p.parts}
+    folders.discard("app")
+    folders.discard("ui")
+    missing = sorted(folders - named)
+    stale = sorted(n for n in named if n.count("/") and not (ROOT / n).exists())
+    assert not missing, f"README 'How the code is laid out' does not name {missing}"
+    assert not stale, f"README 'How the code is laid out' names what does not exist: {stale}"
