@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.clock import ensure_utc
 from app.errors import ClarionError
@@ -24,13 +25,19 @@ class TemplateRenderError(ClarionError):
 
 # ---------------------------------------------------------------- environment and filters
 
-def _zone(context: Any) -> Any:
-    from zoneinfo import ZoneInfo
+_UTC = ZoneInfo("UTC")
 
+
+def _zone(context: Any) -> ZoneInfo:
+    """The client's zone, or UTC where the client has none or an unknown one (a bad zone name
+    shows UTC rather than failing)."""
+    name = (context.get("client") or {}).get("time_zone")
+    if not name:
+        return _UTC
     try:
-        return ZoneInfo(context.get("client", {}).get("time_zone") or "UTC")
-    except Exception:  # noqa: BLE001 - a bad zone name shows UTC rather than failing
-        return ZoneInfo("UTC")
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return _UTC
 
 
 def _local(context: Any, value: datetime) -> datetime:
@@ -70,7 +77,7 @@ def _f_minutes_until(context: Any, value: datetime | None) -> int:
 def f_join_and(value: Any) -> str:
     items = [str(v) for v in (value or [])]
     if len(items) <= 1:
-        return "".join(items)
+        return items[0] if items else ""
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
@@ -84,30 +91,44 @@ FILTERS_HELP: tuple[tuple[str, str], ...] = (
 
 
 MAX_OUTPUT = 200_000  # characters one operation may produce; a message is far smaller
+MAX_EXPONENT = 64      # the largest exponent a template may use
+MAX_POWER_BITS = 4_096  # the largest integer a power may produce (about 1,200 digits)
+
+
+def guarded_binop(operator: str, left: Any, right: Any) -> Any:
+    """`left ** right` or `left * right` as a template computes them, refused (Jinja2's
+    SecurityError) where the result could exhaust memory or time: an exponent above
+    MAX_EXPONENT, an integer power above MAX_POWER_BITS (nested powers such as
+    `((9**64)**64)**64` each stay under the exponent limit), a repeated string or list longer
+    than MAX_OUTPUT. Jinja2's sandbox itself only guards attribute access and range()."""
+    from jinja2.exceptions import SecurityError
+
+    if operator == "**":
+        if isinstance(right, int) and abs(right) > MAX_EXPONENT:
+            raise SecurityError("exponent too large")
+        if isinstance(left, int) and isinstance(right, int) \
+                and left.bit_length() * abs(right) > MAX_POWER_BITS:
+            raise SecurityError("the result would be too large")
+        return left ** right
+    for seq, count in ((left, right), (right, left)):
+        if isinstance(seq, (str, list, tuple)) and isinstance(count, int) \
+                and len(seq) * count > MAX_OUTPUT:
+            raise SecurityError("the result would be too large")
+    return left * right
 
 
 @lru_cache(maxsize=1)
 def _sandbox_class():  # type: ignore[no-untyped-def]
-    from jinja2.exceptions import SecurityError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     class ClarionSandbox(ImmutableSandboxedEnvironment):
-        """Jinja2's immutable sandbox, plus limits on operators that can exhaust memory or
-        time (`'a' * 10**9`, `9**9**9`): the sandbox only guards attribute access and range()."""
+        """Jinja2's immutable sandbox, with `*` and `**` computed by guarded_binop."""
 
         intercepted_binops = frozenset(["*", "**"])
 
         def call_binop(self, context, operator, left, right):  # type: ignore[no-untyped-def]
-            if operator == "**":
-                if isinstance(right, int) and abs(right) > 64:
-                    raise SecurityError("exponent too large")
-                return left ** right
-            if operator == "*":
-                for seq, count in ((left, right), (right, left)):
-                    if isinstance(seq, (str, list, tuple)) and isinstance(count, int) \
-                            and len(seq) * count > MAX_OUTPUT:
-                        raise SecurityError("the result would be too large")
-                return left * right
+            if operator in self.intercepted_binops:
+                return guarded_binop(operator, left, right)
             return super().call_binop(context, operator, left, right)
 
     return ClarionSandbox
