@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench screenshots bundle clean
+.PHONY: run test bench mutate screenshots bundle clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ test: $(STAMP)
 bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python tests/benchmarks/bench_startup.py
 
+## Mutation testing of the critical modules ([tool.mutmut] in pyproject.toml; long, not part of
+## the suite): mutates them one change at a time, runs the tests that reach each change, prints the
+## score and every surviving mutant not listed in tests/mutation/equivalent.txt.
+mutate: $(STAMP)
+	$(BIN)/pip install --quiet 'mutmut>=3.8'
+	QT_QPA_PLATFORM=offscreen $(BIN)/mutmut run $(MUTANTS) >mutants.log 2>&1 || (tail -40 mutants.log; exit 1)
+	$(BIN)/python tests/mutation/score.py
+
 ## Screenshots of each screen under Xvfb into packaging/screenshots/.
 screenshots: $(STAMP)
 	packaging/screenshot.sh
@@ -34,4 +42,4 @@ bundle: $(STAMP)
 	$(BIN)/pyinstaller --noconfirm --clean --distpath dist --workpath build packaging/clarion.spec
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache mutants mutants.log
