@@ -163,10 +163,12 @@ class AccountService:
                         self.secrets.set(account.id, _clean_secret(account.kind, secret))
                         replaced = True
                     elif action == "delete":
+                        previous = self.secrets.get(account.id)
                         self.secrets.delete(account.id)
+                        replaced = True
                     dto = to_dto(account)
             except BaseException:
-                if replaced:  # the commit failed after the keyring took the new secret
+                if replaced:  # the commit failed after the keyring changed: put back the old
                     if previous is not None:
                         try:
                             self.secrets.set(account_id, previous)

@@ -10,7 +10,9 @@ import keyring
 import keyring.backend
 import keyring.errors
 import pytest
+import sqlalchemy.exc
 from keyring.backends import fail
+from sqlalchemy import event
 
 from app.sending.accounts import (
     ACCOUNTS_CHANGED, DRILL_NAME, SECRET_FIELD, AccountService, validate_settings,
@@ -578,6 +580,110 @@ def test_locked_keyring_leaves_no_row(store, frozen_clock):
     with pytest.raises(SecretStoreError, match="locked"):
         service.create("sms", "P", sms(), secret=SECRET)
     assert row_count(store) == 0
+
+
+# ---------------------------------------------------------------- a commit that fails
+
+class FailingCommits:
+    """While `armed`, every commit of the store's sessions fails as a full disk or an I/O
+    error would: after everything in the transaction ran (the row flushed, the keyring
+    written), at COMMIT. A real SQLAlchemy session event, not a mock of the service."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.armed = False
+        self.failed = 0
+        event.listen(store.sessions, "before_commit", self._before_commit)
+
+    def _before_commit(self, session) -> None:
+        if self.armed:
+            self.failed += 1
+            raise sqlalchemy.exc.OperationalError(
+                "COMMIT", {}, sqlite3.OperationalError("disk I/O error (injected)"))
+
+    def remove(self) -> None:
+        event.remove(self.store.sessions, "before_commit", self._before_commit)
+
+
+@pytest.fixture
+def failing_commits(store):
+    commits = FailingCommits(store)
+    yield commits
+    commits.remove()
+
+
+def stored_secrets(memory_keyring) -> dict[str, str]:
+    return {u: memory_keyring.get_password(SERVICE, u) for u in memory_keyring.usernames()}
+
+
+@pytest.mark.parametrize("kind, settings, secret", [
+    ("sms", sms(), SECRET),
+    ("email", email(username="clarion"), SECRET),
+    ("slack", {}, f"https://hooks.example.com/services/{SECRET}")])
+def test_create_keeps_neither_row_nor_secret_when_the_commit_fails(
+        accounts, memory_keyring, published, store, failing_commits, kind, settings, secret):
+    """The keyring took the secret, then the database commit failed: the secret is removed
+    again, no row is left, nothing is announced — and the next account (SQLite hands it the
+    same id) does not inherit an orphaned secret."""
+    failing_commits.armed = True
+    with pytest.raises(sqlalchemy.exc.OperationalError, match="disk I/O error"):
+        accounts.create(kind, "Account", settings, secret=secret)
+    assert failing_commits.failed == 1            # the failure came at the commit itself
+    assert row_count(store) == 0
+    assert stored_secrets(memory_keyring) == {}
+    assert published == []
+
+    failing_commits.armed = False
+    plain = accounts.create("email", "Internal relay", email())   # no user name: no secret
+    assert accounts.secret_of(plain.id) is None and not accounts.has_secret(plain.id)
+    assert stored_secrets(memory_keyring) == {}
+
+
+def test_update_keeps_the_old_settings_and_the_old_secret_when_the_commit_fails(
+        accounts, memory_keyring, published, failing_commits):
+    """A new token replaced the old one in the keyring, then the commit failed: the old
+    settings stay (rolled back) and the OLD token is put back, not the new one."""
+    before = accounts.create("sms", "Twilio", sms(), secret="old-token")
+    failing_commits.armed = True
+    with pytest.raises(sqlalchemy.exc.OperationalError, match="disk I/O error"):
+        accounts.update(before.id, "Renamed", sms(account_sid="AC999"), secret="new-token",
+                        is_default=True)
+    assert failing_commits.failed == 1
+    failing_commits.armed = False
+    assert accounts.get(before.id) == before
+    assert accounts.secret_of(before.id) == "old-token"
+    assert stored_secrets(memory_keyring) == {f"account-{before.id}": "old-token"}
+    assert published == [(before.id,)]           # the create's only
+
+
+def test_update_that_adds_a_password_stores_none_when_the_commit_fails(
+        accounts, memory_keyring, failing_commits):
+    """An account without a secret gets a user name and a password; the commit fails: no
+    user name in the settings and no password left in the keyring."""
+    before = accounts.create("email", "Relay", email())
+    failing_commits.armed = True
+    with pytest.raises(sqlalchemy.exc.OperationalError):
+        accounts.update(before.id, "Relay", email(username="clarion"), secret=SECRET)
+    failing_commits.armed = False
+    assert accounts.get(before.id) == before
+    assert accounts.get(before.id).settings["username"] == ""
+    assert accounts.secret_of(before.id) is None
+    assert stored_secrets(memory_keyring) == {}
+
+
+def test_update_that_drops_the_password_keeps_it_when_the_commit_fails(
+        accounts, memory_keyring, failing_commits):
+    """The user name is removed, so the keyring forgets the password; the commit fails: the
+    settings still have the user name, so the password must still be there (else the
+    account could never log in again until someone re-enters it)."""
+    before = accounts.create("email", "Relay", email(username="clarion"), secret=SECRET)
+    failing_commits.armed = True
+    with pytest.raises(sqlalchemy.exc.OperationalError):
+        accounts.update(before.id, "Relay", email())
+    failing_commits.armed = False
+    assert accounts.get(before.id).settings["username"] == "clarion"
+    assert accounts.secret_of(before.id) == SECRET
+    assert stored_secrets(memory_keyring) == {f"account-{before.id}": SECRET}
 
 
 # ---------------------------------------------------------------- secrets reach no file
