@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -103,6 +103,13 @@ class Recorder:
     open_sessions: int = 0
     peak_sessions: int = 0
     refused_sessions: int = 0
+    # `login_reply`: the answer to every AUTH instead of checking the credentials (e.g.
+    # "454 4.7.0 Temporary authentication failure"); None: 235 for USER/PASSWORD, else 535
+    login_reply: str | None = None
+    # (mechanism, over TLS?) of every AUTH command that reached the server
+    login_commands: list[tuple[str, bool]] = field(default_factory=list)
+    # every byte the server read (after TLS decryption), with smtp_server(..., wiretap=True)
+    heard: bytearray = field(default_factory=bytearray)
 
     # authenticator(server, session, envelope, mechanism, auth_data)
     def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str,
@@ -112,8 +119,20 @@ class Recorder:
         login, password = auth_data.login.decode(), auth_data.password.decode()
         with self.lock:
             self.logins.append((login, password))
+        if self.login_reply is not None:
+            return AuthResult(success=False, handled=False, message=self.login_reply)
         ok = (login, password) == (USER, PASSWORD)
         return AuthResult(success=ok, handled=False)
+
+    async def handle_AUTH(self, server: Any, session: Any, envelope: Any,
+                          args: list[str]) -> Any:
+        """Note the AUTH command (mechanism, and whether TLS is on), then let aiosmtpd go on
+        as usual (MISSING: "no hook's answer")."""
+        with self.lock:
+            self.login_commands.append((args[0] if args else "",
+                                        server.transport.get_extra_info("sslcontext")
+                                        is not None))
+        return MISSING
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
                           mail_options: list[str]) -> str:
@@ -222,25 +241,73 @@ class _LimitedController(Controller):
         return smtp
 
 
+class _TappedSMTP(SMTP):
+    """A relay that keeps every byte it reads in `recorder.heard` (to show that something,
+    e.g. a password in any encoding, never reached it), and that may answer STARTTLS with
+    `starttls_reply` (e.g. "454 4.7.0 TLS not available") while still advertising it."""
+
+    recorder: Recorder
+    starttls_reply: str | None
+
+    def data_received(self, data: bytes) -> None:
+        with self.recorder.lock:
+            self.recorder.heard.extend(data)
+        super().data_received(data)
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        if self.starttls_reply is not None:
+            await self.push(self.starttls_reply)
+            return
+        await super().smtp_STARTTLS(arg)
+
+
+class _TappedController(Controller):
+    def __init__(self, recorder: Recorder, *, starttls_reply: str | None,
+                 **kwargs: Any) -> None:
+        super().__init__(recorder, **kwargs)
+        self._tap = (recorder, starttls_reply)
+
+    def factory(self) -> SMTP:
+        smtp = _TappedSMTP(self.handler, **self.SMTP_kwargs)
+        smtp.recorder, smtp.starttls_reply = self._tap
+        return smtp
+
+
 @contextlib.contextmanager
 def smtp_server(recorder: Recorder, cert: Cert | None, *, implicit_tls: bool = False,
                 starttls: bool = True, auth: bool = True, max_sessions: int | None = None,
-                refuse_at: str = "greeting", port: int | None = None) -> Iterator[Controller]:
+                refuse_at: str = "greeting", port: int | None = None,
+                auth_in_clear: bool = False, wiretap: bool = False,
+                starttls_reply: str | None = None,
+                auth_exclude: tuple[str, ...] = ()) -> Iterator[Controller]:
     """aiosmtpd on 127.0.0.1:<free port>. STARTTLS offered and required when `starttls` and a
     certificate is given; AUTH required when `auth` (over TLS only, unless no TLS is offered,
     so that we can show that our side never sends credentials in clear). With `max_sessions`,
-    the relay takes that many connections at a time and refuses more (see _LimitedSMTP)."""
+    the relay takes that many connections at a time and refuses more (see _LimitedSMTP).
+    `auth_in_clear`: a badly configured relay that offers and accepts AUTH before STARTTLS
+    (STARTTLS still offered, not required). `wiretap`: every byte the server reads is kept in
+    `recorder.heard`. `starttls_reply`: STARTTLS is advertised but answered with this reply
+    (both imply `wiretap`; see _TappedSMTP). `auth_exclude`: AUTH mechanisms not offered
+    (e.g. ("LOGIN",) for a relay that offers PLAIN only)."""
     kwargs: dict[str, Any] = {}
     if implicit_tls:
         assert cert is not None
         kwargs["ssl_context"] = cert.server_context()
     elif starttls and cert is not None:
-        kwargs.update(tls_context=cert.server_context(), require_starttls=True)
+        kwargs.update(tls_context=cert.server_context(), require_starttls=not auth_in_clear)
     if auth:
         kwargs.update(authenticator=recorder, auth_required=True,
-                      auth_require_tls=bool(cert is not None and (starttls or implicit_tls)))
-    if max_sessions is not None:
-        controller: Controller = _LimitedController(
+                      auth_require_tls=not auth_in_clear and
+                      bool(cert is not None and (starttls or implicit_tls)))
+        if auth_exclude:
+            kwargs["auth_exclude_mechanism"] = list(auth_exclude)
+    if wiretap or starttls_reply is not None:
+        assert max_sessions is None, "a tapped relay takes any number of connections"
+        controller: Controller = _TappedController(
+            recorder, starttls_reply=starttls_reply, hostname="127.0.0.1",
+            port=port or free_port(), **kwargs)
+    elif max_sessions is not None:
+        controller = _LimitedController(
             recorder, limit=max_sessions, refuse_at=refuse_at, hostname="127.0.0.1",
             port=port or free_port(), **kwargs)
     else:

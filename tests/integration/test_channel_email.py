@@ -4,9 +4,11 @@ STARTTLS with a certificate made at test time, AUTH, fault injection per recipie
 from __future__ import annotations
 
 import asyncio
+import base64
 from pathlib import Path
 from typing import Sequence
 
+import aiosmtplib
 import pytest
 
 from app.sending.channels.base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN,
@@ -127,6 +129,157 @@ def test_a_server_that_does_not_offer_starttls_is_refused_before_any_credentials
     assert results(outcomes) == {1: AUTH_FAILED, 2: AUTH_FAILED}
     assert "does not offer STARTTLS" in outcomes[1].detail
     assert recorder.logins == [] and recorder.received == []
+
+
+# ---- credentials travel only over TLS, and a login the server cannot do now is retried ----
+
+def password_forms() -> list[bytes]:
+    """The password as it would cross the wire: as is, and base64-encoded for AUTH PLAIN
+    (\\0user\\0password) and AUTH LOGIN (the password alone)."""
+    return [PASSWORD.encode(),
+            base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()),
+            base64.b64encode(PASSWORD.encode())]
+
+
+def assert_no_credentials_heard(recorder: Recorder) -> None:
+    heard = bytes(recorder.heard)
+    assert b"AUTH" not in heard.upper(), heard
+    for form in password_forms():
+        assert form not in heard, form
+    assert recorder.login_commands == [] and recorder.logins == []
+
+
+def log_in_in_clear(port: int) -> str:
+    """A plain client (not Clarion) logging in without TLS: what the server would accept."""
+    async def run() -> str:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False,
+                                 use_tls=False, timeout=5)
+        await client.connect()
+        try:
+            reply = await client.login(USER, PASSWORD)
+        finally:
+            await client.quit()
+        return f"{reply.code} {reply.message}"
+    return asyncio.run(asyncio.wait_for(run(), DEADLINE))
+
+
+class _SettingsCheckSkipped(EmailSender):
+    """As if the settings check had a hole: the session itself must still refuse to log in
+    over a connection without TLS."""
+
+    def config_problem(self) -> str:
+        return ""
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_security_none_with_a_username_never_logs_in_even_where_the_server_would_take_it():
+    """A server on this computer offers AUTH without TLS and would accept the password;
+    Clarion refuses the account (AUTH_FAILED, the coordinator fixes it) and no AUTH command
+    and no form of the password ever reaches the server — also not from a connection test."""
+    recorder = Recorder()
+    with smtp_server(recorder, None, starttls=False, wiretap=True) as server:
+        sender = EmailSender(email_account(server.port, security="none"), PASSWORD)
+        outcomes = send_all(sender, [outgoing(1), outgoing(2)])
+        assert_no_credentials_heard(recorder)
+        with pytest.raises(ClarionError, match="never sends credentials without TLS"):
+            asyncio.run(sender.test_connection())
+        assert_no_credentials_heard(recorder)
+        assert recorder.received == []
+        # the control: the same server does take this login in clear from a client that
+        # allows it, so only Clarion's refusal kept the password off the wire above
+        assert log_in_in_clear(server.port).startswith("235")
+    assert results(outcomes) == {1: AUTH_FAILED, 2: AUTH_FAILED}
+    assert "never sends credentials without TLS" in outcomes[1].detail
+    assert recorder.logins == [(USER, PASSWORD)]            # the control's, nobody else's
+    assert [tls for _mech, tls in recorder.login_commands] == [False]
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_the_session_refuses_to_log_in_without_tls_even_if_the_settings_check_let_it_through():
+    """Belt and braces: with the settings check out of the way, the session connects, reads
+    the EHLO (AUTH offered in clear) and still stops before AUTH: AUTH_FAILED, "Refusing to
+    log in without TLS", nothing sent, no password on the wire."""
+    recorder = Recorder()
+    with smtp_server(recorder, None, starttls=False, wiretap=True) as server:
+        sender = _SettingsCheckSkipped(email_account(server.port, security="none"), PASSWORD)
+        outcomes = send_all(sender, [outgoing(1), outgoing(2)])
+        assert_no_credentials_heard(recorder)
+        with pytest.raises(ClarionError, match="Refusing to log in without TLS"):
+            asyncio.run(sender.test_connection())
+    assert results(outcomes) == {1: AUTH_FAILED, 2: AUTH_FAILED}
+    assert outcomes[1].detail == "Refusing to log in without TLS."
+    assert b"EHLO clarion.test" in bytes(recorder.heard)      # it did connect and greet
+    assert_no_credentials_heard(recorder)
+    assert recorder.received == []
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_starttls_required_but_refused_by_the_server_is_retried_later_and_never_logs_in(cert):
+    """The relay advertises STARTTLS and would take AUTH in clear, but answers STARTTLS with
+    454 (TLS not available now): no login in clear; the messages wait for a retry
+    (TRANSIENT, with the server's words), they are not dropped or blamed on the account."""
+    recorder = Recorder()
+    with smtp_server(recorder, cert, auth_in_clear=True,
+                     starttls_reply="454 4.7.0 TLS not available due to temporary reason") \
+            as server:
+        sender = EmailSender(email_account(server.port, ca_file=cert.cert), PASSWORD)
+        outcomes = send_all(sender, [outgoing(1), outgoing(2)])
+        with pytest.raises(ClarionError, match="454 4.7.0 TLS not available"):
+            asyncio.run(sender.test_connection())
+    assert results(outcomes) == {1: TRANSIENT, 2: TRANSIENT}
+    assert all("454 4.7.0 TLS not available" in o.detail for o in outcomes.values()), outcomes
+    assert b"STARTTLS" in bytes(recorder.heard).upper()     # it asked for TLS, and stopped
+    assert_no_credentials_heard(recorder)
+    assert recorder.received == []
+
+
+def test_a_454_answer_to_the_login_is_transient_not_a_refused_account(cert):
+    """A 4xx at AUTH means "not now" (e.g. the relay's authentication backend is down):
+    every message waits for a retry (TRANSIENT, with the server's words) and the account is
+    not marked refused (AUTH_FAILED is for 535 & co, and pauses the account's queue)."""
+    recorder = Recorder(login_reply="454 4.7.0 Temporary authentication failure")
+    with smtp_server(recorder, cert) as server:
+        sender = EmailSender(email_account(server.port, ca_file=cert.cert), PASSWORD)
+        outcomes = send_all(sender, [outgoing(n) for n in range(1, 4)])
+        with pytest.raises(ClarionError, match="cannot log in now: 454 4.7.0 Temporary"):
+            asyncio.run(sender.test_connection())
+    assert results(outcomes) == {1: TRANSIENT, 2: TRANSIENT, 3: TRANSIENT}, outcomes
+    assert all("cannot log in now: 454 4.7.0 Temporary authentication failure" in o.detail
+               for o in outcomes.values()), outcomes
+    assert recorder.logins and set(recorder.logins) == {(USER, PASSWORD)}
+    assert all(tls for _mech, tls in recorder.login_commands)   # over TLS, as always
+    assert recorder.received == []
+
+
+@pytest.mark.parametrize("offered", ["PLAIN", "PLAIN LOGIN"])
+def test_a_421_answer_to_the_login_is_transient_not_a_refused_account(cert, offered):
+    """421 at AUTH ("closing connection, try later") is a retry, never AUTH_FAILED. With
+    PLAIN only, the server's words are the outcome's; with LOGIN offered too, aiosmtplib has
+    hung up after the 421 and tries LOGIN on the closed connection, so the words are lost
+    ("Server not connected") — still a retry."""
+    recorder = Recorder(login_reply="421 4.7.0 Try again later, closing connection")
+    exclude = () if "LOGIN" in offered else ("LOGIN",)
+    with smtp_server(recorder, cert, auth_exclude=exclude) as server:
+        sender = EmailSender(email_account(server.port, ca_file=cert.cert), PASSWORD)
+        outcomes = send_all(sender, [outgoing(n) for n in range(1, 4)])
+    assert results(outcomes) == {1: TRANSIENT, 2: TRANSIENT, 3: TRANSIENT}, outcomes
+    if offered == "PLAIN":
+        assert all("cannot log in now: 421 4.7.0 Try again later" in o.detail
+                   for o in outcomes.values()), outcomes
+    assert recorder.logins and set(recorder.logins) == {(USER, PASSWORD)}
+    assert recorder.received == []
+
+
+def test_a_535_answer_to_the_login_is_auth_failed_with_the_servers_words(cert):
+    """The counterpart of the 4xx case: a 535 from the same kind of server is the account's
+    problem (AUTH_FAILED, the queue is paused), for every message of the batch."""
+    recorder = Recorder(login_reply="535 5.7.8 Authentication credentials invalid")
+    with smtp_server(recorder, cert) as server:
+        sender = EmailSender(email_account(server.port, ca_file=cert.cert), PASSWORD)
+        outcomes = send_all(sender, [outgoing(n) for n in range(1, 4)])
+    assert results(outcomes) == {1: AUTH_FAILED, 2: AUTH_FAILED, 3: AUTH_FAILED}, outcomes
+    assert "refused the login: 535 5.7.8" in outcomes[1].detail
+    assert recorder.received == []
 
 
 def test_an_untrusted_certificate_is_refused_before_any_credentials(cert):
