@@ -324,6 +324,93 @@ def test_no_account_for_a_channel_keeps_its_deliveries_queued(store, frozen_cloc
     assert sorted(asked) == [("email", False), ("email", True), ("sms", False)]
 
 
+@pytest.fixture
+def accounts(store, frozen_clock):
+    """The accounts service, as the accounts window uses it (pausing needs no secret)."""
+    from app.sending.accounts import AccountService
+    from app.sending.secrets import SecretStore
+
+    return AccountService(store, frozen_clock, SecretStore())
+
+
+class PausingSender(FakeSender):
+    """A FakeSender that, when its first batch is handed to it, runs `meanwhile` first (what
+    the coordinator does while that batch is out, e.g. pausing another account)."""
+
+    def __init__(self, meanwhile, **kw):
+        super().__init__(**kw)
+        self.meanwhile = meanwhile
+
+    async def send(self, messages, on_outcome):
+        if not self.calls:
+            self.meanwhile()
+        await super().send(messages, on_outcome)
+
+
+def test_an_account_paused_after_its_route_was_checked_gets_nothing_claimed(
+        store, frozen_clock, incident, email_account, sms_account, accounts):
+    """The coordinator pauses the mail account after this flush looked at it and before it
+    claims (here: while the flush resolves the SMS sender, with no transaction open, the moment
+    another thread's write lands): no email is claimed or sent, no attempt is counted, and the
+    other account's texts go out."""
+    mail = add_message(store, frozen_clock, incident.id, people(3))   # older: checked first
+    frozen_clock.advance(seconds=1)
+    texts = add_message(store, frozen_clock, incident.id,
+                        [("Ana", "+12065550101"), ("Ben", "+12065550102")], "sms")
+    relay, sms = FakeSender(), FakeSender()
+    asked = []
+
+    def resolve(channel, is_drill):
+        asked.append(channel)
+        if channel == "sms":
+            accounts.pause(email_account.id, "Paused by Dana")
+            return sms_account, sms
+        return email_account, relay
+
+    outbox = Outbox(store, frozen_clock, None, resolve)
+    report = asyncio.run(outbox.flush())
+    assert asked == ["email", "sms"]                  # the mail route was checked unpaused
+    assert relay.calls == [] and sorted(sms.sent_ids) == texts
+    assert report.claimed == 2 and report.sent == 2
+    for i in mail:
+        d = row(store, i)
+        assert (d.state, d.attempts, d.account_id) == (DeliveryState.QUEUED, 0, None)
+    assert timeline(store, incident.id) and all(
+        e.data["delivery_id"] in texts for e in timeline(store, incident.id))
+    # the next flush finds the pause at once, and still claims nothing for it
+    again = asyncio.run(outbox.flush())
+    assert (again.claimed, again.paused_accounts) == (0, ("Relay",)) and relay.calls == []
+
+
+def test_an_account_paused_between_rounds_gets_no_further_round(store, frozen_clock, incident,
+                                                                email_account, sms_account,
+                                                                accounts):
+    """The coordinator pauses the mail account while the flush's first round is out: what was
+    already handed to its sender finishes, no later round is claimed for it, the flush reports
+    it paused, and the scheduler is told to wait for `wake` rather than look again."""
+    mail = add_message(store, frozen_clock, incident.id, people(8))
+    texts = add_message(store, frozen_clock, incident.id,
+                        [("Ana", "+12065550101"), ("Ben", "+12065550102")], "sms")
+    relay = FakeSender()
+    sms = PausingSender(lambda: accounts.pause(email_account.id, "Paused by Dana"))
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, relay),
+                                               "sms": (sms_account, sms)}, batch_size=4)
+    report = asyncio.run(outbox.flush())
+    # round 1 shared the room: two emails and both texts
+    assert len(relay.sent_ids) == 2 and set(relay.sent_ids) <= set(mail)
+    assert sorted(sms.sent_ids) == texts
+    assert report.claimed == 4 and report.sent == 4 and report.paused_accounts == ("Relay",)
+    rest = [i for i in mail if i not in relay.sent_ids]
+    assert len(rest) == 6
+    for i in rest:
+        d = row(store, i)
+        assert (d.state, d.attempts, d.account_id) == (DeliveryState.QUEUED, 0, None)
+    assert outbox.next_due_at() is None      # the paused route is left to `wake`
+    # resumed: the rest goes out with the next flush
+    accounts.resume(email_account.id)
+    assert asyncio.run(outbox.flush()).sent == 6 and sorted(relay.sent_ids) == mail
+
+
 # ---------------------------------------------------------------- start-up recovery
 
 def test_recover_turns_sending_into_unknown(store, frozen_clock, incident, email_account):
@@ -542,31 +629,91 @@ def test_flush_headless_runs_without_a_loop(store, frozen_clock, incident, email
 # ---------------------------------------------------------------- the scheduler
 
 class CountingOutbox(Outbox):
+    """An Outbox that notes the clock at each flush and sets `flushed` (an asyncio.Event)
+    after each. Its first flushes raise the errors in `fail`. After `most` flushes it sets
+    `stop`: a runner that spins then ends, and its test fails on the count instead of hanging."""
+
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
-        self.flushes = 0
+        self.flushed_at: list = []
         self.flushed: asyncio.Event | None = None
+        self.stop: asyncio.Event | None = None
+        self.most = 30
+        self.fail: list[Exception] = []
+
+    @property
+    def flushes(self) -> int:
+        return len(self.flushed_at)
 
     async def flush(self, limit=None):
-        self.flushes += 1
+        self.flushed_at.append(self.clock.now())
+        if self.stop is not None and self.flushes >= self.most:
+            self.stop.set()
+        if self.fail:
+            raise self.fail.pop(0)
         report = await super().flush(limit)
         if self.flushed is not None:
             self.flushed.set()
         return report
 
 
-def test_run_forever_wakes_on_wake_stops_on_stop_and_never_spins(store, frozen_clock, incident,
-                                                                 email_account, sms_account):
-    add_message(store, frozen_clock, incident.id, people(2))
-    add_message(store, frozen_clock, incident.id, [("Ana", "+12065550101")], "sms")  # no account
-    fake = FakeSender()
-    outbox = CountingOutbox(store, frozen_clock, None,
-                            lambda c, d: (email_account, fake) if c == "email" else None,
-                            base_backoff_s=60)
+class FrozenWaits:
+    """Stands in for asyncio.wait inside app.sending.runner, so the runner runs on the frozen
+    clock: it records how long each wait was asked to last (seconds, or None: until woken) and
+    lets that time pass on the frozen clock at once. Like the real wait, it ends early when
+    `wake` or `stop` is set; `meanwhile(n, timeout, wake)` plays what happens during the n-th
+    wait (something queued, an account resumed). A wait with no timeout that nothing ends
+    would last for ever: the run ends there (stop is set)."""
 
-    async def flushed_again(timeout):
-        outbox.flushed.clear()
-        await asyncio.wait_for(outbox.flushed.wait(), timeout)
+    def __init__(self, clock, stop, wake, meanwhile):
+        self.clock, self.stop, self.wake, self.meanwhile = clock, stop, wake, meanwhile
+        self.asked: list[float | None] = []
+
+    async def __call__(self, waiters, timeout=None, return_when=asyncio.ALL_COMPLETED):
+        self.asked.append(timeout)
+        self.meanwhile(len(self.asked) - 1, timeout, self.wake)
+        if not (self.stop.is_set() or self.wake.is_set()):
+            if timeout is None:
+                self.stop.set()
+            else:
+                self.clock.advance(seconds=max(timeout, 0.0))
+        await asyncio.sleep(0)
+        return set(), set(waiters)
+
+
+class _AsyncioWithWait:
+    """The asyncio module as app.sending.runner sees it, with `wait` replaced."""
+
+    def __init__(self, wait):
+        self.wait = wait
+
+    def __getattr__(self, name):
+        return getattr(asyncio, name)
+
+
+def run_frozen(outbox, monkeypatch, meanwhile=lambda n, timeout, wake: None) -> FrozenWaits:
+    """run_forever(outbox) with FrozenWaits, until it waits for ever or stops."""
+    from app.sending import runner
+
+    async def main():
+        stop, wake = asyncio.Event(), asyncio.Event()
+        waits = FrozenWaits(outbox.clock, stop, wake, meanwhile)
+        monkeypatch.setattr(runner, "asyncio", _AsyncioWithWait(waits))
+        outbox.stop = stop
+        await run_forever(outbox, stop, wake)
+        return waits
+
+    return asyncio.run(main())
+
+
+def test_run_forever_wakes_on_wake_and_stops_on_stop(store, frozen_clock, incident,
+                                                     email_account):
+    """With the real asyncio.wait: while nothing is due the runner waits until `wake` is set
+    (something was queued), and `stop` ends it while it waits. How long it waits otherwise
+    is pinned by the tests below, on the frozen clock."""
+    add_message(store, frozen_clock, incident.id, people(2))
+    fake = FakeSender()
+    outbox = CountingOutbox(store, frozen_clock, None, lambda c, d: (email_account, fake))
 
     async def main():
         stop, wake = asyncio.Event(), asyncio.Event()
@@ -574,65 +721,174 @@ def test_run_forever_wakes_on_wake_stops_on_stop_and_never_spins(store, frozen_c
         task = asyncio.create_task(run_forever(outbox, stop, wake))
         await asyncio.wait_for(outbox.flushed.wait(), 5)
         assert outbox.flushes == 1 and len(fake.sent_ids) == 2
-        # nothing sendable is due (the SMS has no account): it waits, it does not spin
-        with pytest.raises(asyncio.TimeoutError):
-            await flushed_again(0.3)
-        assert outbox.flushes == 1
-        # something new is queued: `wake` gets it out at once
+        assert outbox.next_due_at() is None          # nothing due: only `wake` ends the wait
+        outbox.flushed.clear()
         add_message(store, frozen_clock, incident.id, people(1, "late"))
         wake.set()
-        await flushed_again(5)
-        assert outbox.flushes == 2 and len(fake.sent_ids) == 3
-        # a transient failure waits for its time (the frozen clock has not moved): no spinning
-        fake.plan["retry0@example.com"] = (TRANSIENT, "421 busy", None)
-        [retry_id] = add_message(store, frozen_clock, incident.id, people(1, "retry"))
-        wake.set()
-        await flushed_again(5)
-        with pytest.raises(asyncio.TimeoutError):
-            await flushed_again(0.3)
-        assert outbox.flushes == 3 and states(store, [retry_id])[retry_id] == "retry_wait"
-        # its time comes (clock moved, scheduler nudged): it goes out
-        frozen_clock.set(row(store, retry_id).next_attempt_at)
-        fake.plan.clear()
-        wake.set()
-        await flushed_again(5)
-        assert states(store, [retry_id])[retry_id] == "sent"
-        stop.set()
-        await asyncio.wait_for(task, 5)
-        return outbox.flushes
-
-    assert asyncio.run(main()) == 4
-
-
-def test_run_forever_sleeps_until_the_next_attempt(store, frozen_clock, incident, email_account):
-    """With a real sense of time: the wait ends by itself when a retry is due."""
-    [ana] = add_message(store, frozen_clock, incident.id, [("Ana", "ana@example.com")])
-    fake = FakeSender(plan={"ana@example.com": (TRANSIENT, "421 busy", None)})
-
-    class Clock:  # the frozen clock plus the real time elapsed
-        def __init__(self):
-            import time
-            self.time, self.start = time, time.monotonic()
-
-        def now(self):
-            return frozen_clock.now() + timedelta(seconds=self.time.monotonic() - self.start)
-
-    outbox = CountingOutbox(store, Clock(), None, lambda c, d: (email_account, fake),
-                            base_backoff_s=0.2, max_backoff_s=0.2)
-
-    async def main():
-        stop, wake = asyncio.Event(), asyncio.Event()
-        outbox.flushed = asyncio.Event()
-        task = asyncio.create_task(run_forever(outbox, stop, wake))
         await asyncio.wait_for(outbox.flushed.wait(), 5)
-        fake.plan.clear()
-        outbox.flushed.clear()
-        await asyncio.wait_for(outbox.flushed.wait(), 5)  # no wake: the timer did it
+        assert outbox.flushes == 2 and len(fake.sent_ids) == 3
         stop.set()
         await asyncio.wait_for(task, 5)
 
     asyncio.run(main())
-    assert states(store, [ana])[ana] == "sent" and 2 <= outbox.flushes <= 3
+    assert outbox.flushes == 2
+
+
+def test_run_forever_sleeps_until_the_next_attempt(store, frozen_clock, incident, email_account,
+                                                   monkeypatch):
+    """A transient failure: the runner sleeps exactly until the retry is due (nobody sets
+    `wake`), sends it then, and afterwards waits for `wake` with nothing left to do."""
+    start = frozen_clock.now()
+    [ana] = add_message(store, frozen_clock, incident.id, [("Ana", "ana@example.com")])
+    fake = FakeSender(plan={"ana@example.com": (TRANSIENT, "421 busy", None)})
+    outbox = CountingOutbox(store, frozen_clock, None, lambda c, d: (email_account, fake),
+                            base_backoff_s=60, max_backoff_s=60, rng=random.Random(3))
+    retry_at = []
+
+    def meanwhile(n, timeout, wake):
+        if n == 0:
+            retry_at.append(row(store, ana).next_attempt_at)
+            fake.plan.clear()                   # the server is back; nobody tells the runner
+
+    waits = run_frozen(outbox, monkeypatch, meanwhile)
+    [due] = retry_at
+    assert start + timedelta(seconds=48) <= due <= start + timedelta(seconds=60)
+    assert waits.asked == [(due - start).total_seconds(), None]
+    assert outbox.flushed_at == [start, due]
+    assert fake.calls == [[ana], [ana]] and states(store, [ana]) == {ana: "sent"}
+
+
+def test_run_forever_waits_for_wake_while_only_unsendable_deliveries_are_due(
+        store, frozen_clock, incident, email_account, accounts, monkeypatch):
+    """Due deliveries that cannot go — an SMS with no account, emails for a paused account —
+    are not polled: the runner waits for `wake`, with no timeout and no flush meanwhile.
+    Resuming the account and setting `wake` (what the window does) gets the emails out at
+    once, and the runner waits again."""
+    start = frozen_clock.now()
+    texts = add_message(store, frozen_clock, incident.id, [("Ana", "+12065550101")], "sms")
+    mail = add_message(store, frozen_clock, incident.id, people(2))
+    accounts.pause(email_account.id, "535 authentication failed")
+    fake = FakeSender()
+    outbox = CountingOutbox(store, frozen_clock, None,
+                            lambda c, d: (email_account, fake) if c == "email" else None,
+                            base_backoff_s=60)
+
+    def meanwhile(n, timeout, wake):
+        if n == 0:
+            accounts.resume(email_account.id)
+            wake.set()
+
+    waits = run_frozen(outbox, monkeypatch, meanwhile)
+    assert waits.asked == [None, None]
+    assert outbox.flushed_at == [start, start]
+    assert sorted(fake.sent_ids) == mail and states(store, texts) == {texts[0]: "queued"}
+
+
+def test_run_forever_backs_off_when_due_deliveries_could_not_be_claimed(
+        store, frozen_clock, incident, email_account, accounts, monkeypatch):
+    """The mail account is paused after the flush checked it and before its claim (while the
+    SMS route, which has no account, is resolved): the emails are due, yet nothing was
+    claimed. The runner then waits base_backoff_s (60 s) before it looks again — never at
+    once, which would spin — and then, seeing the pause, waits for `wake`."""
+    mail = add_message(store, frozen_clock, incident.id, people(2))     # older: checked first
+    frozen_clock.advance(seconds=1)
+    add_message(store, frozen_clock, incident.id, [("Ana", "+12065550101")], "sms")
+    start = frozen_clock.now()
+    fake = FakeSender()
+
+    def resolve(channel, is_drill):
+        if channel == "sms":
+            if not accounts.get(email_account.id).paused_reason:
+                accounts.pause(email_account.id, "Paused by Dana")
+            return None
+        return email_account, fake
+
+    outbox = CountingOutbox(store, frozen_clock, None, resolve, base_backoff_s=60)
+    waits = run_frozen(outbox, monkeypatch)
+    assert waits.asked == [60.0, None]
+    assert outbox.flushed_at == [start, start + timedelta(seconds=60)]
+    assert fake.calls == [] and states(store, mail) == {i: "queued" for i in mail}
+
+
+def test_run_forever_flushes_again_at_once_when_more_became_due_while_sending(
+        store, frozen_clock, incident, email_account, monkeypatch):
+    """A message queued while a flush is sending is due now and was not in that flush: the
+    runner flushes again straight away, without waiting."""
+    start = frozen_clock.now()
+    first = add_message(store, frozen_clock, incident.id, people(2))
+    late = []
+
+    class QueuedMeanwhile(FakeSender):
+        async def send(self, messages, on_outcome):
+            if not self.calls:
+                late.extend(add_message(store, frozen_clock, incident.id, people(1, "late")))
+            await super().send(messages, on_outcome)
+
+    fake = QueuedMeanwhile()
+    outbox = CountingOutbox(store, frozen_clock, None, lambda c, d: (email_account, fake),
+                            base_backoff_s=60)
+    waits = run_frozen(outbox, monkeypatch)
+    assert fake.calls == [first, late]
+    assert waits.asked == [None] and outbox.flushed_at == [start, start]
+
+
+def test_run_forever_looks_again_at_least_every_ten_minutes(store, frozen_clock, incident,
+                                                            email_account, monkeypatch):
+    """A retry an hour away (the server said Retry-After 3600): the runner still wakes every
+    10 minutes (MAX_IDLE_WAIT_S, so a jump of the system clock is noticed), flushing each
+    time, and sends it when it is due."""
+    start = frozen_clock.now()
+    [ana] = add_message(store, frozen_clock, incident.id, [("Ana", "ana@example.com")])
+    fake = FakeSender(plan={"ana@example.com": (TRANSIENT, "452 too many mails", 3600.0)})
+    outbox = CountingOutbox(store, frozen_clock, None, lambda c, d: (email_account, fake),
+                            base_backoff_s=30)
+
+    def meanwhile(n, timeout, wake):
+        fake.plan.clear()
+
+    waits = run_frozen(outbox, monkeypatch, meanwhile)
+    assert waits.asked == [600.0] * 6 + [None]
+    assert outbox.flushed_at == [start + timedelta(seconds=600 * k) for k in range(7)]
+    assert fake.calls == [[ana], [ana]] and states(store, [ana]) == {ana: "sent"}
+
+
+def test_run_forever_tries_again_after_base_backoff_when_a_flush_fails(
+        store, frozen_clock, incident, email_account, monkeypatch, caplog):
+    """A flush that fails (the database is busy) is logged; the runner tries again after
+    base_backoff_s — not at once, and not only when woken."""
+    import sqlite3
+
+    start = frozen_clock.now()
+    mail = add_message(store, frozen_clock, incident.id, people(2))
+    fake = FakeSender()
+    outbox = CountingOutbox(store, frozen_clock, None, lambda c, d: (email_account, fake),
+                            base_backoff_s=60)
+    outbox.fail = [sqlite3.OperationalError("database is locked")]
+    waits = run_frozen(outbox, monkeypatch)
+    assert waits.asked == [60.0, None]
+    assert outbox.flushed_at == [start, start + timedelta(seconds=60)]
+    assert sorted(fake.sent_ids) == mail
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "outbox flush failed"]
+
+
+def test_run_forever_stopped_during_a_flush_ends_without_waiting(store, frozen_clock, incident,
+                                                                 email_account, monkeypatch):
+    """`stop` set while a flush is sending (the window closes): the flush finishes and records
+    its outcomes, and the runner ends without waiting again."""
+    mail = add_message(store, frozen_clock, incident.id, people(2))
+    outbox = None
+
+    class StoppedMeanwhile(FakeSender):
+        async def send(self, messages, on_outcome):
+            outbox.stop.set()
+            await super().send(messages, on_outcome)
+
+    fake = StoppedMeanwhile()
+    outbox = CountingOutbox(store, frozen_clock, None, lambda c, d: (email_account, fake))
+    waits = run_frozen(outbox, monkeypatch)
+    assert waits.asked == [] and outbox.flushes == 1
+    assert states(store, mail) == {i: "sent" for i in mail}
 
 
 def test_outbox_changed_events_after_each_committed_batch(store, frozen_clock, incident,

@@ -10,11 +10,12 @@ import threading
 import pytest
 from sqlalchemy import event, update
 
-from app.sending.channels.base import AUTH_FAILED, SENT, SendOutcome
+from app.sending.channels.base import AUTH_FAILED, PERMANENT, SENT, SendOutcome
 from app.domain.enums import DeliveryState, Severity
 from app.domain.models import Delivery
 from app.events import OUTBOX_CHANGED, EventBus
 from app.sending.flush import Flush
+from app.sending.rows import stale, write_outcomes
 from test_outbox import (
     FakeSender, add_account, add_message, make_outbox, people, row, states, timeline,
 )
@@ -106,6 +107,88 @@ def test_a_late_outcome_never_overwrites_a_newer_attempt(store, frozen_clock, in
     assert d.state == DeliveryState.SENDING and d.attempts == 2 and d.sent_at is None
     recorded = [i for e in timeline(store, incident.id) for i in [e.data.get("delivery_id")]]
     assert taken not in recorded and set(recorded) == {ids[0], ids[2]}
+
+
+def test_an_outcome_reported_twice_is_recorded_once(store, frozen_clock, incident,
+                                                    email_account, caplog):
+    """A channel that reports a delivery twice (here: "sent", then a contradicting "failed",
+    both before the batch is recorded): the first answer counts; state, attempts, the report
+    and the timeline have it once, and the repeat is logged as ignored."""
+    ids = add_message(store, frozen_clock, incident.id, people(3))
+
+    class Twice(FakeSender):
+        async def send(self, messages, on_outcome):
+            self.calls.append([m.delivery_id for m in messages])
+            for m in messages:
+                on_outcome(SendOutcome(m.delivery_id, SENT, provider_id=f"p-{m.delivery_id}"))
+                on_outcome(SendOutcome(m.delivery_id, PERMANENT, "550 said twice"))
+
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, Twice())},
+                         commit_every=50)
+    report = asyncio.run(outbox.flush())
+    assert (report.claimed, report.sent, report.failed) == (3, 3, 0)
+    for i in ids:
+        d = row(store, i)
+        assert (d.state, d.attempts, d.provider_id, d.last_error) == (
+            DeliveryState.SENT, 1, f"p-{i}", "")
+    entries = timeline(store, incident.id)
+    assert sorted(e.data["delivery_id"] for e in entries) == ids     # one entry each
+    assert {e.kind for e in entries} == {"delivery_sent"}
+    assert sum("ignored an outcome for delivery" in r.getMessage()
+               for r in caplog.records) == 3
+
+
+def test_an_outcome_for_a_delivery_this_flush_did_not_claim_is_ignored(
+        store, frozen_clock, incident, email_account):
+    """A channel answering for a delivery it was not given (one still waiting its turn):
+    nothing changes for that delivery, and the flush records the others normally."""
+    ids = add_message(store, frozen_clock, incident.id, people(3))
+    waiting = ids[2]
+
+    class Stray(FakeSender):
+        async def send(self, messages, on_outcome):
+            on_outcome(SendOutcome(waiting, SENT, provider_id="p-stray"))
+            await super().send(messages, on_outcome)
+
+    fake = Stray()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)})
+    report = asyncio.run(outbox.flush(limit=2))
+    assert fake.sent_ids == ids[:2] and (report.claimed, report.sent) == (2, 2)
+    d = row(store, waiting)
+    assert (d.state, d.attempts, d.provider_id, d.sent_at) == (DeliveryState.QUEUED, 0, "", None)
+    assert waiting not in {e.data["delivery_id"] for e in timeline(store, incident.id)}
+
+
+def test_outcomes_are_written_only_over_the_attempt_that_was_claimed(store, frozen_clock,
+                                                                     incident):
+    """The SQL under every recorded outcome (app/sending/rows.py): stale() names the
+    deliveries no longer `sending` in the attempt a flush claimed, and write_outcomes()
+    changes a row only while it still is — never one already recorded, recovered as unknown,
+    or claimed again since (a newer attempt)."""
+    ids = add_message(store, frozen_clock, incident.id, people(4))
+    mine, claimed_again, recorded, recovered = ids
+    with store.session() as s, s.begin():
+        for i, state, attempts in ((mine, DeliveryState.SENDING, 1),
+                                   (claimed_again, DeliveryState.SENDING, 2),
+                                   (recorded, DeliveryState.SENT, 1),
+                                   (recovered, DeliveryState.UNKNOWN, 1)):
+            s.execute(update(Delivery).where(Delivery.id == i)
+                      .values(state=state, attempts=attempts))
+    claimed = {i: 1 for i in ids}                       # what this flush claimed: attempt 1
+    now = frozen_clock.now()
+    outcome = {"state": DeliveryState.FAILED, "attempts": 1, "next_attempt_at": None,
+               "last_error": "550 late answer", "provider_id": "", "sent_at": None}
+    with store.session() as s, s.begin():
+        conn = s.connection()
+        assert stale(conn, sorted(claimed.items())) == {claimed_again, recorded, recovered}
+        write_outcomes(conn, [{"id": i, **outcome} for i in ids], claimed, now)
+    got = {i: (row(store, i).state, row(store, i).attempts) for i in ids}
+    assert got == {mine: (DeliveryState.FAILED, 1),
+                   claimed_again: (DeliveryState.SENDING, 2),
+                   recorded: (DeliveryState.SENT, 1),
+                   recovered: (DeliveryState.UNKNOWN, 1)}
+    assert row(store, recorded).last_error == "" and row(store, mine).last_error == \
+        "550 late answer"
 
 
 def test_cancelled_while_a_batch_commits_in_its_thread(store, frozen_clock, incident,
