@@ -16,10 +16,14 @@ Timed (median of --runs; the technical PDF --pdf-runs) for each audience: build_
 chart PNG, Markdown and HTML rendering; then the whole ui.reports.export.export() call that writes
 each file (for PDF the HTML → PDF share is the export minus the parts before it).
 
+First, on its own: render_chart() with --chart-marks random marks over 30 hours (5,000: the
+case tests/ui/test_report_chart.py draws and counts the shapes of; it once timed it there, under
+2 s, target under 1 s).
+
 Run from the repo root:
     QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/bench_export.py
         [--entries 5000] [--deliveries 20000] [--recipients 400] [--runs 3] [--pdf-runs 1]
-        [--keep DIR]
+        [--chart-marks 5000] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -263,6 +267,29 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
     return statistics.median(samples), result
 
 
+def timed_chart(n: int, runs: int, seed: int) -> float:
+    """render_chart() of n random marks (mostly messages, some failed, due, escalations and
+    deadlines) over a 30-hour incident, fonts loaded before the first run."""
+    from app.reports.model import ChartData, ChartMark, ChartPhase
+    from ui.reports.chart import render_chart
+
+    rng = random.Random(seed)
+
+    def at(minutes: float) -> datetime:
+        return NOW + timedelta(minutes=minutes)
+
+    kinds = ["message"] * 90 + ["failed"] * 5 + ["due"] * 3 + ["escalation", "deadline"]
+    marks = tuple(ChartMark(at(rng.uniform(0, 30 * 60)), f"mark {i}", rng.choice(kinds))
+                  for i in range(n))
+    phases = (ChartPhase("detected", at(0), at(3)), ChartPhase("investigating", at(3), at(240)),
+              ChartPhase("responding", at(240), at(1200)),
+              ChartPhase("resolved", at(1200), at(1680)),
+              ChartPhase("closed", at(1680), at(30 * 60)))
+    chart = ChartData("Big incident", at(0), at(30 * 60), "Europe/Berlin", phases, marks)
+    render_chart(ChartData("Warm-up", at(0), at(1), "Europe/Berlin"))
+    return timed(lambda: render_chart(chart), runs)[0]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--entries", type=int, default=5000, help="timeline entries")
@@ -272,6 +299,8 @@ def main() -> int:
     parser.add_argument("--pdf-runs", type=int, default=1,
                         help="runs of the technical PDF export (the slowest)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--chart-marks", type=int, default=5000,
+                        help="marks of the stand-alone chart timing (0: skip it)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="build the database and write the exports in this folder")
     args = parser.parse_args()
@@ -281,6 +310,10 @@ def main() -> int:
     from ui.reports.export import CHART_PIXEL_RATIO, CHART_WIDTH, export
 
     ensure_gui_application()
+    if args.chart_marks:
+        chart_s = timed_chart(args.chart_marks, args.runs, args.seed)
+        print(f"render_chart with {args.chart_marks:,} random marks over 30 hours: median "
+              f"{chart_s * 1000:.0f} ms of {args.runs} (target under 1 s)")
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)

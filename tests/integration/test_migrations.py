@@ -220,22 +220,40 @@ def test_a_read_then_write_transaction_survives_a_concurrent_writer(tmp_path):
 def test_a_reading_session_reads_a_snapshot_beside_an_open_writer_without_waiting(tmp_path):
     """Store.reading(): while another connection holds the write lock (the sending thread in
     the middle of a batch), a read neither waits for it nor sees its uncommitted rows; an
-    ordinary session would wait (BEGIN IMMEDIATE) until the writer commits."""
-    import time
+    ordinary session would wait (BEGIN IMMEDIATE) until the writer commits. Whether it waited
+    is not timed: the reading connection's busy_timeout is 0 here, so a wait for the lock would
+    be an immediate "database is locked" error instead."""
+    from sqlalchemy import event
 
     from app.clock import SystemClock
     from app.stakeholders.clients import ensure_default_organisation
+    from app.storage.engine import BUSY_TIMEOUT_MS, READ_ONLY
 
     store = Store.open(tmp_path / "r.db")
     ensure_default_organisation(store, SystemClock())
+    read_statements: list[str] = []
+
+    def no_waiting(dbapi_connection, record, proxy):   # the reader's, taken from the pool now
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        if conn.get_execution_options().get(READ_ONLY):
+            read_statements.append(" ".join(statement.split()))
+
     writer = store.session()
     try:
         writer.begin()
         writer.execute(text("UPDATE clients SET name = 'renamed, not committed' WHERE id = 1"))
-        started = time.perf_counter()
-        with store.reading() as s:
-            name = s.execute(text("SELECT name FROM clients WHERE id = 1")).scalar()
-        assert time.perf_counter() - started < 1.0   # busy_timeout is 5 s: it did not wait
+        event.listen(store.engine, "checkout", no_waiting)
+        event.listen(store.engine, "before_cursor_execute", note)
+        try:
+            with store.reading() as s:
+                name = s.execute(text("SELECT name FROM clients WHERE id = 1")).scalar()
+                s.connection().exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        finally:
+            event.remove(store.engine, "checkout", no_waiting)
+            event.remove(store.engine, "before_cursor_execute", note)
+        assert read_statements[:2] == ["BEGIN", "SELECT name FROM clients WHERE id = 1"]
         assert name != "renamed, not committed"
 
         # ...while the write lock was really held: BEGIN IMMEDIATE (every ordinary session's
