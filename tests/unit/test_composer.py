@@ -17,11 +17,12 @@ from app.messages.composer import (
 from app.domain.dto import ContactPointData, Facts, StakeholderData
 from app.domain.models import Delivery, Message, TimelineEntry
 from app.errors import ValidationError
+from app.messages.sandbox import MAX_EXPONENT, MAX_OUTPUT, MAX_POWER_BITS, MAX_RANGE
 from app.stakeholders.recipients import resolve_recipients
 from app.stakeholders.service import StakeholderService
 from app.messages.library import (
-    MAX_TEMPLATE_CHARS, TemplateFormatError, effective_templates, history, parse_template,
-    revert_to_builtin, save_custom,
+    MAX_TEMPLATE_CHARS, TemplateFormatError, TemplateSource, effective_templates, history,
+    parse_template, revert_to_builtin, save_custom,
 )
 
 EMAIL = """---
@@ -149,33 +150,135 @@ def test_syntax_error_names_the_line(incident, la_client, frozen_clock):
     assert err.value.part == "text" and err.value.line == 14 and "syntax" in err.value.message
 
 
-@pytest.mark.parametrize("payload", [
-    "{{ ''.__class__.__mro__ }}",
-    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-    "{{ ''|attr('__class__') }}",
-    "{{ (''|attr('__class__')|attr('__mro__'))[1] }}",
-    "{{ cycler.__init__.__globals__ }}",
-    "{{ self.__init__.__globals__ }}",
-    "{{ facts.affected_services.append('x') }}",
-    "{{ facts.__class__ }}",
-    "{{ lipsum.__globals__ }}",
-    "{% for x in range(10**9) %}{% endfor %}",
-    "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
-    "{{ 'a' * 10**9 }}",
-    "{{ 'a' * 1000000 }}",
-    "{{ [1] * 10**8 }}",
-    "{{ 9**9**9 }}",
+def sandboxed(payload: str) -> TemplateSource:
+    """An SMS template whose text section is just `payload`."""
+    head = SMS.format(level="simple").split("=== text ===")[0]
+    return parse_template(f"{head}=== text ===\n{payload}\n")
+
+
+def rendered_text(payload, incident, client, clock) -> str:
+    return render(sandboxed(payload), ctx(incident, client, clock.now())).text.rstrip("\n")
+
+
+def refusal(payload, incident, client, clock) -> TemplateRenderError:
+    with pytest.raises(TemplateRenderError) as err:
+        render(sandboxed(payload), ctx(incident, client, clock.now()))
+    assert err.value.part == "text"
+    return err.value
+
+
+UNSAFE = "not allowed in a template: access to attribute"
+
+
+@pytest.mark.parametrize("payload, attribute", [
+    ("{{ ''.__class__.__mro__ }}", "'__class__' of 'str'"),
+    ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "'__class__' of 'str'"),
+    ("{{ ''|attr('__class__') }}", "'__class__' of 'str'"),
+    ("{{ cycler.__init__.__globals__ }}", "'__init__' of 'type'"),
+    ("{{ self.__init__.__globals__ }}", "'__init__' of 'TemplateReference'"),
+    ("{{ facts.affected_services.append('x') }}", "'append' of 'list'"),
+    ("{{ facts.__class__ }}", "'__class__' of 'dict'"),
+    ("{{ lipsum.__globals__ }}", "'__globals__' of 'function'"),
 ])
-def test_sandbox_escapes_are_refused_not_executed(incident, la_client, frozen_clock, payload):
-    source = email(**{"{{ facts.status }}\nAffected": payload + "\nAffected"})
-    try:
-        out = render(source, ctx(incident, la_client, frozen_clock.now()))
-    except TemplateRenderError as exc:
-        assert exc.part == "text"
-        return
-    # Some payloads render as harmless empty/undefined-safe text; none may leak internals.
-    assert "class" not in out.text and "function" not in out.text and "module" not in out.text
-    assert len(out.text) < 10_000
+def test_reaching_into_python_internals_is_refused(incident, la_client, frozen_clock,
+                                                   payload, attribute):
+    err = refusal(payload, incident, la_client, frozen_clock)
+    assert err.message == f"{UNSAFE} {attribute} object is unsafe."
+
+
+def test_an_attr_chain_dead_ends_in_an_undefined_value_and_is_refused(incident, la_client,
+                                                                     frozen_clock):
+    """`''|attr('__class__')` yields an undefined value, not the class, so the chain stops."""
+    err = refusal("{{ (''|attr('__class__')|attr('__mro__'))[1] }}",
+                  incident, la_client, frozen_clock)
+    assert "has no attribute '__mro__'" in err.message
+    assert "<class" not in err.message and "object at 0x" not in err.message
+
+
+EXPONENT = "not allowed in a template: exponent too large"
+TOO_LARGE = "not allowed in a template: the result would be too large"
+RANGE = "not allowed in a template: range() is limited to 1,000 items in templates"
+
+
+@pytest.mark.parametrize("payload, message", [
+    ("{{ 2 ** 100000 }}", EXPONENT),
+    ("{{ 2 ** -100000 }}", EXPONENT),           # negative exponents have the same bound
+    # nested powers that reach the guard: the inner power is the outer exponent (128, 729).
+    # (Jinja2's ** is left-associative, so 9**9**9 would be (9**9)**9, below.) Kept cheap
+    # to compute should the guard go, so a broken guard fails the test instead of hanging it.
+    ("{{ 2 ** (2 ** 7) }}", EXPONENT),
+    ("{{ 9 ** (9 ** 3) }}", EXPONENT),
+    ("{{ (9 ** 64) ** 64 }}", TOO_LARGE),       # each exponent is small; the result is not
+    ("{{ 1000000 * 'a' }}", TOO_LARGE),
+    ("{{ 'a' * 1000000 }}", TOO_LARGE),
+    ("{{ 'a' * 10**9 }}", TOO_LARGE),
+    ("{{ [1] * 10**8 }}", TOO_LARGE),
+    ("{{ 10**6 * [1] }}", TOO_LARGE),
+    ("{{ (1, 2) * 10**6 }}", TOO_LARGE),
+    # range() is refused when called, however it is used; the loops are small enough to
+    # finish quickly should the guard go
+    ("{{ range(10**9)|length }}", RANGE),
+    ("{% for a in range(1001) %}{% for b in range(1001) %}x{% endfor %}{% endfor %}", RANGE),
+    ("{% for a in range(3) %}{% for b in range(1001) %}x{% endfor %}{% endfor %}", RANGE),
+])
+def test_templates_that_would_exhaust_memory_or_time_are_refused(incident, la_client,
+                                                                 frozen_clock, payload, message):
+    assert refusal(payload, incident, la_client, frozen_clock).message == message
+
+
+@pytest.mark.parametrize("payload, text", [
+    # Jinja2's ** is left-associative: 9**9**9 is (9**9)**9, a 78-digit number, not 9**(9**9)
+    ("{{ 9**9**9 }}", str((9 ** 9) ** 9)),
+    ("{{ 2 ** 10 }}", "1024"),
+    ("{{ 'ab' * 3 }} {{ 3 * 'ab' }}", "ababab ababab"),
+    ("{{ [1, 2] * 2 }}", "[1, 2, 1, 2]"),
+    ("{{ 2.5 * 4 }}", "10.0"),
+    ("{% for i in range(3) %}{{ i }}{% endfor %}", "012"),
+])
+def test_ordinary_arithmetic_still_renders(incident, la_client, frozen_clock, payload, text):
+    assert rendered_text(payload, incident, la_client, frozen_clock) == text
+
+
+def test_the_sandbox_limits_are_the_documented_ones():
+    assert (MAX_EXPONENT, MAX_POWER_BITS, MAX_OUTPUT, MAX_RANGE) == (64, 4_096, 200_000, 1_000)
+
+
+def test_an_exponent_of_64_is_allowed_and_65_refused_either_sign(incident, la_client,
+                                                                 frozen_clock):
+    assert rendered_text("{{ 2 ** 64 }}", incident, la_client, frozen_clock) == str(2 ** 64)
+    assert rendered_text("{{ 2 ** -64 }}", incident, la_client, frozen_clock) == str(2 ** -64)
+    for payload in ("{{ 2 ** 65 }}", "{{ 2 ** -65 }}"):
+        assert refusal(payload, incident, la_client, frozen_clock).message == EXPONENT
+
+
+def test_a_power_of_4096_bits_is_allowed_and_4097_refused(incident, la_client, frozen_clock):
+    # (2**255)**16: 256 bits x 16 = 4,096; (2**240)**17: 241 bits x 17 = 4,097
+    assert rendered_text("{{ ((2 ** 51) ** 5) ** 16 }}", incident, la_client, frozen_clock) \
+        == str(2 ** 4080)
+    assert refusal("{{ ((2 ** 60) ** 4) ** 17 }}", incident, la_client, frozen_clock).message \
+        == TOO_LARGE
+
+
+@pytest.mark.parametrize("allowed, text, refused", [
+    ("'a' * 200000", "a" * 200_000, "'a' * 200001"),
+    ("200000 * 'a'", "a" * 200_000, "200001 * 'a'"),
+    ("'ab' * 100000", "ab" * 100_000, "'ab' * 100001"),  # the result's length counts
+    ("100000 * 'ab'", "ab" * 100_000, "100001 * 'ab'"),
+    ("([0] * 200000)|length", "200000", "[0] * 200001"),
+    ("(200000 * [0])|length", "200000", "200001 * [0]"),
+    ("((0, 1) * 100000)|length", "200000", "(0, 1) * 100001"),
+])
+def test_repetition_up_to_200000_items_is_allowed_and_one_more_refused(
+        incident, la_client, frozen_clock, allowed, text, refused):
+    assert rendered_text("{{ " + allowed + " }}", incident, la_client, frozen_clock) == text
+    assert refusal("{{ " + refused + " }}", incident, la_client, frozen_clock).message == TOO_LARGE
+
+
+def test_range_of_1000_items_is_allowed_and_1001_refused(incident, la_client, frozen_clock):
+    for payload in ("{{ range(1000)|length }}", "{{ range(0, 2000, 2)|length }}"):
+        assert rendered_text(payload, incident, la_client, frozen_clock) == "1000"
+    for payload in ("{{ range(1001)|length }}", "{{ range(0, 2002, 2)|length }}"):
+        assert refusal(payload, incident, la_client, frozen_clock).message == RANGE
 
 
 def test_emoji_and_right_to_left_text_render(incident, la_client, frozen_clock):
