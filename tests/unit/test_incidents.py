@@ -275,6 +275,30 @@ def test_a_closed_incident_refuses_changes_but_keeps_its_timeline(incidents, ope
         (Phase.CLOSED, Severity.SEV3, False, "Mail flowing again")
 
 
+def test_a_closed_incident_refuses_new_regulatory_figures_and_stores_nothing(incidents, opened,
+                                                                             store):
+    """The affected counts drive the HIPAA/media clocks; once closed they stay as recorded."""
+    incidents.set_regulatory_figures(opened.id, 120, 40)
+    incidents.move_phase(opened.id, Phase.CLOSED)
+    timeline = incidents.timeline(opened.id)
+    before = counts(store)
+    published: list[object] = []
+    for topic in (ev.INCIDENT_CHANGED, ev.TIMELINE_APPENDED):
+        incidents.events.subscribe(topic, published.append)
+    for affected, residents in ((600, 100), (None, None), (120, 40)):
+        with pytest.raises(IncidentClosed) as err:
+            incidents.set_regulatory_figures(opened.id, affected, residents)
+        assert str(err.value) == "This incident is closed: its record is final."
+    assert counts(store) == before
+    assert incidents.timeline(opened.id) == timeline
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT affected_individuals, max_state_residents FROM "
+                                 "incidents WHERE id = :id"), {"id": opened.id}).one() == (120, 40)
+    dto = incidents.get(opened.id)
+    assert (dto.affected_individuals, dto.max_state_residents) == (120, 40)
+    assert published == []
+
+
 # ---------------------------------------------------------------- events and clock
 
 

@@ -234,6 +234,51 @@ def test_satisfied_on_time_and_late() -> None:
     assert "2 h 00 min late" in late.explanation
 
 
+def test_a_notice_sent_exactly_at_72_hours_is_on_time_a_microsecond_later_late() -> None:
+    aware = {"awareness": utc(2026, 3, 2, 9)}
+    due = utc(2026, 3, 5, 9)
+
+    def sent_at(at: datetime) -> ClockState:
+        return clock("gdpr_art33", inputs(triggers=aware, satisfied={
+            "gdpr_art33": Satisfaction(at, 17)}), utc(2026, 3, 20))
+
+    on_time = sent_at(due)
+    assert on_time.due_at == due
+    assert on_time.status is ClockStatus.SATISFIED
+    assert on_time.explanation.endswith("; sent 5 Mar 09:00 UTC")
+    late = sent_at(due + timedelta(microseconds=1))
+    assert late.status is ClockStatus.SATISFIED_LATE
+    assert late.explanation.endswith("; sent 5 Mar 09:00 UTC, 0 min late")
+
+
+def test_a_clock_is_overdue_only_after_its_deadline_has_passed() -> None:
+    gdpr = inputs(triggers={"awareness": utc(2026, 3, 2, 9)})
+    due = utc(2026, 3, 5, 9)
+    at_deadline = clock("gdpr_art33", gdpr, due)
+    assert at_deadline.status is ClockStatus.DUE_SOON and at_deadline.remaining == timedelta(0)
+    just_after = clock("gdpr_art33", gdpr, due + timedelta(microseconds=1))
+    assert just_after.status is ClockStatus.OVERDUE
+    assert just_after.remaining == -timedelta(microseconds=1)
+
+
+def test_an_sec_notice_sent_by_the_end_of_the_fourth_business_day_is_on_time() -> None:
+    """Business-day deadlines end at 23:59:59 local time on the last day (Wed 7 Oct, New York,
+    for a determination on Thursday 1 Oct); the next second is the day after: late."""
+    determined = {"materiality_determination": datetime(2026, 10, 1, 9, 0, tzinfo=NY)}
+    due = datetime(2026, 10, 7, 23, 59, 59, tzinfo=NY)
+
+    def sent_at(at: datetime) -> ClockState:
+        return clock("sec_8k_105", inputs(triggers=determined, zone="UTC", satisfied={
+            "sec_8k_105": Satisfaction(at.astimezone(UTC), 4)}), utc(2026, 10, 20))
+
+    on_time = sent_at(due)
+    assert on_time.due_at == due
+    assert on_time.status is ClockStatus.SATISFIED
+    late = sent_at(datetime(2026, 10, 8, 0, 0, 0, tzinfo=NY))
+    assert late.status is ClockStatus.SATISFIED_LATE
+    assert late.explanation.endswith(", 0 min late")
+
+
 def test_an_unrecorded_trigger_waits() -> None:
     state = clock("gdpr_art33", inputs(), utc(2026, 3, 2, 10))
     assert state.status is ClockStatus.WAITING_TRIGGER
