@@ -9,8 +9,6 @@ row and leaves room above a heading that follows a table."""
 from __future__ import annotations
 
 import asyncio
-import sys
-import types
 import xml.etree.ElementTree as ET
 from dataclasses import fields, replace
 from datetime import date, datetime, timedelta, timezone
@@ -30,6 +28,7 @@ from app.incidents.lifecycle import IncidentService
 from app.sending.outbox import Outbox
 from app.stakeholders.recipients import resolve_recipients
 from app.reports.model import Audience, FeedbackEntry, PostIncident, RemediationItem
+from app.reports.postincident import PostIncidentService
 from app.reports.builder import (
     CustomerReport, Report, build_report, chart_data, render_html, render_markdown,
 )
@@ -285,34 +284,17 @@ def test_user_text_is_escaped_in_html(store, frozen_clock, scenario):
         assert '<script>alert("x")</script> & <b>bold</b>' in text_of(root)
 
 
-def test_post_incident_fields_come_from_the_post_incident_service(
-        store, frozen_clock, scenario, monkeypatch):
+def test_post_incident_fields_come_from_the_post_incident_service(store, frozen_clock, scenario):
     """Without an override the builder reads app.reports.postincident; planted there, the lesson,
     the owner and the comment reach the technical version and never the customer one."""
     incident_id, people, _messages = scenario
-    try:
-        from app.reports.postincident import PostIncidentService
-    except ImportError:  # written beside this module: a stand-in with the documented API
-        stored = post_incident(incident_id, people["Cal Customerly"])
-
-        class PostIncidentService:  # type: ignore[no-redef]
-            def __init__(self, store, clock, events=None, actor=None) -> None:
-                pass
-
-            def get(self, incident_id: int) -> PostIncident:
-                return stored
-
-        module = types.ModuleType("app.reports.postincident")
-        module.PostIncidentService = PostIncidentService  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "app.reports.postincident", module)
-    else:
-        service = PostIncidentService(store, frozen_clock, EventBus(), ACTOR)
-        service.save_fields(incident_id, impact_summary=IMPACT, root_cause=ROOT_CAUSE,
-                            root_cause_under_investigation=False, lessons_learned=LESSON)
-        service.add_item(incident_id, REMEDY, owner=OWNER, due_date=date(2026, 3, 20))
-        service.add_feedback(incident_id, people["Cal Customerly"], "", 3, COMMENT)
+    service = PostIncidentService(store, frozen_clock, EventBus(), ACTOR)
+    service.save_fields(incident_id, impact_summary=IMPACT, root_cause=ROOT_CAUSE,
+                        root_cause_under_investigation=False, lessons_learned=LESSON)
+    service.add_item(incident_id, REMEDY, owner=OWNER, due_date=date(2026, 3, 20))
+    service.add_feedback(incident_id, people["Cal Customerly"], "", 3, COMMENT)
     technical = build_report(store, frozen_clock, incident_id, Audience.TECHNICAL)
-    assert isinstance(technical, Report) and technical.post.incident_id == incident_id
+    assert isinstance(technical, Report) and technical.post == service.get(incident_id)
     assert technical.post.lessons_learned == LESSON
     assert technical.feedback.count == len(technical.post.feedback) >= 1
     md = render_markdown(technical)

@@ -228,6 +228,57 @@ def test_new_organisation_gets_its_own_map(qtbot, ws, services):
     assert "Contoso Dental" not in [c.name for c in list_clients(services.store)]
 
 
+def _add_organisation(qtbot, ws, name: str) -> int:
+    ws.edit_organisation(new=True)
+    dialog = ws.organisation_dialog
+    dialog.name.setText(name)
+    qtbot.mouseClick(dialog.buttons.button(dialog.buttons.StandardButton.Save),
+                     Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: ws.client_combo.currentText() == name)
+    return ws.client_id()
+
+
+def _organisations(services) -> list[str]:
+    from app.stakeholders.clients import list_clients
+
+    return [c.name for c in list_clients(services.store)]
+
+
+def _combo_names(ws) -> list[str]:
+    return [ws.client_combo.itemText(i) for i in range(ws.client_combo.count())]
+
+
+def test_undoing_the_addition_of_an_organisation_with_incidents_says_why_it_stays(
+        qtbot, ws, services):
+    client_id = _add_organisation(qtbot, ws, "Contoso Dental")
+    services.incidents.open(client_id=client_id, title="Imaging server down", severity="SEV2",
+                            detected_at=services.clock.now())
+    ws.undo_action.trigger()
+    assert ws.message.isVisible()  # undo runs at once: the refusal is on screen
+    assert ws.message.text() == (
+        "Could not undo “Add organisation Contoso Dental”: client: “Contoso Dental” has "
+        "incidents; their record must stay, so the organisation cannot be removed.")
+    assert _organisations(services) == ["Contoso Dental", "My organisation"]
+    assert "Contoso Dental" in _combo_names(ws)
+    assert ws.undo_stack.count() == 0  # the command that can no longer run is dropped
+
+
+def test_undoing_the_addition_of_the_last_organisation_says_why_it_stays(qtbot, ws, services):
+    from app.stakeholders.clients import delete_client, list_clients
+
+    _add_organisation(qtbot, ws, "Contoso Dental")
+    first = next(c for c in list_clients(services.store) if c.name == "My organisation")
+    delete_client(services.store, first.id, events=services.events)  # removed meanwhile
+    qtbot.waitUntil(lambda: _combo_names(ws) == ["Contoso Dental"])
+    ws.undo_action.trigger()
+    assert ws.message.isVisible()  # undo runs at once: the refusal is on screen
+    assert ws.message.text() == ("Could not undo “Add organisation Contoso Dental”: client: "
+                                 "Clarion needs at least one organisation.")
+    assert _organisations(services) == ["Contoso Dental"]
+    assert _combo_names(ws) == ["Contoso Dental"]
+    assert ws.undo_stack.count() == 0
+
+
 def test_drag_on_the_map_changes_category_and_undo_restores(qtbot, ws, services, client_of):
     from PySide6.QtCore import QPoint
 

@@ -9,12 +9,14 @@ import pytest
 from sqlalchemy import func, select
 
 from app.stakeholders.clients import (
-    DEFAULT_COMMUNICATOR, get_matrix, list_clients, save_client, set_matrix, settings_of,
+    DEFAULT_COMMUNICATOR, delete_client, get_matrix, list_clients, save_client, set_matrix,
+    settings_of,
 )
 from app.domain.dto import ClientSettings, ResponsibilityDTO
 from app.domain.enums import Communicator, Regime, Scenario
 from app.domain.models import Client, Responsibility
 from app.errors import NotFound, ValidationError
+from app.events import CLIENTS_CHANGED, EventBus
 
 NORTHWIND = ClientSettings(name="Northwind Health", is_msp=False,
                            time_zone="America/Los_Angeles", default_region="us",
@@ -230,3 +232,56 @@ def test_deleting_a_client_removes_its_matrix(store, frozen_clock):
         session.delete(session.get(Client, other))
     with store.session() as session:
         assert session.scalar(select(func.count(Responsibility.id))) == 0
+
+
+# ---------------------------------------------------------------- delete_client
+
+@pytest.fixture
+def announced() -> tuple[EventBus, list[object]]:
+    bus, seen = EventBus(), []
+    bus.subscribe(CLIENTS_CHANGED, seen.append)
+    return bus, seen
+
+
+def test_removing_an_organisation_takes_its_map_with_it(store, frozen_clock, client_id,
+                                                        announced):
+    bus, seen = announced
+    other = save_client(store, frozen_clock, NORTHWIND)
+    set_matrix(store, other.id, [ResponsibilityDTO("msp_detected", "both", "ops")])
+    set_matrix(store, client_id, [ResponsibilityDTO("msp_detected", "client", "")])
+    assert delete_client(store, other.id, events=bus) == other
+    assert [c.id for c in list_clients(store)] == [client_id]
+    assert responsibility_rows(store) == [(client_id, "msp_detected", "client", "")]
+    assert seen == [other]
+    with pytest.raises(NotFound):
+        delete_client(store, other.id, events=bus)
+
+
+def test_an_organisation_with_incidents_is_not_removed_and_the_coordinator_is_told_why(
+        store, frozen_clock, client_id, incidents, announced):
+    bus, seen = announced
+    other = save_client(store, frozen_clock, NORTHWIND)
+    set_matrix(store, other.id, [ResponsibilityDTO("msp_detected", "both", "ops")])
+    incident = incidents.open(client_id=other.id, title="Portal down", severity="SEV2",
+                              detected_at=frozen_clock.now())
+    clients, matrix = client_rows(store), responsibility_rows(store)
+    with pytest.raises(ValidationError) as err:
+        delete_client(store, other.id, events=bus)
+    assert err.value.errors == {"client": "“Northwind Health” has incidents; their record must "
+                                          "stay, so the organisation cannot be removed."}
+    assert client_rows(store) == clients and responsibility_rows(store) == matrix
+    assert get_matrix(store, other.id)["msp_detected"].audience == "ops"
+    assert incidents.get(incident.id).client_id == other.id
+    assert seen == []
+
+
+def test_the_last_organisation_is_not_removed_and_the_coordinator_is_told_why(
+        store, client_id, announced):
+    bus, seen = announced
+    set_matrix(store, client_id, [ResponsibilityDTO("msp_detected", "both", "ops")])
+    clients, matrix = client_rows(store), responsibility_rows(store)
+    with pytest.raises(ValidationError) as err:
+        delete_client(store, client_id, events=bus)
+    assert err.value.errors == {"client": "Clarion needs at least one organisation."}
+    assert client_rows(store) == clients and responsibility_rows(store) == matrix
+    assert seen == []
