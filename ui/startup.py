@@ -128,4 +128,4 @@ def after_first_paint(window, callback, fallback_ms: int = 2000) -> None:  # typ
 
     watcher = _FirstPaint()
     window.installEventFilter(watcher)
-    QTimer.singleShot(fallback_ms, watcher.fire)
+    QTimer.singleShot(fallback_ms, watcher, watcher.fire)  # dropped with the window

@@ -82,7 +82,6 @@ def test_the_modules_loaded_at_first_paint_are_the_committed_ones(tmp_path):
     assert "ui.mainwindow" in found and "app.storage.engine" in found  # the list means something
     if os.environ.get("CLARION_UPDATE_STARTUP_MODULES"):
         LISTED.write_text("\n".join(found) + "\n", encoding="utf-8")
-    expected = LISTED.read_text(encoding="utf-8").split()
     expected = [line for line in LISTED.read_text(encoding="utf-8").splitlines() if line]
     added = sorted(set(found) - set(expected))
     removed = sorted(set(expected) - set(found))
