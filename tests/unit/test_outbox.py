@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from app.sending.channels.base import (
-    AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO, SendOutcome,
+    AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO, OutgoingMessage, SendOutcome,
 )
 from app.messages.composer import Sender as ComposerSender, queue_message
 from app.domain.dto import ContactPointData, StakeholderData
@@ -920,3 +920,323 @@ def test_status_line_says_what_is_out_waiting_or_needs_a_decision(counts, words)
     from app.sending.outbox import status_line
 
     assert status_line(counts) == words
+
+
+# ---------------------------------------------------------------- what the sender and window see
+
+def test_due_hands_the_sender_each_delivery_exactly_as_queued(store, frozen_clock, incident,
+                                                              email_account, sms_account):
+    """Every field of a due delivery reaches the sender unchanged — channel, address, name,
+    subject, text and HTML bodies, Message-ID, idempotency key, attempts — and a drill is
+    marked as a drill (the channels label drills; a real message must never go as one)."""
+    [mail] = add_message(store, frozen_clock, incident.id, [("Ana Ruiz", "ana@example.com")])
+    [text] = add_message(store, frozen_clock, incident.id, [("Ben", "+12065550102")], "sms",
+                         is_drill=True)
+    with store.session() as s, s.begin():
+        s.get(Delivery, mail).body_html = "<p>Hi Ana</p>"
+    outbox = make_outbox(store, frozen_clock, {})
+    got = {m.delivery_id: m for m in outbox.due()}
+    for delivery_id, drill in ((mail, False), (text, True)):
+        d = row(store, delivery_id)
+        assert got[delivery_id] == OutgoingMessage(
+            delivery_id=d.id, channel=d.channel.value, address=d.address,
+            recipient_name=d.recipient_name, subject=d.subject, text=d.body_text,
+            html=d.body_html, email_message_id=d.email_message_id,
+            idempotency_key=d.idempotency_key, attempts=0, is_drill=drill)
+        assert got[delivery_id].is_drill is drill
+    assert (got[mail].channel, got[mail].address, got[mail].recipient_name, got[mail].html) == (
+        "email", "ana@example.com", "Ana Ruiz", "<p>Hi Ana</p>")
+    assert got[text].channel == "sms" and len(got[text].idempotency_key) == 32
+
+
+def _set_next_attempt(store, times: dict[int, object]) -> None:
+    with store.session() as s, s.begin():
+        for delivery_id, at in times.items():
+            s.get(Delivery, delivery_id).next_attempt_at = at
+
+
+def test_due_goes_by_next_attempt_time_then_by_queue_order(store, frozen_clock, incident,
+                                                          email_account):
+    """The delivery that has waited longest goes first, whatever order the rows were queued
+    in; among those due at the same moment, the one queued first goes first."""
+    start = frozen_clock.now()
+    a, b, c, d = add_message(store, frozen_clock, incident.id, people(4))
+    _set_next_attempt(store, {a: start - timedelta(minutes=1), b: start - timedelta(minutes=5),
+                              c: start - timedelta(minutes=3), d: start - timedelta(minutes=3)})
+    with store.session() as s, s.begin():  # c waits to retry, d is queued: same due time
+        s.get(Delivery, c).state = DeliveryState.RETRY_WAIT
+    outbox = make_outbox(store, frozen_clock, {})
+    assert [m.delivery_id for m in outbox.due()] == [b, c, d, a]
+    assert [m.delivery_id for m in outbox.due(limit=2)] == [b, c]
+
+
+def test_list_shows_the_newest_message_first_and_every_column(store, frozen_clock, incident,
+                                                              email_account, sms_account):
+    """The outbox window's rows: the newest message's deliveries first (in queue order
+    within a message), each with its recipient, address, provider id, times and drill flag
+    as stored."""
+    first = add_message(store, frozen_clock, incident.id, people(2))
+    frozen_clock.advance(minutes=1)
+    [drill] = add_message(store, frozen_clock, incident.id, [("Ben", "+12065550102")], "sms",
+                          is_drill=True)
+    fake = FakeSender(plan={"p1@example.com": (TRANSIENT, "421 busy", None)})
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake),
+                                               ("drill", "sms"): (sms_account, FakeSender())})
+    queued_at = frozen_clock.now()
+    frozen_clock.advance(minutes=1)
+    asyncio.run(outbox.flush())
+    rows = outbox.list()
+    assert [r.id for r in rows] == [drill] + first
+    by_id = {r.id: r for r in rows}
+    sent, waiting, text = by_id[first[0]], by_id[first[1]], by_id[drill]
+    assert (sent.recipient_name, sent.address, sent.state, sent.provider_id, sent.sent_at,
+            sent.created_at, sent.is_drill) == ("Person 0", "p0@example.com", "sent",
+                                                f"p-{first[0]}", frozen_clock.now(),
+                                                queued_at - timedelta(minutes=1), False)
+    assert (waiting.state, waiting.sent_at, waiting.provider_id, waiting.next_attempt_at) == (
+        "retry_wait", None, "", row(store, first[1]).next_attempt_at)
+    assert waiting.next_attempt_at > frozen_clock.now()
+    assert (text.recipient_name, text.address, text.channel, text.is_drill, text.created_at,
+            text.incident_id, text.incident_title, text.account_id) == (
+        "Ben", "+12065550102", "sms", True, queued_at, incident.id, "Mail outage",
+        sms_account.id)
+
+
+def test_list_shows_at_most_5000_deliveries_unless_asked_for_more(store, frozen_clock, incident,
+                                                                 email_account):
+    """The window's list is capped at 5000 rows by default (a fan-out to more stays usable);
+    the newest ones are those shown."""
+    ids = add_message(store, frozen_clock, incident.id, people(5001))
+    outbox = make_outbox(store, frozen_clock, {})
+    shown = outbox.list()
+    assert len(shown) == 5000 and [r.id for r in shown] == ids[:5000]
+    assert len(outbox.list(limit=6000)) == 5001
+
+
+def test_counts_are_zero_for_every_state_of_an_empty_outbox(store, frozen_clock):
+    """Nothing queued yet: every state is counted as 0 (the status bar says nothing waiting)."""
+    from app.sending.outbox import status_line
+
+    outbox = make_outbox(store, frozen_clock, {})
+    counts = outbox.counts()
+    assert counts == {s.value: 0 for s in DeliveryState}
+    assert status_line(counts) == "Outbox: nothing waiting"
+
+
+# ---------------------------------------------------------------- decisions: times and the record
+
+def test_decisions_stamp_their_time_and_set_when_a_delivery_goes_next(store, frozen_clock,
+                                                                      incident, email_account):
+    """A retry makes a delivery due now (even one whose backoff had an hour to run); a
+    cancel leaves no next attempt; marking as sent stamps sent_at; every decision stamps
+    updated_at with the moment it was taken."""
+    start = frozen_clock.now()
+    waiting, lost, queued = add_message(store, frozen_clock, incident.id, people(3))
+    fake = FakeSender(plan={"p0@example.com": (TRANSIENT, "452 later", 3600.0),
+                            "p1@example.com": (UNKNOWN, "lost", None),
+                            "p2@example.com": (TRANSIENT, "452 later", 3600.0)})
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)})
+    asyncio.run(outbox.flush())
+    assert row(store, waiting).next_attempt_at == start + timedelta(seconds=3600)
+    frozen_clock.advance(minutes=5)
+    now = frozen_clock.now()
+    assert outbox.retry([waiting]) == 1
+    w = row(store, waiting)
+    assert (w.state, w.next_attempt_at, w.updated_at) == (DeliveryState.QUEUED, now, now)
+    assert [m.delivery_id for m in outbox.due()] == [waiting]
+    frozen_clock.advance(minutes=1)
+    assert outbox.cancel([queued]) == 1
+    q = row(store, queued)
+    assert (q.state, q.next_attempt_at, q.updated_at) == (
+        DeliveryState.CANCELLED, None, frozen_clock.now())
+    frozen_clock.advance(minutes=1)
+    assert outbox.mark_sent([lost]) == 1
+    m = row(store, lost)
+    assert (m.state, m.sent_at, m.updated_at) == (DeliveryState.SENT, frozen_clock.now(),
+                                                  frozen_clock.now())
+    assert outbox.list(ids=[queued])[0].next_attempt_at is None
+
+
+def test_a_decision_is_recorded_with_the_state_it_came_from_and_announced(store, frozen_clock,
+                                                                          incident,
+                                                                          email_account):
+    """The timeline entry of a decision says which state the delivery was in before; the
+    window is told which deliveries changed (their ids) and gets the new timeline entries."""
+    failed, lost = add_message(store, frozen_clock, incident.id, people(2))
+    fake = FakeSender(plan={"p0@example.com": (PERMANENT, "550 no", None),
+                            "p1@example.com": (UNKNOWN, "lost", None)})
+    bus, changed, appended = EventBus(), [], []
+    bus.subscribe(OUTBOX_CHANGED, changed.append)
+    bus.subscribe(TIMELINE_APPENDED, appended.append)
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)}, events=bus,
+                         actor="Dana")
+    asyncio.run(outbox.flush())
+    changed.clear()
+    appended.clear()
+    assert outbox.retry([lost, failed]) == 2
+    assert changed == [(failed, lost)]
+    decisions = [e for e in timeline(store, incident.id, kinds=("decision",))]
+    assert {e.data["delivery_id"]: e.data["from"] for e in decisions} == {
+        failed: "failed", lost: "unknown"}
+    assert sorted(e.id for e in appended) == sorted(e.id for e in decisions)
+    assert all(e.actor == "Dana" for e in appended)
+
+
+# ---------------------------------------------------------------- when the runner looks next
+
+def test_next_due_at_leaves_out_only_the_blocked_route(store, frozen_clock, incident,
+                                                       email_account, sms_account):
+    """A flush that found no route for SMS, nor for drill emails, leaves those out of
+    next_due_at — but a real email waiting to retry on the same channel, and a drill SMS on
+    the same drill flag, still count: the runner wakes for them."""
+    start = frozen_clock.now()
+    add_message(store, frozen_clock, incident.id, [("Ana", "+12065550101")], "sms")
+    add_message(store, frozen_clock, incident.id, [("Dee", "dee@example.com")], is_drill=True)
+    [real] = add_message(store, frozen_clock, incident.id, [("Eve", "eve@example.com")])
+    [drill_sms] = add_message(store, frozen_clock, incident.id, [("Cy", "+12065550103")], "sms",
+                              is_drill=True)
+    fake = FakeSender(plan={"eve@example.com": (TRANSIENT, "452 later", 600.0),
+                            "+12065550103": (TRANSIENT, "429 slow", 900.0)})
+
+    def resolve(channel, is_drill):
+        if channel == "email":
+            return None if is_drill else (email_account, fake)
+        return (sms_account, fake) if is_drill else None
+
+    outbox = Outbox(store, frozen_clock, None, resolve, rng=random.Random(7))
+    asyncio.run(outbox.flush())
+    assert states(store, [real, drill_sms]) == {real: "retry_wait", drill_sms: "retry_wait"}
+    assert outbox.next_due_at() == start + timedelta(seconds=600)
+    assert outbox.cancel([real]) == 1
+    assert outbox.next_due_at() == start + timedelta(seconds=900)
+
+
+def test_a_waiting_delivery_without_a_next_attempt_time_is_due_since_it_was_queued(
+        store, frozen_clock, incident, email_account):
+    """A queued row with no next_attempt_at (the column allows it) is due: next_due_at says
+    since when (its creation), so the runner does not wait for a wake that may never come."""
+    start = frozen_clock.now()
+    [ana] = add_message(store, frozen_clock, incident.id, [("Ana", "ana@example.com")])
+    _set_next_attempt(store, {ana: None})
+    frozen_clock.advance(minutes=2)
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())})
+    assert [m.delivery_id for m in outbox.due()] == [ana]
+    assert outbox.next_due_at() == start
+
+
+def test_run_forever_waits_for_a_retry_due_in_under_a_second(store, frozen_clock, incident,
+                                                             email_account, monkeypatch):
+    """A retry due in less than a second is waited for — that fraction of a second, not a
+    flush at once (which finds nothing due) followed by a full base_backoff_s."""
+    start = frozen_clock.now()
+    [ana] = add_message(store, frozen_clock, incident.id, [("Ana", "ana@example.com")])
+    fake = FakeSender(plan={"ana@example.com": (TRANSIENT, "421 busy", None)})
+    outbox = CountingOutbox(store, frozen_clock, None, lambda c, d: (email_account, fake),
+                            base_backoff_s=1, max_backoff_s=1, rng=random.Random(3))
+    retry_at = []
+
+    def meanwhile(n, timeout, wake):
+        if n == 0:
+            retry_at.append(row(store, ana).next_attempt_at)
+            fake.plan.clear()
+
+    waits = run_frozen(outbox, monkeypatch, meanwhile)
+    [due] = retry_at
+    assert 0.8 <= (due - start).total_seconds() < 1.0
+    assert waits.asked == [(due - start).total_seconds(), None]
+    assert outbox.flushed_at == [start, due]
+    assert fake.calls == [[ana], [ana]] and states(store, [ana]) == {ana: "sent"}
+
+
+def test_run_forever_leaves_no_task_of_its_own_behind_when_it_ends(store, frozen_clock,
+                                                                  email_account):
+    """With the real asyncio.wait: when run_forever returns, the waits it started on `stop`
+    and `wake` have finished too — none is left pending for the loop's shutdown to destroy
+    (with a 'Task was destroyed but it is pending' in the log)."""
+    outbox = CountingOutbox(store, frozen_clock, None, lambda c, d: (email_account, FakeSender()))
+
+    async def main():
+        stop, wake = asyncio.Event(), asyncio.Event()
+        outbox.flushed = asyncio.Event()
+        mine = asyncio.current_task()
+
+        async def run_and_look():
+            await run_forever(outbox, stop, wake)
+            here = asyncio.current_task()
+            return [t for t in asyncio.all_tasks() if t not in (mine, here)]
+
+        task = asyncio.create_task(run_and_look())
+        await asyncio.wait_for(outbox.flushed.wait(), 5)
+        for _ in range(3):
+            await asyncio.sleep(0)          # the runner is now waiting on stop and wake
+        assert len([t for t in asyncio.all_tasks() if t not in (mine, task)]) == 2
+        stop.set()
+        return await asyncio.wait_for(task, 5)
+
+    assert asyncio.run(main()) == []
+    assert outbox.flushes == 1
+
+
+def test_recover_says_why_in_the_delivery_and_stamps_the_time(store, frozen_clock, incident,
+                                                              email_account):
+    """A delivery found `sending` at start-up shows the coordinator why it is `unknown`
+    (the application stopped while sending) and when that was found."""
+    [ana] = add_message(store, frozen_clock, incident.id, [("Ana", "ana@example.com")])
+    with store.session() as s, s.begin():
+        s.get(Delivery, ana).state = DeliveryState.SENDING
+    frozen_clock.advance(hours=2)
+    assert make_outbox(store, frozen_clock, {}).recover() == 1
+    d = row(store, ana)
+    assert (d.state, d.last_error, d.updated_at) == (
+        DeliveryState.UNKNOWN, "interrupted while sending (the application stopped)",
+        frozen_clock.now())
+
+
+def test_the_application_sending_policy_is_rounds_of_200_and_retries_from_30_s_to_30_min(
+        store, frozen_clock, incident, email_account):
+    """The window and the CLI build the outbox with its defaults, which are the sending
+    policy: a round is at most 200 deliveries, outcomes are committed 50 at a time, the
+    first retry waits 30 s (±20 %) and no retry waits more than 30 minutes."""
+    ids = add_message(store, frozen_clock, incident.id, people(450))
+    fake, bus, changed = FakeSender(), EventBus(), []
+    bus.subscribe(OUTBOX_CHANGED, changed.append)
+    outbox = Outbox(store, frozen_clock, bus, lambda c, d: (email_account, fake),
+                    rng=random.Random(11))
+    assert asyncio.run(outbox.flush()).sent == 450
+    assert [len(c) for c in fake.calls] == [200, 200, 50] and fake.sent_ids == ids
+    # claims of 200, 200 and 50; outcomes committed in 9 batches of 50
+    assert sorted(len(c) for c in changed) == [50] * 10 + [200, 200]
+    jitter = random.Random(11)
+    assert outbox.backoff(1) == 30 * jitter.uniform(0.8, 1.2)
+    assert outbox.backoff(2) == 60 * jitter.uniform(0.8, 1.2)
+    capped = [outbox.backoff(20) for _ in range(50)]
+    expected = [min(1800 * jitter.uniform(0.8, 1.2), 1800) for _ in range(50)]
+    assert capped == expected and max(capped) == 1800 and min(capped) < 1800
+
+
+def test_rounds_and_commit_batches_must_hold_at_least_one_delivery(store, frozen_clock,
+                                                                   incident, email_account):
+    """A round or a commit batch of 0 would never send anything: either is refused when the
+    outbox is made. One (the smallest) works: each delivery is claimed and committed alone."""
+    for bad in ({"batch_size": 0}, {"commit_every": 0}, {"batch_size": 0, "commit_every": 0}):
+        with pytest.raises(ValueError, match="^batch_size and commit_every must be at least 1$"):
+            make_outbox(store, frozen_clock, {}, **bad)
+    ids = add_message(store, frozen_clock, incident.id, people(3))
+    fake, bus, changed = FakeSender(), EventBus(), []
+    bus.subscribe(OUTBOX_CHANGED, changed.append)
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)}, events=bus,
+                         batch_size=1, commit_every=1)
+    assert asyncio.run(outbox.flush()).sent == 3
+    assert fake.calls == [[i] for i in ids]
+    assert sorted(changed) == sorted([(i,) for i in ids] * 2)  # each claimed, each committed
+
+
+def test_decisions_taken_without_a_name_are_recorded_as_the_coordinators(store, frozen_clock,
+                                                                         incident,
+                                                                         email_account):
+    """An outbox made without an actor (the CLI's) records its decisions as 'coordinator'."""
+    [ana] = add_message(store, frozen_clock, incident.id, [("Ana", "ana@example.com")])
+    outbox = Outbox(store, frozen_clock, None, lambda c, d: None)
+    assert outbox.cancel([ana]) == 1
+    [entry] = timeline(store, incident.id, kinds=("decision",))
+    assert entry.actor == "coordinator"
