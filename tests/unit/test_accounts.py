@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from datetime import timedelta
 
 import keyring
 import keyring.backend
@@ -14,11 +15,11 @@ import sqlalchemy.exc
 from keyring.backends import fail
 from sqlalchemy import event
 
+from app.errors import NotFound, ValidationError
+from app.events import EventBus
 from app.sending.accounts import (
     ACCOUNTS_CHANGED, DRILL_NAME, SECRET_FIELD, AccountService, validate_settings,
 )
-from app.errors import NotFound, ValidationError
-from app.events import EventBus
 from app.sending.secrets import SERVICE, InsecureKeyringError, SecretStore, SecretStoreError
 
 SECRET = "S3cr3t-XYZ-123"
@@ -342,7 +343,7 @@ def test_only_one_drill_account(accounts, memory_keyring):
     accounts.create_drill_if_missing()
     with pytest.raises(ValidationError) as info:
         accounts.create("drill", "Second drill", {})
-    assert "kind" in info.value.errors
+    assert info.value.errors["kind"] == "There is already a drill inbox."
     assert len(accounts.list("drill")) == 1
 
 
@@ -778,3 +779,187 @@ def test_unknown_account(accounts):
         accounts.update(42, "x", email())
     with pytest.raises(NotFound):
         accounts.delete(42)
+
+
+# ---------------------------------------------------------------- defaults: oldest, and per kind
+
+def test_the_default_goes_to_the_oldest_other_by_creation_time_not_by_id(accounts,
+                                                                          frozen_clock):
+    """"Oldest" means created first. The computer's clock can be set back between two
+    accounts, so creation order and id order can differ: when the default is unset or
+    deleted, the account created earliest inherits it, whatever its id."""
+    start = frozen_clock.now()
+    a = accounts.create("email", "A", email())
+    frozen_clock.advance(minutes=2)
+    accounts.create("email", "B", email())            # id 2, created at +2 min
+    frozen_clock.set(start + timedelta(minutes=1))      # the clock was set back
+    c = accounts.create("email", "C", email())        # id 3, created at +1 min: older than B
+    accounts.update(a.id, "A", email(), is_default=False)
+    assert accounts.default_for("email").id == c.id
+    accounts.update(a.id, "A", email(), is_default=True)
+    accounts.delete(a.id)
+    assert accounts.default_for("email").id == c.id
+    assert [x.name for x in accounts.list("email") if x.is_default] == ["C"]
+
+
+def test_accounts_created_in_the_same_instant_hand_on_the_default_by_id(accounts):
+    """Accounts created in the same clock instant (the frozen clock never moves here): the
+    first one saved counts as the older, both when the default is unset and deleted."""
+    a = accounts.create("email", "A", email())
+    b = accounts.create("email", "B", email())
+    accounts.create("email", "C", email())
+    accounts.update(a.id, "A", email(), is_default=False)
+    assert accounts.default_for("email").id == b.id
+    d = accounts.create("email", "D", email(), is_default=True)
+    accounts.delete(d.id)
+    assert accounts.default_for("email").id == a.id
+
+
+def test_defaults_of_other_kinds_are_left_alone(accounts, frozen_clock):
+    """Making, unsetting or deleting the default email account never touches the SMS
+    accounts' default, even when an SMS account is older than every email account."""
+    s1 = accounts.create("sms", "S1", sms(), secret="t")
+    frozen_clock.advance(minutes=1)
+    s2 = accounts.create("sms", "S2", sms(), secret="t")
+    frozen_clock.advance(minutes=1)
+    a = accounts.create("email", "A", email())
+    frozen_clock.advance(minutes=1)
+    b = accounts.create("email", "B", email())
+
+    def defaults():
+        return {x.name for x in accounts.list() if x.is_default}
+
+    accounts.update(b.id, "B", email(), is_default=True)
+    assert defaults() == {"S1", "B"}
+    accounts.update(b.id, "B", email(), is_default=False)
+    assert defaults() == {"S1", "A"}
+    accounts.delete(a.id)
+    assert defaults() == {"S1", "B"}
+    accounts.update(s2.id, "S2", sms(), is_default=True)
+    assert defaults() == {"S2", "B"}
+    assert not accounts.get(s1.id).is_default
+
+
+# ---------------------------------------------------------------- what the coordinator reads
+
+def test_an_account_deleted_meanwhile_is_named_in_the_message(accounts):
+    with pytest.raises(NotFound) as info:
+        accounts.update(42, "x", email())
+    assert str(info.value) == "Account 42 does not exist (deleted meanwhile?)."
+
+
+def test_a_pause_reason_is_kept_up_to_1000_characters(accounts):
+    """A server's very long reply is cut to its first 1,000 characters, no more, no fewer."""
+    dto = accounts.create("email", "Relay", email())
+    reason = "".join(f"{i % 10}" for i in range(1200))
+    assert accounts.pause(dto.id, reason).paused_reason == reason[:1000]
+    assert accounts.get(dto.id).paused_reason == reason[:1000]
+
+
+def test_an_email_password_is_kept_exactly_when_it_is_changed(accounts, memory_keyring):
+    """Spaces around an SMTP password are part of it, on update as on create (SMS tokens
+    and webhook URLs are trimmed)."""
+    dto = accounts.create("email", "Relay", email(username="u"), secret="first")
+    accounts.update(dto.id, "Relay", email(username="u"), secret=" new pass ")
+    assert accounts.secret_of(dto.id) == " new pass "
+    s = accounts.create("sms", "Twilio", sms(), secret="t1")
+    accounts.update(s.id, "Twilio", sms(), secret="  t2  ")
+    assert accounts.secret_of(s.id) == "t2"
+
+
+def test_an_account_of_a_kind_this_version_does_not_know_is_listed_last(accounts, store):
+    """A row written by a newer Clarion (a kind this version has not heard of) does not
+    break the accounts list: it comes after every known kind."""
+    drill = accounts.create_drill_if_missing()
+    relay = accounts.create("email", "Relay", email())
+    with sqlite3.connect(store.path) as conn:
+        conn.execute(
+            "INSERT INTO channel_accounts (kind, name, settings, is_default, paused_reason, "
+            "created_at, updated_at) SELECT 'fax', 'A fax line', settings, 1, '', created_at, "
+            "updated_at FROM channel_accounts WHERE id = ?", (relay.id,))
+    assert [(a.kind, a.name) for a in accounts.list()] == [
+        ("email", "Relay"), ("drill", drill.name), ("fax", "A fax line")]
+
+
+def test_the_log_records_each_change_to_an_account_by_id(accounts, caplog):
+    """What support reads in clarion.log about accounts, exactly: created (with its kind),
+    updated, paused, resumed, deleted — by id, never a name, setting or secret."""
+    caplog.set_level("INFO", logger="app.sending.accounts")
+    dto = accounts.create("sms", "Twilio", sms(), secret=SECRET)
+    accounts.update(dto.id, "Twilio 2", sms(), secret=SECRET + "-2")
+    accounts.pause(dto.id, "535 authentication failed")
+    accounts.resume(dto.id)
+    accounts.delete(dto.id)
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records
+             if r.name == "app.sending.accounts"]
+    n = dto.id
+    assert lines == [("INFO", f"account {n} created (kind sms)"),
+                     ("INFO", f"account {n} updated"),
+                     ("INFO", f"account {n} paused"),
+                     ("INFO", f"account {n} resumed"),
+                     ("INFO", f"account {n} deleted")]
+
+
+class _LocksAfterWrites(keyring.backend.KeyringBackend):
+    """A secure keyring that locks itself (the screen locked) after `writes` writes."""
+
+    clarion_trusted = True
+    priority = -20  # type: ignore[assignment]
+
+    def __init__(self, writes: int) -> None:
+        super().__init__()
+        self.items: dict[tuple[str, str], str] = {}
+        self.writes_left = writes
+
+    def get_password(self, service, username):
+        return self.items.get((service, username))
+
+    def set_password(self, service, username, password):
+        if self.writes_left <= 0:
+            raise keyring.errors.KeyringLocked("Failed to unlock the collection!")
+        self.writes_left -= 1
+        self.items[(service, username)] = password
+
+    def delete_password(self, service, username):
+        raise keyring.errors.KeyringLocked("Failed to unlock the collection!")
+
+
+def test_a_secret_that_cannot_be_put_back_is_logged_and_the_database_error_is_raised(
+        store, frozen_clock, failing_commits, caplog):
+    """The commit of an update failed after the keyring took the new secret, and the keyring
+    locked before the old one could be put back: the coordinator gets the database error
+    (the real cause), the settings are rolled back, and the log says which account's secret
+    could not be restored, so support knows to re-enter it."""
+    backend = _LocksAfterWrites(writes=2)  # the create's and the update's write
+    service = AccountService(store, frozen_clock, SecretStore(backend))
+    before = service.create("sms", "Twilio", sms(), secret="old-token")
+    caplog.set_level("WARNING", logger="app.sending.accounts")
+    failing_commits.armed = True
+    with pytest.raises(sqlalchemy.exc.OperationalError, match="disk I/O error"):
+        service.update(before.id, "Renamed", sms(account_sid="AC999"), secret="new-token")
+    failing_commits.armed = False
+    assert service.get(before.id) == before
+    assert [(r.levelname, r.getMessage()) for r in caplog.records
+            if r.name == "app.sending.accounts"] == [
+        ("WARNING", f"could not restore the secret of account {before.id}")]
+    assert "token" not in caplog.text
+
+
+def test_a_secret_that_cannot_be_removed_after_a_failed_create_is_logged(
+        store, frozen_clock, failing_commits, caplog):
+    """The commit of a new account failed after the keyring took its secret, and the keyring
+    locked before the secret could be removed again: the coordinator gets the database error,
+    no row is left, and the log names the account id whose secret is left in the keyring."""
+    backend = _LocksAfterWrites(writes=1)
+    service = AccountService(store, frozen_clock, SecretStore(backend))
+    caplog.set_level("WARNING", logger="app.sending.accounts")
+    failing_commits.armed = True
+    with pytest.raises(sqlalchemy.exc.OperationalError, match="disk I/O error"):
+        service.create("sms", "Twilio", sms(), secret=SECRET)
+    failing_commits.armed = False
+    assert row_count(store) == 0
+    assert list(backend.items) == [(SERVICE, "account-1")]  # the orphan the log names
+    assert [(r.levelname, r.getMessage()) for r in caplog.records
+            if r.name == "app.sending.accounts"] == [
+        ("WARNING", "could not remove the secret of account 1")]
+    assert SECRET not in caplog.text

@@ -244,3 +244,141 @@ def test_secret_never_reaches_the_log(memory_keyring, caplog):
         SecretStore(_LockedKeyring()).set(7, SECRET)
     assert "account 5" in caplog.text  # the log did record the operations
     assert SECRET not in caplog.text
+
+
+# ---------------------------------------------------------------- the words the coordinator reads
+
+class _AltUnderscoreModule(_DictBackend):
+    """A backend from a `keyrings_alt…` module (an old or vendored spelling of keyrings.alt),
+    whose class name alone would not give it away."""
+
+
+_AltUnderscoreModule.__module__ = "keyrings_alt.pyfs"
+_AltUnderscoreModule.__name__ = "PyFilesystemKeyring"
+
+
+@pytest.mark.parametrize("backend, reason", [
+    (fail.Keyring(), "no keyring backend is available"),
+    (null.Keyring(), "the null keyring stores nothing"),
+    (PlaintextKeyring(), "keyrings.alt backends keep secrets in a file"),
+    (_AltOther(), "keyrings.alt backends keep secrets in a file"),
+    (_AltUnderscoreModule(), "keyrings.alt backends keep secrets in a file"),
+    (_LocalPlaintext(), "it keeps secrets in a file"),
+    ("empty-chainer", "the chain of keyrings is empty"),
+], ids=["fail", "null", "keyrings.alt-plaintext", "keyrings.alt-other", "keyrings_alt-module",
+        "plaintext-name", "empty-chainer"])
+def test_insecure_message_names_the_keyring_found_and_why_it_is_refused(
+        monkeypatch, backend, reason):
+    """The sentence the settings dialog shows, word for word: which keyring was found, the
+    reason it cannot hold a password, what to install, and that nothing was saved. The refusal
+    raised by set() carries the same sentence."""
+    if backend == "empty-chainer":
+        monkeypatch.setattr(chainer.ChainerBackend, "backends", [])
+        backend = chainer.ChainerBackend()
+    store = SecretStore(backend)
+    expected = ("Clarion cannot keep passwords safely on this computer: the keyring found is "
+                f"“{store.backend_name()}” ({reason}). Install and unlock a system keyring "
+                "(gnome-keyring / KWallet / a Secret Service; on macOS and Windows the system "
+                "one is used), then try again. Nothing was saved.")
+    assert store.insecure_message() == expected
+    with pytest.raises(InsecureKeyringError) as info:
+        store.set(1, SECRET)
+    assert str(info.value) == expected
+    if isinstance(backend, _DictBackend):
+        assert backend.items == {}
+
+
+def test_the_keyring_names_shown_are_keyrings_own():
+    assert SecretStore(fail.Keyring()).backend_name() == "fail Keyring"
+    assert SecretStore(null.Keyring()).backend_name() == "null Keyring"
+    assert SecretStore(MemorySecretBackend()).backend_name() == "secrets MemorySecretBackend"
+
+
+def test_a_backend_declared_trusted_is_trusted_whatever_its_name_or_module():
+    """`clarion_trusted = True` on the backend's class is a decision that beats the guesses
+    from names: a declared backend is used even if its class or module looks like a file
+    keyring (without the declaration the same class is refused)."""
+
+    class CryptFileKeyring(_DictBackend):
+        clarion_trusted = True
+
+    CryptFileKeyring.__module__ = "keyrings.alt.file"
+
+    class Undeclared(CryptFileKeyring):
+        clarion_trusted = False
+
+    Undeclared.__module__ = "keyrings.alt.file"
+    trusted = CryptFileKeyring()
+    store = SecretStore(trusted)
+    assert store.is_secure() and store.insecure_message() == ""
+    store.set(4, SECRET)
+    assert trusted.items == {(SERVICE, "account-4"): SECRET}
+    assert store.get(4) == SECRET
+    assert not SecretStore(Undeclared()).is_secure()
+
+
+def test_a_locked_keyring_is_reported_in_plain_words_naming_the_error_not_the_secret():
+    """The three failures of a secure keyring that is locked, word for word as the UI shows
+    them: the keyring's error class and text (a secret it repeats is masked), and the hint."""
+    store = SecretStore(_LockedKeyring())
+    with pytest.raises(SecretStoreError) as info:
+        store.get(1)
+    assert str(info.value) == ("The system keyring could not be read (KeyringLocked: Failed to "
+                               "unlock the collection!). Is it locked?")
+    with pytest.raises(SecretStoreError) as info:
+        store.set(1, SECRET)
+    assert str(info.value) == ("The system keyring refused to store the secret "
+                               "(PasswordSetError: cannot store ***). Is it locked? "
+                               "Nothing was saved.")
+    with pytest.raises(SecretStoreError) as info:
+        store.delete(1)
+    assert str(info.value) == ("The system keyring could not delete the secret (KeyringLocked: "
+                               "Failed to unlock the collection!). Is it locked?")
+
+
+@pytest.mark.parametrize("secret", ["", None, 42])
+def test_only_non_empty_text_is_stored(memory_keyring, secret):
+    with pytest.raises(ValueError) as info:
+        SecretStore().set(1, secret)
+    assert str(info.value) == "an empty secret is not stored; use delete()"
+    assert memory_keyring.usernames() == []
+
+
+def test_the_log_records_each_keyring_operation_by_account_and_keyring(memory_keyring, caplog):
+    """What support reads in clarion.log: per operation the account id, the keyring used or
+    the error class — exactly these lines, and never the secret. Deleting a secret that is
+    not there logs nothing (nothing was deleted)."""
+    caplog.set_level("DEBUG", logger="app.sending.secrets")
+    SecretStore().set(5, SECRET)
+    SecretStore().delete(5)
+    SecretStore().delete(5)  # not there any more
+    with pytest.raises(InsecureKeyringError):
+        SecretStore(fail.Keyring()).set(6, SECRET)
+    locked = SecretStore(_LockedKeyring())
+    with pytest.raises(SecretStoreError):
+        locked.set(7, SECRET)
+    with pytest.raises(SecretStoreError):
+        locked.get(7)
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records
+             if r.name == "app.sending.secrets"]
+    assert lines == [
+        ("INFO", "secret for account 5 stored in secrets MemorySecretBackend"),
+        ("INFO", "secret for account 5 deleted"),
+        ("WARNING", "refused to store a secret for account 6: insecure keyring fail Keyring"),
+        ("WARNING", "keyring write for account 7 failed: PasswordSetError"),
+        ("WARNING", "keyring read for account 7 failed: KeyringLocked"),
+    ]
+    assert SECRET not in caplog.text
+
+
+def test_memory_backend_deletes_like_a_real_keyring():
+    """The test keyring keeps the keyring API's contract: deleting a stored secret removes
+    it quietly; deleting one that is not there raises PasswordDeleteError (which SecretStore
+    treats as "nothing stored")."""
+    backend = MemorySecretBackend()
+    backend.set_password(SERVICE, "account-1", SECRET)
+    backend.delete_password(SERVICE, "account-1")
+    assert backend.usernames() == []
+    with pytest.raises(keyring.errors.PasswordDeleteError) as info:
+        backend.delete_password(SERVICE, "account-1")
+    assert str(info.value) == "no such secret"
