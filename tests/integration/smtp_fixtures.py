@@ -78,6 +78,7 @@ class Received:
     rcpt_tos: list[str]
     raw: bytes
     session: Any
+    mail_options: list[str] = field(default_factory=list)
 
     @property
     def parsed(self) -> email.message.EmailMessage:
@@ -88,12 +89,20 @@ class Received:
 class Recorder:
     """aiosmtpd handler + authenticator. Faults: address -> reply, at RCPT or at DATA;
     `drop_after_data`: addresses whose DATA is received and then the connection is cut;
-    `hang_at`: addresses for which the server never answers RCPT, or never confirms DATA.
+    `hang_at`: addresses for which the server never answers RCPT, or never confirms DATA;
+    `cut_at_data`: addresses whose DATA command is answered by hanging up, before the 354 that
+    would ask for the body (needs smtp_server(..., wiretap=True)).
     (No attribute may start with "auth_": aiosmtpd would offer it as an AUTH mechanism.)"""
     rcpt_faults: dict[str, str] = field(default_factory=dict)
     data_faults: dict[str, str] = field(default_factory=dict)
     drop_after_data: set[str] = field(default_factory=set)
     hang_at: dict[str, str] = field(default_factory=dict)   # address -> "RCPT" | "DATA"
+    cut_at_data: set[str] = field(default_factory=set)
+    drop_at_rcpt: set[str] = field(default_factory=set)      # hang up instead of answering RCPT
+    drop_at_mail: bool = False                               # hang up at every MAIL FROM
+    rcpt_seen: list[str] = field(default_factory=list)       # every RCPT TO, in order
+    # what a relay over its connection limit answers to MAIL FROM (Exchange Online's words)
+    over_limit_reply: str = "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded"
     received: list[Received] = field(default_factory=list)
     logins: list[tuple[str, str]] = field(default_factory=list)
     sessions: list[Any] = field(default_factory=list)        # one per session that sent MAIL
@@ -136,8 +145,11 @@ class Recorder:
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
                           mail_options: list[str]) -> str:
-        if getattr(server, "over_limit", False):   # Exchange Online's words for it
-            return "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded"
+        if getattr(server, "over_limit", False):
+            return self.over_limit_reply
+        if self.drop_at_mail:
+            server.transport.abort()
+            return "250 never sent"
         with self.lock:
             if not any(s is session for s in self.sessions):
                 self.sessions.append(session)
@@ -148,8 +160,13 @@ class Recorder:
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
+        with self.lock:
+            self.rcpt_seen.append(address)
         if self.hang_at.get(address) == "RCPT":
             await self._hang(server)
+        if address in self.drop_at_rcpt:
+            server.transport.abort()
+            return "250 never sent"
         if address in self.rcpt_faults:
             return self.rcpt_faults[address]
         envelope.rcpt_tos.append(address)
@@ -160,7 +177,8 @@ class Recorder:
         with self.lock:
             if rcpt not in self.data_faults:
                 self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                              bytes(envelope.original_content), session))
+                                              bytes(envelope.original_content), session,
+                                              list(envelope.mail_options)))
         if self.hang_at.get(rcpt) == "DATA":
             await self._hang(server)
         if rcpt in self.drop_after_data:
@@ -254,6 +272,13 @@ class _TappedSMTP(SMTP):
             self.recorder.heard.extend(data)
         super().data_received(data)
 
+    async def smtp_DATA(self, arg: str) -> None:
+        if self.envelope is not None and \
+                set(self.envelope.rcpt_tos) & self.recorder.cut_at_data:
+            self.transport.abort()      # the DATA command heard, no 354 said, nothing read
+            return
+        await super().smtp_DATA(arg)
+
     async def smtp_STARTTLS(self, arg: str) -> None:
         if self.starttls_reply is not None:
             await self.push(self.starttls_reply)
@@ -279,17 +304,20 @@ def smtp_server(recorder: Recorder, cert: Cert | None, *, implicit_tls: bool = F
                 refuse_at: str = "greeting", port: int | None = None,
                 auth_in_clear: bool = False, wiretap: bool = False,
                 starttls_reply: str | None = None,
-                auth_exclude: tuple[str, ...] = ()) -> Iterator[Controller]:
+                auth_exclude: tuple[str, ...] = (),
+                smtputf8: bool = False) -> Iterator[Controller]:
     """aiosmtpd on 127.0.0.1:<free port>. STARTTLS offered and required when `starttls` and a
     certificate is given; AUTH required when `auth` (over TLS only, unless no TLS is offered,
     so that we can show that our side never sends credentials in clear). With `max_sessions`,
     the relay takes that many connections at a time and refuses more (see _LimitedSMTP).
     `auth_in_clear`: a badly configured relay that offers and accepts AUTH before STARTTLS
     (STARTTLS still offered, not required). `wiretap`: every byte the server reads is kept in
-    `recorder.heard`. `starttls_reply`: STARTTLS is advertised but answered with this reply
+    `recorder.heard`, and `recorder.cut_at_data` applies. `starttls_reply`: STARTTLS is
+    advertised but answered with this reply
     (both imply `wiretap`; see _TappedSMTP). `auth_exclude`: AUTH mechanisms not offered
-    (e.g. ("LOGIN",) for a relay that offers PLAIN only)."""
-    kwargs: dict[str, Any] = {}
+    (e.g. ("LOGIN",) for a relay that offers PLAIN only). `smtputf8`: the relay offers SMTPUTF8
+    (internationalised addresses such as zoë@example.com)."""
+    kwargs: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
     if implicit_tls:
         assert cert is not None
         kwargs["ssl_context"] = cert.server_context()

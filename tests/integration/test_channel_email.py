@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import select
 from pathlib import Path
 from typing import Sequence
 
@@ -61,7 +62,8 @@ def test_a_message_arrives_over_starttls_with_login_and_the_right_headers(cert):
         outcome = send_all(sender_for(account, PASSWORD), [message])[7]  # type: ignore[arg-type]
 
     assert outcome.result == SENT, outcome
-    assert outcome.provider_id == "Q00001"          # "250 2.0.0 Ok: queued as Q00001"
+    assert outcome.detail == "250 2.0.0 Ok: queued as Q00001"   # the server's own words
+    assert outcome.provider_id == "Q00001"
     assert recorder.logins == [(USER, PASSWORD)]
     [got] = recorder.received
     assert got.mail_from == "alerts@example.com" and got.rcpt_tos == ["ada@example.com"]
@@ -292,6 +294,8 @@ def test_an_untrusted_certificate_is_refused_before_any_credentials(cert):
             asyncio.run(sender.test_connection())
     assert outcomes[1].result == AUTH_FAILED
     assert "not trusted" in outcomes[1].detail and "certificate" in outcomes[1].detail
+    # OpenSSL's own reason, in the coordinator's sentence
+    assert "is not trusted (self-signed certificate); nothing was sent" in outcomes[1].detail
     assert recorder.logins == [] and recorder.received == []
 
 
@@ -315,9 +319,14 @@ def test_test_connection_reports_the_servers_answer(cert):
         bad = EmailSender(email_account(server.port, ca_file=cert.cert), "nope")
         with pytest.raises(ClarionError, match="535"):
             asyncio.run(bad.test_connection())
-    assert "Greeting: 220" in answer
-    assert "certificate verified" in answer
-    assert "Login: 235" in answer
+    lines = answer.split("\n")
+    assert lines[0] == f"Connected to 127.0.0.1:{server.port} (STARTTLS)."
+    assert lines[1].startswith("Greeting: 220")
+    assert lines[2].startswith("TLS: ") and lines[2].endswith(
+        "certificate verified for 127.0.0.1.")
+    assert lines[3].startswith("EHLO: 250")
+    assert lines[4].startswith("Login: 235")
+    assert len(lines) == 5
     assert PASSWORD not in answer
 
 
@@ -462,6 +471,11 @@ def test_refusals_per_recipient_while_the_others_are_sent(cert):
         assert outcomes[n].result == SENT
     delivered = sorted(r.rcpt_tos[0] for r in recorder.received)
     assert delivered == sorted(f"user{n}@example.com" for n in range(100, 110))
+    # a recipient's refusal is the message's, tried once; a 421 ("closing") is the session's:
+    # while the other session carries mail, the message is tried on it before it counts
+    for name in ("busy", "local", "full", "nobody", "bad", "spam", "later"):
+        assert recorder.rcpt_seen.count(f"{name}@example.com") == 1, (name, recorder.rcpt_seen)
+    assert recorder.rcpt_seen.count("closing@example.com") == 2
 
 
 def test_connection_lost_after_data_is_unknown_and_the_rest_goes_on_a_new_connection(cert):
@@ -471,6 +485,9 @@ def test_connection_lost_after_data_is_unknown_and_the_rest_goes_on_a_new_connec
         outcomes = send_all(EmailSender(account, PASSWORD), [outgoing(n) for n in (1, 2, 3, 4)])
     assert results(outcomes) == {1: SENT, 2: UNKNOWN, 3: SENT, 4: SENT}
     assert "after the message was sent" in outcomes[2].detail
+    # aiosmtplib's own words for the hang-up end the sentence
+    assert outcomes[2].detail.rpartition("before the server confirmed it: ")[2] in (
+        "Unexpected EOF received", "Connection lost")
     # the server does have it: a retry with the same Message-ID lets it drop the duplicate
     assert "<msg-2@clarion.test>" in recorder.message_ids()
     assert len(recorder.sessions) == 2
@@ -533,3 +550,214 @@ def test_queue_id_shapes():
     assert queue_id("Ok 0100018c2a7f4d2e-5b1b9a2e-aaaa-bbbb-cccc-1234567890ab-000000") == \
         "0100018c2a7f4d2e-5b1b9a2e-aaaa-bbbb-cccc-1234567890ab-000000"
     assert queue_id("OK") == ""
+
+
+def test_a_connection_carries_at_most_messages_per_connection_messages(cert):
+    recorder = Recorder()
+    with smtp_server(recorder, cert) as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=1,
+                                messages_per_connection=2)
+        outcomes = send_all(EmailSender(account, PASSWORD), [outgoing(n) for n in range(1, 6)])
+    assert set(results(outcomes).values()) == {SENT}
+    assert len(recorder.sessions) == 3            # 2 + 2 + 1
+    assert len(recorder.logins) == 3
+
+
+def test_a_refused_recipient_is_reset_and_the_session_carries_the_next_message(cert):
+    recorder = Recorder(rcpt_faults={"nobody@example.com": "550 5.1.1 No such user"},
+                        data_faults={"spam@example.com": "554 5.7.1 Rejected as spam"})
+    messages = [outgoing(1), outgoing(2, address="nobody@example.com"), outgoing(3),
+                outgoing(4, address="spam@example.com"), outgoing(5)]
+    with smtp_server(recorder, cert) as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=1)
+        outcomes = send_all(EmailSender(account, PASSWORD), messages)
+    assert results(outcomes) == {1: SENT, 2: PERMANENT, 3: SENT, 4: PERMANENT, 5: SENT}
+    assert len(recorder.sessions) == 1 and len(recorder.logins) == 1   # RSET, not a new login
+    assert [r.rcpt_tos for r in recorder.received if r.rcpt_tos != ["spam@example.com"]] == \
+        [["user1@example.com"], ["user3@example.com"], ["user5@example.com"]]
+
+
+def test_an_internationalised_address_goes_out_with_smtputf8_where_the_relay_offers_it(cert):
+    recorder = Recorder()
+    with smtp_server(recorder, cert, smtputf8=True) as server:
+        account = email_account(server.port, ca_file=cert.cert)
+        outcomes = send_all(EmailSender(account, PASSWORD),
+                            [outgoing(1, address="zoë@example.com"), outgoing(2)])
+        from_utf8 = email_account(server.port, ca_file=cert.cert,
+                                  from_address="météo@example.com")
+        outcomes.update(send_all(EmailSender(from_utf8, PASSWORD), [outgoing(3)]))
+    assert results(outcomes) == {1: SENT, 2: SENT, 3: SENT}
+    by_rcpt = {r.rcpt_tos[0]: r for r in recorder.received}
+    assert by_rcpt["zoë@example.com"].parsed["To"] == "User 1 <zoë@example.com>"
+    assert by_rcpt["zoë@example.com"].mail_options == ["SMTPUTF8"]
+    assert by_rcpt["user2@example.com"].mail_options == []     # plain ASCII asks for nothing
+    assert by_rcpt["user3@example.com"].mail_from == "météo@example.com"
+    assert by_rcpt["user3@example.com"].mail_options == ["SMTPUTF8"]
+
+
+def test_an_internationalised_address_is_refused_with_a_reason_where_the_relay_cannot(cert):
+    recorder = Recorder()
+    with smtp_server(recorder, cert) as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=1)
+        outcomes = send_all(EmailSender(account, PASSWORD),
+                            [outgoing(1, address="zoë@example.com"), outgoing(2)])
+    assert results(outcomes) == {1: PERMANENT, 2: SENT}
+    assert outcomes[1].detail == (f"The address zoë@example.com needs SMTPUTF8, which "
+                                  f"127.0.0.1:{server.port} does not offer.")
+    assert [r.rcpt_tos for r in recorder.received] == [["user2@example.com"]]
+
+
+def test_a_connection_cut_at_the_data_command_is_transient_nothing_of_the_message_went(cert):
+    recorder = Recorder(cut_at_data={"user2@example.com"})
+    with smtp_server(recorder, cert, wiretap=True) as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=1)
+        outcomes = send_all(EmailSender(account, PASSWORD), [outgoing(n) for n in (1, 2, 3)])
+    assert results(outcomes) == {1: SENT, 2: TRANSIENT, 3: SENT}
+    assert "before the message was sent" in outcomes[2].detail
+    assert "<msg-2@clarion.test>" not in recorder.message_ids()
+
+
+@pytest.mark.parametrize("reply", ["400 4.0.0 Too many sessions", "499 4.9.9 Try later"])
+def test_any_4xx_to_mail_from_on_an_extra_connection_is_a_connection_limit(cert, reply):
+    recorder = Recorder(over_limit_reply=reply)
+    with smtp_server(recorder, cert, max_sessions=1, refuse_at="MAIL") as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=3)
+        sender = EmailSender(account, PASSWORD)
+        outcomes = send_all(sender, [outgoing(n) for n in range(1, 31)])
+    assert set(results(outcomes).values()) == {SENT}
+    assert recorder.refused_sessions >= 1 and sender.ceiling == 1
+
+
+@pytest.mark.parametrize("reply", ["500 5.0.0 Sessions exhausted", "550 5.7.1 Not allowed"])
+def test_a_5xx_to_mail_from_is_never_taken_for_a_connection_limit(cert, reply):
+    """A relay refusing the sender with 5xx refuses every message: the account stops, even
+    while another connection is carrying mail."""
+    recorder = Recorder(over_limit_reply=reply)
+    with smtp_server(recorder, cert, max_sessions=1, refuse_at="MAIL") as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=2)
+        outcomes = send_all(EmailSender(account, PASSWORD), [outgoing(n) for n in range(1, 41)])
+    stopped = [o for o in outcomes.values() if o.result == AUTH_FAILED]
+    assert stopped and all(reply in o.detail and "refused the sender" in o.detail
+                           for o in stopped)
+
+
+def test_a_connection_lost_at_rcpt_is_transient_and_not_tried_again_at_once(cert):
+    recorder = Recorder(drop_at_rcpt={"user2@example.com"})
+    with smtp_server(recorder, cert) as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=1)
+        outcomes = send_all(EmailSender(account, PASSWORD), [outgoing(n) for n in (1, 2, 3)])
+    assert results(outcomes) == {1: SENT, 2: TRANSIENT, 3: SENT}
+    assert "failed before the message was sent" in outcomes[2].detail
+    assert recorder.rcpt_seen.count("user2@example.com") == 1
+    assert len(recorder.logins) == 2      # the session that lost it, and one for message 3
+
+
+def test_a_relay_that_hangs_up_at_every_mail_from_gets_one_try_per_message(cert):
+    recorder = Recorder(drop_at_mail=True)
+    with smtp_server(recorder, cert) as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=1)
+        outcomes = send_all(EmailSender(account, PASSWORD), [outgoing(1), outgoing(2)])
+    assert results(outcomes) == {1: TRANSIENT, 2: TRANSIENT}
+    assert all("failed before the message was sent" in o.detail for o in outcomes.values())
+    assert len(recorder.logins) == 2      # one fresh session per message, no retry loop
+
+
+def test_an_idle_session_found_dead_at_mail_from_is_replaced_and_the_message_sent(cert):
+    """The relay hung up an idle session and the client has not noticed yet: MAIL FROM finds
+    it dead. Nothing was sent on it, so the same message goes at once over a new session."""
+    recorder = Recorder()
+    with smtp_server(recorder, cert) as server:
+        sender = EmailSender(email_account(server.port, ca_file=cert.cert, concurrency=1),
+                             PASSWORD)
+        outcomes: list[SendOutcome] = []
+
+        async def run() -> None:
+            await sender.send([outgoing(1)], outcomes.append)
+            [idle] = sender._idle
+            raw = idle.client.transport.get_extra_info("socket")
+            # cut it at the server and wait, without giving the loop a turn, until the
+            # hang-up has reached this side's socket: the session still looks alive
+            recorder.close_idle_sessions(server)
+            assert select.select([raw], [], [], 5)[0]
+            assert idle.alive
+            await sender.send([outgoing(2)], outcomes.append)
+            await sender.aclose()
+
+        asyncio.run(asyncio.wait_for(run(), DEADLINE))
+    assert [o.result for o in outcomes] == [SENT, SENT], outcomes
+    assert len(recorder.sessions) == 2
+    assert [r.rcpt_tos for r in recorder.received] == [["user1@example.com"],
+                                                       ["user2@example.com"]]
+
+
+def test_an_account_problem_stops_the_batch_with_its_reason_for_every_message(cert):
+    recorder = Recorder()
+    with smtp_server(recorder, cert) as server:
+        account = email_account(server.port, concurrency=1)    # the CA is not trusted
+        outcomes = send_all(EmailSender(account, PASSWORD), [outgoing(n) for n in (1, 2, 3)])
+    assert set(results(outcomes).values()) == {AUTH_FAILED}
+    assert all("is not trusted (self-signed certificate)" in o.detail
+               for o in outcomes.values()), outcomes
+
+
+def test_an_internal_error_on_one_message_is_unknown_logged_and_the_rest_goes_on(
+        cert, monkeypatch, caplog):
+    recorder = Recorder()
+    prepare = EmailSender._prepare
+
+    def failing(self, message):  # a bug of ours, for message 2 only
+        if message.delivery_id == 2:
+            raise RuntimeError("a bug")
+        return prepare(self, message)
+
+    monkeypatch.setattr(EmailSender, "_prepare", failing)
+    with smtp_server(recorder, cert) as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=1)
+        with caplog.at_level("ERROR", logger="app.sending.channels.email"):
+            outcomes = send_all(EmailSender(account, PASSWORD), [outgoing(n) for n in (1, 2, 3)])
+    assert results(outcomes) == {1: SENT, 2: UNKNOWN, 3: SENT}
+    assert outcomes[2].detail == "Internal error while sending: RuntimeError('a bug')"
+    [record] = [r for r in caplog.records if r.name == "app.sending.channels.email"]
+    assert record.getMessage() == "email delivery 2 failed unexpectedly"
+    assert record.exc_info is not None
+    assert len(recorder.sessions) == 2    # the session is not trusted after our own failure
+
+
+def test_a_callback_that_raises_stops_send_with_its_error_and_no_worker_left(cert):
+    recorder = Recorder()
+    with smtp_server(recorder, cert) as server:
+        sender = EmailSender(email_account(server.port, ca_file=cert.cert, concurrency=3),
+                             PASSWORD)
+
+        def on_outcome(outcome: SendOutcome) -> None:
+            raise LookupError("the caller's own bug")
+
+        async def run() -> list[str]:
+            with pytest.raises(LookupError, match="the caller's own bug"):
+                await sender.send([outgoing(n) for n in range(1, 10)], on_outcome)
+            left = [t.get_coro().__qualname__ for t in asyncio.all_tasks() if not t.done()]
+            await sender.aclose()
+            return left
+
+        left = asyncio.run(asyncio.wait_for(run(), DEADLINE))
+    assert not [name for name in left if name == "EmailSender._worker"], left
+
+
+def test_sessions_of_a_finished_loop_are_closed_and_never_reused(cert):
+    recorder = Recorder()
+    with smtp_server(recorder, cert) as server:
+        sender = EmailSender(email_account(server.port, ca_file=cert.cert, concurrency=1),
+                             PASSWORD)
+        first = send_all(sender, [outgoing(1)], close=False)
+        [old] = sender._idle
+
+        async def second_loop() -> None:
+            slots = sender._bind_loop()
+            assert not old.alive and sender._idle == []
+            assert slots is sender._bind_loop()          # the same loop keeps its slots
+            await sender.send([outgoing(2)], lambda o: first.update({o.delivery_id: o}))
+            await sender.aclose()
+
+        asyncio.run(asyncio.wait_for(second_loop(), DEADLINE))
+    assert results(first) == {1: SENT, 2: SENT}
+    assert len(recorder.sessions) == 2

@@ -47,6 +47,7 @@ import ssl
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from email import errors as email_errors
 from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -139,6 +140,17 @@ def _reply(response: Any) -> str:
 
 def _has_line_break(value: str) -> bool:
     return "\r" in value or "\n" in value
+
+
+def _address(display_name: str, address: str) -> Address:
+    """A header address. The standard library refuses a non-ASCII local part (zoë@…) given as
+    one addr-spec, although SMTPUTF8 (RFC 6531) allows it: such an address is built from its
+    two halves instead, and goes out only where the relay offers SMTPUTF8."""
+    try:
+        return Address(display_name=display_name, addr_spec=address)
+    except email_errors.NonASCIILocalPartDefect:
+        local, _, domain = address.rpartition("@")
+        return Address(display_name=display_name, username=local, domain=domain)
 
 
 @dataclass
@@ -452,9 +464,8 @@ class EmailSender:
         policy = base.clone(cte_type="7bit")  # non-ASCII bodies go quoted-printable/base64
         email = EmailMessage(policy=policy)
         try:
-            email["From"] = Address(display_name=self.from_name, addr_spec=self.from_address)
-            email["To"] = Address(display_name=message.recipient_name,
-                                  addr_spec=message.address)
+            email["From"] = _address(self.from_name, self.from_address)
+            email["To"] = _address(message.recipient_name, message.address)
             if self.reply_to:
                 email["Reply-To"] = self.reply_to
         except (ValueError, IndexError, TypeError) as exc:
@@ -558,7 +569,7 @@ class EmailSender:
             prepared = self._prepare(message)
         except _BadMessage as exc:
             return SendOutcome(message.delivery_id, PERMANENT, str(exc)), session
-        for _ in range(2):
+        while True:
             if session is not None and (not session.alive
                                         or session.carried >= self.per_connection):
                 await self._quit(session)
@@ -573,15 +584,15 @@ class EmailSender:
                     batch.offline_detail = str(exc)
                     return None, None
             outcome = await self._transaction(session, message, prepared)
-            if outcome is None:  # an idle session had died: once more on a fresh one
-                session.close()
-                session = None
-                continue
-            if outcome.result == AUTH_FAILED:
-                batch.stop(outcome.detail)
-            return outcome, session
-        return SendOutcome(message.delivery_id, TRANSIENT,
-                           f"The connection to {self._where} kept dropping."), session
+            if outcome is not None:
+                break
+            # A reused session had died before MAIL FROM: once more on a fresh one, which
+            # always gives an outcome (_transaction answers None only on a reused session).
+            session.close()
+            session = None
+        if outcome.result == AUTH_FAILED:
+            batch.stop(outcome.detail)
+        return outcome, session
 
     async def _worker(self, batch: _Batch, on_outcome: Callable[[SendOutcome], None],
                       slots: asyncio.Semaphore) -> None:

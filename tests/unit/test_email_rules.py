@@ -1,0 +1,143 @@
+"""The email channel's rules that need no server: how a reply code at each stage becomes an
+outcome (the table at the top of app/sending/channels/email.py), the queue id in a 250 reply,
+which hosts count as this computer, the words for a TLS failure, and how the sender tells
+whether the message body was handed to the connection."""
+
+from __future__ import annotations
+
+import ssl
+from types import SimpleNamespace
+
+import pytest
+
+from app.sending.channels.base import (AUTH_FAILED, PERMANENT, TRANSIENT, UNKNOWN, AccountDTO,
+                                       OutgoingMessage)
+from app.sending.channels.email import (EmailSender, _AccountProblem, _BodyTracker,
+                                        _tls_problem, _Unreachable, is_loopback, queue_id)
+
+def sender() -> EmailSender:
+    return EmailSender(AccountDTO(id=3, kind="email", name="Relay", settings={
+        "host": "relay.example.com", "port": 587, "from_address": "alerts@example.com"}),
+        None)
+
+
+MESSAGE = OutgoingMessage(delivery_id=41, channel="email", address="ada@example.com",
+                          recipient_name="Ada", subject="s", text="t", html="",
+                          email_message_id="<m@x>", idempotency_key="k")
+
+
+@pytest.mark.parametrize("stage, code, body_sent, result", [
+    # 4xx anywhere: try again later (400 and 499 are the edges)
+    ("MAIL", 400, False, TRANSIENT), ("RCPT", 450, False, TRANSIENT),
+    ("DATA", 499, True, TRANSIENT), ("RCPT", 421, False, TRANSIENT),
+    # 5xx at RCPT / DATA: this recipient never works (500 and 599 are the edges)
+    ("RCPT", 500, False, PERMANENT), ("RCPT", 550, False, PERMANENT),
+    ("DATA", 554, True, PERMANENT), ("DATA", 599, True, PERMANENT),
+    # 5xx at MAIL: the sender is refused, so every message would fail: the account stops
+    ("MAIL", 500, False, AUTH_FAILED), ("MAIL", 553, False, AUTH_FAILED),
+    ("MAIL", 599, False, AUTH_FAILED),
+    # authentication wanted, anywhere
+    ("MAIL", 530, False, AUTH_FAILED), ("RCPT", 535, False, AUTH_FAILED),
+    ("DATA", 534, True, AUTH_FAILED), ("RCPT", 538, False, AUTH_FAILED),
+    # a reply that is no SMTP reply (aiosmtplib says -1 for garbage, 600 is out of range)
+    ("DATA", -1, True, UNKNOWN), ("DATA", 600, True, UNKNOWN), ("DATA", 399, True, UNKNOWN),
+    ("DATA", -1, False, TRANSIENT), ("RCPT", -1, True, TRANSIENT),
+    ("MAIL", 600, False, TRANSIENT), ("RCPT", 399, False, TRANSIENT),
+])
+def test_each_reply_code_at_each_stage_has_its_outcome(stage, code, body_sent, result):
+    outcome = sender()._classify_reply(MESSAGE, stage, code, f"{code} the server's words",
+                                       body_sent)
+    assert (outcome.delivery_id, outcome.result) == (41, result)
+    assert f"{code} the server's words" in outcome.detail
+
+
+def test_the_words_of_each_outcome_say_what_happened():
+    s = sender()
+    refused = s._classify_reply(MESSAGE, "MAIL", 553, "553 5.7.1 Sender not allowed", False)
+    assert refused.detail == ("relay.example.com:587 refused the sender alerts@example.com: "
+                              "553 5.7.1 Sender not allowed")
+    auth = s._classify_reply(MESSAGE, "RCPT", 530, "530 5.7.0 Authentication required", False)
+    assert auth.detail == ("relay.example.com:587 refused to send without valid "
+                           "authentication: 530 5.7.0 Authentication required")
+    after = s._classify_reply(MESSAGE, "DATA", -1, "-1 garbage", True)
+    assert after.detail == "Unreadable reply after the message was sent: -1 garbage"
+    before = s._classify_reply(MESSAGE, "RCPT", -1, "-1 garbage", False)
+    assert before.detail == "Unreadable reply: -1 garbage"
+    assert s._classify_reply(MESSAGE, "RCPT", 452, "452 4.2.2 Mailbox full",
+                             False).detail == "452 4.2.2 Mailbox full"
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("2.0.0 Ok: queued as 4Bx1Yz0QZ3z9", "4Bx1Yz0QZ3z9"),
+    ("2.0.0 Ok: queued as 4Bx1YzX.", "4Bx1YzX"),          # the sentence's full stop is not in it
+    ("OK id=1qA2bC-0003Xx-9X", "1qA2bC-0003Xx-9X"),       # Exim
+    ("Ok 0100018c1d2e3f4a-5b6c7d8e-aaaa-bbbb-cccc-123456789abc-000000",
+     "0100018c1d2e3f4a-5b6c7d8e-aaaa-bbbb-cccc-123456789abc-000000"),  # Amazon SES
+    ("2.0.0 OK  1700000000 x12-20020a170902", ""),          # Gmail: no queue id to keep
+])
+def test_the_queue_id_is_taken_from_the_servers_reply(reply, expected):
+    assert queue_id(reply) == expected
+
+
+@pytest.mark.parametrize("host, loopback", [
+    ("localhost", True), ("LocalHost", True), ("127.0.0.1", True), ("127.3.4.5", True),
+    ("::1", True), ("[::1]", True), ("[127.0.0.1]", True),
+    ("smtp.example.com", False), ("10.0.0.1", False), ("localhost.example.com", False),
+    ("127.0.0.1X", False), ("X127.0.0.1", False), ("", False),
+])
+def test_only_this_computer_counts_as_loopback(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+def raised(error: BaseException) -> BaseException:
+    """`error` as aiosmtplib hands it over: wrapped in its connect error."""
+    try:
+        try:
+            raise error
+        except BaseException as inner:
+            raise ConnectionError("could not connect") from inner
+    except ConnectionError as outer:
+        return outer
+
+
+def test_a_cut_tls_connection_is_unreachable_and_a_failed_handshake_an_account_problem():
+    cut = _tls_problem(raised(ssl.SSLEOFError(8, "EOF occurred in violation of protocol")),
+                       "relay:465")
+    assert isinstance(cut, _Unreachable)
+    assert str(cut) == ("The TLS connection to relay:465 was cut: EOF occurred in violation "
+                        "of protocol")
+    failed = _tls_problem(raised(ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version")),
+                          "relay:587")
+    assert isinstance(failed, _AccountProblem)
+    assert str(failed).startswith("The TLS handshake with relay:587 failed: ")
+    assert "WRONG_VERSION_NUMBER" in str(failed)
+    assert str(failed).endswith("Check the port and the security setting (implicit TLS or "
+                                "STARTTLS).")
+    assert _tls_problem(ConnectionRefusedError(111, "refused"), "relay:25") is None
+
+
+class Protocol:
+    """Stands for aiosmtplib's protocol object: `write` is a method of its class."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.sent.append(data)
+
+
+def test_the_body_counts_as_sent_at_the_second_write_of_data_and_the_tracker_cleans_up():
+    protocol = Protocol()
+    with _BodyTracker(SimpleNamespace(protocol=protocol)) as tracker:  # type: ignore[arg-type]
+        assert not tracker.body_sent
+        protocol.write(b"DATA\r\n")            # the command: nothing of the message yet
+        assert tracker.writes == 1 and not tracker.body_sent
+        protocol.write(b"From: ...\r\n.\r\n")  # the body, in one piece
+        assert tracker.body_sent
+    assert protocol.sent == [b"DATA\r\n", b"From: ...\r\n.\r\n"]
+    # the connection's own write is back: nothing of ours stays wrapped around it
+    assert "write" not in vars(protocol)
+    protocol.write(b"QUIT\r\n")
+    assert tracker.writes == 2
+    with _BodyTracker(SimpleNamespace(protocol=None)) as idle:  # type: ignore[arg-type]
+        assert not idle.body_sent                # a closed connection: nothing to count
