@@ -34,6 +34,7 @@ class Provider:
     gate: int = 0
     expected: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
+    peers: list[int] = field(default_factory=list)   # the client port of each request
     in_flight: int = 0
     max_in_flight: int = 0
     started: int = 0
@@ -114,6 +115,7 @@ def _handler(provider: Provider, kind: str) -> type[BaseHTTPRequestHandler]:
             try:
                 with provider.cond:
                     provider.requests.append(record)
+                    provider.peers.append(self.client_address[1])  # which connection
                 reply = provider.twilio(method, path, record.get("form", {}), self._auth()) \
                     if kind == "twilio" else provider.webhook(path)
                 if reply == HANG:

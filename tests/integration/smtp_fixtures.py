@@ -101,6 +101,7 @@ class Recorder:
     drop_at_rcpt: set[str] = field(default_factory=set)      # hang up instead of answering RCPT
     drop_at_mail: bool = False                               # hang up at every MAIL FROM
     rcpt_seen: list[str] = field(default_factory=list)       # every RCPT TO, in order
+    mail_faults: list[str] = field(default_factory=list)     # answers to the next MAIL FROMs
     # what a relay over its connection limit answers to MAIL FROM (Exchange Online's words)
     over_limit_reply: str = "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded"
     received: list[Received] = field(default_factory=list)
@@ -154,6 +155,10 @@ class Recorder:
             if not any(s is session for s in self.sessions):
                 self.sessions.append(session)
                 self.transports.append(server.transport)
+        with self.lock:
+            fault = self.mail_faults.pop(0) if self.mail_faults else None
+        if fault is not None:
+            return fault
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"

@@ -761,3 +761,60 @@ def test_sessions_of_a_finished_loop_are_closed_and_never_reused(cert):
         asyncio.run(asyncio.wait_for(second_loop(), DEADLINE))
     assert results(first) == {1: SENT, 2: SENT}
     assert len(recorder.sessions) == 2
+
+
+def test_a_421_after_the_body_is_the_messages_outcome_never_a_resend_on_another_session(cert):
+    """The server had the whole message when it said 421: sending it again over the other
+    session at once could deliver it twice, so it waits for the outbox's retry instead."""
+    recorder = Recorder(data_faults={"user3@example.com": "421 4.3.0 Closing after DATA"})
+    with smtp_server(recorder, cert) as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=2)
+        outcomes = send_all(EmailSender(account, PASSWORD), [outgoing(n) for n in range(1, 9)])
+    assert outcomes[3].result == TRANSIENT and outcomes[3].detail.startswith("421 4.3.0")
+    assert recorder.rcpt_seen.count("user3@example.com") == 1
+    assert {n for n, r in results(outcomes).items() if r == SENT} == {1, 2, 4, 5, 6, 7, 8}
+
+
+def test_an_unreadable_reply_after_the_body_is_unknown(cert):
+    recorder = Recorder(data_faults={"user2@example.com": "what?"})
+    with smtp_server(recorder, cert) as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=1)
+        outcomes = send_all(EmailSender(account, PASSWORD), [outgoing(n) for n in (1, 2, 3)])
+    assert results(outcomes)[1] == SENT
+    assert results(outcomes)[2] == UNKNOWN, outcomes[2]
+    assert outcomes[2].detail.startswith("Unreadable reply after the message was sent: ")
+
+
+def test_a_session_refused_once_while_alone_is_not_taken_for_refused_ever_after(cert):
+    """A 451 to MAIL FROM on the only session is that message's outcome; the session carries
+    on, and in a later send beside other sessions its messages are not handed back (which
+    would send them twice)."""
+    recorder = Recorder(mail_faults=["451 4.7.1 Slow down"])
+    with smtp_server(recorder, cert) as server:
+        sender = EmailSender(email_account(server.port, ca_file=cert.cert, concurrency=2),
+                             PASSWORD)
+        outcomes: list[SendOutcome] = []
+
+        async def run() -> None:
+            await sender.send([outgoing(1)], outcomes.append)       # alone: refused at MAIL
+            await sender.send([outgoing(n) for n in range(2, 12)], outcomes.append)
+            await sender.aclose()
+
+        asyncio.run(asyncio.wait_for(run(), DEADLINE))
+    assert outcomes[0].result == TRANSIENT and outcomes[0].detail.startswith("451 4.7.1")
+    assert sorted(o.delivery_id for o in outcomes[1:]) == list(range(2, 12))
+    assert {o.result for o in outcomes[1:]} == {SENT}
+    ids = recorder.message_ids()
+    assert len(ids) == len(set(ids)) == 10     # each message once
+
+
+def test_an_authentication_refusal_mid_session_stops_the_batch_with_its_words(cert):
+    recorder = Recorder(rcpt_faults={"user1@example.com": "530 5.7.0 Authentication required"})
+    with smtp_server(recorder, cert) as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=1)
+        outcomes = send_all(EmailSender(account, PASSWORD), [outgoing(n) for n in (1, 2, 3)])
+    assert set(results(outcomes).values()) == {AUTH_FAILED}
+    assert outcomes[2].detail == outcomes[3].detail == outcomes[1].detail
+    assert outcomes[1].detail.endswith("refused to send without valid authentication: "
+                                       "530 5.7.0 Authentication required")
+    assert recorder.rcpt_seen == ["user1@example.com"] and recorder.received == []

@@ -126,13 +126,22 @@ def test_no_answer_after_the_request_was_sent_is_unknown_never_transient():
         account = sms_account(url, timeout=0.5)
         outcomes = send_all(SmsSender(account, TOKEN), [sms(1), sms(2), sms(3)])
     assert outcomes[2].result == UNKNOWN, outcomes[2]
+    assert "ReadTimeout" in outcomes[2].detail     # the account's timeout, not the server's
     assert outcomes[1].result == SENT and outcomes[3].result == SENT
 
 
 def test_nothing_listening_is_transient_and_the_rest_is_not_attempted():
-    account = sms_account(f"http://127.0.0.1:{free_port()}")
+    port = free_port()
+    account = sms_account(f"http://127.0.0.1:{port}", concurrency=2)
     outcomes = send_all(SmsSender(account, TOKEN), [sms(n) for n in range(1, 11)])
     assert {o.result for o in outcomes.values()} == {TRANSIENT}
+    tried = [o for o in outcomes.values() if o.detail.startswith("Cannot reach ")]
+    skipped = [o for o in outcomes.values() if o.detail.startswith("Not attempted: ")]
+    assert 1 <= len(tried) <= 2 and len(tried) + len(skipped) == 10
+    assert all(o.detail.startswith(f"Cannot reach 127.0.0.1:{port}: ConnectError")
+               for o in tried)
+    assert all(o.detail == f"Not attempted: {tried[0].detail}" or
+               o.detail == f"Not attempted: {tried[-1].detail}" for o in skipped)
 
 
 def test_concurrency_is_bounded():
@@ -160,7 +169,64 @@ def test_bad_numbers_and_settings_never_reach_the_provider():
 def test_sms_test_connection_describes_the_account():
     with http_server(Provider()) as url:
         answer = asyncio.run(SmsSender(sms_account(url), TOKEN).test_connection())
-    assert "Harbor IT" in answer and "active" in answer and TOKEN not in answer
+        # a test needs no from number: it sends nothing
+        bare = asyncio.run(SmsSender(sms_account(url, from_number=""), TOKEN).test_connection())
+    where = url.removeprefix("http://")
+    assert answer == f"{where}: account Harbor IT ({SID}), status active, type Full."
+    assert bare == answer and TOKEN not in answer
+
+
+def test_sms_test_connection_says_what_is_wrong_without_asking_when_it_cannot_work():
+    provider = Provider()
+    with http_server(provider) as url:
+        with pytest.raises(ClarionError, match="^No auth token is stored for this account"):
+            asyncio.run(SmsSender(sms_account(url), None).test_connection())
+    assert provider.requests == []
+    port = free_port()
+    with pytest.raises(ClarionError, match=rf"^Cannot reach 127.0.0.1:{port}: ConnectError: "):
+        asyncio.run(SmsSender(sms_account(f"http://127.0.0.1:{port}"), TOKEN)
+                    .test_connection())
+
+
+def test_polling_a_status_quotes_the_sid_and_refuses_an_answer_without_status():
+    provider = Provider()
+    provider.statuses["SM1"] = ""
+    with http_server(provider) as url:
+        sender = SmsSender(sms_account(url), TOKEN)
+
+        async def poll(sid: str) -> str:
+            try:
+                return await sender.poll_status(sid)
+            finally:
+                await sender.aclose()
+
+        with pytest.raises(ClarionError, match=r"reported no status for message SM1\.$"):
+            asyncio.run(poll("SM1"))
+        with pytest.raises(ClarionError, match="404"):
+            asyncio.run(poll("SM/../x"))
+    assert provider.requests[-1]["path"] == f"/2010-04-01/Accounts/{SID}/Messages/SM%2F..%2Fx.json"
+
+
+def test_an_empty_text_is_never_sent():
+    provider = Provider()
+    with http_server(provider) as url:
+        outcomes = send_all(SmsSender(sms_account(url), TOKEN), [sms(1, text=""), sms(2)])
+    assert (outcomes[1].result, outcomes[1].detail) == (
+        PERMANENT, "The SMS text is empty; nothing was sent.")
+    assert outcomes[2].result == SENT
+    assert [r["form"]["To"] for r in provider.requests] == ["+15550100002"]
+
+
+def test_sms_over_https_trusts_the_accounts_ca_file_and_nothing_else(https):
+    cert, context = https
+    provider = Provider()
+    with http_server(provider, tls=context) as url:
+        trusted = send_all(SmsSender(sms_account(url, ca_file=str(cert.cert)), TOKEN), [sms(1)])
+        untrusted = send_all(SmsSender(sms_account(url), TOKEN), [sms(2), sms(3)])
+    assert trusted[1].result == SENT
+    assert {o.result for o in untrusted.values()} == {AUTH_FAILED}
+    assert "is not trusted" in untrusted[2].detail
+    assert [r["form"]["To"] for r in provider.requests] == ["+15550100001"]
 
 
 def test_retry_after_as_seconds_or_a_date():
@@ -263,3 +329,61 @@ def test_webhooks_are_https_only_and_the_certificate_is_verified(https):
     assert "secret-path" not in plain.detail
     assert "certificate verified" in answer
     assert [r["method"] for r in provider.requests] == ["GET"]  # test_connection posts nothing
+
+
+def test_one_connection_carries_the_requests_and_is_closed_at_the_end():
+    provider = Provider()
+    with http_server(provider) as url:
+        sender = SmsSender(sms_account(url, concurrency=1), TOKEN)
+
+        async def run() -> tuple[list[SendOutcome], bool]:
+            outcomes: list[SendOutcome] = []
+            await sender.send([sms(1), sms(2), sms(3)], outcomes.append)
+            client = sender._http().client()
+            await sender.aclose()
+            closed = client.is_closed
+            await sender.send([sms(4)], outcomes.append)   # the same loop, after aclose
+            await sender.aclose()
+            return outcomes, closed
+
+        outcomes, closed = asyncio.run(asyncio.wait_for(run(), DEADLINE))
+        # and on another loop, as when the sending thread is restarted
+        outcomes += list(send_all(sender, [sms(5)]).values())
+    assert [o.result for o in outcomes] == [SENT] * 5, outcomes
+    assert closed
+    peers = provider.peers
+    assert len(set(peers[:3])) == 1            # kept alive between requests
+    assert len(set(peers)) == 3                # a new client after aclose, and on a new loop
+
+
+def test_an_internal_error_on_one_sms_is_unknown_and_logged(monkeypatch, caplog):
+    provider = Provider()
+    send_one = SmsSender._send_one
+
+    async def failing(self, message, batch):  # a bug of ours, for message 2 only
+        if message.delivery_id == 2:
+            raise RuntimeError("a bug")
+        return await send_one(self, message, batch)
+
+    monkeypatch.setattr(SmsSender, "_send_one", failing)
+    with http_server(provider) as url:
+        with caplog.at_level("ERROR", logger="app.sending.channels.sms"):
+            outcomes = send_all(SmsSender(sms_account(url, concurrency=1), TOKEN),
+                                [sms(1), sms(2), sms(3)])
+    assert {n: o.result for n, o in outcomes.items()} == {1: SENT, 2: UNKNOWN, 3: SENT}
+    assert outcomes[2].detail == "Internal error while sending: RuntimeError('a bug')"
+    [record] = [r for r in caplog.records if r.name == "app.sending.channels.sms"]
+    assert record.getMessage() == "SMS delivery 2 failed unexpectedly"
+    assert record.exc_info is not None
+
+
+def test_an_unusable_ca_file_stops_the_sms_account_with_its_reason(tmp_path):
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate")
+    provider = Provider()
+    with http_server(provider) as url:
+        outcomes = send_all(SmsSender(sms_account(url, ca_file=str(bad)), TOKEN),
+                            [sms(1), sms(2)])
+    assert {o.result for o in outcomes.values()} == {AUTH_FAILED}
+    assert outcomes[1].detail.startswith(f"The CA certificate file {bad} cannot be used: ")
+    assert provider.requests == []

@@ -5,6 +5,8 @@ whether the message body was handed to the connection."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import ssl
 from types import SimpleNamespace
 
@@ -12,8 +14,9 @@ import pytest
 
 from app.sending.channels.base import (AUTH_FAILED, PERMANENT, TRANSIENT, UNKNOWN, AccountDTO,
                                        OutgoingMessage)
-from app.sending.channels.email import (EmailSender, _AccountProblem, _BodyTracker,
-                                        _tls_problem, _Unreachable, is_loopback, queue_id)
+from app.sending.channels.email import (EmailSender, _AccountProblem, _address, _BadMessage,
+                                        _BodyTracker, _tls_problem, _Unreachable, is_loopback,
+                                        queue_id)
 
 def sender() -> EmailSender:
     return EmailSender(AccountDTO(id=3, kind="email", name="Relay", settings={
@@ -63,8 +66,9 @@ def test_the_words_of_each_outcome_say_what_happened():
     assert after.detail == "Unreadable reply after the message was sent: -1 garbage"
     before = s._classify_reply(MESSAGE, "RCPT", -1, "-1 garbage", False)
     assert before.detail == "Unreadable reply: -1 garbage"
-    assert s._classify_reply(MESSAGE, "RCPT", 452, "452 4.2.2 Mailbox full",
-                             False).detail == "452 4.2.2 Mailbox full"
+    for code in (400, 452, 499):   # a 4xx is a reply like any other: only its own words
+        assert s._classify_reply(MESSAGE, "MAIL", code, f"{code} 4.2.2 Try later",
+                                 False).detail == f"{code} 4.2.2 Try later"
 
 
 @pytest.mark.parametrize("reply, expected", [
@@ -141,3 +145,81 @@ def test_the_body_counts_as_sent_at_the_second_write_of_data_and_the_tracker_cle
     assert tracker.writes == 2
     with _BodyTracker(SimpleNamespace(protocol=None)) as idle:  # type: ignore[arg-type]
         assert not idle.body_sent                # a closed connection: nothing to count
+
+
+@pytest.mark.parametrize("address", ['"zoë@home"@example.com', 'zoë@example.com',
+                                     '"zoë \\"x\\""@example.com'])
+def test_an_internationalised_address_keeps_its_local_part_exactly(address):
+    assert str(_address("Zoë", address)) == f"Zoë <{address}>"
+
+
+def outgoing(**fields) -> OutgoingMessage:
+    base = dict(delivery_id=8, channel="email", address="ada@example.com",
+                recipient_name="Ada Lovelace", subject="Portal outage", text="Restoring.",
+                html="", email_message_id="<m-8@clarion.test>", idempotency_key="k8")
+    base.update(fields)
+    return OutgoingMessage(**base)
+
+
+def prepared_sender(**settings) -> EmailSender:
+    base = {"host": "relay.example.com", "from_address": "alerts@example.com",
+            "from_name": "Harbor IT", "reply_to": "noc@example.com"}
+    base.update(settings)
+    return EmailSender(AccountDTO(id=3, kind="email", name="Relay", settings=base), None)
+
+
+def test_the_message_carries_its_headers_by_their_usual_names_and_a_utc_date():
+    raw = prepared_sender()._prepare(outgoing()).body
+    head = raw.split(b"\r\n\r\n", 1)[0].decode()
+    names = [line.split(":", 1)[0] for line in head.split("\r\n") if not line[0].isspace()]
+    assert names[:6] == ["From", "To", "Reply-To", "Subject", "Date", "Message-ID"]
+    assert "\r\nDate: " in head and head.split("\r\nDate: ")[1].split("\r\n")[0].endswith(
+        " +0000")
+    assert "\r\nMessage-ID: <m-8@clarion.test>\r\n" in head
+
+
+def test_without_a_message_id_one_is_made_from_the_idempotency_key():
+    raw = prepared_sender()._prepare(outgoing(email_message_id="")).body
+    assert b"\r\nMessage-ID: <k8@clarion.invalid>\r\n" in raw
+
+
+def test_an_empty_text_stays_empty_beside_the_html():
+    raw = prepared_sender()._prepare(outgoing(text="", html="<p>Restoring.</p>")).body
+    mail = email.message_from_bytes(raw, policy=email.policy.default)
+    assert mail.get_body(("plain",)).get_content().strip() == ""
+    assert mail.get_body(("html",)).get_content_type() == "text/html"
+    assert b"Content-Type: text/html" in raw
+
+
+def test_an_internationalised_address_is_written_as_utf8_never_as_encoded_words():
+    prepared = prepared_sender()._prepare(outgoing(address="zoë@example.com"))
+    assert prepared.utf8
+    assert "To: Ada Lovelace <zoë@example.com>\r\n".encode() in prepared.body
+    ascii_only = prepared_sender()._prepare(outgoing())
+    assert not ascii_only.utf8 and ascii_only.body.isascii()
+    from_utf8 = prepared_sender(from_address="météo@example.com")._prepare(outgoing())
+    assert from_utf8.utf8
+
+
+@pytest.mark.parametrize("field, label", [
+    ("subject", "subject"), ("recipient_name", "recipient name"), ("address", "address"),
+    ("email_message_id", "Message-ID")])
+def test_a_line_break_in_any_header_value_refuses_the_message_by_name(field, label):
+    with pytest.raises(_BadMessage) as refused:
+        prepared_sender()._prepare(outgoing(**{field: "x\r\nBcc: all@example.com"}))
+    assert str(refused.value) == (f"The {label} contains a line break (CR/LF): refused, "
+                                  f"nothing was sent.")
+
+
+def test_an_unusable_address_is_refused_with_its_reason():
+    with pytest.raises(_BadMessage) as refused:
+        prepared_sender()._prepare(outgoing(address="u ser@example.com"))
+    assert str(refused.value).startswith("Not a usable address (u ser@example.com): ")
+
+
+def test_an_unusable_ca_file_is_an_account_problem_in_plain_words(tmp_path):
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(_AccountProblem) as problem:
+        prepared_sender(ca_file=str(bad))._tls_context()
+    assert str(problem.value).startswith(f"The CA certificate file {bad} cannot be used: ")

@@ -42,6 +42,7 @@ def answer(status: int, body=None, headers=None, text: str | None = None) -> htt
     (400, {"code": 21610, "message": "Unsubscribed recipient"}, PERMANENT),
     (499, {"message": "odd"}, PERMANENT),
     (401, {"code": 20003, "message": "Authenticate"}, AUTH_FAILED),
+    (401, {"message": "Unauthorized"}, AUTH_FAILED),
     (400, {"code": 20003, "message": "Authenticate"}, AUTH_FAILED),
     (403, {"message": "Forbidden"}, AUTH_FAILED),
     (404, {"message": "Not found"}, AUTH_FAILED),
@@ -222,9 +223,10 @@ def test_the_settings_check_says_everything_that_is_wrong_at_once():
         "The from number 0555 0100 is not in E.164 form (+ and country code)."
     broken = SmsSender(AccountDTO(id=2, kind="sms", name="SMS", settings={
         "base_url": "http://sms.example.com", "account_sid": "", "concurrency": "x",
-        "from_number": "+15550100999"}), None)
+        "timeout": "soon", "from_number": "+15550100999"}), None)
     assert broken.config_problem() == (
         "The concurrency setting 'x' is not a number. "
+        "The timeout setting 'soon' is not a number. "
         "The SMS provider URL must start with https:// (http://sms.example.com does not). "
         "No account SID is set. "
         "No auth token is stored for this account (it lives in the keyring).")
@@ -232,17 +234,17 @@ def test_the_settings_check_says_everything_that_is_wrong_at_once():
 
 def test_settings_are_read_as_written_and_defaults_fill_the_rest():
     s = SmsSender(AccountDTO(id=2, kind="sms", name="SMS", settings={
-        "base_url": " https://sms.example.com/api/ ", "account_sid": " AC1 ",
+        "base_url": " https://sms.example.com/apiX/ ", "account_sid": " AC1 ",
         "from_number": " +15550100999 ", "messaging_service_sid": " MG1 ",
         "ca_file": " /x.pem ", "concurrency": "6", "timeout": "12"}), "t")
     assert (s.base_url, s.account_sid, s.from_number, s.messaging_service_sid, s.ca_file) == \
-        ("https://sms.example.com/api", "AC1", "+15550100999", "MG1", "/x.pem")
+        ("https://sms.example.com/apiX", "AC1", "+15550100999", "MG1", "/x.pem")
     assert (s.concurrency, s.timeout) == (6, 12.0)
     assert s._where == "sms.example.com"
     d = SmsSender(AccountDTO(id=2, kind="sms", name="SMS", settings={}), None)
     assert (d.base_url, d.concurrency, d.timeout) == ("https://api.twilio.com", 4, 30.0)
     assert "token" not in repr(s) and repr(s) == \
-        "SmsSender(account=2, base_url='https://sms.example.com/api')"
+        "SmsSender(account=2, base_url='https://sms.example.com/apiX')"
     assert sender(account_sid="AC/1 2")._account_url == \
         "https://api.example.com/2010-04-01/Accounts/AC%2F1%202"
 

@@ -149,7 +149,9 @@ def _address(display_name: str, address: str) -> Address:
     try:
         return Address(display_name=display_name, addr_spec=address)
     except email_errors.NonASCIILocalPartDefect:
-        local, _, domain = address.rpartition("@")
+        local, _, domain = address.rpartition("@")   # a quoted local part may hold an @
+        if len(local) >= 2 and local[0] == local[-1] == '"':
+            local = re.sub(r"\\(.)", r"\1", local[1:-1])  # Address quotes it again
         return Address(display_name=display_name, username=local, domain=domain)
 
 
@@ -598,8 +600,8 @@ class EmailSender:
                       slots: asyncio.Semaphore) -> None:
         async with slots:
             session = self._idle.pop() if self._idle else None
+            refused: _Session | None = None   # this worker's session, refused by the relay
             batch.active += 1
-            leaving = False   # counted out of batch.active already
             worked = False
             try:
                 while batch.pending and not batch.stop_detail:
@@ -624,18 +626,16 @@ class EmailSender:
                         if batch.active > 1:  # the others carry it: this session ends
                             batch.pending.appendleft(message)
                             batch.offline_detail = outcome.detail
-                            batch.active -= 1
-                            leaving = True
-                            await self._quit(session)
-                            session = None
-                            return
+                            refused, session = session, None
+                            return      # (counted out below before anything else runs)
                     if outcome.result in (SENT, PERMANENT) and not worked:
                         worked = True
                         batch.worked += 1
                     on_outcome(outcome)
             finally:
-                if not leaving:
-                    batch.active -= 1
+                batch.active -= 1
+                if refused is not None:
+                    await self._quit(refused)
                 if session is not None:
                     if session.alive and not batch.stop_detail:
                         self._idle.append(session)
