@@ -27,10 +27,16 @@ bench: $(STAMP)
 ## Mutation testing of the critical modules ([tool.mutmut] in pyproject.toml; long, not part of
 ## the suite): mutates them one change at a time, runs the tests that reach each change, prints the
 ## score and every surviving mutant not listed in tests/mutation/equivalent.txt.
+## `make mutate M=email` does one group (email, sms, outbox, flush, accounts, sandbox,
+## regulatory, lifecycle, clients) with only its own tests, in minutes: tests/mutation/run_group.py.
 mutate: $(STAMP)
 	$(BIN)/pip install --quiet 'mutmut>=3.8'
+ifdef M
+	$(BIN)/python tests/mutation/run_group.py $(M)
+else
 	QT_QPA_PLATFORM=offscreen $(BIN)/mutmut run $(MUTANTS) >mutants.log 2>&1 || (tail -40 mutants.log; exit 1)
 	$(BIN)/python tests/mutation/score.py
+endif
 
 ## Screenshots of each screen under Xvfb into packaging/screenshots/.
 screenshots: $(STAMP)

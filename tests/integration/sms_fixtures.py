@@ -35,6 +35,7 @@ class Provider:
     expected: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     peers: list[int] = field(default_factory=list)   # the client port of each request
+    agents: list[str] = field(default_factory=list)  # the User-Agent of each request
     in_flight: int = 0
     max_in_flight: int = 0
     started: int = 0
@@ -42,6 +43,8 @@ class Provider:
     released: threading.Event = field(default_factory=threading.Event)
     cond: threading.Condition = field(default_factory=threading.Condition)
     sids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    account_answer: dict[str, Any] = field(default_factory=lambda: {
+        "sid": SID, "friendly_name": "Harbor IT", "status": "active", "type": "Full"})
 
     def enter(self) -> None:
         with self.cond:
@@ -64,8 +67,7 @@ class Provider:
                                "more_info": "https://www.twilio.com/docs/errors/20003"})
         base = f"/2010-04-01/Accounts/{SID}"
         if method == "GET" and path == f"{base}.json":
-            return Reply(200, {"sid": SID, "friendly_name": "Harbor IT", "status": "active",
-                               "type": "Full"})
+            return Reply(200, self.account_answer)
         if method == "GET" and path.startswith(f"{base}/Messages/"):
             sid = path.rsplit("/", 1)[1].removesuffix(".json")
             if sid not in self.statuses:
@@ -116,6 +118,7 @@ def _handler(provider: Provider, kind: str) -> type[BaseHTTPRequestHandler]:
                 with provider.cond:
                     provider.requests.append(record)
                     provider.peers.append(self.client_address[1])  # which connection
+                    provider.agents.append(self.headers.get("User-Agent", ""))
                 reply = provider.twilio(method, path, record.get("form", {}), self._auth()) \
                     if kind == "twilio" else provider.webhook(path)
                 if reply == HANG:

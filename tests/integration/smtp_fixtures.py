@@ -104,6 +104,8 @@ class Recorder:
     mail_faults: list[str] = field(default_factory=list)     # answers to the next MAIL FROMs
     # what a relay over its connection limit answers to MAIL FROM (Exchange Online's words)
     over_limit_reply: str = "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded"
+    # ... and what it says instead of its greeting (with refuse_at="greeting")
+    over_limit_greeting: str = "421 4.7.0 Too many connections from your address, try later"
     received: list[Received] = field(default_factory=list)
     logins: list[tuple[str, str]] = field(default_factory=list)
     sessions: list[Any] = field(default_factory=list)        # one per session that sent MAIL
@@ -243,7 +245,7 @@ class _LimitedSMTP(SMTP):
                 rec.peak_sessions = max(rec.peak_sessions, rec.open_sessions)
         try:
             if self.over_limit and self.refuse_at == "greeting":
-                await self.push("421 4.7.0 Too many connections from your address, try later")
+                await self.push(rec.over_limit_greeting)
                 self.transport.close()
                 return
             await super()._handle_client()

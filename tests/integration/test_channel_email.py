@@ -130,6 +130,9 @@ def test_a_server_that_does_not_offer_starttls_is_refused_before_any_credentials
             asyncio.run(sender.test_connection())
     assert results(outcomes) == {1: AUTH_FAILED, 2: AUTH_FAILED}
     assert "does not offer STARTTLS" in outcomes[1].detail
+    # what it offered instead, on one line
+    offered = outcomes[1].detail.split("The server offered: ", 1)[1]
+    assert offered.startswith("250 ") and "\n" not in offered and ", AUTH " in offered
     assert recorder.logins == [] and recorder.received == []
 
 
@@ -295,7 +298,8 @@ def test_an_untrusted_certificate_is_refused_before_any_credentials(cert):
     assert outcomes[1].result == AUTH_FAILED
     assert "not trusted" in outcomes[1].detail and "certificate" in outcomes[1].detail
     # OpenSSL's own reason, in the coordinator's sentence
-    assert "is not trusted (self-signed certificate); nothing was sent" in outcomes[1].detail
+    assert f"The certificate of 127.0.0.1:{server.port} is not trusted (self-signed " \
+        f"certificate); nothing was sent" in outcomes[1].detail
     assert recorder.logins == [] and recorder.received == []
 
 
@@ -352,7 +356,8 @@ def test_a_hundred_messages_over_at_most_four_connections(cert):
 
 @pytest.mark.parametrize("refuse_at", ["greeting", "MAIL"])
 def test_a_relay_that_takes_fewer_connections_gets_everything_over_those_it_takes(cert,
-                                                                                  refuse_at):
+                                                                                  refuse_at,
+                                                                                  caplog):
     """The default limit (8) is more than some relays take: the extra connections are refused
     (421 instead of a greeting, or 432 to MAIL FROM as Exchange Online does), every message
     still goes out over the ones taken, later sends open no more than worked, and after a send
@@ -373,8 +378,14 @@ def test_a_relay_that_takes_fewer_connections_gets_everything_over_those_it_take
                 ceilings.append(sender.ceiling)
             await sender.aclose()
 
-        asyncio.run(asyncio.wait_for(run(), DEADLINE))
+        with caplog.at_level("INFO", logger="app.sending.channels.email"):
+            asyncio.run(asyncio.wait_for(run(), DEADLINE))
     assert [o.result for o in outcomes] == [SENT] * 180, outcomes
+    where = f"127.0.0.1:{server.port}"
+    assert [r.getMessage() for r in caplog.records if "connection(s) at a time" in
+            r.getMessage()] == [
+        f"{where} took 3 connection(s) at a time, not 8: using 3 from now on",
+        f"{where} took 3 connection(s) at a time, not 4: using 3 from now on"]
     assert refused[0] >= 1 and ceilings[0] == 3      # 8 tried, 3 taken: 3 from now on
     assert refused[1] == 0 and ceilings[1] == 4      # 3 worked without refusal: try a 4th
     assert refused[2] == 1 and ceilings[2] == 3      # the 4th was refused: back to 3
@@ -390,10 +401,12 @@ def test_the_only_connection_refused_at_mail_is_transient_for_its_messages(cert)
     recorder = Recorder()
     with smtp_server(recorder, cert, max_sessions=0, refuse_at="MAIL") as server:
         account = email_account(server.port, ca_file=cert.cert, concurrency=2)
-        outcomes = send_all(EmailSender(account, PASSWORD), [outgoing(1), outgoing(2)])
+        sender = EmailSender(account, PASSWORD)
+        outcomes = send_all(sender, [outgoing(1), outgoing(2)])
     assert set(results(outcomes).values()) == {TRANSIENT}
     assert all("432 4.3.2" in o.detail for o in outcomes.values()), outcomes
     assert recorder.received == []
+    assert sender.ceiling == 2      # no session worked: nothing learnt, never down to none
 
 
 def test_sessions_are_kept_between_sends_and_a_dropped_idle_one_is_replaced(cert):
@@ -818,3 +831,83 @@ def test_an_authentication_refusal_mid_session_stops_the_batch_with_its_words(ce
     assert outcomes[1].detail.endswith("refused to send without valid authentication: "
                                        "530 5.7.0 Authentication required")
     assert recorder.rcpt_seen == ["user1@example.com"] and recorder.received == []
+
+
+@pytest.mark.parametrize("reply, result, words", [
+    ("400 4.0.0 Not now", TRANSIENT, "cannot log in now: 400 4.0.0 Not now"),
+    ("499 4.9.9 Not now", TRANSIENT, "cannot log in now: 499 4.9.9 Not now"),
+    ("500 5.0.0 No", AUTH_FAILED, "refused the login: 500 5.0.0 No"),
+])
+def test_the_class_of_the_login_reply_decides_between_later_and_fix_the_account(cert, reply,
+                                                                                result, words):
+    recorder = Recorder(login_reply=reply)
+    with smtp_server(recorder, cert, auth_exclude=("LOGIN",)) as server:
+        sender = EmailSender(email_account(server.port, ca_file=cert.cert), PASSWORD)
+        outcome = send_all(sender, [outgoing(1)])[1]
+    assert outcome.result == result
+    assert outcome.detail == f"127.0.0.1:{server.port} {words}"
+
+
+@pytest.mark.parametrize("greeting, result, words", [
+    ("400 4.0.0 Busy", TRANSIENT, "is not taking mail now: 400 4.0.0 Busy"),
+    ("499 4.9.9 Busy", TRANSIENT, "is not taking mail now: 499 4.9.9 Busy"),
+    ("500 5.0.0 Go away", AUTH_FAILED, "refused the session: 500 5.0.0 Go away"),
+    ("554 5.7.1 Not from you", AUTH_FAILED, "refused the session: 554 5.7.1 Not from you"),
+])
+def test_the_class_of_the_greeting_decides_between_later_and_fix_the_account(cert, greeting,
+                                                                             result, words):
+    recorder = Recorder(over_limit_greeting=greeting)
+    with smtp_server(recorder, cert, max_sessions=0) as server:
+        sender = EmailSender(email_account(server.port, ca_file=cert.cert), PASSWORD)
+        outcome = send_all(sender, [outgoing(1)])[1]
+    assert outcome.result == result
+    assert outcome.detail.endswith(f"127.0.0.1:{server.port} {words}")
+
+
+def test_the_connection_test_tells_each_step_over_implicit_tls_and_without_tls(cert):
+    recorder = Recorder()
+    with smtp_server(recorder, cert, implicit_tls=True, auth=False) as server:
+        tls = asyncio.run(EmailSender(email_account(server.port, security="tls",
+                                                    ca_file=cert.cert, username=None),
+                                      None).test_connection())
+    lines = tls.split("\n")
+    assert lines[0] == f"Connected to 127.0.0.1:{server.port} (implicit TLS)."
+    assert lines[2].startswith("TLS: TLSv1.") and lines[2].endswith(
+        ", certificate verified for 127.0.0.1.")
+    assert lines[-1] == "Login: none (no username set)."
+    with smtp_server(Recorder(), None, starttls=False, auth=False) as server:
+        plain = asyncio.run(EmailSender(email_account(server.port, security="none",
+                                                      username=None),
+                                        None).test_connection())
+    lines = plain.split("\n")
+    assert lines[0] == f"Connected to 127.0.0.1:{server.port} (no TLS)."
+    assert not any(line.startswith("TLS: ") for line in lines)
+    assert lines[2].startswith("EHLO: 250 ") and "\n" not in lines[2]
+    assert ", " in lines[2]                       # the extensions, on one line
+    assert lines[-1] == "Login: none (no username set)."
+
+
+def test_a_send_that_needs_fewer_connections_than_allowed_keeps_the_limit(cert):
+    recorder = Recorder()
+    with smtp_server(recorder, cert) as server:
+        sender = EmailSender(email_account(server.port, ca_file=cert.cert, concurrency=2),
+                             PASSWORD)
+        assert results(send_all(sender, [outgoing(1)])) == {1: SENT}
+    assert sender.ceiling == 2
+
+
+def test_sessions_end_with_quit_on_close_and_are_dropped_from_another_loop(cert):
+    """QUIT on the way out (Postfix otherwise logs a lost connection); a sender closed from
+    another loop than its sessions' drops them without talking to them."""
+    recorder = Recorder()
+    with smtp_server(recorder, cert, wiretap=True) as server:
+        sender = EmailSender(email_account(server.port, ca_file=cert.cert, concurrency=1),
+                             PASSWORD)
+        assert results(send_all(sender, [outgoing(1)])) == {1: SENT}
+        assert bytes(recorder.heard).rstrip().endswith(b"QUIT")
+        send_all(sender, [outgoing(2)], close=False)
+        [idle] = sender._idle
+        heard = len(recorder.heard)
+        asyncio.run(asyncio.wait_for(sender.aclose(), DEADLINE))   # another loop
+    assert sender._idle == [] and not idle.alive
+    assert b"QUIT" not in bytes(recorder.heard)[heard:]

@@ -174,6 +174,11 @@ def test_sms_test_connection_describes_the_account():
     where = url.removeprefix("http://")
     assert answer == f"{where}: account Harbor IT ({SID}), status active, type Full."
     assert bare == answer and TOKEN not in answer
+    # what the provider says it is, where it says less
+    provider = Provider(account_answer={"sid": "ACsub1"})
+    with http_server(provider) as url:
+        short = asyncio.run(SmsSender(sms_account(url), TOKEN).test_connection())
+    assert short == f"{url.removeprefix('http://')}: account {SID} (ACsub1)."
 
 
 def test_sms_test_connection_says_what_is_wrong_without_asking_when_it_cannot_work():
@@ -387,3 +392,19 @@ def test_an_unusable_ca_file_stops_the_sms_account_with_its_reason(tmp_path):
     assert {o.result for o in outcomes.values()} == {AUTH_FAILED}
     assert outcomes[1].detail.startswith(f"The CA certificate file {bad} cannot be used: ")
     assert provider.requests == []
+
+
+def test_a_redirect_is_never_followed_and_every_request_says_who_sends_it():
+    """A provider URL that answers with a redirect is a wrong URL: following it would send the
+    credentials and the text somewhere else."""
+    provider = Provider(by_to={"+15550100002": Reply(302, {"message": "Found"},
+                                                     {"Location": "/elsewhere"})})
+    with http_server(provider) as url:
+        sender = SmsSender(sms_account(url, concurrency=1), TOKEN)
+        outcomes = send_all(sender, [sms(1), sms(2), sms(3)])
+        asyncio.run(SmsSender(sms_account(url), TOKEN).test_connection())
+    assert outcomes[1].result == SENT
+    assert outcomes[2].result == AUTH_FAILED and "redirected the request" in outcomes[2].detail
+    assert [r["path"].rsplit("/", 1)[-1] for r in provider.requests] == [
+        "Messages.json", "Messages.json", f"{SID}.json"]     # nothing went to /elsewhere
+    assert set(provider.agents) == {"Clarion"}

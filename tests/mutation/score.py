@@ -2,10 +2,12 @@
 mutants of tests/mutation/equivalent.txt set aside, and every surviving mutant that is not
 listed there. Exit status 1 while such a mutant is left in a module of STRICT.
 
-Run from the repository root after `mutmut run`:  .venv/bin/python tests/mutation/score.py"""
+Run from the repository root after `mutmut run`:  .venv/bin/python tests/mutation/score.py
+(`--root DIR` for the results of a group run in DIR, see run_group.py)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections import Counter, defaultdict
@@ -37,7 +39,10 @@ def module_of(mutant: str) -> str:
 
 
 def main() -> int:
-    metas = sorted((ROOT / "mutants").rglob("*.py.meta"))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", type=Path, default=ROOT)
+    root = parser.parse_args().root
+    metas = sorted((root / "mutants").rglob("*.py.meta"))
     if not metas:
         print("no results: run `make mutate` (or `mutmut run`) first", file=sys.stderr)
         return 2
@@ -52,8 +57,9 @@ def main() -> int:
             counts[module_of(mutant)][status] += 1
             if status == "survived":
                 survivors.append(mutant)
-    stale = sorted(set(listed) - {m for c in metas
-                                  for m in json.loads(c.read_text())["exit_code_by_key"]})
+    generated = {m for c in metas for m in json.loads(c.read_text())["exit_code_by_key"]}
+    mutated = {module_of(m) for m in generated}
+    stale = sorted(m for m in set(listed) - generated if module_of(m) in mutated)
     total: Counter[str] = Counter()
     print(f"{'module':<34} {'mutants':>7} {'killed':>6} {'surv.':>5} {'equiv.':>6} "
           f"{'other':>5}  score")

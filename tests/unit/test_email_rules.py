@@ -223,3 +223,25 @@ def test_an_unusable_ca_file_is_an_account_problem_in_plain_words(tmp_path):
     with pytest.raises(_AccountProblem) as problem:
         prepared_sender(ca_file=str(bad))._tls_context()
     assert str(problem.value).startswith(f"The CA certificate file {bad} cannot be used: ")
+
+
+def test_the_settings_check_says_everything_that_is_wrong_at_once():
+    assert prepared_sender().config_problem() == ""
+    broken = EmailSender(AccountDTO(id=3, kind="email", name="Relay", settings={
+        "host": "", "security": "none", "username": "ops", "ca_file": "/ca.pem",
+        "from_name": "IT\nBcc: x", "port": "smtp", "timeout": "-1"}), None)
+    assert broken.config_problem() == (
+        "The port setting 'smtp' is not a whole number. "
+        "The timeout setting must be more than 0 seconds. "
+        "No SMTP host is set. "
+        "A username is set but security is 'none': Clarion never sends credentials "
+        "without TLS. "
+        "No password is stored for this account (it lives in the keyring). "
+        "No from-address is set. "
+        "The display name contains a line break. "
+        "A CA certificate file is set but security is 'none'.")
+    assert prepared_sender(host="relay\r\n.example.com").config_problem() == \
+        "The SMTP host contains a line break."
+    assert prepared_sender(host="relay.example.com", security="none").config_problem() == (
+        "Security 'none' is only allowed for a relay on this computer (127.0.0.1), not "
+        "relay.example.com.")

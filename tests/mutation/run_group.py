@@ -1,0 +1,122 @@
+"""Mutation testing of one group of critical modules with only the tests that exercise them:
+`make mutate M=email` (or `.venv/bin/python tests/mutation/run_group.py email`).
+
+`make mutate` alone mutates every module of [tool.mutmut] against the whole unit and
+integration suite: thousands of mutants, hours. A group here takes minutes: its modules, the
+test files written for them, a 60 s limit per test (a mutant that hangs a server exchange fails
+fast), in a work folder of its own under build/mutate-GROUP that is kept between runs. A run
+copies the current sources and tests there; mutmut re-tests the functions that changed, and the
+mutants that survived last time are tested again (the tests may have changed), so a second run
+after adding a test is quick. The score and the survivors not listed in equivalent.txt are
+printed at the end; exit status 1 while a survivor is left in a strict module (score.py).
+
+A mutant that survives here may still be killed by a test outside the group's files: check it
+with `mutmut run NAME` in the repository root (the whole suite) before listing it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+# group -> (modules to mutate, the tests that exercise them)
+GROUPS: dict[str, tuple[list[str], list[str]]] = {
+    "outbox": (["app/sending/outbox.py", "app/sending/runner.py"],
+               ["tests/unit/test_outbox.py", "tests/unit/test_outbox_recording.py",
+                "tests/integration/test_outbox_crash.py",
+                "tests/integration/test_outbox_smtp_faults.py"]),
+    "flush": (["app/sending/flush.py", "app/sending/rows.py"],
+              ["tests/unit/test_outbox.py", "tests/unit/test_outbox_recording.py",
+               "tests/integration/test_outbox_crash.py",
+               "tests/integration/test_outbox_crash_smtp.py",
+               "tests/integration/test_outbox_smtp_faults.py",
+               "tests/integration/test_sending_end_to_end.py",
+               "tests/integration/test_sms_end_to_end.py"]),
+    "email": (["app/sending/channels/email.py"],
+              ["tests/unit/test_email_rules.py", "tests/integration/test_channel_email.py",
+               "tests/integration/test_outbox_crash_smtp.py"]),
+    "sms": (["app/sending/channels/sms.py"],
+            ["tests/unit/test_sms_rules.py", "tests/unit/test_sms.py",
+             "tests/unit/test_sms_status.py", "tests/integration/test_channel_sms.py",
+             "tests/integration/test_sms_end_to_end.py"]),
+    "accounts": (["app/sending/secrets.py", "app/sending/accounts.py"],
+                 ["tests/unit/test_secrets.py", "tests/unit/test_accounts.py"]),
+    "sandbox": (["app/messages/sandbox.py"],
+                ["tests/unit/test_sandbox.py", "tests/unit/test_composer.py"]),
+    "regulatory": (["app/clocks/regulatory.py"],
+                   ["tests/unit/test_regulatory.py", "tests/unit/test_business_days_properties.py",
+                    "tests/integration/test_clocks_service.py"]),
+    "lifecycle": (["app/incidents/lifecycle.py"],
+                  ["tests/unit/test_incidents.py", "tests/unit/test_phases.py"]),
+    "clients": (["app/stakeholders/clients.py"],
+                ["tests/unit/test_clients_stakeholders.py", "tests/unit/test_client_settings.py"]),
+}
+
+
+def toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(f'"{item}"' for item in items) + "]"
+
+
+def prepare(group: str, work: Path) -> None:
+    """The tracked files of the checkout (as they are now) copied into `work`, with the
+    group's modules and tests in its [tool.mutmut]."""
+    modules, tests = GROUPS[group]
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True,
+                            capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            target = work / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    config = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    config = re.sub(r"only_mutate = \[.*?\]", f"only_mutate = {toml_list(modules)}", config,
+                    flags=re.S)
+    config = re.sub(r"pytest_add_cli_args_test_selection = \[.*?\]",
+                    f"pytest_add_cli_args_test_selection = {toml_list(tests)}", config,
+                    flags=re.S)
+    config = re.sub(r"pytest_add_cli_args = \[(.*?)\]",
+                    lambda m: f'pytest_add_cli_args = [{m.group(1)}, "--timeout=60"]', config,
+                    count=1, flags=re.S)
+    (work / "pyproject.toml").write_text(config, encoding="utf-8")
+
+
+def survivors(work: Path) -> list[str]:
+    answer = subprocess.run([str(BIN / "mutmut"), "results"], cwd=work, capture_output=True,
+                            text=True)
+    return [line.split(":")[0].strip() for line in answer.stdout.splitlines()
+            if line.strip().endswith("survived")]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("group", choices=sorted(GROUPS))
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--fresh", action="store_true", help="forget earlier results")
+    args = parser.parse_args()
+    work = ROOT / "build" / f"mutate-{args.group}"
+    if args.fresh and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    prepare(args.group, work)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    run = [str(BIN / "mutmut"), "run", "--max-children", str(args.max_children)]
+    with open(work / "mutants.log", "w", encoding="utf-8") as log:
+        again = survivors(work)   # survived last time: the tests may have changed since
+        if again:
+            subprocess.run(run + again, cwd=work, env=env, stdout=log, stderr=log)
+        subprocess.run(run, cwd=work, env=env, stdout=log, stderr=log)
+    print(f"(results in {work.relative_to(ROOT)}; `mutmut show NAME` there shows a mutant)")
+    return subprocess.run([sys.executable, str(Path(__file__).with_name("score.py")),
+                           "--root", str(work)]).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
