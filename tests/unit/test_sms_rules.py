@@ -13,7 +13,7 @@ import pytest
 
 from app.errors import ClarionError
 from app.sending.channels.base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN,
-                                       AccountDTO)
+                                       AccountDTO, OutgoingMessage)
 from app.sending.channels.sms import (SmsSender, is_loopback_url, parse_retry_after,
                                       positive_number, tls_verify, transport_outcome,
                                       url_problem)
@@ -256,3 +256,47 @@ def test_an_unusable_ca_file_is_said_plainly(tmp_path):
                                            r"used: "):
         tls_verify(str(bad))
     assert tls_verify("") is True
+
+
+def test_the_http_client_uses_the_accounts_timeout_and_never_follows_redirects():
+    import asyncio
+
+    async def look() -> httpx.AsyncClient:
+        pool = sender(timeout="12")._http()
+        client = pool.client()
+        await pool.aclose()
+        return client
+
+    client = asyncio.run(look())
+    assert client.timeout == httpx.Timeout(12.0)
+    assert client.follow_redirects is False
+    assert client.headers["User-Agent"] == "Clarion"
+
+
+def test_a_request_that_could_not_be_written_is_retried_later_and_the_batch_goes_on():
+    """A WriteError (the request was not fully written, so never received) is that message's
+    TRANSIENT outcome, not a provider that cannot be reached: the rest is still sent. No local
+    server can cut a small request mid-write on demand, so httpx's own transport stands in."""
+    import asyncio
+
+    def answer_of(request: httpx.Request) -> httpx.Response:
+        if b"To=%2B15550100001" in request.content:
+            raise httpx.WriteError("connection reset while writing", request=request)
+        return httpx.Response(201, json={"sid": "SM1", "status": "queued"})
+
+    s = sender(concurrency="1")
+    s._http().client_kwargs["transport"] = httpx.MockTransport(answer_of)
+    outcomes = []
+
+    async def run() -> None:
+        messages = [OutgoingMessage(delivery_id=n, channel="sms", address=f"+1555010000{n}",
+                                    recipient_name="", subject="", text="Portal down.",
+                                    html="", email_message_id="", idempotency_key=f"k{n}")
+                    for n in (1, 2, 3)]
+        await s.send(messages, outcomes.append)
+        await s.aclose()
+
+    asyncio.run(run())
+    assert [(o.delivery_id, o.result) for o in outcomes] == [(1, TRANSIENT), (2, SENT),
+                                                             (3, SENT)]
+    assert outcomes[0].detail.startswith("The request to api.example.com could not be written")
