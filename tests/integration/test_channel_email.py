@@ -339,6 +339,8 @@ def test_nothing_listening_is_transient_for_every_message():
     outcomes = send_all(EmailSender(account, None), [outgoing(n) for n in range(1, 4)])
     assert set(results(outcomes).values()) == {TRANSIENT}
     assert "127.0.0.1" in outcomes[1].detail
+    assert outcomes[1].detail.startswith("Cannot reach 127.0.0.1:")
+    assert "Connect call failed" in outcomes[1].detail        # the system's words, kept
 
 
 def test_a_hundred_messages_over_at_most_four_connections(cert):
@@ -833,6 +835,18 @@ def test_an_authentication_refusal_mid_session_stops_the_batch_with_its_words(ce
     assert recorder.rcpt_seen == ["user1@example.com"] and recorder.received == []
 
 
+def test_a_username_for_a_relay_that_offers_no_login_is_an_account_problem(cert):
+    recorder = Recorder()
+    with smtp_server(recorder, cert, auth_exclude=("PLAIN", "LOGIN")) as server:
+        sender = EmailSender(email_account(server.port, ca_file=cert.cert), PASSWORD)
+        outcome = send_all(sender, [outgoing(1)], close=False)[1]
+        idle = list(sender._idle)
+        asyncio.run(sender.aclose())
+    assert outcome.result == AUTH_FAILED
+    assert outcome.detail == f"127.0.0.1:{server.port}: No suitable authentication method found."
+    assert idle == []         # a session of a stopped account is never kept for later
+
+
 @pytest.mark.parametrize("reply, result, words", [
     ("400 4.0.0 Not now", TRANSIENT, "cannot log in now: 400 4.0.0 Not now"),
     ("499 4.9.9 Not now", TRANSIENT, "cannot log in now: 499 4.9.9 Not now"),
@@ -883,7 +897,8 @@ def test_the_connection_test_tells_each_step_over_implicit_tls_and_without_tls(c
     assert lines[0] == f"Connected to 127.0.0.1:{server.port} (no TLS)."
     assert not any(line.startswith("TLS: ") for line in lines)
     assert lines[2].startswith("EHLO: 250 ") and "\n" not in lines[2]
-    assert ", " in lines[2]                       # the extensions, on one line
+    offered = lines[2].split(", ")                # the extensions, on one line
+    assert "8BITMIME" in offered and "HELP" in offered
     assert lines[-1] == "Login: none (no username set)."
 
 
@@ -911,3 +926,27 @@ def test_sessions_end_with_quit_on_close_and_are_dropped_from_another_loop(cert)
         asyncio.run(asyncio.wait_for(sender.aclose(), DEADLINE))   # another loop
     assert sender._idle == [] and not idle.alive
     assert b"QUIT" not in bytes(recorder.heard)[heard:]
+
+
+def test_an_address_the_smtp_client_refuses_is_permanent_and_the_session_goes_on(cert):
+    """A quoted local part with a tab passes the header parser but no SMTP command may carry
+    it: that recipient fails with the reason, after MAIL FROM was accepted (RSET, then the next
+    message on the same session)."""
+    recorder = Recorder()
+    odd = '"us\ter"@example.com'
+    with smtp_server(recorder, cert) as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=1)
+        outcomes = send_all(EmailSender(account, PASSWORD),
+                            [outgoing(1, address=odd), outgoing(2)])
+    assert results(outcomes) == {1: PERMANENT, 2: SENT}
+    assert outcomes[1].detail.startswith(f"The address {odd!r} cannot be used: ")
+    assert len(recorder.sessions) == 1
+
+
+def test_an_ehlo_name_the_client_will_not_send_is_an_account_problem_in_its_words():
+    port = free_port()     # nothing is asked of a server: the name is refused before
+    account = email_account(port, security="none", username=None,
+                            local_hostname="clarion desk")
+    outcome = send_all(EmailSender(account, None), [outgoing(1)])[1]
+    assert outcome.result == AUTH_FAILED
+    assert outcome.detail.startswith(f"127.0.0.1:{port}: The local_hostname param contains ")

@@ -242,6 +242,19 @@ def test_the_settings_check_says_everything_that_is_wrong_at_once():
         "A CA certificate file is set but security is 'none'.")
     assert prepared_sender(host="relay\r\n.example.com").config_problem() == \
         "The SMTP host contains a line break."
+    assert prepared_sender(from_address="a\n@example.com", reply_to="r\r@example.com",
+                           username="o\nps", security="tls").config_problem() == (
+        "No password is stored for this account (it lives in the keyring). "
+        "The from-address contains a line break. The reply-to contains a line break. "
+        "The username contains a line break.")
     assert prepared_sender(host="relay.example.com", security="none").config_problem() == (
         "Security 'none' is only allowed for a relay on this computer (127.0.0.1), not "
         "relay.example.com.")
+
+
+@pytest.mark.parametrize("field", ["subject", "text", "html"])
+def test_a_text_no_encoding_can_carry_is_refused_not_an_internal_error(field):
+    with pytest.raises(_BadMessage) as refused:
+        prepared_sender()._prepare(outgoing(**{field: "Portal \ud800 down"}))
+    assert str(refused.value).startswith("The message cannot be encoded: ")
+    assert "surrogates not allowed" in str(refused.value)

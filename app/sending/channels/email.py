@@ -472,15 +472,15 @@ class EmailSender:
                 email["Reply-To"] = self.reply_to
         except (ValueError, IndexError, TypeError) as exc:
             raise _BadMessage(f"Not a usable address ({message.address}): {exc}") from None
-        email["Subject"] = message.subject
-        email["Date"] = format_datetime(datetime.now(timezone.utc))
-        # The same Message-ID on every attempt lets receivers drop a duplicate.
-        email["Message-ID"] = message.email_message_id or \
-            f"<{message.idempotency_key}@clarion.invalid>"
-        email.set_content(message.text or "")
-        if message.html:
-            email.add_alternative(message.html, subtype="html")
-        try:
+        try:  # e.g. a lone surrogate in a text: no encoding can carry it
+            email["Subject"] = message.subject
+            email["Date"] = format_datetime(datetime.now(timezone.utc))
+            # The same Message-ID on every attempt lets receivers drop a duplicate.
+            email["Message-ID"] = message.email_message_id or \
+                f"<{message.idempotency_key}@clarion.invalid>"
+            email.set_content(message.text or "")
+            if message.html:
+                email.add_alternative(message.html, subtype="html")
             body = email.as_bytes(policy=policy)
         except (ValueError, UnicodeError) as exc:
             raise _BadMessage(f"The message cannot be encoded: {exc}") from None
