@@ -258,3 +258,51 @@ def test_a_text_no_encoding_can_carry_is_refused_not_an_internal_error(field):
         prepared_sender()._prepare(outgoing(**{field: "Portal \ud800 down"}))
     assert str(refused.value).startswith("The message cannot be encoded: ")
     assert "surrogates not allowed" in str(refused.value)
+
+
+def settings_of(**settings) -> EmailSender:
+    return EmailSender(AccountDTO(id=3, kind="email", name="Relay", settings=settings), None)
+
+
+def test_settings_are_read_with_their_defaults_and_bounds(monkeypatch):
+    monkeypatch.setattr("socket.gethostname", lambda: "desk-7")
+    account = AccountDTO(id=3, kind="email", name="Relay", settings={})
+    d = EmailSender(account, None)
+    assert d.account is account
+    assert (d.security, d.port, d.concurrency, d.per_connection, d.timeout) == \
+        ("starttls", 587, 8, 100, 30.0)
+    assert (d.from_name, d.reply_to, d.local_hostname) == ("", "", "desk-7")
+    assert settings_of(security="TLS").port == 465
+    assert settings_of(security=" none ").port == 25
+    assert settings_of(security="smtps").port == 587
+    assert settings_of(security="smtps").config_problem().startswith(
+        "Unknown security setting 'smtps' (use tls, starttls or none). ")
+    assert settings_of(port="", timeout="", concurrency="").port == 587
+    assert settings_of(port="", timeout="").timeout == 30.0
+    assert settings_of(host="h", from_address="a@example.com", port="", timeout="",
+                       concurrency="").config_problem() == ""   # empty means the default
+    # the bounds are inclusive, and a value outside them is named
+    edges = settings_of(port="65535", concurrency="100", messages_per_connection="100000",
+                        timeout="0.001")
+    assert (edges.port, edges.concurrency, edges.per_connection, edges.timeout) == \
+        (65535, 100, 100000, 0.001)
+    low = settings_of(port="1", concurrency="1", messages_per_connection="1")
+    assert (low.port, low.concurrency, low.per_connection) == (1, 1, 1)
+    over = settings_of(host="h", from_address="a@example.com", port="65536",
+                       concurrency="101", messages_per_connection="100001", timeout="0")
+    assert (over.port, over.concurrency, over.per_connection, over.timeout) == \
+        (587, 8, 100, 30.0)
+    assert over.config_problem() == (
+        "The port setting must be between 1 and 65535. "
+        "The concurrency setting must be between 1 and 100. "
+        "The messages_per_connection setting must be between 1 and 100000. "
+        "The timeout setting must be more than 0 seconds.")
+    assert settings_of(timeout="soon").config_problem().startswith(
+        "The timeout setting 'soon' is not a number. ")
+
+
+def test_the_ehlo_name_falls_back_to_localhost_when_the_machine_has_no_name(monkeypatch):
+    monkeypatch.setattr("socket.gethostname", lambda: "")
+    assert settings_of().local_hostname == "localhost"
+    assert settings_of(local_hostname=" mail.example.com ").local_hostname == \
+        "mail.example.com"
