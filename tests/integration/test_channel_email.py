@@ -827,7 +827,11 @@ def test_an_authentication_refusal_mid_session_stops_the_batch_with_its_words(ce
     recorder = Recorder(rcpt_faults={"user1@example.com": "530 5.7.0 Authentication required"})
     with smtp_server(recorder, cert) as server:
         account = email_account(server.port, ca_file=cert.cert, concurrency=1)
-        outcomes = send_all(EmailSender(account, PASSWORD), [outgoing(n) for n in (1, 2, 3)])
+        sender = EmailSender(account, PASSWORD)
+        outcomes = send_all(sender, [outgoing(n) for n in (1, 2, 3)], close=False)
+        kept = list(sender._idle)
+        asyncio.run(sender.aclose())
+    assert kept == []     # the session of a stopped account is not kept for the next send
     assert set(results(outcomes).values()) == {AUTH_FAILED}
     assert outcomes[2].detail == outcomes[3].detail == outcomes[1].detail
     assert outcomes[1].detail.endswith("refused to send without valid authentication: "
