@@ -75,7 +75,7 @@ class Collector:
         self.low = asyncio.Event()
         self.refused: list[int] = []       # deliveries answered AUTH_FAILED
 
-    def expect(self, ids: Iterable[int], low_water: int = 0) -> None:
+    def expect(self, ids: Iterable[int], low_water: int) -> None:
         """A new round: these deliveries go to the senders now."""
         self.expected.update(ids)
         self.out = set(ids)

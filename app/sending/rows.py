@@ -112,12 +112,12 @@ def due(now: datetime) -> Any:
 
 
 def infos(session: Session, ids: Sequence[int], *where: Any) -> list[tuple[Info, Any]]:
-    """(identity, row) for the given ids that match `where`; row has state and attempts."""
+    """(identity, row) for the given ids that match `where`, in id order; row has the state."""
     out = []
     for chunk in chunks(list(ids)):
         rows = session.execute(
             select(Delivery.id, Delivery.message_id, Message.incident_id, Delivery.recipient_name,
-                   Delivery.channel, Message.is_drill, Delivery.state, Delivery.attempts)
+                   Delivery.channel, Message.is_drill, Delivery.state)
             .join(Message, Message.id == Delivery.message_id)
             .where(Delivery.id.in_(chunk), *where).order_by(Delivery.id)).all()
         out += [(Info(r.id, r.message_id, r.incident_id, r.recipient_name, r.channel.value,

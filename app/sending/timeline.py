@@ -117,7 +117,8 @@ def recovered_entries(session: Session, found: Sequence[Info],
         rows.append(entry_row(
             infos[0].incident_id, now, TimelineKind.DELIVERY_FAILED.value, ACTOR,
             f"{n} {'delivery was' if n == 1 else 'deliveries were'} interrupted while "
-            f"sending ({how}); whether {'it' if n == 1 else 'they'} went out is unknown",
+            f"sending ({how}); whether {'it' if n == 1 else 'they'} went out is unknown"
+            + (" (drill)" if infos[0].is_drill else ""),
             {"message_id": message_id, "state": S.UNKNOWN.value, "action": "recover",
              "count": n, "truncated": n > DATA_CAP,
              "delivery_ids": [i.id for i in infos[:DATA_CAP]]}))

@@ -11,7 +11,7 @@ from dataclasses import FrozenInstanceError
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 
 from app.sending.channels.base import (
     AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO, OutgoingMessage, SendOutcome,
@@ -1240,3 +1240,34 @@ def test_decisions_taken_without_a_name_are_recorded_as_the_coordinators(store, 
     assert outbox.cancel([ana]) == 1
     [entry] = timeline(store, incident.id, kinds=("decision",))
     assert entry.actor == "coordinator"
+
+
+def test_recover_and_decisions_reach_every_delivery_beyond_one_id_list(store, frozen_clock,
+                                                                        incident,
+                                                                        email_account):
+    """More deliveries than one IN (...) list holds: every one is recovered, then decided."""
+    ids = add_message(store, frozen_clock, incident.id, people(ID_CHUNK + 20))
+    with store.session() as s, s.begin():
+        s.execute(update(Delivery).where(Delivery.id.in_(ids))
+                  .values(state=DeliveryState.SENDING, attempts=1))
+    outbox = make_outbox(store, frozen_clock, {})
+    assert outbox.recover() == ID_CHUNK + 20
+    assert set(states(store, ids).values()) == {"unknown"}
+    assert outbox.cancel(ids) == ID_CHUNK + 20
+    assert set(states(store, ids).values()) == {"cancelled"}
+
+
+def test_a_drill_delivery_is_recorded_as_a_drill_when_recovered_and_decided(store,
+                                                                           frozen_clock,
+                                                                           incident,
+                                                                           email_account):
+    [cy] = add_message(store, frozen_clock, incident.id, [("Cy", "cy@example.com")],
+                       is_drill=True)
+    with store.session() as s, s.begin():
+        s.get(Delivery, cy).state = DeliveryState.SENDING
+    outbox = make_outbox(store, frozen_clock, {})
+    assert outbox.recover() == 1
+    assert outbox.mark_sent([cy]) == 1
+    summaries = [e.summary for e in timeline(store, incident.id, kinds=(
+        "delivery_sent", "delivery_failed", "decision", "delivery_unknown"))]
+    assert summaries and all(s.endswith("(drill)") for s in summaries), summaries

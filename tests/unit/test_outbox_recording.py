@@ -364,3 +364,90 @@ def test_a_writer_that_fails_stops_the_flush_before_the_next_round(store, frozen
     assert [got[i] for i in ids[4:8]] == ["queued"] * 4        # claimed early, never sent
     assert all(row(store, i).attempts == 0 for i in ids[4:])
     assert "sending" not in got.values()
+
+
+def test_a_round_claimed_early_keeps_the_deliveries_of_the_accounts_still_working(
+        store, frozen_clock, incident, email_account):
+    """Round 2 was claimed for two accounts; the email account is refused before it is handed
+    over: its part goes back to the queue, the SMS part is sent."""
+    sms_account = add_account(store, frozen_clock, "sms", "Texts")
+    mails = add_message(store, frozen_clock, incident.id, people(8))
+    texts = add_message(store, frozen_clock, incident.id,
+                        [(f"P{i}", f"+1555010{i:04d}") for i in range(8)], channel="sms")
+    bus = EventBus()
+
+    class RefusedAtTheEnd(FakeSender):
+        async def send(self, messages, on_outcome):
+            self.calls.append([m.delivery_id for m in messages])
+            for m in messages[:3]:
+                on_outcome(SendOutcome(m.delivery_id, SENT, provider_id=f"p-{m.delivery_id}"))
+            await self.round_2_claimed.wait()
+            on_outcome(SendOutcome(messages[3].delivery_id, AUTH_FAILED,
+                                   "535 5.7.8 bad credentials"))
+
+    mail, text = RefusedAtTheEnd(), FakeSender()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, mail),
+                                               "sms": (sms_account, text)},
+                         events=bus, batch_size=8)
+    later = set(mails[4:] + texts[4:])
+
+    async def main():
+        mail.round_2_claimed = asyncio.Event()
+        bus.subscribe(OUTBOX_CHANGED, lambda changed: changed and set(changed) == later
+                      and mail.round_2_claimed.set())
+        return await asyncio.wait_for(outbox.flush(), 10)
+
+    report = asyncio.run(main())
+    assert mail.calls == [mails[:4]]
+    assert text.calls == [texts[:4], texts[4:]]
+    assert report.sent == 3 + 8 and report.paused_accounts == ("Relay",)
+    got = states(store)
+    assert [got[i] for i in texts] == ["sent"] * 8
+    assert [got[i] for i in mails] == ["sent"] * 3 + ["queued"] * 5
+    assert row(store, mails[5]).last_error == ("not sent: the account was refused meanwhile "
+                                               "and its queue is paused")
+
+
+def test_outcomes_reported_from_a_senders_own_thread_are_recorded(store, frozen_clock,
+                                                                  incident, email_account):
+    ids = add_message(store, frozen_clock, incident.id, people(5))
+
+    class Threaded(FakeSender):
+        async def send(self, messages, on_outcome):
+            def report():
+                for m in messages:
+                    on_outcome(SendOutcome(m.delivery_id, SENT, provider_id="t"))
+            await asyncio.to_thread(report)
+
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, Threaded())})
+    report = asyncio.run(asyncio.wait_for(outbox.flush(), 10))
+    assert report.sent == 5
+    assert set(states(store, ids).values()) == {"sent"}
+
+
+def test_a_full_batch_of_outcomes_is_recorded_at_once_without_waiting_for_more(
+        store, frozen_clock, incident, email_account):
+    """commit_every outcomes in: they are written then, while the sender is still busy with
+    the rest (a crash now loses none of them)."""
+    ids = add_message(store, frozen_clock, incident.id, people(5))
+    bus = EventBus()
+
+    class TwoThenWait(FakeSender):
+        async def send(self, messages, on_outcome):
+            for m in messages[:2]:
+                on_outcome(SendOutcome(m.delivery_id, SENT, provider_id="x"))
+            await asyncio.wait_for(self.recorded.wait(), 5)   # fails the flush if never
+            for m in messages[2:]:
+                on_outcome(SendOutcome(m.delivery_id, SENT, provider_id="x"))
+
+    fake = TwoThenWait()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)}, events=bus,
+                         commit_every=2)
+
+    async def main():
+        fake.recorded = asyncio.Event()
+        bus.subscribe(OUTBOX_CHANGED, lambda changed: changed and set(changed) == set(ids[:2])
+                      and fake.recorded.set())
+        return await asyncio.wait_for(outbox.flush(), 10)
+
+    assert asyncio.run(main()).sent == 5
