@@ -954,3 +954,27 @@ def test_an_ehlo_name_the_client_will_not_send_is_an_account_problem_in_its_word
     outcome = send_all(EmailSender(account, None), [outgoing(1)])[1]
     assert outcome.result == AUTH_FAILED
     assert outcome.detail.startswith(f"127.0.0.1:{port}: The local_hostname param contains ")
+
+
+def test_subjects_and_names_in_any_language_arrive_exactly_as_composed(cert):
+    from tests.unit.test_mime import corpus
+    cases = [text for label, text in corpus() if label.endswith(("-47", "-120", "-200"))]
+    recorder = Recorder()
+    messages = [OutgoingMessage(delivery_id=n, channel="email", address=f"user{n}@example.com",
+                                recipient_name=text, subject=text, text=text, html="",
+                                email_message_id=f"<lang-{n}@clarion.test>",
+                                idempotency_key=f"lang-{n}")
+                for n, text in enumerate(cases, 1)]
+    with smtp_server(recorder, cert) as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=2,
+                                from_name=cases[-1])
+        outcomes = send_all(EmailSender(account, PASSWORD), messages)
+    assert set(results(outcomes).values()) == {SENT}
+    by_id = {r.parsed["Message-ID"]: r for r in recorder.received}
+    for n, text in enumerate(cases, 1):
+        mail = by_id[f"<lang-{n}@clarion.test>"].parsed
+        assert mail["Subject"] == text
+        assert mail["To"].addresses[0].display_name == " ".join(text.split())
+        assert mail["From"].addresses[0].display_name == " ".join(cases[-1].split())
+        assert mail.get_content().splitlines() == [text]
+        assert by_id[f"<lang-{n}@clarion.test>"].raw.count(b"MIME-Version:") == 1

@@ -14,7 +14,7 @@ import pytest
 
 from app.sending.channels.base import (AUTH_FAILED, PERMANENT, TRANSIENT, UNKNOWN, AccountDTO,
                                        OutgoingMessage)
-from app.sending.channels.email import (EmailSender, _AccountProblem, _address, _BadMessage,
+from app.sending.channels.email import (EmailSender, _AccountProblem, _BadMessage,
                                         _BodyTracker, _tls_problem, _Unreachable, is_loopback,
                                         queue_id)
 
@@ -145,12 +145,6 @@ def test_the_body_counts_as_sent_at_the_second_write_of_data_and_the_tracker_cle
     assert tracker.writes == 2
     with _BodyTracker(SimpleNamespace(protocol=None)) as idle:  # type: ignore[arg-type]
         assert not idle.body_sent                # a closed connection: nothing to count
-
-
-@pytest.mark.parametrize("address", ['"zoë@home"@example.com', 'zoë@example.com',
-                                     '"zoë \\"x\\""@example.com'])
-def test_an_internationalised_address_keeps_its_local_part_exactly(address):
-    assert str(_address("Zoë", address)) == f"Zoë <{address}>"
 
 
 def outgoing(**fields) -> OutgoingMessage:

@@ -47,11 +47,6 @@ import ssl
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email import errors as email_errors
-from email import policy as email_policy
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
 from typing import Any, Callable, Iterable, Sequence
 
 import aiosmtplib
@@ -62,6 +57,7 @@ from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO,
                    OutgoingMessage, SendOutcome)
 from .defaults import EMAIL_DEFAULT_CONCURRENCY
 from .drill import drill_outcome
+from .mime import MimeError, build_email
 
 log = logging.getLogger(__name__)
 
@@ -140,19 +136,6 @@ def _reply(response: Any) -> str:
 
 def _has_line_break(value: str) -> bool:
     return "\r" in value or "\n" in value
-
-
-def _address(display_name: str, address: str) -> Address:
-    """A header address. The standard library refuses a non-ASCII local part (zoë@…) given as
-    one addr-spec, although SMTPUTF8 (RFC 6531) allows it: such an address is built from its
-    two halves instead, and goes out only where the relay offers SMTPUTF8."""
-    try:
-        return Address(display_name=display_name, addr_spec=address)
-    except email_errors.NonASCIILocalPartDefect:
-        local, _, domain = address.rpartition("@")   # a quoted local part may hold an @
-        if len(local) >= 2 and local[0] == local[-1] == '"':
-            local = re.sub(r"\\(.)", r"\1", local[1:-1])  # Address quotes it again
-        return Address(display_name=display_name, username=local, domain=domain)
 
 
 @dataclass
@@ -461,30 +444,19 @@ class EmailSender:
             if _has_line_break(value):
                 raise _BadMessage(f"The {label} contains a line break (CR/LF): refused, "
                                   f"nothing was sent.")
-        utf8 = not (message.address.isascii() and self.from_address.isascii())
-        base = email_policy.SMTPUTF8 if utf8 else email_policy.SMTP
-        policy = base.clone(cte_type="7bit")  # non-ASCII bodies go quoted-printable/base64
-        email = EmailMessage(policy=policy)
         try:
-            email["From"] = _address(self.from_name, self.from_address)
-            email["To"] = _address(message.recipient_name, message.address)
-            if self.reply_to:
-                email["Reply-To"] = self.reply_to
-        except (ValueError, IndexError, TypeError) as exc:
-            raise _BadMessage(f"Not a usable address ({message.address}): {exc}") from None
-        try:  # e.g. a lone surrogate in a text: no encoding can carry it
-            email["Subject"] = message.subject
-            email["Date"] = format_datetime(datetime.now(timezone.utc))
-            # The same Message-ID on every attempt lets receivers drop a duplicate.
-            email["Message-ID"] = message.email_message_id or \
-                f"<{message.idempotency_key}@clarion.invalid>"
-            email.set_content(message.text or "")
-            if message.html:
-                email.add_alternative(message.html, subtype="html")
-            body = email.as_bytes(policy=policy)
-        except (ValueError, UnicodeError) as exc:
-            raise _BadMessage(f"The message cannot be encoded: {exc}") from None
-        return _Prepared(body=body, utf8=utf8)
+            body = build_email(
+                from_name=self.from_name, from_address=self.from_address,
+                reply_to=self.reply_to, to_name=message.recipient_name,
+                to_address=message.address, subject=message.subject, text=message.text,
+                html=message.html, date=datetime.now(timezone.utc),
+                # The same Message-ID on every attempt lets receivers drop a duplicate.
+                message_id=message.email_message_id or
+                f"<{message.idempotency_key}@clarion.invalid>")
+        except MimeError as exc:
+            raise _BadMessage(str(exc)) from None
+        return _Prepared(body=body,
+                         utf8=not (message.address.isascii() and self.from_address.isascii()))
 
     async def _reset(self, session: _Session) -> None:
         """RSET after a refusal, so the session can carry the next message."""

@@ -1,0 +1,166 @@
+"""Headers that come back exactly (app/sending/channels/mime.py): a corpus of subjects and
+display names in French, German, Polish, Greek, Japanese and emoji, 20 to 200 characters long,
+written into a message and parsed back with email.policy.default."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from app.sending.channels.mime import (MimeError, address, build_email, encoded_words,
+                                       unstructured)
+
+SEEDS = {
+    "fr": "Portail indisponible — accès refusé (Zürich) pour les utilisateurs de Genève, "
+          "rétablissement prévu à 16 h 30 ; prochaine mise à jour à l'heure",
+    "de": "Störung behoben: Anmeldung über das Kundenportal für Großkunden in Düsseldorf "
+          "wieder möglich – Ursache war ein abgelaufenes Zertifikat",
+    "pl": "Awaria usługi płatności: zgłoszenia przyjmujemy telefonicznie, przepraszamy za "
+          "utrudnienia — źródło błędu jest już znane, ślęczymy nad poprawką",
+    "el": "Διακοπή υπηρεσίας ηλεκτρονικού ταχυδρομείου για όλους τους χρήστες της Αθήνας· "
+          "η αποκατάσταση αναμένεται σύντομα",
+    "ja": "【障害のお知らせ】お客様ポータルにログインできない事象が発生しています。"
+          "復旧の見込みは午後四時半です。ご不便をおかけして申し訳ございません。",
+    "emoji": "🚨 Outage 🔥 portal down — we are on it 👩‍💻👨‍💻 next update 16:30 ✅ "
+             "thanks for your patience 🙏🏽 🇨🇭 status page ⚠️",
+}
+LENGTHS = (20, 33, 47, 64, 78, 96, 120, 150, 200)
+
+
+def corpus() -> list[tuple[str, str]]:
+    out = []
+    for lang, seed in SEEDS.items():
+        text = (seed + " ") * 4
+        for n in LENGTHS:
+            out.append((f"{lang}-{n}", text[:n].strip()))
+    return out
+
+
+EDGES = [
+    ("ascii", "Portal outage: update 2"),
+    ("ascii-long", "Portal outage affecting every customer of the European region: update 2 "
+                   "of many, with the workaround described below"),
+    ("looks-encoded", "Literal =?utf-8?q?not_encoded?= in a subject"),
+    ("double-space", "Two  spaces and a trailing one "),
+    ("tab", "Tab\tinside"),
+    ("long-word", "x" * 120 + " then words"),
+    ("quotes", 'The "quoted" part, (comment) and back\\slash'),
+    ("leading", " leading space"),
+]
+
+DATE = datetime(2026, 12, 6, 9, 30, tzinfo=timezone.utc)
+
+
+def message(subject: str = "Portal outage", from_name: str = "Harbor IT",
+            to_name: str = "Ada Lovelace", to_address: str = "ada@example.com",
+            text: str = "Restoring.", html: str = "") -> bytes:
+    return build_email(from_name=from_name, from_address="alerts@example.com",
+                       reply_to="noc@example.com", to_name=to_name, to_address=to_address,
+                       subject=subject, text=text, html=html,
+                       message_id="<m-1@clarion.test>", date=DATE)
+
+
+def parsed(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore
+
+
+def head_lines(raw: bytes) -> list[bytes]:
+    return raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+
+
+def assert_well_formed(raw: bytes) -> None:
+    assert b"=?utf-8?b??=" not in raw                     # no empty encoded word
+    assert raw.count(b"MIME-Version:") == 1
+    for line in raw.split(b"\r\n"):
+        assert len(line) <= 998
+    for word in re.findall(rb"=\?[^?]+\?[bBqQ]\?[^?]*\?=", raw):
+        assert word.startswith(b"=?utf-8?b?")
+
+
+@pytest.mark.parametrize("label, subject", corpus() + EDGES)
+def test_every_subject_comes_back_exactly(label, subject):
+    raw = message(subject=subject)
+    assert parsed(raw)["Subject"] == subject
+    assert_well_formed(raw)
+    subject_lines = []
+    for line in head_lines(raw):
+        if line.startswith(b"Subject: ") or (subject_lines and line[:1] == b" "):
+            subject_lines.append(line)
+        elif subject_lines:
+            break
+    if label != "long-word":
+        assert all(len(line) <= 78 for line in subject_lines), subject_lines
+
+
+@pytest.mark.parametrize("label, name", corpus() + EDGES)
+def test_every_display_name_comes_back_exactly(label, name):
+    raw = message(from_name=name, to_name=name)
+    mail = parsed(raw)
+    [sender] = mail["From"].addresses
+    [to] = mail["To"].addresses
+    written = " ".join(name.split())   # readers make one space of a run: so is it written
+    assert sender.display_name == written and sender.addr_spec == "alerts@example.com"
+    assert to.display_name == written and to.addr_spec == "ada@example.com"
+    assert_well_formed(raw)
+
+
+def test_a_plain_message_reads_as_written_and_only_the_top_says_mime_version():
+    raw = message(html="<p>Restoring.</p>")
+    head = raw.split(b"\r\n\r\n", 1)[0].decode()
+    assert head.startswith("From: Harbor IT <alerts@example.com>\r\n"
+                           "To: Ada Lovelace <ada@example.com>\r\n"
+                           "Reply-To: noc@example.com\r\n"
+                           "Subject: Portal outage\r\n"
+                           "Date: Sun, 06 Dec 2026 09:30:00 +0000\r\n"
+                           "Message-ID: <m-1@clarion.test>\r\n")
+    mail = parsed(raw)
+    assert mail.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "text/html"]
+    assert all(p["MIME-Version"] is None for p in mail.iter_parts())
+    assert mail.get_body(("plain",)).get_content().splitlines() == ["Restoring."]
+    assert raw.isascii()
+
+
+def test_an_internationalised_address_is_utf8_and_its_name_still_encoded():
+    raw = message(to_name="Zoë Müller", to_address="zoë@example.com", text="Grüße")
+    assert "To: =?utf-8?b?".encode() in raw and "<zoë@example.com>".encode() in raw
+    mail = email.message_from_string(raw.decode("utf-8"), policy=email.policy.default)
+    assert mail["To"].addresses[0].display_name == "Zoë Müller"
+    assert mail["To"].addresses[0].addr_spec == "zoë@example.com"
+    assert mail.get_content().splitlines() == ["Grüße"]
+
+
+def test_no_display_name_is_the_bare_address():
+    raw = message(to_name="  ")
+    assert b"\r\nTo: ada@example.com\r\n" in raw
+
+
+@pytest.mark.parametrize("address", ["u ser@example.com", "user@@example.com", "no-at-sign"])
+def test_an_unusable_address_is_refused_with_its_reason(address):
+    with pytest.raises(MimeError, match=re.escape(f"Not a usable address ({address}): ")):
+        message(to_address=address)
+
+
+@pytest.mark.parametrize("field", ["subject", "text", "html", "to_name"])
+def test_a_text_no_encoding_can_carry_is_refused(field):
+    with pytest.raises(MimeError, match="surrogates not allowed"):
+        message(**{field: "Portal \ud800 down"})
+
+
+def test_encoded_words_hold_whole_characters_within_their_room():
+    words = encoded_words("ab€" * 40, 30, 75)
+    assert len(words[0]) <= 30 and all(len(w) <= 75 for w in words)
+    assert "".join(email.header.decode_header(" ".join(words))[0][0].decode()
+                   for _ in [0]) == "ab€" * 40
+    assert encoded_words("", 75) == []
+    assert unstructured("Subject", "") == ""
+
+
+@pytest.mark.parametrize("spec", ['"zoë@home"@example.com', 'zoë@example.com',
+                                  '"zoë \\"x\\""@example.com', 'ada@example.com'])
+def test_an_address_keeps_its_local_part_exactly(spec):
+    assert address(spec).addr_spec == spec
