@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, update
 
-from app.sending.channels.base import AUTH_FAILED, PERMANENT, SENT, SendOutcome
+from app.sending.channels.base import AUTH_FAILED, PERMANENT, SENT, TRANSIENT, SendOutcome
 from app.domain.enums import DeliveryState, Severity
 from app.domain.models import Delivery
 from app.events import OUTBOX_CHANGED, EventBus
@@ -307,8 +308,12 @@ def test_a_round_claimed_early_for_an_account_refused_meanwhile_goes_back_unsent
 def test_cancelled_with_a_round_claimed_but_not_yet_sent(store, frozen_clock, incident,
                                                          email_account):
     """What was claimed but never handed to a sender goes back to the queue (it did not go
-    out); only what a sender had without an answer becomes unknown."""
+    out) as it was before the claim — its earlier attempts, no provider id; only what a sender
+    had without an answer becomes unknown."""
     ids = add_message(store, frozen_clock, incident.id, people(8))
+    with store.session() as s, s.begin():   # round 2 had been tried twice before
+        s.execute(update(Delivery).where(Delivery.id.in_(ids[4:]))
+                  .values(attempts=2, provider_id="old-id"))
     bus = EventBus()
 
     class ThreeThenHang(FakeSender):
@@ -337,7 +342,9 @@ def test_cancelled_with_a_round_claimed_but_not_yet_sent(store, frozen_clock, in
     assert fake.calls == [ids[:4]]
     got = states(store)
     assert [got[i] for i in ids] == ["sent"] * 3 + ["unknown"] + ["queued"] * 4
-    assert all(row(store, i).attempts == 0 for i in ids[4:])
+    assert [(row(store, i).attempts, row(store, i).provider_id) for i in ids[4:]] == \
+        [(2, "")] * 4
+    assert row(store, ids[4]).last_error == "not sent: sending stopped before its turn"
 
 
 def test_a_writer_that_fails_stops_the_flush_before_the_next_round(store, frozen_clock, incident,
@@ -452,3 +459,33 @@ def test_a_full_batch_of_outcomes_is_recorded_at_once_without_waiting_for_more(
         return await asyncio.wait_for(outbox.flush(), 10)
 
     assert asyncio.run(main()).sent == 5
+
+
+def test_what_each_outcome_leaves_in_the_row_and_the_timeline(store, frozen_clock, incident,
+                                                               email_account):
+    ids = add_message(store, frozen_clock, incident.id, people(4))
+    plan = {ids[0]: SendOutcome(ids[0], SENT),                       # no provider id given
+            ids[1]: SendOutcome(ids[1], TRANSIENT, "451 later", retry_after=120.0),
+            ids[2]: SendOutcome(ids[2], "exploded"),                 # not an outcome at all
+            ids[3]: SendOutcome(ids[3], PERMANENT, "  550 " + "x" * 3000 + "  ")}
+
+    class Planned(FakeSender):
+        async def send(self, messages, on_outcome):
+            for m in messages:
+                on_outcome(plan[m.delivery_id])
+
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, Planned())})
+    asyncio.run(asyncio.wait_for(outbox.flush(), 10))
+    now = frozen_clock.now()
+    sent, waiting, odd, failed = (row(store, i) for i in ids)
+    assert (sent.state, sent.provider_id) == (DeliveryState.SENT, "")
+    assert waiting.state == DeliveryState.RETRY_WAIT
+    assert (odd.state, odd.last_error) == (DeliveryState.UNKNOWN,
+                                           "unexpected outcome 'exploded'")
+    assert failed.last_error == ("550 " + "x" * 3000)[:2000] and len(failed.last_error) == 2000
+    data = {e.data["delivery_id"]: e.data for e in timeline(store, incident.id)}
+    assert data[ids[0]]["attempt"] == 1 and data[ids[0]]["provider_id"] == ""
+    assert data[ids[1]]["attempt"] == 1
+    assert data[ids[1]]["next_attempt_at"] == waiting.next_attempt_at.isoformat()
+    assert waiting.next_attempt_at == now + timedelta(seconds=data[ids[1]]["retry_in_s"])
+    assert data[ids[1]]["retry_in_s"] >= 120.0
