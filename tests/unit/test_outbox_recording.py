@@ -263,6 +263,19 @@ def test_the_next_round_is_claimed_while_this_one_finishes_and_committed_before_
     assert set(states(store).values()) == {"sent"}
 
 
+class RefusedAtTheEnd(FakeSender):
+    """Sends three of its round, then — once round 2 is claimed (`round_2_claimed`, an
+    asyncio.Event the test sets) — is refused for the fourth."""
+
+    async def send(self, messages, on_outcome):
+        self.calls.append([m.delivery_id for m in messages])
+        for m in messages[:3]:
+            on_outcome(SendOutcome(m.delivery_id, SENT, provider_id=f"p-{m.delivery_id}"))
+        await self.round_2_claimed.wait()
+        on_outcome(SendOutcome(messages[3].delivery_id, AUTH_FAILED,
+                               "535 5.7.8 bad credentials"))
+
+
 def test_a_round_claimed_early_for_an_account_refused_meanwhile_goes_back_unsent(
         store, frozen_clock, incident, email_account):
     """The account is refused at the end of round 1, after round 2 was claimed for it (and
@@ -270,15 +283,6 @@ def test_a_round_claimed_early_for_an_account_refused_meanwhile_goes_back_unsent
     sender and goes back to the queue with no attempt counted."""
     ids = add_message(store, frozen_clock, incident.id, people(8))
     bus = EventBus()
-
-    class RefusedAtTheEnd(FakeSender):
-        async def send(self, messages, on_outcome):
-            self.calls.append([m.delivery_id for m in messages])
-            for m in messages[:3]:
-                on_outcome(SendOutcome(m.delivery_id, SENT, provider_id=f"p-{m.delivery_id}"))
-            await self.round_2_claimed.wait()
-            on_outcome(SendOutcome(messages[3].delivery_id, AUTH_FAILED,
-                                   "535 5.7.8 bad credentials"))
 
     fake = RefusedAtTheEnd()
     outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)}, events=bus,
@@ -383,15 +387,6 @@ def test_a_round_claimed_early_keeps_the_deliveries_of_the_accounts_still_workin
     texts = add_message(store, frozen_clock, incident.id,
                         [(f"P{i}", f"+1555010{i:04d}") for i in range(8)], channel="sms")
     bus = EventBus()
-
-    class RefusedAtTheEnd(FakeSender):
-        async def send(self, messages, on_outcome):
-            self.calls.append([m.delivery_id for m in messages])
-            for m in messages[:3]:
-                on_outcome(SendOutcome(m.delivery_id, SENT, provider_id=f"p-{m.delivery_id}"))
-            await self.round_2_claimed.wait()
-            on_outcome(SendOutcome(messages[3].delivery_id, AUTH_FAILED,
-                                   "535 5.7.8 bad credentials"))
 
     mail, text = RefusedAtTheEnd(), FakeSender()
     outbox = make_outbox(store, frozen_clock, {"email": (email_account, mail),
