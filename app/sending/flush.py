@@ -398,7 +398,7 @@ class Flush:
                 extra["account_id"] = info.route.account.id
             updates.append(row)
             changes.append(Change(info, action, row["state"], detail, extra))
-            out.results[AUTH_FAILED if action == "auth" else result] += 1
+            out.results[result] += 1
         write_outcomes(conn, updates, {r["id"]: infos[r["id"]].attempt for r in updates}, now)
         for route, reason in pauses.values():
             if route.has_row:
@@ -407,7 +407,7 @@ class Flush:
                                  ChannelAccount.paused_reason == "")
                           .values(paused_reason=reason, updated_at=now))
             out.paused.append(route)
-        out.entries = entries(s, changes, now, ACTOR) if changes else []
+        out.entries = entries(s, changes, now, ACTOR)
         out.ids = tuple(r["id"] for r in updates)
         return out
 

@@ -160,8 +160,30 @@ def test_sender_crash_mid_batch_leaves_the_unreported_unknown(store, frozen_cloc
     assert (report.claimed, report.sent, report.unknown) == (6, 2, 4)
     got = states(store)
     assert [got[i] for i in ids] == ["sent"] * 2 + ["unknown"] * 4
-    assert "the channel stopped" in row(store, ids[3]).last_error
+    assert row(store, ids[3]).last_error == \
+        "the channel stopped: connection reset by peer"
     assert "sending" not in got.values()
+
+
+def test_a_sender_that_ends_without_reporting_leaves_those_unknown_and_says_so(
+        store, frozen_clock, incident, email_account, caplog):
+    ids = add_message(store, frozen_clock, incident.id, people(3))
+
+    class Quiet(FakeSender):
+        async def send(self, messages, on_outcome):
+            on_outcome(SendOutcome(messages[0].delivery_id, SENT, provider_id="p"))
+
+    report = asyncio.run(make_outbox(store, frozen_clock,
+                                     {"email": (email_account, Quiet())}).flush())
+    assert (report.sent, report.unknown) == (1, 2)
+    assert row(store, ids[2]).last_error == "the channel reported nothing for this delivery"
+    crash = add_message(store, frozen_clock, incident.id, people(1, "c"))
+    with caplog.at_level("ERROR", logger="app.sending.outbox"):
+        asyncio.run(make_outbox(store, frozen_clock, {"email": (
+            email_account, FakeSender(crash_after=0))}).flush())
+    assert [r.getMessage() for r in caplog.records if r.name == "app.sending.outbox"] == [
+        f"sender for {email_account.name} failed"]
+    assert row(store, crash[0]).state == DeliveryState.UNKNOWN
 
 
 def test_cancelling_a_flush_records_what_is_known(store, frozen_clock, incident, email_account):

@@ -11,9 +11,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, update
 
-from app.sending.channels.base import AUTH_FAILED, PERMANENT, SENT, TRANSIENT, SendOutcome
+from app.sending.channels.base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, AccountDTO,
+                                       SendOutcome)
 from app.domain.enums import DeliveryState, Severity
-from app.domain.models import Delivery
+from app.domain.models import ChannelAccount, Delivery
 from app.events import OUTBOX_CHANGED, EventBus
 from app.sending.flush import Flush
 from app.sending.rows import stale, write_outcomes
@@ -484,3 +485,63 @@ def test_what_each_outcome_leaves_in_the_row_and_the_timeline(store, frozen_cloc
     assert data[ids[1]]["next_attempt_at"] == waiting.next_attempt_at.isoformat()
     assert waiting.next_attempt_at == now + timedelta(seconds=data[ids[1]]["retry_in_s"])
     assert data[ids[1]]["retry_in_s"] >= 120.0
+
+
+def test_a_refused_account_is_paused_with_the_servers_words_once_and_its_delivery_waits(
+        store, frozen_clock, incident, email_account):
+    ids = add_message(store, frozen_clock, incident.id, people(2))
+    with store.session() as s, s.begin():   # tried twice before
+        s.execute(update(Delivery).where(Delivery.id.in_(ids)).values(attempts=2))
+    frozen_clock.advance(minutes=5)
+
+    class Refused(FakeSender):
+        async def send(self, messages, on_outcome):
+            on_outcome(SendOutcome(messages[0].delivery_id, AUTH_FAILED, ""))   # no words
+            with store.session() as s, s.begin():   # meanwhile, another desk paused it
+                s.get(ChannelAccount, email_account.id).paused_reason = "paused by hand"
+            on_outcome(SendOutcome(messages[1].delivery_id, AUTH_FAILED, "535 again"))
+
+    report = asyncio.run(make_outbox(store, frozen_clock,
+                                     {"email": (email_account, Refused())}).flush())
+    assert report.paused_accounts == ("Relay",)
+    now = frozen_clock.now()
+    for i in ids:   # nothing reached the recipient: not an attempt, due again at once
+        d = row(store, i)
+        assert (d.state, d.attempts, d.next_attempt_at) == (DeliveryState.QUEUED, 2, now)
+    with store.session() as s:
+        account = s.get(ChannelAccount, email_account.id)
+        assert account.paused_reason == "paused by hand"    # the first reason stays
+    data = [e.data for e in timeline(store, incident.id)]
+    assert data and all(d["account"] == "Relay" and d["account_id"] == email_account.id
+                        for d in data)
+
+
+def test_the_first_refusal_pauses_with_a_reason_even_without_the_servers_words(
+        store, frozen_clock, incident, email_account):
+    add_message(store, frozen_clock, incident.id, people(1))
+    frozen_clock.advance(minutes=5)
+    asyncio.run(make_outbox(store, frozen_clock, {"email": (
+        email_account, FakeSender(default=AUTH_FAILED))}).flush())
+    with store.session() as s:
+        account = s.get(ChannelAccount, email_account.id)
+        assert (account.paused_reason, account.updated_at) == (
+            "authentication refused", frozen_clock.now())
+
+
+def test_a_retry_says_in_how_many_seconds_to_a_tenth(store, frozen_clock, incident,
+                                                     email_account):
+    [i] = add_message(store, frozen_clock, incident.id, people(1))
+    asyncio.run(make_outbox(store, frozen_clock, {"email": (
+        email_account, FakeSender(default=TRANSIENT))}).flush())
+    waited = (row(store, i).next_attempt_at - frozen_clock.now()).total_seconds()
+    [entry] = timeline(store, incident.id)
+    assert entry.data["retry_in_s"] == round(waited, 1) != waited   # jitter has decimals
+
+
+def test_an_embedded_account_with_no_row_is_not_named_by_id(store, frozen_clock, incident):
+    drill = AccountDTO(id=0, kind="drill", name="Drill inbox")   # built in, no row
+    add_message(store, frozen_clock, incident.id, people(2), is_drill=True)
+    asyncio.run(make_outbox(store, frozen_clock, {("drill", "email"): (drill, FakeSender()),
+                                                  "email": (drill, FakeSender())}).flush())
+    data = [e.data for e in timeline(store, incident.id)]
+    assert data and all("account_id" not in d for d in data)
