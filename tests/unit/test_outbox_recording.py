@@ -545,3 +545,100 @@ def test_an_embedded_account_with_no_row_is_not_named_by_id(store, frozen_clock,
                                                   "email": (drill, FakeSender())}).flush())
     data = [e.data for e in timeline(store, incident.id)]
     assert data and all("account_id" not in d for d in data)
+
+
+class Recording(FakeSender):
+    """Keeps every message it was handed."""
+
+    def __init__(self):
+        super().__init__()
+        self.handed = []
+
+    async def send(self, messages, on_outcome):
+        self.handed.append(list(messages))
+        await super().send(messages, on_outcome)
+
+
+def test_a_round_is_shared_between_accounts_and_the_room_left_goes_to_who_has_more(
+        store, frozen_clock, incident, email_account):
+    """Round of 12, three accounts with 1, 1 and 20 due: each gets its share (4) or what it
+    has, then the 6 left go to the one with more — nothing claimed is left unsent."""
+    slack = add_account(store, frozen_clock, "slack", "Chat")
+    sms = add_account(store, frozen_clock, "sms", "Texts")
+    [chat] = add_message(store, frozen_clock, incident.id, [("Ops", "#ops")], channel="slack")
+    [text] = add_message(store, frozen_clock, incident.id, [("Ana", "+15550100001")],
+                         channel="sms")
+    frozen_clock.advance(seconds=1)     # the small queues are the oldest: served first
+    mails = add_message(store, frozen_clock, incident.id, people(20))
+    senders = {"email": Recording(), "slack": Recording(), "sms": Recording()}
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, senders["email"]),
+                                               "slack": (slack, senders["slack"]),
+                                               "sms": (sms, senders["sms"])},
+                         batch_size=12)
+    report = asyncio.run(asyncio.wait_for(outbox.flush(limit=12), 10))
+    assert report.claimed == 12 == report.sent
+    assert [[m.delivery_id for m in b] for b in senders["email"].handed] == [mails[:10]]
+    assert [[m.delivery_id for m in b] for b in senders["slack"].handed] == [[chat]]
+    assert [[m.delivery_id for m in b] for b in senders["sms"].handed] == [[text]]
+    assert "sending" not in states(store).values()
+
+
+def test_the_sender_is_handed_each_delivery_as_queued_oldest_due_first(store, frozen_clock,
+                                                                        incident,
+                                                                        email_account):
+    first, second = add_message(store, frozen_clock, incident.id, people(2))
+    now = frozen_clock.now()
+    with store.session() as s, s.begin():   # the later id has waited longer
+        s.execute(update(Delivery).where(Delivery.id == first).values(
+            state=DeliveryState.RETRY_WAIT, attempts=1,
+            next_attempt_at=now - timedelta(minutes=1), body_html="<p>Hi</p>"))
+        s.execute(update(Delivery).where(Delivery.id == second).values(
+            state=DeliveryState.RETRY_WAIT, attempts=3,
+            next_attempt_at=now - timedelta(minutes=5)))
+    sender = Recording()
+    asyncio.run(make_outbox(store, frozen_clock,
+                            {"email": (email_account, sender)}).flush())
+    [batch] = sender.handed
+    assert [m.delivery_id for m in batch] == [second, first]
+    b, a = batch
+    assert (a.channel, a.html, a.text, a.subject, a.attempts) == (
+        "email", "<p>Hi</p>", "Hi", "Subject", 1)
+    assert (b.channel, b.html, b.attempts, b.is_drill) == ("email", "", 3, False)
+    assert a.email_message_id == row(store, first).email_message_id
+    assert a.idempotency_key == row(store, first).idempotency_key
+
+
+def test_a_long_crash_message_is_kept_to_500_characters(store, frozen_clock, incident,
+                                                        email_account):
+    [i] = add_message(store, frozen_clock, incident.id, people(1))
+
+    class Crashing(FakeSender):
+        async def send(self, messages, on_outcome):
+            raise RuntimeError("x" * 1000)
+
+    asyncio.run(make_outbox(store, frozen_clock, {"email": (email_account, Crashing())})
+                .flush())
+    error = row(store, i).last_error
+    assert error == ("the channel stopped: " + "x" * 1000)[:500]
+
+
+def test_recording_fits_a_sqlite_built_with_the_old_999_variable_limit(store, frozen_clock,
+                                                                        incident,
+                                                                        email_account):
+    """SQLite before 3.32 takes at most 999 variables a statement (some system builds still
+    do): outcomes go 100 rows a statement (800 variables), the check of what is still
+    `sending` 100 pairs at a time."""
+    import sqlite3
+    ids = add_message(store, frozen_clock, incident.id, people(520))
+
+    def limit(dbapi_connection, _record):
+        dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+
+    with Listen(store.engine, "connect", limit):
+        store.engine.dispose()    # every connection from now on has the limit
+        outbox = make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())},
+                             batch_size=600, commit_every=600)
+        report = asyncio.run(asyncio.wait_for(outbox.flush(), 30))
+    store.engine.dispose()
+    assert report.sent == 520
+    assert set(states(store, ids).values()) == {"sent"}
