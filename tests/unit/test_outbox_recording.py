@@ -9,7 +9,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import event, select, update
 
 from app.sending.channels.base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, AccountDTO,
                                        SendOutcome)
@@ -480,6 +480,7 @@ def test_what_each_outcome_leaves_in_the_row_and_the_timeline(store, frozen_cloc
                                            "unexpected outcome 'exploded'")
     assert failed.last_error == ("550 " + "x" * 3000)[:2000] and len(failed.last_error) == 2000
     data = {e.data["delivery_id"]: e.data for e in timeline(store, incident.id)}
+    assert {d["message_id"] for d in data.values()} == {row(store, ids[0]).message_id}
     assert data[ids[0]]["attempt"] == 1 and data[ids[0]]["provider_id"] == ""
     assert data[ids[1]]["attempt"] == 1
     assert data[ids[1]]["next_attempt_at"] == waiting.next_attempt_at.isoformat()
@@ -543,8 +544,9 @@ def test_an_embedded_account_with_no_row_is_not_named_by_id(store, frozen_clock,
     add_message(store, frozen_clock, incident.id, people(2), is_drill=True)
     asyncio.run(make_outbox(store, frozen_clock, {("drill", "email"): (drill, FakeSender()),
                                                   "email": (drill, FakeSender())}).flush())
-    data = [e.data for e in timeline(store, incident.id)]
-    assert data and all("account_id" not in d for d in data)
+    entries = timeline(store, incident.id)
+    assert entries and all("account_id" not in e.data for e in entries)
+    assert all(e.summary.endswith("(drill)") for e in entries)
 
 
 class Recording(FakeSender):
@@ -642,3 +644,107 @@ def test_recording_fits_a_sqlite_built_with_the_old_999_variable_limit(store, fr
     store.engine.dispose()
     assert report.sent == 520
     assert set(states(store, ids).values()) == {"sent"}
+
+
+def test_the_next_round_is_claimed_only_when_a_quarter_of_this_one_is_still_out(
+        store, frozen_clock, incident, email_account):
+    ids = add_message(store, frozen_clock, incident.id, people(16))
+    bus = EventBus()
+    answered: list[int] = []
+    answered_when_claimed: list[int] = []
+    bus.subscribe(OUTBOX_CHANGED, lambda changed: changed and set(changed) == set(ids[8:])
+                  and answered_when_claimed.append(len(answered)))
+
+    class OneByOne(FakeSender):
+        async def send(self, messages, on_outcome):
+            for m in messages:
+                answered.append(m.delivery_id)
+                on_outcome(SendOutcome(m.delivery_id, SENT, provider_id="p"))
+                await asyncio.sleep(0)   # a turn of the loop: the flush may claim now
+
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, OneByOne())},
+                         events=bus, batch_size=8, commit_every=100)
+    assert asyncio.run(asyncio.wait_for(outbox.flush(), 10)).sent == 16
+    assert answered_when_claimed and answered_when_claimed[0] >= 6   # 2 of 8 still out
+
+
+def test_a_message_queued_while_a_refused_round_is_dropped_still_goes_in_this_flush(
+        store, frozen_clock, incident, email_account):
+    """Round 2 was all for the email account, which was refused meanwhile: nothing of it is
+    sent, but an SMS queued in the meantime is claimed and sent by the same flush."""
+    sms = add_account(store, frozen_clock, "sms", "Texts")
+    mails = add_message(store, frozen_clock, incident.id, people(8))
+    bus = EventBus()
+    text_sender = Recording()
+    queued: list[int] = []
+
+    class RefusedAfterAnSmsIsQueued(RefusedAtTheEnd):
+        async def send(self, messages, on_outcome):
+            async def wait_then_queue():
+                await self.claimed.wait()
+                queued.extend(add_message(store, frozen_clock, incident.id,
+                                          [("Ana", "+15550100001")], channel="sms"))
+                self.round_2_claimed.set()
+            self.round_2_claimed = asyncio.Event()
+            task = asyncio.ensure_future(wait_then_queue())
+            await super().send(messages, on_outcome)
+            await task
+
+    mail = RefusedAfterAnSmsIsQueued()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, mail),
+                                               "sms": (sms, text_sender)},
+                         events=bus, batch_size=4)
+
+    async def main():
+        mail.claimed = asyncio.Event()
+        bus.subscribe(OUTBOX_CHANGED, lambda changed: changed and set(changed) == set(mails[4:8])
+                      and mail.claimed.set())
+        return await asyncio.wait_for(outbox.flush(), 10)
+
+    report = asyncio.run(main())
+    assert mail.calls == [mails[:4]]
+    assert [[m.delivery_id for m in b] for b in text_sender.handed] == [queued]
+    assert report.sent == 3 + 1
+
+
+def test_a_claim_that_fails_in_the_database_is_raised_as_it_is_and_leaves_nothing_sending(
+        store, frozen_clock, incident, email_account):
+    import sqlite3
+    ids = add_message(store, frozen_clock, incident.id, people(3))
+
+    def locked(conn, cursor, statement, *args):
+        if statement.startswith("UPDATE deliveries SET state"):
+            raise sqlite3.OperationalError("database is locked")
+
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())})
+    with Listen(store.engine, "before_cursor_execute", locked):
+        with pytest.raises(Exception, match="database is locked"):
+            asyncio.run(outbox.flush())
+    assert set(states(store, ids).values()) == {"queued"}
+
+
+def test_a_claim_takes_the_longest_waiting_first_and_stamps_the_rows(store, frozen_clock,
+                                                                     incident, email_account):
+    a, b, c = add_message(store, frozen_clock, incident.id, people(3))
+    now = frozen_clock.now()
+    with store.session() as s, s.begin():   # c waited longest, then b; a is newest
+        for i, minutes in ((a, 1), (b, 5), (c, 9)):
+            s.execute(update(Delivery).where(Delivery.id == i).values(
+                state=DeliveryState.RETRY_WAIT, next_attempt_at=now - timedelta(minutes=minutes)))
+    frozen_clock.advance(seconds=30)
+    stamped = []
+
+    class Looking(Recording):
+        async def send(self, messages, on_outcome):
+            with store.session() as s:   # as committed by the claim, before any outcome
+                stamped.extend(s.scalars(select(Delivery.updated_at).where(
+                    Delivery.id.in_([m.delivery_id for m in messages]))))
+            await super().send(messages, on_outcome)
+
+    sender = Looking()
+    asyncio.run(make_outbox(store, frozen_clock, {"email": (email_account, sender)})
+                .flush(limit=2))
+    assert [m.delivery_id for m in sender.handed[0]] == [c, b]
+    assert row(store, a).state == DeliveryState.RETRY_WAIT
+    assert row(store, c).account_id == email_account.id
+    assert stamped == [frozen_clock.now()] * 2
