@@ -203,7 +203,6 @@ class Flush:
         self.blocked.update(self.refused_routes())  # refused this flush, maybe not recorded yet
         async with self.db:
             routes = self.routes()
-            ob._blocked = frozenset(self.blocked)
             if not routes:
                 return None
             work, infos = self.claim(routes, room)

@@ -161,11 +161,7 @@ class Outbox:
                          for c, d in self._blocked]))
         with self.store.session() as s:
             value = s.scalar(stmt)
-        if value is None:
-            return None
-        if isinstance(value, str):  # coalesce() loses the column type on some versions
-            value = datetime.fromisoformat(value)
-        return ensure_utc(value)
+        return None if value is None else ensure_utc(value)
 
     # -- the coordinator's decisions
 

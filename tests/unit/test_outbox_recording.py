@@ -17,6 +17,7 @@ from app.domain.enums import DeliveryState, Severity
 from app.domain.models import ChannelAccount, Delivery
 from app.events import OUTBOX_CHANGED, EventBus
 from app.sending.flush import Flush
+from app.sending.outbox import Outbox
 from app.sending.rows import stale, write_outcomes
 from test_outbox import (
     FakeSender, add_account, add_message, make_outbox, people, row, states, timeline,
@@ -350,6 +351,7 @@ def test_cancelled_with_a_round_claimed_but_not_yet_sent(store, frozen_clock, in
     assert [(row(store, i).attempts, row(store, i).provider_id) for i in ids[4:]] == \
         [(2, "")] * 4
     assert row(store, ids[4]).last_error == "not sent: sending stopped before its turn"
+    assert row(store, ids[3]).last_error == "sending was stopped before the server answered"
 
 
 def test_a_writer_that_fails_stops_the_flush_before_the_next_round(store, frozen_clock, incident,
@@ -748,3 +750,95 @@ def test_a_claim_takes_the_longest_waiting_first_and_stamps_the_rows(store, froz
     assert row(store, a).state == DeliveryState.RETRY_WAIT
     assert row(store, c).account_id == email_account.id
     assert stamped == [frozen_clock.now()] * 2
+
+
+def test_an_interrupted_send_that_cannot_be_recorded_says_so_and_leaves_it_to_recovery(
+        store, frozen_clock, incident, email_account, caplog):
+    import sqlite3
+    ids = add_message(store, frozen_clock, incident.id, people(2))
+
+    class Hang(FakeSender):
+        async def send(self, messages, on_outcome):
+            self.started.set()
+            await asyncio.Event().wait()
+
+    def broken(conn, cursor, statement, *args):
+        if statement.startswith("UPDATE deliveries SET state = v.column2"):
+            raise sqlite3.OperationalError("disk I/O error")
+
+    hang = Hang()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, hang)})
+
+    async def main():
+        hang.started = asyncio.Event()
+        task = asyncio.create_task(outbox.flush())
+        await hang.started.wait()
+        with Listen(store.engine, "before_cursor_execute", broken):
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    with caplog.at_level("ERROR", logger="app.sending.outbox"):
+        asyncio.run(asyncio.wait_for(main(), 10))
+    assert [r.getMessage() for r in caplog.records] == [
+        "could not record the outcomes of an interrupted send"]
+    assert set(states(store, ids).values()) == {"sending"}    # recover() settles them
+    assert make_outbox(store, frozen_clock, {}).recover() == 2
+
+
+def test_the_longest_waiting_accounts_are_served_first_when_a_round_cannot_hold_all(
+        store, frozen_clock, incident, email_account):
+    sms = add_account(store, frozen_clock, "sms", "Texts")
+    slack = add_account(store, frozen_clock, "slack", "Chat")
+    [text] = add_message(store, frozen_clock, incident.id, [("Ana", "+15550100001")],
+                         channel="sms")
+    frozen_clock.advance(seconds=1)
+    [chat] = add_message(store, frozen_clock, incident.id, [("Ops", "#ops")], channel="slack")
+    frozen_clock.advance(seconds=1)
+    add_message(store, frozen_clock, incident.id, people(1))     # the newest
+    senders = {"email": Recording(), "slack": Recording(), "sms": Recording()}
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, senders["email"]),
+                                               "slack": (slack, senders["slack"]),
+                                               "sms": (sms, senders["sms"])},
+                         batch_size=2)
+    asyncio.run(outbox.flush(limit=2))
+    handed = {k: [m.delivery_id for b in s.handed for m in b] for k, s in senders.items()}
+    assert handed == {"email": [], "slack": [chat], "sms": [text]}
+
+
+def test_a_refused_account_gets_no_further_round_in_the_same_flush(store, frozen_clock,
+                                                                   incident, email_account):
+    """Refused while round 2 (claimed early) waits, with round 3 still queued: neither round
+    reaches the refused account, though its refusal is not recorded yet."""
+    ids = add_message(store, frozen_clock, incident.id, people(12))
+    bus = EventBus()
+    fake = RefusedAtTheEnd()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)}, events=bus,
+                         batch_size=4, commit_every=100)
+
+    async def main():
+        fake.round_2_claimed = asyncio.Event()
+        bus.subscribe(OUTBOX_CHANGED,
+                      lambda changed: changed and set(changed) == set(ids[4:8])
+                      and fake.round_2_claimed.set())
+        return await asyncio.wait_for(outbox.flush(), 10)
+
+    report = asyncio.run(main())
+    assert fake.calls == [ids[:4]]
+    assert report.claimed == 8
+    got = states(store)
+    assert [got[i] for i in ids[8:]] == ["queued"] * 4
+
+
+def test_a_sender_that_cannot_be_made_holds_its_queue_and_says_why(store, frozen_clock,
+                                                                    incident, caplog):
+    ids = add_message(store, frozen_clock, incident.id, people(2))
+
+    def resolve(channel, is_drill):
+        raise RuntimeError("the keyring is locked")
+
+    with caplog.at_level("ERROR", logger="app.sending.outbox"):
+        report = asyncio.run(Outbox(store, frozen_clock, None, resolve).flush())
+    assert report.claimed == 0
+    assert set(states(store, ids).values()) == {"queued"}
+    assert [r.getMessage() for r in caplog.records] == ["no sender for email (drill=False)"]
