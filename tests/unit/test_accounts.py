@@ -963,3 +963,29 @@ def test_a_secret_that_cannot_be_removed_after_a_failed_create_is_logged(
             if r.name == "app.sending.accounts"] == [
         ("WARNING", "could not remove the secret of account 1")]
     assert SECRET not in caplog.text
+
+
+# ---------------------------------------------------------------- names
+
+@pytest.mark.parametrize("name, words", [
+    ("", "Enter a name for this account."),
+    ("   ", "Enter a name for this account."),
+    (None, "Enter a name for this account."),
+    (42, "Enter a name for this account."),
+])
+def test_an_account_needs_a_name(accounts, memory_keyring, name, words):
+    assert refused(accounts, memory_keyring, "email", name, email()).errors["name"] == words
+
+
+def test_a_name_is_kept_short_and_unique_whatever_its_case(accounts, memory_keyring):
+    from app.sending.accounts import NAME_MAX
+    long = refused(accounts, memory_keyring, "email", "x" * (NAME_MAX + 1), email())
+    assert long.errors["name"] == f"Keep the name under {NAME_MAX} characters."
+    first = accounts.create("email", "  Main   relay ", email())
+    assert first.name == "Main relay" and first.paused_reason == ""   # a new account is live
+    accounts.create("sms", "Texts", sms(), secret="token")
+    with pytest.raises(ValidationError) as twice:
+        accounts.create("email", "MAIN RELAY", email())
+    assert twice.value.errors["name"] == "There is already an account called “Main relay”."
+    # renaming an account to its own name (any case) is no clash
+    assert accounts.update(first.id, "main relay", email()).name == "main relay"
