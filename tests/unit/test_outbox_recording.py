@@ -842,3 +842,48 @@ def test_a_sender_that_cannot_be_made_holds_its_queue_and_says_why(store, frozen
     assert report.claimed == 0
     assert set(states(store, ids).values()) == {"queued"}
     assert [r.getMessage() for r in caplog.records] == ["no sender for email (drill=False)"]
+
+
+def test_cancelled_after_a_batch_was_recorded_settles_the_rest(store, frozen_clock, incident,
+                                                               email_account):
+    ids = add_message(store, frozen_clock, incident.id, people(4))
+    bus = EventBus()
+
+    class TwoThenHang(FakeSender):
+        async def send(self, messages, on_outcome):
+            for m in messages[:2]:
+                on_outcome(SendOutcome(m.delivery_id, SENT, provider_id="p"))
+            await asyncio.Event().wait()
+
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, TwoThenHang())},
+                         events=bus, commit_every=2)
+
+    async def main():
+        recorded = asyncio.Event()
+        bus.subscribe(OUTBOX_CHANGED, lambda changed: changed and set(changed) == set(ids[:2])
+                      and recorded.set())
+        task = asyncio.create_task(outbox.flush())
+        await asyncio.wait_for(recorded.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    got = states(store)
+    assert [got[i] for i in ids] == ["sent", "sent", "unknown", "unknown"]
+
+
+def test_the_account_row_not_a_stale_copy_says_whether_it_is_paused(store, frozen_clock,
+                                                                    incident, email_account):
+    from dataclasses import replace
+    ids = add_message(store, frozen_clock, incident.id, people(1))
+    stale = replace(email_account, paused_reason="paused an hour ago")   # row says: live
+    report = asyncio.run(make_outbox(store, frozen_clock,
+                                     {"email": (stale, FakeSender())}).flush())
+    assert report.sent == 1 and states(store, ids)[ids[0]] == "sent"
+    embedded = AccountDTO(id=0, kind="drill", name="Drill inbox", paused_reason="off")
+    more = add_message(store, frozen_clock, incident.id, people(1, "d"))
+    report = asyncio.run(make_outbox(store, frozen_clock,
+                                     {"email": (embedded, FakeSender())}).flush())
+    assert report.claimed == 0 and report.paused_accounts == ("Drill inbox",)
+    assert states(store, more)[more[0]] == "queued"
