@@ -408,7 +408,9 @@ def test_dora_initial_is_capped_at_24_hours_from_awareness() -> None:
     assert late.due_at == classified + timedelta(hours=2)  # the cap wins
     assert late.started_at == classified - timedelta(hours=22)
     assert late.status is ClockStatus.DUE_SOON
-    assert late.explanation.startswith("24 hours from awareness")
+    assert late.explanation == ("24 hours from awareness (recorded 4 May 12:00 UTC); the "
+                                "earlier of 4 hours from classification and 24 hours from "
+                                "awareness")
     prompt = clock("dora_initial", inputs(triggers={
         "classification": classified, "awareness": classified - timedelta(minutes=10)}), now)
     assert prompt.due_at == classified + timedelta(hours=4)
