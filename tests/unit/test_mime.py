@@ -164,3 +164,18 @@ def test_encoded_words_hold_whole_characters_within_their_room():
                                   '"zoë \\"x\\""@example.com', 'ada@example.com'])
 def test_an_address_keeps_its_local_part_exactly(spec):
     assert address(spec).addr_spec == spec
+
+
+def test_each_encoded_word_is_as_full_as_its_room_allows():
+    import base64
+
+    def payload(word: str) -> bytes:
+        return base64.b64decode(word[len("=?utf-8?b?"):-2])
+
+    assert encoded_words("a" * 45, 72) == ["=?utf-8?b?" + base64.b64encode(b"a" * 45).decode()
+                                           + "?="]                    # exactly 72: it fits
+    assert len(encoded_words("a" * 46, 72)) == 2
+    first, *rest = encoded_words("a" * 200, 69, 75)
+    assert len(payload(first)) == 42 and len(first) == 68      # 43 bytes would need 72
+    assert [len(payload(w)) for w in rest] == [45, 45, 45, 23]
+    assert all(len(w) <= 75 for w in rest)
