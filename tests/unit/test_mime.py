@@ -179,3 +179,44 @@ def test_each_encoded_word_is_as_full_as_its_room_allows():
     assert len(payload(first)) == 42 and len(first) == 68      # 43 bytes would need 72
     assert [len(payload(w)) for w in rest] == [45, 45, 45, 23]
     assert all(len(w) <= 75 for w in rest)
+
+
+def header(raw: bytes, name: bytes) -> list[bytes]:
+    """The lines of one header, as written."""
+    lines = head_lines(raw)
+    start = next(n for n, line in enumerate(lines) if line.startswith(name + b": "))
+    end = start + 1
+    while end < len(lines) and lines[end][:1] == b" ":
+        end += 1
+    return lines[start:end]
+
+
+def test_plain_text_fills_each_line_to_78_and_no_further():
+    exact = "a" * 20 + " " + "b" * 20 + " " + "c" * 27            # "Subject: " + 69 = 78
+    assert header(message(subject=exact), b"Subject") == [f"Subject: {exact}".encode()]
+    t = "t" * 38
+    assert header(message(subject=f"{t} {t} {t}"), b"Subject") == [
+        f"Subject: {t}".encode(), f" {t} {t}".encode()]              # the second line is 78
+    fits = "z" * 69                                                   # one word, exactly 78
+    assert header(message(subject=fits), b"Subject") == [f"Subject: {fits}".encode()]
+    too_long = "y" * 75 + " end"                                      # cannot fold: encoded
+    lines = header(message(subject=too_long), b"Subject")
+    assert lines[0].startswith(b"Subject: =?utf-8?b?") and all(len(x) <= 78 for x in lines)
+    assert parsed(message(subject=too_long))["Subject"] == too_long
+
+
+def test_a_long_plain_name_folds_between_its_words_and_mixed_names_keep_plain_words():
+    name = " ".join(["Harbor", "IT", "Incident", "Communications", "Desk"] * 4)
+    lines = header(message(to_name=name), b"To")
+    assert len(lines) > 1 and all(len(x) <= 78 for x in lines) and b"=?" not in b"".join(lines)
+    assert parsed(message(to_name=name))["To"].addresses[0].display_name == name
+    mixed = message(from_name="Service informatique de Zürich — Équipe")
+    assert header(mixed, b"From")[0].startswith(b"From: Service informatique de =?utf-8?b?")
+
+
+def test_a_name_too_long_for_one_encoded_word_stays_within_the_line_limit():
+    raw = message(to_name="🚨" * 200)          # 800 bytes of UTF-8: more than one word holds
+    lines = header(raw, b"To")
+    assert 1 < len(lines) and all(len(x) <= 998 for x in lines)
+    # (Python's parser, unlike RFC 2047 readers, puts a space between the two words)
+    assert parsed(raw)["To"].addresses[0].display_name.replace(" ", "") == "🚨" * 200

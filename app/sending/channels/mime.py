@@ -37,7 +37,6 @@ LINE = 78                 # the recommended line length (RFC 5322 2.1.1)
 WORD = 75                 # the longest encoded word (RFC 2047 2)
 _PREFIX, _SUFFIX = "=?utf-8?b?", "?="
 _PLAIN = re.compile(r"[\x21-\x7e]+( [\x21-\x7e]+)*")     # printable ASCII, single spaces
-_PLAIN_SPACING = re.compile(r"\S+( \S+)*")                # single spaces between words
 _ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-]+( [A-Za-z0-9!#$%&'*+/=?^_`{|}~\-]+)*")
 
 
@@ -88,7 +87,7 @@ def _plain(text: str, lead: int) -> bool:
     """Written as it is: printable ASCII, single spaces, nothing a reader would decode, and
     every word short enough to fit a folded line."""
     return (bool(_PLAIN.fullmatch(text)) and "=?" not in text
-            and all(len(w) <= LINE - max(lead, 1) for w in text.split(" ")))
+            and all(len(w) <= LINE - lead for w in text.split(" ")))
 
 
 def unstructured(name: str, text: str) -> str:
@@ -105,14 +104,12 @@ _RUN = 900   # the longest encoded word of a display name (a line may hold 998 c
 
 
 def _phrase(display_name: str) -> list[str]:
-    """A display name as tokens (see the top): plain words, or a quoted string, and one
-    encoded word per run of other words."""
+    """A display name (single spaces between its words: see mailbox) as tokens (see the
+    top): plain words, or a quoted string, and one encoded word per run of other words."""
     if _PLAIN.fullmatch(display_name) and "=?" not in display_name:
         if _ATOM.fullmatch(display_name):
             return display_name.split(" ")
         return ['"' + display_name.replace("\\", "\\\\").replace('"', '\\"') + '"']
-    if not _PLAIN_SPACING.fullmatch(display_name):   # odd spacing: all of it encoded
-        return encoded_words(display_name, _RUN, _RUN)
     tokens: list[str] = []
     run: list[str] = []
     for word in display_name.split(" "):
