@@ -220,3 +220,17 @@ def test_a_name_too_long_for_one_encoded_word_stays_within_the_line_limit():
     assert 1 < len(lines) and all(len(x) <= 998 for x in lines)
     # (Python's parser, unlike RFC 2047 readers, puts a space between the two words)
     assert parsed(raw)["To"].addresses[0].display_name.replace(" ", "") == "🚨" * 200
+
+
+def test_address_lines_fill_to_78_after_their_own_header_name():
+    def words_of(length: int) -> str:
+        out = "Harbor"
+        while len(out) + 5 <= length:
+            out += " Desk"
+        return out + "x" * (length - len(out))
+
+    sender = words_of(78 - len("From: ") - len(" <alerts@example.com>"))
+    to = words_of(78 - len("To: ") - len(" <ada@example.com>"))
+    raw = message(from_name=sender, to_name=to)
+    assert header(raw, b"From") == [f"From: {sender} <alerts@example.com>".encode()]
+    assert header(raw, b"To") == [f"To: {to} <ada@example.com>".encode()]
