@@ -7,7 +7,8 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, CheckConstraint, Date, DateTime, Enum, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint,
+    JSON, Boolean, CheckConstraint, Date, DateTime, Enum, ForeignKey, Index, Integer, LargeBinary,
+    String, Text, TypeDecorator, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -235,6 +236,9 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # What the provider later reports for a sent SMS (delivered, undelivered, failed, …).
     provider_status: Mapped[str] = mapped_column(String(32), default="")
+    # What went on the wire, built at the first claim (migration 0009): None until then; b""
+    # for a delivery attempted before that version. Deferred: lists never load it.
+    wire: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
 
 
 class Incident(Base):

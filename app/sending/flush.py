@@ -19,7 +19,7 @@ import logging
 import math
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -34,7 +34,7 @@ from app.domain.enums import Channel, DeliveryState as S
 from app.domain.models import ChannelAccount, Delivery, Message
 from app.sending.rows import (
     CLAIMED, D, FlushReport, Info, Route, chunks, commit_and_close, due, stale,
-    take_write_lock, write_outcomes,
+    take_write_lock, write_outcomes, write_wires,
 )
 from app.sending.timeline import ACTOR, Change, entries
 
@@ -280,13 +280,15 @@ class Flush:
         return routes
 
     def claim(self, routes: list[Route], room: int) -> tuple[Work, dict[int, Info]]:
-        """ONE transaction: due → sending, attempts + 1, account recorded; committed before
-        the caller sends. Room is shared fairly between routes, then the rest to whoever has
+        """ONE transaction: due → sending, attempts + 1, account recorded, and the wire content
+        of each delivery claimed for its first time built and stored; committed before the
+        caller sends. Room is shared fairly between routes, then the rest to whoever has
         more. The first statement is the UPDATE, so it holds the write lock from the start;
         its RETURNING gives what the senders need, so no row is read twice."""
         now = self.outbox.clock.now()
         got: dict[tuple[Channel, bool], list[Any]] = {r.key: [] for r in routes}
         share = math.ceil(room / len(routes))
+        work, infos = [], {}
         with self.outbox.store.session() as s, s.begin():
             left = room
             for second_pass in (False, True):
@@ -301,20 +303,29 @@ class Flush:
             for chunk in chunks(sorted({d.message_id for rows in got.values() for d in rows})):
                 incident_of.update(s.execute(select(Message.id, Message.incident_id)
                                              .where(Message.id.in_(chunk))).all())
-        work, infos = [], {}
-        for r in routes:
-            channel, drill = r.key[0].value, r.key[1]
-            mine = sorted(got[r.key], key=lambda d: (d.due_key, d.id))
-            if mine:
-                work.append((r, [OutgoingMessage(
-                    delivery_id=d.id, channel=channel, address=d.address,
-                    recipient_name=d.recipient_name, subject=d.subject, text=d.body_text,
-                    html=d.body_html, email_message_id=d.email_message_id,
-                    idempotency_key=d.idempotency_key, attempts=d.attempts - 1, is_drill=drill)
-                    for d in mine]))
-            for d in mine:
-                infos[d.id] = Info(d.id, d.message_id, incident_of[d.message_id],
-                                   d.recipient_name, channel, drill, r, d.attempts)
+            frozen: list[tuple[int, bytes]] = []
+            for r in routes:
+                channel, drill = r.key[0].value, r.key[1]
+                mine = sorted(got[r.key], key=lambda d: (d.due_key, d.id))
+                msgs = []
+                for d in mine:
+                    m = OutgoingMessage(
+                        delivery_id=d.id, channel=channel, address=d.address,
+                        recipient_name=d.recipient_name, subject=d.subject, text=d.body_text,
+                        html=d.body_html, email_message_id=d.email_message_id,
+                        idempotency_key=d.idempotency_key, attempts=d.attempts - 1,
+                        is_drill=drill, wire=d.wire or b"")
+                    if d.wire is None:  # its first claim: fix what goes out, once
+                        wire = r.sender.freeze(m, now)
+                        if wire:
+                            m = replace(m, wire=wire)
+                            frozen.append((d.id, wire))
+                    msgs.append(m)
+                    infos[d.id] = Info(d.id, d.message_id, incident_of[d.message_id],
+                                       d.recipient_name, channel, drill, r, d.attempts)
+                if msgs:
+                    work.append((r, msgs))
+            write_wires(s.connection(), frozen)
         return work, infos
 
     async def writer(self, col: Collector) -> None:
@@ -358,10 +369,13 @@ class Flush:
         conn = s.connection()
         gone = stale(conn, [(o.delivery_id, infos[o.delivery_id].attempt) for o in batch])
         updates, changes, pauses = [], [], {}
+        undone: list[int] = []   # first attempts that never reached anyone: wire built again
         for o in batch:
             if o.delivery_id in gone:
                 continue  # no longer sending in this attempt: already recorded
             info = infos[o.delivery_id]
+            if info.attempt == 1 and o.result in (RELEASED, AUTH_FAILED):
+                undone.append(o.delivery_id)
             if o.result == RELEASED:  # claimed, never handed to a sender: back, no attempt
                 updates.append({"id": o.delivery_id, "state": S.QUEUED,
                                 "attempts": max(0, info.attempt - 1), "next_attempt_at": now,
@@ -399,6 +413,12 @@ class Flush:
             changes.append(Change(info, action, row["state"], detail, extra))
             out.results[result] += 1
         write_outcomes(conn, updates, {r["id"]: infos[r["id"]].attempt for r in updates}, now)
+        # Nothing of these left (the account refused, or the send stopped before their turn):
+        # their next claim is their first again and builds the wire from the account then
+        # (a fixed from-address is in it). Only rows this batch just put back are touched.
+        for chunk in chunks(undone):
+            s.execute(update(D).where(D.c.id.in_(chunk), D.c.state == S.QUEUED,
+                                      D.c.attempts == 0).values(wire=None))
         for route, reason in pauses.values():
             if route.has_row:
                 s.execute(update(ChannelAccount)

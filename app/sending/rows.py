@@ -27,6 +27,7 @@ D = Delivery.__table__
 # What a claim's RETURNING gives: an OutgoingMessage and the timeline's identity of a delivery.
 CLAIMED = (D.c.id, D.c.message_id, D.c.address, D.c.recipient_name, D.c.subject,
            D.c.body_text, D.c.body_html, D.c.email_message_id, D.c.idempotency_key, D.c.attempts,
+           D.c.wire,
            # oldest first within a round: compared as stored (one fixed-width text format), so
            # 2 × batch_size datetimes are not parsed per round for the sort alone
            type_coerce(func.coalesce(D.c.next_attempt_at, D.c.created_at),
@@ -155,6 +156,15 @@ def stale(conn: Any, claimed: list[tuple[int, int]]) -> set[int]:
         params = [x for pair in chunk for x in pair] + [sending]
         out.update(r[0] for r in conn.exec_driver_sql(sql, tuple(params)))
     return out
+
+
+def write_wires(conn: Any, wires: list[tuple[int, bytes]]) -> None:
+    """Store (delivery id, wire content) pairs: one UPDATE … FROM (VALUES …) per
+    ROWS_PER_STATEMENT, not one statement step per row."""
+    for chunk in chunks(wires, ROWS_PER_STATEMENT):
+        sql = ("UPDATE deliveries SET wire = v.column2 FROM (VALUES " +
+               ", ".join(["(?, ?)"] * len(chunk)) + ") AS v WHERE deliveries.id = v.column1")
+        conn.exec_driver_sql(sql, tuple(x for pair in chunk for x in pair))
 
 
 def write_outcomes(conn: Any, rows: list[dict[str, Any]], claimed_attempt: dict[int, int],

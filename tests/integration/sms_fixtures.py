@@ -36,6 +36,7 @@ class Provider:
     requests: list[dict[str, Any]] = field(default_factory=list)
     peers: list[int] = field(default_factory=list)   # the client port of each request
     agents: list[str] = field(default_factory=list)  # the User-Agent of each request
+    bodies: list[tuple[str, bytes]] = field(default_factory=list)  # (Content-Type, raw body)
     in_flight: int = 0
     max_in_flight: int = 0
     started: int = 0
@@ -119,6 +120,7 @@ def _handler(provider: Provider, kind: str) -> type[BaseHTTPRequestHandler]:
                     provider.requests.append(record)
                     provider.peers.append(self.client_address[1])  # which connection
                     provider.agents.append(self.headers.get("User-Agent", ""))
+                    provider.bodies.append((self.headers.get("Content-Type", ""), raw))
                 reply = provider.twilio(method, path, record.get("form", {}), self._auth()) \
                     if kind == "twilio" else provider.webhook(path)
                 if reply == HANG:

@@ -4,6 +4,9 @@ chat webhooks over a local https server with a certificate made at test time."""
 from __future__ import annotations
 
 import asyncio
+import json
+from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -296,6 +299,24 @@ def test_slack_teams_and_generic_webhooks_post_their_shapes(https):
     assert teams["text"] == "We are restoring the portal."
     assert generic == {"subject": "Portal outage", "text": "We are restoring the portal."}
     assert provider.requests[2]["headers"]["Idempotency-Key"] == "w1"
+    assert {kind for kind, _ in provider.bodies} == {"application/json"}
+
+
+def test_a_webhook_posts_the_body_stored_at_its_first_claim_as_it_is(https):
+    """The stored body goes out byte for byte, even when the texts it came from read
+    differently now (they never change after queuing; the point is that it is not rebuilt)."""
+    cert, context = https
+    provider = Provider()
+    sender = WebhookSender(hook("webhook", cert.cert), "")
+    stored = sender.freeze(chat(1), datetime(2026, 3, 1, tzinfo=timezone.utc))
+    assert json.loads(stored) == {"subject": "Portal outage",
+                                  "text": "We are restoring the portal."}
+    with http_server(provider, kind="webhook", tls=context) as url:
+        sender = WebhookSender(hook("webhook", cert.cert), f"{url}/hooks/x")
+        marked = replace(chat(1), subject="rebuilt would differ", wire=stored)
+        assert send_all(sender, [marked])[1].result == SENT
+    assert provider.bodies == [("application/json", stored)]
+    assert provider.requests[0]["headers"]["Idempotency-Key"] == "w1"
 
 
 def test_webhook_answers_are_classified(https):

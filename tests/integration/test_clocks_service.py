@@ -115,7 +115,7 @@ def queue(store, clock, incident_id: int, template_type: str,
                          inputs=inputs).message_id
 
 
-class RefusingSender:
+class RefusingSender(DrillSender):
     """Every message is refused for good (a 550): the deliveries end up failed."""
 
     async def send(self, messages, on_outcome) -> None:  # type: ignore[no-untyped-def]

@@ -51,6 +51,9 @@ class FileSender:
         finally:
             os.close(fd)
 
+    def freeze(self, m, now):
+        return f"{m.delivery_id} {m.subject}".encode()
+
     async def test_connection(self):
         return "ok"
 

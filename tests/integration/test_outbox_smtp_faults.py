@@ -142,3 +142,56 @@ def test_a_server_that_is_down_leaves_everything_waiting_and_it_goes_out_once_it
     assert {d.state for d in by_name(outbox, ids).values()} == {"sent"}
     assert sorted(r.rcpt_tos[0] for r in recorder.received) == \
         sorted(f"{n}@example.com" for n in FINE)
+
+
+def stored_wire(store, delivery_id: int) -> bytes | None:
+    from app.domain.models import Delivery
+
+    with store.session() as s:
+        return s.get(Delivery, delivery_id).wire
+
+
+def test_what_the_server_receives_is_the_stored_wire_byte_for_byte_on_every_attempt(
+        store, frozen_clock, memory_keyring, cert):
+    """First attempt, a retry after a 451 an hour later, and a resend of a delivery whose
+    outcome was lost after DATA: each time the server gets exactly the bytes stored at the
+    first claim (the Date: of that claim, not of the attempt)."""
+    from email.utils import format_datetime, parsedate_to_datetime
+
+    recorder = Recorder(rcpt_faults={"later@example.com": TRANSIENT["local"]},
+                        drop_after_data={"lost@example.com"})
+    with smtp_server(recorder, cert) as server:
+        incident, pool, outbox = setup(store, frozen_clock, server.port, cert)
+        ids = queue(store, frozen_clock, incident.id, ["first", "later", "lost"])
+        claimed_at = frozen_clock.now()
+
+        async def run():
+            try:
+                await outbox.flush()
+                stored = {n: stored_wire(store, i) for n, i in ids.items()}
+                recorder.rcpt_faults.clear()
+                recorder.drop_after_data.clear()
+                frozen_clock.advance(hours=1)
+                assert outbox.resend_unknown([ids["lost"]]) == 1
+                await outbox.flush()
+                return stored
+            finally:
+                await pool.aclose()
+
+        stored = asyncio.run(asyncio.wait_for(run(), 30))
+
+    final = by_name(outbox, ids)
+    assert {n: d.state for n, d in final.items()} == dict.fromkeys(ids, "sent")
+    assert (final["later"].attempts, final["lost"].attempts) == (2, 2)
+    got: dict[str, list[bytes]] = {}
+    for r in recorder.received:
+        got.setdefault(r.rcpt_tos[0].split("@")[0], []).append(r.raw)
+    assert sorted(got) == ["first", "later", "lost"]
+    assert len(got["later"]) == 1 and len(got["lost"]) == 2   # the resend arrived again
+    for name, wires in got.items():
+        assert stored[name] and all(w == stored[name] for w in wires), name
+        # nothing changed it since the first claim, and its Date: is that claim's
+        assert stored_wire(store, ids[name]) == stored[name]
+        header = next(r for r in recorder.received if r.rcpt_tos[0].startswith(name)).parsed
+        assert parsedate_to_datetime(header["Date"]) == claimed_at.replace(microsecond=0)
+        assert header["Date"] == format_datetime(claimed_at.replace(microsecond=0))

@@ -58,7 +58,7 @@ INTERNAL = {"note": NOTE, "decision": DECISION, "dismissal": DISMISSAL,
             "address": "ada.lovelock@example.com"}
 
 
-class RefusingSender:
+class RefusingSender(DrillSender):
     """Every message is refused for good (a 550): the deliveries end up failed."""
 
     async def send(self, messages, on_outcome) -> None:  # type: ignore[no-untyped-def]

@@ -120,6 +120,11 @@ def texts_by_address(store: Store) -> dict[str, str]:
         return {d.address: d.body_text for d in session.query(Delivery)}
 
 
+def wires_by_address(store: Store) -> dict[str, bytes | None]:
+    with store.session() as session:
+        return {d.address: d.wire for d in session.query(Delivery)}
+
+
 def delivery_entries(world: World) -> list[Any]:
     return [e for e in IncidentService(world.store, world.clock).timeline(world.incident.id)
             if e.kind in ("delivery_sent", "delivery_failed")]
@@ -160,6 +165,9 @@ def test_queued_sms_reaches_the_provider_api_in_e164_and_the_token_stays_out(
                     "form": {"To": E164[name], "From": FROM, "Body": texts[E164[name]]}}
                    for name in sorted(PEOPLE, key=E164.get)]
     assert all(text.startswith("[SEV1] INC-1 update") for text in texts.values())  # rendered
+    # and byte for byte the form stored when each was claimed: the record of what went out
+    assert sorted(raw for _, raw in provider.bodies) == sorted(wires_by_address(world.store).values())
+    assert {kind for kind, _ in provider.bodies} == {"application/x-www-form-urlencoded"}
     # the deliveries: sent, each with the sid the provider gave it, through this account
     after = {d.address: d for d in outbox.list()}
     assert {d.state for d in after.values()} == {"sent"}
@@ -218,3 +226,29 @@ def test_a_bad_number_fails_with_the_providers_words_and_a_rate_limit_waits_as_t
                     ("Not yet delivered to Cy Lead by SMS; will retry in 2 min: 429 Too Many "
                      "Requests (code 20429)"))}
     assert_token_nowhere(world, tmp_path)
+
+
+def test_a_retried_sms_posts_the_form_stored_at_its_first_claim_again(
+        tmp_path, frozen_clock, memory_keyring, log_file):
+    """Cy's SMS is rate-limited, then the account's from number changes; two minutes later the
+    retry posts exactly the form stored at the first claim (the old From: that is what the
+    provider was asked to send, and the record must say so)."""
+    cy = E164["Cy Lead"]
+    provider = Provider(by_to={cy: Reply(429, {"code": 20429, "status": 429,
+                                              "message": "Too Many Requests"})})
+    with http_server(provider) as url:
+        world = set_up(tmp_path, frozen_clock, url, log_file)
+        flush(world)
+        first = wires_by_address(world.store)[cy]
+        provider.by_to.clear()
+        account = world.accounts.get(world.account_id)
+        world.accounts.update(world.account_id, account.name,
+                              {**account.settings, "from_number": "+14155550199"})
+        frozen_clock.advance(minutes=3)
+        report, outbox = flush(world)
+
+    assert (report.claimed, report.sent) == (1, 1)
+    posted = [raw for _, raw in provider.bodies if raw == first]
+    assert len(posted) == 2            # the refused attempt and the retry, the same bytes
+    assert wires_by_address(world.store)[cy] == first
+    assert f"From={FROM.replace('+', '%2B')}".encode() in first

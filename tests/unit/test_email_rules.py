@@ -14,9 +14,10 @@ import pytest
 
 from app.sending.channels.base import (AUTH_FAILED, PERMANENT, TRANSIENT, UNKNOWN, AccountDTO,
                                        OutgoingMessage)
-from app.sending.channels.email import (EmailSender, _AccountProblem, _BadMessage,
+from app.sending.channels.email import (EmailSender, _AccountProblem,
                                         _BodyTracker, _tls_problem, _Unreachable, is_loopback,
                                         queue_id)
+from app.sending.channels.wire import Unbuildable
 
 def sender() -> EmailSender:
     return EmailSender(AccountDTO(id=3, kind="email", name="Relay", settings={
@@ -199,14 +200,14 @@ def test_an_internationalised_address_is_written_as_utf8_never_as_encoded_words(
     ("subject", "subject"), ("recipient_name", "recipient name"), ("address", "address"),
     ("email_message_id", "Message-ID")])
 def test_a_line_break_in_any_header_value_refuses_the_message_by_name(field, label):
-    with pytest.raises(_BadMessage) as refused:
+    with pytest.raises(Unbuildable) as refused:
         prepared_sender()._prepare(outgoing(**{field: "x\r\nBcc: all@example.com"}))
     assert str(refused.value) == (f"The {label} contains a line break (CR/LF): refused, "
                                   f"nothing was sent.")
 
 
 def test_an_unusable_address_is_refused_with_its_reason():
-    with pytest.raises(_BadMessage) as refused:
+    with pytest.raises(Unbuildable) as refused:
         prepared_sender()._prepare(outgoing(address="u ser@example.com"))
     assert str(refused.value).startswith("Not a usable address (u ser@example.com): ")
 
@@ -248,7 +249,7 @@ def test_the_settings_check_says_everything_that_is_wrong_at_once():
 
 @pytest.mark.parametrize("field", ["subject", "text", "html"])
 def test_a_text_no_encoding_can_carry_is_refused_not_an_internal_error(field):
-    with pytest.raises(_BadMessage) as refused:
+    with pytest.raises(Unbuildable) as refused:
         prepared_sender()._prepare(outgoing(**{field: "Portal \ud800 down"}))
     assert str(refused.value).startswith("The message cannot be encoded: ")
     assert "surrogates not allowed" in str(refused.value)

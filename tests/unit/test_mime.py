@@ -234,3 +234,17 @@ def test_address_lines_fill_to_78_after_their_own_header_name():
     raw = message(from_name=sender, to_name=to)
     assert header(raw, b"From") == [f"From: {sender} <alerts@example.com>".encode()]
     assert header(raw, b"To") == [f"To: {to} <ada@example.com>".encode()]
+
+
+def test_the_same_message_built_twice_is_the_same_bytes_and_its_boundary_is_not_in_it():
+    first, again = message(html="<p>Portal down</p>"), message(html="<p>Portal down</p>")
+    assert first == again
+    boundary = parsed(first).get_boundary()
+    assert boundary.startswith("=_clarion_") and len(boundary) == 42
+    assert first.count(boundary.encode()) == 4   # the header, opening, between, closing
+    # a text that happens to hold it (7-bit, so written as it is) gets a longer one
+    tricky = message(text=f"see {boundary} here", html="<p>x</p>")
+    other = parsed(tricky).get_boundary()
+    assert other.startswith(boundary) and other != boundary
+    assert parsed(tricky).get_body(("plain",)).get_content().splitlines() == [
+        f"see {boundary} here"]

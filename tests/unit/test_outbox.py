@@ -39,10 +39,18 @@ class FakeSender:
         self.store, self.plan, self.default, self.crash_after = store, plan or {}, default, crash_after
         self.calls: list[list[int]] = []
         self.states_at_send: list[set[str]] = []
+        self.frozen: list[int] = []
+        self.sent: dict[int, bytes] = {}   # delivery id -> the wire it was handed, last attempt
+
+    def freeze(self, m, now):
+        """What a channel would put on the wire: here, the delivery, its subject and the time."""
+        self.frozen.append(m.delivery_id)
+        return f"{m.delivery_id}|{m.subject}|{now.isoformat()}".encode()
 
     async def send(self, messages, on_outcome):
         ids = [m.delivery_id for m in messages]
         self.calls.append(ids)
+        self.sent.update((m.delivery_id, m.wire) for m in messages)
         if self.store is not None:
             with self.store.session() as s:
                 self.states_at_send.append({st.value for st in s.scalars(

@@ -9,7 +9,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
 
 from app.sending.channels.base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, AccountDTO,
                                        SendOutcome)
@@ -64,10 +64,14 @@ def test_a_batch_of_outcomes_is_a_handful_of_statements_not_one_per_delivery(
     assert report.sent == 200
     assert not any(many for _, many in executed), "no executemany: one step per row"
     writes = [verb for verb, _ in executed if verb in ("UPDATE", "INSERT")]
-    # the claim (+ the write-lock probe of each of the 4 outcome batches), one UPDATE and one
-    # timeline INSERT per batch
-    assert len(writes) <= 1 + 4 * 3
-    assert len(executed) <= 40
+    # the claim and its 2 statements storing the wire content (100 rows each), (+ the
+    # write-lock probe of each of the 4 outcome batches), one UPDATE and one timeline INSERT
+    # per batch
+    assert len(writes) <= 1 + 2 + 4 * 3
+    assert len(executed) <= 42
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Delivery)
+                        .where(Delivery.wire.is_not(None))) == 200
 
 
 def test_outcome_commits_run_off_the_event_loop_thread(store, frozen_clock, incident,

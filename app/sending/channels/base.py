@@ -4,6 +4,7 @@ Channels know nothing of the database: they get frozen messages and report outco
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable, Protocol, Sequence
 
 # What happened to one delivery on this attempt:
@@ -40,6 +41,8 @@ class OutgoingMessage:
     idempotency_key: str
     attempts: int = 0               # attempts made before this one
     is_drill: bool = False
+    wire: bytes = b""               # what goes out, as stored at the first claim (freeze);
+                                    # empty: build it from the texts above
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,12 @@ class Sender(Protocol):
                    on_outcome: Callable[[SendOutcome], None]) -> None:
         """Send every message, calling on_outcome once per message as each completes.
         Must not raise for per-message problems; report them as outcomes."""
+
+    def freeze(self, message: OutgoingMessage, now: datetime) -> bytes | None:
+        """The exact bytes this channel puts on the wire for the message (an email's MIME
+        with Date: now, an SMS's request form, a webhook's JSON body), stored at the first
+        claim and sent as they are on every attempt. None: the message cannot be built (send
+        reports why, as a PERMANENT outcome). No I/O: it runs in the claim's transaction."""
 
     async def test_connection(self) -> str:
         """Connect (and log in) without sending; return the server's answer, raise with it."""

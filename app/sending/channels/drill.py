@@ -5,11 +5,18 @@ also hand any message marked as a drill to `drill_outcome` instead of the networ
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Callable, Sequence
 
 from .base import SENT, AccountDTO, OutgoingMessage, SendOutcome
+from .wire import WEBHOOK_KINDS, Unbuildable, email_bytes, sms_form, webhook_body
 
 DRILL_DETAIL = "delivered to the drill inbox"
+# Who a drill's messages are from when the drill inbox has no identity of its own: an address
+# that can never be delivered to (RFC 2606), so a drill's record never looks like real mail.
+DRILL_FROM_NAME = "Clarion drill"
+DRILL_FROM_ADDRESS = "drill@clarion.invalid"
+DRILL_FROM_NUMBER = "+15005550006"  # a documented test number: never a real sender
 
 
 def drill_outcome(message: OutgoingMessage) -> SendOutcome:
@@ -22,6 +29,25 @@ class DrillSender:
 
     def __init__(self, account: AccountDTO | None = None, secret: str | None = None) -> None:
         self.account = account
+
+    def freeze(self, message: OutgoingMessage, now: datetime) -> bytes | None:
+        """Sender protocol: the bytes a real send over this channel would carry (same
+        builders), from the drill inbox's identity, so a drill keeps a real record."""
+        s = self.account.settings if self.account is not None else {}
+        try:
+            if message.channel == "email":
+                return email_bytes(message, now=now, reply_to="",
+                                   from_name=str(s.get("from_name") or DRILL_FROM_NAME),
+                                   from_address=str(s.get("from_address") or
+                                                    DRILL_FROM_ADDRESS))
+            if message.channel == "sms":
+                return sms_form(message, messaging_service_sid="",
+                                from_number=str(s.get("from_number") or DRILL_FROM_NUMBER))
+            if message.channel in WEBHOOK_KINDS:
+                return webhook_body(message.channel, message)
+        except Unbuildable:
+            return None
+        return None
 
     async def send(self, messages: Sequence[OutgoingMessage],
                    on_outcome: Callable[[SendOutcome], None]) -> None:

@@ -57,7 +57,7 @@ from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO,
                    OutgoingMessage, SendOutcome)
 from .defaults import EMAIL_DEFAULT_CONCURRENCY
 from .drill import drill_outcome
-from .mime import MimeError, build_email
+from .wire import Unbuildable, email_bytes, has_line_break, refuse_line_breaks
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +83,6 @@ class _AccountProblem(Exception):
 
 class _Unreachable(Exception):
     """No session can be opened right now (network down, 4xx greeting, 454 on login)."""
-
-
-class _BadMessage(Exception):
-    """This message can never be sent as it is."""
 
 
 def queue_id(reply: str) -> str:
@@ -132,10 +128,6 @@ def _tls_problem(exc: BaseException, where: str) -> Exception | None:
 
 def _reply(response: Any) -> str:
     return f"{response.code} {response.message}".strip()
-
-
-def _has_line_break(value: str) -> bool:
-    return "\r" in value or "\n" in value
 
 
 @dataclass
@@ -300,7 +292,7 @@ class EmailSender:
         problems = list(self._problems)
         if not self.host:
             problems.append("No SMTP host is set.")
-        elif _has_line_break(self.host):
+        elif has_line_break(self.host):
             problems.append("The SMTP host contains a line break.")
         if self.security == "none" and self.host and not is_loopback(self.host):
             problems.append(f"Security 'none' is only allowed for a relay on this computer "
@@ -316,7 +308,7 @@ class EmailSender:
         for label, value in (("from-address", self.from_address), ("display name",
                              self.from_name), ("reply-to", self.reply_to),
                              ("username", self.username)):
-            if _has_line_break(value):
+            if has_line_break(value):
                 problems.append(f"The {label} contains a line break.")
         if self.ca_file and self.security == "none":
             problems.append("A CA certificate file is set but security is 'none'.")
@@ -437,24 +429,24 @@ class EmailSender:
 
     # ---- messages -------------------------------------------------------------------------
 
-    def _prepare(self, message: OutgoingMessage) -> _Prepared:
-        for label, value in (("subject", message.subject), ("recipient name",
-                             message.recipient_name), ("address", message.address),
-                             ("Message-ID", message.email_message_id)):
-            if _has_line_break(value):
-                raise _BadMessage(f"The {label} contains a line break (CR/LF): refused, "
-                                  f"nothing was sent.")
+    def freeze(self, message: OutgoingMessage, now: datetime) -> bytes | None:
+        """Sender protocol: the complete MIME bytes, Date: now (stored at the first claim)."""
         try:
-            body = build_email(
-                from_name=self.from_name, from_address=self.from_address,
-                reply_to=self.reply_to, to_name=message.recipient_name,
-                to_address=message.address, subject=message.subject, text=message.text,
-                html=message.html, date=datetime.now(timezone.utc),
-                # The same Message-ID on every attempt lets receivers drop a duplicate.
-                message_id=message.email_message_id or
-                f"<{message.idempotency_key}@clarion.invalid>")
-        except MimeError as exc:
-            raise _BadMessage(str(exc)) from None
+            return self._build(message, now)
+        except Unbuildable:
+            return None  # _prepare says why when it is sent
+
+    def _build(self, message: OutgoingMessage, now: datetime) -> bytes:
+        return email_bytes(message, from_name=self.from_name, from_address=self.from_address,
+                           reply_to=self.reply_to, now=now)
+
+    def _prepare(self, message: OutgoingMessage) -> _Prepared:
+        """The bytes to send: those stored at the first claim, or (none stored) built now."""
+        if message.wire:
+            refuse_line_breaks(("address", message.address))  # the envelope's own use
+            body = message.wire
+        else:
+            body = self._build(message, datetime.now(timezone.utc))
         return _Prepared(body=body,
                          utf8=not (message.address.isascii() and self.from_address.isascii()))
 
@@ -541,7 +533,7 @@ class EmailSender:
         opened now; the message was not attempted."""
         try:
             prepared = self._prepare(message)
-        except _BadMessage as exc:
+        except Unbuildable as exc:
             return SendOutcome(message.delivery_id, PERMANENT, str(exc)), session
         while True:
             if session is not None and (not session.alive

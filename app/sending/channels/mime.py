@@ -25,6 +25,7 @@ address is not. Only the top level says MIME-Version."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from datetime import datetime
 from email import errors as email_errors
@@ -151,6 +152,17 @@ def mailbox(name: str, display_name: str, addr: str) -> str:
     return _fold(len(name) + 2, _phrase(" ".join(words)) + [f"<{spec}>"])
 
 
+def _boundary(message_id: str, date: datetime, content: str) -> str:
+    """The same for the same message and time (built twice, the bytes are equal), never in the
+    content: "=_" cannot occur in quoted-printable or base64, and a 7-bit text that holds it
+    gets a longer one."""
+    seed = hashlib.sha256(f"{message_id}|{date.isoformat()}".encode("utf-8", "replace"))
+    boundary = "=_clarion_" + seed.hexdigest()[:32]
+    while boundary in content:
+        boundary += "_"
+    return boundary
+
+
 def build_email(*, from_name: str, from_address: str, reply_to: str, to_name: str,
                 to_address: str, subject: str, text: str, html: str, message_id: str,
                 date: datetime) -> bytes:
@@ -173,6 +185,7 @@ def build_email(*, from_name: str, from_address: str, reply_to: str, to_name: st
             email.add_alternative(html, subtype="html")
             for part in email.iter_parts():   # the standard library repeats it in parts
                 del part["MIME-Version"]
+            email.set_boundary(_boundary(message_id, date, text + html))
         return email.as_bytes(policy=policy)
     except MimeError:
         raise

@@ -25,7 +25,6 @@ import asyncio
 import ipaddress
 import json
 import logging
-import re
 import ssl
 from collections import deque
 from dataclasses import dataclass
@@ -42,13 +41,13 @@ from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO,
 from .defaults import SMS_DEFAULT_CONCURRENCY
 from .drill import drill_outcome
 from .email import run_workers
+from .wire import E164, SMS_CONTENT_TYPE, Unbuildable, sms_form, sms_problem
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
 DEFAULT_CONCURRENCY = SMS_DEFAULT_CONCURRENCY
 DEFAULT_TIMEOUT = 30.0
-E164 = re.compile(r"\+[1-9]\d{1,14}")
 BAD_NUMBER = 21211
 AUTH_ERROR = 20003
 # Errors about our own From number or messaging service: every message would fail alike.
@@ -351,21 +350,27 @@ class SmsSender(HttpBatchSender):
             return SendOutcome(delivery_id, PERMANENT, words)
         return SendOutcome(delivery_id, UNKNOWN, f"Unexpected answer: {words}")
 
+    def freeze(self, message: OutgoingMessage, now: datetime) -> bytes | None:
+        """Sender protocol: the create-message request's form, as it will be posted."""
+        try:
+            return self._form(message)
+        except Unbuildable:
+            return None  # _send_one says why
+
+    def _form(self, message: OutgoingMessage) -> bytes:
+        return sms_form(message, from_number=self.from_number,
+                        messaging_service_sid=self.messaging_service_sid)
+
     async def _send_one(self, message: OutgoingMessage, batch: _Batch) -> SendOutcome:
         d = message.delivery_id
-        if not E164.fullmatch(message.address):
-            return SendOutcome(d, PERMANENT, f"{message.address!r} is not a phone number in "
-                               f"E.164 form (+ and country code); nothing was sent.")
-        if not message.text:
-            return SendOutcome(d, PERMANENT, "The SMS text is empty; nothing was sent.")
-        form = {"To": message.address, "Body": message.text}
-        if self.messaging_service_sid:
-            form["MessagingServiceSid"] = self.messaging_service_sid
-        else:
-            form["From"] = self.from_number
+        problem = sms_problem(message)
+        if problem:
+            return SendOutcome(d, PERMANENT, problem)
         pool = self._http()
         try:
-            response = await pool.client().post(f"{self._account_url}/Messages.json", data=form)
+            response = await pool.client().post(
+                f"{self._account_url}/Messages.json", content=message.wire or self._form(message),
+                headers={"Content-Type": SMS_CONTENT_TYPE})
         except httpx.HTTPError as exc:
             outcome = transport_outcome(d, exc, self._where)
             if outcome.result == TRANSIENT and isinstance(

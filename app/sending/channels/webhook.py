@@ -3,7 +3,8 @@
 The webhook URL is the secret (it lives in the keyring) and is given to the constructor; https
 only. Account settings: concurrency (default 2), timeout (seconds, default 15), ca_file.
 
-Payloads:  slack   {"text": "*subject*\\n\\ntext"}
+Payloads (wire.py builds them; stored at the first claim and posted as stored):
+           slack   {"text": "*subject*\\n\\ntext"}
            teams   a MessageCard {"@type": "MessageCard", "summary", "title", "text"}
            webhook {"subject", "text"} (+ "html" when there is one), with an Idempotency-Key
                    header carrying the delivery's idempotency key.
@@ -15,7 +16,7 @@ Outcomes:  2xx SENT · 429 TRANSIENT (retry_after) · 401/403/404/410 AUTH_FAILE
 from __future__ import annotations
 
 import logging
-from typing import Any
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,26 +27,14 @@ from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO,
 from .sms import (HttpBatchSender, HttpPool, _Batch, parse_retry_after, positive_number,
                   response_json,
                   tls_verify, transport_outcome, url_problem)
+from .wire import JSON_CONTENT_TYPE, WEBHOOK_KINDS, Unbuildable, webhook_body
 
 log = logging.getLogger(__name__)
 
-KINDS = ("slack", "teams", "webhook")
+KINDS = WEBHOOK_KINDS
 DEFAULT_CONCURRENCY = 2
 DEFAULT_TIMEOUT = 15.0
 REVOKED = frozenset({401, 403, 404, 410})
-
-
-def payload(kind: str, message: OutgoingMessage) -> dict[str, Any]:
-    subject, text = message.subject.strip(), message.text.strip()
-    if kind == "slack":
-        return {"text": f"*{subject}*\n\n{text}" if subject else text}
-    if kind == "teams":
-        return {"@type": "MessageCard", "@context": "https://schema.org/extensions",
-                "summary": subject or text[:80], "title": subject, "text": text}
-    body: dict[str, Any] = {"subject": subject, "text": text}
-    if message.html:
-        body["html"] = message.html
-    return body
 
 
 class WebhookSender(HttpBatchSender):
@@ -108,11 +97,24 @@ class WebhookSender(HttpBatchSender):
             return SendOutcome(delivery_id, PERMANENT, words)
         return SendOutcome(delivery_id, UNKNOWN, f"Unexpected answer: {words}")
 
-    async def _send_one(self, message: OutgoingMessage, batch: _Batch) -> SendOutcome:
-        headers = {"Idempotency-Key": message.idempotency_key} if self.kind == "webhook" else {}
+    def freeze(self, message: OutgoingMessage, now: datetime) -> bytes | None:
+        """Sender protocol: the JSON body, as it will be posted."""
         try:
-            response = await self._http().client().post(
-                self._url, json=payload(self.kind, message), headers=headers)
+            return webhook_body(self.kind, message)
+        except Unbuildable:
+            return None  # _send_one says why
+
+    async def _send_one(self, message: OutgoingMessage, batch: _Batch) -> SendOutcome:
+        headers = {"Content-Type": JSON_CONTENT_TYPE}
+        if self.kind == "webhook":
+            headers["Idempotency-Key"] = message.idempotency_key
+        try:
+            body = message.wire or webhook_body(self.kind, message)
+        except Unbuildable as exc:
+            return SendOutcome(message.delivery_id, PERMANENT, str(exc))
+        try:
+            response = await self._http().client().post(self._url, content=body,
+                                                        headers=headers)
         except httpx.HTTPError as exc:
             outcome = transport_outcome(message.delivery_id, exc, self._where)
             if outcome.result == TRANSIENT and isinstance(
