@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from pathlib import Path
 
@@ -42,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--demo", action="store_true", dest="demo_sub",
                          help="list the demo database's incidents")
     listing.add_argument("--all", action="store_true", help="include archived incidents")
+    sent = sub.add_parser("messages", help="what was said to whom and when (headless)")
+    sent.add_argument("incident", metavar="INCIDENT",
+                      help="the incident's id or a unique beginning of its title")
+    sent.add_argument("--full", action="store_true",
+                      help="also print each variant's subject and text")
+    sent.add_argument("--demo", action="store_true", dest="demo_sub",
+                      help="use the demo database")
     report = sub.add_parser("export", help="export an incident's post-incident report (headless)")
     report.add_argument("incident", metavar="INCIDENT",
                         help="the incident's id or a unique beginning of its title")
@@ -63,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     runtime.pause_collection()
     try:
         return _main(argv)
+    except BrokenPipeError:
+        # the reader went away (`clarion messages … | head`): not an error of ours; keep
+        # Python from complaining again when it flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     finally:
         gc.enable()
 
@@ -89,6 +102,10 @@ def _main(argv: list[str] | None) -> int:
         from ui.cli.incidents import list_incidents
 
         return list_incidents(demo=args.demo or args.demo_sub, include_archived=args.all)
+    if args.command == "messages":
+        from ui.cli.messages import messages_command
+
+        return messages_command(args.incident, args.full, demo=args.demo or args.demo_sub)
     if args.command == "export":
         from ui.cli.export import export_command
 

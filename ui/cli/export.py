@@ -30,23 +30,16 @@ def export_command(incident: str, fmt: str | None, audience: str, output: Path,
         print(f"clarion: cannot open the database: {exc}", file=sys.stderr)
         return 2
     from app.errors import ClarionError
-    from app.incidents.lifecycle import IncidentService
+    from ui.cli.incidents import find_incident
 
     try:
-        key = incident.strip()
-        found = IncidentService(store, clock).list(include_archived=True)
-        matches = [i for i in found if key.isdigit() and i.id == int(key)]
-        matches = matches or [i for i in found if i.title.casefold() == key.casefold()]
-        matches = matches or [i for i in found if key
-                              and i.title.casefold().startswith(key.casefold())]
-        if len(matches) != 1:
-            which = "no incident matches" if not matches else f"{len(matches)} incidents match"
-            print(f"clarion: {which} {incident!r} (see `clarion incidents --all`)",
-                  file=sys.stderr)
-            return 1
+        found, why = find_incident(store, clock, incident)
+        if found is None:
+            print(f"clarion: {why}", file=sys.stderr)
+            return 2
         from ui.reports.export import export
 
-        written = export(store, clock, matches[0].id, audience, fmt, output)
+        written = export(store, clock, found.id, audience, fmt, output)
     except ClarionError as exc:
         print(f"clarion: {exc}", file=sys.stderr)
         return 1

@@ -23,3 +23,20 @@ def list_incidents(demo: bool, include_archived: bool) -> int:
               f"{format_local(inc.detected_at)}  {inc.client_name}: {inc.title}{drill}")
     store.dispose()
     return 0
+
+
+def find_incident(store, clock, key: str):  # type: ignore[no-untyped-def]
+    """The one incident named by its id or by its title or a unique beginning of it
+    (archived ones too); (incident, "") or (None, the reason to print)."""
+    from app.incidents.lifecycle import IncidentService
+
+    wanted = key.strip()
+    found = IncidentService(store, clock).list(include_archived=True)
+    matches = [i for i in found if wanted.isdigit() and i.id == int(wanted)]
+    matches = matches or [i for i in found if i.title.casefold() == wanted.casefold()]
+    matches = matches or [i for i in found if wanted
+                          and i.title.casefold().startswith(wanted.casefold())]
+    if len(matches) == 1:
+        return matches[0], ""
+    which = "no incident matches" if not matches else f"{len(matches)} incidents match"
+    return None, f"{which} {key!r} (see `clarion incidents --all`)"
