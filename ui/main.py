@@ -50,13 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also print each variant's subject and text")
     sent.add_argument("--demo", action="store_true", dest="demo_sub",
                       help="use the demo database")
-    report = sub.add_parser("export", help="export an incident's post-incident report (headless)")
+    report = sub.add_parser("export", help="export an incident's post-incident report, or "
+                                           "everything it sent (--format mbox), headless")
     report.add_argument("incident", metavar="INCIDENT",
                         help="the incident's id or a unique beginning of its title")
-    report.add_argument("--format", choices=["md", "html", "pdf"], dest="fmt",
-                        help="the file format (default: from the output file's extension)")
+    report.add_argument("--format", choices=["md", "html", "pdf", "mbox"], dest="fmt",
+                        help="the file format (default: from the output file's extension); "
+                             "mbox: every email as sent, and FILE's name + .deliveries.csv "
+                             "with every delivery of every channel (legal hold)")
     report.add_argument("--audience", choices=["technical", "executive", "customer"],
-                        required=True, help="which version of the report")
+                        help="which version of the report (not for mbox)")
+    report.add_argument("--per-variant", action="store_true",
+                        help="mbox: one example of each variant instead of every delivery")
     report.add_argument("-o", "--output", metavar="FILE", type=Path, required=True,
                         help="the file to write (Markdown also writes FILE's name + .chart.png)")
     report.add_argument("--demo", action="store_true", dest="demo_sub",
@@ -110,7 +115,7 @@ def _main(argv: list[str] | None) -> int:
         from ui.cli.export import export_command
 
         return export_command(args.incident, args.fmt, args.audience, args.output,
-                              demo=args.demo or args.demo_sub)
+                              demo=args.demo or args.demo_sub, per_variant=args.per_variant)
     from ui.startup import run_window
 
     return run_window(demo=args.demo, reset_demo=args.reset_demo,

@@ -21,7 +21,7 @@ from app.domain.dto import StakeholderDTO
 from app.errors import ClarionError
 from app.stakeholders.importing.plan import CONTACT_FIELDS
 
-__all__ = ["EXPORT_COLUMNS", "export_csv", "export_row"]
+__all__ = ["EXPORT_COLUMNS", "export_csv", "export_row", "safe_cell"]
 
 EXPORT_COLUMNS = (
     "name", "role", "organisation", "category", "information_need", "timing_need",
@@ -35,7 +35,7 @@ EXPORT_COLUMNS = (
 _HARMLESS_NUMBER = re.compile(r"[+-][\d\s().;+-]*")
 
 
-def _safe_cell(value: str) -> str:
+def safe_cell(value: str) -> str:
     """A leading apostrophe on what a spreadsheet would run as a formula (CSV injection)."""
     if value and (value[0] in "=@\t\r" or (
             value[0] in "+-" and not _HARMLESS_NUMBER.fullmatch(value))):
@@ -57,7 +57,7 @@ def export_row(s: StakeholderDTO) -> list[str]:
         "preferred_channel": s.preferred_channel or "",
         **{c: "; ".join(by_channel[c]) for c in CONTACT_FIELDS},
     }
-    return [_safe_cell(values[c]) for c in EXPORT_COLUMNS]
+    return [safe_cell(values[c]) for c in EXPORT_COLUMNS]
 
 
 def export_csv(stakeholders: Sequence[StakeholderDTO], path: Path) -> int:

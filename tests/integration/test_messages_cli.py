@@ -76,3 +76,38 @@ def test_an_unknown_incident_is_one_line_and_exit_code_2(demo):
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip() == ("clarion: no incident matches 'No such incident' "
                                      "(see `clarion incidents --all`)")
+
+
+def test_export_mbox_holds_every_email_as_sent_and_a_csv_of_every_delivery(demo, tmp_path):
+    import csv
+    import mailbox
+
+    out = tmp_path / "hold.mbox"
+    result = clarion("export", PORTAL, "--demo", "--format", "mbox", "-o", str(out),
+                     data_dir=demo["dir"])        # no --audience: not a report
+    assert result.returncode == 0, result.stderr
+    n = len(demo["rows"])
+    assert result.stdout.splitlines() == [f"{out}: {n} emails as sent",
+                                          f"{tmp_path / 'hold.deliveries.csv'}: {n} deliveries"]
+    box = mailbox.mbox(str(out))
+    try:
+        wires = sorted(wire.replace(b"\r\n", b"\n") for _, _, wire, _ in demo["rows"])
+        assert sorted(box.get_bytes(k) for k in box.keys()) == wires
+    finally:
+        box.close()
+    with open(tmp_path / "hold.deliveries.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == n and {r["source_in_mbox"] for r in rows} == {"yes"}
+    assert sorted(r["recipient"] for r in rows) == sorted(name for name, *_ in demo["rows"])
+
+    variants = clarion("export", PORTAL, "--demo", "--format", "mbox", "--per-variant",
+                       "-o", str(tmp_path / "v.mbox"), data_dir=demo["dir"])
+    assert variants.returncode == 0, variants.stderr
+    assert int(variants.stdout.split(": ")[1].split()[0]) < n
+
+
+def test_a_report_still_needs_its_audience(demo, tmp_path):
+    result = clarion("export", PORTAL, "--demo", "-o", str(tmp_path / "r.html"),
+                     data_dir=demo["dir"])
+    assert result.returncode == 2 and not (tmp_path / "r.html").exists()
+    assert result.stderr.strip() == "clarion: say --audience technical, executive or customer"

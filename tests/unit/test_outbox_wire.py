@@ -215,3 +215,24 @@ def test_a_sender_without_wire_builds_it_itself_when_the_row_has_none():
     prepared = sender._prepare(replace(message("email", is_drill=False), wire=b""))
     assert b"Subject: =?utf-8?" in prepared.body
     assert sender._prepare(replace(message("email"), wire=b"stored")).body == b"stored"
+
+
+def test_a_drill_carries_the_identity_of_the_account_a_real_send_would_use(store, frozen_clock):
+    from app.sending.accounts import AccountService
+    from app.sending.secrets import MemorySecretBackend, SecretStore
+    from ui.outbox.runner import SenderPool  # Qt-free: only the pool of senders
+
+    accounts = AccountService(store, frozen_clock, SecretStore(MemorySecretBackend()))
+    pool = SenderPool(accounts)
+    _, bare = pool.resolve("email", True)
+    assert email.message_from_bytes(bare.freeze(message("email"), NOW))["From"] == \
+        f"Clarion drill <{DRILL_FROM_ADDRESS}>"          # no real account yet
+    accounts.create("email", "Relay", {
+        "host": "relay.example.com", "security": "starttls", "username": "ops",
+        "from_address": "servicedesk@harbor.example", "from_name": "Harbor IT Service Desk"},
+        secret="pw")
+    pool.forget()                                         # accounts changed
+    _, drill = pool.resolve("email", True)
+    assert isinstance(drill, DrillSender)
+    parsed = email.message_from_bytes(drill.freeze(message("email"), NOW))
+    assert parsed["From"] == "Harbor IT Service Desk <servicedesk@harbor.example>"

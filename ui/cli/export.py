@@ -1,4 +1,5 @@
-"""`clarion export`: an incident's post-incident report as Markdown, HTML or PDF, headless."""
+"""`clarion export`: an incident's post-incident report as Markdown, HTML or PDF, or everything
+it sent as an mbox and a CSV of every delivery (legal hold), headless."""
 
 from __future__ import annotations
 
@@ -8,18 +9,25 @@ from pathlib import Path
 from ui.startup import open_store
 
 
-def export_command(incident: str, fmt: str | None, audience: str, output: Path,
-                   demo: bool) -> int:
+def export_command(incident: str, fmt: str | None, audience: str | None, output: Path,
+                   demo: bool, per_variant: bool = False) -> int:
     """`clarion export INCIDENT --audience … -o FILE`: the post-incident report, headless.
     Errors are one line on stderr (the traceback goes to the log)."""
     import logging
     import os
 
-    suffixes = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf"}
+    suffixes = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf",
+                ".mbox": "mbox"}
     fmt = fmt or suffixes.get(output.suffix.lower())
     if fmt is None:
-        print(f"clarion: say --format md, html or pdf (cannot tell from {output.name!r})",
+        print(f"clarion: say --format md, html, pdf or mbox (cannot tell from {output.name!r})",
               file=sys.stderr)
+        return 2
+    if fmt != "mbox" and audience is None:
+        print("clarion: say --audience technical, executive or customer", file=sys.stderr)
+        return 2
+    if per_variant and fmt != "mbox":
+        print("clarion: --per-variant is for --format mbox", file=sys.stderr)
         return 2
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
                                                  or os.environ.get("WAYLAND_DISPLAY")):
@@ -37,6 +45,16 @@ def export_command(incident: str, fmt: str | None, audience: str, output: Path,
         if found is None:
             print(f"clarion: {why}", file=sys.stderr)
             return 2
+        if fmt == "mbox":
+            from app.reports.legal_hold import export_legal_hold
+
+            hold = export_legal_hold(store, found.id, output, per_variant=per_variant)
+            print(f"{hold.mbox}: {hold.in_mbox} email{'s' * (hold.in_mbox != 1)} as sent"
+                  + (f" ({hold.emails_without_source} without their source: see the CSV)"
+                     if hold.emails_without_source else ""))
+            print(f"{hold.csv}: {hold.deliveries} deliver"
+                  f"{'ies' if hold.deliveries != 1 else 'y'}")
+            return 0
         from ui.reports.export import export
 
         written = export(store, clock, found.id, audience, fmt, output)

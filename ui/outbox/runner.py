@@ -27,6 +27,7 @@ class SenderPool:
         self._senders: dict[int, tuple[AccountDTO, Sender]] = {}
 
     def resolve(self, channel: str, is_drill: bool) -> tuple[AccountDTO, Sender] | None:
+        from app.sending.channels.drill import DrillSender
         from app.sending.channels.factory import sender_for
 
         if is_drill:
@@ -41,7 +42,13 @@ class SenderPool:
         cached = self._senders.get(account.id)
         if cached is not None and cached[0] == account:
             return cached
-        sender = sender_for(account, self.accounts.secret_of(account.id))
+        if account.kind == "drill":
+            # a drill's record carries what a real send would: the real accounts' identities
+            sender: Sender = DrillSender(account, like={
+                kind: real for kind in ("email", "sms")
+                if (real := self.accounts.default_for(kind)) is not None and real.kind == kind})
+        else:
+            sender = sender_for(account, self.accounts.secret_of(account.id))
         self._senders[account.id] = (account, sender)
         return account, sender
 

@@ -27,13 +27,20 @@ def drill_outcome(message: OutgoingMessage) -> SendOutcome:
 class DrillSender:
     """Sender protocol (app/sending/channels/base.py): every message is SENT at once, nothing leaves."""
 
-    def __init__(self, account: AccountDTO | None = None, secret: str | None = None) -> None:
+    def __init__(self, account: AccountDTO | None = None, secret: str | None = None,
+                 like: dict[str, AccountDTO] | None = None) -> None:
         self.account = account
+        # channel -> the account a real send would use: a drill's messages carry its identity
+        # (from-address and name, from number), so the drill shows what recipients would see
+        self.like = dict(like or {})
 
     def freeze(self, message: OutgoingMessage, now: datetime) -> bytes | None:
         """Sender protocol: the bytes a real send over this channel would carry (same
-        builders), from the drill inbox's identity, so a drill keeps a real record."""
-        s = self.account.settings if self.account is not None else {}
+        builders), from the identity of the account a real send would use (`like`), else the
+        drill inbox's own, so a drill keeps a real record."""
+        real = self.like.get(message.channel)
+        s = real.settings if real is not None else \
+            (self.account.settings if self.account is not None else {})
         try:
             if message.channel == "email":
                 return email_bytes(message, now=now, reply_to="",
@@ -41,7 +48,8 @@ class DrillSender:
                                    from_address=str(s.get("from_address") or
                                                     DRILL_FROM_ADDRESS))
             if message.channel == "sms":
-                return sms_form(message, messaging_service_sid="",
+                return sms_form(message,
+                                messaging_service_sid=str(s.get("messaging_service_sid") or ""),
                                 from_number=str(s.get("from_number") or DRILL_FROM_NUMBER))
             if message.channel in WEBHOOK_KINDS:
                 return webhook_body(message.channel, message)
