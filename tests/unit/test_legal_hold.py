@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import email.policy
 import mailbox
 import stat
 
