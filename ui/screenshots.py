@@ -58,6 +58,15 @@ async def _send_while_photographed(window, path: Path, saved: list[Path]) -> Non
         outbox.resolve_sender = resolve
 
 
+def _wait_until(condition, ms: int = 5000) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QDeadlineTimer
+
+    deadline = QDeadlineTimer(ms)
+    while not condition() and not deadline.hasExpired():
+        QApplication.processEvents()
+        QApplication.sendPostedEvents()
+
+
 def _wait_for(signal, ms: int = 5000) -> None:  # type: ignore[no-untyped-def]
     from PySide6.QtCore import QEventLoop, QTimer
 
@@ -145,6 +154,8 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
     # Queue the status update and let the drill inbox carry it (no account in the demo).
     import asyncio
 
+    from ui.models.outbox import DTO_ROLE
+
     from app.messages.composer import queue_message
     from app.stakeholders.clients import list_clients
 
@@ -159,7 +170,18 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
     asyncio.run(_send_while_photographed(window, folder / "outbox-sending.png", saved))
     window.outbox.reload()
     window.update_outbox_status()
+    outbox = window.outbox
+    first = outbox.proxy.index(0, 0)
+    outbox.tree.setCurrentIndex(outbox.proxy.index(0, 0, first))  # the preview shows its copy
     _save(window, folder / "outbox.png", saved)
+    from ui.composer.message_view import open_message
+
+    message = open_message(window, window.services, first.data(DTO_ROLE).message_id)
+    _wait_until(lambda: message.message is not None)
+    _save(message, folder / "message.png", saved)
+    message.show_source()
+    _save(message, folder / "message-source.png", saved)
+    message.close()
     accounts = window.edit_accounts()
     accounts.start_new("email")  # the form a coordinator fills for the organisation's relay
     accounts.name_edit.setText("Service desk relay")

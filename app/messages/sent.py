@@ -306,3 +306,32 @@ def describe(message: SentMessage, full: bool = False) -> str:
             why = f": {r.last_error}" if r.last_error else ""
             lines.append(f"    {r.state}: {r.name} <{r.address}>{why}")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class DeliveryCopy:
+    """One recipient's copy of a message, for a preview."""
+    message_id: int
+    recipient: Recipient
+    zone: tzinfo
+
+
+def delivery_copy(store: Any, delivery_id: int) -> DeliveryCopy:
+    """The copy one delivery carries (one row: cheap enough to read as a selection moves)."""
+    with store.reading() as s:
+        r = s.execute(
+            select(Delivery.id, Delivery.message_id, Delivery.recipient_name, Delivery.channel,
+                   Delivery.address, Delivery.state, Delivery.attempts, Delivery.last_error,
+                   Delivery.sent_at, Delivery.updated_at, Delivery.provider_id,
+                   Delivery.provider_status, Delivery.subject, Delivery.body_text,
+                   Delivery.body_html, Client.time_zone)
+            .join(Message, Message.id == Delivery.message_id)
+            .join(Incident, Incident.id == Message.incident_id)
+            .join(Client, Client.id == Incident.client_id)
+            .where(Delivery.id == delivery_id)).first()
+    if r is None:
+        raise NotFound(f"No delivery {delivery_id}.")
+    return DeliveryCopy(r.message_id, Recipient(
+        r.id, r.recipient_name, r.channel.value, r.address, r.state.value, r.attempts,
+        r.last_error, r.sent_at, r.updated_at, r.provider_id, r.provider_status, r.subject,
+        r.body_text, r.body_html), zone_of(r.time_zone))

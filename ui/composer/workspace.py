@@ -5,6 +5,7 @@ deliveries to the outbox and the incident's timeline."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QStandardItem, QStandardItemModel
@@ -75,6 +76,8 @@ class ComposerWorkspace(QWidget):
                                     "Propose the audience for this type and phase")
         self.library_button = named(QPushButton("Templates…"), "templateLibraryButton",
                                     "Edit the template library")
+        self.sent_button = named(QPushButton("Sent messages…"), "sentMessagesButton",
+                                 "What this incident has sent so far, each message as it went")
         self.proposal_label = QLabel()
         self.proposal_label.setObjectName("proposalLabel")
         self.proposal_label.setWordWrap(True)
@@ -104,7 +107,12 @@ class ComposerWorkspace(QWidget):
         self.input_edits: dict[str, QLineEdit | QPlainTextEdit] = {}
 
         form = QFormLayout()
-        form.addRow("&Incident", self.incident_combo)
+        incident_row = QHBoxLayout()
+        incident_row.addWidget(self.incident_combo, 1)
+        incident_row.addWidget(self.sent_button)
+        incident_label = QLabel("&Incident")
+        incident_label.setBuddy(self.incident_combo)
+        form.addRow(incident_label, incident_row)
         type_row = QHBoxLayout()
         type_row.addWidget(self.type_combo, 1)
         type_row.addWidget(self.library_button)
@@ -208,6 +216,7 @@ class ComposerWorkspace(QWidget):
             model.itemChanged.connect(lambda _item: self.schedule())
         self.propose_button.clicked.connect(self.propose)
         self.library_button.clicked.connect(self.open_library)
+        self.sent_button.clicked.connect(self.open_sent_messages)
         self.queue_button.clicked.connect(self.queue)
         shortcut = QShortcut(QKeySequence("Ctrl+Return"), self)
         shortcut.activated.connect(self.queue)
@@ -377,6 +386,18 @@ class ComposerWorkspace(QWidget):
         self._filling = False
         self.proposal_label.setText(f"Proposed: {proposal.reason}.")
         self.refresh()
+
+    def open_sent_messages(self) -> Any:
+        """The incident's sent messages, in their own window."""
+        from ui.composer.message_view import SentMessagesDialog
+
+        incident = self.incident()
+        if incident is None:
+            return None
+        dialog = SentMessagesDialog(self.services, incident.id, incident.title, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def resolve(self) -> RecipientList:
         incident = self.incident()

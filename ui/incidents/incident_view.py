@@ -4,8 +4,9 @@ the facts editor, note and decision entry, and the live timeline."""
 from __future__ import annotations
 
 import html
+from typing import Any
 
-from PySide6.QtCore import QItemSelection, Qt, Signal
+from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
     QPlainTextEdit, QPushButton, QScrollArea, QSplitter, QTableView, QVBoxLayout, QWidget,
@@ -173,6 +174,8 @@ class IncidentView(QWidget):
         self.entry_detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.entry_detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.timeline_view.selectionModel().selectionChanged.connect(self._entry_selected)
+        # double-click or Enter on an entry about a message opens the message as it was sent
+        self.timeline_view.activated.connect(self.open_entry)
 
         right = QGroupBox("Timeline — newest first")
         right.setObjectName("timelineGroup")
@@ -336,7 +339,20 @@ class IncidentView(QWidget):
                             f"{html.escape(r.address)}: <i>{r.state}</i>" for r in rows[:8])
             more = f"<br>… and {len(rows) - 8} more" if len(rows) > 8 else ""
             text += shown + more
+        if entry.data.get("message_id"):
+            text += "<br><i>Double-click or press Enter to read the message as it was sent.</i>"
         self.entry_detail.setText(text)
+
+    def open_entry(self, index: QModelIndex) -> Any:
+        """The message an entry is about (queued, sent, failed…), opened in its own window,
+        on the entry's recipient when there is one."""
+        entry: TimelineEntryDTO | None = self.timeline_proxy.data(index, ENTRY_ROLE)
+        message_id = entry.data.get("message_id") if entry is not None else None
+        if not message_id:
+            return None
+        from ui.composer.message_view import open_message
+
+        return open_message(self, self.services, int(message_id), entry.data.get("delivery_id"))
 
     # -- events
 

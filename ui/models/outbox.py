@@ -94,6 +94,14 @@ class OutboxModel(QAbstractItemModel):
     def groups(self) -> list[MessageGroup]:
         return list(self._groups)
 
+    def index_of(self, delivery_id: int) -> QModelIndex:
+        """The delivery's row (column 0), or an invalid index if it is not shown."""
+        place = self._where.get(delivery_id)
+        if place is None:
+            return QModelIndex()
+        gi, di = place
+        return self.index(di, 0, self.index(gi, 0))
+
     def delivery_count(self) -> int:
         return len(self._where)
 

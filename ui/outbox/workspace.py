@@ -1,15 +1,20 @@
 """The Outbox workspace: every delivery grouped by its message — recipient, channel, state,
 attempts, last error, sent time — with retry, cancel, resend and mark-as-sent, and a visible
-sign while sending is in progress. It reads the outbox; the sending loop runs elsewhere."""
+sign while sending is in progress. Beside the list, a preview of the selected delivery's copy as
+it was sent; a context menu acts on the selection (view the message, retry, cancel, resend,
+copy the address). It reads the outbox; the sending loop runs elsewhere."""
 
 from __future__ import annotations
 
+import html
 import logging
+from typing import Any
 
-from PySide6.QtCore import QModelIndex, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
-    QTreeView, QVBoxLayout, QWidget,
+    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QMenu, QPlainTextEdit,
+    QProgressBar, QPushButton, QSplitter, QTreeView, QVBoxLayout, QWidget,
 )
 
 from app.domain.enums import DeliveryState
@@ -69,6 +74,36 @@ class OutboxWorkspace(QWidget):
         self.cancel_button = named(QPushButton("Cancel"), "outboxCancelButton",
                                    "Cancel the selected deliveries that have not gone out")
         self.notice = NoticeLabel("outboxNotice")
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu_at)
+
+        # the preview: the selected delivery's copy as it was sent
+        self.preview_title = QLabel("Select a delivery to read what it carried.")
+        self.preview_title.setObjectName("outboxPreviewTitle")
+        self.preview_title.setWordWrap(True)
+        self.preview_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.preview_text = named(QPlainTextEdit(), "outboxPreviewText",
+                                  "The selected delivery's text as sent")
+        self.preview_text.setReadOnly(True)
+        self.open_button = named(QPushButton("Open message…"), "outboxOpenMessageButton",
+                                 "Open the selected delivery's message: every variant and "
+                                 "recipient, the HTML and the source")
+        self.open_button.setEnabled(False)
+        self.open_button.clicked.connect(self.open_selected_message)
+        preview = QWidget()
+        preview.setObjectName("outboxPreview")
+        preview_layout = QVBoxLayout(preview)
+        preview_layout.setContentsMargins(0, 0, 0, 0)
+        preview_layout.addWidget(self.preview_title)
+        preview_layout.addWidget(self.preview_text, 1)
+        preview_layout.addWidget(self.open_button, 0, Qt.AlignmentFlag.AlignRight)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("outboxSplitter")
+        self.splitter.addWidget(self.tree)
+        self.splitter.addWidget(preview)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self._previewed: int | None = None   # the delivery the preview shows
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Show:"))
@@ -88,7 +123,7 @@ class OutboxWorkspace(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
         layout.addWidget(self.paused)
-        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.splitter, 1)
         layout.addLayout(actions)
         layout.addWidget(self.notice)
 
@@ -112,6 +147,8 @@ class OutboxWorkspace(QWidget):
             lambda _i: self._filter())
         self.incident_filter.currentIndexChanged.connect(lambda _i: self._filter())
         self.tree.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.tree.selectionModel().currentRowChanged.connect(
+            lambda current, _previous: self._preview(current))
         self.send_button.clicked.connect(self.send_now_requested)
         self.retry_button.clicked.connect(lambda: self._act("retry"))
         self.resend_button.clicked.connect(lambda: self._act("resend_unknown"))
@@ -177,6 +214,8 @@ class OutboxWorkspace(QWidget):
             self._show(rows)
         elif not self.model.update_deliveries(rows):  # a delivery the view does not have yet
             self._outbox_changed(None)
+        elif any(r.id == self._previewed for r in rows):   # what the preview shows changed
+            self._preview(self.tree.currentIndex())
         self._show_summary(counts, paused)
         if self._again:
             self._again = False
@@ -197,6 +236,7 @@ class OutboxWorkspace(QWidget):
         expanded = {self.proxy.index(r, 0).data(DTO_ROLE).message_id
                     for r in range(self.proxy.rowCount())
                     if self.tree.isExpanded(self.proxy.index(r, 0))}
+        current = self.tree.currentIndex().data(DTO_ROLE)
         self.model.set_deliveries(deliveries)
         self._fill_incidents()
         for r in range(self.proxy.rowCount()):
@@ -205,6 +245,15 @@ class OutboxWorkspace(QWidget):
             if group.message_id in expanded or (
                     r < 3 and len(group.deliveries) <= self.EXPAND_AT_MOST):
                 self.tree.expand(index)
+        # the same row stays chosen across a reload (and the preview follows it)
+        kept = QModelIndex()
+        if current is not None and not isinstance(current, MessageGroup):
+            kept = self.proxy.mapFromSource(self.model.index_of(current.id))
+        if kept.isValid():
+            self.tree.expand(kept.parent())
+            self.tree.setCurrentIndex(kept)
+        else:
+            self._preview(self.tree.currentIndex())
 
     def _refresh_summary(self) -> None:
         self._show_summary(self.services.outbox.counts(),
@@ -289,6 +338,102 @@ class OutboxWorkspace(QWidget):
 
     def select_message(self, index: QModelIndex) -> None:  # for tests and keyboard users
         self.tree.setCurrentIndex(index)
+
+    # -- the preview and the context menu
+
+    def _current_delivery_id(self) -> int | None:
+        item = self.tree.currentIndex().data(DTO_ROLE)
+        if isinstance(item, MessageGroup):
+            return item.deliveries[0].id if item.deliveries else None
+        return item.id if item is not None else None
+
+    def _preview(self, current: QModelIndex) -> None:
+        from app.errors import NotFound
+        from app.messages.sent import delivery_copy, format_time
+
+        delivery_id = self._current_delivery_id()
+        self.open_button.setEnabled(delivery_id is not None)
+        if delivery_id is None:
+            self._previewed = None
+            self.preview_title.setText("Select a delivery to read what it carried.")
+            self.preview_text.clear()
+            return
+        try:
+            copy = delivery_copy(self.services.store, delivery_id)  # one row, by key
+        except NotFound:
+            return
+        self._previewed = delivery_id
+        r = copy.recipient
+        group = isinstance(current.data(DTO_ROLE), MessageGroup)
+        lead = "First recipient: " if group else ""
+        sent = f" · sent {format_time(r.sent_at, copy.zone)}" if r.sent_at else ""
+        error = f"<br><span style='color:#b3261e'>{html.escape(r.last_error)}</span>" \
+            if r.last_error else ""
+        self.preview_title.setText(
+            f"{lead}<b>{html.escape(r.name)}</b> &lt;{html.escape(r.address)}&gt; · "
+            f"{STATE_LABELS.get(r.state, r.state)} · {r.attempts} attempt"
+            f"{'s' * (r.attempts != 1)}{sent}{error}")
+        subject = f"Subject: {r.subject}\n\n" if r.subject else ""
+        self.preview_text.setPlainText(subject + r.text)
+
+    def open_selected_message(self) -> Any:
+        from app.messages.sent import delivery_copy
+        from ui.composer.message_view import open_message
+
+        delivery_id = self._current_delivery_id()
+        if delivery_id is None:
+            return None
+        item = self.tree.currentIndex().data(DTO_ROLE)
+        focus = None if isinstance(item, MessageGroup) else delivery_id
+        message_id = delivery_copy(self.services.store, delivery_id).message_id
+        return open_message(self, self.services, message_id, focus)
+
+    def context_menu(self) -> QMenu:
+        """What can be done with the selection (built each time: it follows the states)."""
+        menu = QMenu(self)
+        menu.setObjectName("outboxContextMenu")
+        chosen = self.selected_deliveries()
+        states = {d.state for d in chosen}
+        entries = [
+            ("View message…", "outboxViewMessageAction", self.open_selected_message,
+             self._current_delivery_id() is not None),
+            None,
+            ("Retry", "outboxRetryAction", lambda: self._act("retry"),
+             bool(states & {"failed", "unknown", "retry_wait"})),
+            ("Resend", "outboxResendAction", lambda: self._act("resend_unknown"),
+             "unknown" in states),
+            ("Mark as sent", "outboxMarkSentAction", lambda: self._act("mark_sent"),
+             "unknown" in states),
+            ("Cancel", "outboxCancelAction", lambda: self._act("cancel"),
+             bool(states & {"queued", "retry_wait", "unknown"})),
+            None,
+            ("Copy address", "outboxCopyAddressAction", self.copy_addresses, bool(chosen)),
+        ]
+        for entry in entries:
+            if entry is None:
+                menu.addSeparator()
+                continue
+            text, name, slot, enabled = entry
+            action = menu.addAction(text)
+            action.setObjectName(name)
+            action.setEnabled(enabled)
+            action.triggered.connect(slot)
+        return menu
+
+    def _context_menu_at(self, point: QPoint) -> None:
+        index = self.tree.indexAt(point)
+        if index.isValid() and not self.tree.selectionModel().isRowSelected(
+                index.row(), index.parent()):
+            self.tree.setCurrentIndex(index)
+        self.context_menu().exec(self.tree.viewport().mapToGlobal(point))
+
+    def copy_addresses(self) -> str:
+        """The selected deliveries' addresses, one per line, on the clipboard."""
+        text = "\n".join(dict.fromkeys(d.address for d in self.selected_deliveries()))
+        QGuiApplication.clipboard().setText(text)
+        n = text.count("\n") + 1 if text else 0
+        self.notice.show_info(f"Copied {n} address{'es' * (n != 1)}.")
+        return text
 
 
 def confirm_sms_resend(parent: QWidget, count: int) -> bool:

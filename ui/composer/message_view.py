@@ -1,0 +1,442 @@
+"""The message view: one sent message as its recipients got it (app/messages/sent.py).
+
+Above, what it was and how it went; on the left its variants (one per template form) and the
+recipients of the chosen variant with their delivery state, attempts, times and last error; on the
+right the chosen recipient's copy — text, HTML (drawn without fetching anything) and, on
+request, the raw source that went on the wire. Print puts every variant on paper. It opens from
+a timeline entry, from the Outbox and from the composer's list of sent messages; non-modal, so
+the coordinator can keep it beside the window."""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QUrl
+from PySide6.QtGui import QFont, QFontDatabase, QTextDocument
+from PySide6.QtWidgets import (
+    QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QPushButton,
+    QSplitter, QTableView, QTabWidget, QTextBrowser, QVBoxLayout, QWidget,
+)
+
+from app.messages.sent import (
+    MessageSummary, Recipient, SentMessage, Variant, counts_text, format_time, load_message,
+    raw_source,
+)
+from ui.models.base import DTO_ROLE, SORT_ROLE, DtoTableModel, Index
+from ui.models.outbox import STATE_COLOURS, STATE_LABELS
+from ui.widgets.forms import NoticeLabel, configure_table, named
+from ui.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+class VariantModel(DtoTableModel[Variant]):
+    COLUMNS = ("Channel", "Detail", "Subject or text", "Recipients", "States")
+    CHANNEL, DETAIL, SUBJECT, RECIPIENTS, STATES = range(5)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        v = self._rows[index.row()]
+        if role == DTO_ROLE:
+            return v
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return {self.CHANNEL: v.channel, self.DETAIL: v.detail_level,
+                    self.SUBJECT: v.subject or " ".join(v.text.split())[:120],
+                    self.RECIPIENTS: str(len(v.recipients)),
+                    self.STATES: counts_text(v.counts)}[index.column()]
+        return None
+
+
+class RecipientModel(DtoTableModel[Recipient]):
+    COLUMNS = ("Recipient", "Address", "State", "Attempts", "Sent", "Last error")
+    NAME, ADDRESS, STATE, ATTEMPTS, SENT, ERROR = range(6)
+
+    def __init__(self, parent=None) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(parent)
+        self.zone: Any = None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r = self._rows[index.row()]
+        col = index.column()
+        if role == DTO_ROLE:
+            return r
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return {self.NAME: r.name, self.ADDRESS: r.address,
+                    self.STATE: STATE_LABELS.get(r.state, r.state),
+                    self.ATTEMPTS: str(r.attempts),
+                    self.SENT: format_time(r.sent_at, self.zone),
+                    self.ERROR: r.last_error}[col]
+        if role == SORT_ROLE:
+            return {self.ATTEMPTS: r.attempts, self.SENT: r.sent_at.isoformat()
+                    if r.sent_at else ""}.get(col, self.data(index))
+        if role == Qt.ItemDataRole.ForegroundRole and col == self.STATE:
+            from PySide6.QtGui import QColor
+
+            colour = STATE_COLOURS.get(r.state)
+            return QColor(colour) if colour else None
+        return None
+
+    def row_of(self, delivery_id: int) -> int:
+        return next((n for n, r in enumerate(self._rows) if r.delivery_id == delivery_id), -1)
+
+
+class SafeBrowser(QTextBrowser):
+    """HTML as sent, drawn without remote content: nothing is fetched (images, style sheets),
+    and links are not followed (their address shows as a tooltip)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.refused: list[str] = []
+
+    def loadResource(self, kind: int, name: QUrl) -> Any:  # noqa: N802 - Qt's name
+        url = name.toString()
+        if url not in self.refused:   # asked again at every layout
+            self.refused.append(url)
+        return None
+
+
+def _fit_columns(view: QTableView, stretch: int, interactive: dict[int, int] | None = None) -> None:
+    """One line per row; short columns as wide as their contents, `stretch` takes the rest."""
+    view.setWordWrap(False)
+    header = view.horizontalHeader()
+    for column in range(view.model().columnCount()):
+        if column == stretch:
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+        elif interactive and column in interactive:
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(column, interactive[column])
+        else:
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+
+
+def _monospace() -> QFont:
+    return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+
+
+class MessageView(QDialog):
+    def __init__(self, services: Any, message_id: int, delivery_id: int | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services, self.message_id, self.focus = services, message_id, delivery_id
+        self.message: SentMessage | None = None
+        self.setObjectName("messageView")
+        self.setWindowTitle(f"Message {message_id}")
+        self.setAccessibleName("Sent message")
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.resize(1240, 740)
+
+        self.header = QLabel("Reading the message…")
+        self.header.setObjectName("messageHeader")
+        self.header.setWordWrap(True)
+        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notice = NoticeLabel("messageNotice")
+
+        self.variants = VariantModel(self)
+        self.variant_view = configure_table(named(QTableView(), "messageVariants",
+                                                  "Variants of the message"))
+        self.variant_view.setModel(self.variants)
+        _fit_columns(self.variant_view, stretch=VariantModel.SUBJECT)
+        self.recipients = RecipientModel(self)
+        self.recipient_proxy = QSortFilterProxyModel(self)
+        self.recipient_proxy.setSourceModel(self.recipients)
+        self.recipient_proxy.setSortRole(SORT_ROLE)
+        self.recipient_view = configure_table(named(QTableView(), "messageRecipients",
+                                                    "Recipients of the chosen variant"))
+        self.recipient_view.setModel(self.recipient_proxy)
+        self.recipient_view.setSortingEnabled(True)
+        self.recipient_view.sortByColumn(RecipientModel.NAME, Qt.SortOrder.AscendingOrder)
+        _fit_columns(self.recipient_view, stretch=RecipientModel.ERROR,
+                     interactive={RecipientModel.ADDRESS: 190})
+
+        self.copy_label = QLabel()
+        self.copy_label.setObjectName("messageCopyLabel")
+        self.copy_label.setWordWrap(True)
+        self.text_view = named(QPlainTextEdit(), "messageText", "Text as sent")
+        self.text_view.setReadOnly(True)
+        self.html_view = named(SafeBrowser(), "messageHtml", "HTML as sent, without remote content")
+        self.source_view = named(QPlainTextEdit(), "messageSource", "Raw source as sent")
+        self.source_view.setReadOnly(True)
+        self.source_view.setFont(_monospace())
+        self.source_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.source_button = named(QPushButton("Show the source"), "messageSourceButton",
+                                   "Show the raw source of the chosen recipient's copy")
+        self.source_note = QLabel("The bytes that went on the wire for one recipient.")
+        self.source_note.setObjectName("messageSourceNote")
+        self.source_note.setWordWrap(True)
+        source_page = QWidget()
+        source_layout = QVBoxLayout(source_page)
+        source_row = QHBoxLayout()
+        source_row.addWidget(self.source_note, 1)
+        source_row.addWidget(self.source_button)
+        source_layout.addLayout(source_row)
+        source_layout.addWidget(self.source_view, 1)
+        self.tabs = named(QTabWidget(), "messageTabs", "The chosen copy")
+        self.tabs.addTab(self.text_view, "Text")
+        self.tabs.addTab(self.html_view, "HTML")
+        self.tabs.addTab(source_page, "Source")
+
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.variant_view)
+        left.addWidget(self.recipient_view)
+        left.setSizes([160, 420])
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.copy_label)
+        right_layout.addWidget(self.tabs, 1)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setSizes([700, 540])
+
+        buttons = QDialogButtonBox()
+        self.print_button = named(buttons.addButton("Print…", QDialogButtonBox.ButtonRole.ActionRole),
+                                  "messagePrintButton", "Print the message, every variant")
+        close = named(buttons.addButton(QDialogButtonBox.StandardButton.Close),
+                      "messageCloseButton", "Close the message")
+        close.clicked.connect(self.close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(buttons)
+
+        self.variant_view.selectionModel().currentRowChanged.connect(
+            lambda current, _previous: self._variant_chosen(current.row()))
+        self.recipient_view.selectionModel().currentRowChanged.connect(
+            lambda current, _previous: self._recipient_chosen(current))
+        self.source_button.clicked.connect(self.show_source)
+        self.print_button.clicked.connect(self.print_message)
+        self.print_button.setEnabled(False)
+        self.source_button.setEnabled(False)
+
+        self.reader = Worker(self)
+        self.reader.finished.connect(self._loaded)
+        self.reader.failed.connect(self._failed)
+        store = services.store
+        self.reader.start(lambda: load_message(store, message_id))
+
+    # -- loading
+
+    def _loaded(self, message: SentMessage) -> None:
+        self.message = message
+        s = message.summary
+        self.recipients.zone = message.zone
+        drill = " — drill" if s.is_drill else ""
+        by = f" by {html.escape(s.created_by)}" if s.created_by else ""
+        self.setWindowTitle(f"{s.type_label} — {message.incident_title}")
+        self.header.setText(
+            f"<b>{html.escape(s.type_label)}</b>{drill} · {html.escape(message.incident_title)}"
+            f"<br>Queued {format_time(s.created_at, message.zone)}{by} · "
+            f"{s.recipients} recipient{'s' * (s.recipients != 1)}: {counts_text(s.counts)}")
+        self.variants.replace_rows(message.variants)
+        self.print_button.setEnabled(bool(message.variants))
+        if not message.variants:
+            self.notice.show_info("This message has no deliveries.")
+            return
+        row, focus_row = 0, -1
+        if self.focus is not None:
+            for n, v in enumerate(message.variants):
+                if any(r.delivery_id == self.focus for r in v.recipients):
+                    row = n
+        self.variant_view.selectRow(row)
+        self._variant_chosen(row)
+        if self.focus is not None:
+            focus_row = self.recipients.row_of(self.focus)
+        self.recipient_view.selectRow(
+            self.recipient_proxy.mapFromSource(self.recipients.index(max(focus_row, 0), 0)).row())
+
+    def _failed(self, exc: object) -> None:
+        self.header.setText("This message could not be read.")
+        self.notice.show_error(str(exc))
+
+    # -- choosing
+
+    def _variant_chosen(self, row: int) -> None:
+        if self.message is None or not 0 <= row < len(self.message.variants):
+            return
+        variant = self.message.variants[row]
+        self.recipients.replace_rows(variant.recipients)
+        self._show_copy(variant.example, variant)
+
+    def _recipient_chosen(self, current: QModelIndex) -> None:
+        recipient = current.data(DTO_ROLE) if current.isValid() else None
+        if recipient is not None:
+            self._show_copy(recipient, self.current_variant())
+
+    def current_variant(self) -> Variant | None:
+        index = self.variant_view.currentIndex()
+        return index.data(DTO_ROLE) if index.isValid() else None
+
+    def current_recipient(self) -> Recipient | None:
+        index = self.recipient_view.currentIndex()
+        return index.data(DTO_ROLE) if index.isValid() else None
+
+    def _show_copy(self, r: Recipient, variant: Variant | None) -> None:
+        same = variant is not None and variant.same_for_all and len(variant.recipients) > 1
+        note = " — every copy of this variant is this one with the recipient's own name" \
+            if same else ""
+        self.copy_label.setText(f"<b>As sent to {html.escape(r.name)}</b> "
+                                f"&lt;{html.escape(r.address)}&gt; · "
+                                f"{STATE_LABELS.get(r.state, r.state)}{note}")
+        subject = f"Subject: {r.subject}\n\n" if r.subject else ""
+        self.text_view.setPlainText(subject + r.text)
+        if r.html:
+            self.html_view.setHtml(r.html)
+        else:
+            self.html_view.setPlainText("This copy has no HTML part.")
+        self.tabs.setTabEnabled(1, bool(r.html))
+        self.source_view.clear()
+        self.source_note.setText(f"The bytes that went on the wire to {r.name}: "
+                                 f"shown on request.")
+        self.source_button.setEnabled(True)
+
+    def show_source(self) -> None:
+        r = self.current_recipient()
+        if r is None:
+            return
+        raw = raw_source(self.services.store, r.delivery_id)   # one row: no need for a thread
+        self.source_note.setText(raw.note)
+        self.source_view.setPlainText(raw.text if raw.kept else "")
+        self.tabs.setCurrentIndex(2)
+
+    # -- printing
+
+    def document(self) -> QTextDocument:
+        """Every variant of the message on paper: what, when, to how many, and the text."""
+        doc = QTextDocument(self)
+        m = self.message
+        if m is None:
+            return doc
+        s = m.summary
+        parts = [f"<h2>{html.escape(s.type_label)} — {html.escape(m.incident_title)}</h2>",
+                 f"<p>Queued {format_time(s.created_at, m.zone)}"
+                 f"{' by ' + html.escape(s.created_by) if s.created_by else ''} · "
+                 f"{s.recipients} recipients: {counts_text(s.counts)}</p>"]
+        for n, v in enumerate(m.variants, 1):
+            parts.append(f"<h3>Variant {n}: {html.escape(v.channel)}, {html.escape(v.detail_level)}"
+                         f" — {len(v.recipients)} recipients: {counts_text(v.counts)}</h3>")
+            parts.append(f"<p><i>As sent to {html.escape(v.example.name)}</i></p>")
+            if v.subject:
+                parts.append(f"<p><b>Subject:</b> {html.escape(v.subject)}</p>")
+            parts.append(f"<pre style='white-space: pre-wrap'>{html.escape(v.text)}</pre>")
+            for r in v.not_sent:
+                parts.append(f"<p>{html.escape(STATE_LABELS.get(r.state, r.state))}: "
+                             f"{html.escape(r.name)} &lt;{html.escape(r.address)}&gt; "
+                             f"{html.escape(r.last_error)}</p>")
+        doc.setHtml("".join(parts))
+        return doc
+
+    def print_to(self, printer: Any) -> None:
+        self.document().print_(printer)
+
+    def print_message(self) -> None:
+        from PySide6.QtPrintSupport import QPrintDialog, QPrinter
+
+        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+        dialog = QPrintDialog(printer, self)
+        dialog.setObjectName("messagePrintDialog")
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.print_to(printer)
+
+
+def open_message(parent: QWidget, services: Any, message_id: int,
+                 delivery_id: int | None = None) -> MessageView:
+    """Show the message in its own window (several may be open side by side)."""
+    view = MessageView(services, message_id, delivery_id, parent)
+    view.setWindowFlag(Qt.WindowType.Window, True)
+    view.show()
+    return view
+
+
+class MessageListModel(DtoTableModel[MessageSummary]):
+    COLUMNS = ("Queued", "Type", "Subject or text", "Recipients", "States")
+    QUEUED, TYPE, SUBJECT, RECIPIENTS, STATES = range(5)
+
+    def __init__(self, parent=None) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(parent)
+        self.zone: Any = None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        m = self._rows[index.row()]
+        col = index.column()
+        if role == DTO_ROLE:
+            return m
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return {self.QUEUED: format_time(m.created_at, self.zone),
+                    self.TYPE: m.type_label + (" (drill)" if m.is_drill else ""),
+                    self.SUBJECT: m.subject, self.RECIPIENTS: str(m.recipients),
+                    self.STATES: counts_text(m.counts)}[col]
+        if role == SORT_ROLE:
+            return {self.QUEUED: m.created_at.isoformat(),
+                    self.RECIPIENTS: m.recipients}.get(col, self.data(index))
+        return None
+
+
+class SentMessagesDialog(QDialog):
+    """The messages of one incident, newest first; open one to read it as it was sent."""
+
+    def __init__(self, services: Any, incident_id: int, title: str,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services, self.incident_id = services, incident_id
+        self.setObjectName("sentMessagesDialog")
+        self.setWindowTitle(f"Sent messages — {title}")
+        self.setAccessibleName("Sent messages of the incident")
+        self.resize(900, 420)
+        self.model = MessageListModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.table = configure_table(named(QTableView(), "sentMessagesTable",
+                                           "Messages of the incident"))
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        _fit_columns(self.table, stretch=MessageListModel.SUBJECT)
+        self.empty = QLabel("Nothing has been sent for this incident yet.")
+        self.empty.setObjectName("sentMessagesEmpty")
+        buttons = QDialogButtonBox()
+        self.open_button = named(buttons.addButton("Open…", QDialogButtonBox.ButtonRole.ActionRole),
+                                 "sentMessagesOpenButton", "Open the chosen message")
+        close = named(buttons.addButton(QDialogButtonBox.StandardButton.Close),
+                      "sentMessagesCloseButton", "Close the list")
+        close.clicked.connect(self.close)
+        self.open_button.clicked.connect(self.open_current)
+        self.table.activated.connect(lambda _index: self.open_current())
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.empty)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(buttons)
+        self.reload()
+
+    def reload(self) -> None:
+        from app.messages.sent import list_messages, zone_of
+        from app.stakeholders.clients import list_clients
+
+        incident = self.services.incidents.get(self.incident_id)
+        client = next((c for c in list_clients(self.services.store)
+                       if c.id == incident.client_id), None)
+        self.model.zone = zone_of(client.time_zone if client else None)
+        self.model.replace_rows(list_messages(self.services.store, self.incident_id))
+        self.table.sortByColumn(MessageListModel.QUEUED, Qt.SortOrder.DescendingOrder)
+        has = self.model.rowCount() > 0
+        self.empty.setVisible(not has)
+        self.open_button.setEnabled(has)
+        if has:
+            self.table.selectRow(0)
+
+    def open_current(self) -> MessageView | None:
+        index = self.table.currentIndex()
+        m = index.data(DTO_ROLE) if index.isValid() else None
+        if m is None:
+            return None
+        return open_message(self, self.services, m.id)
