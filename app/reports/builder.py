@@ -23,6 +23,7 @@ from app.clock import Clock
 from app.domain.dto import Facts, TimelineEntryDTO
 from app.domain.enums import Category, Phase, Severity, TimelineKind
 from app.errors import NotFound
+from app.reports.appendix import AppendixMessage, message_appendix
 from app.reports.model import Audience, ChartData, ChartMark, ChartPhase, PostIncident
 from app.reports.record import (
     CommunicationRecord, DeliveryInfo, MessageInfo, RecordInputs, compute_record,
@@ -78,6 +79,7 @@ class Report:
     record: CommunicationRecord
     feedback: FeedbackSummary
     timeline: tuple[TimelineLine, ...] = ()           # technical only
+    appendix: tuple[AppendixMessage, ...] = ()        # what each message said, per variant
 
     @property
     def chart(self) -> ChartData:
@@ -129,6 +131,7 @@ class CustomerReport:
     first_communication_after: timedelta | None
     communications: tuple[CustomerCommunication, ...]
     audience: Audience = Audience.CUSTOMER
+    appendix: tuple[AppendixMessage, ...] = ()        # only what customers were sent
 
     @property
     def chart(self) -> ChartData:
@@ -242,6 +245,7 @@ def build_report(store: Any, clock: Any, incident_id: int, audience: Audience | 
                 time_zone=inputs.time_zone, severity=incident.severity, phase=incident.phase,
                 detected_at=incident.detected_at,
                 resolved_at=record.end if record.resolved else None, generated_at=now)
+    base["appendix"] = message_appendix(store, incident_id, audience)
     if audience == Audience.CUSTOMER:
         return _customer(base, incident.facts, post, record)
     timeline: tuple[TimelineLine, ...] = ()

@@ -33,7 +33,7 @@ from app.clock import ensure_utc
 from app.domain.enums import Channel
 from app.domain.models import Delivery, Incident, Message
 from app.errors import NotFound
-from app.files import replacing
+from app.storage.files import replacing
 from app.stakeholders.export import safe_cell
 
 CSV_COLUMNS = (

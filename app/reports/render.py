@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.clock import ensure_utc
+from app.reports.appendix import RECIPIENT, SENDER
 from app.reports.model import Audience
 from app.timefmt import format_duration
 
@@ -443,6 +444,45 @@ def _full_blocks(r: Any, with_chart: bool) -> list[Block]:
                             [(t.short(e.at), e.kind_label,
                               (e.summary, Run(f" — {e.actor}", tone="muted")) if e.actor
                               else e.summary) for e in r.timeline], (13, 16, 71)))
+    blocks += _appendix_blocks(r, t)
+    return blocks
+
+
+def _counts(counts: dict[str, int]) -> str:
+    words = {"retry_wait": "waiting to retry"}
+    return ", ".join(f"{n:,} {words.get(state, state)}" for state, n in counts.items())
+
+
+def _appendix_blocks(r: Any, t: Times, customer: bool = False) -> list[Block]:
+    """Every message as it was worded, variant by variant (app/reports/appendix.py decided
+    what this version may show)."""
+    heading = "Appendix: the messages you received" if customer else \
+        "Appendix: the messages as sent"
+    blocks: list[Block] = [H(2, heading)]
+    if not r.appendix:
+        blocks.append(P(("No messages were sent.",)))
+        return blocks
+    technical = r.audience == Audience.TECHNICAL
+    if not technical:
+        who = f"“{RECIPIENT}” stands where copies name their recipient" + (
+            f", “{SENDER}” for the person who signed it" if customer else "")
+        blocks.append(P((Run(f"Each text is one recipient's copy; {who}.", tone="muted"),)))
+    for m in r.appendix:
+        blocks.append(H(3, f"{t.short(m.at)} · {m.type_label}"))
+        for v in m.variants:
+            head: list[Inline] = [Run(f"{v.channel} · {v.detail_level}", bold=True)]
+            if not customer:
+                head.append(f" — {_plural(v.recipients, 'recipient')}: {_counts(v.counts)}")
+            if technical and v.example:
+                head.append(Run(f" — as sent to {v.example}", tone="muted"))
+            blocks.append(P(tuple(head)))
+            if v.subject:
+                blocks.append(P(_label("Subject", v.subject)))
+            blocks += _paragraphs(v.text) or [P((Run("(no text)", tone="muted"),))]
+            if technical and v.not_sent:
+                blocks.append(UL([(Run(f"{state.capitalize()}: ", tone="bad"), name,
+                                   Run(f" — {error}", tone="muted") if error else "")
+                                  for name, state, error in v.not_sent]))
     return blocks
 
 
@@ -478,6 +518,7 @@ def _customer_blocks(r: Any, with_chart: bool) -> list[Block]:
     blocks.append(_table_or("No customer messages were sent.", ("Sent", "Message", "Recipients"),
                             [(t.short(c.at), c.type_label, str(c.recipients))
                              for c in r.communications]))
+    blocks += _appendix_blocks(r, t, customer=True)
     return blocks
 
 

@@ -365,3 +365,72 @@ def test_pdf_layout_repeats_table_headers_and_spaces_headings(store, frozen_cloc
                 gaps.append(layout.blockBoundingRect(following).top()
                             - layout.blockBoundingRect(last_cell).bottom())
         assert gaps and min(gaps) >= 16, (audience, gaps)
+
+
+# ---------------------------------------------------------------- the appendix (issue 13)
+
+def delivery_texts(store, message_id):
+    from app.domain.models import Delivery
+
+    with store.session() as s:
+        return {d.recipient_name: (d.subject, d.body_text, d.state.value)
+                for d in s.query(Delivery).filter(Delivery.message_id == message_id)}
+
+
+def test_the_technical_appendix_has_every_message_its_texts_and_who_did_not_get_it(
+        store, frozen_clock, scenario):
+    incident_id, people, messages = scenario
+    report = build(store, frozen_clock, incident_id, people, Audience.TECHNICAL)
+    assert [m.message_id for m in report.appendix] == [
+        messages[k] for k in ("ack", "update", "refused", "escalation", "notice")]
+    refused = next(m for m in report.appendix if m.message_id == messages["refused"])
+    (variant,) = refused.variants
+    subject, text, state = delivery_texts(store, messages["refused"])["Ben Userton"]
+    assert (variant.subject, variant.text, variant.example) == (subject, text, "Ben Userton")
+    assert variant.counts == {"failed": 1} and state == "failed"
+    assert variant.not_sent == (("Ben Userton", "failed", "550 5.1.1 mailbox gone"),)
+    ack = next(m for m in report.appendix if m.message_id == messages["ack"])
+    assert sum(v.recipients for v in ack.variants) == 3
+    assert all(v.not_sent == () for v in ack.variants)
+
+    md = render_markdown(report)
+    appendix = md[md.index("## Appendix: the messages as sent"):]
+    assert "Failed: Ben Userton — 550 5.1.1 mailbox gone" in appendix.replace("\\", "")
+    for m in report.appendix:
+        assert f"· {m.type_label}" in appendix
+        for v in m.variants:
+            assert v.subject.replace("[", "\\[").replace("]", "\\]") in appendix
+
+
+def test_the_executive_appendix_has_texts_and_counts_and_no_recipient(store, frozen_clock,
+                                                                      scenario):
+    incident_id, people, messages = scenario
+    report = build(store, frozen_clock, incident_id, people, Audience.EXECUTIVE)
+    assert len(report.appendix) == 5
+    variants = [v for m in report.appendix for v in m.variants]
+    assert all(v.example == "" and v.not_sent == () for v in variants)
+    texts = " ".join(v.subject + v.text for v in variants)
+    for name in PEOPLE:
+        assert name not in texts, name              # the greeting says [recipient]
+    assert "[recipient]" in texts
+    md = render_markdown(report)
+    appendix = md[md.index("## Appendix: the messages as sent"):]
+    assert "1 recipient: 1 failed" in appendix and "@example.com" not in appendix
+
+
+def test_the_customer_appendix_has_only_what_customers_were_sent(store, frozen_clock,
+                                                                 scenario):
+    incident_id, people, messages = scenario
+    report = build(store, frozen_clock, incident_id, people, Audience.CUSTOMER)
+    # Ben's status update failed and Ada's went to IT staff: neither is here
+    assert [m.message_id for m in report.appendix] == [messages["ack"], messages["notice"]]
+    signed = [name for m in messages.values()
+              for name, (_s, text, _st) in delivery_texts(store, m).items() if ACTOR in text]
+    assert "Cal Customerly" in signed              # a copy customers got was signed by Priya
+    for m in report.appendix:
+        for v in m.variants:
+            assert v.counts == {"sent": sum(v.counts.values())}
+            assert ACTOR not in v.subject + v.text and "Customerly" not in v.text
+    assert any("[sender]" in v.text for m in report.appendix for v in m.variants)
+    md = render_markdown(report)
+    assert "## Appendix: the messages you received" in md
