@@ -353,6 +353,10 @@ def main() -> int:
                       f"{chart_s * 1000:.0f} ms; render Markdown {md_s * 1000:.0f} ms "
                       f"({len(md) / 1000:,.0f} kB), HTML {html_s * 1000:.0f} ms "
                       f"({len(html) / 1000:,.0f} kB)")
+                appendix = md[md.find("## Appendix"):] if "## Appendix" in md else ""
+                variants = sum(len(m.variants) for m in report.appendix)
+                print(f"{audience}: the message appendix — {len(report.appendix)} messages, "
+                      f"{variants} variants, {len(appendix) / 1000:,.0f} kB of Markdown")
 
             jobs = [("executive", "md"), ("executive", "html"), ("executive", "pdf"),
                     ("technical", "pdf")]
