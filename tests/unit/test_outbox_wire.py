@@ -236,3 +236,39 @@ def test_a_drill_carries_the_identity_of_the_account_a_real_send_would_use(store
     assert isinstance(drill, DrillSender)
     parsed = email.message_from_bytes(drill.freeze(message("email"), NOW))
     assert parsed["From"] == "Harbor IT Service Desk <servicedesk@harbor.example>"
+
+
+def test_a_drill_delivery_handed_to_a_real_accounts_sender_never_leaves(store, frozen_clock,
+                                                                       incident):
+    """No drill route: the real email account's sender gets the drill deliveries, marked as
+    drills, and answers them from the drill inbox — nothing is sent (the relay is not even
+    there); their wire is built as that account would send it."""
+    account = add_account(store, frozen_clock, "email", "Relay", settings={
+        "host": "127.0.0.1", "port": 9, "security": "none",
+        "from_address": "alerts@example.com"})
+    ids = add_message(store, frozen_clock, incident.id, people(2), is_drill=True)
+    outbox = make_outbox(store, frozen_clock, {"email": (account, EmailSender(account, None))})
+    report = asyncio.run(outbox.flush())
+    assert (report.sent, report.retry_wait) == (2, 0)
+    assert {row(store, i).provider_id for i in ids} == {f"drill:{i}" for i in ids}
+    assert email.message_from_bytes(wire_of(store, ids[0]))["From"] == "alerts@example.com"
+
+
+def test_a_blocked_real_route_does_not_hold_back_the_drills_of_its_channel(store, frozen_clock,
+                                                                          incident):
+    """The real email account is paused: its delivery waits; the drill emails go, round after
+    round (batch 2), although the blocked route shares their channel."""
+    real = add_account(store, frozen_clock, "email", "Relay")
+    with store.session() as s, s.begin():
+        s.execute(update(ChannelAccount).where(ChannelAccount.id == real.id)
+                  .values(paused_reason="535 authentication failed"))
+    drill = add_account(store, frozen_clock, "drill", "Drill inbox")
+    waiting = add_message(store, frozen_clock, incident.id, people(1, "r"))
+    drills = add_message(store, frozen_clock, incident.id, people(5, "d"), is_drill=True)
+    outbox = make_outbox(store, frozen_clock, {
+        "email": (real, FakeSender()), ("drill", "email"): (drill, DrillSender(drill))},
+        batch_size=2)
+    report = asyncio.run(outbox.flush())
+    assert report.sent == 5 and report.paused_accounts == ("Relay",)
+    assert set(states(store, drills).values()) == {"sent"}
+    assert states(store, waiting) == {waiting[0]: "queued"}

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QUrl
-from PySide6.QtGui import QFont, QFontDatabase, QTextDocument
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QTextDocument
 from PySide6.QtWidgets import (
     QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QPushButton,
     QSplitter, QTableView, QTabWidget, QTextBrowser, QVBoxLayout, QWidget,
@@ -30,56 +30,64 @@ from ui.widgets.forms import NoticeLabel, configure_table, named
 from ui.worker import Worker
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-class VariantModel(DtoTableModel[Variant]):
-    COLUMNS = ("Channel", "Detail", "Subject or text", "Recipients", "States")
-    CHANNEL, DETAIL, SUBJECT, RECIPIENTS, STATES = range(5)
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        v = self._rows[index.row()]
-        if role == DTO_ROLE:
-            return v
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            return {self.CHANNEL: v.channel, self.DETAIL: v.detail_level,
-                    self.SUBJECT: v.subject or " ".join(v.text.split())[:120],
-                    self.RECIPIENTS: str(len(v.recipients)),
-                    self.STATES: counts_text(v.counts)}[index.column()]
-        return None
-
-
-class RecipientModel(DtoTableModel[Recipient]):
-    COLUMNS = ("Recipient", "Address", "State", "Attempts", "Sent", "Last error")
-    NAME, ADDRESS, STATE, ATTEMPTS, SENT, ERROR = range(6)
+class _Rows(DtoTableModel[T]):
+    """A read-only table of DTOs: each subclass says a row's cells (and, where text does not
+    sort right, its sort values and a colour)."""
 
     def __init__(self, parent=None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(parent)
-        self.zone: Any = None
+        self.zone: Any = None   # times about the incident are shown in its client's zone
+
+    def cells(self, row: T) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def sort_values(self, row: T) -> dict[int, Any]:
+        return {}
+
+    def colour(self, row: T, column: int) -> str | None:
+        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        r = self._rows[index.row()]
-        col = index.column()
+        row, col = self._rows[index.row()], index.column()
         if role == DTO_ROLE:
-            return r
+            return row
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            return {self.NAME: r.name, self.ADDRESS: r.address,
-                    self.STATE: STATE_LABELS.get(r.state, r.state),
-                    self.ATTEMPTS: str(r.attempts),
-                    self.SENT: format_time(r.sent_at, self.zone),
-                    self.ERROR: r.last_error}[col]
+            return self.cells(row)[col]
         if role == SORT_ROLE:
-            return {self.ATTEMPTS: r.attempts, self.SENT: r.sent_at.isoformat()
-                    if r.sent_at else ""}.get(col, self.data(index))
-        if role == Qt.ItemDataRole.ForegroundRole and col == self.STATE:
-            from PySide6.QtGui import QColor
-
-            colour = STATE_COLOURS.get(r.state)
+            return self.sort_values(row).get(col, self.cells(row)[col])
+        if role == Qt.ItemDataRole.ForegroundRole:
+            colour = self.colour(row, col)
             return QColor(colour) if colour else None
         return None
+
+
+class VariantModel(_Rows[Variant]):
+    COLUMNS = ("Channel", "Detail", "Subject or text", "Recipients", "States")
+    CHANNEL, DETAIL, SUBJECT, RECIPIENTS, STATES = range(5)
+
+    def cells(self, v: Variant) -> tuple[str, ...]:
+        return (v.channel, v.detail_level, v.subject or " ".join(v.text.split())[:120],
+                str(len(v.recipients)), counts_text(v.counts))
+
+
+class RecipientModel(_Rows[Recipient]):
+    COLUMNS = ("Recipient", "Address", "State", "Attempts", "Sent", "Last error")
+    NAME, ADDRESS, STATE, ATTEMPTS, SENT, ERROR = range(6)
+
+    def cells(self, r: Recipient) -> tuple[str, ...]:
+        return (r.name, r.address, STATE_LABELS.get(r.state, r.state), str(r.attempts),
+                format_time(r.sent_at, self.zone), r.last_error)
+
+    def sort_values(self, r: Recipient) -> dict[int, Any]:
+        return {self.ATTEMPTS: r.attempts, self.SENT: r.sent_at.isoformat() if r.sent_at else ""}
+
+    def colour(self, r: Recipient, column: int) -> str | None:
+        return STATE_COLOURS.get(r.state) if column == self.STATE else None
 
     def row_of(self, delivery_id: int) -> int:
         return next((n for n, r in enumerate(self._rows) if r.delivery_id == delivery_id), -1)
@@ -356,30 +364,17 @@ def open_message(parent: QWidget, services: Any, message_id: int,
     return view
 
 
-class MessageListModel(DtoTableModel[MessageSummary]):
+class MessageListModel(_Rows[MessageSummary]):
     COLUMNS = ("Queued", "Type", "Subject or text", "Recipients", "States")
     QUEUED, TYPE, SUBJECT, RECIPIENTS, STATES = range(5)
 
-    def __init__(self, parent=None) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(parent)
-        self.zone: Any = None
+    def cells(self, m: MessageSummary) -> tuple[str, ...]:
+        return (format_time(m.created_at, self.zone),
+                m.type_label + (" (drill)" if m.is_drill else ""), m.subject,
+                str(m.recipients), counts_text(m.counts))
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        m = self._rows[index.row()]
-        col = index.column()
-        if role == DTO_ROLE:
-            return m
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            return {self.QUEUED: format_time(m.created_at, self.zone),
-                    self.TYPE: m.type_label + (" (drill)" if m.is_drill else ""),
-                    self.SUBJECT: m.subject, self.RECIPIENTS: str(m.recipients),
-                    self.STATES: counts_text(m.counts)}[col]
-        if role == SORT_ROLE:
-            return {self.QUEUED: m.created_at.isoformat(),
-                    self.RECIPIENTS: m.recipients}.get(col, self.data(index))
-        return None
+    def sort_values(self, m: MessageSummary) -> dict[int, Any]:
+        return {self.QUEUED: m.created_at.isoformat(), self.RECIPIENTS: m.recipients}
 
 
 class SentMessagesDialog(QDialog):
