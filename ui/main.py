@@ -39,6 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="flush: send what is due now; status: count deliveries per state")
     outbox.add_argument("--demo", action="store_true", dest="demo_sub",
                         help="use the demo database")
+    outbox.add_argument("--as", dest="as_name", metavar="NAME",
+                        help="the coordinator who signs what this writes (default: this "
+                             "computer's current one)")
+    people = sub.add_parser("coordinators", help="the people who work at the desk (headless)")
+    people.add_argument("action", nargs="?", choices=["list", "add"], default="list")
+    people.add_argument("name", nargs="?", metavar="NAME", help="add: the person's full name")
+    people.add_argument("--email", default="", help="add: their email address")
+    people.add_argument("--phone", default="", help="add: their phone number")
+    people.add_argument("--role", default="", help="add: a role note (e.g. night shift)")
+    people.add_argument("--demo", action="store_true", dest="demo_sub",
+                        help="use the demo database")
     listing = sub.add_parser("incidents", help="list incidents (headless)")
     listing.add_argument("--demo", action="store_true", dest="demo_sub",
                          help="list the demo database's incidents")
@@ -102,7 +113,13 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "outbox":
         from ui.cli.outbox import outbox_command
 
-        return outbox_command(args.action, demo=args.demo or args.demo_sub)
+        return outbox_command(args.action, demo=args.demo or args.demo_sub,
+                              as_name=args.as_name)
+    if args.command == "coordinators":
+        from ui.cli.coordinators import coordinators_command
+
+        return coordinators_command(args.action, args.name, args.email, args.phone, args.role,
+                                    demo=args.demo or args.demo_sub)
     if args.command == "incidents":
         from ui.cli.incidents import list_incidents
 

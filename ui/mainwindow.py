@@ -63,11 +63,22 @@ class MainWindow(QMainWindow):
         self.rail_layout.addStretch(1)
 
         central = QWidget()
-        layout = QHBoxLayout(central)
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        # until someone says who works at this desk (never modal: work goes on meanwhile)
+        from ui.settings.coordinators import DeskBar
+
+        self.desk_bar = DeskBar(services)
+        self.desk_bar.setVisible(not services.desk.confirmed)
+        self.desk_bar.confirmed.connect(lambda _p: self._show_desk())
+        outer.addWidget(self.desk_bar)
+        layout = QHBoxLayout()
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(rail)
         layout.addWidget(self.stack, 1)
+        outer.addLayout(layout, 1)
         self.setCentralWidget(central)
 
         # status bar
@@ -78,6 +89,10 @@ class MainWindow(QMainWindow):
         self.db_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.outbox_label = QLabel()
         self.outbox_label.setObjectName("outboxStatusLabel")
+        self.desk_label = QLabel()
+        self.desk_label.setObjectName("deskLabel")
+        self.statusBar().addPermanentWidget(self.desk_label)
+        self._show_desk()
         self.statusBar().addPermanentWidget(self.outbox_label)
         self.statusBar().addPermanentWidget(self.mode_label)
         self.statusBar().addPermanentWidget(self.db_label)
@@ -97,6 +112,26 @@ class MainWindow(QMainWindow):
 
         self._build_menu()
         self._restore_geometry()
+
+    # -- who is at the desk
+
+    def _show_desk(self) -> None:
+        desk = self.services.desk
+        self.desk_label.setText(f"Signing as {desk.name}" if desk.confirmed
+                                else f"Signing as {desk.name} (not confirmed)")
+
+    def switch_coordinator(self):  # type: ignore[no-untyped-def]
+        """File → Switch coordinator…: a shift change (non-modal; returns the dialog)."""
+        from ui.settings.coordinators import SwitchCoordinatorDialog
+
+        dialog = SwitchCoordinatorDialog(self.services, self)
+        dialog.accepted.connect(self._switched)
+        dialog.open()
+        return dialog
+
+    def _switched(self) -> None:
+        self.desk_bar.hide()
+        self._show_desk()
 
     # -- workspaces
 
@@ -206,6 +241,11 @@ class MainWindow(QMainWindow):
         self.new_action.setShortcut(QKeySequence.StandardKey.New)  # Ctrl+N
         self.new_action.triggered.connect(self.new_incident)
         file_menu.addAction(self.new_action)
+        self.switch_action = QAction("S&witch coordinator…", self)
+        self.switch_action.setObjectName("switchCoordinatorAction")
+        self.switch_action.setShortcut(QKeySequence("Ctrl+Shift+U"))
+        self.switch_action.triggered.connect(self.switch_coordinator)
+        file_menu.addAction(self.switch_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setObjectName("quitAction")

@@ -191,6 +191,15 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
         accounts.widgets[key].setText(value)
     _save(accounts, folder / "accounts.png", saved)
     accounts.reject()
+    # who is at the desk: the first-run bar (as a new database shows it) and a shift change
+    bar = window.desk_bar
+    bar.name_edit.setText("Dana Brooks")
+    bar.show()
+    _save(window, folder / "desk-bar.png", saved)
+    bar.hide()
+    switch = window.switch_coordinator()
+    _save(switch, folder / "switch-coordinator.png", saved)
+    switch.reject()
     rules = window.open_clock_rules()
     rules.tabs.setCurrentWidget(rules.escalation)
     rules.escalation.select("sev1_unresolved_60")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Signal
 
@@ -17,6 +18,14 @@ from app.stakeholders.groups import GroupService
 from app.incidents.lifecycle import IncidentService
 from app.stakeholders.service import StakeholderService
 from app.storage.engine import Store
+
+UNNAMED = "Unnamed coordinator"       # signs entries until someone says who is at the desk
+
+
+def desk_key(is_demo: bool) -> str:
+    """This computer's last chosen coordinator of the database, in the settings (the demo's
+    coordinators are other rows)."""
+    return f"desk/{'demo' if is_demo else 'main'}/coordinator_id"
 
 
 class QtEvents(QObject):
@@ -67,15 +76,30 @@ class Services:
     groups: GroupService
     qt_events: QtEvents
     settings: QSettings
+    coordinators: Any = None   # CoordinatorService
+    desk: Any = None           # app.coordinators.service.Desk: who signs what is written here
     is_demo: bool = False
 
     @classmethod
     def build(cls, config: AppConfig, store: Store, clock: Clock, is_demo: bool = False,
               actor: str | None = None) -> "Services":
+        """`actor`: the coordinator to work as (found or added, and confirmed: tests, the
+        CLI's --as); otherwise the one this computer chose last, or a desk to confirm."""
+        from app.coordinators.service import CoordinatorService, Desk, desk_for
+
         bus = EventBus()
         settings = QSettings(str(config.settings_path), QSettings.Format.IniFormat)
-        incidents = IncidentService(store, clock, bus, actor=actor)
+        coordinators = CoordinatorService(store, clock)
+        if actor is not None:
+            person = coordinators.find(actor) or coordinators.add(actor)
+            desk = Desk(person.name, person.id)
+        else:
+            chosen = settings.value(desk_key(is_demo))
+            desk = desk_for(coordinators, int(chosen) if str(chosen or "").isdigit() else None,
+                            fallback=UNNAMED, demo=is_demo)
+        incidents = IncidentService(store, clock, bus, actor=desk)
         return cls(config=config, store=store, clock=clock, events=bus, incidents=incidents,
+                   coordinators=coordinators, desk=desk,
                    stakeholders=StakeholderService(store, clock, bus),
                    groups=GroupService(store, bus),
                    qt_events=QtEvents(bus), settings=settings, is_demo=is_demo)

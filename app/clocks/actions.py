@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.coordinators.service import sign
 from app import events as ev
 from app.clock import Clock, ensure_utc
 from app.clocks.regulatory import load_rules
@@ -175,8 +176,10 @@ class ClockActions:
 
     def _append(self, session: Session, incident_id: int, kind: TimelineKind, summary: str,
                 data: dict[str, Any], actor: str | None = None) -> Any:
+        name, coordinator_id = sign(actor or self.actor)
         entry = TimelineEntry(incident_id=incident_id, at=self.clock.now(), kind=kind.value,
-                              actor=actor or self.actor, summary=summary, data=data)
+                              actor=name, coordinator_id=coordinator_id, summary=summary,
+                              data=data)
         session.add(entry)
         session.flush()
         return entry_dto(entry)

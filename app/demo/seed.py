@@ -82,28 +82,47 @@ def seed(store: Store, now: datetime, spec: dict[str, Any]) -> int:
                 region=regions[s["client"]])
 
     _seed_map_extras(store, spec, client_ids, now)
-    coordinator = spec.get("coordinator", "coordinator")
+    desks = _seed_coordinators(store, spec, now)
     first: int | None = None
     for inc in [spec["incident"], *spec.get("more_incidents", [])]:
-        incident_id = _seed_incident(store, inc, client_ids, now, coordinator)
+        incident_id = _seed_incident(store, inc, client_ids, now, desks)
         first = first if first is not None else incident_id
     assert first is not None
     return first
 
 
+def _seed_coordinators(store: Store, spec: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The people the demo's timeline names ("Dana Brooks (Harbor IT)": the name, and the
+    organisation as the role note) as coordinators; a desk for each, by the spec's words.
+    The spec's main coordinator comes first; key "" is theirs."""
+    from app.coordinators.service import CoordinatorService, Desk
+
+    service = CoordinatorService(store, FrozenClock(now))
+    said = [spec.get("coordinator", "Coordinator")]
+    for inc in [spec["incident"], *spec.get("more_incidents", [])]:
+        said += [step["actor"] for step in inc["steps"] if step.get("actor")]
+    desks: dict[str, Any] = {}
+    for words in dict.fromkeys(said):
+        name, _, org = words.partition(" (")
+        person = service.find(name) or service.add(name, role_note=org.rstrip(")"))
+        desks[words] = Desk(person.name, person.id)
+    desks[""] = desks[said[0]]
+    return desks
+
+
 def _seed_incident(store: Store, inc: dict[str, Any], client_ids: dict[str, int],
-                   now: datetime, coordinator: str) -> int:
+                   now: datetime, desks: dict[str, Any]) -> int:
     """Play one incident's steps at their times, through the services the window uses."""
     def at(minutes: float) -> datetime:
         return now + timedelta(minutes=minutes)
 
     clock = FrozenClock(now)
     events = EventBus()
-    service = IncidentService(store, clock, events, actor=coordinator)
+    service = IncidentService(store, clock, events, actor=desks[""])
     incident_id: int | None = None
     for step in inc["steps"]:
         clock.set(at(step["at"]))
-        service.actor = step.get("actor", coordinator)
+        service.actor = desks[step.get("actor", "")]
         action = step["action"]
         if action == "open":
             dto = service.open(
@@ -187,7 +206,7 @@ def _seed_message(store: Store, clock: FrozenClock, service: IncidentService, in
     queue_message(store, clock, None, incident=incident, client=client,
                   template_type=step["template"], templates=templates,
                   recipients=recipients, actor=service.actor,
-                  sender=Sender(name=service.actor, organisation=msp.name), inputs=inputs)
+                  sender=Sender(name=str(service.actor), organisation=msp.name), inputs=inputs)
     clock.set(at(step["at"] + step.get("sent_after", 1)))
     accounts = AccountService(store, clock, SecretStore(MemorySecretBackend()))
     drill = accounts.create_drill_if_missing()

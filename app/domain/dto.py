@@ -72,6 +72,7 @@ class TimelineEntryDTO:
     actor: str
     summary: str
     data: dict[str, Any] = field(default_factory=dict)
+    coordinator_id: int | None = None   # the person at the desk who wrote it (0010 on)
 
 
 @dataclass(frozen=True)

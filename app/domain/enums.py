@@ -96,6 +96,7 @@ class TimelineKind(StrEnum):
     CLOCK_STARTED = "clock_started"
     CLOCK_SATISFIED = "clock_satisfied"
     REMINDER = "reminder"
+    COORDINATOR_CHANGED = "coordinator_changed"
 
 
 class ImpactFlag(StrEnum):
@@ -116,6 +117,7 @@ _LABELS: dict[Enum, str] = {
     Channel.SMS: "SMS",
     Channel.EMAIL: "Email",
     TimelineKind.PHASE_CHANGED: "Phase changed",
+    TimelineKind.COORDINATOR_CHANGED: "Coordinator changed",
     TimelineKind.SEVERITY_CHANGED: "Severity changed",
     TimelineKind.FACTS_CHANGED: "Fact changed",
     TimelineKind.FLAG_CHANGED: "Impact flag changed",

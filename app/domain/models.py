@@ -293,9 +293,39 @@ class TimelineEntry(Base):
     actor: Mapped[str] = mapped_column(String(200), default="")
     summary: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Who at the desk wrote it (migration 0010); None for the outbox's and the clocks' own
+    # entries, and for entries written before coordinators were kept (record_meta says which).
+    coordinator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("coordinators.id", ondelete="RESTRICT"), nullable=True)
+
+
+class Coordinator(Base):
+    """A person who works at a desk: who decided, who sent."""
+
+    __tablename__ = "coordinators"
+    __table_args__ = {"sqlite_autoincrement": True}  # an entry never points at someone else
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    email: Mapped[str] = mapped_column(String(320), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    role_note: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RecordMeta(Base):
+    """Facts about the record itself (e.g. from which timeline entry coordinators are kept)."""
+
+    __tablename__ = "record_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
 
 
 __all__ = ["Base", "Client", "Stakeholder", "ContactPoint", "Incident", "TimelineEntry",
+           "Coordinator", "RecordMeta",
            "Responsibility", "Group", "GroupMember", "CustomTemplate", "Message", "Delivery",
            "ChannelAccount",
            "UTCDateTime", "TimelineKind"]

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.coordinators.service import sign
 from app import events as ev
 from app.clock import Clock, ensure_utc
 from app.domain.dto import FACT_LABELS, Facts, IncidentDTO, TimelineEntryDTO
@@ -109,7 +110,7 @@ def incident_dto(incident: Incident, client_name: str) -> IncidentDTO:
 def entry_dto(entry: TimelineEntry) -> TimelineEntryDTO:
     return TimelineEntryDTO(id=entry.id, incident_id=entry.incident_id, at=entry.at,
                             kind=entry.kind, actor=entry.actor, summary=entry.summary,
-                            data=dict(entry.data or {}))
+                            data=dict(entry.data or {}), coordinator_id=entry.coordinator_id)
 
 
 # ---------------------------------------------------------------- validation (pure)
@@ -387,6 +388,26 @@ class IncidentService:
     def add_decision(self, incident_id: int, text: str) -> TimelineEntryDTO:
         return self._add_text(incident_id, TimelineKind.DECISION, text, "decision")
 
+    def hand_over(self, previous: str) -> list[TimelineEntryDTO]:
+        """A shift change at this desk (its desk already names the new coordinator): one
+        "coordinator_changed" entry in the timeline of every incident still open (not closed,
+        not archived), signed by the one who took over."""
+        name = str(self.actor)
+        summary = f"{name} took over from {previous}" if previous and previous != name \
+            else f"{name} is coordinating"
+        out = []
+        with self.store.session() as session, session.begin():
+            open_ones = session.scalars(select(Incident).where(
+                Incident.phase != Phase.CLOSED, Incident.archived.is_(False))
+                .order_by(Incident.id))
+            for incident in open_ones:
+                entry = self._append(session, incident, TimelineKind.COORDINATOR_CHANGED,
+                                     summary, {"previous": previous, "coordinator": name})
+                out.append(entry_dto(entry))
+        for entry in out:
+            self.events.publish(ev.TIMELINE_APPENDED, entry)
+        return out
+
     # -- internals
 
     def _add_text(self, incident_id: int, kind: TimelineKind, text: str,
@@ -419,8 +440,10 @@ class IncidentService:
 
     def _append(self, session: Session, incident: Incident, kind: TimelineKind, summary: str,
                 data: dict[str, Any]) -> TimelineEntry:
+        name, coordinator_id = sign(self.actor)
         entry = TimelineEntry(incident_id=incident.id, at=self.clock.now(), kind=kind.value,
-                              actor=self.actor, summary=summary, data=data)
+                              actor=name, coordinator_id=coordinator_id, summary=summary,
+                              data=data)
         session.add(entry)
         session.flush()
         return entry

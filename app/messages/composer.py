@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
+from app.coordinators.service import sign
 from app import events as ev
 from app.clock import Clock
 from app.domain.dto import ClientDTO, IncidentDTO, Recipient, RecipientList
@@ -288,7 +289,7 @@ def queue_message(store, clock: Clock, events: ev.EventBus | None, *,  # type: i
             raise ValidationError({"incident": "The incident no longer exists."})
         message = Message(incident_id=incident.id, template_type=template_type,
                           template_keys=sorted(keys), audience=dict(audience or {}),
-                          created_at=now, created_by=actor, is_drill=incident.is_drill)
+                          created_at=now, created_by=sign(actor)[0], is_drill=incident.is_drill)
         session.add(message)
         session.flush()
         session.add_all([Delivery(
@@ -305,7 +306,8 @@ def queue_message(store, clock: Clock, events: ev.EventBus | None, *,  # type: i
         summary = (f"{TYPE_LABELS[template_type]} queued for {len(rows)} recipients ({channels})"
                    + (" — drill" if incident.is_drill else ""))
         entry = TimelineEntry(incident_id=incident.id, at=now, kind=TimelineKind.MESSAGE_QUEUED.value,
-                              actor=actor, summary=summary,
+                              actor=sign(actor)[0], coordinator_id=sign(actor)[1],
+                              summary=summary,
                               data={"message_id": message.id, "template_type": template_type,
                                     "recipients": len(rows), "by_channel": by_channel,
                                     "unreachable": [u.name for u in recipients.unreachable]})

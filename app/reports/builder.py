@@ -158,7 +158,8 @@ def load_record_inputs(store: Any, clock: Clock, incident_id: int,
     from sqlalchemy import String, select, type_coerce
 
     from app.clocks.evaluation import ClockService
-    from app.domain.models import Delivery, Group, Message, Stakeholder, TimelineEntry
+    from app.coordinators.service import signature
+    from app.domain.models import Delivery, Group, Message, RecordMeta, Stakeholder, TimelineEntry
 
     now = now or clock.now()
     service = ClockService(store, clock)
@@ -167,7 +168,12 @@ def load_record_inputs(store: Any, clock: Clock, incident_id: int,
         if g is None:
             raise NotFound(f"Incident {incident_id} does not exist.")
         policies = service.rules.policies_for(session, {g.client.id})
-        timeline = [TimelineEntryDTO(r.id, incident_id, _utc(r.at), r.kind, r.actor or "",
+        # entries written before coordinators were kept say so (app/coordinators)
+        first_signed = session.scalar(select(RecordMeta.value).where(
+            RecordMeta.key == "coordinators_from_entry"))
+        first = int(first_signed) if first_signed else None
+        timeline = [TimelineEntryDTO(r.id, incident_id, _utc(r.at), r.kind,
+                                     signature(r.actor or "", r.id, first),
                                      r.summary or "", dict(r.data or {}))
                     for r in session.execute(
                         select(TimelineEntry.id, type_coerce(TimelineEntry.at, String).label("at"),

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.coordinators.service import sign
 from app import events as ev
 from app.clock import Clock, ensure_utc
 from app.domain.dto import IncidentDTO, TimelineEntryDTO
@@ -424,8 +425,10 @@ class PostIncidentService:
 
     def _append(self, session: Session, incident: Incident, kind: TimelineKind, summary: str,
                 data: dict[str, Any]) -> TimelineEntryDTO:
+        name, coordinator_id = sign(self.actor)
         entry = TimelineEntry(incident_id=incident.id, at=self.clock.now(), kind=kind.value,
-                              actor=self.actor, summary=summary, data=data)
+                              actor=name, coordinator_id=coordinator_id, summary=summary,
+                              data=data)
         session.add(entry)
         session.flush()
         return entry_dto(entry)

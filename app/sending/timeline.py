@@ -11,6 +11,7 @@ from typing import Any, Sequence
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from app.coordinators.service import sign
 from app.domain.dto import TimelineEntryDTO
 from app.domain.enums import DeliveryState as S, TimelineKind
 from app.domain.models import TimelineEntry
@@ -64,7 +65,7 @@ def _kind(action: str, state: S) -> TimelineKind:
 
 
 def entries(session: Session, changes: Sequence[Change], now: datetime,
-            actor: str) -> list[TimelineEntryDTO]:
+            actor: Any) -> list[TimelineEntryDTO]:
     """One entry per change, or one summary per (message, action, state, channel) when a batch
     has more than SUMMARY_OVER of them; the summary's data keeps the delivery ids."""
     groups: dict[tuple[int, str, S, str], list[Change]] = {}
@@ -125,10 +126,13 @@ def recovered_entries(session: Session, found: Sequence[Info],
     return insert_entries(session, rows)
 
 
-def entry_row(incident_id: int, at: datetime, kind: str, actor: str, summary: str,
+def entry_row(incident_id: int, at: datetime, kind: str, actor: Any, summary: str,
               data: dict[str, Any]) -> dict[str, Any]:
-    return {"incident_id": incident_id, "at": at, "kind": kind, "actor": actor,
-            "summary": summary, "data": data}
+    """`actor`: the desk (a person's action, signed with their coordinator id) or a
+    component's name."""
+    name, coordinator_id = sign(actor)
+    return {"incident_id": incident_id, "at": at, "kind": kind, "actor": name,
+            "coordinator_id": coordinator_id, "summary": summary, "data": data}
 
 
 def insert_entries(session: Session, rows: list[dict[str, Any]]) -> list[TimelineEntryDTO]:
@@ -139,5 +143,6 @@ def insert_entries(session: Session, rows: list[dict[str, Any]]) -> list[Timelin
     ids = session.connection().execute(
         insert(_TE).returning(_TE.c.id, sort_by_parameter_order=True), rows).scalars().all()
     return [TimelineEntryDTO(id=i, incident_id=r["incident_id"], at=r["at"], kind=r["kind"],
-                             actor=r["actor"], summary=r["summary"], data=dict(r["data"]))
+                             actor=r["actor"], summary=r["summary"], data=dict(r["data"]),
+                             coordinator_id=r["coordinator_id"])
             for i, r in zip(ids, rows)]

@@ -16,6 +16,8 @@ from app.storage.migrate import (
 )
 from app.storage.triggers import TIMELINE_TRIGGERS
 
+# the columns every version has (later ones add theirs)
+TIMELINE_ROWS = "SELECT id, incident_id, at, kind, actor, summary, data FROM timeline_entries"
 NEW_COLUMNS = {"resolution_confirmed_by", "resolution_confirmed_at", "impact_summary",
                "root_cause", "root_cause_under_investigation", "lessons_learned"}
 
@@ -81,7 +83,7 @@ def db_0007(tmp_path) -> Path:
 def test_0007_database_upgrades_in_place_with_the_defaults_and_downgrades(db_0007, tmp_path):
     path = db_0007
     rootpage = query(path, "SELECT rootpage FROM sqlite_master WHERE name='incidents'")
-    timeline_before = query(path, "SELECT * FROM timeline_entries")
+    timeline_before = query(path, TIMELINE_ROWS)
     assert not NEW_COLUMNS & columns(path, "incidents")
 
     store = Store.open(path, backup_dir=tmp_path / "backups")
@@ -92,7 +94,7 @@ def test_0007_database_upgrades_in_place_with_the_defaults_and_downgrades(db_000
     # references it was touched; the timeline's append-only triggers are still there
     assert query(path, "SELECT rootpage FROM sqlite_master WHERE name='incidents'") == rootpage
     assert set(TIMELINE_TRIGGERS) <= triggers(path)
-    assert query(path, "SELECT * FROM timeline_entries") == timeline_before
+    assert query(path, TIMELINE_ROWS) == timeline_before
     # the existing incident gets the defaults
     assert query(path, "SELECT resolution_confirmed_by, resolution_confirmed_at, impact_summary, "
                        "root_cause, root_cause_under_investigation, lessons_learned "
@@ -129,7 +131,7 @@ def test_0007_database_upgrades_in_place_with_the_defaults_and_downgrades(db_000
     assert not NEW_COLUMNS & columns(path, "incidents")
     assert not {"remediation_items", "feedback"} & tables(path)
     assert query(path, "SELECT id, title, phase FROM incidents") == [(1, "Email down", "resolved")]
-    assert query(path, "SELECT * FROM timeline_entries") == timeline_before
+    assert query(path, TIMELINE_ROWS) == timeline_before
     assert set(TIMELINE_TRIGGERS) <= triggers(path)
     assert query(path, "PRAGMA foreign_key_check") == []
 

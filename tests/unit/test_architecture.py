@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app"
 
 # The rooms of app/ (besides the core modules at its top) and what each is for.
-PACKAGES = {"domain", "storage", "incidents", "stakeholders", "messages", "sending", "clocks",
+PACKAGES = {"domain", "storage", "coordinators", "incidents", "stakeholders", "messages", "sending", "clocks",
             "reports", "demo"}
 CORE = {"clock", "config", "errors", "events", "logs", "paths", "runtime", "timefmt"}
 

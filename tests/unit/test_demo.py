@@ -159,3 +159,21 @@ def test_the_demo_communicates_and_runs_regulatory_clocks(demo):
     assert status["contract_sla"] == ClockStatus.SATISFIED
     due = {c.rule.id: c.due_at for c in breach.regulatory}
     assert timedelta(days=29) < due["us_wa_residents"] - clock.now() < timedelta(days=30)
+
+
+def test_the_demo_timeline_names_its_people_never_the_os_login(demo):
+    import getpass
+
+    from app.coordinators.service import CoordinatorService, is_component
+
+    _path, clock, store = demo
+    with store.session() as s:
+        signed = s.execute(select(TimelineEntry.actor, TimelineEntry.coordinator_id)).all()
+    people = {c.id: c.name for c in CoordinatorService(store, clock).list()}
+    assert {"Dana Brooks", "Alex Novak", "Ben Ortiz", "Chris Morgan"} <= set(people.values())
+    assert signed and getpass.getuser() not in {actor for actor, _ in signed}
+    for actor, coordinator_id in signed:
+        if is_component(actor):
+            assert coordinator_id is None, actor
+        else:
+            assert people[coordinator_id] == actor

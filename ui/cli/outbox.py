@@ -8,7 +8,7 @@ from app import runtime
 from ui.startup import open_store
 
 
-def outbox_command(action: str, demo: bool) -> int:
+def outbox_command(action: str, demo: bool, as_name: str | None = None) -> int:
     """`clarion outbox flush|status`: the outbox without a window (asyncio.run)."""
     from app.events import EventBus
     from app.sending.accounts import AccountService
@@ -17,15 +17,22 @@ def outbox_command(action: str, demo: bool) -> int:
     from app.sending.secrets import SecretStore
 
     try:
-        _config, store, clock = open_store(demo)
+        config, store, clock = open_store(demo)
     except Exception as exc:  # noqa: BLE001
         print(f"clarion: cannot open the database: {exc}", file=sys.stderr)
         return 2
+    from ui.cli.coordinators import cli_desk
     from ui.outbox.runner import SenderPool
+
+    desk, why = cli_desk(config, store, clock, as_name, demo)
+    if desk is None:
+        print(f"clarion: {why}", file=sys.stderr)
+        store.dispose()
+        return 2
 
     bus = EventBus()
     pool = SenderPool(AccountService(store, clock, SecretStore(), bus))
-    outbox = Outbox(store, clock, bus, pool.resolve)
+    outbox = Outbox(store, clock, bus, pool.resolve, actor=desk)
     if action == "flush":
         runtime.settle_heap()  # a long send must not run with the collector paused
         recovered = outbox.recover()

@@ -428,7 +428,7 @@ class ComposerWorkspace(QWidget):
     def sender(self, incident: IncidentDTO) -> Sender:
         clients = list_clients(self.services.store)
         msp = next((c for c in clients if c.is_msp), None)
-        return Sender(name=self.services.incidents.actor,
+        return Sender(name=self.services.desk.name,
                       organisation=msp.name if msp else incident.client_name)
 
     def inputs(self) -> dict[str, str]:

@@ -174,6 +174,7 @@ class IncidentView(QWidget):
         self.entry_detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.entry_detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.timeline_view.selectionModel().selectionChanged.connect(self._entry_selected)
+        self._first_signed: int | None = None   # entries before it: written before coordinators
         # double-click or Enter on an entry about a message opens the message as it was sent
         self.timeline_view.activated.connect(self.open_entry)
 
@@ -329,8 +330,13 @@ class IncidentView(QWidget):
         if not indexes:
             return
         entry: TimelineEntryDTO = self.timeline_proxy.data(indexes[0], ENTRY_ROLE)
-        text = (f"<b>{format_local(entry.at)} · {kind_label(entry.kind)}</b> · {entry.actor}<br>"
-                + html.escape(describe(entry)))
+        from app.coordinators.service import signature
+
+        if self._first_signed is None and self.services.coordinators is not None:
+            self._first_signed = self.services.coordinators.first_entry_signed()
+        who = signature(entry.actor, entry.id, self._first_signed)
+        text = (f"<b>{format_local(entry.at)} · {kind_label(entry.kind)}</b> · "
+                f"{html.escape(who)}<br>" + html.escape(describe(entry)))
         if entry.kind == TimelineKind.MESSAGE_QUEUED.value and entry.data.get("message_id"):
             from app.messages.composer import message_deliveries
 

@@ -85,7 +85,7 @@ class PostIncidentDialog(QDialog):
         page = QWidget()
         self.confirmed_label = QLabel()
         self.confirmed_label.setObjectName("resolutionConfirmedLabel")
-        self.confirmed_by = named(QLineEdit(self.services.incidents.actor), "confirmedByEdit",
+        self.confirmed_by = named(QLineEdit(self.services.desk.name), "confirmedByEdit",
                                   "Resolution confirmed by", "Who confirmed the resolution")
         self.confirmed_at = named(QDateTimeEdit(to_qdatetime(self.services.clock.now())),
                                   "confirmedAtEdit", "Resolution confirmed at")
