@@ -129,6 +129,15 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def edit_coordinators(self):  # type: ignore[no-untyped-def]
+        """Settings → Coordinators…: the people of this database (non-modal; returns it)."""
+        from ui.settings.coordinators import CoordinatorsDialog
+
+        dialog = CoordinatorsDialog(self.services, self)
+        dialog.finished.connect(lambda _r: self._show_desk())
+        dialog.open()
+        return dialog
+
     def _switched(self) -> None:
         self.desk_bar.hide()
         self._show_desk()
@@ -272,6 +281,10 @@ class MainWindow(QMainWindow):
         accounts_action.setShortcut(QKeySequence("Ctrl+,"))
         accounts_action.triggered.connect(self.edit_accounts)
         settings_menu.addAction(accounts_action)
+        coordinators_action = QAction("C&oordinators…", self)
+        coordinators_action.setObjectName("coordinatorsAction")
+        coordinators_action.triggered.connect(self.edit_coordinators)
+        settings_menu.addAction(coordinators_action)
         clock_rules_action = QAction("Incident &clock rules…", self)
         clock_rules_action.setObjectName("clockRulesAction")
         clock_rules_action.triggered.connect(self.open_clock_rules)

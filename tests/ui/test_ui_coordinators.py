@@ -96,3 +96,41 @@ def test_a_shift_change_hands_over_every_open_incident(qtbot, window, services, 
     qtbot.addWidget(dialog)
     assert dialog.person_combo.currentData() != sam.id
     dialog.reject()
+
+
+def test_the_coordinators_list_edits_with_undo_and_keeps_who_wrote_entries(qtbot, window,
+                                                                           services, client_of):
+    dialog = window.edit_coordinators()
+    qtbot.addWidget(dialog)
+    me = services.desk.name
+    assert [dialog.model.row_at(r).name for r in range(dialog.model.rowCount())] == [me]
+    assert dialog.model.data(dialog.model.index(0, 4)) == "At this desk"
+
+    dialog.start_new()
+    dialog.edits["name"].setText("Sam Reyes")
+    dialog.edits["phone"].setText("12")
+    assert dialog.save() is None and dialog.errors["phone"].text()  # refused, not stored
+    assert services.coordinators.find("Sam Reyes") is None
+    dialog.edits["phone"].setText("+1 206 555 0199")
+    sam = dialog.save()
+    assert sam.phone == "+12065550199" and dialog.current().id == sam.id
+
+    dialog.edits["role_note"].setText("night shift")
+    dialog.save()
+    assert services.coordinators.get(sam.id).role_note == "night shift"
+    dialog.undo_stack.undo()                                   # the edit
+    assert services.coordinators.get(sam.id).role_note == ""
+    dialog.undo_stack.undo()                                   # the addition
+    assert services.coordinators.find("Sam Reyes") is None
+    dialog.undo_stack.redo()
+    assert services.coordinators.find("Sam Reyes") is not None
+
+    # the one at the desk wrote an entry: deleting is refused, and so is making them inactive
+    services.incidents.open(client_id=client_of(services), title="Portal down",
+                            severity=Severity.SEV3, detected_at=services.clock.now())
+    dialog.reload(services.desk.coordinator_id)
+    assert dialog.delete() is None and "switch coordinator first" in dialog.notice.text()
+    dialog.active_box.setChecked(False)
+    assert dialog.save() is None
+    assert services.coordinators.get(services.desk.coordinator_id).active
+    dialog.reject()

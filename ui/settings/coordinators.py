@@ -1,21 +1,26 @@
 """Who is working at this desk: the first-run bar (non-modal: Clarion works meanwhile, signing
-with the prefilled name) and the shift-change dialog (File → Switch coordinator…). Both only
-call app/coordinators; the choice is kept in this computer's settings by coordinator id."""
+with the prefilled name), the shift-change dialog (File → Switch coordinator…) and the list of
+coordinators (Settings → Coordinators…, undoable). All only call app/coordinators; the choice is
+kept in this computer's settings by coordinator id."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
-    QComboBox, QDialog, QDialogButtonBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QLineEdit,
-    QPushButton, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
+    QLineEdit, QPushButton, QTableView, QVBoxLayout, QWidget,
 )
 
 from app.coordinators.service import CoordinatorDTO
-from app.errors import ValidationError
+from app.errors import ClarionError, ValidationError
+from ui.models.base import DTO_ROLE, DtoTableModel, Index
 from ui.services import UNNAMED, desk_key
-from ui.widgets.forms import ErrorLabel, named, with_error
+from ui.widgets.forms import (
+    ErrorLabel, NoticeLabel, configure_table, named, undo_footer, with_error,
+)
 
 
 def take_the_desk(services: Any, person: CoordinatorDTO, announce: bool) -> None:
@@ -157,3 +162,208 @@ class SwitchCoordinatorDialog(QDialog):
         self.chosen = person
         self.accept()
         return person
+
+
+class CoordinatorModel(DtoTableModel[CoordinatorDTO]):
+    COLUMNS = ("Name", "Role note", "Email", "Phone", "Status")
+
+    def __init__(self, desk: Any, parent=None) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(parent)
+        self.desk = desk
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        c = self._rows[index.row()]
+        if role == DTO_ROLE:
+            return c
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            status = "At this desk" if c.id == self.desk.coordinator_id else \
+                ("Active" if c.active else "Inactive")
+            return (c.name, c.role_note, c.email, c.phone, status)[index.column()]
+        return None
+
+    def row_of(self, coordinator_id: int) -> int:
+        return next((n for n, c in enumerate(self._rows) if c.id == coordinator_id), -1)
+
+
+class CoordinatorsDialog(QDialog):
+    """Settings → Coordinators: the people of this database. Every change can be undone; one
+    who wrote timeline entries can be made inactive, not deleted."""
+
+    FIELDS = ("name", "email", "phone", "role_note")
+
+    def __init__(self, services: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.setObjectName("coordinatorsDialog")
+        self.setAccessibleName("Coordinators")
+        self.setWindowTitle("Coordinators")
+        self.resize(860, 440)
+        self.undo_stack = QUndoStack(self)
+        self.model = CoordinatorModel(services.desk, self)
+        self.table = configure_table(named(QTableView(), "coordinatorsTable", "Coordinators"))
+        self.table.setModel(self.model)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.edits = {
+            "name": named(QLineEdit(), "coordinatorNameEdit", "Name"),
+            "email": named(QLineEdit(), "coordinatorEmailEdit", "Email"),
+            "phone": named(QLineEdit(), "coordinatorPhoneEdit", "Phone"),
+            "role_note": named(QLineEdit(), "coordinatorRoleEdit", "Role note"),
+        }
+        self.errors = {k: ErrorLabel(f"coordinator{k.title().replace('_', '')}Error")
+                       for k in self.FIELDS}
+        self.active_box = named(QCheckBox("Active (can be chosen at the desk)"),
+                                "coordinatorActiveBox", "Active")
+        form = QFormLayout()
+        for label, key in (("&Name", "name"), ("&Email", "email"), ("&Phone", "phone"),
+                           ("&Role note", "role_note")):
+            form.addRow(label, with_error(self.edits[key], self.errors[key]))
+        form.addRow("", self.active_box)
+        self.save_button = named(QPushButton("Save"), "coordinatorSaveButton",
+                                 "Save the chosen coordinator")
+        self.new_button = named(QPushButton("New"), "coordinatorNewButton",
+                                "Clear the form to add a new coordinator (then Save)")
+        self.delete_button = named(QPushButton("Delete"), "coordinatorDeleteButton",
+                                   "Delete a coordinator who never wrote an entry")
+        self.notice = NoticeLabel("coordinatorsNotice")
+        buttons = QHBoxLayout()
+        for b in (self.save_button, self.new_button, self.delete_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        right = QVBoxLayout()
+        right.addLayout(form)
+        right.addLayout(buttons)
+        right.addWidget(self.notice)
+        right.addStretch(1)
+        body = QHBoxLayout()
+        body.addWidget(self.table, 3)
+        body.addLayout(right, 2)
+        _undo, _redo, footer = undo_footer(self, self.undo_stack, "coordinators")
+        layout = QVBoxLayout(self)
+        layout.addLayout(body, 1)
+        layout.addLayout(footer)
+        self.table.selectionModel().currentRowChanged.connect(lambda *_: self._fill())
+        self.save_button.clicked.connect(self.save)
+        self.new_button.clicked.connect(self.start_new)
+        self.delete_button.clicked.connect(self.delete)
+        self.reload()
+
+    # -- reading
+
+    def reload(self, select: int | None = None) -> None:
+        current = select if select is not None else getattr(self.current(), "id", None)
+        self.model.replace_rows(self.services.coordinators.list(include_inactive=True))
+        row = self.model.row_of(current) if current is not None else -1
+        if self.model.rowCount():
+            self.table.selectRow(max(row, 0))
+        self._fill()
+
+    def current(self) -> CoordinatorDTO | None:
+        index = self.table.currentIndex()
+        return index.data(DTO_ROLE) if index.isValid() else None
+
+    def _fill(self) -> None:
+        c = self.current()
+        for key in self.FIELDS:
+            self.edits[key].setText(getattr(c, key) if c else "")
+            self.errors[key].clear_error()
+        self.active_box.setChecked(c.active if c else True)
+        self.delete_button.setEnabled(c is not None)
+
+    def _values(self) -> dict[str, str]:
+        return {key: self.edits[key].text() for key in self.FIELDS}
+
+    def _show_errors(self, exc: ValidationError) -> None:
+        for key, message in exc.errors.items():
+            if key in self.errors:
+                self.errors[key].show_error(message)
+
+    # -- editing (each change goes through the service first: a refused one is never pushed)
+
+    def _push(self, text: str, redo: Any, undo: Any) -> None:
+        from ui.stakeholders.commands import ServiceCommand
+
+        def again(action: Any) -> Any:
+            def run() -> None:
+                action()
+                self.reload()
+            return run
+
+        self.undo_stack.push(ServiceCommand(text, again(redo), again(undo),
+                                            self.notice.show_error))
+
+    def start_new(self) -> None:
+        self.table.clearSelection()
+        self.table.setCurrentIndex(self.model.index(-1, 0))
+        self._fill()
+        self.edits["name"].setFocus()
+
+    def save(self) -> CoordinatorDTO | None:
+        """Save the chosen coordinator's changes, or add one when none is chosen (New)."""
+        c = self.current()
+        if c is None:
+            return self.add()
+        service, values = self.services.coordinators, self._values()
+        active = self.active_box.isChecked()
+        if not active and c.id == self.services.desk.coordinator_id:
+            self.notice.show_error(f"{c.name} is working at this desk: switch coordinator "
+                                   f"first (File → Switch coordinator…).")
+            return None
+        try:
+            saved = service.update(c.id, active=active, **values)
+        except ValidationError as exc:
+            self._show_errors(exc)
+            return None
+        before = {key: getattr(c, key) for key in self.FIELDS}
+        self._push(f"edit {saved.name}",
+                   lambda: service.update(c.id, active=active, **values),
+                   lambda: service.update(c.id, active=c.active, **before))
+        if self.services.desk.coordinator_id == c.id:
+            self.services.desk.name = saved.name   # what is written from now on
+        self.notice.show_info(f"Saved {saved.name}. Entries already written keep the name "
+                              f"they were signed with.")
+        self.reload(saved.id)
+        return saved
+
+    def add(self) -> CoordinatorDTO | None:
+        service, values = self.services.coordinators, self._values()
+        try:
+            person = service.add(**values)
+        except ValidationError as exc:
+            self._show_errors(exc)
+            return None
+        holder = {"id": person.id}
+
+        def again() -> None:
+            holder["id"] = service.add(**values).id
+
+        self._push(f"add {person.name}", again, lambda: service.delete(holder["id"]))
+        self.notice.show_info(f"Added {person.name}.")
+        self.reload(person.id)
+        return person
+
+    def delete(self) -> CoordinatorDTO | None:
+        c = self.current()
+        if c is None:
+            return None
+        service = self.services.coordinators
+        if c.id == self.services.desk.coordinator_id:
+            self.notice.show_error(f"{c.name} is working at this desk: switch coordinator "
+                                   f"first (File → Switch coordinator…).")
+            return None
+        try:
+            gone = service.delete(c.id)
+        except ClarionError as exc:
+            self.notice.show_error(str(exc))
+            return None
+        holder = {"id": gone.id}
+        fields = {key: getattr(gone, key) for key in self.FIELDS}
+
+        def restore() -> None:
+            holder["id"] = service.add(**fields).id
+
+        self._push(f"delete {gone.name}", lambda: service.delete(holder["id"]), restore)
+        self.notice.show_info(f"Deleted {gone.name}.")
+        self.reload()
+        return gone
