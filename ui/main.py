@@ -35,8 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--screenshot", metavar="DIR", type=Path, dest="screenshot_sub",
                       help="save a PNG of each screen into DIR, then quit")
     outbox = sub.add_parser("outbox", help="the outbox, headless")
-    outbox.add_argument("action", choices=["flush", "status"],
-                        help="flush: send what is due now; status: count deliveries per state")
+    outbox.add_argument("action", choices=["flush", "status", "unknown", "resolve"],
+                        help="flush: send what is due now; status: count deliveries per state; "
+                             "unknown: list deliveries whose outcome is unknown; resolve ID…: "
+                             "decide them")
+    outbox.add_argument("ids", nargs="*", metavar="ID", help="resolve: the deliveries")
+    decide = outbox.add_mutually_exclusive_group()
+    for flag, value, words in (("--resend", "resend", "send them again"),
+                               ("--mark-sent", "mark-sent", "you checked: they arrived"),
+                               ("--cancel", "cancel", "do not send them")):
+        decide.add_argument(flag, dest="decision", action="store_const", const=value,
+                            help=f"resolve: {words}")
+    outbox.add_argument("--yes", action="store_true",
+                        help="resolve --resend: resend SMS too (they may arrive twice)")
     outbox.add_argument("--demo", action="store_true", dest="demo_sub",
                         help="use the demo database")
     outbox.add_argument("--as", dest="as_name", metavar="NAME",
@@ -114,7 +125,8 @@ def _main(argv: list[str] | None) -> int:
         from ui.cli.outbox import outbox_command
 
         return outbox_command(args.action, demo=args.demo or args.demo_sub,
-                              as_name=args.as_name)
+                              as_name=args.as_name, ids=args.ids, decision=args.decision,
+                              yes=args.yes)
     if args.command == "coordinators":
         from ui.cli.coordinators import coordinators_command
 

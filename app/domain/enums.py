@@ -91,6 +91,7 @@ class TimelineKind(StrEnum):
     MESSAGE_QUEUED = "message_queued"
     DELIVERY_SENT = "delivery_sent"
     DELIVERY_FAILED = "delivery_failed"
+    DELIVERY_RETRY = "delivery_retry"      # not delivered yet; the outbox tries again later
     ESCALATION_PROPOSED = "escalation_proposed"
     ESCALATION_DECIDED = "escalation_decided"
     CLOCK_STARTED = "clock_started"
@@ -118,6 +119,7 @@ _LABELS: dict[Enum, str] = {
     Channel.EMAIL: "Email",
     TimelineKind.PHASE_CHANGED: "Phase changed",
     TimelineKind.COORDINATOR_CHANGED: "Coordinator changed",
+    TimelineKind.DELIVERY_RETRY: "Delivery will retry",
     TimelineKind.SEVERITY_CHANGED: "Severity changed",
     TimelineKind.FACTS_CHANGED: "Fact changed",
     TimelineKind.FLAG_CHANGED: "Impact flag changed",

@@ -28,7 +28,8 @@ from app.reports.model import Audience, ChartData, ChartMark, ChartPhase, PostIn
 from app.reports.record import (
     CommunicationRecord, DeliveryInfo, MessageInfo, RecordInputs, compute_record,
 )
-from app.reports.render import H, P, UL, Cell, Chart, Inline, Table, report_blocks
+from app.reports.render import H, P, UL, Cell, Chart, Inline, Table, fmt_time, report_blocks
+from app.sending.wording import describe_retry
 
 UNDER_INVESTIGATION = "Under investigation."
 CHART_ALT = "Incident chart: phases, messages, due updates and deadlines over time"
@@ -256,7 +257,9 @@ def build_report(store: Any, clock: Any, incident_id: int, audience: Audience | 
         return _customer(base, incident.facts, post, record)
     timeline: tuple[TimelineLine, ...] = ()
     if audience == Audience.TECHNICAL:
-        timeline = tuple(TimelineLine(e.at, e.kind, _kind_label(e.kind), e.actor, e.summary)
+        zone = inputs.time_zone
+        timeline = tuple(TimelineLine(e.at, e.kind, _kind_label(e.kind), e.actor,
+                                      describe_retry(e, lambda at: fmt_time(at, zone)))
                          for e in inputs.timeline)
     else:
         record = _executive_record(record)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any, Awaitable, Callable
 
 from app.sending.outbox import Outbox
 from app.sending.rows import FlushReport
@@ -45,6 +46,15 @@ async def run_forever(outbox: Outbox, stop: asyncio.Event, wake: asyncio.Event) 
             await asyncio.gather(*waiters, return_exceptions=True)
 
 
-def flush_headless(outbox: Outbox) -> FlushReport:
-    """For the CLI: send everything due now, without a window."""
-    return asyncio.run(outbox.flush())
+def flush_headless(outbox: Outbox,
+                   close: Callable[[], Awaitable[Any]] | None = None) -> FlushReport:
+    """For the CLI: send everything due now, without a window; then `close` (the senders:
+    an SMTP session says QUIT, HTTP clients close) on the same loop, whatever happened."""
+    async def main() -> FlushReport:
+        try:
+            return await outbox.flush()
+        finally:
+            if close is not None:
+                await close()
+
+    return asyncio.run(main())

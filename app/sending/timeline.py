@@ -16,6 +16,7 @@ from app.domain.dto import TimelineEntryDTO
 from app.domain.enums import DeliveryState as S, TimelineKind
 from app.domain.models import TimelineEntry
 from app.sending.rows import Info
+from app.sending.wording import RETRY_LATER
 
 SUMMARY_OVER = 20     # more outcomes than this of one kind for one message in a batch: one entry
 DATA_CAP = 200        # delivery ids (and details) kept in one summary entry's data
@@ -36,19 +37,11 @@ def channel_words(channel: str) -> str:
     return {"sms": "SMS", "slack": "Slack", "teams": "Teams"}.get(channel, channel)
 
 
-def _human(seconds: float) -> str:
-    if seconds < 90:
-        return f"{max(1, round(seconds))} s"
-    if seconds < 90 * 60:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def _text(action: str, state: S, who: str, ch: str) -> str:
     if action == "send":
         return {S.SENT: f"Sent to {who} by {ch}",
                 S.FAILED: f"Not delivered to {who} by {ch}",
-                S.RETRY_WAIT: f"Not yet delivered to {who} by {ch}; will retry",
+                S.RETRY_WAIT: f"Not yet delivered to {who} by {ch}{RETRY_LATER}",
                 }.get(state, f"Delivery to {who} by {ch} may or may not have gone out; "
                              "the coordinator decides")
     return {"auth": f"Not sent to {who} by {ch}: the account was refused and its queue is paused",
@@ -61,7 +54,11 @@ def _text(action: str, state: S, who: str, ch: str) -> str:
 def _kind(action: str, state: S) -> TimelineKind:
     if action in ("retry", "resend", "cancel"):
         return TimelineKind.DECISION
+    if state == S.RETRY_WAIT:
+        return TimelineKind.DELIVERY_RETRY
     return TimelineKind.DELIVERY_SENT if state == S.SENT else TimelineKind.DELIVERY_FAILED
+
+
 
 
 def entries(session: Session, changes: Sequence[Change], now: datetime,
@@ -95,8 +92,6 @@ def entries(session: Session, changes: Sequence[Change], now: datetime,
             continue
         for c in items:
             summary = _text(action, state, c.info.recipient, channel_words(channel))
-            if state == S.RETRY_WAIT and "retry_in_s" in c.extra:
-                summary += f" in {_human(c.extra['retry_in_s'])}"
             summary += (f": {c.detail}" if c.detail else "") + drill
             data = {**base, "delivery_id": c.info.id, "recipient": c.info.recipient,
                     **({"error": c.detail} if c.detail else {}), **c.extra}

@@ -27,9 +27,9 @@ CHILD = """
 import gc, sys
 import app.sending.runner as outbox
 real = outbox.flush_headless
-def probe(o):
+def probe(o, *rest, **kw):
     print(f"collector enabled={gc.isenabled()} frozen={gc.get_freeze_count()}", flush=True)
-    return real(o)
+    return real(o, *rest, **kw)
 outbox.flush_headless = probe
 from ui.main import main
 sys.exit(main(["outbox", *sys.argv[1:]]))
@@ -80,3 +80,65 @@ def test_flush_sends_what_is_queued_with_the_collector_running(tmp_path):
     finally:
         store.dispose()
     assert got == {i: DeliveryState.SENT for i in ids}
+
+
+def unknown_ones(data_dir: Path) -> dict[str, int]:
+    """Two emails and an SMS whose outcome is unknown (a send was cut off)."""
+    from sqlalchemy import update
+
+    config = AppConfig.from_env({"CLARION_DATA_DIR": str(data_dir)})
+    config.ensure_dirs()
+    store = Store.open(config.db_path)
+    clock = SystemClock()
+    try:
+        client = ensure_default_organisation(store, clock)
+        incident = IncidentService(store, clock, actor="test").open(
+            client_id=client.id, title="Mail relay down", severity=Severity.SEV2,
+            detected_at=clock.now())
+        a, b = add_message(store, clock, incident.id, people(2))
+        (c,) = add_message(store, clock, incident.id, [("Una User", "+12065550101")],
+                           channel="sms")
+        with store.session() as s, s.begin():
+            s.execute(update(Delivery).where(Delivery.id.in_([a, b, c])).values(
+                state=DeliveryState.UNKNOWN, attempts=1,
+                last_error="The connection was lost after the message was sent"))
+        return {"a": a, "b": b, "sms": c}
+    finally:
+        store.dispose()
+
+
+def states_of(data_dir: Path) -> dict[int, str]:
+    store = Store.open(AppConfig.from_env({"CLARION_DATA_DIR": str(data_dir)}).db_path)
+    try:
+        with store.session() as s:
+            return {i: st.value for i, st in s.execute(select(Delivery.id, Delivery.state))}
+    finally:
+        store.dispose()
+
+
+def test_unknown_deliveries_are_listed_and_decided_from_the_command_line(tmp_path):
+    ids = unknown_ones(tmp_path)
+    listed = run_cli(tmp_path, "unknown")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].startswith("3 deliveries whose outcome is unknown")
+    assert any(line.strip().startswith(f"{ids['sms']}  Mail relay down · Una User "
+                                       f"<+12065550101> by sms · 1 attempt, last ")
+               for line in lines)
+    assert lines.count("        The connection was lost after the message was sent") == 3
+
+    refused = run_cli(tmp_path, "resolve", str(ids["a"]), str(ids["sms"]), "--resend")
+    assert refused.returncode == 1 and "Add --yes" in refused.stderr
+    assert set(states_of(tmp_path).values()) == {"unknown"}         # nothing decided
+    resent = run_cli(tmp_path, "resolve", str(ids["a"]), str(ids["sms"]), "--resend", "--yes")
+    assert resent.returncode == 0, resent.stderr
+    assert resent.stdout.splitlines()[0] == "2 deliveries queued to be sent again."
+    marked = run_cli(tmp_path, "resolve", str(ids["b"]), "--mark-sent")
+    assert marked.stdout.splitlines() == ["1 delivery marked as sent."]
+    assert states_of(tmp_path) == {ids["a"]: "queued", ids["sms"]: "queued", ids["b"]: "sent"}
+    again = run_cli(tmp_path, "resolve", str(ids["b"]), "--cancel")
+    assert again.returncode == 4 and again.stdout.startswith("Nothing to decide")
+    nothing = run_cli(tmp_path, "resolve", "999", "--cancel")
+    assert nothing.returncode == 2 and nothing.stderr.strip() == "clarion: no delivery 999"
+    assert run_cli(tmp_path, "resolve", str(ids["b"])).returncode == 2   # no decision
+    assert run_cli(tmp_path, "unknown").stdout.strip() == "No delivery's outcome is unknown."

@@ -195,3 +195,36 @@ def test_what_the_server_receives_is_the_stored_wire_byte_for_byte_on_every_atte
         header = next(r for r in recorder.received if r.rcpt_tos[0].startswith(name)).parsed
         assert parsedate_to_datetime(header["Date"]) == claimed_at.replace(microsecond=0)
         assert header["Date"] == format_datetime(claimed_at.replace(microsecond=0))
+
+
+def test_the_command_line_flush_ends_its_smtp_sessions_with_quit(tmp_path, monkeypatch,
+                                                                 memory_keyring):
+    """`clarion outbox flush` (its command function, in this process for the in-memory
+    keyring): what it sent arrives, and each session ends with QUIT before the process
+    would exit — the relay logs a clean goodbye, not a lost connection."""
+    from app.clock import SystemClock
+    from app.config import AppConfig
+    from app.storage import Store
+    from ui.cli.outbox import outbox_command
+
+    monkeypatch.setenv("CLARION_DATA_DIR", str(tmp_path))
+    recorder = Recorder()
+    with smtp_server(recorder, None, starttls=False, auth=False, wiretap=True) as server:
+        config = AppConfig.from_env()
+        config.ensure_dirs()
+        store = Store.open(config.db_path)
+        clock = SystemClock()
+        AccountService(store, clock, SecretStore()).create("email", "Relay", {
+            "host": "127.0.0.1", "port": server.port, "security": "none",
+            "from_address": "alerts@example.com", "concurrency": 2})
+        client = ensure_default_organisation(store, clock)
+        incident = IncidentService(store, clock).open(
+            client_id=client.id, title="Relay test", severity=Severity.SEV3,
+            detected_at=clock.now())
+        queue(store, clock, incident.id, FINE)
+        store.dispose()
+        assert outbox_command("flush", demo=False) == 0
+        heard = bytes(recorder.heard)
+    assert len(recorder.received) == len(FINE)
+    sessions = heard.count(b"EHLO ") + heard.count(b"HELO ")
+    assert sessions >= 1 and heard.count(b"QUIT\r\n") == sessions

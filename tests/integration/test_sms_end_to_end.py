@@ -127,7 +127,7 @@ def wires_by_address(store: Store) -> dict[str, bytes | None]:
 
 def delivery_entries(world: World) -> list[Any]:
     return [e for e in IncidentService(world.store, world.clock).timeline(world.incident.id)
-            if e.kind in ("delivery_sent", "delivery_failed")]
+            if e.kind in ("delivery_sent", "delivery_failed", "delivery_retry")]
 
 
 def assert_token_nowhere(world: World, tmp_path: Path) -> None:
@@ -222,8 +222,8 @@ def test_a_bad_number_fails_with_the_providers_words_and_a_rate_limit_waits_as_t
         "Ben Desk": ("delivery_failed", "failed",
                      ("Not delivered to Ben Desk by SMS: 400 Invalid 'To' Phone Number "
                       "(code 21211)")),
-        "Cy Lead": ("delivery_failed", "retry_wait",
-                    ("Not yet delivered to Cy Lead by SMS; will retry in 2 min: 429 Too Many "
+        "Cy Lead": ("delivery_retry", "retry_wait",
+                    ("Not yet delivered to Cy Lead by SMS; will retry later: 429 Too Many "
                      "Requests (code 20429)"))}
     assert_token_nowhere(world, tmp_path)
 

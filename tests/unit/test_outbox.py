@@ -8,7 +8,7 @@ import asyncio
 import math
 import random
 from dataclasses import FrozenInstanceError
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import event, func, select, update
@@ -25,6 +25,7 @@ from app.sending.outbox import (
     ID_CHUNK, OUTBOX_CHANGED, DeliveryDTO, FlushReport, Outbox,
 )
 from app.sending.runner import flush_headless, run_forever
+from app.sending.wording import describe_retry
 from tests.outbox_support import add_account, add_message, people
 
 
@@ -89,7 +90,8 @@ def row(store, delivery_id) -> Delivery:
         return s.get(Delivery, delivery_id)
 
 
-def timeline(store, incident_id, kinds=("delivery_sent", "delivery_failed", "decision")):
+def timeline(store, incident_id, kinds=("delivery_sent", "delivery_failed", "delivery_retry",
+                                       "decision")):
     with store.session() as s:
         return list(s.scalars(select(TimelineEntry).where(
             TimelineEntry.incident_id == incident_id, TimelineEntry.kind.in_(kinds))
@@ -532,9 +534,14 @@ def test_timeline_entries_have_the_right_kinds_and_words(store, frozen_clock, in
     assert entries[texts[0]].kind == "delivery_failed"
     assert entries[texts[0]].summary == "Not delivered to Ben by SMS: 550 21211 invalid number"
     assert entries[texts[0]].data["state"] == "failed"
-    assert entries[texts[1]].kind == "delivery_failed"
-    assert entries[texts[1]].data["state"] == "retry_wait"
-    assert "in 2 min" in entries[texts[1]].summary
+    retry = entries[texts[1]]
+    assert retry.kind == "delivery_retry" and retry.data["state"] == "retry_wait"
+    # the record keeps the time in UTC in its data and says "later"; a reader sees the time
+    assert retry.summary == "Not yet delivered to Cy by SMS; will retry later: 429 slow down"
+    at = datetime.fromisoformat(retry.data["next_attempt_at"])
+    assert at >= frozen_clock.now() + timedelta(seconds=120)
+    assert describe_retry(retry, lambda t: t.strftime("%H:%M UTC")) == (
+        f"Not yet delivered to Cy by SMS; will retry at {at:%H:%M} UTC (429 slow down)")
     assert entries[mail[1]].data["state"] == "unknown"
     assert entries[mail[1]].data["account_id"] == email_account.id
     assert sorted(e.id for e in published) == sorted(e.id for e in entries.values())

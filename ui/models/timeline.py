@@ -10,6 +10,7 @@ from PySide6.QtGui import QColor, QFont
 
 from app.domain.dto import FACT_LABELS, TimelineEntryDTO
 from app.domain.enums import TimelineKind
+from app.sending.wording import describe_retry
 from app.timefmt import format_local
 from ui.models.base import DTO_ROLE, DtoTableModel, Index
 
@@ -42,6 +43,8 @@ def describe(entry: TimelineEntryDTO, now: datetime | None = None) -> str:
             return format_local(datetime.fromisoformat(value), now=now)
         label = FACT_LABELS.get(entry.data["field"], entry.data["field"])
         return f"{label}: {show(entry.data.get('old'))} → {show(entry.data.get('new'))}"
+    if entry.kind == TimelineKind.DELIVERY_RETRY.value:
+        return describe_retry(entry, lambda at: format_local(at, now=now))
     return entry.summary
 
 

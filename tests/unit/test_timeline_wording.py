@@ -1,0 +1,51 @@
+"""How a retry reads (app/sending/wording.py): the entry says "later" and keeps the time in UTC
+in its data; the window and the reports show the time in their own zone, with the reason."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from app.domain.dto import TimelineEntryDTO
+from app.sending.wording import describe_retry
+
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def entry(summary, data, kind="delivery_retry"):
+    return TimelineEntryDTO(1, 1, AT, kind, "outbox", summary, data)
+
+
+def hhmm(at):
+    return at.astimezone(timezone.utc).strftime("%H:%M")
+
+
+def test_one_retry_reads_with_its_time_and_reason():
+    e = entry("Not yet delivered to Cy by SMS; will retry later: 429 slow down",
+              {"next_attempt_at": "2026-03-02T09:02:00+00:00"})
+    assert describe_retry(e, hhmm) == "Not yet delivered to Cy by SMS; will retry at 09:02 " \
+                                      "(429 slow down)"
+    drill = entry("Not yet delivered to Cy by SMS; will retry later: 429 slow down (drill)",
+                  {"next_attempt_at": "2026-03-02T09:02:00"})   # a naive UTC time too
+    assert describe_retry(drill, hhmm) == ("Not yet delivered to Cy by SMS; will retry at "
+                                           "09:02 (429 slow down) (drill)")
+    bare = entry("Not yet delivered to Cy by SMS; will retry later",
+                 {"next_attempt_at": "2026-03-02T09:02:00+00:00"})
+    assert describe_retry(bare, hhmm) == "Not yet delivered to Cy by SMS; will retry at 09:02"
+
+
+def test_a_summary_of_many_retries_says_from_when():
+    e = entry("Not yet delivered to 25 recipients by email; will retry later: 451 busy",
+              {"deliveries": [{"id": 1, "next_attempt_at": "2026-03-02T09:05:00+00:00"},
+                              {"id": 2, "next_attempt_at": "2026-03-02T09:03:00+00:00"}]})
+    assert describe_retry(e, hhmm) == ("Not yet delivered to 25 recipients by email; will "
+                                       "retry from 09:03 (451 busy)")
+
+
+def test_other_entries_and_old_ones_read_as_written():
+    sent = entry("Sent to Ana by email", {}, kind="delivery_sent")
+    assert describe_retry(sent, hhmm) == "Sent to Ana by email"
+    old = entry("Not yet delivered to Cy by SMS; will retry in 2 min: 429",
+                {"next_attempt_at": "2026-03-02T09:02:00+00:00"}, kind="delivery_failed")
+    assert describe_retry(old, hhmm) == old.summary       # written before this wording
+    no_time = entry("Not yet delivered to Cy by SMS; will retry later: 429", {})
+    assert describe_retry(no_time, hhmm) == no_time.summary
