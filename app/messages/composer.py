@@ -9,12 +9,12 @@ from __future__ import annotations
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from app.coordinators.service import sign
 from app import events as ev
-from app.clock import Clock
+from app.clock import Clock, ensure_utc
 from app.domain.dto import ClientDTO, IncidentDTO, Recipient, RecipientList
 from app.domain.enums import Category, DeliveryState, Phase, TimelineKind, TimingNeed
 from app.errors import ValidationError
@@ -287,8 +287,11 @@ def queue_message(store, clock: Clock, events: ev.EventBus | None, *,  # type: i
         stored = session.get(Incident, incident.id)
         if stored is None:
             raise ValidationError({"incident": "The incident no longer exists."})
+        # the facts the message was written from: a second one with the same facts, type and
+        # people within minutes is probably a double click (already_sent)
         message = Message(incident_id=incident.id, template_type=template_type,
-                          template_keys=sorted(keys), audience=dict(audience or {}),
+                          template_keys=sorted(keys),
+                          audience={**dict(audience or {}), "facts": facts_key(incident.facts)},
                           created_at=now, created_by=sign(actor)[0], is_drill=incident.is_drill)
         session.add(message)
         session.flush()
@@ -344,6 +347,60 @@ def message_deliveries(store, message_id: int) -> list[DeliveryRow]:  # type: ig
         return [DeliveryRow(d.recipient_name, d.channel.value, d.address, d.state.value, d.subject)
                 for d in session.scalars(select(Delivery).where(Delivery.message_id == message_id)
                                          .order_by(Delivery.recipient_name, Delivery.id))]
+
+
+def facts_key(facts: Any) -> str:
+    """A short fingerprint of an incident's facts (what every message renders from)."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    raw = json.dumps(asdict(facts), sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class AlreadySent:
+    """A message of the same type, from the same facts, to some of the same people, queued a
+    moment ago (probably a second click)."""
+    message_id: int
+    minutes_ago: int
+    names: tuple[str, ...]          # the people both messages reach
+
+
+DOUBLE_SEND_MINUTES = 15
+
+
+def already_sent(store, clock, incident: Any, template_type: str,  # type: ignore[no-untyped-def]
+                 stakeholder_ids: list[int],
+                 within_minutes: int = DOUBLE_SEND_MINUTES) -> AlreadySent | None:
+    """The latest message of `template_type` for the incident, queued in the last minutes
+    from the same facts, that reaches any of `stakeholder_ids` (cancelled deliveries aside)."""
+    from sqlalchemy import select
+
+    from app.domain.models import Delivery, Message
+
+    now = clock.now()
+    wanted = set(stakeholder_ids)
+    key = facts_key(incident.facts)
+    with store.session() as session:
+        recent = session.execute(
+            select(Message.id, Message.created_at, Message.audience)
+            .where(Message.incident_id == incident.id, Message.template_type == template_type,
+                   Message.created_at >= now - timedelta(minutes=within_minutes))
+            .order_by(Message.created_at.desc(), Message.id.desc())).all()
+        for mid, created_at, audience in recent:
+            if (audience or {}).get("facts") != key:
+                continue
+            both = session.execute(
+                select(Delivery.stakeholder_id, Delivery.recipient_name)
+                .where(Delivery.message_id == mid, Delivery.state != DeliveryState.CANCELLED)
+                ).all()
+            names = tuple(dict.fromkeys(n for sid, n in both if sid in wanted))
+            if names:
+                ago = int((now - ensure_utc(created_at)).total_seconds() // 60)
+                return AlreadySent(mid, ago, names)
+    return None
 
 
 def recent_message_counts(store, stakeholder_ids: list[int],  # type: ignore[no-untyped-def]

@@ -335,3 +335,12 @@ def delivery_copy(store: Any, delivery_id: int) -> DeliveryCopy:
         r.id, r.recipient_name, r.channel.value, r.address, r.state.value, r.attempts,
         r.last_error, r.sent_at, r.updated_at, r.provider_id, r.provider_status, r.subject,
         r.body_text, r.body_html), zone_of(r.time_zone))
+
+
+def message_state_counts(store: Any, message_id: int) -> dict[str, int]:
+    """How many of a message's deliveries are in each state (STATE_ORDER), in one query."""
+    with store.reading() as s:
+        found = dict(s.execute(select(Delivery.state, func.count())
+                               .where(Delivery.message_id == message_id)
+                               .group_by(Delivery.state)).all())
+    return {st.value: found[st] for st in STATE_ORDER if found.get(st)}

@@ -201,9 +201,16 @@ def test_over_communication_is_flagged_after_three_messages(qtbot, window, servi
                                   detected_at=services.clock.now())
     window.compose(inc.id)
     composer = window.composer
-    for _ in range(3):
+    # three updates, each from new facts (the same one twice would not queue: see
+    # test_queue_once)
+    from app.domain.dto import Facts
+
+    for n in range(3):
+        services.incidents.update_facts(inc.id, Facts(status=f"Restoring chat, step {n}"))
+        window.compose(inc.id)
+        composer.refresh()
         with qtbot.waitSignal(composer.queued, timeout=5000):
-            composer.queue()
+            assert composer.queue()
     composer.refresh()
     findings = composer.panels["technical"].findings
     assert any(f.code == "over_communication" for f in findings)
@@ -224,3 +231,64 @@ def test_hand_picked_people_join_the_audience(qtbot, window, services, people):
     names = [composer.recipients_model.row_values(r)[0]
              for r in range(composer.recipients_model.rowCount())]
     assert "Eve Exec" in names and len(names) == len(set(names))
+
+
+def answer_send_again(qtbot, key):
+    """Answer the "Send again?" question with a key press once it is up; records what its
+    default button was."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    seen = {}
+
+    def answer():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, answer)
+            return
+        seen["name"] = box.objectName()
+        seen["default"] = box.defaultButton() is box.button(QMessageBox.StandardButton.No)
+        seen["text"] = box.text()
+        if key == "enter":
+            qtbot.keyClick(box, Qt.Key.Key_Return)
+        else:
+            box.button(QMessageBox.StandardButton.Yes).click()
+
+    QTimer.singleShot(0, answer)
+    return seen
+
+
+def test_queue_once_and_the_send_again_question_defaults_to_no(qtbot, window, services, people):
+    inc = services.incidents.open(client_id=people, title="VPN down", severity="SEV3",
+                                  detected_at=services.clock.now())
+    window.compose(inc.id)
+    composer = window.composer
+    with qtbot.waitSignal(composer.queued, timeout=5000):
+        assert composer.queue()
+    first = len(deliveries(services))
+    # the same message again: Queue is off, a second click (or Ctrl+Enter) queues nothing
+    assert not composer.queue_button.isEnabled()
+    assert "Queued already" in composer.queue_button.toolTip()
+    composer.queue_button.click()
+    assert composer.queue() is False and len(deliveries(services)) == first
+    assert composer.sent_state.isVisible()
+    assert composer.sent_state.text().startswith("Last queued: ")
+
+    # someone added to the audience: Queue is on again, but most of them just got it
+    for r in range(composer.people_model.rowCount()):
+        item = composer.people_model.item(r)
+        if item.text().startswith("Eve Exec"):
+            item.setCheckState(Qt.CheckState.Checked)
+    composer.refresh()
+    assert composer.queue_button.isEnabled() and not composer.sent_state.isVisible()
+    seen = answer_send_again(qtbot, "enter")
+    assert composer.queue() is False                    # Enter: the default, No
+    assert seen["name"] == "sendAgainQuestion" and seen["default"]
+    assert seen["text"].startswith("Already sent just now to these ")
+    assert len(deliveries(services)) == first
+    assert composer.notice.text() == "Not queued again."
+
+    seen = answer_send_again(qtbot, "yes")
+    with qtbot.waitSignal(composer.queued, timeout=5000):
+        assert composer.queue()
+    assert len(deliveries(services)) > first

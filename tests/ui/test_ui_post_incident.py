@@ -70,6 +70,13 @@ def test_resolution_is_confirmed_once_resolved(qtbot, dialog, services, incident
     assert services.postincident.get(incident.id).resolution_confirmed_by == "Laura Chen"
     assert any(e.kind == TimelineKind.DECISION.value and "Laura Chen" in e.summary
                for e in services.incidents.timeline(incident.id))
+    # confirmed once: a second press says who and when, and records nothing again
+    entries = len(services.incidents.timeline(incident.id))
+    confirmed_at = services.postincident.get(incident.id).resolution_confirmed_at
+    qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
+    assert dialog.notice.text().startswith("Already confirmed by Laura Chen at ")
+    assert len(services.incidents.timeline(incident.id)) == entries
+    assert services.postincident.get(incident.id).resolution_confirmed_at == confirmed_at
 
 
 def test_remediation_plan_with_undo(qtbot, dialog, services, incident):

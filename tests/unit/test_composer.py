@@ -407,3 +407,34 @@ def test_custom_versions_save_revert_and_history(store, frozen_clock, monkeypatc
     assert effective_templates(store)["status_update/simple/sms"].builtin
     assert [v for v, _, retired in history(store, "status_update/simple/sms")] == [2, 1]
     assert MAX_TEMPLATE_CHARS == 100_000
+
+
+def test_the_same_message_a_moment_ago_is_found_and_only_then(store, frozen_clock, incident,
+                                                              la_client, people):
+    from app.messages.composer import already_sent
+
+    recipients = resolve_recipients(store, la_client.id, timing_needs=["immediate"])
+    ids = [r.stakeholder_id for r in recipients.recipients]
+    assert already_sent(store, frozen_clock, incident, "status_update", ids) is None
+    queued = queue_message(store, frozen_clock, None, incident=incident, client=la_client,
+                           template_type="status_update", templates=templates_for("simple"),
+                           recipients=recipients, sender=Sender("Dana", "Harbor IT"))
+    frozen_clock.advance(minutes=2)
+    found = already_sent(store, frozen_clock, incident, "status_update", ids)
+    assert (found.message_id, found.minutes_ago, found.names) == (queued.message_id, 2,
+                                                                  ("Ana", "Ben"))
+    # only the people both reach are named; someone new alone is not a repeat
+    assert already_sent(store, frozen_clock, incident, "status_update", ids[:1]).names == ("Ana",)
+    assert already_sent(store, frozen_clock, incident, "status_update", [99]) is None
+    # another type, new facts, or long ago: not a repeat
+    assert already_sent(store, frozen_clock, incident, "initial_acknowledgment", ids) is None
+    changed = replace(incident, facts=replace(incident.facts, status="Restored"))
+    assert already_sent(store, frozen_clock, changed, "status_update", ids) is None
+    frozen_clock.advance(minutes=14)
+    assert already_sent(store, frozen_clock, incident, "status_update", ids) is None
+    # cancelled deliveries reached no one
+    frozen_clock.advance(minutes=-14)
+    with store.session() as s, s.begin():
+        s.execute(Delivery.__table__.update().where(
+            Delivery.__table__.c.message_id == queued.message_id).values(state="cancelled"))
+    assert already_sent(store, frozen_clock, incident, "status_update", ids) is None

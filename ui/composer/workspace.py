@@ -18,8 +18,9 @@ from PySide6.QtWidgets import (
 
 from app.stakeholders.clients import list_clients
 from app.messages.composer import (
-    VARIABLES_HELP, Rendered, Sender, TemplateRenderError, build_context, example_value,
-    propose_audience, queue_message, recent_message_counts, recipient_context, render,
+    VARIABLES_HELP, Rendered, Sender, TemplateRenderError, already_sent, build_context,
+    example_value, propose_audience, queue_message, recent_message_counts, recipient_context,
+    render,
 )
 from app.domain.dto import IncidentDTO, RecipientList
 from app.domain.enums import Category, DetailLevel, Phase, TimingNeed
@@ -179,11 +180,17 @@ class ComposerWorkspace(QWidget):
             variants.addWidget(panel, 1)
             panel.edited.connect(lambda _level: self._relint())
         self.notice = NoticeLabel("composerNotice")
+        # the last queued message as it goes out, until the next one starts
+        self.sent_state = QLabel()
+        self.sent_state.setObjectName("composerQueuedState")
+        self.sent_state.hide()
+        self._queued_signature: tuple | None = None   # what was last queued, unchanged since
         self.queue_button = named(QPushButton("Queue"), "queueMessageButton",
                                   "Queue the message", "Queue for every recipient (Ctrl+Enter)")
         self.queue_button.setDefault(True)
         bottom = QHBoxLayout()
         bottom.addWidget(self.notice, 1)
+        bottom.addWidget(self.sent_state)
         bottom.addWidget(self.queue_button)
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -217,6 +224,7 @@ class ComposerWorkspace(QWidget):
         self.propose_button.clicked.connect(self.propose)
         self.library_button.clicked.connect(self.open_library)
         self.sent_button.clicked.connect(self.open_sent_messages)
+        services.qt_events.outbox_changed.connect(self.show_queued_state)
         self.queue_button.clicked.connect(self.queue)
         shortcut = QShortcut(QKeySequence("Ctrl+Return"), self)
         shortcut.activated.connect(self.queue)
@@ -450,7 +458,7 @@ class ComposerWorkspace(QWidget):
                      f"unreachable on these channels: {names}</span>")
         self.recipients_label.setText(text)
         self.queue_button.setText(f"Queue for {len(rows)} recipients")
-        self.queue_button.setEnabled(bool(rows) and incident is not None)
+        self._update_queue_button()
         if incident is None:
             return
         client = next(c for c in list_clients(self.services.store) if c.id == incident.client_id)
@@ -486,9 +494,36 @@ class ComposerWorkspace(QWidget):
             panel.render_error = error
         self._relint()
 
+    def signature(self) -> tuple:
+        """What Queue would send: the incident and its facts, the template, the people, the
+        inputs and any edited variant. Queue stays off while it is what was just queued."""
+        incident = self.incident()
+        return (incident.id if incident else None,
+                incident.updated_at if incident else None, self.type_combo.currentData(),
+                tuple((r.stakeholder_id, r.channel, r.address, r.detail_level)
+                      for r in self.recipients.recipients),
+                tuple(sorted(self.inputs().items())),
+                tuple(sorted((k, repr(v)) for k, v in self.overrides().items())))
+
+    def _update_queue_button(self) -> None:
+        if not hasattr(self, "worker") or self.worker.running:
+            return
+        same = self._queued_signature is not None and self.signature() == self._queued_signature
+        self.queue_button.setEnabled(bool(self.recipients.recipients) and
+                                     self.incident() is not None and not same)
+        if same:
+            self.queue_button.setToolTip("Queued already: change the text, the audience or the "
+                                         "template to queue another message")
+        else:
+            self.queue_button.setToolTip("Queue for every recipient (Ctrl+Enter)")
+            if self._queued_signature is not None:   # the next message has started
+                self._queued_signature = None
+                self.sent_state.hide()
+
     def _relint(self) -> None:
         """Lint every variant. Called on each edit of a variant: it uses what refresh() read
         (incident, organisation, recent messages) and asks the database nothing."""
+        self._update_queue_button()
         incident, client, recent = getattr(self, "_lint_basis", (None, None, {}))
         if incident is None or client is None:
             return
@@ -543,6 +578,12 @@ class ComposerWorkspace(QWidget):
         errors = [f for level in used for f in self.panels[level].errors()]
         if errors and confirm_despite_errors(self, len(errors)) is False:
             return False
+        twice = already_sent(self.services.store, self.services.clock, incident,
+                             self.type_combo.currentData(),
+                             [r.stakeholder_id for r in self.recipients.recipients])
+        if twice is not None and not confirm_send_again(self, twice):
+            self.notice.show_info("Not queued again.")
+            return False
         client = next(c for c in list_clients(self.services.store) if c.id == incident.client_id)
         roles = {s.id: s.role for s in self.services.stakeholders.list(incident.client_id)}
         audience = {"categories": self._checked(self.category_model),
@@ -566,14 +607,16 @@ class ComposerWorkspace(QWidget):
         return True
 
     def _queued(self, queued) -> None:  # type: ignore[no-untyped-def]
-        self.queue_button.setEnabled(True)
         for panel in self.panels.values():
             panel.edit_check.setChecked(False)
+        self._queued_signature = self.signature()   # Queue stays off until something changes
+        self._update_queue_button()
         channels = ", ".join(f"{n} {c if c != 'sms' else 'SMS'}"
                              for c, n in sorted(queued.by_channel.items()))
         self.notice.show_info(f"Queued for {queued.deliveries} recipients ({channels}). "
                               "They wait in the outbox.")
         self.last_queued = queued
+        self.show_queued_state()
         pending, self._queue_escalation = self._queue_escalation, None
         if pending is not None:
             self.pending_escalation = None
@@ -583,6 +626,17 @@ class ComposerWorkspace(QWidget):
             except ClarionError as exc:  # answered meanwhile (e.g. dismissed elsewhere)
                 self.notice.show_info(self.notice.text() + f" ({exc})")
         self.queued.emit(queued.message_id)
+
+    def show_queued_state(self, _ids: object = None) -> None:
+        """The last queued message as it goes out: queued, sending n, sent, failed…"""
+        queued = getattr(self, "last_queued", None)
+        if queued is None or self._queued_signature is None:
+            return
+        from app.messages.sent import counts_text, message_state_counts
+
+        counts = message_state_counts(self.services.store, queued.message_id)
+        self.sent_state.setText(f"Last queued: {counts_text(counts)}")
+        self.sent_state.show()
 
     def _queue_failed(self, exc: object) -> None:
         self.queue_button.setEnabled(True)
@@ -595,6 +649,22 @@ class ComposerWorkspace(QWidget):
 
             logging.getLogger(__name__).error("queuing failed", exc_info=exc)  # type: ignore[arg-type]
             self.notice.show_error(f"Not queued: unexpected error ({exc}); see the log.")
+
+
+def confirm_send_again(parent: QWidget, twice: Any) -> bool:
+    """The same message a moment ago to (some of) the same people: probably a second click.
+    The coordinator decides; the default is not to send."""
+    people = len(twice.names)
+    when = "just now" if twice.minutes_ago < 1 else \
+        f"{twice.minutes_ago} min ago"
+    shown = ", ".join(twice.names[:5]) + (f" and {people - 5} more" if people > 5 else "")
+    box = QMessageBox(QMessageBox.Icon.Question, "Send again?",
+                      f"Already sent {when} to {'this person' if people == 1 else f'these {people} people'}"
+                      f" ({shown}), from the same facts. Send again?",
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
+    box.setObjectName("sendAgainQuestion")
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    return box.exec() == QMessageBox.StandardButton.Yes
 
 
 def confirm_despite_errors(parent: QWidget, count: int) -> bool:

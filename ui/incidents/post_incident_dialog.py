@@ -375,8 +375,17 @@ class PostIncidentDialog(QDialog):
         return None
 
     def confirm_resolution(self) -> None:
+        """Confirm once: pressed again with nothing changed, it says who confirmed and when
+        (a changed name or time is a correction, and is recorded)."""
         shown = self.confirmed_at.dateTime()
         when = None if shown == self._confirmed_at_shown else from_qdatetime(shown)
+        done_before = self.current.resolution_confirmed_at if self.current else None
+        if done_before is not None and when is None and \
+                " ".join(self.confirmed_by.text().split()) == \
+                self.current.resolution_confirmed_by:
+            self.notice.show_info(f"Already confirmed by {self.current.resolution_confirmed_by} "
+                                  f"at {format_local(done_before)}; nothing was recorded again.")
+            return
         done = self._attempt(lambda: self.service.confirm_resolution(
             self.incident.id, self.confirmed_by.text(), when), self.field_errors)
         if done is not None:
