@@ -353,6 +353,9 @@ class MainWindow(QMainWindow):
         from app.sending.outbox import status_line
 
         text = status_line(self.services.outbox.counts())
+        held_by = getattr(self.runner, "held_by", None)
+        if held_by:
+            text = f"Not sending here: {held_by} is sending · {text}"
         self.outbox_label.setText(text)
         self.outbox_label.setAccessibleName(text)
 

@@ -78,6 +78,7 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
         from ui.outbox.runner import OutboxRunner
 
         window.runner = OutboxRunner(services.outbox, services.senders.pool, AsyncBridge())
+        window.runner.blocked.connect(lambda _words: window.update_outbox_status())
         window.runner.start()
         window.start_clock_notifier()
 

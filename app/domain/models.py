@@ -315,6 +315,20 @@ class Coordinator(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class SenderLease(Base):
+    """Who may send from this database now (app/sending/lease.py); one row, name "outbox"."""
+
+    __tablename__ = "sender_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    host: Mapped[str] = mapped_column(String(200), default="")
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class RecordMeta(Base):
     """Facts about the record itself (e.g. from which timeline entry coordinators are kept)."""
 
@@ -325,7 +339,7 @@ class RecordMeta(Base):
 
 
 __all__ = ["Base", "Client", "Stakeholder", "ContactPoint", "Incident", "TimelineEntry",
-           "Coordinator", "RecordMeta",
+           "Coordinator", "RecordMeta", "SenderLease",
            "Responsibility", "Group", "GroupMember", "CustomTemplate", "Message", "Delivery",
            "ChannelAccount",
            "UTCDateTime", "TimelineKind"]

@@ -36,6 +36,7 @@ from app.sending.rows import (
     CLAIMED, D, FlushReport, Info, Route, chunks, commit_and_close, due, stale,
     take_write_lock, write_outcomes, write_wires,
 )
+from app.sending.lease import may_send
 from app.sending.timeline import ACTOR, Change, entries
 
 if TYPE_CHECKING:
@@ -196,6 +197,8 @@ class Flush:
     async def next_round(self) -> tuple[Work, dict[int, Info]] | None:
         """Claim the next round (None: nothing more to send in this flush)."""
         ob = self.outbox
+        if ob.lease_lost:
+            return None   # another process took the lease over: it sends now
         room = ob.batch_size if self.limit is None else \
             min(ob.batch_size, self.limit - self.claimed)
         if room <= 0:
@@ -296,7 +299,7 @@ class Flush:
                     if left <= 0 or (second_pass and len(got[r.key]) < share):
                         continue
                     n = left if second_pass else min(left, share)
-                    rows = _claim_route(s, r, n, now)
+                    rows = _claim_route(s, r, n, now, self.outbox.lease)
                     got[r.key] += rows
                     left -= len(rows)
             incident_of: dict[int, int] = {}
@@ -366,6 +369,12 @@ class Flush:
         now = self.outbox.clock.now()
         out = Applied()
         take_write_lock(s)
+        if not s.scalar(select(may_send(self.outbox.lease, now))):
+            # the lease is someone else's now: their recovery settles these rows, not us
+            self.outbox.lease_lost = True
+            log.warning("the sender lease was taken over: %d outcomes not recorded here",
+                        len(batch))
+            return out
         conn = s.connection()
         gone = stale(conn, [(o.delivery_id, infos[o.delivery_id].attempt) for o in batch])
         updates, changes, pauses = [], [], {}
@@ -439,7 +448,7 @@ class Flush:
             self.outbox._publish(applied.ids, applied.entries)
 
 
-def _claim_route(s: Session, r: Route, n: int, now: Any) -> list[Any]:
+def _claim_route(s: Session, r: Route, n: int, now: Any, lease: Any = None) -> list[Any]:
     channel, drill = r.key
     pick = (select(Delivery.id).join(Message, Message.id == Delivery.message_id)
             .where(due(now), Delivery.channel == channel, Message.is_drill.is_(drill))
@@ -447,7 +456,7 @@ def _claim_route(s: Session, r: Route, n: int, now: Any) -> list[Any]:
     if r.has_row:  # paused meanwhile (another flush, another thread): claim nothing
         pick = pick.where(~select(ChannelAccount.id).where(
             ChannelAccount.id == r.account.id, ChannelAccount.paused_reason != "").exists())
-    stmt = (update(D).where(D.c.id.in_(pick))
+    stmt = (update(D).where(D.c.id.in_(pick), may_send(lease, now))
             .values(state=S.SENDING, attempts=D.c.attempts + 1,
                     account_id=r.account.id if r.has_row else None, updated_at=now)
             .returning(*CLAIMED))

@@ -40,6 +40,7 @@ from app.domain.enums import Channel, DeliveryState as S
 from app.domain.models import Delivery, Incident, Message
 from app.events import OUTBOX_CHANGED
 from app.sending.flush import Flush
+from app.sending.lease import Lease, may_send
 from app.sending.rows import (
     ID_CHUNK, WAITING, DeliveryDTO, FlushReport, chunks, due as due_filter, infos,
     take_write_lock,
@@ -66,6 +67,10 @@ class Outbox:
         self.max_backoff_s, self.base_backoff_s = float(max_backoff_s), float(base_backoff_s)
         self.rng = rng or random.Random()
         self.actor = actor  # recorded on the coordinator's own actions (retry, cancel, …)
+        # The sender lease this outbox sends under (app/sending/lease.py); None: it may send
+        # only while no other process holds a live one. `lease_lost`: taken over meanwhile.
+        self.lease: Lease | None = None
+        self.lease_lost = False
         # (channel, is_drill) routes the last flush could not use: no account, or paused.
         # next_due_at() leaves them out so the scheduler waits for `wake` instead of spinning.
         self._blocked: frozenset[tuple[Channel, bool]] = frozenset()
@@ -85,10 +90,13 @@ class Outbox:
 
     def recover(self) -> int:
         """Every `sending` row was interrupted mid-send: make it `unknown`, one timeline entry
-        per affected message. Returns how many."""
+        per affected message. Returns how many. Only under this outbox's lease (or while no
+        one holds one): beside a live sender, `sending` rows are on the wire, not lost."""
         now = self.clock.now()
         with self.store.session() as s, s.begin():
             take_write_lock(s)
+            if not s.scalar(select(may_send(self.lease, now))):
+                return 0   # another process is sending: its `sending` rows are on the wire
             ids = list(s.scalars(select(Delivery.id).where(Delivery.state == S.SENDING)))
             found = infos(s, ids)
             if not found:

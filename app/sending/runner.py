@@ -7,6 +7,7 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable
 
+from app.sending.lease import HEARTBEAT_S, renew
 from app.sending.outbox import Outbox
 from app.sending.rows import FlushReport
 
@@ -15,11 +16,36 @@ log = logging.getLogger("app.sending.outbox")  # one logger for the whole outbox
 MAX_IDLE_WAIT_S = 600.0  # re-check at least this often while something waits (clock jumps)
 
 
+async def keep_alive(outbox: Outbox) -> None:
+    """The lease's heartbeat while this outbox sends or waits: every HEARTBEAT_S, in a thread
+    (a commit). Taken over meanwhile: `lease_lost`, and the outbox claims nothing more."""
+    while outbox.lease is not None and not outbox.lease_lost:
+        await asyncio.sleep(HEARTBEAT_S)
+        try:
+            alive = await asyncio.to_thread(renew, outbox.store, outbox.clock, outbox.lease)
+        except Exception:  # noqa: BLE001 - a busy database: the next beat tries again
+            log.warning("the sender lease's heartbeat failed", exc_info=True)
+            continue
+        if not alive:
+            outbox.lease_lost = True
+            log.warning("the sender lease was taken over by another process: not sending")
+
+
 async def run_forever(outbox: Outbox, stop: asyncio.Event, wake: asyncio.Event) -> None:
     """Flush; then sleep until the next delivery is due, `wake` is set (something was queued,
     an account changed) or `stop` is set. A flush in progress finishes before stopping; cancel
-    the task to interrupt it (what had no answer becomes `unknown`)."""
-    while not stop.is_set():
+    the task to interrupt it (what had no answer becomes `unknown`). Under a lease, its
+    heartbeat runs all along; once it is lost, nothing more is sent."""
+    beat = asyncio.ensure_future(keep_alive(outbox))
+    try:
+        await _loop(outbox, stop, wake)
+    finally:
+        beat.cancel()
+        await asyncio.gather(beat, return_exceptions=True)
+
+
+async def _loop(outbox: Outbox, stop: asyncio.Event, wake: asyncio.Event) -> None:
+    while not stop.is_set() and not outbox.lease_lost:
         wake.clear()
         timeout: float | None
         try:
@@ -51,9 +77,12 @@ def flush_headless(outbox: Outbox,
     """For the CLI: send everything due now, without a window; then `close` (the senders:
     an SMTP session says QUIT, HTTP clients close) on the same loop, whatever happened."""
     async def main() -> FlushReport:
+        beat = asyncio.ensure_future(keep_alive(outbox))
         try:
             return await outbox.flush()
         finally:
+            beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
             if close is not None:
                 await close()
 

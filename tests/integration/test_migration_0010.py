@@ -84,3 +84,14 @@ def test_the_report_marks_a_persons_entries_from_before_coordinators(db_0009, tm
     assert {line.actor for line in report.timeline} == {
         "root (written before coordinators were kept)"}
     assert "root (written before coordinators were kept)" in render_markdown(report)
+
+
+def test_0011_adds_the_sender_lease_and_takes_it_away(db_0009, tmp_path):
+    store = Store.open(db_0009, backup_dir=tmp_path / "backups")
+    store.dispose()
+    assert "sender_lease" in tables(db_0009)
+    assert columns(db_0009, "sender_lease") == {"name", "holder", "pid", "host", "epoch",
+                                                "taken_at", "heartbeat_at"}
+    downgrade(db_0009, "0010")
+    assert "sender_lease" not in tables(db_0009)
+    assert query(db_0009, TIMELINE_ROWS)          # the record is untouched

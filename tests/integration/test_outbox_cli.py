@@ -142,3 +142,20 @@ def test_unknown_deliveries_are_listed_and_decided_from_the_command_line(tmp_pat
     assert nothing.returncode == 2 and nothing.stderr.strip() == "clarion: no delivery 999"
     assert run_cli(tmp_path, "resolve", str(ids["b"])).returncode == 2   # no decision
     assert run_cli(tmp_path, "unknown").stdout.strip() == "No delivery's outcome is unknown."
+
+
+def test_flush_does_not_send_while_another_process_holds_the_lease(tmp_path):
+    from app.sending.lease import take
+
+    ids = queue_three(tmp_path)
+    store = Store.open(AppConfig.from_env({"CLARION_DATA_DIR": str(tmp_path)}).db_path)
+    try:
+        take(store, SystemClock(), "the Clarion window (process 1 on desk)")
+    finally:
+        store.dispose()
+    result = run_cli(tmp_path, "flush")
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("clarion: not sending: the Clarion window (process 1 on "
+                                     "desk) is sending from this database; this one will not "
+                                     "send while it does.")
+    assert set(states_of(tmp_path).values()) == {"queued"} and len(ids) == 3

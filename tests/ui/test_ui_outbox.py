@@ -4,7 +4,7 @@ drill inbox (no account configured), the status bar follows, and the coordinator
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.domain.dto import ContactPointData, StakeholderData
 from app.domain.models import Delivery
@@ -226,3 +226,34 @@ def test_resending_an_unknown_sms_asks_first(qtbot, window, services, acknowledg
     monkeypatch.setattr(module, "confirm_sms_resend", lambda parent, n: True)
     outbox.tree.selectAll()
     assert outbox._act("resend_unknown") == 2
+
+
+def test_the_window_does_not_send_or_recover_while_another_process_holds_the_lease(
+        qtbot, window, services, acknowledge):
+    from sqlalchemy import update as sql_update
+
+    from app.domain.models import Delivery as D
+    from app.sending.lease import take, who_holds
+    from ui.bridge import AsyncBridge
+    from ui.outbox.runner import OutboxRunner
+
+    acknowledge("Mail relay down")
+    with services.store.session() as s, s.begin():
+        first = s.scalars(select(D.id).order_by(D.id)).first()
+        s.execute(sql_update(D).where(D.id == first).values(state="sending", attempts=1))
+    take(services.store, services.clock, "clarion outbox flush (process 9 on desk)")
+    runner = OutboxRunner(services.outbox, services.senders.pool, AsyncBridge())
+    window.runner = runner
+    with qtbot.waitSignal(runner.blocked, timeout=2000):
+        runner.start()
+    try:
+        assert runner.held_by == "clarion outbox flush (process 9 on desk)"
+        assert runner.recovered == 0 and not runner.bridge.running
+        window.update_outbox_status()
+        assert window.outbox_label.text().startswith(
+            "Not sending here: clarion outbox flush (process 9 on desk) is sending")
+        counts = services.outbox.counts()
+        assert counts["sending"] == 1 and counts["sent"] == 0   # untouched, nothing sent
+        assert who_holds(services.store, services.clock).startswith("clarion outbox flush")
+    finally:
+        runner.stop()

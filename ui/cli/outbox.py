@@ -39,9 +39,20 @@ def outbox_command(action: str, demo: bool, as_name: str | None = None,
         if action == "resolve":
             return _resolve(outbox, ids or [], decision, yes)
         if action == "flush":
+            from app.sending.lease import LeaseHeld, holder_name, release, take
+
+            try:   # one sender at a time: the window's, or this one
+                outbox.lease = take(store, clock, holder_name("clarion outbox flush"))
+            except LeaseHeld as exc:
+                print(f"clarion: not sending: {exc}", file=sys.stderr)
+                return 1
             runtime.settle_heap()  # a long send must not run with the collector paused
-            recovered = outbox.recover()
-            report = flush_headless(outbox, close=pool.aclose)   # sessions end with QUIT
+            try:
+                recovered = outbox.recover()
+                report = flush_headless(outbox, close=pool.aclose)   # sessions end with QUIT
+            finally:
+                if not outbox.lease_lost:
+                    release(store, outbox.lease)
             if recovered:
                 print(f"{recovered} deliveries were interrupted earlier; their outcome is "
                       f"unknown")

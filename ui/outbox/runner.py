@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.sending.accounts import AccountService
 from app.sending.channels.base import AccountDTO, Sender
 from app.sending.outbox import Outbox
+from app.sending.lease import TTL_S
 from app.sending.runner import run_forever
 from ui.bridge import AsyncBridge
 
@@ -70,6 +71,7 @@ POLL_INTERVAL_MS = 120_000  # how often sent SMS are asked about (a desktop has 
 
 class OutboxRunner(QObject):
     stopped = Signal()
+    blocked = Signal(str)    # another process holds the sender lease: who, in words
 
     def __init__(self, outbox: Outbox, pool: SenderPool, bridge: AsyncBridge,
                  parent: QObject | None = None) -> None:
@@ -78,17 +80,38 @@ class OutboxRunner(QObject):
         self._stop: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
         self.recovered = 0
+        self.held_by: str | None = None   # another process sends from this database
+        self.retry_timer = QTimer(self)   # try the lease again while it is held elsewhere
+        self.retry_timer.setSingleShot(True)
+        self.retry_timer.setInterval(int(TTL_S * 1000))
+        self.retry_timer.timeout.connect(self.start)
         self.poll_timer = QTimer(self)
         self.poll_timer.setInterval(POLL_INTERVAL_MS)
         self.poll_timer.timeout.connect(self.poll_sms)
         self._polling = False
 
     def start(self) -> None:
-        self.recovered = self.outbox.recover()
+        """Take the sender lease, recover what an earlier run left `sending`, and send in the
+        background. If another process holds the lease, say who and try again later."""
+        from app.sending.lease import LeaseHeld, holder_name, take
+
+        outbox = self.outbox
+        try:
+            outbox.lease = take(outbox.store, outbox.clock, holder_name("the Clarion window"))
+        except LeaseHeld as exc:
+            self.held_by = exc.holder
+            log.info("not sending: %s", exc)
+            self.blocked.emit(str(exc))
+            self.retry_timer.start()
+            return
+        outbox.lease_lost = False
+        if self.held_by is not None:
+            self.held_by = None
+            self.blocked.emit("")
+        self.recovered = outbox.recover()
         self.bridge.start()
         self._stop, self._wake = asyncio.Event(), asyncio.Event()
-        self.bridge.submit(self._run(), on_done=lambda _r: self.stopped.emit(),
-                           on_error=self._failed)
+        self.bridge.submit(self._run(), on_done=self._ended, on_error=self._failed)
         self.poll_timer.start()
 
     def poll_sms(self) -> None:
@@ -114,6 +137,17 @@ class OutboxRunner(QObject):
             await run_forever(self.outbox, self._stop, self._wake)
         finally:
             await self.pool.aclose()
+        return self.outbox.lease_lost
+
+    def _ended(self, lost: object) -> None:
+        """The loop ended: stopped, or its lease was taken over (then wait for it again)."""
+        if lost:
+            from app.sending.lease import who_holds
+
+            self.held_by = who_holds(self.outbox.store, self.outbox.clock) or "another process"
+            self.blocked.emit(f"{self.held_by} took over sending from this database.")
+            self.retry_timer.start()
+        self.stopped.emit()
 
     def _failed(self, exc: BaseException) -> None:
         log.error("the sending loop stopped", exc_info=exc)
@@ -128,7 +162,17 @@ class OutboxRunner(QObject):
         self.wake()
 
     def stop(self) -> None:
+        """Stop sending and give the lease up, so the next sender takes it at once."""
         self.poll_timer.stop()
+        self.retry_timer.stop()
         if self._stop is not None:
             self.bridge.call_soon(self._stop.set)
         self.bridge.stop()
+        lease, self.outbox.lease = self.outbox.lease, None
+        if lease is not None and not self.outbox.lease_lost:
+            from app.sending.lease import release
+
+            try:
+                release(self.outbox.store, lease)
+            except Exception:  # noqa: BLE001 - it expires by itself in TTL_S
+                log.debug("releasing the sender lease failed", exc_info=True)
