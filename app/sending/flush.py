@@ -319,7 +319,11 @@ class Flush:
                         idempotency_key=d.idempotency_key, attempts=d.attempts - 1,
                         is_drill=drill, wire=d.wire or b"")
                     if d.wire is None:  # its first claim: fix what goes out, once
-                        wire = r.sender.freeze(m, now)
+                        try:
+                            wire = r.sender.freeze(m, now)
+                        except Exception:  # noqa: BLE001 - a bug of the channel's must not
+                            log.exception("building delivery %s failed", d.id)  # stop a claim
+                            wire = None    # (sent as built then; its send says what is wrong)
                         if wire:
                             m = replace(m, wire=wire)
                             frozen.append((d.id, wire))

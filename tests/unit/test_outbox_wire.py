@@ -272,3 +272,23 @@ def test_a_blocked_real_route_does_not_hold_back_the_drills_of_its_channel(store
     assert report.sent == 5 and report.paused_accounts == ("Relay",)
     assert set(states(store, drills).values()) == {"sent"}
     assert states(store, waiting) == {waiting[0]: "queued"}
+
+
+def test_a_channel_that_fails_to_build_one_message_does_not_stop_the_claim(
+        store, frozen_clock, incident, email_account, caplog):
+    ids = add_message(store, frozen_clock, incident.id, people(3))
+
+    class Buggy(FakeSender):
+        def freeze(self, m, now):
+            if m.delivery_id == ids[1]:
+                raise TypeError("a bug")
+            return super().freeze(m, now)
+
+    fake = Buggy()
+    with caplog.at_level("ERROR", logger="app.sending.outbox"):
+        report = asyncio.run(make_outbox(store, frozen_clock,
+                                         {"email": (email_account, fake)}).flush())
+    assert report.sent == 3
+    assert [wire_of(store, i) is None for i in ids] == [False, True, False]
+    assert fake.sent[ids[1]] == b""                    # handed over unbuilt: built when sent
+    assert f"building delivery {ids[1]} failed" in caplog.text
