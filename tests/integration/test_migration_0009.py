@@ -21,11 +21,12 @@ ROWS = [(1, "queued", 0), (2, "sending", 1), (3, "sent", 1), (4, "retry_wait", 2
         (9, "queued", 1)]
 
 
-@pytest.fixture
-def db_0008(tmp_path) -> Path:
+def database_at(tmp_path: Path, revision: str) -> Path:
+    """A real database file migrated to `revision`, with one client and one open incident
+    (id 1), written with plain SQL as that version's tables are."""
     path = tmp_path / "clarion.db"
     engine = make_engine(path)
-    upgrade_to_head(engine, path, tmp_path / "backups", target="0008")
+    upgrade_to_head(engine, path, tmp_path / "backups", target=revision)
     engine.dispose()
     with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("INSERT INTO clients (id, name, is_msp, created_at, regimes) "
@@ -34,6 +35,13 @@ def db_0008(tmp_path) -> Path:
             "INSERT INTO incidents (id, client_id, title, severity, phase, detected_at, "
             "created_at, updated_at, affected_services) VALUES (1, 1, 'Email down', 'SEV2', "
             f"'investigating', '{T}', '{T}', '{T}', '[]')")
+    return path
+
+
+@pytest.fixture
+def db_0008(tmp_path) -> Path:
+    path = database_at(tmp_path, "0008")
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("INSERT INTO messages (id, incident_id, template_type, template_keys, "
                      f"audience, created_at) VALUES (1, 1, 'initial', '[]', '{{}}', '{T}')")
         for i, state, attempts in ROWS:

@@ -9,29 +9,20 @@ from contextlib import closing
 
 import pytest
 
-from app.storage import Store, make_engine
-from app.storage.migrate import HEAD_REVISION, upgrade_to_head
+from app.storage import Store
+from app.storage.migrate import HEAD_REVISION
 from app.storage.triggers import TIMELINE_TRIGGERS
 from tests.integration.test_migration_0008 import (
     TIMELINE_ROWS, columns, downgrade, query, tables, triggers,
 )
 
-T = "2026-03-01 10:00:00.000000"
+from tests.integration.test_migration_0009 import T, database_at
 
 
 @pytest.fixture
 def db_0009(tmp_path):
-    path = tmp_path / "clarion.db"
-    engine = make_engine(path)
-    upgrade_to_head(engine, path, tmp_path / "backups", target="0009")
-    engine.dispose()
+    path = database_at(tmp_path, "0009")
     with closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute("INSERT INTO clients (id, name, is_msp, created_at, regimes) "
-                     f"VALUES (1, 'Northwind', 0, '{T}', '[]')")
-        conn.execute(
-            "INSERT INTO incidents (id, client_id, title, severity, phase, detected_at, "
-            "created_at, updated_at, affected_services) VALUES (1, 1, 'Email down', 'SEV2', "
-            f"'investigating', '{T}', '{T}', '{T}', '[]')")
         for n in range(3):
             conn.execute("INSERT INTO timeline_entries (incident_id, at, kind, actor, summary, "
                          f"data) VALUES (1, '{T}', 'note', 'root', 'note {n}', '{{}}')")

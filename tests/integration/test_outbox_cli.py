@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from contextlib import contextmanager
 import sys
 from pathlib import Path
 
@@ -42,7 +43,9 @@ def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-def queue_three(data_dir: Path) -> list[int]:
+@contextmanager
+def open_incident(data_dir: Path):  # type: ignore[no-untyped-def]
+    """(store, clock, incident id) of a new incident in the data folder's database."""
     config = AppConfig.from_env({"CLARION_DATA_DIR": str(data_dir)})
     config.ensure_dirs()
     store = Store.open(config.db_path)
@@ -52,9 +55,14 @@ def queue_three(data_dir: Path) -> list[int]:
         incident = IncidentService(store, clock, actor="test").open(
             client_id=client.id, title="Mail relay down", severity=Severity.SEV2,
             detected_at=clock.now())
-        return add_message(store, clock, incident.id, people(3))
+        yield store, clock, incident.id
     finally:
         store.dispose()
+
+
+def queue_three(data_dir: Path) -> list[int]:
+    with open_incident(data_dir) as (store, clock, incident_id):
+        return add_message(store, clock, incident_id, people(3))
 
 
 def test_flush_sends_what_is_queued_with_the_collector_running(tmp_path):
@@ -86,25 +94,15 @@ def unknown_ones(data_dir: Path) -> dict[str, int]:
     """Two emails and an SMS whose outcome is unknown (a send was cut off)."""
     from sqlalchemy import update
 
-    config = AppConfig.from_env({"CLARION_DATA_DIR": str(data_dir)})
-    config.ensure_dirs()
-    store = Store.open(config.db_path)
-    clock = SystemClock()
-    try:
-        client = ensure_default_organisation(store, clock)
-        incident = IncidentService(store, clock, actor="test").open(
-            client_id=client.id, title="Mail relay down", severity=Severity.SEV2,
-            detected_at=clock.now())
-        a, b = add_message(store, clock, incident.id, people(2))
-        (c,) = add_message(store, clock, incident.id, [("Una User", "+12065550101")],
+    with open_incident(data_dir) as (store, clock, incident_id):
+        a, b = add_message(store, clock, incident_id, people(2))
+        (c,) = add_message(store, clock, incident_id, [("Una User", "+12065550101")],
                            channel="sms")
         with store.session() as s, s.begin():
             s.execute(update(Delivery).where(Delivery.id.in_([a, b, c])).values(
                 state=DeliveryState.UNKNOWN, attempts=1,
                 last_error="The connection was lost after the message was sent"))
         return {"a": a, "b": b, "sms": c}
-    finally:
-        store.dispose()
 
 
 def states_of(data_dir: Path) -> dict[int, str]:
