@@ -272,7 +272,11 @@ def test_queue_once_and_the_send_again_question_defaults_to_no(qtbot, window, se
     composer.queue_button.click()
     assert composer.queue() is False and len(deliveries(services)) == first
     assert composer.sent_state.isVisible()
-    assert composer.sent_state.text().startswith("Last queued: ")
+    assert composer.sent_state.text() == f"Last queued: {first} queued"
+    # it follows the outbox: one delivery cancelled
+    services.outbox.cancel([deliveries(services)[0].id])
+    qtbot.waitUntil(lambda: composer.sent_state.text() ==
+                    f"Last queued: 1 cancelled, {first - 1} queued")
 
     # someone added to the audience: Queue is on again, but most of them just got it
     for r in range(composer.people_model.rowCount()):
@@ -284,7 +288,7 @@ def test_queue_once_and_the_send_again_question_defaults_to_no(qtbot, window, se
     seen = answer_send_again(qtbot, "enter")
     assert composer.queue() is False                    # Enter: the default, No
     assert seen["name"] == "sendAgainQuestion" and seen["default"]
-    assert seen["text"].startswith("Already sent just now to these ")
+    assert seen["text"].startswith("Already sent just now to ")   # (one was cancelled)
     assert len(deliveries(services)) == first
     assert composer.notice.text() == "Not queued again."
 

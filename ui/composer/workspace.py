@@ -224,7 +224,15 @@ class ComposerWorkspace(QWidget):
         self.propose_button.clicked.connect(self.propose)
         self.library_button.clicked.connect(self.open_library)
         self.sent_button.clicked.connect(self.open_sent_messages)
-        services.qt_events.outbox_changed.connect(self.show_queued_state)
+        # the last message's state follows the outbox at most every 300 ms (a big send
+        # changes it many times a second; each look is one grouped count)
+        self.state_timer = QTimer(self)
+        self.state_timer.setSingleShot(True)
+        self.state_timer.setInterval(300)
+        self.state_timer.timeout.connect(self.show_queued_state)
+        services.qt_events.outbox_changed.connect(
+            lambda _ids: self.sent_state.isVisible() and not self.state_timer.isActive()
+            and self.state_timer.start())
         self.queue_button.clicked.connect(self.queue)
         shortcut = QShortcut(QKeySequence("Ctrl+Return"), self)
         shortcut.activated.connect(self.queue)
