@@ -296,3 +296,42 @@ def test_queue_once_and_the_send_again_question_defaults_to_no(qtbot, window, se
     with qtbot.waitSignal(composer.queued, timeout=5000):
         assert composer.queue()
     assert len(deliveries(services)) > first
+
+
+def test_the_resolution_notice_and_the_recorded_root_cause_agree(qtbot, window, services,
+                                                                 people):
+    from app.domain.enums import Phase
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    inc = services.incidents.open(client_id=people, title="SSO down", severity="SEV2",
+                                  detected_at=services.clock.now())
+    services.incidents.move_phase(inc.id, Phase.RESOLVED)
+    window.compose(inc.id, "resolution_notice")
+    composer = window.composer
+    cause = composer.input_edits["root_cause_summary"]
+    assert isinstance(cause, QPlainTextEdit)            # a sentence or two: a box that wraps
+    assert cause.width() > 200
+    assert cause.toPlainText() == ""                    # nothing recorded yet
+    composer.refresh()
+    # the notice's own words ("still under investigation") are true while nothing is recorded
+    assert not [f for p in composer.panels.values() for f in p.findings
+                if f.code.startswith("cause_")]
+    cause.setPlainText("An expired certificate on the identity provider")
+    composer.refresh()
+    with qtbot.waitSignal(composer.queued, timeout=5000):
+        assert composer.queue()
+    assert composer.cause_button.isVisible()
+    composer.cause_button.click()
+    post = services.postincident.get(inc.id)
+    assert (post.root_cause, post.root_cause_under_investigation) == (
+        "An expired certificate on the identity provider", False)
+    assert not composer.cause_button.isVisible()
+
+    # now recorded: a new notice starts from it, and one that says "unknown" is flagged
+    window.compose(inc.id, "resolution_notice")
+    cause = composer.input_edits["root_cause_summary"]
+    assert cause.toPlainText() == "An expired certificate on the identity provider"
+    cause.setPlainText("")
+    composer.refresh()
+    codes = {f.code for p in composer.panels.values() for f in p.findings}
+    assert "cause_unknown" in codes

@@ -46,7 +46,7 @@ def spans(findings, source, code=None):
 
 def test_the_api_shape():
     assert SEVERITIES == ("error", "warning", "info")
-    assert len(CHECKS) == 8
+    assert len(CHECKS) == 9
     for check in CHECKS:
         assert check.__doc__, check.__name__
         assert list(inspect.signature(check).parameters) == ["text", "subject", "html", "ctx"]
@@ -637,3 +637,34 @@ def test_a_time_near_midnight_is_read_as_tomorrow_not_the_past():
     facts = replace(FACTS, eta_at=late + timedelta(minutes=40), next_update_at=None)  # 00:30
     assert run(check_fact_mismatch, "ETA 00:30.", now=late, facts=facts) == []
     assert len(run(check_fact_mismatch, "ETA 00:45.", now=late, facts=facts)) == 1
+
+
+# ---------------------------------------------------------------- the cause, against the record
+
+def cause_findings(text, root_cause, template_type="resolution_notice"):
+    found = lint(text, ctx(template_type=template_type, phase="resolved",
+                           root_cause=root_cause))
+    return [(f.code, text[f.start:f.end]) for f in found if f.code.startswith("cause_")]
+
+
+def test_a_closing_message_that_says_the_cause_is_unknown_while_one_is_recorded():
+    recorded = "An expired certificate on the identity provider"
+    text = "Service is restored. The cause is still under investigation; more in the summary."
+    assert cause_findings(text, recorded) == [
+        ("cause_unknown", "cause is still under investigation")]
+    assert cause_findings("Cause not yet known.", recorded,
+                          "post_incident_summary") == [("cause_unknown", "Cause not yet known")]
+    assert cause_findings(text, "") == []                  # nothing recorded: it is true
+    assert cause_findings(text, None) == []                # the caller knows no record
+    assert cause_findings(text, recorded, "status_update") == []   # not a closing message
+    message = lint(text, ctx(template_type="resolution_notice", phase="resolved",
+                             root_cause=recorded))
+    (finding,) = [f for f in message if f.code == "cause_unknown"]
+    assert finding.severity == "warning" and "a root cause is recorded" in finding.message
+
+
+def test_a_closing_message_that_states_a_cause_none_is_recorded_for():
+    text = "The outage was caused by an expired certificate."
+    assert cause_findings(text, "") == [("cause_stated", "was caused by")]
+    assert cause_findings(text, "An expired certificate") == []
+    assert cause_findings("We will share the cause in the summary.", "") == []

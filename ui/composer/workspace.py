@@ -47,6 +47,8 @@ def _check_list(name: str, accessible: str) -> tuple[QListView, QStandardItemMod
     return view, model
 
 
+LONG_INPUT = 60   # an input whose example is longer gets a box that wraps
+
 class ComposerWorkspace(QWidget):
     queued = Signal(int)  # message id
 
@@ -105,6 +107,11 @@ class ComposerWorkspace(QWidget):
         self.inputs_box = QGroupBox("This template asks for")
         self.inputs_box.setObjectName("templateInputsGroup")
         self.inputs_form = QFormLayout(self.inputs_box)
+        # a label above its field: long labels ("Cause, in one or two sentences…") no longer
+        # squeeze the field to a few characters
+        self.inputs_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
+        self.inputs_form.setFieldGrowthPolicy(
+            QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.input_edits: dict[str, QLineEdit | QPlainTextEdit] = {}
 
         form = QFormLayout()
@@ -181,6 +188,12 @@ class ComposerWorkspace(QWidget):
             panel.edited.connect(lambda _level: self._relint())
         self.notice = NoticeLabel("composerNotice")
         # the last queued message as it goes out, until the next one starts
+        self.cause_button = named(QPushButton("Record as the root cause"),
+                                  "recordCauseButton",
+                                  "Make the cause this notice gave the post-incident root cause")
+        self.cause_button.hide()
+        self.cause_button.clicked.connect(self.record_cause)
+        self._offered_cause = ""
         self.sent_state = QLabel()
         self.sent_state.setObjectName("composerQueuedState")
         self.sent_state.hide()
@@ -190,6 +203,7 @@ class ComposerWorkspace(QWidget):
         self.queue_button.setDefault(True)
         bottom = QHBoxLayout()
         bottom.addWidget(self.notice, 1)
+        bottom.addWidget(self.cause_button)
         bottom.addWidget(self.sent_state)
         bottom.addWidget(self.queue_button)
         right = QWidget()
@@ -351,7 +365,8 @@ class ComposerWorkspace(QWidget):
                     seen.setdefault(spec.name, spec)
         prefill = self._prefill(template_type)
         for name, spec in seen.items():
-            if "\n" in spec.example:  # "one per line": a small multi-line box
+            if "\n" in spec.example or len(spec.example) > LONG_INPUT:
+                # "one per line", or a sentence or two: a small box that wraps
                 edit = named(QPlainTextEdit(), f"input_{name}", spec.label)
                 edit.setTabChangesFocus(True)
                 edit.setFixedHeight(64)
@@ -369,13 +384,30 @@ class ComposerWorkspace(QWidget):
 
     def _prefill(self, template_type: str) -> dict[str, str]:
         """The post-incident summary inlines the report's fields (root cause, remediation,
-        lessons) as written in the incident's post-incident section."""
+        lessons) as written in the incident's post-incident section; a resolution notice
+        starts from the recorded root cause."""
         incident_id = self.incident_combo.currentData()
-        if template_type != "post_incident_summary" or incident_id is None:
+        if incident_id is None:
+            return {}
+        if template_type == "resolution_notice":
+            cause = self._recorded_cause(template_type)
+            return {"root_cause_summary": cause} if cause else {}
+        if template_type != "post_incident_summary":
             return {}
         from app.reports.summary import summary_inputs
 
         return summary_inputs(self.services.postincident.get(incident_id))
+
+    CLOSING = ("resolution_notice", "post_incident_summary")
+
+    def _recorded_cause(self, template_type: str) -> str | None:
+        """The root cause recorded in the post-incident section ("" none yet, or still under
+        investigation), for the messages that must agree with it; None for the others."""
+        incident_id = self.incident_combo.currentData()
+        if template_type not in self.CLOSING or incident_id is None:
+            return None
+        post = self.services.postincident.get(incident_id)
+        return "" if post.root_cause_under_investigation else post.root_cause.strip()
 
     # -- audience
 
@@ -474,8 +506,8 @@ class ComposerWorkspace(QWidget):
         recent = recent_message_counts(
             self.services.store, [r.stakeholder_id for r in self.recipients.recipients],
             now - timedelta(minutes=RECENT_WINDOW_MINUTES))
-        self._lint_basis = (incident, client, recent)
         template_type = self.type_combo.currentData()
+        self._lint_basis = (incident, client, recent, self._recorded_cause(template_type))
         sender = self.sender(incident)
         context = build_context(incident, client, sender, now, inputs=self.inputs())
         self.variables_model.set_rows(self.variables_model.COLUMNS, [
@@ -532,7 +564,7 @@ class ComposerWorkspace(QWidget):
         """Lint every variant. Called on each edit of a variant: it uses what refresh() read
         (incident, organisation, recent messages) and asks the database nothing."""
         self._update_queue_button()
-        incident, client, recent = getattr(self, "_lint_basis", (None, None, {}))
+        incident, client, recent, cause = getattr(self, "_lint_basis", (None, None, {}, None))
         if incident is None or client is None:
             return
         now = self.services.clock.now()
@@ -545,7 +577,7 @@ class ComposerWorkspace(QWidget):
             base = dict(detail_level=level, template_type=self.type_combo.currentData(),
                         phase=incident.phase.value, facts=incident.facts,
                         time_zone=client.time_zone, now=now, recent_messages=busiest,
-                        recent_window_minutes=window)
+                        recent_window_minutes=window, root_cause=cause)
             email, sms = panel.current_email(), panel.current_sms()
             panel.show_findings(
                 lint(email.text, LintContext(channel="email", **base), subject=email.subject,
@@ -625,6 +657,7 @@ class ComposerWorkspace(QWidget):
                               "They wait in the outbox.")
         self.last_queued = queued
         self.show_queued_state()
+        self._offer_cause()
         pending, self._queue_escalation = self._queue_escalation, None
         if pending is not None:
             self.pending_escalation = None
@@ -634,6 +667,29 @@ class ComposerWorkspace(QWidget):
             except ClarionError as exc:  # answered meanwhile (e.g. dismissed elsewhere)
                 self.notice.show_info(self.notice.text() + f" ({exc})")
         self.queued.emit(queued.message_id)
+
+    def _offer_cause(self) -> None:
+        """A resolution notice that gave a cause while none is recorded: offer it to the
+        post-incident Root cause (the report and later messages then say the same)."""
+        edit = self.input_edits.get("root_cause_summary")
+        said = (edit.toPlainText() if isinstance(edit, QPlainTextEdit) else
+                edit.text()).strip() if edit is not None else ""
+        recorded = self._recorded_cause(self.type_combo.currentData())
+        self._offered_cause = said if said and recorded == "" else ""
+        self.cause_button.setVisible(bool(self._offered_cause))
+
+    def record_cause(self) -> None:
+        incident = self.incident()
+        if incident is None or not self._offered_cause:
+            return
+        service = self.services.postincident
+        post = service.get(incident.id)
+        service.save_fields(incident.id, impact_summary=post.impact_summary,
+                            root_cause=self._offered_cause, root_cause_under_investigation=False,
+                            lessons_learned=post.lessons_learned)
+        self.cause_button.hide()
+        self.notice.show_info("Recorded as the post-incident root cause.")
+        self._offered_cause = ""
 
     def show_queued_state(self, _ids: object = None) -> None:
         """The last queued message as it goes out: queued, sending n, sent, failed…"""

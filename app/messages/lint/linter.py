@@ -12,6 +12,9 @@ Codes and severities:
                           nothing (technical)
   blame                   warning
   premature_resolution    error (phase not resolved/closed, not a resolution or summary template)
+  cause_unknown           warning  a resolution notice or summary says the cause is unknown
+                          while a root cause is recorded
+  cause_stated            warning  … states a cause while none is recorded
   fact_time_mismatch      warning  a time that is neither the ETA nor the next update
   fact_eta_mismatch       warning  "within N minutes" that the ETA qualifier does not say
   next_update_missing     warning  status update / acknowledgment that does not say when next
@@ -46,11 +49,13 @@ from app.messages.lint.facts import check_fact_mismatch, check_next_update
 from app.messages.lint.text import (
     PARTS, SEVERITIES, Check, Finding, LintContext, WordList, load_word_list, utf16_offset,
 )
-from app.messages.lint.wording import check_blame, check_jargon, check_premature_resolution
+from app.messages.lint.wording import (
+    check_blame, check_cause, check_jargon, check_premature_resolution,
+)
 
 __all__ = [
     "SEVERITIES", "Finding", "LintContext", "lint", "CHECKS", "WordList", "load_word_list",
-    "utf16_offset", "check_jargon", "check_blame", "check_premature_resolution",
+    "utf16_offset", "check_jargon", "check_blame", "check_premature_resolution", "check_cause",
     "check_fact_mismatch", "check_next_update", "check_over_communication", "check_sms",
     "check_subject", "Check", "PARTS", "SUBJECT_MAX", "SMS_MAX_SEGMENTS",
 ]
@@ -62,6 +67,7 @@ CHECKS: tuple[Check, ...] = (
     check_jargon,
     check_blame,
     check_premature_resolution,
+    check_cause,
     check_fact_mismatch,
     check_next_update,
     check_over_communication,

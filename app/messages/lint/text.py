@@ -47,6 +47,8 @@ class LintContext:
     recent_messages: int = 0     # messages this recipient got in the last recent_window_minutes
     recent_window_minutes: int = 60
     max_messages_per_window: int = 3   # 0 or less: no limit
+    root_cause: str | None = None      # the recorded post-incident root cause; "" none; None
+                                       # not known to the caller (no cause check then)
 
 
 # A check: (text, subject, html, ctx) -> findings.

@@ -62,6 +62,32 @@ def check_blame(text: str, subject: str | None, html: str | None,
     return found
 
 
+# --- the cause, against the record ---------------------------------------------------------
+
+_CLOSING = frozenset({"resolution_notice", "post_incident_summary"})
+
+
+def check_cause(text: str, subject: str | None, html: str | None,
+                ctx: LintContext) -> list[Finding]:
+    """A resolution notice or post-incident summary must agree with the recorded root cause:
+    "the cause is still unknown" while one is recorded, or a stated cause while none is
+    (resources/lint/cause_unknown.txt, cause_stated.txt): a warning each."""
+    if ctx.template_type not in _CLOSING or ctx.root_cause is None:
+        return []
+    found: list[Finding] = []
+    recorded = bool(ctx.root_cause.strip())
+    name, code = ("cause_unknown.txt", "cause_unknown") if recorded else \
+        ("cause_stated.txt", "cause_stated")
+    for part, start, end, _entry in _word_hits(word_list(name), text, subject, html):
+        said = quote(part.text[start:end])
+        message = (f"{said} says the cause is not known, but a root cause is recorded "
+                   f"(post-incident): say it, or change the record") if recorded else \
+            (f"{said} states a cause, but none is recorded in the post-incident Root cause: "
+             f"record it there first, so the report and the message agree")
+        found.append(part.finding(code, "warning", message, start, end))
+    return found
+
+
 # --- premature resolution --------------------------------------------------------------------
 
 _RESOLUTION = re.compile(
