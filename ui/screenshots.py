@@ -144,6 +144,8 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
     _save(ws.groups_dialog, folder / "groups.png", saved)
     ws.groups_dialog.reject()
 
+    window.compose(None, "resolution_notice")   # its inputs: the cause, under its label
+    _save(window, folder / "composer-resolution.png", saved)
     window.compose()  # the demo incident: a status update to its immediate and rapid people
     _save(window, folder / "composer.png", saved)
     library = window.composer.open_library()
