@@ -202,6 +202,13 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
     switch = window.switch_coordinator()
     _save(switch, folder / "switch-coordinator.png", saved)
     switch.reject()
+    from ui.incidents.incident_view import FinalStatusDialog
+
+    window.nav_buttons["incidents"].setChecked(True)
+    resolve = FinalStatusDialog(window, window.incidents.view.final_status_proposal())
+    resolve.show()
+    _save(resolve, folder / "resolve-question.png", saved)
+    resolve.close()
     people = window.edit_coordinators()
     _save(people, folder / "coordinators.png", saved)
     people.reject()

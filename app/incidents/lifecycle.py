@@ -254,14 +254,34 @@ class IncidentService:
         self._publish(dto, entries)
         return dto
 
-    def move_phase(self, incident_id: int, target: Phase, reason: str = "") -> IncidentDTO:
+    def move_phase(self, incident_id: int, target: Phase, reason: str = "",
+                   final_status: str | None = None) -> IncidentDTO:
+        """Move the incident's phase. Into resolved, `final_status` (what is true at the
+        resolution) becomes its current status, so the resolution notice and the report's
+        Summary say it; the phase entry keeps it in its data."""
         target = Phase(target)
+        final = (final_status or "").strip()
+        if final_status is not None and target == Phase.RESOLVED:
+            if not final:
+                raise ValidationError({"final_status": "Say what is true now that it is "
+                                                       "resolved."})
+            if len(final) > TEXT_MAX:
+                raise ValidationError({"final_status": f"Keep it under {TEXT_MAX} characters "
+                                                       f"(it has {len(final)})."})
+        entries = []
         with self.store.session() as session, session.begin():
             incident = self._load(session, incident_id)
             current = Phase(incident.phase)
             refusal = transition_refusal(current, target)
             if refusal:
                 raise TransitionRefused(refusal)
+            if final and target == Phase.RESOLVED and final != (incident.status_text or ""):
+                entries.append(entry_dto(self._append(
+                    session, incident, TimelineKind.FACTS_CHANGED,
+                    f"{FACT_LABELS['status']}: {_show(incident.status_text)} → {_show(final)}",
+                    {"field": "status", "old": incident.status_text or "", "new": final,
+                     "final": True})))
+                incident.status_text = final
             reopen = is_reopen(current, target)
             incident.phase = target
             incident.updated_at = self.clock.now()
@@ -269,11 +289,13 @@ class IncidentService:
             summary = f"{verb}: {current.label} → {target.label}"
             if reason.strip():
                 summary += f" — {reason.strip()}"
-            entry = self._append(session, incident, TimelineKind.PHASE_CHANGED, summary,
-                                 {"old": current.value, "new": target.value, "reopen": reopen,
-                                  "reason": reason.strip()})
+            data = {"old": current.value, "new": target.value, "reopen": reopen,
+                    "reason": reason.strip()}
+            if final and target == Phase.RESOLVED:
+                data["final_status"] = final
+            entry = self._append(session, incident, TimelineKind.PHASE_CHANGED, summary, data)
             dto = incident_dto(incident, incident.client.name)
-            entries = [entry_dto(entry)]
+            entries.append(entry_dto(entry))
         self._publish(dto, entries)
         return dto
 

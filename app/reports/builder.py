@@ -81,6 +81,7 @@ class Report:
     feedback: FeedbackSummary
     timeline: tuple[TimelineLine, ...] = ()           # technical only
     appendix: tuple[AppendixMessage, ...] = ()        # what each message said, per variant
+    summary_status: str = ""     # the status given at the (latest) resolution; else facts'
 
     @property
     def chart(self) -> ChartData:
@@ -253,8 +254,13 @@ def build_report(store: Any, clock: Any, incident_id: int, audience: Audience | 
                 detected_at=incident.detected_at,
                 resolved_at=record.end if record.resolved else None, generated_at=now)
     base["appendix"] = message_appendix(store, incident_id, audience)
+    # the Summary is what was true at the resolution, not whatever was typed since
+    finals = [e.data.get("final_status") for e in inputs.timeline
+              if e.kind == TimelineKind.PHASE_CHANGED.value and e.data.get("new") == "resolved"]
+    final = next((f for f in reversed(finals) if f), "") if record.resolved else ""
     if audience == Audience.CUSTOMER:
-        return _customer(base, incident.facts, post, record)
+        facts = replace(incident.facts, status=final) if final else incident.facts
+        return _customer(base, facts, post, record)
     timeline: tuple[TimelineLine, ...] = ()
     if audience == Audience.TECHNICAL:
         zone = inputs.time_zone
@@ -264,7 +270,8 @@ def build_report(store: Any, clock: Any, incident_id: int, audience: Audience | 
     else:
         record = _executive_record(record)
     return Report(audience=audience, is_drill=incident.is_drill, facts=incident.facts, post=post,
-                  record=record, feedback=feedback_summary(post), timeline=timeline, **base)
+                  record=record, feedback=feedback_summary(post), timeline=timeline,
+                  summary_status=final, **base)
 
 
 _KIND_LABELS = {k.value: k.label for k in TimelineKind}

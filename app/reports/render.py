@@ -393,7 +393,7 @@ def _full_blocks(r: Any, with_chart: bool) -> list[Block]:
     t = Times(r.time_zone, r.detected_at)
     blocks = _header(r, r.audience.label, t)
     blocks.append(H(2, "Summary"))
-    blocks += _paragraphs(facts.status) or [P(("No status was written.",))]
+    blocks += _paragraphs(r.summary_status or facts.status) or [P(("No status was written.",))]
     if facts.affected_services:
         blocks.append(P(_label("Affected services", ", ".join(facts.affected_services))))
     if post.resolution_confirmed_at or post.resolution_confirmed_by:

@@ -434,3 +434,30 @@ def test_the_customer_appendix_has_only_what_customers_were_sent(store, frozen_c
     assert any("[sender]" in v.text for m in report.appendix for v in m.variants)
     md = render_markdown(report)
     assert "## Appendix: the messages you received" in md
+
+
+def test_the_summary_is_the_status_given_at_the_resolution(store, frozen_clock, client_id):
+    from app.errors import ValidationError
+    from app.domain.dto import Facts
+
+    incidents = IncidentService(store, frozen_clock, EventBus(), actor=ACTOR)
+    inc = incidents.open(client_id=client_id, title="Portal down", severity=Severity.SEV3,
+                         detected_at=frozen_clock.now())
+    incidents.update_facts(inc.id, Facts(status="Cause not yet known"))
+    frozen_clock.advance(minutes=30)
+    with pytest.raises(ValidationError):
+        incidents.move_phase(inc.id, Phase.RESOLVED, final_status="   ")
+    incidents.move_phase(inc.id, Phase.RESOLVED,
+                         final_status="Resolved at 09:30 UTC: an expired certificate was renewed.")
+    assert incidents.get(inc.id).facts.status == \
+        "Resolved at 09:30 UTC: an expired certificate was renewed."
+    frozen_clock.advance(minutes=5)
+    incidents.update_facts(inc.id, Facts(status="Monitoring after the renewal"))  # typed later
+    technical = build_report(store, frozen_clock, inc.id, Audience.TECHNICAL)
+    assert technical.summary_status == ("Resolved at 09:30 UTC: an expired certificate was "
+                                        "renewed.")
+    md = render_markdown(technical)
+    summary = md[md.index("## Summary"):md.index("## Impact")]
+    assert "an expired certificate was renewed" in summary and "Monitoring" not in summary
+    customer = build_report(store, frozen_clock, inc.id, Audience.CUSTOMER)
+    assert customer.status == technical.summary_status

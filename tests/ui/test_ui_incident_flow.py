@@ -25,6 +25,27 @@ def test_create_incident_through_dialog_selects_it(qtbot, window, create_inciden
     assert _kinds(view) == [TimelineKind.CREATED.value]
 
 
+def answer_final_status(qtbot, text):
+    """Answer the final-status question when it comes up; returns what it proposed."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QPlainTextEdit
+
+    seen = {}
+
+    def answer():
+        box = QApplication.activeModalWidget()
+        if box is None or box.objectName() != "finalStatusDialog":
+            QTimer.singleShot(20, answer)
+            return
+        edit = box.findChild(QPlainTextEdit, "finalStatusEdit")
+        seen["proposal"] = edit.toPlainText()
+        edit.setPlainText(text)
+        box.accept()
+
+    QTimer.singleShot(0, answer)
+    return seen
+
+
 def test_move_through_every_phase_and_timeline_grows(qtbot, window, create_incident, services):
     created = create_incident()
     view = window.incidents.view
@@ -33,8 +54,17 @@ def test_move_through_every_phase_and_timeline_grows(qtbot, window, create_incid
         assert index >= 0, f"{target} not offered from {view.incident.phase}"
         view.phase_combo.setCurrentIndex(index)
         rows_before = view.timeline_model.rowCount()
+        asked = answer_final_status(qtbot, "All mail flows again.") \
+            if target == Phase.RESOLVED else None
         qtbot.mouseClick(view.phase_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: view.timeline_model.rowCount() == rows_before + 1)
+        # into resolved: the final status too (a fact change), then the phase
+        added = 2 if target == Phase.RESOLVED else 1
+        qtbot.waitUntil(lambda: view.timeline_model.rowCount() == rows_before + added)
+        if asked is not None:
+            assert asked["proposal"].startswith("Resolved at ")
+            assert view.incident.facts.status == "All mail flows again."
+            assert view.timeline_model.entry_at(0).data["final_status"] == \
+                "All mail flows again."
         assert view.incident.phase == target
         assert target.label in view.badges_label.text()
         newest = view.timeline_model.entry_at(0)

@@ -8,8 +8,9 @@ from typing import Any
 
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
-    QPlainTextEdit, QPushButton, QScrollArea, QSplitter, QTableView, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFrame, QGroupBox, QHBoxLayout,
+    QHeaderView, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSplitter, QTableView,
+    QVBoxLayout, QWidget,
 )
 
 from app.domain.dto import IncidentDTO, TimelineEntryDTO
@@ -374,8 +375,25 @@ class IncidentView(QWidget):
     def move_phase(self) -> None:
         if self.incident is None or self.phase_combo.currentData() is None:
             return
+        target = Phase(self.phase_combo.currentData())
+        final = None
+        if target == Phase.RESOLVED:   # what is true now: the notice and the report say it
+            final = ask_final_status(self, self.final_status_proposal())
+            if final is None:
+                return
         self._run(lambda: self.services.incidents.move_phase(
-            self.incident.id, Phase(self.phase_combo.currentData())))
+            self.incident.id, target, final_status=final))
+
+    def final_status_proposal(self) -> str:
+        """"Resolved at 15:22 PST: " and the current status, in the client's zone."""
+        from app.messages.sent import zone_of
+        from app.stakeholders.clients import list_clients
+
+        client = next((c for c in list_clients(self.services.store)
+                       if c.id == self.incident.client_id), None)
+        now = self.services.clock.now().astimezone(zone_of(client.time_zone if client else None))
+        status = (self.incident.facts.status or "").strip()
+        return f"Resolved at {now:%H:%M} {now.tzname()}: " + (status or "service is restored.")
 
     def change_severity(self) -> None:
         if self.incident is None:
@@ -431,3 +449,39 @@ class IncidentView(QWidget):
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+class FinalStatusDialog(QDialog):
+    """Asked when the incident moves to resolved: what is true now (pre-filled "Resolved at
+    15:22 PST: …"); it becomes the current status the notice and the report's Summary say."""
+
+    def __init__(self, parent: QWidget | None, proposal: str) -> None:
+        super().__init__(parent)
+        self.setObjectName("finalStatusDialog")
+        self.setWindowTitle("Resolve the incident")
+        self.setAccessibleName("Final status")
+        label = QLabel("What is true now? The resolution notice and the report's Summary will "
+                       "say this (it becomes the current status).")
+        label.setWordWrap(True)
+        self.edit = named(QPlainTextEdit(proposal), "finalStatusEdit", "Final status")
+        self.edit.setMinimumSize(480, 100)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        named(buttons.button(QDialogButtonBox.StandardButton.Ok), "finalStatusOkButton",
+              "Resolve with this status").setText("Resolve")
+        named(buttons.button(QDialogButtonBox.StandardButton.Cancel), "finalStatusCancelButton",
+              "Do not resolve now")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(label)
+        layout.addWidget(self.edit)
+        layout.addWidget(buttons)
+
+
+def ask_final_status(parent: QWidget, proposal: str) -> str | None:
+    """The final status, asked when the incident moves to resolved (None: not now)."""
+    dialog = FinalStatusDialog(parent, proposal)
+    if dialog.exec() != QDialog.DialogCode.Accepted:
+        return None
+    return dialog.edit.toPlainText().strip() or None
