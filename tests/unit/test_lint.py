@@ -46,7 +46,7 @@ def spans(findings, source, code=None):
 
 def test_the_api_shape():
     assert SEVERITIES == ("error", "warning", "info")
-    assert len(CHECKS) == 9
+    assert len(CHECKS) == 10
     for check in CHECKS:
         assert check.__doc__, check.__name__
         assert list(inspect.signature(check).parameters) == ["text", "subject", "html", "ctx"]
@@ -668,3 +668,30 @@ def test_a_closing_message_that_states_a_cause_none_is_recorded_for():
     assert cause_findings(text, "") == [("cause_stated", "was caused by")]
     assert cause_findings(text, "An expired certificate") == []
     assert cause_findings("We will share the cause in the summary.", "") == []
+
+
+# ---------------------------------------------------------------- times without a zone
+
+def zone_findings(text, desk="UTC", client="America/Los_Angeles"):
+    found = lint(text, ctx(time_zone=client, coordinator_zone=desk))
+    return [(text[f.start:f.end], f.message) for f in found if f.code == "zone_less_time"]
+
+
+def test_a_time_typed_without_its_zone_on_another_zones_desk_is_questioned():
+    (hit,) = zone_findings("Logins fail since about 23:05; we are on it.")
+    assert hit == ("23:05", "“23:05” — in which zone? Messages to this client use PST (you are "
+                            "on UTC): write it with its zone")
+    # Clarion's own times carry their zone; UTC is a zone; so is an offset
+    for fine in ("Next update by 15:22 PST.", "Since 23:05 UTC.", "As of 14:05 (+01:00).",
+                 "Restored at 9:30 am PDT."):
+        assert zone_findings(fine) == [], fine
+    # the same zone at the desk and the client (or no desk zone known): nothing to ask
+    assert zone_findings("since about 23:05", desk="America/Vancouver") == []
+    assert zone_findings("since about 23:05", desk=None) == []
+
+
+def test_the_machines_own_zone_can_be_given_as_a_tzinfo():
+    from datetime import timedelta, timezone as tz
+
+    assert zone_findings("since about 23:05", desk=tz(timedelta(hours=1)))[0][0] == "23:05"
+    assert zone_findings("since about 23:05", desk=tz(timedelta(hours=-8))) == []   # PST in March

@@ -4,7 +4,7 @@ deliveries to the outbox and the incident's timeline."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -577,7 +577,9 @@ class ComposerWorkspace(QWidget):
             base = dict(detail_level=level, template_type=self.type_combo.currentData(),
                         phase=incident.phase.value, facts=incident.facts,
                         time_zone=client.time_zone, now=now, recent_messages=busiest,
-                        recent_window_minutes=window, root_cause=cause)
+                        recent_window_minutes=window, root_cause=cause,
+                        # the machine's zone: where typed times come from
+                        coordinator_zone=datetime.now().astimezone().tzinfo)
             email, sms = panel.current_email(), panel.current_sms()
             panel.show_findings(
                 lint(email.text, LintContext(channel="email", **base), subject=email.subject,

@@ -160,6 +160,43 @@ def _about_eta(s: str, start: int, end: int) -> bool:
     return not _ETA_CUES.isdisjoint(words)
 
 
+# A zone written after a time: "15:22 PST", "15:22 CEST", "15:22 UTC+1", "15:22 (+01:00)".
+_ZONE_AFTER = re.compile(r"\s?\(?(?:[A-Z]{2,5}\b|(?:UTC|GMT)?[+\-−][0-9]{1,2}(?::?[0-9]{2})?)")
+
+
+def _offset(zone: tzinfo, at: datetime) -> object:
+    return at.astimezone(zone).utcoffset()
+
+
+def check_zone_less_time(text: str, subject: str | None, html: str | None,
+                         ctx: LintContext) -> list[Finding]:
+    """A clock time with no zone while the coordinator's zone differs from the client's (a
+    warning): "since about 23:05" typed on a UTC desk goes out read as Pacific time. Times
+    Clarion writes carry their zone ("15:22 PST") and never trigger it."""
+    if not ctx.coordinator_zone or ctx.now is None:
+        return []
+    client = zone_or_utc(ctx.time_zone)
+    desk = zone_or_utc(ctx.coordinator_zone) if isinstance(ctx.coordinator_zone, str) \
+        else ctx.coordinator_zone
+    now = ensure_utc(ctx.now)
+    if _offset(client, now) == _offset(desk, now):
+        return []
+    abbreviation = now.astimezone(client).tzname() or ctx.time_zone
+    mine = now.astimezone(desk).tzname() or str(ctx.coordinator_zone)
+    found: list[Finding] = []
+    for part in parts(text, subject, html):
+        s = part.text
+        for t in _times(s):
+            if t.utc or _ZONE_AFTER.match(s, t.end) or s[max(0, t.start - 1):t.start] in \
+                    ("+", "-", "−"):   # a zone itself ("+01:00")
+                continue
+            found.append(part.finding(
+                "zone_less_time", "warning",
+                f"{quote(s[t.start:t.end])} — in which zone? Messages to this client use "
+                f"{abbreviation} (you are on {mine}): write it with its zone", t.start, t.end))
+    return found
+
+
 def check_fact_mismatch(text: str, subject: str | None, html: str | None,
                         ctx: LintContext) -> list[Finding]:
     """Facts written into the message that differ from the incident's (a warning each):

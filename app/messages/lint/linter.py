@@ -17,6 +17,8 @@ Codes and severities:
   cause_stated            warning  … states a cause while none is recorded
   fact_time_mismatch      warning  a time that is neither the ETA nor the next update
   fact_eta_mismatch       warning  "within N minutes" that the ETA qualifier does not say
+  zone_less_time          warning  a clock time with no zone while the coordinator's zone is
+                          not the client's
   next_update_missing     warning  status update / acknowledgment that does not say when next
   next_update_unset       error    status update while the facts have no next update time
   over_communication      warning
@@ -45,7 +47,9 @@ from __future__ import annotations
 from app.messages.lint.channel import (
     SMS_MAX_SEGMENTS, SUBJECT_MAX, check_over_communication, check_sms, check_subject,
 )
-from app.messages.lint.facts import check_fact_mismatch, check_next_update
+from app.messages.lint.facts import (
+    check_fact_mismatch, check_next_update, check_zone_less_time,
+)
 from app.messages.lint.text import (
     PARTS, SEVERITIES, Check, Finding, LintContext, WordList, load_word_list, utf16_offset,
 )
@@ -56,7 +60,7 @@ from app.messages.lint.wording import (
 __all__ = [
     "SEVERITIES", "Finding", "LintContext", "lint", "CHECKS", "WordList", "load_word_list",
     "utf16_offset", "check_jargon", "check_blame", "check_premature_resolution", "check_cause",
-    "check_fact_mismatch", "check_next_update", "check_over_communication", "check_sms",
+    "check_fact_mismatch", "check_zone_less_time", "check_next_update", "check_over_communication", "check_sms",
     "check_subject", "Check", "PARTS", "SUBJECT_MAX", "SMS_MAX_SEGMENTS",
 ]
 
@@ -69,6 +73,7 @@ CHECKS: tuple[Check, ...] = (
     check_premature_resolution,
     check_cause,
     check_fact_mismatch,
+    check_zone_less_time,
     check_next_update,
     check_over_communication,
     check_sms,

@@ -49,6 +49,8 @@ class LintContext:
     max_messages_per_window: int = 3   # 0 or less: no limit
     root_cause: str | None = None      # the recorded post-incident root cause; "" none; None
                                        # not known to the caller (no cause check then)
+    coordinator_zone: str | tzinfo | None = None  # the zone the coordinator types in (None:
+                                                  # no check): a name or the machine's tzinfo
 
 
 # A check: (text, subject, html, ctx) -> findings.
