@@ -1,4 +1,6 @@
-"""Display helpers for times: stored in UTC, shown in the user's local zone. Pure functions."""
+"""Display helpers for times: stored in UTC, shown in a zone with its abbreviation ("14:05
+PST"): an incident's times in its client's zone, times across clients in the coordinator's
+(the machine's; `tz=None`). Pure functions."""
 
 from __future__ import annotations
 
@@ -11,17 +13,29 @@ def local(value: datetime, tz: tzinfo | None = None) -> datetime:
     return ensure_utc(value).astimezone(tz)
 
 
+def zone_named(name: str | None) -> tzinfo:
+    """The IANA zone of that name; UTC for none or an unknown one."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
 def format_local(value: datetime | None, tz: tzinfo | None = None, with_date: bool = True,
                  now: datetime | None = None) -> str:
-    """'14:05' today, 'Tue 3 Mar 14:05' otherwise (local time); '' for None."""
+    """'14:05 PST' today, 'Tue 3 Mar 2026 14:05 PST' otherwise, in `tz` (None: the machine's
+    zone) with the zone's abbreviation; '' for None."""
     if value is None:
         return ""
     shown = local(value, tz)
+    zone = f" {shown.tzname()}" if shown.tzname() else ""
     if not with_date:
-        return shown.strftime("%H:%M")
+        return shown.strftime("%H:%M") + zone
     if now is not None and local(now, tz).date() == shown.date():
-        return shown.strftime("%H:%M")
-    return f"{shown.strftime('%a')} {shown.day} {shown.strftime('%b %Y %H:%M')}"
+        return shown.strftime("%H:%M") + zone
+    return f"{shown.strftime('%a')} {shown.day} {shown.strftime('%b %Y %H:%M')}{zone}"
 
 
 def format_duration(delta: timedelta) -> str:

@@ -16,7 +16,6 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 
@@ -25,6 +24,7 @@ from app.domain.enums import Channel, DeliveryState as S
 from app.domain.models import Client, Delivery, Incident, Message
 from app.errors import NotFound
 from app.messages.library import TYPE_LABELS
+from app.timefmt import zone_named
 from app.sending.channels.wire import read_sms_form
 
 # Delivery states in the order a reader wants them counted.
@@ -145,10 +145,7 @@ def counts_text(counts: dict[str, int]) -> str:
 
 
 def zone_of(name: str | None) -> tzinfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    return zone_named(name)
 
 
 def format_time(value: datetime | None, zone: tzinfo) -> str:

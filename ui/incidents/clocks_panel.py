@@ -44,6 +44,7 @@ class ClocksModel(DtoTableModel[ClockRow]):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.now = None
+        self.zone: Any = None   # the incident's client's zone: due times are shown there
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -57,12 +58,12 @@ class ClocksModel(DtoTableModel[ClockRow]):
                 if col in (self.STATUS, self.DUE) else self.data(index)
         if role == Qt.ItemDataRole.DisplayRole:
             return (row.status, row.title, row.audience,
-                    format_local(row.due_at, now=self.now) if row.due_at else "—",
+                    format_local(row.due_at, self.zone, now=self.now) if row.due_at else "—",
                     row.source)[col]
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = row.detail
             if row.due_at:
-                tip += f"\nDue {format_local(row.due_at)}"
+                tip += f"\nDue {format_local(row.due_at, self.zone)}"
             if row.source_url:
                 tip += f"\nSource: {row.source_url}"
             return tip

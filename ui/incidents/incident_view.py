@@ -176,6 +176,7 @@ class IncidentView(QWidget):
         self.entry_detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.timeline_view.selectionModel().selectionChanged.connect(self._entry_selected)
         self._first_signed: int | None = None   # entries before it: written before coordinators
+        self.zone: Any = None    # the shown incident's client's zone (set_incident)
         # double-click or Enter on an entry about a message opens the message as it was sent
         self.timeline_view.activated.connect(self.open_entry)
 
@@ -253,10 +254,13 @@ class IncidentView(QWidget):
         self.incident = incident
         self.control_error.clear_error()
         self.setEnabled(incident is not None)
+        self.zone = self.client_zone(incident)
+        self.clocks.model.zone = self.zone
         if changed:
             self.note_edit.clear()
             entries = self.services.incidents.timeline(incident.id) if incident else []
-            self.timeline_model.set_entries(incident.id if incident else None, entries)
+            self.timeline_model.set_entries(incident.id if incident else None, entries,
+                                            self.zone)
             self.entry_detail.setText("Select an entry to read it in full.")
         self.facts.set_incident(incident, keep_edits=not changed)
         self.clocks.set_incident(incident)
@@ -314,7 +318,7 @@ class IncidentView(QWidget):
         inc = self.incident
         if inc is None:
             return
-        detected = format_local(inc.detected_at, now=self.services.clock.now())
+        detected = format_local(inc.detected_at, self.zone, now=self.services.clock.now())
         if inc.phase in (Phase.RESOLVED, Phase.CLOSED):
             self.age_label.setText(f"Detected {detected} · {inc.phase.label.lower()}")
         else:
@@ -336,8 +340,8 @@ class IncidentView(QWidget):
         if self._first_signed is None and self.services.coordinators is not None:
             self._first_signed = self.services.coordinators.first_entry_signed()
         who = signature(entry.actor, entry.id, self._first_signed)
-        text = (f"<b>{format_local(entry.at)} · {kind_label(entry.kind)}</b> · "
-                f"{html.escape(who)}<br>" + html.escape(describe(entry)))
+        text = (f"<b>{format_local(entry.at, self.zone)} · {kind_label(entry.kind)}</b> · "
+                f"{html.escape(who)}<br>" + html.escape(describe(entry, zone=self.zone)))
         if entry.kind == TimelineKind.MESSAGE_QUEUED.value and entry.data.get("message_id"):
             from app.messages.composer import message_deliveries
 
@@ -384,14 +388,20 @@ class IncidentView(QWidget):
         self._run(lambda: self.services.incidents.move_phase(
             self.incident.id, target, final_status=final))
 
-    def final_status_proposal(self) -> str:
-        """"Resolved at 15:22 PST: " and the current status, in the client's zone."""
-        from app.messages.sent import zone_of
+    def client_zone(self, incident: IncidentDTO | None) -> Any:
+        """The incident's client's zone: every time about the incident is shown in it."""
+        if incident is None:
+            return None
         from app.stakeholders.clients import list_clients
+        from app.timefmt import zone_named
 
         client = next((c for c in list_clients(self.services.store)
-                       if c.id == self.incident.client_id), None)
-        now = self.services.clock.now().astimezone(zone_of(client.time_zone if client else None))
+                       if c.id == incident.client_id), None)
+        return zone_named(client.time_zone if client else None)
+
+    def final_status_proposal(self) -> str:
+        """"Resolved at 15:22 PST: " and the current status, in the client's zone."""
+        now = self.services.clock.now().astimezone(self.client_zone(self.incident))
         status = (self.incident.facts.status or "").strip()
         return f"Resolved at {now:%H:%M} {now.tzname()}: " + (status or "service is restored.")
 

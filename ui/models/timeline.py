@@ -33,18 +33,20 @@ def kind_label(kind: str) -> str:
         return kind.replace("_", " ").capitalize()
 
 
-def describe(entry: TimelineEntryDTO, now: datetime | None = None) -> str:
-    """The entry's text for display: fact changes that hold times are shown in local time."""
+def describe(entry: TimelineEntryDTO, now: datetime | None = None,
+             zone: Any = None) -> str:
+    """The entry's text for display: times kept in its data (fact changes, retries) are shown
+    in `zone` (the incident's client's) with the zone's abbreviation."""
     if entry.kind == TimelineKind.FACTS_CHANGED.value and entry.data.get("field") in (
             "eta_at", "next_update_at"):
         def show(value: Any) -> str:
             if not value:
                 return "(none)"
-            return format_local(datetime.fromisoformat(value), now=now)
+            return format_local(datetime.fromisoformat(value), zone, now=now)
         label = FACT_LABELS.get(entry.data["field"], entry.data["field"])
         return f"{label}: {show(entry.data.get('old'))} → {show(entry.data.get('new'))}"
     if entry.kind == TimelineKind.DELIVERY_RETRY.value:
-        return describe_retry(entry, lambda at: format_local(at, now=now))
+        return describe_retry(entry, lambda at: format_local(at, zone, now=now))
     return entry.summary
 
 
@@ -56,15 +58,19 @@ class TimelineModel(DtoTableModel):
         super().__init__(parent)
         self._now = now
         self._incident_id: int | None = None
+        self.zone: Any = None          # the incident's client's zone (None: the machine's)
         self._rows: list[TimelineEntryDTO]  # newest first
 
     @property
     def incident_id(self) -> int | None:
         return self._incident_id
 
-    def set_entries(self, incident_id: int | None, entries_oldest_first: list[TimelineEntryDTO]) -> None:
+    def set_entries(self, incident_id: int | None, entries_oldest_first: list[TimelineEntryDTO],
+                    zone: Any = None) -> None:
+        """`zone`: the incident's client's; its times are shown there, with the abbreviation."""
         self.beginResetModel()
         self._incident_id = incident_id
+        self.zone = zone
         self._rows = sorted(entries_oldest_first, key=lambda e: (e.at, e.id), reverse=True)
         self.endResetModel()
 
@@ -95,15 +101,16 @@ class TimelineModel(DtoTableModel):
             return entry.kind
         if role == Qt.ItemDataRole.DisplayRole:
             if col == self.TIME:
-                return format_local(entry.at, now=self._now())
+                return format_local(entry.at, self.zone, now=self._now())
             if col == self.KIND:
                 return kind_label(entry.kind)
             if col == self.SUMMARY:
-                return describe(entry, self._now())
+                return describe(entry, self._now(), self.zone)
             if col == self.ACTOR:
                 return entry.actor
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{format_local(entry.at)} — {kind_label(entry.kind)}\n{describe(entry)}"
+            return (f"{format_local(entry.at, self.zone)} — {kind_label(entry.kind)}\n"
+                    f"{describe(entry, zone=self.zone)}")
         if role == Qt.ItemDataRole.ForegroundRole and col == self.KIND:
             colour = KIND_COLOURS.get(entry.kind)
             return QColor(colour) if colour else None

@@ -1,0 +1,54 @@
+"""One time rule, in the window: with the machine in Berlin and the client in Los Angeles, the
+incident's header, timeline and clocks show the client's zone with its abbreviation; the
+incident list (across clients) shows the machine's."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+
+from app.domain.enums import Severity
+from app.stakeholders.clients import list_clients, save_client, settings_of
+from app.timefmt import zone_named
+
+
+@pytest.fixture
+def berlin_desk(monkeypatch):
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_an_incidents_times_are_the_clients_and_the_list_the_desks(qtbot, berlin_desk, window,
+                                                                    services):
+    client = list_clients(services.store)[0]
+    save_client(services.store, services.clock,
+                replace(settings_of(client), time_zone="America/Los_Angeles"), client.id)
+    now = services.clock.now()
+    pacific = now.astimezone(zone_named("America/Los_Angeles")).tzname()   # PST or PDT
+    berlin = now.astimezone().tzname()                                       # CET or CEST
+    assert pacific != berlin
+    inc = services.incidents.open(client_id=client.id, title="Portal down",
+                                  severity=Severity.SEV2, detected_at=now)
+    services.incidents.add_note(inc.id, "Checking the certificates")
+    window.incidents.reload()
+    assert window.incidents.select_incident(inc.id)
+    view = window.incidents.view
+    qtbot.waitUntil(lambda: view.incident is not None and view.incident.id == inc.id)
+    assert f" {pacific} ·" in view.age_label.text()                 # "Detected 01:05 PST · …"
+    shown = view.timeline_model.data(view.timeline_model.index(0, 0))
+    assert shown.endswith(f" {pacific}")
+    assert shown.split()[-2] == now.astimezone(zone_named("America/Los_Angeles")).strftime(
+        "%H:%M")
+    # the list of incidents spans clients: the desk's zone
+    table = window.incidents.model
+    row = table.row_of(inc.id)
+    cells = [table.data(table.index(row, c)) for c in range(table.columnCount())]
+    assert any(isinstance(c, str) and c.endswith(f" {berlin}") for c in cells), cells
+    # an entry's detail too
+    view.timeline_view.selectRow(0)
+    assert f" {pacific} · " in view.entry_detail.text()
