@@ -1,10 +1,12 @@
-"""Conversions between aware UTC datetimes (app/) and QDateTime shown in local time."""
+"""Conversions between aware UTC datetimes (app/) and QDateTime: shown in local time, or (the
+wall-clock pair) in a given zone — the editor then shows and edits that zone's clock times,
+whatever the machine's zone is."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from PySide6.QtCore import QDateTime
+from PySide6.QtCore import QDate, QDateTime, QTime, QTimeZone
 
 from app.clock import ensure_utc
 
@@ -15,3 +17,17 @@ def to_qdatetime(value: datetime) -> QDateTime:
 
 def from_qdatetime(value: QDateTime) -> datetime:
     return datetime.fromtimestamp(value.toSecsSinceEpoch(), tz=timezone.utc)
+
+
+def to_wall_qdatetime(value: datetime, zone) -> QDateTime:  # type: ignore[no-untyped-def]
+    """The clock time `value` shows in `zone`, as a QDateTime Qt will not shift (UTC spec)."""
+    wall = ensure_utc(value).astimezone(zone)
+    return QDateTime(QDate(wall.year, wall.month, wall.day),
+                     QTime(wall.hour, wall.minute, wall.second), QTimeZone.utc())
+
+
+def from_wall_qdatetime(value: QDateTime, zone) -> datetime:  # type: ignore[no-untyped-def]
+    """A clock time typed in `zone` (to_wall_qdatetime's editor), as an aware UTC datetime."""
+    d, t = value.date(), value.time()
+    wall = datetime(d.year(), d.month(), d.day(), t.hour(), t.minute(), t.second(), tzinfo=zone)
+    return wall.astimezone(timezone.utc)

@@ -52,3 +52,31 @@ def test_an_incidents_times_are_the_clients_and_the_list_the_desks(qtbot, berlin
     # an entry's detail too
     view.timeline_view.selectRow(0)
     assert f" {pacific} · " in view.entry_detail.text()
+
+
+def test_the_facts_times_are_edited_in_the_clients_zone(qtbot, berlin_desk, window, services):
+    from datetime import timedelta
+
+    from app.domain.dto import Facts
+
+    client = list_clients(services.store)[0]
+    save_client(services.store, services.clock,
+                replace(settings_of(client), time_zone="America/Los_Angeles"), client.id)
+    now = services.clock.now().replace(second=0, microsecond=0)
+    eta = now + timedelta(hours=2)
+    inc = services.incidents.open(client_id=client.id, title="Portal down",
+                                  severity=Severity.SEV2, detected_at=now)
+    services.incidents.update_facts(inc.id, Facts(status="Restoring", eta_at=eta))
+    assert services.incidents.get(inc.id).facts.eta_at == eta, services.incidents.get(inc.id).facts
+    window.incidents.reload()
+    assert window.incidents.select_incident(inc.id)
+    view = window.incidents.view
+    qtbot.waitUntil(lambda: view.incident is not None and view.incident.id == inc.id)
+    view.set_incident(None)          # (the facts were changed behind the editor's back)
+    view.set_incident(services.incidents.get(inc.id))
+    pacific = eta.astimezone(zone_named("America/Los_Angeles"))
+    shown = view.facts.eta.edit.text()
+    assert shown == f"{pacific:%Y-%m-%d %H:%M} {pacific.tzname()}"   # the client's clock
+    assert view.facts.eta.value() == eta                              # read back unchanged
+    view.facts.eta.set_value(eta + timedelta(minutes=30))
+    assert view.facts.eta.value() == eta + timedelta(minutes=30)

@@ -4,8 +4,9 @@ Edits are local until Save; Revert restores what is stored."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimeZone, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QDateTimeEdit, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
     QPushButton, QToolButton, QVBoxLayout, QWidget,
@@ -14,7 +15,7 @@ from PySide6.QtWidgets import (
 from app.domain.dto import Facts, IncidentDTO
 from app.domain.enums import Phase
 from app.errors import ClarionError, ValidationError
-from ui.qtime import from_qdatetime, to_qdatetime
+from ui.qtime import from_wall_qdatetime, to_wall_qdatetime
 from ui.services import Services
 from ui.widgets.forms import ErrorLabel, named, with_error
 
@@ -38,9 +39,11 @@ class OptionalTime(QWidget):
         self.services = services
         self.enabled = named(QCheckBox("Set"), f"{name}Check", f"{accessible} is set")
         self.edit = named(QDateTimeEdit(), f"{name}Edit", accessible,
-                          f"{accessible}, in your local time")
+                          f"{accessible}, in the client's time zone")
         self.edit.setCalendarPopup(True)
-        self.edit.setDisplayFormat("yyyy-MM-dd HH:mm")
+        self.edit.setTimeZone(QTimeZone.utc())   # wall-clock times of `zone`, never shifted
+        self.zone: Any = None                    # the incident's client's (None: the machine's)
+        self.set_zone(None)
         self.edit.setEnabled(False)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -61,12 +64,30 @@ class OptionalTime(QWidget):
     def set_in(self, minutes: int) -> None:
         self.set_value(self.services.clock.now() + timedelta(minutes=minutes))
 
+    def set_zone(self, zone: Any) -> None:
+        """Edit in `zone` (the incident's client's), and say which it is."""
+        zone = zone or datetime.now().astimezone().tzinfo
+        if zone == self.zone:
+            return
+        shown = self.value() if self.zone is not None else None
+        self.zone = zone
+        name = self.services.clock.now().astimezone(zone).tzname() or ""
+        blocked = self.edit.blockSignals(True)   # a new label is no edit of the coordinator's
+        try:
+            self.edit.setDisplayFormat(f"yyyy-MM-dd HH:mm '{name}'" if name
+                                       else "yyyy-MM-dd HH:mm")
+            if shown is not None:                # the same moment, shown in the new zone
+                self.edit.setDateTime(to_wall_qdatetime(shown, zone))
+        finally:
+            self.edit.blockSignals(blocked)
+
     def set_value(self, value: datetime | None) -> None:
         self.enabled.setChecked(value is not None)
-        self.edit.setDateTime(to_qdatetime(value or self.services.clock.now()))
+        self.edit.setDateTime(to_wall_qdatetime(value or self.services.clock.now(), self.zone))
 
     def value(self) -> datetime | None:
-        return from_qdatetime(self.edit.dateTime()) if self.enabled.isChecked() else None
+        return from_wall_qdatetime(self.edit.dateTime(), self.zone) \
+            if self.enabled.isChecked() else None
 
     def set_read_only(self, read_only: bool) -> None:
         self.enabled.setEnabled(not read_only)
@@ -141,9 +162,13 @@ class FactsEditor(QWidget):
 
     # -- state
 
-    def set_incident(self, incident: IncidentDTO | None, keep_edits: bool = False) -> None:
+    def set_incident(self, incident: IncidentDTO | None, keep_edits: bool = False,
+                     zone: Any = None) -> None:
+        """`zone`: the incident's client's; its times are edited there."""
         same = incident is not None and self.incident is not None and incident.id == self.incident.id
         self.incident = incident
+        for editor in (self.eta, self.next_update):
+            editor.set_zone(zone)
         if keep_edits and same and self.is_dirty():
             self._apply_read_only()
             return

@@ -262,7 +262,7 @@ class IncidentView(QWidget):
             self.timeline_model.set_entries(incident.id if incident else None, entries,
                                             self.zone)
             self.entry_detail.setText("Select an entry to read it in full.")
-        self.facts.set_incident(incident, keep_edits=not changed)
+        self.facts.set_incident(incident, keep_edits=not changed, zone=self.zone)
         self.clocks.set_incident(incident)
         self._refresh_header()
         self.incident_shown.emit(incident)
