@@ -63,6 +63,9 @@ def test_move_through_every_phase_and_timeline_grows(qtbot, window, create_incid
         if asked is not None:
             assert asked["proposal"].startswith("Resolved at ")
             assert view.incident.facts.status == "All mail flows again."
+            # the facts editor shows it too: a change made by the resolution, not an edit
+            qtbot.waitUntil(lambda: view.facts.status.toPlainText() == "All mail flows again.")
+            assert view.facts.state_label.text() != "Unsaved changes"
             assert view.timeline_model.entry_at(0).data["final_status"] == \
                 "All mail flows again."
         assert view.incident.phase == target

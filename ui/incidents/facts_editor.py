@@ -177,6 +177,7 @@ class FactsEditor(QWidget):
     def _load(self) -> None:
         self._loading = True
         facts = self.incident.facts if self.incident else Facts()
+        self._baseline = facts   # what the fields were filled with: edits are measured from it
         self.status.setPlainText(facts.status)
         self.impact.setPlainText(facts.impact)
         self.services_edit.setText(", ".join(facts.affected_services))
@@ -210,9 +211,12 @@ class FactsEditor(QWidget):
                      next_update_at=self.next_update.value())
 
     def is_dirty(self) -> bool:
+        """Whether the coordinator changed a field since it was filled (a change made
+        elsewhere meanwhile — a final status at resolution — is no edit of theirs)."""
         if self.incident is None:
             return False
-        stored, shown = self.incident.facts, self.current_facts()
+        stored = getattr(self, "_baseline", None) or self.incident.facts
+        shown = self.current_facts()
 
         def minute(value: datetime | None) -> datetime | None:
             return value.replace(second=0, microsecond=0) if value else None
