@@ -21,7 +21,7 @@ from app.domain.models import Delivery, Incident, Message, TimelineEntry
 from app.errors import ClarionError, NotFound, ValidationError
 from app.incidents.lifecycle import _default_actor, entry_dto
 from app.storage.engine import Store
-from app.timefmt import format_local
+from app.clocks.wording import utc_text
 
 NOT_COMMUNICATED = (DeliveryState.CANCELLED.value, DeliveryState.FAILED.value)
 TRIGGER_FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -62,7 +62,7 @@ class ClockActions:
             raise ValidationError({"note": "Keep the note under 2,000 characters."})
         with self.store.session() as session, session.begin():
             self._writable(session, incident_id)
-            when = format_local(effective_at)
+            when = utc_text(effective_at)   # shown in the reader's zone (app/clocks/wording.py)
             summary = f"Decision: {trigger.label.lower()} established at {when}"
             if effective_at < now - TRIGGER_FUTURE_TOLERANCE:
                 summary += " (recorded later)"
@@ -110,7 +110,7 @@ class ClockActions:
             at = ensure_utc(at)
             entry = self._append(session, incident_id, TimelineKind.CLOCK_SATISFIED,
                                  f"Clock satisfied: {rule.title} — message {message_id}, "
-                                 f"{format_local(at)}",
+                                 f"{utc_text(at)}",
                                  {"rule_id": rule_id, "message_id": message_id,
                                   "satisfied_at": at.isoformat()})
         self._publish([entry])

@@ -29,6 +29,7 @@ from app.reports.record import (
     CommunicationRecord, DeliveryInfo, MessageInfo, RecordInputs, compute_record,
 )
 from app.reports.render import H, P, UL, Cell, Chart, Inline, Table, fmt_time, report_blocks
+from app.clocks.wording import describe_clock_entry
 from app.sending.wording import describe_retry
 
 UNDER_INVESTIGATION = "Under investigation."
@@ -265,7 +266,7 @@ def build_report(store: Any, clock: Any, incident_id: int, audience: Audience | 
     if audience == Audience.TECHNICAL:
         zone = inputs.time_zone
         timeline = tuple(TimelineLine(e.at, e.kind, _kind_label(e.kind), e.actor,
-                                      describe_retry(e, lambda at: fmt_time(at, zone)))
+                                      _reads(e, zone))
                          for e in inputs.timeline)
     else:
         record = _executive_record(record)
@@ -275,6 +276,15 @@ def build_report(store: Any, clock: Any, incident_id: int, audience: Audience | 
 
 
 _KIND_LABELS = {k.value: k.label for k in TimelineKind}
+
+
+def _reads(entry: TimelineEntryDTO, zone: str) -> str:
+    """An entry's text with the times kept in its data shown in the client's zone."""
+    def show(at: datetime) -> str:
+        return fmt_time(at, zone)
+    if entry.kind == TimelineKind.DELIVERY_RETRY.value:
+        return describe_retry(entry, show)
+    return describe_clock_entry(entry, show)
 
 
 def _kind_label(kind: str) -> str:

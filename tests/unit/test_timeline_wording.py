@@ -49,3 +49,25 @@ def test_other_entries_and_old_ones_read_as_written():
     assert describe_retry(old, hhmm) == old.summary       # written before this wording
     no_time = entry("Not yet delivered to Cy by SMS; will retry later: 429", {})
     assert describe_retry(no_time, hhmm) == no_time.summary
+
+
+def test_a_clock_entry_is_written_in_utc_and_read_in_the_readers_zone():
+    from app.clocks.wording import describe_clock_entry, utc_text
+
+    at = datetime(2026, 3, 2, 9, 5, tzinfo=timezone.utc)
+    assert utc_text(at) == "2026-03-02 09:05 UTC"
+    started = entry(f"Decision: awareness established at {utc_text(at)} — by phone",
+                    {"effective_at": at.isoformat()}, kind="clock_started")
+    from zoneinfo import ZoneInfo
+
+    def pacific(t):
+        return t.astimezone(ZoneInfo("America/Los_Angeles")).strftime("%H:%M %Z")
+
+    assert describe_clock_entry(started, pacific) == ("Decision: awareness established at "
+                                                      "01:05 PST — by phone")
+    met = entry(f"Clock satisfied: GDPR — message 3, {utc_text(at)}",
+                {"satisfied_at": at.isoformat()}, kind="clock_satisfied")
+    assert describe_clock_entry(met, pacific) == "Clock satisfied: GDPR — message 3, 01:05 PST"
+    old = entry("Decision: awareness established at Mon 2 Mar 2026 10:05",
+                {"effective_at": at.isoformat()}, kind="clock_started")
+    assert describe_clock_entry(old, pacific) == old.summary      # as written before

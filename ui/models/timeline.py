@@ -10,6 +10,7 @@ from PySide6.QtGui import QColor, QFont
 
 from app.domain.dto import FACT_LABELS, TimelineEntryDTO
 from app.domain.enums import TimelineKind
+from app.clocks.wording import describe_clock_entry
 from app.sending.wording import describe_retry
 from app.timefmt import format_local
 from ui.models.base import DTO_ROLE, DtoTableModel, Index
@@ -47,7 +48,7 @@ def describe(entry: TimelineEntryDTO, now: datetime | None = None,
         return f"{label}: {show(entry.data.get('old'))} → {show(entry.data.get('new'))}"
     if entry.kind == TimelineKind.DELIVERY_RETRY.value:
         return describe_retry(entry, lambda at: format_local(at, zone, now=now))
-    return entry.summary
+    return describe_clock_entry(entry, lambda at: format_local(at, zone, now=now))
 
 
 class TimelineModel(DtoTableModel):
