@@ -31,3 +31,27 @@ def from_wall_qdatetime(value: QDateTime, zone) -> datetime:  # type: ignore[no-
     d, t = value.date(), value.time()
     wall = datetime(d.year(), d.month(), d.day(), t.hour(), t.minute(), t.second(), tzinfo=zone)
     return wall.astimezone(timezone.utc)
+
+
+def incident_zone(services, client_id: int):  # type: ignore[no-untyped-def]
+    """The zone an incident's times are shown and edited in: its client's."""
+    from app.stakeholders.clients import list_clients
+    from app.timefmt import zone_named
+
+    client = next((c for c in list_clients(services.store) if c.id == client_id), None)
+    return zone_named(client.time_zone if client else None)
+
+
+def edit_in_zone(edit, zone, value: datetime) -> None:  # type: ignore[no-untyped-def]
+    """Make a QDateTimeEdit show and edit `zone`'s clock times, say which zone it is, and show
+    `value`. Read it back with zoned_value()."""
+    from PySide6.QtCore import QTimeZone
+
+    edit.setTimeZone(QTimeZone.utc())    # wall-clock fields of `zone`: Qt never shifts them
+    name = ensure_utc(value).astimezone(zone).tzname() or ""
+    edit.setDisplayFormat(f"yyyy-MM-dd HH:mm '{name}'" if name else "yyyy-MM-dd HH:mm")
+    edit.setDateTime(to_wall_qdatetime(value, zone))
+
+
+def zoned_value(edit, zone) -> datetime:  # type: ignore[no-untyped-def]
+    return from_wall_qdatetime(edit.dateTime(), zone)

@@ -80,3 +80,30 @@ def test_the_facts_times_are_edited_in_the_clients_zone(qtbot, berlin_desk, wind
     assert view.facts.eta.value() == eta                              # read back unchanged
     view.facts.eta.set_value(eta + timedelta(minutes=30))
     assert view.facts.eta.value() == eta + timedelta(minutes=30)
+
+
+def test_a_trigger_is_recorded_at_the_clients_clock_time(qtbot, berlin_desk, window, services):
+    from datetime import datetime, timedelta
+
+    from PySide6.QtCore import QDate, QDateTime, QTime, QTimeZone
+
+    from ui.incidents.clock_dialogs import TriggerDialog
+
+    client = list_clients(services.store)[0]
+    save_client(services.store, services.clock,
+                replace(settings_of(client), time_zone="America/Los_Angeles"), client.id)
+    now = services.clock.now()
+    inc = services.incidents.open(client_id=client.id, title="Breach",
+                                  severity=Severity.SEV1, detected_at=now - timedelta(hours=3))
+    dialog = TriggerDialog(services, inc, {}, window)
+    qtbot.addWidget(dialog)
+    pacific_now = now.astimezone(zone_named("America/Los_Angeles"))
+    assert dialog.when.text().endswith(f" {pacific_now.tzname()}")
+    earlier = (now - timedelta(hours=1)).astimezone(zone_named("America/Los_Angeles"))
+    dialog.when.setDateTime(QDateTime(QDate(earlier.year, earlier.month, earlier.day),
+                                      QTime(earlier.hour, earlier.minute), QTimeZone.utc()))
+    dialog.accept()
+    started = [e for e in services.incidents.timeline(inc.id) if e.kind == "clock_started"]
+    assert len(started) == 1
+    recorded = datetime.fromisoformat(started[0].data["effective_at"])
+    assert recorded == earlier.replace(second=0, microsecond=0)

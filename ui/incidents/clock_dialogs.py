@@ -16,7 +16,7 @@ from app.domain.dto import IncidentDTO
 from app.domain.enums import ClockTrigger
 from app.errors import ClarionError, ValidationError
 from app.timefmt import format_local
-from ui.qtime import from_qdatetime, to_qdatetime
+from ui.qtime import edit_in_zone, incident_zone, zoned_value
 from ui.services import Services
 from ui.widgets.forms import ErrorLabel, named, with_error
 
@@ -46,7 +46,7 @@ def _buttons(dialog: QDialog, ok_text: str, ok_name: str) -> QDialogButtonBox:
 
 
 class TriggerDialog(QDialog):
-    """Record that a clock trigger happened, and when (local time; may be in the past)."""
+    """Record that a clock trigger happened, and when (the client's time; may be past)."""
 
     def __init__(self, services: Services, incident: IncidentDTO,
                  recorded: Mapping[str, datetime], parent: QWidget | None = None) -> None:
@@ -60,15 +60,15 @@ class TriggerDialog(QDialog):
         self.trigger = named(QComboBox(), "triggerCombo", "What was established")
         for trigger, hint in TRIGGER_HINTS.items():
             self.trigger.addItem(hint, trigger.value)
-        self.when = named(QDateTimeEdit(to_qdatetime(services.clock.now())), "triggerAtEdit",
-                          "When it was established",
-                          "Your local time. Backdate it if it was established earlier: "
-                          "the legal clock runs from then.")
+        self.zone = incident_zone(services, incident.client_id)
+        self.when = named(QDateTimeEdit(), "triggerAtEdit", "When it was established",
+                          "In the client's time zone. Backdate it if it was established "
+                          "earlier: the legal clock runs from then.")
         self.when.setCalendarPopup(True)
-        self.when.setDisplayFormat("yyyy-MM-dd HH:mm")
+        edit_in_zone(self.when, self.zone, services.clock.now())
         now_button = named(QPushButton("Now"), "triggerNowButton", "Set the time to now")
         now_button.clicked.connect(
-            lambda: self.when.setDateTime(to_qdatetime(self.services.clock.now())))
+            lambda: edit_in_zone(self.when, self.zone, self.services.clock.now()))
         when_row = QWidget()
         row = QHBoxLayout(when_row)
         row.setContentsMargins(0, 0, 0, 0)
@@ -78,7 +78,7 @@ class TriggerDialog(QDialog):
         self.note.setPlaceholderText("Optional — what established it, who decided")
         self.note.setTabChangesFocus(True)
         self.note.setFixedHeight(60)
-        recorded = ", ".join(f"{ClockTrigger(k).label.lower()} {format_local(v)}"
+        recorded = ", ".join(f"{ClockTrigger(k).label.lower()} {format_local(v, self.zone)}"
                              for k, v in recorded.items())
         self.recorded = QLabel(("Recorded so far: " + recorded) if recorded
                                else "No trigger recorded yet for this incident.")
@@ -107,7 +107,7 @@ class TriggerDialog(QDialog):
         try:
             self.services.clocks.record_trigger(
                 self.incident.id, self.trigger.currentData(),
-                from_qdatetime(self.when.dateTime()), self.note.toPlainText())
+                zoned_value(self.when, self.zone), self.note.toPlainText())
         except ValidationError as exc:
             for name, message in exc.errors.items():
                 self.errors.get(name, self.errors["form"]).show_error(message)

@@ -21,7 +21,7 @@ from app.errors import ClarionError, ValidationError
 from app.reports.model import Audience, ExportFormat, PostIncident
 from app.timefmt import format_local
 from ui.incidents.post_incident_models import FeedbackModel, RemediationModel
-from ui.qtime import from_qdatetime, to_qdatetime
+from ui.qtime import edit_in_zone, incident_zone, zoned_value
 from ui.services import Services
 from ui.stakeholders.commands import ServiceCommand
 from ui.widgets.forms import (
@@ -87,10 +87,11 @@ class PostIncidentDialog(QDialog):
         self.confirmed_label.setObjectName("resolutionConfirmedLabel")
         self.confirmed_by = named(QLineEdit(self.services.desk.name), "confirmedByEdit",
                                   "Resolution confirmed by", "Who confirmed the resolution")
-        self.confirmed_at = named(QDateTimeEdit(to_qdatetime(self.services.clock.now())),
-                                  "confirmedAtEdit", "Resolution confirmed at")
+        self.zone = incident_zone(self.services, self.incident.client_id)
+        self.confirmed_at = named(QDateTimeEdit(), "confirmedAtEdit",
+                                  "Resolution confirmed at", "In the client's time zone")
         self.confirmed_at.setCalendarPopup(True)
-        self.confirmed_at.setDisplayFormat("yyyy-MM-dd HH:mm")
+        edit_in_zone(self.confirmed_at, self.zone, self.services.clock.now())
         self._confirmed_at_shown = self.confirmed_at.dateTime()  # untouched: "now" at the click
         self.confirm_button = named(QPushButton("Confirm resolution"), "confirmResolutionButton",
                                     "Confirm the resolution")
@@ -327,7 +328,7 @@ class PostIncidentDialog(QDialog):
         if data.resolution_confirmed_at:
             self.confirmed_label.setText(
                 f"Resolution confirmed by <b>{data.resolution_confirmed_by}</b> at "
-                f"{format_local(data.resolution_confirmed_at)}.")
+                f"{format_local(data.resolution_confirmed_at, self.zone)}.")
         else:
             self.confirmed_label.setText("The resolution has not been confirmed yet.")
         if fields:
@@ -378,13 +379,15 @@ class PostIncidentDialog(QDialog):
         """Confirm once: pressed again with nothing changed, it says who confirmed and when
         (a changed name or time is a correction, and is recorded)."""
         shown = self.confirmed_at.dateTime()
-        when = None if shown == self._confirmed_at_shown else from_qdatetime(shown)
+        when = None if shown == self._confirmed_at_shown else zoned_value(self.confirmed_at,
+                                                                          self.zone)
         done_before = self.current.resolution_confirmed_at if self.current else None
         if done_before is not None and when is None and \
                 " ".join(self.confirmed_by.text().split()) == \
                 self.current.resolution_confirmed_by:
             self.notice.show_info(f"Already confirmed by {self.current.resolution_confirmed_by} "
-                                  f"at {format_local(done_before)}; nothing was recorded again.")
+                                  f"at {format_local(done_before, self.zone)}; nothing was "
+                                  f"recorded again.")
             return
         done = self._attempt(lambda: self.service.confirm_resolution(
             self.incident.id, self.confirmed_by.text(), when), self.field_errors)
