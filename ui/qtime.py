@@ -1,5 +1,5 @@
-"""Conversions between aware UTC datetimes (app/) and QDateTime: shown in local time, or (the
-wall-clock pair) in a given zone — the editor then shows and edits that zone's clock times,
+"""Date-time editors that edit in a given zone (an incident's client's) and say which: aware UTC
+datetimes (app/) to and from the wall-clock fields of that zone, which Qt never shifts,
 whatever the machine's zone is."""
 
 from __future__ import annotations
@@ -9,14 +9,6 @@ from datetime import datetime, timezone
 from PySide6.QtCore import QDate, QDateTime, QTime, QTimeZone
 
 from app.clock import ensure_utc
-
-
-def to_qdatetime(value: datetime) -> QDateTime:
-    return QDateTime.fromSecsSinceEpoch(int(ensure_utc(value).timestamp())).toLocalTime()
-
-
-def from_qdatetime(value: QDateTime) -> datetime:
-    return datetime.fromtimestamp(value.toSecsSinceEpoch(), tz=timezone.utc)
 
 
 def to_wall_qdatetime(value: datetime, zone) -> QDateTime:  # type: ignore[no-untyped-def]

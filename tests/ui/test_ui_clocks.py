@@ -189,7 +189,7 @@ def test_a_backdated_trigger_starts_the_regulatory_clocks(qtbot, window, service
                                                           frozen):
     from app.stakeholders.clients import list_clients, save_client, settings_of
     from ui.incidents.clock_dialogs import MarkMetDialog, TriggerDialog
-    from ui.qtime import to_qdatetime
+    from ui.qtime import edit_in_zone
 
     cid, ids = people
     client = next(c for c in list_clients(services.store) if c.id == cid)
@@ -210,10 +210,10 @@ def test_a_backdated_trigger_starts_the_regulatory_clocks(qtbot, window, service
     dialog = panel.findChild(TriggerDialog)
     qtbot.waitUntil(lambda: dialog.isVisible())
     dialog.trigger.setCurrentIndex(dialog.trigger.findData("discovery"))
-    dialog.when.setDateTime(to_qdatetime(frozen.now() + timedelta(hours=2)))
+    edit_in_zone(dialog.when, dialog.zone, frozen.now() + timedelta(hours=2))
     dialog.accept()  # the future is refused next to the field
     assert dialog.isVisible() and "future" in dialog.errors["effective_at"].text()
-    dialog.when.setDateTime(to_qdatetime(frozen.now() - timedelta(days=3)))
+    edit_in_zone(dialog.when, dialog.zone, frozen.now() - timedelta(days=3))
     dialog.accept()
     assert not dialog.isVisible()
     qtbot.waitUntil(lambda: any(r.key == "hipaa_individuals" and r.status.startswith("Due in")

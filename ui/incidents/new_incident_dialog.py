@@ -13,7 +13,7 @@ from app.domain.dto import Facts, IncidentDTO
 from app.domain.enums import Severity
 from app.errors import ConfirmationRequired, ValidationError
 from app.incidents.lifecycle import TITLE_MAX
-from ui.qtime import from_qdatetime, to_qdatetime
+from ui.qtime import edit_in_zone, incident_zone, zoned_value
 from ui.services import Services
 from ui.widgets.forms import ErrorLabel, named, with_error
 
@@ -55,14 +55,13 @@ class NewIncidentDialog(QDialog):
         for sev in Severity:
             self.severity.addItem(SEVERITY_HINTS[sev], sev.value)
         self.severity.setCurrentIndex(1)
-        now = to_qdatetime(services.clock.now())
-        self.detected = named(QDateTimeEdit(now), "detectedAtEdit", "Detected at",
-                              "When the incident was detected, in your local time")
+        self.detected = named(QDateTimeEdit(), "detectedAtEdit", "Detected at",
+                              "When the incident was detected, in the organisation's time zone")
         self.detected.setCalendarPopup(True)
-        self.detected.setDisplayFormat("yyyy-MM-dd HH:mm")
+        self.zone = self._client_zone()
+        edit_in_zone(self.detected, self.zone, services.clock.now())
         self.now_button = named(QPushButton("Now"), "detectedNowButton", "Set detection time to now")
-        self.now_button.clicked.connect(
-            lambda: self.detected.setDateTime(to_qdatetime(self.services.clock.now())))
+        self.now_button.clicked.connect(lambda: self.set_detected(self.services.clock.now()))
         detected_row = QWidget()
         row = QHBoxLayout(detected_row)
         row.setContentsMargins(0, 0, 0, 0)
@@ -124,6 +123,7 @@ class NewIncidentDialog(QDialog):
 
         self.title_edit.textEdited.connect(lambda _t: self.errors["title"].clear_error())
         self.detected.dateTimeChanged.connect(self._detected_changed)
+        self.client.currentIndexChanged.connect(lambda _i: self._client_changed())
         if self.client.count() == 0:
             self.errors["client"].show_error("There is no organisation yet.")
         # Only now is the button inside the dialog, so Enter anywhere in it opens the incident.
@@ -136,7 +136,22 @@ class NewIncidentDialog(QDialog):
         self.confirm_old.hide()
 
     def set_detected(self, value) -> None:  # type: ignore[no-untyped-def]
-        self.detected.setDateTime(to_qdatetime(value))
+        edit_in_zone(self.detected, self.zone, value)
+
+    def _client_zone(self):  # type: ignore[no-untyped-def]
+        client_id = self.client.currentData()
+        return incident_zone(self.services, client_id) if client_id is not None else \
+            incident_zone(self.services, -1)
+
+    def _client_changed(self) -> None:
+        """The detection time is the organisation's clock: the same moment, its zone."""
+        moment = zoned_value(self.detected, self.zone)
+        self.zone = self._client_zone()
+        blocked = self.detected.blockSignals(True)
+        try:
+            edit_in_zone(self.detected, self.zone, moment)
+        finally:
+            self.detected.blockSignals(blocked)
 
     def submit(self) -> None:
         for label in self.errors.values():
@@ -151,7 +166,7 @@ class NewIncidentDialog(QDialog):
                 client_id=client_id,
                 title=self.title_edit.text(),
                 severity=Severity(self.severity.currentData()),
-                detected_at=from_qdatetime(self.detected.dateTime()),
+                detected_at=zoned_value(self.detected, self.zone),
                 is_drill=self.drill.isChecked(),
                 impact_business=self.business.isChecked(),
                 impact_external=self.external.isChecked(),
