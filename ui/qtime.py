@@ -37,8 +37,6 @@ def incident_zone(services, client_id: int):  # type: ignore[no-untyped-def]
 def edit_in_zone(edit, zone, value: datetime) -> None:  # type: ignore[no-untyped-def]
     """Make a QDateTimeEdit show and edit `zone`'s clock times, say which zone it is, and show
     `value`. Read it back with zoned_value()."""
-    from PySide6.QtCore import QTimeZone
-
     edit.setTimeZone(QTimeZone.utc())    # wall-clock fields of `zone`: Qt never shifts them
     name = ensure_utc(value).astimezone(zone).tzname() or ""
     edit.setDisplayFormat(f"yyyy-MM-dd HH:mm '{name}'" if name else "yyyy-MM-dd HH:mm")
