@@ -44,7 +44,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "email": (["app/sending/channels/email.py", "app/sending/channels/mime.py",
                "app/sending/channels/wire.py"],
               ["tests/unit/test_email_rules.py", "tests/unit/test_mime.py",
-               "tests/unit/test_outbox_wire.py",
+               "tests/unit/test_outbox_wire.py", "tests/unit/test_wire.py",
                "tests/integration/test_channel_email.py",
                "tests/integration/test_channel_sms.py",
                "tests/integration/test_outbox_crash_smtp.py",

@@ -301,3 +301,34 @@ def test_the_ehlo_name_falls_back_to_localhost_when_the_machine_has_no_name(monk
     assert settings_of().local_hostname == "localhost"
     assert settings_of(local_hostname=" mail.example.com ").local_hostname == \
         "mail.example.com"
+
+
+def test_run_workers_stops_the_others_and_raises_the_first_error():
+    import asyncio
+
+    from app.sending.channels.email import run_workers
+
+    stopped = []
+
+    async def failing():
+        await asyncio.sleep(0)
+        raise ValueError("a callback failed")
+
+    async def waiting():
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.append(True)
+
+    with pytest.raises(ValueError, match="a callback failed"):
+        asyncio.run(run_workers([waiting(), failing(), waiting()]))
+    assert stopped == [True, True]
+
+
+def test_stored_bytes_are_sent_as_they_are_but_the_envelope_address_is_still_checked():
+    sender = prepared_sender()
+    assert sender._prepare(outgoing(wire=b"stored bytes")).body == b"stored bytes"
+    with pytest.raises(Unbuildable) as refused:
+        sender._prepare(outgoing(address="ada@example.com\r\nRCPT TO:<x@y>", wire=b"stored"))
+    assert str(refused.value) == ("The address contains a line break (CR/LF): refused, "
+                                  "nothing was sent.")

@@ -218,6 +218,13 @@ def test_a_name_too_long_for_one_encoded_word_stays_within_the_line_limit():
     raw = message(to_name="🚨" * 200)          # 800 bytes of UTF-8: more than one word holds
     lines = header(raw, b"To")
     assert 1 < len(lines) and all(len(x) <= 998 for x in lines)
+    # two words, the second as full as the rest allows (not cut to the 75 of a subject's)
+    words = re.findall(rb"=\?utf-8\?b\?[^?]*\?=", b"".join(lines))
+    assert len(words) == 2 and len(words[1]) > 75
+    # the same for a run that plain words follow
+    mixed = header(message(to_name="🚨" * 200 + " Desk"), b"To")
+    words = re.findall(rb"=\?utf-8\?b\?[^?]*\?=", b"".join(mixed))
+    assert len(words) == 2 and len(words[1]) > 75 and b" Desk <" in b"".join(mixed)
     # (Python's parser, unlike RFC 2047 readers, puts a space between the two words)
     assert parsed(raw)["To"].addresses[0].display_name.replace(" ", "") == "🚨" * 200
 
