@@ -144,10 +144,6 @@ def counts_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {words.get(state, state)}" for state, n in counts.items()) or "none"
 
 
-def zone_of(name: str | None) -> tzinfo:
-    return zone_named(name)
-
-
 def format_time(value: datetime | None, zone: tzinfo) -> str:
     """'2026-03-02 09:00 PST': the incident's client zone, with its abbreviation."""
     if value is None:
@@ -232,7 +228,7 @@ def load_message(store: Any, message_id: int) -> SentMessage:
         **summary_fields, type_label=TYPE_LABELS.get(m.template_type, m.template_type),
         subject=_preview(first.subject, first.body_text) if first else "",
         recipients=len(rows), counts=counts)
-    return SentMessage(summary, title, zone_of(zone_name), variants)
+    return SentMessage(summary, title, zone_named(zone_name), variants)
 
 
 def raw_source(store: Any, delivery_id: int) -> RawSource:
@@ -331,7 +327,7 @@ def delivery_copy(store: Any, delivery_id: int) -> DeliveryCopy:
     return DeliveryCopy(r.message_id, Recipient(
         r.id, r.recipient_name, r.channel.value, r.address, r.state.value, r.attempts,
         r.last_error, r.sent_at, r.updated_at, r.provider_id, r.provider_status, r.subject,
-        r.body_text, r.body_html), zone_of(r.time_zone))
+        r.body_text, r.body_html), zone_named(r.time_zone))
 
 
 def message_state_counts(store: Any, message_id: int) -> dict[str, int]:

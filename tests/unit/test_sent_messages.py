@@ -17,9 +17,9 @@ from app.domain.models import Client, Delivery, Message
 from app.errors import NotFound
 from app.messages.sent import (
     NOT_KEPT, counts_text, describe, format_time, list_messages, load_message, raw_source,
-    zone_of,
 )
 from app.sending.channels.drill import DrillSender
+from app.timefmt import zone_named
 from tests.outbox_support import add_account
 from tests.unit.test_outbox import make_outbox
 
@@ -113,10 +113,10 @@ def test_the_incidents_messages_are_listed_oldest_first_with_their_counts(store,
 
 
 def test_times_are_the_clients_with_the_zones_abbreviation(frozen_clock):
-    la = zone_of("America/Los_Angeles")
+    la = zone_named("America/Los_Angeles")
     assert format_time(frozen_clock.now(), la) == "2026-03-02 01:00 PST"
     assert format_time(frozen_clock.now() + timedelta(days=30), la) == "2026-04-01 02:00 PDT"
-    assert format_time(frozen_clock.now(), zone_of("Not/AZone")) == "2026-03-02 09:00 UTC"
+    assert format_time(frozen_clock.now(), zone_named("Not/AZone")) == "2026-03-02 09:00 UTC"
     assert format_time(None, la) == ""
 
 

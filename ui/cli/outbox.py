@@ -70,7 +70,8 @@ def outbox_command(action: str, demo: bool, as_name: str | None = None,
 
 def _list_unknown(store, outbox) -> int:  # type: ignore[no-untyped-def]
     """Every delivery whose fate is unknown: who, how, since when, and what is known."""
-    from app.messages.sent import format_time, zone_of
+    from app.messages.sent import format_time
+    from app.timefmt import zone_named
     from app.stakeholders.clients import list_clients
     from app.incidents.lifecycle import IncidentService
 
@@ -78,14 +79,14 @@ def _list_unknown(store, outbox) -> int:  # type: ignore[no-untyped-def]
     if not rows:
         print("No delivery's outcome is unknown.")
         return 0
-    zones = {c.id: zone_of(c.time_zone) for c in list_clients(store)}
+    zones = {c.id: zone_named(c.time_zone) for c in list_clients(store)}
     incidents = {i.id: i for i in IncidentService(store, outbox.clock).list(
         include_archived=True)}
     print(f"{len(rows)} deliver{'y' if len(rows) == 1 else 'ies'} whose outcome is unknown "
           f"(decide with `clarion outbox resolve ID… --resend|--mark-sent|--cancel`):")
     for d in rows:
         incident = incidents.get(d.incident_id)
-        zone = zones.get(incident.client_id) if incident else zone_of(None)
+        zone = zones.get(incident.client_id) if incident else zone_named(None)
         print(f"{d.id:>6}  {d.incident_title} · {d.recipient_name} <{d.address}> by "
               f"{d.channel} · {d.attempts} attempt{'s' * (d.attempts != 1)}, last "
               f"{format_time(d.sent_at or d.created_at, zone)}"

@@ -414,13 +414,11 @@ class SentMessagesDialog(QDialog):
         self.reload()
 
     def reload(self) -> None:
-        from app.messages.sent import list_messages, zone_of
-        from app.stakeholders.clients import list_clients
+        from app.messages.sent import list_messages
+        from ui.qtime import incident_zone
 
         incident = self.services.incidents.get(self.incident_id)
-        client = next((c for c in list_clients(self.services.store)
-                       if c.id == incident.client_id), None)
-        self.model.zone = zone_of(client.time_zone if client else None)
+        self.model.zone = incident_zone(self.services, incident.client_id)
         self.model.replace_rows(list_messages(self.services.store, self.incident_id))
         self.table.sortByColumn(MessageListModel.QUEUED, Qt.SortOrder.DescendingOrder)
         has = self.model.rowCount() > 0

@@ -390,14 +390,9 @@ class IncidentView(QWidget):
 
     def client_zone(self, incident: IncidentDTO | None) -> Any:
         """The incident's client's zone: every time about the incident is shown in it."""
-        if incident is None:
-            return None
-        from app.stakeholders.clients import list_clients
-        from app.timefmt import zone_named
+        from ui.qtime import incident_zone
 
-        client = next((c for c in list_clients(self.services.store)
-                       if c.id == incident.client_id), None)
-        return zone_named(client.time_zone if client else None)
+        return incident_zone(self.services, incident.client_id) if incident else None
 
     def final_status_proposal(self) -> str:
         """"Resolved at 15:22 PST: " and the current status, in the client's zone."""
