@@ -45,3 +45,9 @@ def add_message(store, clock, incident_id: int, recipients: Iterable[tuple[str, 
 
 def people(n: int, prefix: str = "p", domain: str = "example.com") -> list[tuple[str, str]]:
     return [(f"Person {i}", f"{prefix}{i}@{domain}") for i in range(n)]
+
+
+async def begun(begin, message) -> bool:  # type: ignore[no-untyped-def]
+    """What a real sender does before a message's first byte goes out: await the outbox's
+    start mark (app/sending/starts.py). False: withheld, send nothing of it."""
+    return begin is None or await begin(message.delivery_id)

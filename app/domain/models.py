@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON, Boolean, CheckConstraint, Date, DateTime, Enum, ForeignKey, Index, Integer, LargeBinary,
-    String, Text, TypeDecorator, UniqueConstraint,
+    String, Text, TypeDecorator, UniqueConstraint, text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -206,7 +206,9 @@ class Delivery(Base):
     queuing; only the state fields do."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_state_next", "state", "next_attempt_at"),)
+    __table_args__ = (Index("ix_deliveries_state_next", "state", "next_attempt_at"),
+                      Index("ix_deliveries_started", "started_at",
+                            sqlite_where=text("started_at IS NOT NULL")))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="RESTRICT"),
@@ -239,6 +241,12 @@ class Delivery(Base):
     # What went on the wire, built at the first claim (migration 0009): None until then; b""
     # for a delivery attempted before that version. Deferred: lists never load it.
     wire: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    # When this attempt's transmission started (migration 0012): written, committed, before
+    # its first byte goes out; cleared by each claim. A crash leaves `unknown` only the
+    # `sending` rows that have it; the others never left and go back to the queue. Once the
+    # outcome is recorded it stays set until the outcome is told in the timeline (sends are
+    # told commit_every at a time): recover() tells what a crash left untold.
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Incident(Base):

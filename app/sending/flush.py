@@ -1,16 +1,20 @@
 """One flush of the outbox (Outbox.flush): rounds of claim → send → record.
 
-Each round is claimed in ONE committed transaction before any of it goes to the network; the
-senders report outcomes as they come, and a writer records them commit_every at a time (state,
-backoff, account pauses and timeline entries in one transaction). The writer's statements run
-on the event loop's thread and only its COMMIT — the fsync — in a thread, so a slow disk does
-not hold up the network and the loop never trades the GIL with a thread per statement step.
+Each round is claimed in ONE committed transaction before any of it goes to the network. Before
+a sender puts a message on the wire it awaits its start mark (app/sending/starts.py); the senders
+report outcomes as they come, and ONE writer records outcomes and start marks together, as many
+as are waiting (at most commit_every outcomes) per transaction: state, backoff, account pauses,
+timeline entries and marks — a group commit, so no fsync per message. The writer's statements
+run on the event loop's thread and only its COMMIT — the fsync — in a thread, so a slow disk
+does not hold up the network and the loop never trades the GIL with a thread per statement step.
 
 The next round is claimed while the last quarter of the current one is still out, and handed to
 the senders when the current one is done, so the network does not wait for the database between
-rounds. A crash then finds at most about 1¼ rounds `sending` (recover() makes them unknown); a
-stop (cancellation) puts a round claimed but never handed over back in the queue, no attempt
-counted, and so does an account refused meanwhile for the round claimed for it."""
+rounds. A crash finds up to about 1¼ rounds `sending`, but only the marked ones — at most twice
+the account's in-flight limit — may have gone out: recover() makes those unknown and puts the
+rest back in the queue. A stop (cancellation) does the same at once: what was marked and not
+answered is unknown, what was claimed and never started goes back, no attempt counted, and so
+does an account refused meanwhile for the round claimed for it."""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from sqlalchemy import and_, func, not_, select, update
 from sqlalchemy.orm import Session
@@ -33,10 +37,11 @@ from app.domain.dto import TimelineEntryDTO
 from app.domain.enums import Channel, DeliveryState as S
 from app.domain.models import ChannelAccount, Delivery, Message
 from app.sending.rows import (
-    CLAIMED, D, FlushReport, Info, Route, chunks, commit_and_close, due, stale,
-    take_write_lock, write_outcomes, write_wires,
+    CLAIMED, D, FlushReport, Info, Route, chunks, commit_and_close, due, take_write_lock,
+    write_outcomes, write_starts, write_wires,
 )
-from app.sending.lease import may_send
+from app.sending.lease import may_send, may_send_now
+from app.sending.starts import StartGate
 from app.sending.timeline import ACTOR, Change, entries
 
 if TYPE_CHECKING:
@@ -55,11 +60,15 @@ class Applied:
     entries: list[TimelineEntryDTO] = field(default_factory=list)
     results: Counter = field(default_factory=Counter)
     paused: list[Route] = field(default_factory=list)
+    started: set[int] = field(default_factory=set)   # start marks written
+    lost: bool = False                               # the lease was someone else's: nothing
+    unnarrated: list[Change] = field(default_factory=list)  # sends still not in the timeline
 
 
 class Collector:
-    """Gathers outcomes as the senders report them; hands the writer full batches. One per
-    flush; `low` is set when the current round has at most `low_water` deliveries out."""
+    """Gathers outcomes as the senders report them and wakes the writer, which takes what has
+    come (at most `every`). One per flush; `low` is set when the current round has at most
+    `low_water` deliveries out."""
 
     def __init__(self, every: int) -> None:
         self.loop = asyncio.get_running_loop()
@@ -75,6 +84,7 @@ class Collector:
         self.low_water = 0
         self.low = asyncio.Event()
         self.refused: list[int] = []       # deliveries answered AUTH_FAILED
+        self.gate_of: dict[int, StartGate] = {}   # the start marks of each delivery's route
 
     def expect(self, ids: Iterable[int], low_water: int) -> None:
         """A new round: these deliveries go to the senders now."""
@@ -93,19 +103,19 @@ class Collector:
             return
         self.done.add(outcome.delivery_id)
         self.pending.append(outcome)
+        gate = self.gate_of.get(outcome.delivery_id)
+        if gate is not None:
+            gate.reported_outcome(outcome.delivery_id)
         if outcome.result == AUTH_FAILED:
             self.refused.append(outcome.delivery_id)
         self.out.discard(outcome.delivery_id)
         if len(self.out) <= self.low_water:
             self.low.set()
-        if len(self.pending) >= self.every:
-            self.wakeup.set()
+        self.wakeup.set()
 
-    def take(self) -> list[SendOutcome] | None:
-        if len(self.pending) >= self.every or (self.closed and self.pending):
-            batch, self.pending = self.pending[:self.every], self.pending[self.every:]
-            return batch
-        return None
+    def take(self) -> list[SendOutcome]:
+        batch, self.pending = self.pending[:self.every], self.pending[self.every:]
+        return batch
 
     def close(self) -> None:
         self.closed = True
@@ -129,6 +139,11 @@ class Flush:
         self.more = False                  # the last claim was full: more may be due
         self.db = asyncio.Lock()           # this flush's writes, one at a time
         self.col: Collector | None = None
+        self.gates: dict[tuple[Channel, bool], StartGate] = {}   # per route, across rounds
+        # Outcomes committed, not yet in the timeline: written commit_every at a time (and at
+        # the end), so a fan-out reads as a few summaries, not an entry per small commit.
+        # Until then their rows keep started_at: recover() writes them after a crash.
+        self.unnarrated: list[Change] = []
 
     def report(self) -> FlushReport:
         r = self.results
@@ -155,7 +170,7 @@ class Flush:
                     self.unsent.difference_update(infos)
                     col.expect(infos, low_water=int(len(infos) * PREFETCH_AT))
                     sending = asyncio.ensure_future(asyncio.gather(
-                        *(_send_one(r, msgs, col) for r, msgs in work)))
+                        *(_send_one(r, msgs, col, self.gate(r, msgs)) for r, msgs in work)))
                     if self.more:
                         low = asyncio.ensure_future(col.low.wait())
                         try:
@@ -178,13 +193,16 @@ class Flush:
             # never handed over did not. Recording twice is harmless: only rows still
             # `sending` in the attempt claimed here change.
             writer.cancel()
+            for gate in self.gates.values():
+                gate.close()
             if sending is not None:
                 sending.cancel()
+            begun = set().union(*(g.begun for g in self.gates.values()))
             rest = col.inflight + col.pending + [
                 SendOutcome(i, RELEASED, "not sent: sending stopped before its turn")
-                for i in sorted(self.unsent)] + [
+                for i in sorted(self.unsent | (col.expected - col.done - begun))] + [
                 SendOutcome(i, UNKNOWN, "sending was stopped before the server answered")
-                for i in sorted(col.expected - col.done)]
+                for i in sorted((col.expected - col.done) & begun)]
             try:
                 self.tally(self.record_interrupted(rest, self.infos))
             except Exception:  # noqa: BLE001 - recover() at the next start settles them
@@ -193,6 +211,22 @@ class Flush:
         finally:
             self.outbox._blocked = frozenset(self.blocked)
         return self.report()
+
+    def gate(self, route: Route, messages: list[OutgoingMessage]) -> StartGate | None:
+        """The route's start marks, given this round's messages in the order its sender takes
+        them; None for a drill (nothing goes on a wire)."""
+        if route.key[1]:
+            return None
+        gate = self.gates.get(route.key)
+        if gate is None:
+            assert self.col is not None
+            cap = 2 * max(1, int(getattr(route.sender, "in_flight", 1) or 1))
+            gate = self.gates[route.key] = StartGate(cap, self.col.wakeup.set)
+        ids = [m.delivery_id for m in messages if not m.is_drill]
+        for i in ids:
+            self.col.gate_of[i] = gate  # type: ignore[union-attr]
+        gate.add(ids)
+        return gate
 
     async def next_round(self) -> tuple[Work, dict[int, Info]] | None:
         """Claim the next round (None: nothing more to send in this flush)."""
@@ -336,56 +370,100 @@ class Flush:
         return work, infos
 
     async def writer(self, col: Collector) -> None:
-        """Records outcomes commit_every at a time (each commit in a thread)."""
-        while True:
-            await col.wakeup.wait()
-            col.wakeup.clear()
-            while (batch := col.take()) is not None:
-                col.inflight = batch
-                applied = await self.record(batch, self.infos)
-                col.inflight = []
-                self.tally(applied)
-            if col.closed:
-                return
+        """Records what has come — outcomes (at most commit_every) and start marks — in one
+        transaction whenever a commit is due (`commit_due`); whatever arrives during a commit
+        goes into the next one (each commit in a thread). If it fails, the gates close, so no
+        sender waits for a mark that will never be written."""
+        try:
+            while True:
+                await col.wakeup.wait()
+                col.wakeup.clear()
+                while self.commit_due(col):
+                    batch = col.take()
+                    settling = {o.delivery_id for o in batch}
+                    starts = [(g, g.take(settling)) for g in self.gates.values()]
+                    final = col.closed and not col.pending
+                    col.inflight = batch
+                    applied = await self.record(batch, self.infos,
+                                                [i for _, ids in starts for i in ids], final)
+                    col.inflight = []
+                    if applied.lost:
+                        for gate, _ in starts:
+                            gate.close()
+                        return
+                    for gate, ids in starts:
+                        gate.committed(ids, applied.started, settling)
+                    self.tally(applied)
+                if col.closed and not col.pending and not self.unnarrated:
+                    return
+        except BaseException:
+            for gate in self.gates.values():
+                gate.close()
+            raise
 
-    async def record(self, batch: list[SendOutcome], infos: dict[int, Info]) -> Applied:
-        """The batch's statements here, on the event loop's thread (a millisecond or so of
-        CPU); only the COMMIT, which waits for the disk with the GIL released, in a thread."""
+    def commit_due(self, col: Collector) -> bool:
+        """A commit now: commit_every outcomes wait, or a sender waits for its start mark (or
+        soon will: few marked ahead), or the flush is done and something is unrecorded. Else
+        outcomes wait for the next such commit — in the bound the gates keep."""
+        if col.pending and (len(col.pending) >= self.outbox.commit_every or col.closed):
+            return True
+        if any(g.urgent(bool(col.pending)) for g in self.gates.values()):
+            return True
+        return col.closed and bool(self.unnarrated)
+
+    async def record(self, batch: list[SendOutcome], infos: dict[int, Info],
+                     starts: Sequence[int] = (), final: bool = False) -> Applied:
+        """The batch's statements and the start marks here, on the event loop's thread (a
+        millisecond or so of CPU); only the COMMIT, which waits for the disk with the GIL
+        released, in a thread."""
         async with self.db:
             s = self.outbox.store.session()
             try:
                 s.begin()
-                out = self.stage(s, batch, infos)
+                out = self.stage(s, batch, infos, final)
+                if starts and not out.lost:
+                    out.started = write_starts(s.connection(), [
+                        (i, infos[i].attempt) for i in starts], self.outbox.clock.now())
             except BaseException:
                 s.close()
                 raise
             await asyncio.to_thread(commit_and_close, s)
+        self.narrated(out)
         return out
 
     def record_interrupted(self, batch: list[SendOutcome], infos: dict[int, Info]) -> Applied:
-        """The batch in one transaction on the calling thread (a send was interrupted)."""
+        """The batch in one transaction on the calling thread (a send was interrupted), with
+        everything not yet in the timeline."""
         with self.outbox.store.session() as s, s.begin():
-            return self.stage(s, batch, infos)
+            out = self.stage(s, batch, infos, final=True)
+        self.narrated(out)
+        return out
 
-    def stage(self, s: Session, batch: list[SendOutcome], infos: dict[int, Info]) -> Applied:
-        """One transaction's statements: the batch's state changes, account pauses and
-        timeline entries (not committed here)."""
+    def narrated(self, out: Applied) -> None:
+        """After a commit: the sends it did not put in the timeline wait for a later one."""
+        if not out.lost:
+            self.unnarrated = out.unnarrated
+
+    def stage(self, s: Session, batch: list[SendOutcome], infos: dict[int, Info],
+              final: bool = False) -> Applied:
+        """One transaction's statements: the batch's state changes and account pauses, and
+        timeline entries — an account refused at once; sends once commit_every wait (or at
+        the end, `final`), with their rows' started_at cleared (not committed here)."""
         now = self.outbox.clock.now()
         out = Applied()
         take_write_lock(s)
-        if not s.scalar(select(may_send(self.outbox.lease, now))):
+        conn = s.connection()
+        if not may_send_now(conn, self.outbox.lease, now):
             # the lease is someone else's now: their recovery settles these rows, not us
             self.outbox.lease_lost = True
             log.warning("the sender lease was taken over: %d outcomes not recorded here",
                         len(batch))
+            out.lost = True
             return out
-        conn = s.connection()
-        gone = stale(conn, [(o.delivery_id, infos[o.delivery_id].attempt) for o in batch])
         updates, changes, pauses = [], [], {}
         undone: list[int] = []   # first attempts that never reached anyone: wire built again
+        results: dict[int, str] = {}
         for o in batch:
-            if o.delivery_id in gone:
-                continue  # no longer sending in this attempt: already recorded
             info = infos[o.delivery_id]
             if info.attempt == 1 and o.result in (RELEASED, AUTH_FAILED):
                 undone.append(o.delivery_id)
@@ -418,29 +496,47 @@ class Flush:
                 row.update(state=S.QUEUED, attempts=max(0, n - 1), next_attempt_at=now)
                 route = info.route
                 if route is not None:
-                    pauses[route.key] = (route, detail or "authentication refused")
+                    pauses.setdefault(route.key, (route, detail or "authentication refused",
+                                                  []))[2].append(o.delivery_id)
                     extra["account"] = route.account.name
             if info.route is not None and info.route.has_row:
                 extra["account_id"] = info.route.account.id
             updates.append(row)
             changes.append(Change(info, action, row["state"], detail, extra))
-            out.results[result] += 1
-        write_outcomes(conn, updates, {r["id"]: infos[r["id"]].attempt for r in updates}, now)
+            results[o.delivery_id] = result
+        done = write_outcomes(conn, updates, {r["id"]: infos[r["id"]].attempt
+                                              for r in updates}, now)
+        # only rows still `sending` in the attempt claimed here changed: the others had been
+        # recorded already (or recovered, or claimed again since) and are not told again
+        changes = [c for c in changes if c.info.id in done]
+        undone = [i for i in undone if i in done]
+        out.results.update(r for i, r in results.items() if i in done)
         # Nothing of these left (the account refused, or the send stopped before their turn):
         # their next claim is their first again and builds the wire from the account then
         # (a fixed from-address is in it). Only rows this batch just put back are touched.
         for chunk in chunks(undone):
             s.execute(update(D).where(D.c.id.in_(chunk), D.c.state == S.QUEUED,
                                       D.c.attempts == 0).values(wire=None))
-        for route, reason in pauses.values():
+        for route, reason, refused in pauses.values():
+            if not done.intersection(refused):
+                continue
             if route.has_row:
                 s.execute(update(ChannelAccount)
                           .where(ChannelAccount.id == route.account.id,
                                  ChannelAccount.paused_reason == "")
                           .values(paused_reason=reason, updated_at=now))
             out.paused.append(route)
-        out.entries = entries(s, changes, now, ACTOR)
-        out.ids = tuple(r["id"] for r in updates)
+        out.entries = entries(s, [c for c in changes if c.action != "send"], now, ACTOR)
+        waiting = self.unnarrated + [c for c in changes if c.action == "send"]
+        every = self.outbox.commit_every
+        k = len(waiting) if final else len(waiting) // every * every
+        told, out.unnarrated = waiting[:k], waiting[k:]
+        for n in range(0, k, every):    # the timeline's summaries: commit_every sends each
+            out.entries += entries(s, told[n:n + every], now, ACTOR)
+        for chunk in chunks(sorted(c.info.id for c in told)):  # in the timeline now: nothing
+            s.execute(update(D).where(D.c.id.in_(chunk),        # for recover() to tell
+                                      D.c.state != S.SENDING).values(started_at=None))
+        out.ids = tuple(r["id"] for r in updates if r["id"] in done)
         return out
 
     def tally(self, applied: Applied) -> None:
@@ -461,19 +557,29 @@ def _claim_route(s: Session, r: Route, n: int, now: Any, lease: Any = None) -> l
         pick = pick.where(~select(ChannelAccount.id).where(
             ChannelAccount.id == r.account.id, ChannelAccount.paused_reason != "").exists())
     stmt = (update(D).where(D.c.id.in_(pick), may_send(lease, now))
-            .values(state=S.SENDING, attempts=D.c.attempts + 1,
+            .values(state=S.SENDING, attempts=D.c.attempts + 1, started_at=None,
                     account_id=r.account.id if r.has_row else None, updated_at=now)
             .returning(*CLAIMED))
     return list(s.execute(stmt).all())
 
 
-async def _send_one(route: Route, messages: list[OutgoingMessage], col: Collector) -> None:
+async def _send_one(route: Route, messages: list[OutgoingMessage], col: Collector,
+                    gate: StartGate | None) -> None:
     why = "the channel reported nothing for this delivery"
     try:
-        await route.sender.send(messages, col.accept)
+        if gate is None:
+            await route.sender.send(messages, col.accept)
+        else:
+            await route.sender.send(messages, col.accept, gate.begin)
     except Exception as exc:  # noqa: BLE001 - a sender must not raise; if it does, the
         log.exception("sender for %s failed", route.account.name)  # unreported are unknown
         why = f"the channel stopped: {exc}"[:500]
     for m in messages:
-        if m.delivery_id not in col.done:
+        if m.delivery_id in col.done:
+            continue
+        if gate is not None and m.delivery_id not in gate.begun:
+            # never started (withheld, or the sender stopped before it): back to the queue
+            col.accept(SendOutcome(m.delivery_id, RELEASED, "not sent: sending stopped "
+                                                            "before its turn"))
+        else:
             col.accept(SendOutcome(m.delivery_id, UNKNOWN, why))

@@ -56,9 +56,26 @@ def live(now: datetime) -> Any:
                 SenderLease.heartbeat_at >= now - timedelta(seconds=TTL_S))
 
 
+def _process_gone(row: SenderLease) -> bool:
+    """The holder was a process on this machine that no longer exists (it crashed): its lease
+    need not run out first. Elsewhere, or where this cannot be told, only the heartbeat says."""
+    if os.name != "posix" or not row.pid or row.pid == os.getpid() or \
+            row.host != socket.gethostname():
+        return False
+    try:
+        os.kill(row.pid, 0)          # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:                  # exists, another user's
+        return False
+    return False
+
+
 def take(store: Any, clock: Clock, holder: str) -> Lease:
     """Take the lease (a new epoch) unless another holder's is live: then LeaseHeld. Taking it
-    again as the same holder (a restart of the runner in the same process) is allowed."""
+    again as the same holder (a restart of the runner in the same process) is allowed, and so
+    is taking over from a process of this machine that has died (its heartbeat may look
+    alive for up to TTL_S)."""
     now = clock.now()
     with store.session() as s, s.begin():
         s.execute(text("UPDATE sender_lease SET epoch = epoch WHERE 0"))   # the write lock first
@@ -67,7 +84,8 @@ def take(store: Any, clock: Clock, holder: str) -> Lease:
             row = SenderLease(name=NAME, epoch=0)
             s.add(row)
         elif row.holder and row.holder != holder and row.heartbeat_at is not None and \
-                ensure_utc(row.heartbeat_at) >= now - timedelta(seconds=TTL_S):
+                ensure_utc(row.heartbeat_at) >= now - timedelta(seconds=TTL_S) and \
+                not _process_gone(row):
             raise LeaseHeld(row.holder, ensure_utc(row.heartbeat_at))
         row.holder, row.pid, row.host = holder, os.getpid(), socket.gethostname()
         row.epoch = (row.epoch or 0) + 1
@@ -108,6 +126,22 @@ def may_send(lease: Lease | None, now: datetime) -> Any:
     return held(lease) if lease is not None else nobody_else(now)
 
 
+_HELD_SQL = "SELECT EXISTS (SELECT 1 FROM sender_lease WHERE name = ? AND epoch = ?)"
+_NOBODY_SQL = ("SELECT NOT EXISTS (SELECT 1 FROM sender_lease WHERE name = ? AND "
+               "heartbeat_at IS NOT NULL AND heartbeat_at >= ?)")
+
+
+def may_send_now(conn: Any, lease: Lease | None, now: datetime) -> bool:
+    """may_send, asked on a Core connection in plain SQL: the outcome writer asks it in every
+    transaction, and building the expression each time cost more than the query."""
+    if lease is not None:
+        return bool(conn.exec_driver_sql(_HELD_SQL, (NAME, lease.epoch)).scalar())
+    bind = SenderLease.__table__.c.heartbeat_at.type.bind_processor(conn.dialect)
+    since = now - timedelta(seconds=TTL_S)
+    return bool(conn.exec_driver_sql(_NOBODY_SQL, (NAME, bind(since) if bind else since))
+                .scalar())
+
+
 def who_holds(store: Any, clock: Clock) -> str | None:
     """The live holder, if any (for a message)."""
     with store.session() as s:
@@ -116,4 +150,5 @@ def who_holds(store: Any, clock: Clock) -> str | None:
 
 
 __all__ = ["Lease", "LeaseHeld", "take", "renew", "release", "held", "nobody_else", "may_send",
+           "may_send_now",
            "who_holds", "holder_name", "TTL_S", "HEARTBEAT_S"]

@@ -1,6 +1,8 @@
 """The durable outbox (DESIGN.md "Sending: the outbox"): claim due deliveries in one committed
-transaction before any network I/O, hand them to the account's Sender, and record what each
-attempt did in batches — state, backoff, account pauses and the incident's timeline together.
+transaction before any network I/O, hand them to the account's Sender — which waits for each
+message's durable start mark before sending it (app/sending/starts.py) — and record what each
+attempt did in small group commits (state, backoff, account pauses, with the next start marks),
+telling the incident's timeline commit_every sends at a time.
 
 State machine (anything else is refused by skipping the delivery):
 
@@ -11,14 +13,16 @@ State machine (anything else is refused by skipping the delivery):
     failed ──retry──▶ queued               unknown ──resend/retry──▶ queued
     unknown ──mark_sent──▶ sent            queued | retry_wait | unknown ──cancel──▶ cancelled
 
-A `sending` row found at start-up was interrupted: recover() makes it `unknown`. `unknown` is
-never sent again by itself — the coordinator resends (an email keeps its Message-ID) or marks
+A `sending` row found at start-up was interrupted: recover() makes it `unknown` when its
+transmission had started (its start mark, app/sending/starts.py), and puts it back in the queue,
+no attempt counted, when it had not (claimed, never sent). `unknown` is never sent again by itself — the coordinator resends (an email keeps its Message-ID) or marks
 it sent. Senders returned by `resolve_sender` belong to whoever made them; the outbox never
 closes them. Writes from here take SQLite's write lock with their first statement, so a GUI
 session that wrote meanwhile cannot make them fail on a stale snapshot.
 
 This module is the service (reading, the coordinator's decisions, recovery); the rest is in
     app/sending/flush.py     one flush: claim a round, send it, record outcomes in batches
+    app/sending/starts.py    the start marks: at most 2× a sender's in-flight limit in doubt
     app/sending/rows.py      the DTOs and the SQL of the sending path
     app/sending/timeline.py  what goes into the incident's timeline, and its wording
     app/sending/runner.py    run_forever (the GUI's sending thread) and flush_headless (CLI):
@@ -71,6 +75,7 @@ class Outbox:
         # only while no other process holds a live one. `lease_lost`: taken over meanwhile.
         self.lease: Lease | None = None
         self.lease_lost = False
+        self.requeued = 0   # the last recover(): claimed deliveries that never left, queued again
         # (channel, is_drill) routes the last flush could not use: no account, or paused.
         # next_due_at() leaves them out so the scheduler waits for `wake` instead of spinning.
         self._blocked: frozenset[tuple[Channel, bool]] = frozenset()
@@ -89,24 +94,66 @@ class Outbox:
     # -- start-up
 
     def recover(self) -> int:
-        """Every `sending` row was interrupted mid-send: make it `unknown`, one timeline entry
-        per affected message. Returns how many. Only under this outbox's lease (or while no
-        one holds one): beside a live sender, `sending` rows are on the wire, not lost."""
+        """Every `sending` row was interrupted: the ones whose transmission had started
+        become `unknown` (one timeline entry per affected message); the others never left
+        and go back to the queue, due now, their attempt not counted. Returns how many became
+        unknown (`requeued` holds how many went back). Only under this outbox's lease (or
+        while no one holds one): beside a live sender, `sending` rows are on the wire."""
         now = self.clock.now()
+        self.requeued = 0
         with self.store.session() as s, s.begin():
             take_write_lock(s)
             if not s.scalar(select(may_send(self.lease, now))):
                 return 0   # another process is sending: its `sending` rows are on the wire
-            ids = list(s.scalars(select(Delivery.id).where(Delivery.state == S.SENDING)))
-            found = infos(s, ids)
-            if not found:
-                return 0
-            reason = "interrupted while sending (the application stopped)"
-            s.execute(update(Delivery), [{"id": i.id, "state": S.UNKNOWN, "last_error": reason,
-                                          "updated_at": now} for i, _ in found])
-            entries = recovered_entries(s, [i for i, _ in found], now)
-        self._publish(tuple(i.id for i, _ in found), entries)
+            rows = s.execute(select(Delivery.id, Delivery.attempts, Delivery.started_at)
+                             .where(Delivery.state == S.SENDING)).all()
+            started = [r.id for r in rows if r.started_at is not None]
+            never = [r for r in rows if r.started_at is None]
+            if never:
+                s.execute(update(Delivery), [
+                    {"id": r.id, "state": S.QUEUED, "attempts": max(0, r.attempts - 1),
+                     "next_attempt_at": now, "updated_at": now,
+                     "last_error": "not sent: the application stopped before its turn"}
+                    for r in never])
+                first = [r.id for r in never if r.attempts <= 1]
+                for chunk in chunks(first):  # a first attempt undone: its wire is built
+                    s.execute(update(Delivery).where(Delivery.id.in_(chunk))  # again
+                              .values(wire=None))
+            found = infos(s, started)
+            entries = self._tell_untold(s, now)
+            if found:
+                reason = "interrupted while sending (the application stopped)"
+                s.execute(update(Delivery), [
+                    {"id": i.id, "state": S.UNKNOWN, "last_error": reason, "updated_at": now,
+                     "started_at": None} for i, _ in found])
+                entries += recovered_entries(s, [i for i, _ in found], now)
+        self.requeued = len(never)
+        if rows or entries:
+            self._publish(tuple(r.id for r in rows), entries)
         return len(found)
+
+    def _tell_untold(self, s: Any, now: datetime) -> list[TimelineEntryDTO]:
+        """Outcomes a crashed flush had committed but not yet put in the timeline (it writes
+        them commit_every at a time; their rows keep started_at until then): written now, as
+        the flush would have."""
+        rows = {r.id: r for r in s.execute(
+            select(Delivery.id, Delivery.attempts, Delivery.last_error, Delivery.provider_id,
+                   Delivery.next_attempt_at)
+            .where(Delivery.started_at.is_not(None), Delivery.state != S.SENDING))}
+        if not rows:
+            return []
+        changes = []
+        for info, r in infos(s, list(rows)):
+            row = rows[info.id]
+            extra: dict[str, Any] = {"attempt": row.attempts, "recovered": True}
+            if r.state == S.SENT:
+                extra["provider_id"] = row.provider_id or ""
+            elif r.state == S.RETRY_WAIT and row.next_attempt_at is not None:
+                extra["next_attempt_at"] = ensure_utc(row.next_attempt_at).isoformat()
+            changes.append(Change(info, "send", r.state, row.last_error, extra))
+        for chunk in chunks(sorted(rows)):
+            s.execute(update(Delivery).where(Delivery.id.in_(chunk)).values(started_at=None))
+        return timeline_entries(s, changes, now, ACTOR)
 
     # -- reading
 
@@ -218,7 +265,8 @@ class Outbox:
     async def flush(self, limit: int | None = None) -> FlushReport:
         """Send what is due, in rounds of at most batch_size (each claimed in one committed
         transaction before any of it goes to the network; the next one while the current
-        one's last quarter is out), recording outcomes commit_every at a time, until nothing
+        one's last quarter is out), recording outcomes with the start marks in group commits
+        (at most commit_every each; the timeline told commit_every sends at a time), until nothing
         is due or `limit` were claimed. A delivery is claimed at most once per flush.
         How: app/sending/flush.py."""
         return await Flush(self, limit).run()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
-from sqlalchemy import String, and_, func, or_, select, text, type_coerce
+from sqlalchemy import String, and_, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.sending.channels.base import AccountDTO, Sender
@@ -103,8 +103,9 @@ def commit_and_close(session: Session) -> None:
 
 def take_write_lock(session: Session) -> None:
     """Make the transaction's first statement a write (the engine begins IMMEDIATE anyway;
-    this keeps the outbox right should that change)."""
-    session.execute(text("UPDATE deliveries SET id = id WHERE 0"))
+    this keeps the outbox right should that change). Plain SQL: the outcome writer runs it
+    in every transaction."""
+    session.connection().exec_driver_sql("UPDATE deliveries SET id = id WHERE 0")
 
 
 def due(now: datetime) -> Any:
@@ -144,20 +145,6 @@ def _binder(dialect: Any) -> tuple[Callable[[Any], Any], ...]:
     return found
 
 
-def stale(conn: Any, claimed: list[tuple[int, int]]) -> set[int]:
-    """Of (delivery id, attempt) pairs, the ids that are no longer `sending` in that attempt:
-    already recorded, recovered as unknown, or claimed again since. One query per chunk."""
-    out: set[int] = set()
-    sending = _binder(conn.dialect)[1](S.SENDING)
-    for chunk in chunks(claimed, ROWS_PER_STATEMENT):
-        sql = ("SELECT v.column1 FROM (VALUES " + ", ".join(["(?, ?)"] * len(chunk)) +
-               ") AS v LEFT JOIN deliveries AS d ON d.id = v.column1 AND d.state = ? "
-               "AND d.attempts = v.column2 WHERE d.id IS NULL")
-        params = [x for pair in chunk for x in pair] + [sending]
-        out.update(r[0] for r in conn.exec_driver_sql(sql, tuple(params)))
-    return out
-
-
 def write_wires(conn: Any, wires: list[tuple[int, bytes]]) -> None:
     """Store (delivery id, wire content) pairs: one UPDATE … FROM (VALUES …) per
     ROWS_PER_STATEMENT, not one statement step per row."""
@@ -167,22 +154,46 @@ def write_wires(conn: Any, wires: list[tuple[int, bytes]]) -> None:
         conn.exec_driver_sql(sql, tuple(x for pair in chunk for x in pair))
 
 
+def write_starts(conn: Any, claimed: list[tuple[int, int]], now: datetime) -> set[int]:
+    """Mark (delivery id, attempt) pairs as started now — only rows still `sending` in that
+    attempt; returns the ids marked. One UPDATE … FROM (VALUES …) … RETURNING per chunk."""
+    conv = _binder(conn.dialect)
+    at = D.c.started_at.type.bind_processor(conn.dialect)
+    stamp = at(now) if at is not None else now
+    sending = conv[1](S.SENDING)
+    out: set[int] = set()
+    for chunk in chunks(claimed, ROWS_PER_STATEMENT):
+        sql = ("UPDATE deliveries SET started_at = ? FROM (VALUES " +
+               ", ".join(["(?, ?)"] * len(chunk)) + ") AS v WHERE deliveries.id = v.column1 "
+               "AND deliveries.state = ? AND deliveries.attempts = v.column2 "
+               "RETURNING deliveries.id")
+        params = [stamp] + [x for pair in chunk for x in pair] + [sending]
+        out.update(r[0] for r in conn.exec_driver_sql(sql, tuple(params)))
+    return out
+
+
 def write_outcomes(conn: Any, rows: list[dict[str, Any]], claimed_attempt: dict[int, int],
-                   now: datetime) -> None:
+                   now: datetime) -> set[int]:
     """rows: OUTCOME_COLUMNS each. One UPDATE … FROM (VALUES …) per ROWS_PER_STATEMENT rows,
     each row changed only while it is still `sending` in the attempt this flush claimed (so a
-    late outcome never settles a newer attempt)."""
+    late outcome never settles a newer attempt). Returns the ids it changed."""
+    done: set[int] = set()
     conv = _binder(conn.dialect)
-    sending = conv[1](S.SENDING)
+    sending, queued = conv[1](S.SENDING), conv[1](S.QUEUED)
     for chunk in chunks(rows, ROWS_PER_STATEMENT):
-        params: list[Any] = [conv[-1](now)]
+        params: list[Any] = [conv[-1](now), queued, conv[-1](now)]
         for r in chunk:
             params += [f(r[c]) for f, c in zip(conv, OUTCOME_COLUMNS)]
             params.append(claimed_attempt[r["id"]])
+        # started_at: back in the queue (never sent, or the account refused), nothing to
+        # remember; otherwise it stays set — or is set, for a send that needed no start mark
+        # (a drill) — until the flush tells the outcome in the timeline (see Flush.stage)
         sql = ("UPDATE deliveries SET state = v.column2, attempts = v.column3, "
                "next_attempt_at = v.column4, last_error = v.column5, provider_id = v.column6, "
-               "sent_at = v.column7, updated_at = ? FROM (VALUES " +
+               "sent_at = v.column7, updated_at = ?, started_at = CASE WHEN v.column2 = ? "
+               "THEN NULL ELSE coalesce(deliveries.started_at, ?) END FROM (VALUES " +
                ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)) +
                ") AS v WHERE deliveries.id = v.column1 AND deliveries.state = ? "
-               "AND deliveries.attempts = v.column8")
-        conn.exec_driver_sql(sql, tuple(params + [sending]))
+               "AND deliveries.attempts = v.column8 RETURNING deliveries.id")
+        done.update(r[0] for r in conn.exec_driver_sql(sql, tuple(params + [sending])))
+    return done

@@ -978,3 +978,34 @@ def test_subjects_and_names_in_any_language_arrive_exactly_as_composed(cert):
         assert mail["From"].addresses[0].display_name == " ".join(cases[-1].split())
         assert mail.get_content().splitlines() == [text]
         assert by_id[f"<lang-{n}@clarion.test>"].raw.count(b"MIME-Version:") == 1
+
+
+def test_each_message_waits_for_its_start_mark_before_mail_from_and_a_refusal_stops_all(cert):
+    """Sender protocol (issue 15): begin(id) is awaited before the message's MAIL FROM, when
+    its connection is ready; when the outbox withholds a message (False), nothing of it goes
+    out, nothing is reported for it or the rest, and the send ends (QUIT, no other message)."""
+    recorder = Recorder()
+    messages = [outgoing(n) for n in range(1, 7)]
+    seen_at_begin: list[tuple[int, int]] = []
+    outcomes: list[SendOutcome] = []
+
+    async def begin(delivery_id: int) -> bool:
+        seen_at_begin.append((delivery_id, len(recorder.rcpt_seen)))
+        return delivery_id <= 3
+
+    with smtp_server(recorder, cert) as server:
+        sender = EmailSender(email_account(server.port, ca_file=cert.cert, concurrency=1),
+                             PASSWORD)
+
+        async def run() -> None:
+            try:
+                await asyncio.wait_for(sender.send(messages, outcomes.append, begin), DEADLINE)
+            finally:
+                await sender.aclose()
+
+        asyncio.run(run())
+    # one connection: each begin came before its own RCPT and after the one before it
+    assert seen_at_begin == [(1, 0), (2, 1), (3, 2), (4, 3)]
+    assert [(o.delivery_id, o.result) for o in outcomes] == [(1, SENT), (2, SENT), (3, SENT)]
+    assert sorted(recorder.message_ids()) == sorted(m.email_message_id for m in messages[:3])
+    assert recorder.rcpt_seen == [m.address for m in messages[:3]]

@@ -429,3 +429,30 @@ def test_a_redirect_is_never_followed_and_every_request_says_who_sends_it():
     assert [r["path"].rsplit("/", 1)[-1] for r in provider.requests] == [
         "Messages.json", "Messages.json", f"{SID}.json"]     # nothing went to /elsewhere
     assert set(provider.agents) == {"Clarion"}
+
+
+def test_each_text_waits_for_its_start_mark_and_a_refusal_stops_the_batch():
+    """Sender protocol (issue 15): begin(id) comes before the request is made; a withheld
+    message is not requested, nothing is reported for it or the rest, no request follows."""
+    provider = Provider()
+    seen: list[tuple[int, int]] = []
+    outcomes: list[SendOutcome] = []
+
+    async def begin(delivery_id: int) -> bool:
+        seen.append((delivery_id, len(provider.requests)))
+        return delivery_id != 4
+
+    with http_server(provider) as url:
+        sender = SmsSender(sms_account(url, concurrency=1), TOKEN)
+
+        async def run() -> None:
+            try:
+                await asyncio.wait_for(sender.send([sms(n) for n in range(1, 7)],
+                                                   outcomes.append, begin), DEADLINE)
+            finally:
+                await sender.aclose()
+
+        asyncio.run(run())
+    assert seen == [(1, 0), (2, 1), (3, 2), (4, 3)]
+    assert [(o.delivery_id, o.result) for o in outcomes] == [(1, SENT), (2, SENT), (3, SENT)]
+    assert [r["form"]["To"] for r in provider.requests] == [sms(n).address for n in (1, 2, 3)]

@@ -118,7 +118,7 @@ def queue(store, clock, incident_id: int, template_type: str,
 class RefusingSender(DrillSender):
     """Every message is refused for good (a 550): the deliveries end up failed."""
 
-    async def send(self, messages, on_outcome) -> None:  # type: ignore[no-untyped-def]
+    async def send(self, messages, on_outcome, begin=None) -> None:  # type: ignore[no-untyped-def]
         for message in messages:
             on_outcome(SendOutcome(message.delivery_id, PERMANENT, "550 5.1.1 no such user"))
 

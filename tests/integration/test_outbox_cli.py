@@ -157,3 +157,30 @@ def test_flush_does_not_send_while_another_process_holds_the_lease(tmp_path):
                                      "desk) is sending from this database; this one will not "
                                      "send while it does.")
     assert set(states_of(tmp_path).values()) == {"queued"} and len(ids) == 3
+
+
+def test_flush_after_a_crash_leaves_unknown_only_what_had_started(tmp_path):
+    """A process died mid-send: of its claimed deliveries, the one whose transmission had
+    started becomes unknown; the two that never left go back to the queue and are sent now."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import update
+
+    ids = queue_three(tmp_path)
+    store = Store.open(AppConfig.from_env({"CLARION_DATA_DIR": str(tmp_path)}).db_path)
+    try:
+        with store.session() as s, s.begin():
+            s.execute(update(Delivery).where(Delivery.id.in_(ids))
+                      .values(state=DeliveryState.SENDING, attempts=1))
+            s.execute(update(Delivery).where(Delivery.id == ids[0])
+                      .values(started_at=datetime.now(timezone.utc)))
+    finally:
+        store.dispose()
+    result = run_cli(tmp_path, "flush")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "1 delivery was interrupted earlier while on the wire; whether it went out is " \
+           "unknown (see clarion outbox unknown)" in lines
+    assert "2 deliveries claimed earlier had not started; back in the queue" in lines
+    assert "claimed 2: sent 2, waiting to retry 0, failed 0, unknown 0" in lines
+    assert states_of(tmp_path) == {ids[0]: "unknown", ids[1]: "sent", ids[2]: "sent"}

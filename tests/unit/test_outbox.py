@@ -26,7 +26,7 @@ from app.sending.outbox import (
 )
 from app.sending.runner import flush_headless, run_forever
 from app.sending.wording import describe_retry
-from tests.outbox_support import add_account, add_message, people
+from tests.outbox_support import add_account, add_message, begun, people
 
 
 # ---------------------------------------------------------------- fakes and helpers
@@ -35,6 +35,8 @@ class FakeSender:
     """Answers per address: `plan[address]` is a result or (result, detail, retry_after);
     anything else gets `default`. Records every call; can check what the database says at
     the moment send() is called (from its own session) and can crash after `crash_after`."""
+
+    in_flight = 8   # like an email account: up to 8 begun and unanswered
 
     def __init__(self, store=None, plan=None, default=SENT, crash_after=None):
         self.store, self.plan, self.default, self.crash_after = store, plan or {}, default, crash_after
@@ -48,7 +50,7 @@ class FakeSender:
         self.frozen.append(m.delivery_id)
         return f"{m.delivery_id}|{m.subject}|{now.isoformat()}".encode()
 
-    async def send(self, messages, on_outcome):
+    async def send(self, messages, on_outcome, begin=None):
         ids = [m.delivery_id for m in messages]
         self.calls.append(ids)
         self.sent.update((m.delivery_id, m.wire) for m in messages)
@@ -57,6 +59,8 @@ class FakeSender:
                 self.states_at_send.append({st.value for st in s.scalars(
                     select(Delivery.state).where(Delivery.id.in_(ids)))})
         for n, m in enumerate(messages):
+            if not await begun(begin, m):
+                return
             if self.crash_after is not None and n >= self.crash_after:
                 raise ConnectionResetError("connection reset by peer")
             answer = self.plan.get(m.address, self.default)
@@ -161,17 +165,19 @@ def test_outcomes_map_to_states(store, frozen_clock, incident, email_account):
     assert asyncio.run(outbox.flush()).claimed == 0
 
 
-def test_sender_crash_mid_batch_leaves_the_unreported_unknown(store, frozen_clock, incident,
-                                                              email_account):
+def test_sender_crash_mid_batch_leaves_the_started_unknown_and_the_rest_queued(
+        store, frozen_clock, incident, email_account):
     ids = add_message(store, frozen_clock, incident.id, people(6))
-    fake = FakeSender(crash_after=2)
+    fake = FakeSender(crash_after=2)   # raises while the third is on the wire
     outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)})
     report = asyncio.run(outbox.flush())
-    assert (report.claimed, report.sent, report.unknown) == (6, 2, 4)
+    assert (report.claimed, report.sent, report.unknown) == (6, 2, 1)
     got = states(store)
-    assert [got[i] for i in ids] == ["sent"] * 2 + ["unknown"] * 4
-    assert row(store, ids[3]).last_error == \
+    assert [got[i] for i in ids] == ["sent"] * 2 + ["unknown"] + ["queued"] * 3
+    assert row(store, ids[2]).last_error == \
         "the channel stopped: connection reset by peer"
+    never = row(store, ids[3])   # never started: not an attempt, and it says why
+    assert (never.attempts, never.last_error) == (0, "not sent: sending stopped before its turn")
     assert "sending" not in got.values()
 
 
@@ -180,7 +186,9 @@ def test_a_sender_that_ends_without_reporting_leaves_those_unknown_and_says_so(
     ids = add_message(store, frozen_clock, incident.id, people(3))
 
     class Quiet(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
+            for m in messages:     # all three go out; one answer comes back
+                assert await begun(begin, m)
             on_outcome(SendOutcome(messages[0].delivery_id, SENT, provider_id="p"))
 
     report = asyncio.run(make_outbox(store, frozen_clock,
@@ -200,16 +208,20 @@ def test_cancelling_a_flush_records_what_is_known(store, frozen_clock, incident,
     ids = add_message(store, frozen_clock, incident.id, people(4))
 
     class Hanging(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
+            for m in messages:    # all four go out; one answer comes back
+                assert await begun(begin, m)
             on_outcome(SendOutcome(messages[0].delivery_id, SENT))
-            await asyncio.Event().wait()  # never answers
+            outbox.ANSWERED.set()
+            await asyncio.Event().wait()  # the others' never come
 
     outbox = make_outbox(store, frozen_clock, {"email": (email_account, Hanging())})
+    outbox.ANSWERED = asyncio.Event()
 
     async def main():
         task = asyncio.create_task(outbox.flush())
-        for _ in range(50):
-            await asyncio.sleep(0)
+        while not outbox.ANSWERED.is_set():
+            await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -373,10 +385,10 @@ class PausingSender(FakeSender):
         super().__init__(**kw)
         self.meanwhile = meanwhile
 
-    async def send(self, messages, on_outcome):
+    async def send(self, messages, on_outcome, begin=None):
         if not self.calls:
             self.meanwhile()
-        await super().send(messages, on_outcome)
+        await super().send(messages, on_outcome, begin)
 
 
 def test_an_account_paused_after_its_route_was_checked_gets_nothing_claimed(
@@ -445,24 +457,40 @@ def test_an_account_paused_between_rounds_gets_no_further_round(store, frozen_cl
 
 # ---------------------------------------------------------------- start-up recovery
 
-def test_recover_turns_sending_into_unknown(store, frozen_clock, incident, email_account):
-    ids = add_message(store, frozen_clock, incident.id, people(4))
+def test_recover_turns_started_sending_into_unknown_and_puts_the_rest_back(
+        store, frozen_clock, incident, email_account):
+    ids = add_message(store, frozen_clock, incident.id, people(6))
     other = add_message(store, frozen_clock, incident.id, people(1, "x"))
     with store.session() as s, s.begin():
         for d in s.scalars(select(Delivery).where(Delivery.id.in_(ids[:3] + other))):
             d.state, d.attempts = DeliveryState.SENDING, 1
+            d.started_at, d.wire = frozen_clock.now(), b"on the wire"
+        for d in s.scalars(select(Delivery).where(Delivery.id.in_(ids[3:5]))):
+            d.state, d.attempts = DeliveryState.SENDING, 2 - (d.id == ids[3])  # claimed only
+            d.wire = b"built"
     bus, seen = EventBus(), []
     bus.subscribe(OUTBOX_CHANGED, seen.append)
     outbox = make_outbox(store, frozen_clock, {}, events=bus)
-    assert outbox.recover() == 4
+    assert outbox.recover() == 4 and outbox.requeued == 2
     got = states(store)
-    assert [got[i] for i in ids] == ["unknown"] * 3 + ["queued"] and got[other[0]] == "unknown"
+    assert [got[i] for i in ids] == ["unknown"] * 3 + ["queued"] * 3 and \
+        got[other[0]] == "unknown"
     assert "interrupted" in row(store, ids[0]).last_error
+    first, second = row(store, ids[3]), row(store, ids[4])
+    # never started: not an attempt; a first attempt's wire is built again at its next claim
+    assert (first.attempts, first.next_attempt_at) == (0, frozen_clock.now())
+    assert second.attempts == 1
+    with store.session() as s:
+        wires = dict(s.execute(select(Delivery.id, Delivery.wire)
+                               .where(Delivery.id.in_(ids[3:5]))).all())
+    assert wires == {ids[3]: None, ids[4]: b"built"}
+    assert first.last_error == "not sent: the application stopped before its turn"
+    assert {row(store, i).started_at for i in ids} == {None}
     entries = timeline(store, incident.id)
     assert [e.summary.split(" (")[0] for e in entries] == [
         "3 deliveries were interrupted while sending", "1 delivery was interrupted while sending"]
     assert entries[0].data["state"] == "unknown" and entries[0].data["delivery_ids"] == ids[:3]
-    assert set(seen[0]) == set(ids[:3] + other)
+    assert set(seen[0]) == set(ids[:5] + other)   # the unknown and the requeued
     assert outbox.recover() == 0
 
 
@@ -569,11 +597,16 @@ def test_a_big_fan_out_is_summarised_not_thousands_of_entries(store, frozen_cloc
     assert all(e.summary.startswith("Not delivered to Person") for e in single)
 
 
-def test_commits_are_batched(store, frozen_clock, incident, email_account):
+def test_commits_are_grouped_within_the_start_mark_bound(store, frozen_clock, incident,
+                                                         email_account):
+    """Outcomes and start marks share commits: never a commit per message, and never more
+    outcomes waiting for one than the gate allows (twice the sender's in-flight limit)."""
     n, every = 1000, 50
     add_message(store, frozen_clock, incident.id, people(n))
+    bus, changed = EventBus(), []
+    bus.subscribe(OUTBOX_CHANGED, changed.append)
     outbox = make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())},
-                         batch_size=n, commit_every=every)
+                         batch_size=n, commit_every=every, events=bus)
     commits = []
     listener = lambda conn: commits.append(1)  # noqa: E731
     event.listen(store.engine, "commit", listener)
@@ -581,17 +614,10 @@ def test_commits_are_batched(store, frozen_clock, incident, email_account):
         assert asyncio.run(outbox.flush()).sent == n
     finally:
         event.remove(store.engine, "commit", listener)
-    assert len(commits) <= math.ceil(n / every) + 2
-    # with the default batch size: one claim per 200, four outcome commits per claim
-    add_message(store, frozen_clock, incident.id, people(n, "again"))
-    outbox = make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())})
-    commits.clear()
-    event.listen(store.engine, "commit", listener)
-    try:
-        assert asyncio.run(outbox.flush()).sent == n
-    finally:
-        event.remove(store.engine, "commit", listener)
-    assert len(commits) == n // 200 * (1 + 200 // every)
+    settled = [len(c) for c in changed[1:]]          # changed[0]: the claim
+    assert sum(settled) == n and max(settled) <= 2 * FakeSender.in_flight
+    # a commit marks what the senders take next while it settles what they finished
+    assert len(commits) <= n / FakeSender.in_flight + 2, len(commits)
 
 
 def test_a_message_queued_by_the_composer_goes_out(store, frozen_clock, incident, email_account,
@@ -856,10 +882,10 @@ def test_run_forever_flushes_again_at_once_when_more_became_due_while_sending(
     late = []
 
     class QueuedMeanwhile(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
             if not self.calls:
                 late.extend(add_message(store, frozen_clock, incident.id, people(1, "late")))
-            await super().send(messages, on_outcome)
+            await super().send(messages, on_outcome, begin)
 
     fake = QueuedMeanwhile()
     outbox = CountingOutbox(store, frozen_clock, None, lambda c, d: (email_account, fake),
@@ -917,9 +943,9 @@ def test_run_forever_stopped_during_a_flush_ends_without_waiting(store, frozen_c
     outbox = None
 
     class StoppedMeanwhile(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
             outbox.stop.set()
-            await super().send(messages, on_outcome)
+            await super().send(messages, on_outcome, begin)
 
     fake = StoppedMeanwhile()
     outbox = CountingOutbox(store, frozen_clock, None, lambda c, d: (email_account, fake))
@@ -937,7 +963,8 @@ def test_outbox_changed_events_after_each_committed_batch(store, frozen_clock, i
                          events=bus, commit_every=50)
     asyncio.run(outbox.flush())
     assert sorted(changed[0]) == ids  # the claim
-    assert [len(c) for c in changed[1:]] == [50, 50, 20]
+    assert sorted(i for c in changed[1:] for i in c) == ids    # then each settled once
+    assert all(0 < len(c) <= 2 * FakeSender.in_flight for c in changed[1:])
     with store.session() as s:
         assert s.scalar(select(func.count()).select_from(Delivery)
                         .where(Delivery.state == DeliveryState.SENDING)) == 0
@@ -1214,13 +1241,66 @@ def test_run_forever_leaves_no_task_of_its_own_behind_when_it_ends(store, frozen
     assert outbox.flushes == 1
 
 
+def test_sends_are_told_in_the_timeline_fifty_at_a_time_and_a_crash_between_is_told_later(
+        store, frozen_clock, incident, email_account):
+    """Outcomes commit in small groups (with the start marks), but the timeline tells sends
+    commit_every at a time, so a fan-out reads as a few summaries. Rows committed and not yet
+    told keep their start mark; after a crash recover() tells them, once."""
+    add_message(store, frozen_clock, incident.id, people(120))
+    told_during: list[int] = []
+
+    class Watching(FakeSender):
+        async def send(self, messages, on_outcome, begin=None):
+            for n, m in enumerate(messages):
+                if n == 60:   # 50 told; the next ones committed, their story not yet written
+                    with store.session() as s:
+                        told_during.extend(s.scalars(select(Delivery.id).where(
+                            Delivery.state == DeliveryState.SENT,
+                            Delivery.started_at.is_(None))))
+                assert await begun(begin, m)
+                on_outcome(SendOutcome(m.delivery_id, SENT, provider_id=f"p-{m.delivery_id}"))
+                await asyncio.sleep(0)
+
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, Watching())},
+                         commit_every=50)
+    asyncio.run(outbox.flush())
+    assert len(told_during) == 50
+    sent = timeline(store, incident.id, kinds=("delivery_sent",))
+    assert [e.data["count"] for e in sent[:2]] == [50, 50] and len(sent) == 2 + 20
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Delivery)
+                        .where(Delivery.started_at.is_not(None))) == 0
+
+    # a crash after 3 outcomes committed and before they were told
+    more = add_message(store, frozen_clock, incident.id, people(3, "late"))
+    later = frozen_clock.now() + timedelta(minutes=5)
+    with store.session() as s, s.begin():
+        for i, state in zip(more, (DeliveryState.SENT, DeliveryState.SENT,
+                                   DeliveryState.RETRY_WAIT)):
+            d = s.get(Delivery, i)
+            d.state, d.attempts, d.started_at = state, 1, frozen_clock.now()
+            d.provider_id = f"q{i}" if state == DeliveryState.SENT else ""
+            d.next_attempt_at = later if state == DeliveryState.RETRY_WAIT else None
+            d.last_error = "451 try later" if state == DeliveryState.RETRY_WAIT else ""
+    before = len(timeline(store, incident.id))
+    assert make_outbox(store, frozen_clock, {}).recover() == 0     # none was in doubt
+    told = timeline(store, incident.id)[before:]
+    assert [(e.data["delivery_id"], e.data["state"], e.data["recovered"]) for e in told] == [
+        (more[0], "sent", True), (more[1], "sent", True), (more[2], "retry_wait", True)]
+    assert told[0].data["provider_id"] == f"q{more[0]}"
+    assert told[2].data["next_attempt_at"] == later.isoformat()
+    assert make_outbox(store, frozen_clock, {}).recover() == 0
+    assert len(timeline(store, incident.id)) == before + 3        # told once
+
+
 def test_recover_says_why_in_the_delivery_and_stamps_the_time(store, frozen_clock, incident,
                                                               email_account):
     """A delivery found `sending` at start-up shows the coordinator why it is `unknown`
     (the application stopped while sending) and when that was found."""
     [ana] = add_message(store, frozen_clock, incident.id, [("Ana", "ana@example.com")])
     with store.session() as s, s.begin():
-        s.get(Delivery, ana).state = DeliveryState.SENDING
+        d = s.get(Delivery, ana)
+        d.state, d.started_at = DeliveryState.SENDING, frozen_clock.now()
     frozen_clock.advance(hours=2)
     assert make_outbox(store, frozen_clock, {}).recover() == 1
     d = row(store, ana)
@@ -1241,8 +1321,12 @@ def test_the_application_sending_policy_is_rounds_of_200_and_retries_from_30_s_t
                     rng=random.Random(11))
     assert asyncio.run(outbox.flush()).sent == 450
     assert [len(c) for c in fake.calls] == [200, 200, 50] and fake.sent_ids == ids
-    # claims of 200, 200 and 50; outcomes committed in 9 batches of 50
-    assert sorted(len(c) for c in changed) == [50] * 10 + [200, 200]
+    # claims of 200, 200 and 50; outcomes committed with the start marks, at most twice the
+    # sender's in-flight limit waiting; the timeline tells them 50 at a time
+    assert sorted(len(c) for c in changed)[-3:] == [50, 200, 200]
+    assert max(sorted(len(c) for c in changed)[:-3]) <= 2 * fake.in_flight
+    sent = [e for e in timeline(store, incident.id) if e.kind == "delivery_sent"]
+    assert [e.data["count"] for e in sent] == [50] * 9
     jitter = random.Random(11)
     assert outbox.backoff(1) == 30 * jitter.uniform(0.8, 1.2)
     assert outbox.backoff(2) == 60 * jitter.uniform(0.8, 1.2)
@@ -1286,7 +1370,8 @@ def test_recover_and_decisions_reach_every_delivery_beyond_one_id_list(store, fr
     ids = add_message(store, frozen_clock, incident.id, people(ID_CHUNK + 20))
     with store.session() as s, s.begin():
         s.execute(update(Delivery).where(Delivery.id.in_(ids))
-                  .values(state=DeliveryState.SENDING, attempts=1))
+                  .values(state=DeliveryState.SENDING, attempts=1,
+                          started_at=frozen_clock.now()))
     outbox = make_outbox(store, frozen_clock, {})
     assert outbox.recover() == ID_CHUNK + 20
     assert set(states(store, ids).values()) == {"unknown"}
@@ -1300,8 +1385,9 @@ def test_a_drill_delivery_is_recorded_as_a_drill_when_recovered_and_decided(stor
                                                                            email_account):
     [cy] = add_message(store, frozen_clock, incident.id, [("Cy", "cy@example.com")],
                        is_drill=True)
-    with store.session() as s, s.begin():
-        s.get(Delivery, cy).state = DeliveryState.SENDING
+    with store.session() as s, s.begin():   # (as a version before start marks left it)
+        d = s.get(Delivery, cy)
+        d.state, d.started_at = DeliveryState.SENDING, frozen_clock.now()
     outbox = make_outbox(store, frozen_clock, {})
     assert outbox.recover() == 1
     assert outbox.mark_sent([cy]) == 1

@@ -18,10 +18,11 @@ from app.domain.models import ChannelAccount, Delivery
 from app.events import OUTBOX_CHANGED, EventBus
 from app.sending.flush import Flush
 from app.sending.outbox import Outbox
-from app.sending.rows import stale, write_outcomes
+from app.sending.rows import write_outcomes
 from test_outbox import (
     FakeSender, add_account, add_message, make_outbox, people, row, states, timeline,
 )
+from tests.outbox_support import begun
 
 
 @pytest.fixture
@@ -54,21 +55,25 @@ def test_a_batch_of_outcomes_is_a_handful_of_statements_not_one_per_delivery(
     add_message(store, frozen_clock, incident.id, people(200))
     outbox = make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())},
                          batch_size=200, commit_every=50)
-    executed = []
+    executed, commits = [], []
 
     def count(conn, cursor, statement, parameters, context, executemany):
         executed.append((statement.split()[0].upper(), executemany))
 
-    with Listen(store.engine, "before_cursor_execute", count):
+    with Listen(store.engine, "before_cursor_execute", count), \
+            Listen(store.engine, "commit", lambda conn: commits.append(1)):
         report = asyncio.run(outbox.flush())
     assert report.sent == 200
     assert not any(many for _, many in executed), "no executemany: one step per row"
     writes = [verb for verb, _ in executed if verb in ("UPDATE", "INSERT")]
-    # the claim and its 2 statements storing the wire content (100 rows each), (+ the
-    # write-lock probe of each of the 4 outcome batches), one UPDATE and one timeline INSERT
-    # per batch
-    assert len(writes) <= 1 + 2 + 4 * 3
-    assert len(executed) <= 42
+    # the claim and its 2 statements storing the wire content (100 rows each); then per
+    # commit the write-lock probe, one UPDATE of outcomes and one of start marks; per 50
+    # sends told, one timeline INSERT and one UPDATE (4 of them)
+    assert len(writes) <= 1 + 2 + 3 * (len(commits) - 1) + 4 * 2, (len(writes), len(commits))
+    # (+ per commit its BEGIN, the lease check and the stale-outcome check; the claim's
+    # reads and the look for a next round)
+    assert len(executed) <= 12 + 6 * len(commits), (len(executed), len(commits))
+    assert len(commits) <= 200 / FakeSender.in_flight + 2     # grouped, not one per send
     with store.session() as s:
         assert s.scalar(select(func.count()).select_from(Delivery)
                         .where(Delivery.wire.is_not(None))) == 200
@@ -89,7 +94,7 @@ def test_outcome_commits_run_off_the_event_loop_thread(store, frozen_clock, inci
         loop_thread = asyncio.run(main())
     on_loop = [t for t in threads if t == loop_thread]
     assert len(on_loop) == 1                 # the claim, committed before any send
-    assert len(threads) - len(on_loop) == 2  # two batches of outcomes, each in a thread
+    assert len(threads) - len(on_loop) >= 2  # outcomes and marks, each commit in a thread
     assert set(states(store).values()) == {"sent"}
 
 
@@ -101,11 +106,11 @@ def test_a_late_outcome_never_overwrites_a_newer_attempt(store, frozen_clock, in
     taken = ids[1]
 
     class TakenOver(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
             with store.session() as s, s.begin():
                 s.execute(update(Delivery).where(Delivery.id == taken)
                           .values(attempts=Delivery.attempts + 1))
-            await super().send(messages, on_outcome)
+            await super().send(messages, on_outcome, begin)
 
     outbox = make_outbox(store, frozen_clock, {"email": (email_account, TakenOver())})
     report = asyncio.run(outbox.flush())
@@ -124,7 +129,7 @@ def test_an_outcome_reported_twice_is_recorded_once(store, frozen_clock, inciden
     ids = add_message(store, frozen_clock, incident.id, people(3))
 
     class Twice(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
             self.calls.append([m.delivery_id for m in messages])
             for m in messages:
                 on_outcome(SendOutcome(m.delivery_id, SENT, provider_id=f"p-{m.delivery_id}"))
@@ -154,9 +159,9 @@ def test_an_outcome_for_a_delivery_this_flush_did_not_claim_is_ignored(
     waiting = ids[2]
 
     class Stray(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
             on_outcome(SendOutcome(waiting, SENT, provider_id="p-stray"))
-            await super().send(messages, on_outcome)
+            await super().send(messages, on_outcome, begin)
 
     fake = Stray()
     outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)})
@@ -169,10 +174,10 @@ def test_an_outcome_for_a_delivery_this_flush_did_not_claim_is_ignored(
 
 def test_outcomes_are_written_only_over_the_attempt_that_was_claimed(store, frozen_clock,
                                                                      incident):
-    """The SQL under every recorded outcome (app/sending/rows.py): stale() names the
-    deliveries no longer `sending` in the attempt a flush claimed, and write_outcomes()
-    changes a row only while it still is — never one already recorded, recovered as unknown,
-    or claimed again since (a newer attempt)."""
+    """The SQL under every recorded outcome (app/sending/rows.py): write_outcomes() changes
+    a row only while it is still `sending` in the attempt the flush claimed — never one
+    already recorded, recovered as unknown, or claimed again since (a newer attempt) — and
+    names the rows it changed (only those are told in the timeline)."""
     ids = add_message(store, frozen_clock, incident.id, people(4))
     mine, claimed_again, recorded, recovered = ids
     with store.session() as s, s.begin():
@@ -188,8 +193,7 @@ def test_outcomes_are_written_only_over_the_attempt_that_was_claimed(store, froz
                "last_error": "550 late answer", "provider_id": "", "sent_at": None}
     with store.session() as s, s.begin():
         conn = s.connection()
-        assert stale(conn, sorted(claimed.items())) == {claimed_again, recorded, recovered}
-        write_outcomes(conn, [{"id": i, **outcome} for i in ids], claimed, now)
+        assert write_outcomes(conn, [{"id": i, **outcome} for i in ids], claimed, now) == {mine}
     got = {i: (row(store, i).state, row(store, i).attempts) for i in ids}
     assert got == {mine: (DeliveryState.FAILED, 1),
                    claimed_again: (DeliveryState.SENDING, 2),
@@ -207,16 +211,22 @@ def test_cancelled_while_a_batch_commits_in_its_thread(store, frozen_clock, inci
     ids = add_message(store, frozen_clock, incident.id, people(4))
     committing, release = threading.Event(), threading.Event()
 
+    answered = threading.Event()
+
     class TwoThenHang(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
+            for m in messages:   # all four go out; two answers come back
+                assert await begun(begin, m)
             for m in messages[:2]:
                 on_outcome(SendOutcome(m.delivery_id, SENT, provider_id=f"p-{m.delivery_id}"))
+            answered.set()
             await asyncio.Event().wait()
 
     loop_thread = []
 
-    def hold_outcome_commit(conn):
-        if threading.get_ident() != loop_thread[0] and not committing.is_set():
+    def hold_outcome_commit(conn):   # the commit of the two outcomes (not of the marks)
+        if threading.get_ident() != loop_thread[0] and answered.is_set() and \
+                not committing.is_set():
             committing.set()
             assert release.wait(10), "the test never released the commit"
 
@@ -273,7 +283,7 @@ class RefusedAtTheEnd(FakeSender):
     """Sends three of its round, then — once round 2 is claimed (`round_2_claimed`, an
     asyncio.Event the test sets) — is refused for the fourth."""
 
-    async def send(self, messages, on_outcome):
+    async def send(self, messages, on_outcome, begin=None):
         self.calls.append([m.delivery_id for m in messages])
         for m in messages[:3]:
             on_outcome(SendOutcome(m.delivery_id, SENT, provider_id=f"p-{m.delivery_id}"))
@@ -327,8 +337,10 @@ def test_cancelled_with_a_round_claimed_but_not_yet_sent(store, frozen_clock, in
     bus = EventBus()
 
     class ThreeThenHang(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
             self.calls.append([m.delivery_id for m in messages])
+            for m in messages:   # all four go out; three answers come back
+                assert await begun(begin, m)
             for m in messages[:3]:
                 on_outcome(SendOutcome(m.delivery_id, SENT, provider_id=f"p-{m.delivery_id}"))
             await asyncio.Event().wait()
@@ -365,11 +377,12 @@ def test_a_writer_that_fails_stops_the_flush_before_the_next_round(store, frozen
     ids = add_message(store, frozen_clock, incident.id, people(12))
     stage, calls = Flush.stage, []
 
-    def fail_first(self, s, batch, infos):
-        calls.append(len(batch))
-        if len(calls) == 1:
-            raise RuntimeError("disk I/O error")
-        return stage(self, s, batch, infos)
+    def fail_first(self, s, batch, infos, final=False):
+        if batch:    # the first outcomes (start marks before them were written)
+            calls.append(len(batch))
+            if len(calls) == 1:
+                raise RuntimeError("disk I/O error")
+        return stage(self, s, batch, infos, final)
 
     monkeypatch.setattr(Flush, "stage", fail_first)
     fake = FakeSender()
@@ -379,7 +392,11 @@ def test_a_writer_that_fails_stops_the_flush_before_the_next_round(store, frozen
         asyncio.run(outbox.flush())
     assert fake.calls == [ids[:4]]
     got = states(store)
-    assert [got[i] for i in ids[:4]] == ["sent"] * 4           # recorded on the way out
+    # the answers recorded on the way out; the sender stopped at its next start: the rest
+    # of its round never went out and is back in the queue, not an attempt
+    assert [got[i] for i in ids[:2]] == ["sent"] * 2
+    assert {got[i] for i in ids[2:4]} <= {"sent", "queued"}
+    assert all(row(store, i).attempts == 0 for i in ids[2:4] if got[i] == "queued")
     assert [got[i] for i in ids[4:8]] == ["queued"] * 4        # claimed early, never sent
     assert all(row(store, i).attempts == 0 for i in ids[4:])
     assert "sending" not in got.values()
@@ -423,7 +440,7 @@ def test_outcomes_reported_from_a_senders_own_thread_are_recorded(store, frozen_
     ids = add_message(store, frozen_clock, incident.id, people(5))
 
     class Threaded(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
             def report():
                 for m in messages:
                     on_outcome(SendOutcome(m.delivery_id, SENT, provider_id="t"))
@@ -443,7 +460,7 @@ def test_a_full_batch_of_outcomes_is_recorded_at_once_without_waiting_for_more(
     bus = EventBus()
 
     class TwoThenWait(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
             for m in messages[:2]:
                 on_outcome(SendOutcome(m.delivery_id, SENT, provider_id="x"))
             await asyncio.wait_for(self.recorded.wait(), 5)   # fails the flush if never
@@ -472,7 +489,7 @@ def test_what_each_outcome_leaves_in_the_row_and_the_timeline(store, frozen_cloc
             ids[3]: SendOutcome(ids[3], PERMANENT, "  550 " + "x" * 3000 + "  ")}
 
     class Planned(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
             for m in messages:
                 on_outcome(plan[m.delivery_id])
 
@@ -504,7 +521,7 @@ def test_a_refused_account_is_paused_with_the_servers_words_once_and_its_deliver
     frozen_clock.advance(minutes=5)
 
     class Refused(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
             on_outcome(SendOutcome(messages[0].delivery_id, AUTH_FAILED, ""))   # no words
             with store.session() as s, s.begin():   # meanwhile, another desk paused it
                 s.get(ChannelAccount, email_account.id).paused_reason = "paused by hand"
@@ -564,9 +581,9 @@ class Recording(FakeSender):
         super().__init__()
         self.handed = []
 
-    async def send(self, messages, on_outcome):
+    async def send(self, messages, on_outcome, begin=None):
         self.handed.append(list(messages))
-        await super().send(messages, on_outcome)
+        await super().send(messages, on_outcome, begin)
 
 
 def test_a_round_is_shared_between_accounts_and_the_room_left_goes_to_who_has_more(
@@ -623,7 +640,8 @@ def test_a_long_crash_message_is_kept_to_500_characters(store, frozen_clock, inc
     [i] = add_message(store, frozen_clock, incident.id, people(1))
 
     class Crashing(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
+            assert await begun(begin, messages[0])   # it raises with the message out
             raise RuntimeError("x" * 1000)
 
     asyncio.run(make_outbox(store, frozen_clock, {"email": (email_account, Crashing())})
@@ -664,7 +682,7 @@ def test_the_next_round_is_claimed_only_when_a_quarter_of_this_one_is_still_out(
                   and answered_when_claimed.append(len(answered)))
 
     class OneByOne(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
             for m in messages:
                 answered.append(m.delivery_id)
                 on_outcome(SendOutcome(m.delivery_id, SENT, provider_id="p"))
@@ -687,7 +705,7 @@ def test_a_message_queued_while_a_refused_round_is_dropped_still_goes_in_this_fl
     queued: list[int] = []
 
     class RefusedAfterAnSmsIsQueued(RefusedAtTheEnd):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
             async def wait_then_queue():
                 await self.claimed.wait()
                 queued.extend(add_message(store, frozen_clock, incident.id,
@@ -695,7 +713,7 @@ def test_a_message_queued_while_a_refused_round_is_dropped_still_goes_in_this_fl
                 self.round_2_claimed.set()
             self.round_2_claimed = asyncio.Event()
             task = asyncio.ensure_future(wait_then_queue())
-            await super().send(messages, on_outcome)
+            await super().send(messages, on_outcome, begin)
             await task
 
     mail = RefusedAfterAnSmsIsQueued()
@@ -743,11 +761,11 @@ def test_a_claim_takes_the_longest_waiting_first_and_stamps_the_rows(store, froz
     stamped = []
 
     class Looking(Recording):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
             with store.session() as s:   # as committed by the claim, before any outcome
                 stamped.extend(s.scalars(select(Delivery.updated_at).where(
                     Delivery.id.in_([m.delivery_id for m in messages]))))
-            await super().send(messages, on_outcome)
+            await super().send(messages, on_outcome, begin)
 
     sender = Looking()
     asyncio.run(make_outbox(store, frozen_clock, {"email": (email_account, sender)})
@@ -764,7 +782,7 @@ def test_an_interrupted_send_that_cannot_be_recorded_says_so_and_leaves_it_to_re
     ids = add_message(store, frozen_clock, incident.id, people(2))
 
     class Hang(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
             self.started.set()
             await asyncio.Event().wait()
 
@@ -856,7 +874,9 @@ def test_cancelled_after_a_batch_was_recorded_settles_the_rest(store, frozen_clo
     bus = EventBus()
 
     class TwoThenHang(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
+            for m in messages:    # all four go out; two answers come back
+                assert await begun(begin, m)
             for m in messages[:2]:
                 on_outcome(SendOutcome(m.delivery_id, SENT, provider_id="p"))
             await asyncio.Event().wait()

@@ -23,7 +23,7 @@ from app.sending.channels.base import (AUTH_FAILED, SENT, TRANSIENT, AccountDTO,
 from app.sending.channels.drill import DRILL_FROM_ADDRESS, DRILL_FROM_NUMBER, DrillSender
 from app.sending.channels.email import EmailSender
 from app.sending.channels.wire import read_sms_form
-from tests.outbox_support import add_account, add_message, people
+from tests.outbox_support import add_account, add_message, begun, people
 from tests.unit.test_outbox import FakeSender, make_outbox, row, states
 
 
@@ -111,8 +111,10 @@ def test_a_round_claimed_ahead_and_released_at_a_stop_is_built_again_next_time(
     ids = add_message(store, frozen_clock, incident.id, people(8))
 
     class LastHangs(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
             self.sent.update((m.delivery_id, m.wire) for m in messages)
+            for m in messages:    # all go out; the last one's answer never comes
+                assert await begun(begin, m)
             for m in messages[:-1]:
                 on_outcome(self.outcome(m))
             await asyncio.Event().wait()

@@ -53,7 +53,8 @@ def test_a_live_lease_keeps_others_out_and_a_silent_one_is_taken_over(store, fro
 def test_no_recovery_beside_a_live_sender(store, frozen_clock, incident):
     ids = add_message(store, frozen_clock, incident.id, people(2))
     with store.session() as s, s.begin():
-        s.execute(update(Delivery).values(state=DeliveryState.SENDING, attempts=1))
+        s.execute(update(Delivery).values(state=DeliveryState.SENDING, attempts=1,
+                                          started_at=frozen_clock.now()))
     take(store, frozen_clock, "the Clarion window (process 1 on desk)")
     beside = make_outbox(store, frozen_clock, {})
     assert beside.recover() == 0                            # on the wire, not lost
@@ -82,7 +83,7 @@ def test_a_sender_that_lost_its_lease_records_nothing_over_its_successor(store, 
     account = add_account(store, frozen_clock, "email", "Relay")
 
     class TakenOverMidSend(FakeSender):
-        async def send(self, messages, on_outcome):
+        async def send(self, messages, on_outcome, begin=None):
             self.calls.append([m.delivery_id for m in messages])
             frozen_clock.advance(seconds=TTL_S + 1)
             take(store, frozen_clock, "clarion outbox flush (process 2 on desk)")
@@ -100,3 +101,35 @@ def test_a_sender_that_lost_its_lease_records_nothing_over_its_successor(store, 
         assert s.scalars(select(TimelineEntry.kind).where(
             TimelineEntry.kind == "delivery_sent")).all() == []
         assert s.get(SenderLease, "outbox").epoch == 2
+
+
+def test_a_crashed_holder_on_this_machine_is_taken_over_without_waiting_for_its_heartbeat(
+        store, frozen_clock):
+    """A lease whose holder was a process of this machine that no longer exists (it crashed
+    seconds ago: its heartbeat still looks alive) is taken at once; one whose process is
+    alive, or that is on another machine, waits for the heartbeat to stop."""
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()                                             # exited and reaped: no such pid
+    take(store, frozen_clock, "crashed sender")
+
+    def holder(pid: int, host: str) -> None:
+        with store.session() as s, s.begin():
+            row = s.get(SenderLease, "outbox")
+            row.pid, row.host, row.holder = pid, host, "crashed sender"
+            row.heartbeat_at = frozen_clock.now()
+
+    holder(gone.pid, "another-desk")
+    with pytest.raises(LeaseHeld):                          # elsewhere: only the heartbeat
+        take(store, frozen_clock, "the Clarion window (process 3 on desk)")
+    import os
+    holder(os.getppid(), socket.gethostname())              # alive, here
+    with pytest.raises(LeaseHeld):
+        take(store, frozen_clock, "the Clarion window (process 3 on desk)")
+    holder(gone.pid, socket.gethostname())                  # gone, here
+    lease = take(store, frozen_clock, "the Clarion window (process 3 on desk)")
+    assert lease.epoch == 2
+    assert who_holds(store, frozen_clock) == "the Clarion window (process 3 on desk)"

@@ -54,8 +54,14 @@ def outbox_command(action: str, demo: bool, as_name: str | None = None,
                 if not outbox.lease_lost:
                     release(store, outbox.lease)
             if recovered:
-                print(f"{recovered} deliveries were interrupted earlier; their outcome is "
-                      f"unknown")
+                print(f"{recovered} {'delivery was' if recovered == 1 else 'deliveries were'} "
+                      f"interrupted earlier while on the wire; whether "
+                      f"{'it' if recovered == 1 else 'they'} went out is unknown (see "
+                      f"clarion outbox unknown)")
+            if outbox.requeued:
+                n = outbox.requeued
+                print(f"{n} {'delivery' if n == 1 else 'deliveries'} claimed earlier had not "
+                      f"started; back in the queue")
             print(f"claimed {report.claimed}: sent {report.sent}, waiting to retry "
                   f"{report.retry_wait}, failed {report.failed}, unknown {report.unknown}")
             for name in report.paused_accounts:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 # What happened to one delivery on this attempt:
 SENT = "sent"                # accepted by the server / provider
@@ -65,12 +65,31 @@ def exception_chain(exc: BaseException):  # type: ignore[no-untyped-def]
         current = current.__cause__ or current.__context__
 
 
+# Awaited by a sender just before a message's first byte goes to the network (after its
+# connection is ready): the outbox commits that the message's transmission starts, so that a
+# crash from then on leaves it `unknown` and before it, queued. False: the outbox withholds
+# it (sending stops) — send nothing of it, report nothing for it, take no further message.
+# A sender has at most `in_flight` messages begun and unanswered at a time (the outbox marks
+# no more than twice that many ahead, so a sender that begins more without answering waits).
+Begin = Callable[[int], Awaitable[bool]]
+
+
+async def go_ahead(delivery_id: int) -> bool:
+    """The Begin of a caller that keeps no start marks (a connection test, a tool)."""
+    return True
+
+
 class Sender(Protocol):
     """A channel bound to one account (and its secret)."""
 
+    # how many messages it may have on the wire at once (connections, requests in flight)
+    in_flight: int
+
     async def send(self, messages: Sequence[OutgoingMessage],
-                   on_outcome: Callable[[SendOutcome], None]) -> None:
-        """Send every message, calling on_outcome once per message as each completes.
+                   on_outcome: Callable[[SendOutcome], None],
+                   begin: Begin = go_ahead) -> None:
+        """Send every message, calling on_outcome once per message as each completes, and
+        awaiting begin(delivery_id) before each one's first byte goes out (see Begin).
         Must not raise for per-message problems; report them as outcomes."""
 
     def freeze(self, message: OutgoingMessage, now: datetime) -> bytes | None:

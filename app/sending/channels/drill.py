@@ -8,7 +8,7 @@ import asyncio
 from datetime import datetime
 from typing import Callable, Sequence
 
-from .base import SENT, AccountDTO, OutgoingMessage, SendOutcome
+from .base import SENT, AccountDTO, Begin, OutgoingMessage, SendOutcome, go_ahead
 from .wire import WEBHOOK_KINDS, Unbuildable, email_bytes, sms_form, webhook_body
 
 DRILL_DETAIL = "delivered to the drill inbox"
@@ -57,8 +57,11 @@ class DrillSender:
             return None
         return None
 
+    in_flight = 1   # Sender protocol; nothing goes on a wire, so nothing awaits begin
+
     async def send(self, messages: Sequence[OutgoingMessage],
-                   on_outcome: Callable[[SendOutcome], None]) -> None:
+                   on_outcome: Callable[[SendOutcome], None],
+                   begin: Begin = go_ahead) -> None:
         for n, message in enumerate(messages, 1):
             on_outcome(drill_outcome(message))
             if n % 1000 == 0:

@@ -53,8 +53,8 @@ import aiosmtplib
 from aiosmtplib import SMTP
 
 from app.errors import ClarionError
-from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO, exception_chain,
-                   OutgoingMessage, SendOutcome)
+from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO, Begin,
+                   OutgoingMessage, SendOutcome, exception_chain, go_ahead)
 from .defaults import EMAIL_DEFAULT_CONCURRENCY
 from .drill import drill_outcome
 from .wire import Unbuildable, email_bytes, has_line_break, refuse_line_breaks
@@ -139,6 +139,8 @@ class _Batch:
     active: int = 0             # workers still at it
     worked: int = 0             # workers whose session carried a message
     refused: bool = False       # a session could not be opened, or was refused (see the top)
+    withheld: bool = False      # the outbox withheld a message (Begin said no): stop, report
+                                # nothing more
 
     def stop(self, detail: str) -> None:
         if not self.stop_detail:
@@ -528,9 +530,10 @@ class EmailSender:
                                f"used: {exc}")
 
     async def _deliver(self, message: OutgoingMessage, session: _Session | None,
-                       batch: _Batch) -> tuple[SendOutcome | None, _Session | None]:
+                       batch: _Batch, begin: Begin) -> tuple[SendOutcome | None, _Session | None]:
         """Send one message, opening a session when needed. (None, None): no session could be
-        opened now; the message was not attempted."""
+        opened now; (None, session): the outbox withheld it (batch.withheld). Either way the
+        message was not attempted."""
         try:
             prepared = self._prepare(message)
         except Unbuildable as exc:
@@ -549,6 +552,9 @@ class EmailSender:
                 except _Unreachable as exc:
                     batch.offline_detail = str(exc)
                     return None, None
+            if not await begin(message.delivery_id):  # its start is recorded before MAIL
+                batch.withheld = True
+                return None, session
             outcome = await self._transaction(session, message, prepared)
             if outcome is not None:
                 break
@@ -561,17 +567,17 @@ class EmailSender:
         return outcome, session
 
     async def _worker(self, batch: _Batch, on_outcome: Callable[[SendOutcome], None],
-                      slots: asyncio.Semaphore) -> None:
+                      slots: asyncio.Semaphore, begin: Begin) -> None:
         async with slots:
             session = self._idle.pop() if self._idle else None
             refused: _Session | None = None   # this worker's session, refused by the relay
             batch.active += 1
             worked = False
             try:
-                while batch.pending and not batch.stop_detail:
+                while batch.pending and not batch.stop_detail and not batch.withheld:
                     message = batch.pending.popleft()
                     try:
-                        outcome, session = await self._deliver(message, session, batch)
+                        outcome, session = await self._deliver(message, session, batch, begin)
                     except Exception as exc:  # a bug of ours: never claim it went out
                         log.exception("email delivery %s failed unexpectedly",
                                       message.delivery_id)
@@ -580,6 +586,9 @@ class EmailSender:
                             session = None
                         outcome = SendOutcome(message.delivery_id, UNKNOWN,
                                               f"Internal error while sending: {exc!r}")
+                    if outcome is None and batch.withheld:
+                        batch.pending.appendleft(message)
+                        return
                     if outcome is None:  # no session could be opened: others may get through
                         batch.pending.appendleft(message)
                         batch.refused = True
@@ -606,8 +615,14 @@ class EmailSender:
                     else:
                         await self._quit(session)
 
+    @property
+    def in_flight(self) -> int:
+        """Sender protocol: messages on the wire at once, at most (one per connection)."""
+        return self.concurrency
+
     async def send(self, messages: Sequence[OutgoingMessage],
-                   on_outcome: Callable[[SendOutcome], None]) -> None:
+                   on_outcome: Callable[[SendOutcome], None],
+                   begin: Begin = go_ahead) -> None:
         pending: deque[OutgoingMessage] = deque()
         for message in messages:
             if message.is_drill:  # a drill never leaves Clarion, whatever the account
@@ -624,7 +639,10 @@ class EmailSender:
         slots = self._bind_loop()
         batch = _Batch(pending)
         workers = min(self.ceiling, len(pending))
-        await run_workers(self._worker(batch, on_outcome, slots) for _ in range(workers))
+        await run_workers(self._worker(batch, on_outcome, slots, begin)
+                          for _ in range(workers))
+        if batch.withheld:   # the outbox stops: what is left was never attempted, and it
+            return           # knows which (nothing is reported for them)
         if batch.refused and 0 < batch.worked < self.ceiling:
             log.info("%s took %d connection(s) at a time, not %d: using %d from now on",
                      self._where, batch.worked, workers, batch.worked)

@@ -36,8 +36,8 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from app.errors import ClarionError
-from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO, exception_chain,
-                   OutgoingMessage, SendOutcome)
+from .base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO, Begin,
+                   OutgoingMessage, SendOutcome, exception_chain, go_ahead)
 from .defaults import SMS_DEFAULT_CONCURRENCY
 from .drill import drill_outcome
 from .email import run_workers
@@ -199,6 +199,7 @@ class _Batch:
     pending: deque[OutgoingMessage]
     stop_detail: str = ""
     offline_detail: str = ""
+    withheld: bool = False   # the outbox withheld a message (Begin said no): stop, report nothing
 
 
 # ---- the shared batch loop -------------------------------------------------------------------
@@ -211,11 +212,21 @@ class HttpBatchSender:
 
     KIND_WORDS = "HTTP"
 
+    @property
+    def in_flight(self) -> int:
+        """Sender protocol: requests in flight at once, at most."""
+        return self.concurrency
+
     async def _worker(self, batch: _Batch, on_outcome: Callable[[SendOutcome], None],
-                      slots: asyncio.Semaphore) -> None:
+                      slots: asyncio.Semaphore, begin: Begin) -> None:
         async with slots:
-            while batch.pending and not batch.stop_detail and not batch.offline_detail:
+            while batch.pending and not (batch.stop_detail or batch.offline_detail
+                                         or batch.withheld):
                 message = batch.pending.popleft()
+                if not await begin(message.delivery_id):  # its start recorded first
+                    batch.withheld = True
+                    batch.pending.appendleft(message)
+                    return
                 try:
                     outcome = await self._send_one(message, batch)
                 except Exception as exc:  # a bug of ours: never claim it went out or retry it
@@ -228,7 +239,8 @@ class HttpBatchSender:
                 on_outcome(outcome)
 
     async def send(self, messages: Sequence[OutgoingMessage],
-                   on_outcome: Callable[[SendOutcome], None]) -> None:
+                   on_outcome: Callable[[SendOutcome], None],
+                   begin: Begin = go_ahead) -> None:
         pending: deque[OutgoingMessage] = deque()
         for message in messages:
             if message.is_drill:
@@ -250,7 +262,10 @@ class HttpBatchSender:
             return
         batch = _Batch(pending)
         workers = min(self.concurrency, len(pending))
-        await run_workers(self._worker(batch, on_outcome, pool.slots) for _ in range(workers))
+        await run_workers(self._worker(batch, on_outcome, pool.slots, begin)
+                          for _ in range(workers))
+        if batch.withheld:   # the outbox stops: it knows what was never attempted
+            return
         if batch.stop_detail:
             result, detail = AUTH_FAILED, batch.stop_detail
         else:
