@@ -34,6 +34,7 @@ class ClockRow:
     template_type: str = ""
     stakeholder_ids: tuple[int, ...] = ()
     source_url: str = ""
+    times: tuple[datetime, ...] = ()   # the detail's times, shown in the reader's zone
 
     @property
     def actionable(self) -> bool:
@@ -78,7 +79,7 @@ def _regulatory_row(clock: ClockState, now: datetime) -> ClockRow:
     source = Regime(rule.regime).label if rule.regime else "Contract"  # rules load validated
     return ClockRow(kind="regulatory", key=rule.id, urgency=urgency, status=text,
                     title=rule.title, audience=rule.recipient, due_at=clock.due_at,
-                    source=source, detail=clock.explanation,
+                    source=source, detail=clock.explanation, times=clock.times,
                     template_type="regulatory_notification" if rule.regime else "status_update",
                     source_url=rule.source_url)
 
@@ -97,7 +98,7 @@ def clock_rows(snapshot: IncidentClocks, now: datetime) -> list[ClockRow]:
             audience=_names(item.stakeholder_ids, names), due_at=item.due_at,
             source="Max silence" if item.key.startswith("silence:") else "Cadence",
             detail=item.detail, template_type=item.template_type,
-            stakeholder_ids=item.stakeholder_ids))
+            stakeholder_ids=item.stakeholder_ids, times=item.times))
     # people whose silence ends at the same moment (reached by the same message) are one row
     for due_at, group in silences.items():
         urgency, text = _relative(due_at, now)
@@ -108,7 +109,8 @@ def clock_rows(snapshot: IncidentClocks, now: datetime) -> list[ClockRow]:
             title=title, audience=_names(ids, names), due_at=due_at, source="Max silence",
             detail=group[0].detail if len(group) == 1 else
             "; ".join(item.detail for item in group[:3]) + ("; …" if len(group) > 3 else ""),
-            template_type="status_update", stakeholder_ids=ids))
+            template_type="status_update", stakeholder_ids=ids,
+            times=tuple(t for item in group[:3] for t in item.times)))
     for proposal in snapshot.proposals:
         rows.append(ClockRow(
             kind="escalation", key=proposal.condition_key, urgency=PROPOSAL,
@@ -116,7 +118,8 @@ def clock_rows(snapshot: IncidentClocks, now: datetime) -> list[ClockRow]:
             audience=", ".join(c.label for c in proposal.categories) + " — "
             + _names(proposal.stakeholder_ids, names, 2),
             due_at=None, source="Escalation rule", detail=proposal.reason,
-            template_type=proposal.template_type, stakeholder_ids=proposal.stakeholder_ids))
+            template_type=proposal.template_type, stakeholder_ids=proposal.stakeholder_ids,
+            times=proposal.times))
     rows += [_regulatory_row(clock, now) for clock in snapshot.regulatory]
     far = datetime.max.replace(tzinfo=now.tzinfo)
     rows.sort(key=lambda r: (r.urgency, r.due_at or far, r.title))

@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import lru_cache
 
+from app.clocks.wording import hm_utc
 from app.domain.enums import Category, Phase, Severity, TimingNeed
 from app.paths import resource
 
@@ -147,6 +148,7 @@ class DueItem:
     overdue: bool
     stakeholder_ids: tuple[int, ...]
     detail: str
+    times: tuple[datetime, ...] = ()   # the detail's times, in order (app.clocks.wording)
 
 
 @dataclass(frozen=True)
@@ -167,8 +169,15 @@ class CadenceResult:
     stats: CommunicationStats
 
 
-def _hm(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%H:%M UTC")
+class _Said:
+    """Builds a detail sentence and keeps the times it mentions, for in_zone()."""
+
+    def __init__(self) -> None:
+        self.times: list[datetime] = []
+
+    def hm(self, value: datetime) -> str:
+        self.times.append(value)
+        return hm_utc(value)
 
 
 @dataclass
@@ -251,10 +260,17 @@ def evaluate_cadence(policy: CadencePolicy, inputs: CadenceInputs, now: datetime
     last = idx.last_queued
     items: list[DueItem] = []
 
+    said = _Said()
+
+    def _hm(value: datetime) -> str:
+        return said.hm(value)
+
     def add(key: str, template: str, title: str, due: datetime, ids: tuple[int, ...],
             detail: str) -> None:
         items.append(DueItem(key=key, template_type=template, title=title, due_at=due,
-                             overdue=due <= now, stakeholder_ids=ids, detail=detail))
+                             overdue=due <= now, stakeholder_ids=ids, detail=detail,
+                             times=tuple(said.times)))
+        said.times.clear()
 
     sev = inputs.severity.value
     # The acknowledgment is one act: once one is queued, the immediate stakeholders the

@@ -13,9 +13,10 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import lru_cache
 
+from app.clocks.wording import hm_utc
 from app.domain.enums import Category, ImpactFlag, Phase, Severity, StrEnum
 from app.errors import ValidationError
 from app.messages.library import TYPES as TEMPLATE_TYPES
@@ -243,10 +244,7 @@ class Proposal:
     condition_at: datetime        # when the condition became true
     categories: tuple[Category, ...]
     template_type: str
-
-
-def _hm(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%H:%M UTC")
+    times: tuple[datetime, ...] = ()   # the reason's times, in order (app.clocks.wording)
 
 
 def _flag_set_at(inputs: EscalationInputs, flag: ImpactFlag) -> datetime | None:
@@ -271,12 +269,14 @@ def evaluate_rules(rules: Sequence[EscalationRule], inputs: EscalationInputs,
     seen: set[str] = set(inputs.fired)
     proposals: list[Proposal] = []
 
-    def propose(rule: EscalationRule, key: str, at: datetime, reason: str) -> None:
+    def propose(rule: EscalationRule, key: str, at: datetime, reason: str,
+                mentioned: datetime) -> None:
         if key in seen or at > now:
             return
         seen.add(key)
         proposals.append(Proposal(rule=rule, condition_key=key, reason=reason, condition_at=at,
-                                  categories=rule.categories, template_type=rule.template_type))
+                                  categories=rule.categories, template_type=rule.template_type,
+                                  times=(mentioned,)))
 
     increases = sorted((c for c in inputs.severity_changes if c.new.rank < c.old.rank),
                        key=lambda c: c.at)
@@ -288,7 +288,7 @@ def evaluate_rules(rules: Sequence[EscalationRule], inputs: EscalationInputs,
                 if change.new.rank <= rule.severity.rank:
                     propose(rule, f"{rule.key}:to:{change.new.value}", change.at,
                             f"Severity raised {change.old.value} → {change.new.value} "
-                            f"at {_hm(change.at)}")
+                            f"at {hm_utc(change.at)}", change.at)
         elif rule.trigger == EscalationTrigger.TIME_THRESHOLD:
             if rule.severity is None or rule.minutes is None:
                 continue
@@ -296,11 +296,11 @@ def evaluate_rules(rules: Sequence[EscalationRule], inputs: EscalationInputs,
             if inputs.severity.rank <= rule.severity.rank and now >= due:
                 propose(rule, rule.key, due,
                         f"{inputs.severity.value} unresolved {rule.minutes} min after detection "
-                        f"({_hm(inputs.detected_at)})")
+                        f"({hm_utc(inputs.detected_at)})", inputs.detected_at)
         else:
             flag = _FLAG_OF.get(rule.trigger)
             at = _flag_set_at(inputs, flag) if flag is not None else None
             if flag is not None and at is not None:
-                propose(rule, rule.key, at, f"{_FLAG_WORDING[flag]} at {_hm(at)}")
+                propose(rule, rule.key, at, f"{_FLAG_WORDING[flag]} at {hm_utc(at)}", at)
     proposals.sort(key=lambda p: (p.condition_at, p.rule.key, p.condition_key))
     return proposals

@@ -26,6 +26,7 @@ from app.clocks.cadence import (
 )
 from app.clock import Clock, ensure_utc
 from app.clocks.actions import NOT_COMMUNICATED, ClockActions, ClockError  # noqa: F401 (API)
+from app.clocks.wording import times_of
 from app.clocks.rules import ClockRules
 from app.domain.enums import (
     Category, ImpactFlag, Phase, Severity, TimelineKind, TimingNeed,
@@ -63,6 +64,7 @@ class PendingProposal:
     categories: tuple[Category, ...]
     template_type: str
     stakeholder_ids: tuple[int, ...]   # the active stakeholders of those categories
+    times: tuple[datetime, ...] = ()   # the reason's times (app.clocks.wording.in_zone)
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,7 @@ class ClockService(ClockActions):
             rule_name=str(data.get("rule_name", "")), reason=str(data.get("reason", "")),
             proposed_at=at, categories=categories,
             template_type=str(data.get("template_type") or "escalation_notice"),
-            stakeholder_ids=tuple(ids))
+            stakeholder_ids=tuple(ids), times=tuple(times_of(dict(data))))
 
     def _gather(self, session: Session, ids: Sequence[int],
                 people_and_messages: bool = True) -> dict[int, _Gathered]:
@@ -332,7 +334,8 @@ class ClockService(ClockActions):
                                               "reason": prop.reason,
                                               "condition_at": prop.condition_at.isoformat(),
                                               "categories": [c.value for c in prop.categories],
-                                              "template_type": prop.template_type},
+                                              "template_type": prop.template_type,
+                                              "times": [t.isoformat() for t in prop.times]},
                                              actor="Clarion (escalation rules)")
                         entries.append(entry)
                         recorded.append((incident_id, prop))

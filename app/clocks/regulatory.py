@@ -25,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.clock import ensure_utc
+from app.clocks.wording import day_hm_utc
 from app.domain.enums import ClockTrigger, Regime, StrEnum
 from app.paths import resource
 
@@ -110,6 +111,12 @@ class ClockState:
     remaining: timedelta | None
     elapsed: timedelta | None
     explanation: str
+
+    @property
+    def times(self) -> tuple[datetime, ...]:
+        """The times the explanation mentions (app.clocks.wording.in_zone)."""
+        return tuple(t for t in (self.started_at,
+                                 self.satisfied.at if self.satisfied else None) if t)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -279,10 +286,7 @@ def due_time(rule: RegulatoryRule, start: datetime, zone: str,
     return _add(start, rule.amount, rule.unit, ZoneInfo(rule.zone or zone), calendar)
 
 
-def _fmt(moment: datetime) -> str:  # "2 Mar 09:00 UTC", whatever the process locale
-    moment = ensure_utc(moment)
-    month = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()[moment.month - 1]
-    return f"{moment.day} {month} {moment:%H:%M} UTC"
+_fmt = day_hm_utc   # "2 Mar 09:00 UTC": the reader's window shows it in its zone (`times`)
 
 
 def _duration(span: timedelta) -> str:

@@ -1,11 +1,12 @@
-"""How the clocks' timeline entries read: their times are written in UTC ("2026-03-02 09:05
-UTC") — never in one reader's zone — and kept in the entry's data; a reader's window or report
-shows them in its own zone (`describe_clock_entry`). Light: the window imports it at start-up."""
+"""How the clocks' texts read: their times are written in UTC ("2026-03-02 09:05 UTC", or
+"09:05 UTC" inside a sentence) — never in one reader's zone — and kept beside the text (in the
+entry's data, or a due item's `times`); a reader's window or report shows them in its own zone
+(`describe_clock_entry`, `in_zone`). Light: the window imports it at start-up."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 from app.clock import ensure_utc
 from app.domain.dto import TimelineEntryDTO
@@ -21,14 +22,41 @@ def utc_text(value: datetime) -> str:
     return f"{ensure_utc(value):%Y-%m-%d %H:%M} UTC"
 
 
+def hm_utc(value: datetime) -> str:
+    """A time inside a sentence ("09:05 UTC"); the sentence keeps the value beside it."""
+    return f"{ensure_utc(value):%H:%M} UTC"
+
+
+def day_hm_utc(value: datetime) -> str:
+    """A time with its day inside a sentence ("2 Mar 09:05 UTC"), whatever the locale."""
+    value = ensure_utc(value)
+    month = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()[value.month - 1]
+    return f"{value.day} {month} {value:%H:%M} UTC"
+
+
+def in_zone(text: str, times: Sequence[datetime], show: Callable[[datetime], str]) -> str:
+    """The text with each of its times (written by day_hm_utc or hm_utc) shown by `show`."""
+    for value in times:
+        for written in (day_hm_utc(value), hm_utc(value)):
+            if written in text:
+                text = text.replace(written, show(value), 1)
+                break
+    return text
+
+
+def times_of(data: dict[str, Any] | None) -> list[datetime]:
+    """The times an entry's data keeps for its text (`times`: ISO strings)."""
+    return [datetime.fromisoformat(v) for v in (data or {}).get("times", ()) if v]
+
+
 def describe_clock_entry(entry: TimelineEntryDTO, show: Callable[[datetime], str]) -> str:
-    """The entry's text with its UTC time shown by `show` (the reader's zone); entries written
+    """The entry's text with its UTC times shown by `show` (the reader's zone); entries written
     before this wording (in the writer's local time) read as written."""
+    text = in_zone(entry.summary, times_of(entry.data), show)
     key = _TIMES.get(entry.kind)
     value = (entry.data or {}).get(key) if key else None
     if not value:
-        return entry.summary
+        return text
     at = datetime.fromisoformat(value)
     written = utc_text(at)
-    return entry.summary.replace(written, show(at)) if written in entry.summary \
-        else entry.summary
+    return text.replace(written, show(at)) if written in text else text

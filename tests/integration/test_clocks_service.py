@@ -396,9 +396,13 @@ def test_escalation_rules_fire_once_each_and_a_disabled_rule_never(
     frozen_clock.set(T0 + 5 * 60 * MIN)  # long past the disabled rule's 2 hours
     assert clocks.fire_escalations() == []
     assert clocks.fire_escalations([incident_id, quiet]) == []
-    keys = [d["condition_key"] for d in
-            timeline_kinds(store, incident_id, TimelineKind.ESCALATION_PROPOSED)]
-    assert keys == ["sev_increase_sev2:to:SEV1", "sev1_unresolved_60"]
+    recorded = timeline_kinds(store, incident_id, TimelineKind.ESCALATION_PROPOSED)
+    assert [d["condition_key"] for d in recorded] == ["sev_increase_sev2:to:SEV1",
+                                                      "sev1_unresolved_60"]
+    # the reasons' times are kept beside their words, in UTC, for each reader's zone
+    assert [d["times"] for d in recorded] == [[(T0 + 5 * MIN).isoformat()], [T0.isoformat()]]
+    assert [p.times for p in clocks.evaluate(incident_id).proposals] == [
+        (T0 + 5 * MIN,), (T0,)]
     assert timeline_kinds(store, quiet, TimelineKind.ESCALATION_PROPOSED) == []
 
     # a new ClockService (another window, a restart) reads what fired from the timeline

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from app.domain.enums import Severity
+from app.domain.enums import Phase, Severity
 from app.stakeholders.clients import list_clients, save_client, settings_of
 from app.timefmt import zone_named
 
@@ -107,3 +107,36 @@ def test_a_trigger_is_recorded_at_the_clients_clock_time(qtbot, berlin_desk, win
     assert len(started) == 1
     recorded = datetime.fromisoformat(started[0].data["effective_at"])
     assert recorded == earlier.replace(second=0, microsecond=0)
+
+
+def test_due_next_says_why_in_the_clients_zone(qtbot, berlin_desk, window, services):
+    """Due next's reasons are written in UTC ("investigating since 09:05 UTC") and shown in the
+    client's zone, in the row's tooltip and in the detail below the table."""
+    from datetime import timedelta
+
+    from PySide6.QtCore import Qt
+
+    client = list_clients(services.store)[0]
+    save_client(services.store, services.clock,
+                replace(settings_of(client), time_zone="America/Los_Angeles"), client.id)
+    now = services.clock.now()
+    since = now - timedelta(minutes=7)
+    inc = services.incidents.open(client_id=client.id, title="Portal down",
+                                  severity=Severity.SEV2, detected_at=since)
+    services.incidents.move_phase(inc.id, Phase.INVESTIGATING)
+    since = services.incidents.get(inc.id).updated_at          # investigating since then
+    window.incidents.reload()
+    assert window.incidents.select_incident(inc.id)
+    clocks = window.incidents.view.clocks
+    qtbot.waitUntil(lambda: any(r.key == "status_update" for r in clocks.rows()), timeout=5000)
+    pacific = since.astimezone(zone_named("America/Los_Angeles"))
+    utc_words = since.astimezone(zone_named("UTC")).strftime("%H:%M UTC")
+    row = next(r for r in clocks.rows() if r.key == "status_update")
+    assert utc_words in row.detail                                   # as written
+    assert clocks.select("cadence", "status_update")
+    shown = clocks.detail.text()
+    assert f"since {pacific:%H:%M} {pacific.tzname()}" in shown and "UTC" not in shown
+    index = next(clocks.model.index(r, 0) for r in range(clocks.model.rowCount())
+                 if clocks.model.row_at(r).key == "status_update")
+    tip = clocks.model.data(index, Qt.ItemDataRole.ToolTipRole)
+    assert f"since {pacific:%H:%M} {pacific.tzname()}" in tip and "UTC" not in tip

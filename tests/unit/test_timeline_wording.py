@@ -71,3 +71,45 @@ def test_a_clock_entry_is_written_in_utc_and_read_in_the_readers_zone():
     old = entry("Decision: awareness established at Mon 2 Mar 2026 10:05",
                 {"effective_at": at.isoformat()}, kind="clock_started")
     assert describe_clock_entry(old, pacific) == old.summary      # as written before
+
+
+def test_times_inside_a_sentence_are_written_in_utc_and_read_in_the_readers_zone():
+    """Clocks' sentences ("Detected at 09:05 UTC: …", "… (recorded 2 Mar 09:05 UTC)") keep
+    their times beside the text; a reader shows each in its zone, whatever their order."""
+    from zoneinfo import ZoneInfo
+
+    from app.clocks.wording import day_hm_utc, hm_utc, in_zone
+
+    detected = datetime(2026, 3, 2, 7, 5, tzinfo=timezone.utc)
+    fact = datetime(2026, 3, 2, 9, 40, tzinfo=timezone.utc)
+    la = ZoneInfo("America/Los_Angeles")
+
+    def pacific(at):
+        return at.astimezone(la).strftime("%H:%M %Z")
+
+    text = f"A fact changed at {hm_utc(fact)}, after the last update at {hm_utc(detected)}"
+    assert text == "A fact changed at 09:40 UTC, after the last update at 07:05 UTC"
+    assert in_zone(text, [detected, fact], pacific) == (
+        "A fact changed at 01:40 PST, after the last update at 23:05 PST")
+    # with its day: the day is the reader's too (23:05 PST is still 1 March there)
+    day = f"72 h from awareness (recorded {day_hm_utc(detected)})"
+    assert day == "72 h from awareness (recorded 2 Mar 07:05 UTC)"
+
+    def dated(at):
+        return at.astimezone(la).strftime("%-d %b %H:%M %Z")
+
+    assert in_zone(day, [detected], dated) == "72 h from awareness (recorded 1 Mar 23:05 PST)"
+    assert in_zone("Nothing to show", [detected], pacific) == "Nothing to show"
+
+
+def test_an_escalation_entry_keeps_its_times_and_reads_in_the_readers_zone():
+    from app.clocks.wording import describe_clock_entry
+
+    at = datetime(2026, 3, 2, 9, 5, tzinfo=timezone.utc)
+    proposed = entry("Escalation proposed: Severity raised — SEV2 → SEV1 at 09:05 UTC",
+                     {"times": [at.isoformat()]}, kind="escalation_proposed")
+    assert describe_clock_entry(proposed, lambda t: "10:05 CET") == (
+        "Escalation proposed: Severity raised — SEV2 → SEV1 at 10:05 CET")
+    old = entry("Escalation proposed: Severity raised — SEV2 → SEV1 at 09:05", {},
+                kind="escalation_proposed")                   # written before: as written
+    assert describe_clock_entry(old, lambda t: "10:05 CET") == old.summary

@@ -20,6 +20,7 @@ from app.clocks.board import (
     DONE, DUE_SOON, NOT_APPLICABLE, OVERDUE, PROPOSAL, WAITING, ClockRow, clock_rows,
     header_figures,
 )
+from app.clocks.wording import in_zone
 from app.domain.dto import IncidentDTO
 from app.domain.enums import Phase
 from app.errors import ClarionError
@@ -61,7 +62,7 @@ class ClocksModel(DtoTableModel[ClockRow]):
                     format_local(row.due_at, self.zone, now=self.now) if row.due_at else "—",
                     row.source)[col]
         if role == Qt.ItemDataRole.ToolTipRole:
-            tip = row.detail
+            tip = self.said(row)
             if row.due_at:
                 tip += f"\nDue {format_local(row.due_at, self.zone)}"
             if row.source_url:
@@ -78,6 +79,12 @@ class ClocksModel(DtoTableModel[ClockRow]):
             font.setBold(True)
             return font
         return None
+
+
+    def said(self, row: ClockRow) -> str:
+        """Why the row is due, its times shown in the client's zone (written in UTC)."""
+        return in_zone(row.detail, row.times,
+                       lambda at: format_local(at, self.zone, now=self.now))
 
 
 class _KindProxy(QSortFilterProxyModel):
@@ -322,7 +329,7 @@ class ClocksPanel(QWidget):
         if row is None:
             self.detail.setText("Select a row to see why it is due.")
         else:
-            text = f"<b>{row.title}</b> — {row.detail}"
+            text = f"<b>{row.title}</b> — {self.model.said(row)}"
             if row.source_url:
                 text += f" <a href='{row.source_url}'>Source</a>"
             self.detail.setText(text)
