@@ -1,6 +1,7 @@
 """Display helpers for times: stored in UTC, shown in a zone with its abbreviation ("14:05
 PST"): an incident's times in its client's zone, times across clients in the coordinator's
-(the machine's; `tz=None`). Pure functions."""
+(`tz=None`): the machine's, unless Settings → Time zone chose another (`set_desk_zone`, applied
+once at start and when changed — the one display preference this module keeps)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,38 @@ from datetime import datetime, timedelta, tzinfo
 from app.clock import ensure_utc
 
 
+_desk: tzinfo | None = None   # the coordinator's zone; None: the machine's
+
+
+def set_desk_zone(name: str | None) -> bool:
+    """The coordinator's zone for times across clients: an IANA name, or ''/None for the
+    machine's own. False (and the machine's) for a name that is no zone."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    global _desk
+    _desk = None
+    if not name:
+        return True
+    try:
+        _desk = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def desk_zone() -> tzinfo | None:
+    """The zone chosen in Settings, or None (the machine's)."""
+    return _desk
+
+
+def coordinator_zone() -> tzinfo:
+    """Where the coordinator's own times are: the chosen zone, else the machine's (typed
+    times without a zone are taken to be in it)."""
+    return _desk if _desk is not None else datetime.now().astimezone().tzinfo  # type: ignore[return-value]
+
+
 def local(value: datetime, tz: tzinfo | None = None) -> datetime:
-    return ensure_utc(value).astimezone(tz)
+    return ensure_utc(value).astimezone(tz if tz is not None else _desk)
 
 
 def zone_named(name: str | None) -> tzinfo:
@@ -25,8 +56,8 @@ def zone_named(name: str | None) -> tzinfo:
 
 def format_local(value: datetime | None, tz: tzinfo | None = None, with_date: bool = True,
                  now: datetime | None = None) -> str:
-    """'14:05 PST' today, 'Tue 3 Mar 2026 14:05 PST' otherwise, in `tz` (None: the machine's
-    zone) with the zone's abbreviation; '' for None."""
+    """'14:05 PST' today, 'Tue 3 Mar 2026 14:05 PST' otherwise, in `tz` (None: the
+    coordinator's zone) with the zone's abbreviation; '' for None."""
     if value is None:
         return ""
     shown = local(value, tz)

@@ -222,6 +222,24 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def choose_time_zone(self):  # type: ignore[no-untyped-def]
+        """Settings → Time zone…: the coordinator's zone; the lists across clients and the
+        status bar are shown again in it (an incident's own times stay in its client's)."""
+        from ui.settings.time_zone import TimeZoneDialog
+
+        dialog = TimeZoneDialog(self.services, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(self._zone_changed)
+        self.time_zone_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _zone_changed(self) -> None:
+        self.incidents.reload()
+        if "outbox" in self._workspaces:
+            self.outbox.reload()
+        self.update_outbox_status()
+
     def send_now(self) -> None:
         if self.runner is not None:
             self.runner.wake()
@@ -289,6 +307,10 @@ class MainWindow(QMainWindow):
         clock_rules_action.setObjectName("clockRulesAction")
         clock_rules_action.triggered.connect(self.open_clock_rules)
         settings_menu.addAction(clock_rules_action)
+        zone_action = QAction("&Time zone…", self)
+        zone_action.setObjectName("timeZoneAction")
+        zone_action.triggered.connect(self.choose_time_zone)
+        settings_menu.addAction(zone_action)
 
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About Clarion", self)

@@ -22,6 +22,9 @@ from app.storage.engine import Store
 UNNAMED = "Unnamed coordinator"       # signs entries until someone says who is at the desk
 
 
+DISPLAY_ZONE_KEY = "display/time_zone"   # Settings → Time zone: IANA name; "": the machine's
+
+
 def desk_key(is_demo: bool) -> str:
     """This computer's last chosen coordinator of the database, in the settings (the demo's
     coordinators are other rows)."""
@@ -87,8 +90,11 @@ class Services:
         CLI's --as); otherwise the one this computer chose last, or a desk to confirm."""
         from app.coordinators.service import CoordinatorService, Desk, desk_for
 
+        from app.timefmt import set_desk_zone
+
         bus = EventBus()
         settings = QSettings(str(config.settings_path), QSettings.Format.IniFormat)
+        set_desk_zone(str(settings.value(DISPLAY_ZONE_KEY) or ""))   # unknown: the machine's
         coordinators = CoordinatorService(store, clock)
         if actor is not None:
             person = coordinators.find(actor) or coordinators.add(actor)

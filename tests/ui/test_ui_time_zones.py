@@ -140,3 +140,60 @@ def test_due_next_says_why_in_the_clients_zone(qtbot, berlin_desk, window, servi
                  if clocks.model.row_at(r).key == "status_update")
     tip = clocks.model.data(index, Qt.ItemDataRole.ToolTipRole)
     assert f"since {pacific:%H:%M} {pacific.tzname()}" in tip and "UTC" not in tip
+
+
+@pytest.fixture
+def desk_zone_reset():
+    from app.timefmt import set_desk_zone
+
+    yield
+    set_desk_zone(None)
+
+
+def test_the_coordinator_chooses_a_zone_for_times_across_clients(qtbot, berlin_desk, window,
+                                                                 services, desk_zone_reset):
+    """Settings → Time zone: the incident list and the Outbox move to the chosen zone; the
+    incident's own times stay in its client's; a name that is no zone is refused by the field
+    and nothing changes; the choice is kept on this computer."""
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from app.timefmt import desk_zone
+    from tests.outbox_support import add_message, people
+    from ui.services import DISPLAY_ZONE_KEY
+
+    client = list_clients(services.store)[0]
+    save_client(services.store, services.clock,
+                replace(settings_of(client), time_zone="America/Los_Angeles"), client.id)
+    now = services.clock.now()
+    tokyo = now.astimezone(zone_named("Asia/Tokyo")).tzname()               # JST
+    pacific = now.astimezone(zone_named("America/Los_Angeles")).tzname()
+    inc = services.incidents.open(client_id=client.id, title="Portal down",
+                                  severity=Severity.SEV2, detected_at=now)
+    add_message(services.store, services.clock, inc.id, people(1))
+    window.incidents.reload()
+    assert window.incidents.select_incident(inc.id)
+    window.outbox.reload()                               # open, in the desk's zone (CET)
+    outbox = window.outbox.model
+    before = [outbox.data(outbox.index(0, c)) for c in range(outbox.columnCount())]
+    assert any(isinstance(c, str) and c.endswith(f" {now.astimezone().tzname()}")
+               for c in before), before
+
+    dialog = window.choose_time_zone()
+    dialog.combo.setEditText("Mars/Olympus_Mons")
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+    assert dialog.isVisible() and "Not a time zone" in dialog.error.text()
+    assert desk_zone() is None and not services.settings.value(DISPLAY_ZONE_KEY)
+    dialog.combo.setEditText("asia/tokyo")              # any case: the list's entry
+    assert dialog.preview.text().endswith(f" {tokyo}")
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+    assert not dialog.isVisible()
+    assert services.settings.value(DISPLAY_ZONE_KEY) == "Asia/Tokyo"
+
+    table = window.incidents.model
+    row = table.row_of(inc.id)
+    cells = [table.data(table.index(row, c)) for c in range(table.columnCount())]
+    assert any(isinstance(c, str) and c.endswith(f" {tokyo}") for c in cells), cells
+    shown = [outbox.data(outbox.index(0, c)) for c in range(outbox.columnCount())]
+    assert any(isinstance(c, str) and c.endswith(f" {tokyo}") for c in shown), shown
+    view = window.incidents.view
+    assert f" {pacific} ·" in view.age_label.text()      # the incident's own: its client's

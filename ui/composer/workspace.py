@@ -4,7 +4,7 @@ deliveries to the outbox and the incident's timeline."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -28,6 +28,7 @@ from app.errors import ClarionError, ValidationError
 from app.messages.lint.linter import LintContext, lint
 from app.stakeholders.recipients import resolve_recipients
 from app.messages.library import TYPE_LABELS, TYPES, effective_templates
+from app.timefmt import coordinator_zone
 from ui.composer.variant import VariantPanel
 from ui.models.base import TextTableModel
 from ui.services import Services
@@ -578,8 +579,8 @@ class ComposerWorkspace(QWidget):
                         phase=incident.phase.value, facts=incident.facts,
                         time_zone=client.time_zone, now=now, recent_messages=busiest,
                         recent_window_minutes=window, root_cause=cause,
-                        # the machine's zone: where typed times come from
-                        coordinator_zone=datetime.now().astimezone().tzinfo)
+                        # the coordinator's zone: where typed times come from
+                        coordinator_zone=coordinator_zone())
             email, sms = panel.current_email(), panel.current_sms()
             panel.show_findings(
                 lint(email.text, LintContext(channel="email", **base), subject=email.subject,

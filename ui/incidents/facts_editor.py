@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 
 from app.domain.dto import Facts, IncidentDTO
 from app.domain.enums import Phase
+from app.timefmt import coordinator_zone
 from app.errors import ClarionError, ValidationError
 from ui.qtime import from_wall_qdatetime, to_wall_qdatetime
 from ui.services import Services
@@ -66,7 +67,7 @@ class OptionalTime(QWidget):
 
     def set_zone(self, zone: Any) -> None:
         """Edit in `zone` (the incident's client's), and say which it is."""
-        zone = zone or datetime.now().astimezone().tzinfo
+        zone = zone or coordinator_zone()
         if zone == self.zone:
             return
         shown = self.value() if self.zone is not None else None
