@@ -49,9 +49,22 @@ def times_of(data: dict[str, Any] | None) -> list[datetime]:
     return [datetime.fromisoformat(v) for v in (data or {}).get("times", ()) if v]
 
 
+def _reminder(entry: TimelineEntryDTO, show: Callable[[datetime], str]) -> str:
+    """"Overdue: Status update (due 14:05 PST), …": the titles and due times its data keeps."""
+    items = [i for i in (entry.data or {}).get("items", ()) if i.get("title") and i.get("due_at")]
+    if not items or not entry.summary.startswith("Overdue: "):
+        return entry.summary
+    shown = ", ".join(f"{i['title']} (due {show(datetime.fromisoformat(i['due_at']))})"
+                      for i in items[:5])
+    more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+    return f"Overdue: {shown}{more}"
+
+
 def describe_clock_entry(entry: TimelineEntryDTO, show: Callable[[datetime], str]) -> str:
     """The entry's text with its UTC times shown by `show` (the reader's zone); entries written
     before this wording (in the writer's local time) read as written."""
+    if entry.kind == TimelineKind.REMINDER.value:
+        return _reminder(entry, show)
     text = in_zone(entry.summary, times_of(entry.data), show)
     key = _TIMES.get(entry.kind)
     value = (entry.data or {}).get(key) if key else None

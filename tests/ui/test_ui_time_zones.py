@@ -197,3 +197,31 @@ def test_the_coordinator_chooses_a_zone_for_times_across_clients(qtbot, berlin_d
     assert any(isinstance(c, str) and c.endswith(f" {tokyo}") for c in shown), shown
     view = window.incidents.view
     assert f" {pacific} ·" in view.age_label.text()      # the incident's own: its client's
+
+
+def test_a_new_reminder_stores_utc_and_reads_in_the_clients_zone(qtbot, berlin_desk, window,
+                                                                  services):
+    from datetime import timedelta
+
+    from PySide6.QtCore import Qt
+
+    client = list_clients(services.store)[0]
+    save_client(services.store, services.clock,
+                replace(settings_of(client), time_zone="America/Los_Angeles"), client.id)
+    now = services.clock.now()
+    inc = services.incidents.open(client_id=client.id, title="Portal down",
+                                  severity=Severity.SEV2, detected_at=now - timedelta(hours=1))
+    due = now - timedelta(minutes=10)
+    services.clocks.record_reminders(inc.id, [("status_update", due, "Status update")])
+    [reminder] = [e for e in services.incidents.timeline(inc.id) if e.kind == "reminder"]
+    assert reminder.data["items"][0]["due_at"] == due.isoformat()     # UTC, +00:00
+    assert due.isoformat().endswith("+00:00")
+    window.incidents.reload()
+    assert window.incidents.select_incident(inc.id)
+    view = window.incidents.view
+    qtbot.waitUntil(lambda: view.incident is not None and view.incident.id == inc.id)
+    model = view.timeline_model
+    texts = [model.data(model.index(r, model.SUMMARY), Qt.ItemDataRole.DisplayRole)
+             for r in range(model.rowCount())]
+    pacific = due.astimezone(zone_named("America/Los_Angeles"))
+    assert f"Overdue: Status update (due {pacific:%H:%M} {pacific.tzname()})" in texts, texts

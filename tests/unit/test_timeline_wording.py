@@ -113,3 +113,17 @@ def test_an_escalation_entry_keeps_its_times_and_reads_in_the_readers_zone():
     old = entry("Escalation proposed: Severity raised — SEV2 → SEV1 at 09:05", {},
                 kind="escalation_proposed")                   # written before: as written
     assert describe_clock_entry(old, lambda t: "10:05 CET") == old.summary
+
+
+def test_a_reminder_keeps_its_due_times_in_utc_and_reads_them_in_the_readers_zone():
+    from app.clocks.wording import describe_clock_entry
+
+    due = datetime(2026, 3, 2, 9, 5, tzinfo=timezone.utc)
+    items = [{"key": "status_update", "due_at": due.isoformat(), "title": "Status update"},
+             {"key": "resolution_notice", "due_at": "2026-03-02T10:00:00+00:00",
+              "title": "Resolution notice"}]
+    reminder = entry("Overdue: Status update, Resolution notice", {"items": items},
+                     kind="reminder")
+    assert describe_clock_entry(reminder, hhmm) == (
+        "Overdue: Status update (due 09:05), Resolution notice (due 10:00)")
+    assert describe_clock_entry(entry("Overdue: x", {}, kind="reminder"), hhmm) == "Overdue: x"
