@@ -531,11 +531,17 @@ class Flush:
         every = self.outbox.commit_every
         k = len(waiting) if final else len(waiting) // every * every
         told, out.unnarrated = waiting[:k], waiting[k:]
-        for n in range(0, k, every):    # the timeline's summaries: commit_every sends each
+        # Told now, in the timeline: their started_at is cleared, nothing left for recover() to
+        # tell. Only what this transaction clears is told, so a send is told once even when a
+        # commit finished in its thread after the flush was stopped (its rows are cleared).
+        cleared: set[int] = set()
+        for chunk in chunks(sorted(c.info.id for c in told)):
+            cleared.update(s.scalars(update(D).where(
+                D.c.id.in_(chunk), D.c.state != S.SENDING, D.c.started_at.is_not(None))
+                .values(started_at=None).returning(D.c.id)))
+        told = [c for c in told if c.info.id in cleared]
+        for n in range(0, len(told), every):   # the timeline's summaries: commit_every each
             out.entries += entries(s, told[n:n + every], now, ACTOR)
-        for chunk in chunks(sorted(c.info.id for c in told)):  # in the timeline now: nothing
-            s.execute(update(D).where(D.c.id.in_(chunk),        # for recover() to tell
-                                      D.c.state != S.SENDING).values(started_at=None))
         out.ids = tuple(r["id"] for r in updates if r["id"] in done)
         return out
 

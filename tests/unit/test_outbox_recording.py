@@ -913,3 +913,31 @@ def test_the_account_row_not_a_stale_copy_says_whether_it_is_paused(store, froze
                                      {"email": (embedded, FakeSender())}).flush())
     assert report.claimed == 0 and report.paused_accounts == ("Drill inbox",)
     assert states(store, more)[more[0]] == "queued"
+
+
+def test_a_send_is_told_in_the_timeline_once_even_if_its_telling_is_staged_twice(
+        store, frozen_clock, incident, email_account):
+    """A commit that told sends may finish in its thread after the flush was stopped, unseen:
+    the stopped flush then stages the same story again. Only rows whose start mark it clears
+    are told, so each send is told once."""
+    from app.sending.flush import Collector
+
+    ids = add_message(store, frozen_clock, incident.id, people(3))
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())},
+                         commit_every=50)
+    flush = Flush(outbox, None)
+
+    async def main():
+        flush.col = Collector(50)
+        _work, infos = flush.claim(flush.routes(), 10)
+        flush.infos.update(infos)
+        await flush.record([SendOutcome(i, SENT, provider_id="p") for i in ids], flush.infos)
+        waiting = list(flush.unnarrated)          # committed, not yet told (fewer than 50)
+        assert len(waiting) == 3
+        flush.record_interrupted([], flush.infos)  # told
+        flush.unnarrated = waiting                 # as if that commit's end was never seen
+        flush.record_interrupted([], flush.infos)  # tells nothing again
+
+    asyncio.run(main())
+    sent = timeline(store, incident.id, kinds=("delivery_sent",))
+    assert sorted(e.data["delivery_id"] for e in sent) == ids
