@@ -32,10 +32,10 @@ async def _send_while_photographed(window, path: Path, saved: list[Path]) -> Non
         def __init__(self, sender) -> None:  # type: ignore[no-untyped-def]
             self.sender = sender
 
-        async def send(self, messages, on_outcome) -> None:  # type: ignore[no-untyped-def]
+        async def send(self, messages, on_outcome, *begin) -> None:  # type: ignore[no-untyped-def]
             out.set()
             await release.wait()
-            await self.sender.send(messages, on_outcome)
+            await self.sender.send(messages, on_outcome, *begin)
 
         def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
             return getattr(self.sender, name)
@@ -217,6 +217,10 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
     rules.escalation.select("sev1_unresolved_60")
     _save(rules, folder / "clock-rules.png", saved)
     rules.reject()
+    zone = window.choose_time_zone()     # the coordinator's zone, for times across clients
+    zone.combo.setEditText("Europe/Berlin")
+    _save(zone, folder / "time-zone.png", saved)
+    zone.reject()
     for path in saved:
         print(f"saved {path}")
     return saved

@@ -214,13 +214,14 @@ class Flush:
 
     def gate(self, route: Route, messages: list[OutgoingMessage]) -> StartGate | None:
         """The route's start marks, given this round's messages in the order its sender takes
-        them; None for a drill (nothing goes on a wire)."""
-        if route.key[1]:
+        them; None for a drill, or a sender that puts nothing on a wire (the drill inbox)."""
+        in_flight = int(getattr(route.sender, "in_flight", 1))
+        if route.key[1] or in_flight <= 0:
             return None
         gate = self.gates.get(route.key)
         if gate is None:
             assert self.col is not None
-            cap = 2 * max(1, int(getattr(route.sender, "in_flight", 1) or 1))
+            cap = 2 * in_flight
             gate = self.gates[route.key] = StartGate(cap, self.col.wakeup.set)
         ids = [m.delivery_id for m in messages if not m.is_drill]
         for i in ids:

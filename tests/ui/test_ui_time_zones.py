@@ -225,3 +225,36 @@ def test_a_new_reminder_stores_utc_and_reads_in_the_clients_zone(qtbot, berlin_d
              for r in range(model.rowCount())]
     pacific = due.astimezone(zone_named("America/Los_Angeles"))
     assert f"Overdue: Status update (due {pacific:%H:%M} {pacific.tzname()})" in texts, texts
+
+
+def test_the_composer_writes_the_clients_times_with_their_abbreviation(qtbot, berlin_desk,
+                                                                        window, services):
+    """The machine is in Berlin, the client in Los Angeles: the next update time every
+    audience is told is the client's, with its abbreviation; no Berlin time appears."""
+    from datetime import timedelta
+
+    from app.domain.dto import Facts
+    from app.domain.dto import ContactPointData, StakeholderData
+
+    client = list_clients(services.store)[0]
+    save_client(services.store, services.clock,
+                replace(settings_of(client), time_zone="America/Los_Angeles"), client.id)
+    services.stakeholders.create(StakeholderData(
+        client_id=client.id, name="Ana", category="affected_users",
+        contacts=(ContactPointData("email", "ana@example.com", 1),)))
+    now = services.clock.now()
+    inc = services.incidents.open(client_id=client.id, title="Payroll delayed",
+                                  severity=Severity.SEV3, detected_at=now)
+    later = now + timedelta(minutes=45)
+    services.incidents.update_facts(inc.id, Facts(status="Payroll export is delayed",
+                                                  next_update_at=later))
+    window.compose(inc.id)
+    composer = window.composer
+    composer.type_combo.setCurrentIndex(composer.type_combo.findData("status_update"))
+    composer.refresh()
+    pacific = later.astimezone(zone_named("America/Los_Angeles"))
+    berlin = later.astimezone()
+    told = f"{pacific:%H:%M} {pacific.tzname()}"
+    texts = [p.rendered_email.text for p in composer.panels.values() if p.rendered_email]
+    assert texts and all(told in t for t in texts), texts
+    assert not any(f"{berlin:%H:%M} {berlin.tzname()}" in t for t in texts)

@@ -83,7 +83,7 @@ class Sender(Protocol):
     """A channel bound to one account (and its secret)."""
 
     # how many messages it may have on the wire at once (connections, requests in flight)
-    in_flight: int
+    in_flight: int   # 0: it puts nothing on a wire (the drill inbox): no start marks
 
     async def send(self, messages: Sequence[OutgoingMessage],
                    on_outcome: Callable[[SendOutcome], None],

@@ -57,7 +57,7 @@ class DrillSender:
             return None
         return None
 
-    in_flight = 1   # Sender protocol; nothing goes on a wire, so nothing awaits begin
+    in_flight = 0   # Sender protocol: nothing goes on a wire (no start marks, no begin)
 
     async def send(self, messages: Sequence[OutgoingMessage],
                    on_outcome: Callable[[SendOutcome], None],
