@@ -584,9 +584,10 @@ async def _send_one(route: Route, messages: list[OutgoingMessage], col: Collecto
     for m in messages:
         if m.delivery_id in col.done:
             continue
-        if gate is not None and m.delivery_id not in gate.begun:
-            # never started (withheld, or the sender stopped before it): back to the queue
+        if gate is None or m.delivery_id in gate.begun:   # it may have gone out
+            col.accept(SendOutcome(m.delivery_id, UNKNOWN, why))
+        elif gate.closed:   # withheld: the flush stops; back to the queue, not an attempt
             col.accept(SendOutcome(m.delivery_id, RELEASED, "not sent: sending stopped "
                                                             "before its turn"))
-        else:
-            col.accept(SendOutcome(m.delivery_id, UNKNOWN, why))
+        else:   # never started, but the channel failed: later, with backoff (not at once,
+            col.accept(SendOutcome(m.delivery_id, TRANSIENT, why))   # again and again)

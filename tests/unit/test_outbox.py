@@ -165,19 +165,21 @@ def test_outcomes_map_to_states(store, frozen_clock, incident, email_account):
     assert asyncio.run(outbox.flush()).claimed == 0
 
 
-def test_sender_crash_mid_batch_leaves_the_started_unknown_and_the_rest_queued(
+def test_sender_crash_mid_batch_leaves_the_started_unknown_and_the_rest_for_later(
         store, frozen_clock, incident, email_account):
     ids = add_message(store, frozen_clock, incident.id, people(6))
     fake = FakeSender(crash_after=2)   # raises while the third is on the wire
     outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)})
     report = asyncio.run(outbox.flush())
-    assert (report.claimed, report.sent, report.unknown) == (6, 2, 1)
+    assert (report.claimed, report.sent, report.unknown, report.retry_wait) == (6, 2, 1, 3)
     got = states(store)
-    assert [got[i] for i in ids] == ["sent"] * 2 + ["unknown"] + ["queued"] * 3
+    assert [got[i] for i in ids] == ["sent"] * 2 + ["unknown"] + ["retry_wait"] * 3
     assert row(store, ids[2]).last_error == \
         "the channel stopped: connection reset by peer"
-    never = row(store, ids[3])   # never started: not an attempt, and it says why
-    assert (never.attempts, never.last_error) == (0, "not sent: sending stopped before its turn")
+    # never started, but the channel is broken: later, with backoff — never at once again
+    never = row(store, ids[3])
+    assert never.last_error == "the channel stopped: connection reset by peer"
+    assert never.next_attempt_at > frozen_clock.now()
     assert "sending" not in got.values()
 
 
