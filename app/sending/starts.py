@@ -32,7 +32,8 @@ class StartGate:
 
     def __init__(self, cap: int, wake: Callable[[], None]) -> None:
         self.cap = max(1, cap)
-        self.low = max(1, self.cap // 4)    # fewer marked messages ready than this: commit
+        self.low = max(1, self.cap // 8)    # fewer marked ready than this (a quarter of the
+                                            # in-flight limit): commit now
         self.wake = wake                    # tells the writer there are marks to write
         self.order: deque[int] = deque()    # the rounds' messages, as the sender takes them
         self.first: deque[int] = deque()    # begun out of that order: marked before the rest

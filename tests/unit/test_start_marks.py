@@ -73,16 +73,16 @@ def test_an_outcome_before_its_mark_is_written_needs_no_mark():
 
 
 def test_urgent_when_a_sender_waits_or_few_are_ready():
-    gate = StartGate(8, lambda: None)     # low: 2
-    gate.add(range(1, 20))
+    gate = StartGate(16, lambda: None)    # 8 in flight: low 2
+    gate.add(range(1, 40))
     Writer.commit(gate)
-    assert not gate.urgent(outcomes_waiting=True)     # 8 ready ahead of the senders
+    assert not gate.urgent(outcomes_waiting=True)     # 16 ready ahead of the senders
 
     async def main():
-        for i in range(1, 8):
+        for i in range(1, 16):
             assert await gate.begin(i)
         assert len(gate.ready) == 1
-        # full (7 begun + 1 ready): only settling outcomes can make room
+        # full (15 begun + 1 ready): only settling outcomes can make room
         assert not gate.urgent(outcomes_waiting=False)
         assert gate.urgent(outcomes_waiting=True)
     asyncio.run(main())
