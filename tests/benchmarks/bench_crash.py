@@ -15,7 +15,7 @@ Run from the repo root:
 from __future__ import annotations
 
 import argparse
-import warnings
+import logging
 import sys
 import tempfile
 from pathlib import Path
@@ -33,7 +33,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=15)
     ap.add_argument("--connections", type=int, default=8)
     args = ap.parse_args()
-    warnings.filterwarnings("ignore", message="Session.login_data")  # the test server's aiosmtpd
+    logging.getLogger("mail.log").setLevel(logging.ERROR)  # the test server (aiosmtpd) chatter
     with tempfile.TemporaryDirectory() as folder:
         run = crash_harness.run(Path(folder), args.n, args.kills, args.seed, args.connections)
     for line in run.lines():
