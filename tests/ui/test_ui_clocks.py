@@ -292,3 +292,20 @@ def test_after_sleep_everything_that_fell_due_is_told_in_one_notification(
     finally:
         notifier.stop()
         qtbot.waitUntil(lambda: not notifier.worker.running, timeout=5000)
+
+
+def test_the_explanation_follows_the_row_and_goes_when_the_row_is_handled(
+        qtbot, window, services, people, frozen):
+    """Issue 17: the text under Due next describes the selected row as of the last evaluation;
+    once the acknowledgment is queued, its row and its "not reached yet" go together."""
+    cid, ids = people
+    inc = services.incidents.open(client_id=cid, title="VPN down", severity=Severity.SEV2,
+                                  detected_at=frozen.now())
+    panel = _show(qtbot, window, inc)
+    assert panel.select("cadence", "acknowledgment")
+    assert "not reached yet" in panel.detail.text()
+    _queue(services, inc.id, "initial_acknowledgment", [ids["Ivan Ops"]])
+    qtbot.waitUntil(lambda: "Initial acknowledgment" not in _rows(panel), timeout=3000)
+    assert "not reached yet" not in panel.detail.text()
+    assert panel.detail.text() == "Select a row to see why it is due."
+    assert not panel.compose_button.isEnabled()

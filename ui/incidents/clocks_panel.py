@@ -261,6 +261,7 @@ class ClocksPanel(QWidget):
         self.model.replace_rows(clock_rows(snapshot, now))
         if selected is not None:
             self.select(selected.kind, selected.key)
+        self._show_detail()   # the row may be gone (handled), or say something new
         figures = header_figures(snapshot, now, self.incident.detected_at)
         colour = {True: "#2e7d32", False: "#c62828"}.get(figures.first_ok, "#37474f")
         mark = {True: "✓ ", False: "✗ "}.get(figures.first_ok, "")
@@ -325,15 +326,20 @@ class ClocksPanel(QWidget):
             other.selectionModel().clearSelection()
         elif view is not self._active:
             return
+        self._show_detail()
+        self._update_buttons()
+
+    def _show_detail(self) -> None:
+        """Why the selected row is due — as of the last evaluation: a row handled since is
+        gone, and so is its explanation."""
         row = self.selected()
         if row is None:
             self.detail.setText("Select a row to see why it is due.")
         else:
-            text = f"<b>{row.title}</b> — {self.model.said(row)}"
+            text = f"<b>{html.escape(row.title)}</b> — {html.escape(self.model.said(row))}"
             if row.source_url:
-                text += f" <a href='{row.source_url}'>Source</a>"
+                text += f" <a href='{html.escape(row.source_url)}'>Source</a>"
             self.detail.setText(text)
-        self._update_buttons()
 
     def _update_buttons(self) -> None:
         row = self.selected()
