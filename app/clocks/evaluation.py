@@ -221,6 +221,26 @@ class ClockService(ClockActions):
             regulatory=tuple(regulatory), proposals=pending, triggers=dict(triggers),
             stakeholder_names=dict(g.names), reminded=frozenset(reminded))
 
+    def proposed_met_message(self, incident_id: int, rule_id: str) -> int | None:
+        """The message that most likely met a regulatory clock: the earliest one queued at or
+        after its trigger that reached (a delivery not cancelled or failed) a stakeholder of
+        the rule's audience (regulators, affected users…). None when there is none."""
+        state = next((c for c in self.evaluate(incident_id).regulatory
+                      if c.rule.id == rule_id), None)
+        if state is None or state.started_at is None:
+            return None
+        audience = [Category(a) for a in state.rule.audience]
+        with self.store.session() as session:
+            return session.scalar(
+                select(Message.id)
+                .join(Delivery, Delivery.message_id == Message.id)
+                .join(Stakeholder, Stakeholder.id == Delivery.stakeholder_id)
+                .where(Message.incident_id == incident_id,
+                       Message.created_at >= state.started_at,
+                       Delivery.state.not_in(NOT_COMMUNICATED),
+                       Stakeholder.category.in_(audience))
+                .order_by(Message.created_at, Message.id).limit(1))
+
     @staticmethod
     def _pending(key: str, at: datetime, data: Mapping[str, Any], g: _Gathered) -> PendingProposal:
         categories = tuple(Category(c) for c in data.get("categories", ())

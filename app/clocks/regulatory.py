@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from app.clock import ensure_utc
 from app.clocks.wording import day_hm_utc
-from app.domain.enums import ClockTrigger, Regime, StrEnum
+from app.domain.enums import Category, ClockTrigger, Regime, StrEnum
 from app.paths import resource
 
 CONTRACT_SLA_ID = "contract_sla"
@@ -70,6 +70,7 @@ class RegulatoryRule:
     regime: str | None  # a Regime value; None only for the contract SLA rule
     title: str
     recipient: str
+    audience: tuple[str, ...]  # the stakeholder categories the recipient is among (Category values)
     trigger: str  # a ClockTrigger value, or "rule:<id>": when that rule's clock was satisfied
     amount: int | None  # None with unit NONE (and for the contract SLA until it is filled in)
     unit: ClockUnit
@@ -227,11 +228,15 @@ def _parse_rule(row: Mapping[str, Any], earlier: set[str]) -> RegulatoryRule:
            "source_url must be an http(s) URL")
     _check(all(isinstance(row[k], str) and row[k].strip() for k in ("title", "recipient")),
            "title and recipient must be non-empty strings")
+    categories = {c.value for c in Category}
+    _check(isinstance(row["audience"], list) and bool(row["audience"])
+           and all(a in categories for a in row["audience"]),
+           f"audience must list stakeholder categories ({sorted(categories)})")
     _check(isinstance(row["in_force"], bool) and isinstance(row["notes"], str),
            "in_force must be a boolean and notes a string")
     return RegulatoryRule(
         id=rule_id, regime=regime, title=row["title"], recipient=row["recipient"],
-        trigger=trigger, amount=amount, unit=unit, cap=cap, condition=condition, zone=row["zone"],
+        audience=tuple(row["audience"]), trigger=trigger, amount=amount, unit=unit, cap=cap, condition=condition, zone=row["zone"],
         in_force=row["in_force"], source_url=row["source_url"],
         last_reviewed=date.fromisoformat(row["last_reviewed"]), notes=row["notes"])
 

@@ -14,15 +14,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.clocks.board import OVERDUE, clock_rows, header_figures
 from app.clocks.evaluation import ClockError, ClockService
 from app.clocks.regulatory import ClockStatus
 from app.clocks.rules import ClockRules
 from app.domain.dto import ClientSettings, ContactPointData, StakeholderData
-from app.domain.enums import ImpactFlag, Phase, Severity, TimelineKind
-from app.domain.models import CadencePolicyRow, TimelineEntry
+from app.domain.enums import DeliveryState, ImpactFlag, Phase, Severity, TimelineKind
+from app.domain.models import CadencePolicyRow, Delivery, TimelineEntry
 from app.errors import NotFound, ValidationError
 from app.events import EventBus
 from app.incidents.lifecycle import IncidentService
@@ -775,3 +775,34 @@ def test_the_service_writes_only_timeline_entries_and_evaluating_writes_nothing(
     with store.session() as session:
         count = session.scalar(select(func.count(TimelineEntry.id)))
     assert count == len(before["timeline_entries"])
+
+
+def test_mark_met_proposes_the_first_message_after_the_trigger_to_the_clocks_audience(
+        store, frozen_clock, incidents, client_id, people, clocks):
+    """Issue 17: for HIPAA's notice to individuals (audience: affected users and customers)
+    the proposal is the earliest message queued at or after discovery that reached one of
+    them — not the newest, not one to IT, not one from before the trigger, not one whose
+    deliveries all failed."""
+    configure_client(store, frozen_clock, client_id, regimes=("hipaa",))
+    incident_id = open_incident(incidents, client_id, impact_regulatory=True)
+    assert clocks.proposed_met_message(incident_id, "hipaa_individuals") is None  # not started
+    before = queue(store, frozen_clock, incident_id, "status_update", [people["Ben User"]])
+    frozen_clock.set(T0 + 10 * MIN)
+    clocks.record_trigger(incident_id, "discovery", T0 + 5 * MIN)
+    frozen_clock.set(T0 + 20 * MIN)
+    queue(store, frozen_clock, incident_id, "status_update", [people["Ada Ops"]])   # IT only
+    frozen_clock.set(T0 + 30 * MIN)
+    failed = queue(store, frozen_clock, incident_id, "regulatory_notification",
+                   [people["Ben User"]])
+    with store.session() as s, s.begin():
+        s.execute(update(Delivery).where(Delivery.message_id == failed)
+                  .values(state=DeliveryState.FAILED))
+    frozen_clock.set(T0 + 40 * MIN)
+    first = queue(store, frozen_clock, incident_id, "regulatory_notification",
+                  [people["Cal Customer"], people["Ada Ops"]])
+    frozen_clock.set(T0 + 50 * MIN)
+    queue(store, frozen_clock, incident_id, "status_update", [people["Ben User"]])  # later
+    assert clocks.proposed_met_message(incident_id, "hipaa_individuals") == first
+    assert first != before
+    # HHS (audience: regulators) has no such message yet
+    assert clocks.proposed_met_message(incident_id, "hipaa_hhs_under_500") is None

@@ -104,6 +104,7 @@ def _rows() -> list[dict]:
 @pytest.mark.parametrize("field, value", [
     ("unit", "fortnights"), ("trigger", "rule:no_such_rule"), ("regime", "mars"),
     ("source_url", ""), ("amount", 0), ("condition", {"min_visitors": 3}), ("zone", "Mars/Base"),
+    ("audience", []), ("audience", ["martians"]), ("audience", "regulators"),
 ])
 def test_a_malformed_row_is_refused_naming_the_rule(field: str, value: object) -> None:
     rows = _rows()

@@ -131,12 +131,17 @@ class MarkMetDialog(QDialog):
         self.setMinimumWidth(560)
         self.message = named(QComboBox(), "metMessageCombo", "Message that met the deadline")
         messages = services.clocks.regulatory_messages(incident_id)
-        # regulatory notifications first: they are what usually meets a legal deadline
-        messages.sort(key=lambda m: m[2] != "regulatory_notification")
+        # oldest first: the deadline is met by the first message that reached the recipient
+        messages.sort(key=lambda m: (m[1], m[0]))
+        zone = incident_zone(services, services.incidents.get(incident_id).client_id)
         for message_id, queued_at, template_type, subject in messages:
             label = template_type.replace("_", " ").capitalize()
-            self.message.addItem(f"{format_local(queued_at)} · {label} · {subject[:60]}",
+            self.message.addItem(f"{format_local(queued_at, zone)} · {label} · {subject[:60]}",
                                  message_id)
+        # proposed: the earliest message after the trigger that reached the rule's audience
+        self.proposed = services.clocks.proposed_met_message(incident_id, rule_id)
+        if self.proposed is not None:
+            self.message.setCurrentIndex(max(0, self.message.findData(self.proposed)))
         self.error = ErrorLabel("metError")
         intro = QLabel(f"<b>{title}</b><br>The deadline counts as met when the chosen message "
                        "was first sent (or queued, if it has not been sent yet).")
