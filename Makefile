@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 ## Set up (first time) and launch Clarion on the demo database.
 run: $(STAMP)
-	$(BIN)/clarion demo
+	@$(BIN)/clarion demo
 
 ## Set up (first time) and run the whole test suite headless.
 test: $(STAMP)

@@ -9,6 +9,7 @@ import gc
 import os
 import sys
 from pathlib import Path
+from typing import Mapping
 
 from app import runtime
 
@@ -91,6 +92,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def no_display(env: Mapping[str, str], platform: str) -> str | None:
+    """Why the window cannot open here, in one line with what to do; None when it can. On
+    Linux and the BSDs the window needs an X11 or Wayland display unless Qt is told to draw
+    elsewhere (QT_QPA_PLATFORM=offscreen, vnc, eglfs…)."""
+    if platform.startswith(("win", "darwin", "cygwin")):
+        return None
+    qpa = env.get("QT_QPA_PLATFORM", "").split(":")[0].split(";")[0].strip()
+    x11, wayland = env.get("DISPLAY", "").strip(), env.get("WAYLAND_DISPLAY", "").strip()
+    if (qpa in ("", "xcb") and not x11 and not (qpa == "" and wayland)) or \
+            (qpa.startswith("wayland") and not wayland):
+        return ("no display to open the window on (DISPLAY and WAYLAND_DISPLAY are not "
+                "set): run it from a desktop session — the headless commands work anywhere "
+                "(clarion --help).")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     # Start-up allocates many long-lived objects (modules, ORM mappings, widgets); collecting
     # while they are created only re-scans them. Collection resumes (runtime.settle_heap) once
@@ -145,6 +162,10 @@ def _main(argv: list[str] | None) -> int:
 
         return export_command(args.incident, args.fmt, args.audience, args.output,
                               demo=args.demo or args.demo_sub, per_variant=args.per_variant)
+    missing = no_display(os.environ, sys.platform)
+    if missing:   # before Qt, whose own abort names a library, not the cause
+        print(f"clarion: {missing}", file=sys.stderr)
+        return 2
     from ui.startup import run_window
 
     return run_window(demo=args.demo, reset_demo=args.reset_demo,
