@@ -4,6 +4,8 @@ export on a worker thread, and the summary opened in the composer with the field
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import Qt
 
@@ -175,3 +177,34 @@ def test_sending_the_summary_meets_the_24_hour_summary_clock(qtbot, window, dial
         assert composer.queue()
     qtbot.waitUntil(lambda: not any(r.key == "post_incident_summary" for r in panel.rows()),
                     timeout=5000)
+
+
+def test_the_export_dialog_opens_in_documents_with_the_formats_filter_then_remembers(
+        qtbot, dialog, tmp_path, monkeypatch):
+    """Issue 17: not the program's folder and 'All Files': the Documents folder and the chosen
+    format's filter; the next export starts where the last one was saved."""
+    from PySide6.QtCore import QStandardPaths
+    from PySide6.QtWidgets import QFileDialog
+
+    documents = tmp_path / "Documents"
+    documents.mkdir()
+    monkeypatch.setattr(QStandardPaths, "writableLocation", lambda _where: str(documents))
+    asked = []
+
+    def save_as(parent, caption, suggested, filters):  # the native dialog, answered
+        asked.append((suggested, filters))
+        return (str(tmp_path / "reports" / "r.pdf"), filters) if len(asked) > 1 else ("", "")
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_as)
+    dialog.format.setCurrentIndex(dialog.format.findData("pdf"))
+    dialog.choose_export_file()                               # cancelled
+    suggested, filters = asked[0]
+    assert Path(suggested).parent == documents and suggested.endswith(".pdf")
+    assert filters == "PDF (*.pdf)"
+    (tmp_path / "reports").mkdir()
+    monkeypatch.setattr(dialog, "export_to", lambda path: None)
+    dialog.choose_export_file()                               # saved into reports/
+    dialog.format.setCurrentIndex(dialog.format.findData("html"))
+    dialog.choose_export_file()
+    suggested, filters = asked[2]
+    assert Path(suggested).parent == tmp_path / "reports" and filters == "Web page (*.html *.htm)"

@@ -542,9 +542,13 @@ class PostIncidentDialog(QDialog):
         fmt = ExportFormat(self.format.currentData())
         audience = Audience(self.audience.currentData())
         stem = "".join(c if c.isalnum() else "-" for c in self.incident.title.lower())[:50]
-        suggested = f"{stem}-{audience.value}.{fmt.value}"
-        path, _ = QFileDialog.getSaveFileName(self, "Export the report", suggested)
+        from ui.widgets.files import FILTERS, remember_folder, suggested_path
+
+        suggested = suggested_path(self.services.settings, f"{stem}-{audience.value}.{fmt.value}")
+        path, _ = QFileDialog.getSaveFileName(self, "Export the report", suggested,
+                                              FILTERS[fmt.value])
         if path:
+            remember_folder(self.services.settings, Path(path))
             self.export_to(Path(path))
 
     def export_to(self, path: Path) -> None:

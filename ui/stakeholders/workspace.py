@@ -462,11 +462,17 @@ class StakeholdersWorkspace(QWidget):
     def export_csv(self) -> None:
         from PySide6.QtWidgets import QFileDialog
 
+        from pathlib import Path
+
+        from ui.widgets.files import FILTERS, remember_folder, suggested_path
+
         name = self.client_combo.currentText().replace(" (MSP)", "")
-        path, _ = QFileDialog.getSaveFileName(self, "Export the stakeholder map",
-                                              f"{name} stakeholders.csv", "CSV files (*.csv)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export the stakeholder map",
+            suggested_path(self.services.settings, f"{name} stakeholders.csv"), FILTERS["csv"])
         if not path:
             return
+        remember_folder(self.services.settings, Path(path))
         self.export_to(path)
 
     def export_to(self, path: str) -> int:
