@@ -126,7 +126,7 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
     _incident_clocks(window, folder / "incident-clocks.png", saved)
     _post_incident(window, folder / "post-incident.png", saved)
     dialog = window.new_incident()
-    dialog.title_edit.setText("Email delivery delayed for all staff")
+    dialog.title_edit.setText("📧 Email delivery delayed for all staff ⚠️")  # emoji too
     _save(dialog, folder / "new-incident.png", saved)
     dialog.reject()
 
