@@ -160,7 +160,8 @@ def validate_new_incident(title: str, detected_at: datetime | None, now: datetim
     if not clean_title:
         errors["title"] = "Give the incident a title (what is affected, in a few words)."
     elif len(clean_title) > TITLE_MAX:
-        errors["title"] = f"Keep the title under {TITLE_MAX} characters (it has {len(clean_title)})."
+        errors["title"] = (f"A title is at most {TITLE_MAX} characters; this one has "
+                           f"{len(clean_title):,}.")
     if detected_at is None:
         errors["detected_at"] = "Say when the incident was detected."
         detected = now

@@ -28,14 +28,23 @@ def test_empty_title_is_refused_next_to_the_field(qtbot, open_dialog, services):
     dialog.reject()
 
 
-def test_too_long_title_is_refused(qtbot, open_dialog, services):
+def test_too_long_title_is_refused_with_the_one_limit(qtbot, open_dialog, services):
+    """Issue 17: a 10,000-character paste is neither cut to another number nor refused with
+    a third: the one limit (200) is said as it is checked."""
+    from app.incidents.lifecycle import TITLE_MAX
+
     dialog = open_dialog()
-    dialog.title_edit.setText("A" * 230)
+    dialog.title_edit.setText("A" * 10_000)
     qtbot.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)
-    assert "200 characters" in dialog.errors["title"].text()
-    assert dialog.title_edit.text() == "A" * 230  # kept for correction, not truncated
+    assert TITLE_MAX == 200
+    assert dialog.errors["title"].text() == (
+        "A title is at most 200 characters; this one has 10,000.")
+    assert dialog.title_edit.text() == "A" * 10_000  # kept whole for correction
     assert _count(services) == 0
-    dialog.reject()
+    dialog.title_edit.setText("A" * 200)               # exactly the limit: taken
+    with qtbot.waitSignal(dialog.accepted, timeout=2000):
+        qtbot.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)
+    assert _count(services) == 1
 
 
 def test_detection_in_the_future_is_refused(qtbot, open_dialog, services):

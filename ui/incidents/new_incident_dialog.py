@@ -12,7 +12,6 @@ from app.stakeholders.clients import list_clients
 from app.domain.dto import Facts, IncidentDTO
 from app.domain.enums import Severity
 from app.errors import ConfirmationRequired, ValidationError
-from app.incidents.lifecycle import TITLE_MAX
 from ui.qtime import edit_in_zone, incident_zone, zoned_value
 from ui.services import Services
 from ui.widgets.forms import ErrorLabel, named, with_error
@@ -50,7 +49,9 @@ class NewIncidentDialog(QDialog):
         self.title_edit = named(QLineEdit(), "titleEdit", "Title",
                                 "What is affected, in a few words")
         self.title_edit.setPlaceholderText("e.g. Email unavailable for all staff")
-        self.title_edit.setMaxLength(TITLE_MAX + 50)  # longer input gets a message, not a cut
+        # no cut in the field (a paste arrives whole): the one limit, TITLE_MAX, is the
+        # check's, which says it with the same number
+        self.title_edit.setMaxLength(1_000_000)
         self.severity = named(QComboBox(), "severityCombo", "Severity")
         for sev in Severity:
             self.severity.addItem(SEVERITY_HINTS[sev], sev.value)

@@ -43,8 +43,19 @@ class ErrorLabel(QLabel):
         self.show_error("")
 
 
+# what a field says when the coordinator changes it (whichever its kind has)
+_EDITED = ("textChanged", "editTextChanged", "currentIndexChanged", "dateTimeChanged",
+           "valueChanged", "toggled")
+
+
 def with_error(field: QWidget, error: ErrorLabel) -> QWidget:
-    """Stack a field and its error label so a form row holds both."""
+    """Stack a field and its error label so a form row holds both. The message goes as soon
+    as the field is edited: it answered what was there before (the form checks again when
+    it is submitted)."""
+    for name in _EDITED:
+        signal = getattr(field, name, None)
+        if signal is not None and hasattr(signal, "connect"):
+            signal.connect(lambda *_args, e=error: e.clear_error())
     box = QWidget()
     layout = QVBoxLayout(box)
     layout.setContentsMargins(0, 0, 0, 0)
