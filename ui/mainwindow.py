@@ -45,6 +45,7 @@ class MainWindow(QMainWindow):
         self.rail_layout = QVBoxLayout(rail)
         self.rail_layout.setContentsMargins(4, 8, 4, 8)
         self.nav_buttons: dict[str, QToolButton] = {}
+        self.workspace_actions: dict[str, QAction] = {}
 
         self._holders: dict[str, QWidget] = {}
         self._factories: dict[str, Callable[[], QWidget]] = {}
@@ -152,8 +153,13 @@ class MainWindow(QMainWindow):
         button.setCheckable(True)
         button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         button.setMinimumWidth(96)
-        button.setShortcut(QKeySequence(shortcut))
         self.nav.addButton(button)
+        # the shortcut is the View menu's (one owner: two would make Qt ignore both)
+        action = QAction(f"&{label}", self)
+        action.setObjectName(f"view_{key}Action")
+        action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda _c=False, b=button: b.setChecked(True))
+        self.workspace_actions[key] = action
         self.rail_layout.addWidget(button)
         self.nav_buttons[key] = button
         holder = QWidget()
@@ -293,6 +299,10 @@ class MainWindow(QMainWindow):
         self.find_action.triggered.connect(self.find)
         edit_menu.addAction(self.find_action)
 
+        view_menu = self.menuBar().addMenu("&View")
+        for action in self.workspace_actions.values():
+            view_menu.addAction(action)
+
         settings_menu = self.menuBar().addMenu("&Settings")
         accounts_action = QAction("Sending &accounts…", self)
         accounts_action.setObjectName("accountsAction")
@@ -313,10 +323,56 @@ class MainWindow(QMainWindow):
         settings_menu.addAction(zone_action)
 
         help_menu = self.menuBar().addMenu("&Help")
+        guide = QAction("&Your first incident", self)
+        guide.setObjectName("guideAction")
+        guide.setShortcut(QKeySequence.StandardKey.HelpContents)   # F1
+        guide.triggered.connect(self.show_guide)
+        help_menu.addAction(guide)
+        keys = QAction("&Keyboard shortcuts", self)
+        keys.setObjectName("shortcutsAction")
+        keys.setShortcut(QKeySequence("Ctrl+/"))
+        keys.triggered.connect(self.show_shortcuts)
+        help_menu.addAction(keys)
+        help_menu.addSeparator()
         about = QAction("&About Clarion", self)
         about.setObjectName("aboutAction")
         about.triggered.connect(self.about)
         help_menu.addAction(about)
+
+    def show_guide(self):  # type: ignore[no-untyped-def]
+        """Help → Your first incident: one page beside the window (non-modal)."""
+        from ui.help.guide import GuideDialog
+
+        if getattr(self, "guide", None) is None:
+            self.guide = GuideDialog(self)
+        self.guide.show()
+        self.guide.raise_()
+        return self.guide
+
+    def offer_guide(self) -> bool:
+        """On this computer's first run, once: the guide beside the window. Never where no
+        one sees it (a headless platform)."""
+        from PySide6.QtGui import QGuiApplication
+
+        from ui.help.guide import GUIDE_OFFERED_KEY
+
+        settings = self.services.settings
+        if settings.value(GUIDE_OFFERED_KEY) or \
+                QGuiApplication.platformName() in ("offscreen", "minimal"):
+            return False
+        settings.setValue(GUIDE_OFFERED_KEY, True)
+        settings.sync()
+        self.show_guide()
+        return True
+
+    def show_shortcuts(self):  # type: ignore[no-untyped-def]
+        from ui.help.guide import ShortcutsDialog
+
+        dialog = ShortcutsDialog(self.menuBar(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.shortcuts_dialog = dialog
+        dialog.open()
+        return dialog
 
     def new_incident(self):  # type: ignore[no-untyped-def]
         self.nav_buttons["incidents"].setChecked(True)

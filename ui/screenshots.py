@@ -217,6 +217,12 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
     rules.escalation.select("sev1_unresolved_60")
     _save(rules, folder / "clock-rules.png", saved)
     rules.reject()
+    guide = window.show_guide()          # Help → Your first incident
+    _save(guide, folder / "guide.png", saved)
+    guide.close()
+    keys = window.show_shortcuts()
+    _save(keys, folder / "shortcuts.png", saved)
+    keys.reject()
     zone = window.choose_time_zone()     # the coordinator's zone, for times across clients
     zone.combo.setEditText("Europe/Berlin")
     _save(zone, folder / "time-zone.png", saved)

@@ -161,3 +161,48 @@ def test_unsaved_facts_are_not_lost_on_close(qtbot, window, create_incident, ser
                         staticmethod(lambda *a, **k: QMessageBox.StandardButton.Save))
     window.close()
     assert services.incidents.get(created.id).facts.impact == "Half the building offline"
+
+
+def test_every_workspace_shortcut_is_in_the_view_menu_and_works(qtbot, window):
+    """Issue 17: Ctrl+1–4 appear in a menu (one owner per shortcut, or Qt fires none), and
+    Help lists every shortcut the menus have."""
+    from PySide6.QtGui import QKeySequence
+
+    from ui.help.guide import ShortcutsDialog, shortcuts
+
+    view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    keys = {a.text().replace("&", ""): a.shortcut().toString() for a in view.actions()}
+    assert keys == {"Incidents": "Ctrl+1", "Stakeholders": "Ctrl+2", "Composer": "Ctrl+3",
+                    "Outbox": "Ctrl+4"}
+    assert all(b.shortcut().isEmpty() for b in window.nav_buttons.values())
+    window.workspace_actions["outbox"].trigger()
+    assert window.current_workspace() is window.outbox
+    window.workspace_actions["incidents"].trigger()
+    assert window.current_workspace() is window.incidents
+    listed = shortcuts(window.menuBar())
+    assert ("View", "Composer", "Ctrl+3") in listed
+    assert ("File", "New incident", QKeySequence("Ctrl+N").toString()) in listed
+    assert ("Help", "Your first incident", "F1") in listed
+    dialog = window.show_shortcuts()
+    assert isinstance(dialog, ShortcutsDialog)
+    assert dialog.model.rowCount() == len(listed) > 10
+    dialog.reject()
+
+
+def test_the_guide_opens_beside_the_window_and_is_offered_once_where_someone_sees_it(
+        qtbot, window, monkeypatch):
+    from PySide6.QtGui import QGuiApplication
+
+    from ui.help.guide import GUIDE_OFFERED_KEY
+
+    guide = window.show_guide()
+    assert guide.isVisible() and not guide.isModal()
+    text = guide.browser.toPlainText()
+    assert "Your first incident" in text and "drill" in text and "Ctrl+N" in text
+    guide.close()
+    assert not window.offer_guide()                 # headless here (offscreen): never
+    assert not window.services.settings.value(GUIDE_OFFERED_KEY)
+    monkeypatch.setattr(QGuiApplication, "platformName", staticmethod(lambda: "xcb"))
+    assert window.offer_guide() and window.guide.isVisible()
+    window.guide.close()
+    assert not window.offer_guide()                 # once per computer

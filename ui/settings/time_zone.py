@@ -67,7 +67,10 @@ class TimeZoneDialog(QDialog):
         form.addRow("Now", self.preview)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setObjectName("timeZoneOk")
+        named(buttons.button(QDialogButtonBox.StandardButton.Ok), "timeZoneOk",
+              "Use this time zone")
+        named(buttons.button(QDialogButtonBox.StandardButton.Cancel), "timeZoneCancel",
+              "Keep the time zone as it was")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
