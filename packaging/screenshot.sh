@@ -12,5 +12,5 @@ trap 'rm -rf "$DATA"' EXIT
 export CLARION_DATA_DIR="$DATA"
 export QT_QPA_PLATFORM=xcb
 unset QT_QPA_PLATFORM_PLUGIN_PATH
-xvfb-run --auto-servernum --server-args="-screen 0 1600x1000x24" \
+xvfb-run --auto-servernum --server-args="-screen 0 1920x1080x24" \
     "$CLARION" demo --screenshot "$OUT"

@@ -462,11 +462,13 @@ class MainWindow(QMainWindow):
             state = settings.value(f"window/{key}")
             if isinstance(state, QByteArray) and not state.isEmpty():
                 splitter.restoreState(state)
+                splitter.setProperty("user_sized", True)   # a place chosen before: kept
 
     def _splitters(self) -> dict:  # type: ignore[type-arg]
         """The splitters of the workspaces built so far."""
         out = {"incidentsSplitter": self.incidents.splitter,
-               "incidentSplitter": self.incidents.view.splitter}
+               "incidentSplitter": self.incidents.view.splitter,
+               "clocksBodySplitter": self.incidents.view.body_splitter}
         if "stakeholders" in self._workspaces:
             out["stakeholdersSplitter"] = self._workspaces["stakeholders"].splitter
         if "composer" in self._workspaces:

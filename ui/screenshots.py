@@ -123,6 +123,11 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
     folder.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
     _save(window, folder / "incidents.png", saved)
+    size = window.size()
+    for width, height in ((1366, 768 - 30), (1920, 1080 - 30)):   # a laptop, a desktop
+        window.resize(width, height)
+        _save(window, folder / f"incident-{width}x{height + 30}.png", saved)
+    window.resize(size)
     _incident_clocks(window, folder / "incident-clocks.png", saved)
     _post_incident(window, folder / "post-incident.png", saved)
     dialog = window.new_incident()

@@ -111,27 +111,30 @@ class IncidentView(QWidget):
         self.note_edit = named(QPlainTextEdit(), "noteEdit", "Note or decision text")
         self.note_edit.setPlaceholderText("What happened, what was decided and why…")
         self.note_edit.setTabChangesFocus(True)
-        self.note_edit.setFixedHeight(60)
+        self.note_edit.setFixedHeight(self.note_edit.fontMetrics().lineSpacing() * 3 + 12)
         self.note_button = named(QPushButton("Add note"), "addNoteButton", "Add note")
         self.decision_button = named(QPushButton("Record decision"), "addDecisionButton",
                                      "Record decision")
         self.note_error = ErrorLabel("noteError")
-        notes_box = QGroupBox("Note or decision")
+        # under the timeline it adds to: the text beside its two buttons, always in view
+        notes_box = QWidget()
         notes_box.setObjectName("notesGroup")
         notes_layout = QVBoxLayout(notes_box)
-        notes_layout.addWidget(self.note_edit)
-        notes_layout.addWidget(self.note_error)
-        note_buttons = QHBoxLayout()
-        note_buttons.addStretch(1)
+        notes_layout.setContentsMargins(0, 0, 0, 0)
+        notes_row = QHBoxLayout()
+        notes_row.addWidget(self.note_edit, 1)
+        note_buttons = QVBoxLayout()
         note_buttons.addWidget(self.note_button)
         note_buttons.addWidget(self.decision_button)
-        notes_layout.addLayout(note_buttons)
+        note_buttons.addStretch(1)
+        notes_row.addLayout(note_buttons)
+        notes_layout.addLayout(notes_row)
+        notes_layout.addWidget(self.note_error)
 
         left_content = QWidget()
         left_layout = QVBoxLayout(left_content)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(facts_box)
-        left_layout.addWidget(notes_box)
         left_layout.addStretch(1)
         # scrolls on a short screen (a 768-pixel laptop) instead of pushing the window taller
         left = QScrollArea()
@@ -157,6 +160,9 @@ class IncidentView(QWidget):
         self.timeline_view.setModel(self.timeline_proxy)
         configure_table(self.timeline_view)
         self.timeline_view.setWordWrap(False)
+        # one line of text a row: more of the record in view on a short screen
+        self.timeline_view.verticalHeader().setDefaultSectionSize(
+            self.timeline_view.fontMetrics().height() + 8)
         header = self.timeline_view.horizontalHeader()
         header.setSectionResizeMode(TimelineModel.TIME, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(TimelineModel.KIND, QHeaderView.ResizeMode.ResizeToContents)
@@ -171,7 +177,7 @@ class IncidentView(QWidget):
         self.entry_detail.setObjectName("timelineEntryDetail")
         self.entry_detail.setWordWrap(True)
         self.entry_detail.setFrameShape(QFrame.Shape.StyledPanel)
-        self.entry_detail.setMinimumHeight(56)
+        self.entry_detail.setMinimumHeight(self.entry_detail.fontMetrics().lineSpacing() * 2 + 10)
         self.entry_detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.entry_detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.timeline_view.selectionModel().selectionChanged.connect(self._entry_selected)
@@ -191,6 +197,7 @@ class IncidentView(QWidget):
         right_layout.addLayout(filter_row)
         right_layout.addWidget(self.timeline_view, 1)
         right_layout.addWidget(self.entry_detail)
+        right_layout.addWidget(notes_box)
 
         # -- clocks (full width, above facts and timeline): due, overdue, proposed, required
         self.clocks = ClocksPanel(services)
@@ -227,6 +234,11 @@ class IncidentView(QWidget):
         self.body_splitter.setStretchFactor(0, 2)
         self.body_splitter.setStretchFactor(1, 5)
         self.body_splitter.setSizes([300, 510])
+        # fitted to the height (_fit_body) until the coordinator drags it or a saved place
+        # is restored (both set "user_sized")
+        self.body_splitter.splitterMoved.connect(
+            lambda *_a: self.body_splitter.setProperty("user_sized", True))
+        self.clocks_box = clocks_box
         layout.addWidget(self.body_splitter, 1)
 
         # -- wiring
@@ -246,6 +258,24 @@ class IncidentView(QWidget):
         self.timeline_proxy.rowsRemoved.connect(self._update_count)
         self.timeline_proxy.rowsInserted.connect(self._update_count)
         self.set_incident(None)
+
+    # -- fitting
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit_body()
+
+    def _fit_body(self) -> None:
+        """Due next takes 30 % of the height (no more than 320 px, no less than it needs);
+        the facts and the timeline the rest — on a 768-pixel laptop the timeline keeps 8
+        rows and the note buttons in view."""
+        if self.body_splitter.property("user_sized"):
+            return
+        total = sum(self.body_splitter.sizes())
+        if total <= 0:
+            return
+        clocks = max(self.clocks_box.minimumSizeHint().height(), min(320, int(total * 0.3)))
+        self.body_splitter.setSizes([clocks, max(0, total - clocks)])
 
     # -- showing
 
