@@ -309,3 +309,18 @@ def test_the_explanation_follows_the_row_and_goes_when_the_row_is_handled(
     assert "not reached yet" not in panel.detail.text()
     assert panel.detail.text() == "Select a row to see why it is due."
     assert not panel.compose_button.isEnabled()
+
+
+def test_a_due_rows_tooltip_holds_what_its_cells_cut(qtbot, window, services, people, frozen):
+    from PySide6.QtCore import Qt
+
+    cid, ids = people
+    inc = services.incidents.open(client_id=cid, title="VPN down", severity=Severity.SEV2,
+                                  detected_at=frozen.now())
+    panel = _show(qtbot, window, inc)
+    model = panel.model
+    r = next(r for r in range(model.rowCount()) if model.row_at(r).key == "acknowledgment")
+    row = model.row_at(r)
+    for column in range(model.columnCount()):
+        tip = model.data(model.index(r, column), Qt.ItemDataRole.ToolTipRole)
+        assert tip.startswith(f"{row.title} — {row.audience}\n") and "not reached yet" in tip

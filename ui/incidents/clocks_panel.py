@@ -61,8 +61,8 @@ class ClocksModel(DtoTableModel[ClockRow]):
             return (row.status, row.title, row.audience,
                     format_local(row.due_at, self.zone, now=self.now) if row.due_at else "—",
                     row.source)[col]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            tip = self.said(row)
+        if role == Qt.ItemDataRole.ToolTipRole:   # the whole row, whatever its cells cut
+            tip = f"{row.title} — {row.audience}\n{self.said(row)}"
             if row.due_at:
                 tip += f"\nDue {format_local(row.due_at, self.zone)}"
             if row.source_url:

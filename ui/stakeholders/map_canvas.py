@@ -193,6 +193,19 @@ class MapCanvas(QGraphicsView):
         self._pin_headers()
         self.zoom_changed.emit(self.zoom())
 
+    def fit_width(self) -> None:
+        """Every lane side by side in view (the map then scrolls down, not sideways); never
+        larger than life, never below the smallest zoom."""
+        rect = self.sceneRect()
+        width = self.viewport().width()
+        if rect.isEmpty() or width <= 0:
+            return
+        z = min(1.0, max(MIN_ZOOM, width / rect.width()))
+        self.resetTransform()
+        self.scale(z, z)
+        self._pin_headers()
+        self.zoom_changed.emit(self.zoom())
+
     def fit_all(self) -> None:
         rect = self.sceneRect()
         if rect.isEmpty():

@@ -15,6 +15,8 @@ Ctrl++ / Ctrl+- / Ctrl+0) and switches to one-line compact cards for big maps.
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -116,6 +118,7 @@ class StakeholderMapView(QWidget):
         layout.addWidget(line)
         layout.addWidget(self.view, 1)
         self._stakeholders: list[StakeholderDTO] = []
+        self._opened_fitted = False   # the first map shown with people in it opens fitted
         self.set_stakeholders([])
 
     # --- the API the workspace uses -------------------------------------------------------------
@@ -128,6 +131,21 @@ class StakeholderMapView(QWidget):
             self._auto_compact = auto
             self._compact_override = None
         self._rebuild()
+        self._open_fitted()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self._open_fitted()
+
+    def _open_fitted(self) -> None:
+        """The first time the map is on screen with people in it: if its lanes run past the
+        right edge, zoom out until they all show side by side (once: the zoom is the
+        coordinator's after that)."""
+        if self._opened_fitted or not self._stakeholders or not self.isVisible():
+            return
+        self._opened_fitted = True
+        if self.view.sceneRect().width() * self.view.zoom() > self.view.viewport().width():
+            self.view.fit_width()
 
     def select(self, stakeholder_id: int | None) -> None:
         """Select (and reveal) a card without emitting stakeholder_selected."""
