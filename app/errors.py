@@ -30,3 +30,9 @@ class TransitionRefused(ClarionError):
 
 class NotFound(ClarionError):
     pass
+
+
+def too_long(what: str, limit: int, length: int) -> str:
+    """The one wording of a length limit: the number checked is the number said ("The name
+    is at most 200 characters; this one has 250.")."""
+    return f"{what} is at most {limit:,} characters; this one has {length:,}."

@@ -18,7 +18,7 @@ from app.clock import Clock, ensure_utc
 from app.clocks.regulatory import load_rules
 from app.domain.enums import ClockTrigger, DeliveryState, Phase, TimelineKind
 from app.domain.models import Delivery, Incident, Message, TimelineEntry
-from app.errors import ClarionError, NotFound, ValidationError
+from app.errors import ClarionError, NotFound, ValidationError, too_long
 from app.incidents.lifecycle import _default_actor, entry_dto
 from app.storage.engine import Store
 from app.clocks.wording import utc_text
@@ -59,7 +59,7 @@ class ClockActions:
                                                    "trigger when it has happened."})
         note = (note or "").strip()
         if len(note) > 2000:
-            raise ValidationError({"note": "Keep the note under 2,000 characters."})
+            raise ValidationError({"note": too_long("The note", 2000, len(note))})
         with self.store.session() as session, session.begin():
             self._writable(session, incident_id)
             when = utc_text(effective_at)   # shown in the reader's zone (app/clocks/wording.py)

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from app.clocks.wording import hm_utc
 from app.domain.enums import Category, ImpactFlag, Phase, Severity, StrEnum
-from app.errors import ValidationError
+from app.errors import ValidationError, too_long
 from app.messages.library import TYPES as TEMPLATE_TYPES
 from app.paths import resource
 
@@ -102,7 +102,7 @@ def validate_rule(values: Mapping[str, object]) -> tuple[EscalationRule | None, 
     if _empty(name) or not isinstance(name, str):
         errors["name"] = "A rule needs a name the coordinator understands."
     elif len(name) > MAX_NAME:
-        errors["name"] = f"Keep the name under {MAX_NAME} characters."
+        errors["name"] = too_long("The name", MAX_NAME, len(name))
 
     trigger: EscalationTrigger | None = None
     try:

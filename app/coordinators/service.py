@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from app.clock import Clock
 from app.domain.models import Coordinator, RecordMeta, TimelineEntry
-from app.errors import ClarionError, NotFound, ValidationError
+from app.errors import ClarionError, NotFound, ValidationError, too_long
 
 NAME_MAX = 200
 ROLE_MAX = 200
@@ -105,9 +105,9 @@ def validate(name: str, email: str = "", phone: str = "", role_note: str = "",
     if not clean["name"]:
         errors["name"] = "Enter the coordinator's name."
     elif len(clean["name"]) > NAME_MAX:
-        errors["name"] = f"Keep the name under {NAME_MAX} characters."
+        errors["name"] = too_long("The name", NAME_MAX, len(clean["name"]))
     if len(clean["role_note"]) > ROLE_MAX:
-        errors["role_note"] = f"Keep the role note under {ROLE_MAX} characters."
+        errors["role_note"] = too_long("The role note", ROLE_MAX, len(clean["role_note"]))
     for field, normalise in (("email", normalise_email),
                              ("phone", lambda v: normalise_phone(v, region))):
         if clean[field]:

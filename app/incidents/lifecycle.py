@@ -17,7 +17,9 @@ from app.clock import Clock, ensure_utc
 from app.domain.dto import FACT_LABELS, Facts, IncidentDTO, TimelineEntryDTO
 from app.domain.enums import ImpactFlag, Phase, Severity, TimelineKind
 from app.domain.models import Client, Incident, TimelineEntry
-from app.errors import ClarionError, ConfirmationRequired, NotFound, TransitionRefused, ValidationError
+from app.errors import (
+    ClarionError, ConfirmationRequired, NotFound, TransitionRefused, ValidationError, too_long,
+)
 from app.storage.engine import Store
 
 TITLE_MAX = 200
@@ -126,9 +128,9 @@ def validate_facts(facts: Facts, detected_at: datetime) -> tuple[Facts, dict[str
     workaround, qualifier = _clean_text(facts.workaround), _clean_text(facts.eta_qualifier)
     for name, value in (("status", status), ("impact", impact), ("workaround", workaround)):
         if len(value) > TEXT_MAX:
-            errors[name] = f"Keep this under {TEXT_MAX} characters (it has {len(value)})."
+            errors[name] = too_long("This", TEXT_MAX, len(value))
     if len(qualifier) > TITLE_MAX:
-        errors["eta_qualifier"] = f"Keep the ETA qualifier under {TITLE_MAX} characters."
+        errors["eta_qualifier"] = too_long("The ETA qualifier", TITLE_MAX, len(qualifier))
     services: list[str] = []
     seen: set[str] = set()
     for raw in facts.affected_services:
@@ -160,8 +162,7 @@ def validate_new_incident(title: str, detected_at: datetime | None, now: datetim
     if not clean_title:
         errors["title"] = "Give the incident a title (what is affected, in a few words)."
     elif len(clean_title) > TITLE_MAX:
-        errors["title"] = (f"A title is at most {TITLE_MAX} characters; this one has "
-                           f"{len(clean_title):,}.")
+        errors["title"] = too_long("A title", TITLE_MAX, len(clean_title))
     if detected_at is None:
         errors["detected_at"] = "Say when the incident was detected."
         detected = now
@@ -267,8 +268,8 @@ class IncidentService:
                 raise ValidationError({"final_status": "Say what is true now that it is "
                                                        "resolved."})
             if len(final) > TEXT_MAX:
-                raise ValidationError({"final_status": f"Keep it under {TEXT_MAX} characters "
-                                                       f"(it has {len(final)})."})
+                raise ValidationError({"final_status": too_long("The final status", TEXT_MAX,
+                                                                len(final))})
         entries = []
         with self.store.session() as session, session.begin():
             incident = self._load(session, incident_id)
@@ -440,7 +441,7 @@ class IncidentService:
             raise ValidationError({"text": f"Write the {noun} before adding it."})
         if len(clean) > TEXT_MAX:
             raise ValidationError(
-                {"text": f"Keep a {noun} under {TEXT_MAX} characters (it has {len(clean)})."})
+                {"text": too_long(f"A {noun}", TEXT_MAX, len(clean))})
         with self.store.session() as session, session.begin():
             incident = self._load(session, incident_id)
             entry = self._append(session, incident, kind, clean, {})

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from app.errors import ValidationError
+from app.errors import ValidationError, too_long
 from app.sending.channels.defaults import (
     EMAIL_DEFAULT_CONCURRENCY,
     SMS_DEFAULT_CONCURRENCY,
@@ -86,7 +86,7 @@ def _text(settings: dict[str, Any], key: str, errors: dict[str, str], what: str,
         errors[key] = f"The {what} cannot contain line breaks or control characters."
         return ""
     if len(value) > limit:
-        errors[key] = f"Keep the {what} under {limit} characters."
+        errors[key] = too_long(f"The {what}", limit, len(value))
         return ""
     return value
 
@@ -319,7 +319,7 @@ def validate_settings(kind: str, settings: dict[str, Any] | None, secret: str | 
         errors[SECRET_FIELD] = "The secret must be text."
         secret = None
     if secret is not None and len(secret) > SECRET_MAX:
-        errors[SECRET_FIELD] = f"Keep it under {SECRET_MAX} characters."
+        errors[SECRET_FIELD] = too_long("It", SECRET_MAX, len(secret))
         secret = None
 
     action: SecretAction = "keep"

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.sending.channels.base import AccountDTO
 from app.clock import Clock
 from app.domain.models import ChannelAccount
-from app.errors import NotFound, ValidationError
+from app.errors import NotFound, ValidationError, too_long
 from app.events import EventBus
 from app.sending.account_settings import (  # noqa: F401 - re-exported for the UI
     DRILL, DRILL_NAME, EMAIL, KIND_LABELS, KINDS, NAME_MAX, SECRET_FIELD, SECRET_LABELS, SMS,
@@ -259,7 +259,7 @@ class AccountService:
         if not clean:
             errors["name"] = "Enter a name for this account."
         elif len(clean) > NAME_MAX:
-            errors["name"] = f"Keep the name under {NAME_MAX} characters."
+            errors["name"] = too_long("The name", NAME_MAX, len(clean))
         else:
             for other_id, other in session.execute(
                     select(ChannelAccount.id, ChannelAccount.name)):

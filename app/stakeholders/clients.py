@@ -10,7 +10,7 @@ from app.events import CLIENTS_CHANGED, EventBus
 from app.domain.dto import ClientDTO, ClientSettings, ResponsibilityDTO
 from app.domain.enums import Communicator, Regime, Scenario
 from app.domain.models import Client, Responsibility
-from app.errors import NotFound, ValidationError
+from app.errors import NotFound, ValidationError, too_long
 from app.storage.engine import Store
 
 DEFAULT_ORGANISATION = "My organisation"
@@ -56,7 +56,7 @@ def validate_client_settings(settings: ClientSettings) -> ClientSettings:
     if not name:
         errors["name"] = "Enter the organisation's name."
     elif len(name) > 200:
-        errors["name"] = "Keep the name under 200 characters."
+        errors["name"] = too_long("The name", 200, len(name))
     tz = (settings.time_zone or "").strip()
     try:
         ZoneInfo(tz)
@@ -161,7 +161,7 @@ def set_matrix(store: Store, client_id: int, rows: list[ResponsibilityDTO]) -> d
             continue
         audience = (row.audience or "").strip()
         if len(audience) > 1000:
-            errors[scenario] = "Keep “to whom” under 1000 characters."
+            errors[scenario] = too_long("“To whom”", 1000, len(audience))
             continue
         clean.append(ResponsibilityDTO(scenario, communicator, audience))
     if errors:

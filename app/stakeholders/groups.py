@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app import events as ev
 from app.domain.dto import GroupDTO
 from app.domain.models import Client, Group, GroupMember, Stakeholder
-from app.errors import NotFound, ValidationError
+from app.errors import NotFound, ValidationError, too_long
 from app.storage.engine import Store
 
 from app.events import GROUPS_CHANGED  # noqa: E402,F401 - the topic, named here too
@@ -192,7 +192,7 @@ class GroupService:
         if not clean:
             raise ValidationError({"name": "Give the group a name."})
         if len(clean) > 200:
-            raise ValidationError({"name": "Keep the group name under 200 characters."})
+            raise ValidationError({"name": too_long("A group name", 200, len(clean))})
         return clean
 
     @staticmethod

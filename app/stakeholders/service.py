@@ -16,7 +16,7 @@ from app.clock import Clock
 from app.domain.dto import ContactPointData, StakeholderData, StakeholderDTO
 from app.domain.enums import CATEGORY_DEFAULTS, Category, Channel, DetailLevel, TimingNeed
 from app.domain.models import Client, ContactPoint, GroupMember, Stakeholder
-from app.errors import NotFound, ValidationError
+from app.errors import NotFound, ValidationError, too_long
 from app.storage.engine import Store
 
 NAME_MAX = 200
@@ -104,10 +104,10 @@ def validate_stakeholder(data: StakeholderData, region: str) -> StakeholderData:
     if not name:
         errors["name"] = "Enter the stakeholder's name."
     elif len(name) > NAME_MAX:
-        errors["name"] = f"Keep the name under {NAME_MAX} characters."
+        errors["name"] = too_long("The name", NAME_MAX, len(name))
     role = " ".join((data.role or "").split())
     if len(role) > NAME_MAX:
-        errors["role"] = f"Keep the role under {NAME_MAX} characters."
+        errors["role"] = too_long("The role", NAME_MAX, len(role))
     category = _enum_value(Category, data.category, "category", "category", errors)
     if category is None and "category" not in errors:
         errors["category"] = "Choose a category."
@@ -130,9 +130,9 @@ def validate_stakeholder(data: StakeholderData, region: str) -> StakeholderData:
                     f"Maximum silence must be between 1 and {MAX_SILENCE_LIMIT} minutes.")
     need = data.information_need
     if need is not None and len(need) > TEXT_MAX:
-        errors["information_need"] = f"Keep the information need under {TEXT_MAX} characters."
+        errors["information_need"] = too_long("The information need", TEXT_MAX, len(need))
     if len(data.notes or "") > TEXT_MAX:
-        errors["notes"] = f"Keep the notes under {TEXT_MAX} characters."
+        errors["notes"] = too_long("The notes", TEXT_MAX, len(data.notes or ""))
 
     contacts: list[ContactPointData] = []
     seen: set[tuple[str, str]] = set()
@@ -153,7 +153,7 @@ def validate_stakeholder(data: StakeholderData, region: str) -> StakeholderData:
         seen.add((channel, address.casefold()))
         label = (cp.label or "").strip()
         if len(label) > LABEL_MAX:
-            errors[f"contacts.{i}.label"] = f"Keep the label under {LABEL_MAX} characters."
+            errors[f"contacts.{i}.label"] = too_long("The label", LABEL_MAX, len(label))
         try:
             priority = int(cp.priority)
         except (TypeError, ValueError):

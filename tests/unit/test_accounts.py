@@ -980,7 +980,8 @@ def test_an_account_needs_a_name(accounts, memory_keyring, name, words):
 def test_a_name_is_kept_short_and_unique_whatever_its_case(accounts, memory_keyring):
     from app.sending.accounts import NAME_MAX
     long = refused(accounts, memory_keyring, "email", "x" * (NAME_MAX + 1), email())
-    assert long.errors["name"] == f"Keep the name under {NAME_MAX} characters."
+    assert long.errors["name"] == (f"The name is at most {NAME_MAX} characters; this one "
+                                   f"has {NAME_MAX + 1}.")
     first = accounts.create("email", "  Main   relay ", email())
     assert first.name == "Main relay" and first.paused_reason == ""   # a new account is live
     accounts.create("sms", "Texts", sms(), secret="token")
