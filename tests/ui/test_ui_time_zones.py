@@ -23,11 +23,17 @@ def berlin_desk(monkeypatch):
     time.tzset()
 
 
-def test_an_incidents_times_are_the_clients_and_the_list_the_desks(qtbot, berlin_desk, window,
-                                                                    services):
+def pacific_client(services):  # type: ignore[no-untyped-def]
+    """The first client, moved to Los Angeles (the machine is in Berlin: berlin_desk)."""
     client = list_clients(services.store)[0]
     save_client(services.store, services.clock,
                 replace(settings_of(client), time_zone="America/Los_Angeles"), client.id)
+    return client
+
+
+def test_an_incidents_times_are_the_clients_and_the_list_the_desks(qtbot, berlin_desk, window,
+                                                                    services):
+    client = pacific_client(services)
     now = services.clock.now()
     pacific = now.astimezone(zone_named("America/Los_Angeles")).tzname()   # PST or PDT
     berlin = now.astimezone().tzname()                                       # CET or CEST
@@ -59,9 +65,7 @@ def test_the_facts_times_are_edited_in_the_clients_zone(qtbot, berlin_desk, wind
 
     from app.domain.dto import Facts
 
-    client = list_clients(services.store)[0]
-    save_client(services.store, services.clock,
-                replace(settings_of(client), time_zone="America/Los_Angeles"), client.id)
+    client = pacific_client(services)
     now = services.clock.now().replace(second=0, microsecond=0)
     eta = now + timedelta(hours=2)
     inc = services.incidents.open(client_id=client.id, title="Portal down",
@@ -89,9 +93,7 @@ def test_a_trigger_is_recorded_at_the_clients_clock_time(qtbot, berlin_desk, win
 
     from ui.incidents.clock_dialogs import TriggerDialog
 
-    client = list_clients(services.store)[0]
-    save_client(services.store, services.clock,
-                replace(settings_of(client), time_zone="America/Los_Angeles"), client.id)
+    client = pacific_client(services)
     now = services.clock.now()
     inc = services.incidents.open(client_id=client.id, title="Breach",
                                   severity=Severity.SEV1, detected_at=now - timedelta(hours=3))
@@ -116,9 +118,7 @@ def test_due_next_says_why_in_the_clients_zone(qtbot, berlin_desk, window, servi
 
     from PySide6.QtCore import Qt
 
-    client = list_clients(services.store)[0]
-    save_client(services.store, services.clock,
-                replace(settings_of(client), time_zone="America/Los_Angeles"), client.id)
+    client = pacific_client(services)
     now = services.clock.now()
     since = now - timedelta(minutes=7)
     inc = services.incidents.open(client_id=client.id, title="Portal down",
@@ -161,9 +161,7 @@ def test_the_coordinator_chooses_a_zone_for_times_across_clients(qtbot, berlin_d
     from tests.outbox_support import add_message, people
     from ui.services import DISPLAY_ZONE_KEY
 
-    client = list_clients(services.store)[0]
-    save_client(services.store, services.clock,
-                replace(settings_of(client), time_zone="America/Los_Angeles"), client.id)
+    client = pacific_client(services)
     now = services.clock.now()
     tokyo = now.astimezone(zone_named("Asia/Tokyo")).tzname()               # JST
     pacific = now.astimezone(zone_named("America/Los_Angeles")).tzname()
@@ -205,9 +203,7 @@ def test_a_new_reminder_stores_utc_and_reads_in_the_clients_zone(qtbot, berlin_d
 
     from PySide6.QtCore import Qt
 
-    client = list_clients(services.store)[0]
-    save_client(services.store, services.clock,
-                replace(settings_of(client), time_zone="America/Los_Angeles"), client.id)
+    client = pacific_client(services)
     now = services.clock.now()
     inc = services.incidents.open(client_id=client.id, title="Portal down",
                                   severity=Severity.SEV2, detected_at=now - timedelta(hours=1))
@@ -236,9 +232,7 @@ def test_the_composer_writes_the_clients_times_with_their_abbreviation(qtbot, be
     from app.domain.dto import Facts
     from app.domain.dto import ContactPointData, StakeholderData
 
-    client = list_clients(services.store)[0]
-    save_client(services.store, services.clock,
-                replace(settings_of(client), time_zone="America/Los_Angeles"), client.id)
+    client = pacific_client(services)
     services.stakeholders.create(StakeholderData(
         client_id=client.id, name="Ana", category="affected_users",
         contacts=(ContactPointData("email", "ana@example.com", 1),)))
