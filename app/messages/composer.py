@@ -25,6 +25,7 @@ from app.messages.sandbox import (
     f_datetime,
     f_join_and,
 )
+from app.sending.channels.wire import line_break_in
 
 SEVERITY_LABELS = {"SEV1": "critical", "SEV2": "major", "SEV3": "minor", "SEV4": "low"}
 from app.events import MESSAGES_CHANGED  # noqa: E402,F401 - the topic, named here too
@@ -272,9 +273,10 @@ def queue_message(store, clock: Clock, events: ev.EventBus | None, *,  # type: i
                                     recipient_context(r, (roles or {}).get(r.stakeholder_id, "")),
                                     inputs)
             out = render(source, context)
-        if "\n" in out.subject or "\r" in out.subject:
-            raise ValidationError({"subject": f"The {variant} subject has a line break; a "
-                                              "subject must be one line."})
+        found = line_break_in(out.subject)
+        if found:
+            raise ValidationError({"subject": f"The {variant} subject has a line break — "
+                                              f"{found}; a subject must be one line."})
         if channel == "email" and not out.subject.strip():
             raise ValidationError({"subject": f"The {variant} subject is empty."})
         keys.add(key)

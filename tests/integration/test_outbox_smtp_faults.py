@@ -228,3 +228,29 @@ def test_the_command_line_flush_ends_its_smtp_sessions_with_quit(tmp_path, monke
     assert len(recorder.received) == len(FINE)
     sessions = heard.count(b"EHLO ") + heard.count(b"HELO ")
     assert sessions >= 1 and heard.count(b"QUIT\r\n") == sessions
+
+
+def test_the_command_line_says_why_an_account_was_paused(tmp_path, monkeypatch, memory_keyring,
+                                                         capsys, cert):
+    """Issue 18: not just "account paused" — the relay's own words, and what to do."""
+    from app.clock import SystemClock
+    from app.config import AppConfig
+    from app.storage import Store
+    from ui.cli.outbox import outbox_command
+
+    monkeypatch.setenv("CLARION_DATA_DIR", str(tmp_path))
+    recorder = Recorder(login_reply="535 5.7.8 Error: authentication failed: bad password")
+    with smtp_server(recorder, cert) as server:
+        config = AppConfig.from_env()
+        config.ensure_dirs()
+        store = Store.open(config.db_path)
+        clock = SystemClock()
+        incident, _pool, _outbox = setup(store, clock, server.port, cert)
+        queue(store, clock, incident.id, FINE)
+        store.dispose()
+        assert outbox_command("flush", demo=False) == 0
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if x.startswith("account paused: Relay — "))
+    assert "535 5.7.8 Error: authentication failed: bad password" in line
+    assert line.endswith("(fix it under Settings → Sending accounts, then resume it there)")
+    assert recorder.received == []

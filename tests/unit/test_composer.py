@@ -360,14 +360,24 @@ def test_nothing_is_written_when_one_variant_fails(store, frozen_clock, incident
     assert counts(store) == before
 
 
-def test_a_subject_with_a_line_break_is_refused(store, frozen_clock, incident, la_client, people):
+@pytest.mark.parametrize("subject, words", [
+    ("Hi\r\nBcc: evil@example.com", "a carriage return (CR)"),
+    ("Portal down\x0bupdate 2", "a vertical tab (U+000B: how Word pastes a line break)"),
+    ("Portal down\u2028update 2", "a line separator (U+2028)"),
+])
+def test_a_subject_with_a_line_break_is_refused_naming_it(store, frozen_clock, incident,
+                                                          la_client, people, subject, words):
+    """Issue 18: every line break a reader would break the subject at, refused when queued
+    (not at send time), the message naming the character."""
     recipients = resolve_recipients(store, la_client.id, categories=["affected_users"])
     before = counts(store)
-    with pytest.raises(ValidationError, match="line break"):
+    with pytest.raises(ValidationError) as refused:
         queue_message(store, frozen_clock, None, incident=incident, client=la_client,
                       template_type="status_update", templates=templates_for("simple"),
                       recipients=recipients, sender=Sender("Dana", "Harbor IT"),
-                      overrides={"simple/email": Rendered("Hi\r\nBcc: evil@example.com", "x", "")})
+                      overrides={"simple/email": Rendered(subject, "x", "")})
+    assert refused.value.errors["subject"] == (
+        f"The simple/email subject has a line break — {words}; a subject must be one line.")
     assert counts(store) == before
 
 

@@ -202,7 +202,19 @@ def test_an_internationalised_address_is_written_as_utf8_never_as_encoded_words(
 def test_a_line_break_in_any_header_value_refuses_the_message_by_name(field, label):
     with pytest.raises(Unbuildable) as refused:
         prepared_sender()._prepare(outgoing(**{field: "x\r\nBcc: all@example.com"}))
-    assert str(refused.value) == (f"The {label} contains a line break (CR/LF): refused, "
+    assert str(refused.value) == (f"The {label} contains a line break — a carriage return "
+                                  f"(CR): refused, nothing was sent.")
+
+
+@pytest.mark.parametrize("char, words", [
+    ("\x0b", "a vertical tab (U+000B: how Word pastes a line break)"),
+    ("\u2028", "a line separator (U+2028)"), ("\u2029", "a paragraph separator (U+2029)"),
+    ("\x85", "a next-line character (U+0085)"), ("\x0c", "a form feed (U+000C)"),
+    ("\n", "a line feed (LF)")])
+def test_every_kind_of_line_break_in_a_subject_is_refused_by_name(char, words):
+    with pytest.raises(Unbuildable) as refused:
+        prepared_sender()._prepare(outgoing(subject=f"Portal down{char}update 2"))
+    assert str(refused.value) == (f"The subject contains a line break — {words}: refused, "
                                   f"nothing was sent.")
 
 
@@ -330,5 +342,27 @@ def test_stored_bytes_are_sent_as_they_are_but_the_envelope_address_is_still_che
     assert sender._prepare(outgoing(wire=b"stored bytes")).body == b"stored bytes"
     with pytest.raises(Unbuildable) as refused:
         sender._prepare(outgoing(address="ada@example.com\r\nRCPT TO:<x@y>", wire=b"stored"))
-    assert str(refused.value) == ("The address contains a line break (CR/LF): refused, "
-                                  "nothing was sent.")
+    assert str(refused.value) == ("The address contains a line break — a carriage return "
+                                  "(CR): refused, nothing was sent.")
+
+
+def test_a_message_that_cannot_be_built_fails_with_its_reason_not_unknown(monkeypatch):
+    """Issue 18: whatever stops the bytes being built happens before the network — the
+    delivery failed, with the reason; nothing went out, so it is never "unknown"."""
+    import asyncio
+    from collections import deque
+
+    from app.sending.channels.base import go_ahead
+    from app.sending.channels.email import _Batch
+
+    sender = prepared_sender()
+
+    def broken(message):  # e.g. a header the standard library refuses
+        raise ValueError("Header values may not contain linefeed or carriage return characters")
+
+    monkeypatch.setattr(sender, "_prepare", broken)
+    outcome, session = asyncio.run(sender._deliver(outgoing(), None, _Batch(deque()), go_ahead))
+    assert session is None                      # no connection was opened for it
+    assert (outcome.result, outcome.detail) == (
+        PERMANENT, "The message cannot be built: Header values may not contain linefeed or "
+                   "carriage return characters; nothing was sent.")

@@ -64,8 +64,11 @@ def outbox_command(action: str, demo: bool, as_name: str | None = None,
                       f"started; back in the queue")
             print(f"claimed {report.claimed}: sent {report.sent}, waiting to retry "
                   f"{report.retry_wait}, failed {report.failed}, unknown {report.unknown}")
-            for name in report.paused_accounts:
-                print(f"account paused: {name}", file=sys.stderr)
+            reasons = {a.name: a.paused_reason for a in pool.accounts.list()}
+            for name in report.paused_accounts:   # and why: the server's own words
+                why = reasons.get(name) or "paused"
+                print(f"account paused: {name} — {why} (fix it under Settings → Sending "
+                      f"accounts, then resume it there)", file=sys.stderr)
         for state, count in outbox.counts().items():
             if count:
                 print(f"{state:<11} {count}")

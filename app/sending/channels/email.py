@@ -538,6 +538,9 @@ class EmailSender:
             prepared = self._prepare(message)
         except Unbuildable as exc:
             return SendOutcome(message.delivery_id, PERMANENT, str(exc)), session
+        except (ValueError, UnicodeError) as exc:   # any other header problem: nothing left
+            return SendOutcome(message.delivery_id, PERMANENT,  # here, so it is no "unknown"
+                               f"The message cannot be built: {exc}; nothing was sent."), session
         while True:
             if session is not None and (not session.alive
                                         or session.carried >= self.per_connection):

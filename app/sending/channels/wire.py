@@ -31,14 +31,35 @@ class Unbuildable(Exception):
     """The message cannot be put on the wire; str() says why, to the coordinator."""
 
 
+# Every character Python (and mail readers) take as the end of a line, in words: a subject or
+# a header must be one line, and a break pasted from Word is a vertical tab, not CR/LF.
+LINE_BREAKS = {
+    "\n": "a line feed (LF)", "\r": "a carriage return (CR)",
+    "\x0b": "a vertical tab (U+000B: how Word pastes a line break)",
+    "\x0c": "a form feed (U+000C)", "\x1c": "a file separator (U+001C)",
+    "\x1d": "a group separator (U+001D)", "\x1e": "a record separator (U+001E)",
+    "\x85": "a next-line character (U+0085)", "\u2028": "a line separator (U+2028)",
+    "\u2029": "a paragraph separator (U+2029)",
+}
+
+
+def line_break_in(value: str) -> str:
+    """The first line break in the value, in words ("" when there is none)."""
+    for ch in value:
+        if ch in LINE_BREAKS:
+            return LINE_BREAKS[ch]
+    return ""
+
+
 def has_line_break(value: str) -> bool:
-    return "\r" in value or "\n" in value
+    return bool(line_break_in(value))
 
 
 def refuse_line_breaks(*labelled: tuple[str, str]) -> None:
     for label, value in labelled:
-        if has_line_break(value):
-            raise Unbuildable(f"The {label} contains a line break (CR/LF): refused, "
+        found = line_break_in(value)
+        if found:
+            raise Unbuildable(f"The {label} contains a line break — {found}: refused, "
                               f"nothing was sent.")
 
 
