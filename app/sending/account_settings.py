@@ -55,7 +55,7 @@ def new_account_defaults(kind: str) -> dict[str, Any]:
 
 
 EMAIL_KEYS = ("host", "port", "security", "ca_file", "username", "from_address", "from_name",
-              "reply_to", "concurrency", "timeout")
+              "reply_to", "local_hostname", "concurrency", "timeout")
 SMS_KEYS = ("base_url", "account_sid", "from_number", "messaging_service_sid", "concurrency",
             "poll_status")
 WEBHOOK_KEYS = ("label",)
@@ -223,12 +223,30 @@ def _validate_email(s: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]
             reply_to = _email(reply_to)
         except ValueError as exc:
             errors["reply_to"] = f"Not a valid email address: {exc}"
+    helo = _text(s, "local_hostname", errors, "EHLO name", 253)
+    if helo and "local_hostname" not in errors:
+        named = normalise_host(helo)
+        if named is None or ("." not in named and ":" not in named
+                             and named not in LOCAL_HOSTS):
+            errors["local_hostname"] = (f"“{helo}” is not a fully qualified host name (like "
+                                        f"desk1.example.com): relays refuse a bare name.")
+        else:
+            helo = f"[{named}]" if _is_ip(named) else named   # an address literal, RFC 5321
     concurrency = _int(s, "concurrency", errors, "concurrency limit", CONCURRENCY_RANGE,
                        EMAIL_DEFAULT_CONCURRENCY)
     timeout = _int(s, "timeout", errors, "timeout (seconds)", TIMEOUT_RANGE, DEFAULT_TIMEOUT)
     return {"host": host, "port": port, "security": security, "ca_file": ca_file,
             "username": username, "from_address": from_address, "from_name": from_name,
-            "reply_to": reply_to, "concurrency": concurrency, "timeout": timeout}
+            "reply_to": reply_to, "local_hostname": helo, "concurrency": concurrency,
+            "timeout": timeout}
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _validate_sms(s: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:

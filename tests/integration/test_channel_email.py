@@ -1009,3 +1009,34 @@ def test_each_message_waits_for_its_start_mark_before_mail_from_and_a_refusal_st
     assert [(o.delivery_id, o.result) for o in outcomes] == [(1, SENT), (2, SENT), (3, SENT)]
     assert sorted(recorder.message_ids()) == sorted(m.email_message_id for m in messages[:3])
     assert recorder.rcpt_seen == [m.address for m in messages[:3]]
+
+
+def test_a_relay_refusing_the_ehlo_name_at_rcpt_pauses_the_account_with_its_words(cert):
+    """Issue 18: Postfix's reject_non_fqdn_helo_hostname answers at RCPT — about the session,
+    not the recipient. Every message would fail one by one; the account is refused instead,
+    with the relay's words and what to set."""
+    words = "504 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname"
+    messages = [outgoing(n) for n in range(1, 4)]
+    recorder = Recorder(rcpt_faults={messages[0].address: words})
+    with smtp_server(recorder, cert) as server:
+        account = email_account(server.port, ca_file=cert.cert, concurrency=1,
+                                local_hostname="vm.example.com")
+        outcomes = send_all(EmailSender(account, PASSWORD), messages)
+    first = outcomes[messages[0].delivery_id]
+    assert first.result == AUTH_FAILED
+    assert words in first.detail and "EHLO name 'vm.example.com'" in first.detail
+    assert {o.result for o in outcomes.values()} == {AUTH_FAILED}   # the rest wait, unsent
+    assert recorder.received == []
+
+
+def test_the_default_ehlo_name_is_fully_qualified(monkeypatch):
+    import socket
+
+    from app.sending.channels.email import default_helo_name
+
+    monkeypatch.setattr(socket, "getfqdn", lambda: "desk1.harbor.example")
+    assert default_helo_name("alerts@example.com") == "desk1.harbor.example"
+    monkeypatch.setattr(socket, "getfqdn", lambda: "vm")          # a bare name: refused by
+    assert default_helo_name("alerts@harbor.example") == "harbor.example"   # many relays
+    monkeypatch.setattr(socket, "getfqdn", lambda: "vm.localdomain")
+    assert default_helo_name("alerts@harbor.example") == "harbor.example"

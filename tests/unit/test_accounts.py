@@ -86,9 +86,27 @@ def test_email_defaults(accounts, memory_keyring):
     assert dto.settings == {
         "host": "smtp.example.com", "port": 587, "security": "starttls", "ca_file": "",
         "username": "", "from_address": "alerts@example.com", "from_name": "",
-        "reply_to": "", "concurrency": 8, "timeout": 30}
+        "reply_to": "", "local_hostname": "", "concurrency": 8, "timeout": 30}
     assert accounts.get(dto.id) == dto
     assert accounts.secret_of(dto.id) is None  # no user name: no password needed
+
+
+@pytest.mark.parametrize("given, kept", [
+    ("desk1.harbor.example", "desk1.harbor.example"),
+    ("Desk1.Harbor.Example.", "desk1.harbor.example"),
+    ("192.0.2.7", "[192.0.2.7]"), ("[2001:db8::7]", "[2001:db8::7]"), ("", "")])
+def test_the_ehlo_name_is_a_fully_qualified_name_or_an_address(accounts, memory_keyring,
+                                                               given, kept):
+    """Issue 18: relays refuse a bare EHLO name (Postfix reject_non_fqdn_helo_hostname)."""
+    dto = accounts.create("email", f"Relay {given}", email(local_hostname=given))
+    assert dto.settings["local_hostname"] == kept
+
+
+@pytest.mark.parametrize("given", ["vm", "desk 1.example.com", "desk1.example.com\r\nX"])
+def test_a_bare_or_broken_ehlo_name_is_refused_next_to_its_field(accounts, memory_keyring,
+                                                                 given):
+    errors = refused(accounts, memory_keyring, "email", "Relay", email(local_hostname=given))
+    assert "local_hostname" in errors.errors
 
 
 @pytest.mark.parametrize("security, host, port", [

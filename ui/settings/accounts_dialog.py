@@ -34,6 +34,8 @@ FIELDS: dict[str, list[tuple[str, str, str, Any]]] = {
               ("from_address", "From address", "line", "incidents@example.com"),
               ("from_name", "From name", "line", "IT Service Desk"),
               ("reply_to", "Reply-To", "line", "optional"),
+              ("local_hostname", "EHLO name", "line",
+               "empty: this computer's full name, else the from address's domain"),
               ("concurrency", "Connections at once", "int", (1, 20)),
               ("timeout", "Timeout (seconds)", "int", (5, 300))],
     "sms": [("base_url", "Provider URL", "line", "https://api.twilio.com"),

@@ -6,7 +6,8 @@ Account settings (AccountDTO.settings):
     ca_file (optional CA certificate for a relay signed by an internal CA),
     username (optional: no AUTH without one), from_address, from_name, reply_to,
     concurrency (connections in parallel, default 8), timeout (seconds, default 30),
-    messages_per_connection (default 100), local_hostname (EHLO name, default this host's name).
+    messages_per_connection (default 100), local_hostname (the EHLO name; default this computer's
+    fully qualified name, else the from address's domain: relays refuse a bare "vm").
 The password is given to the constructor (it lives in the keyring, never in settings).
 
 Certificates are always verified (hostname included). Credentials are sent only over TLS. With
@@ -83,6 +84,22 @@ class _AccountProblem(Exception):
 
 class _Unreachable(Exception):
     """No session can be opened right now (network down, 4xx greeting, 454 on login)."""
+
+
+# A relay that checks the EHLO name at RCPT (Postfix: reject_non_fqdn_helo_hostname, answered
+# "504 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname")
+HELO_REFUSED = re.compile(r"\bhelo command rejected\b|\bfully[- ]qualified host ?name\b",
+                          re.IGNORECASE)
+
+
+def default_helo_name(from_address: str) -> str:
+    """The EHLO name when the account sets none: this computer's fully qualified name, else
+    the from address's domain (relays refuse a bare host name like "vm")."""
+    fqdn = socket.getfqdn()
+    if "." in fqdn and not fqdn.endswith((".localdomain", ".local", ".lan", ".internal")):
+        return fqdn
+    domain = from_address.rpartition("@")[2].strip()
+    return domain or fqdn or "localhost"
 
 
 def queue_id(reply: str) -> str:
@@ -248,7 +265,7 @@ class EmailSender:
         self.from_name = str(s.get("from_name") or "").strip()
         self.reply_to = str(s.get("reply_to") or "").strip()
         self.local_hostname = str(s.get("local_hostname") or "").strip() or \
-            (socket.gethostname() or "localhost")
+            default_helo_name(self.from_address)
         self._idle: list[_Session] = []
         self.ceiling = self.concurrency  # sessions to use: lowered when the relay refuses more
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -473,6 +490,11 @@ class EmailSender:
             if stage == "MAIL":
                 return SendOutcome(d, AUTH_FAILED, f"{self._where} refused the sender "
                                    f"{self.from_address}: {words}")
+            if HELO_REFUSED.search(words):   # the session's name, not this recipient: every
+                return SendOutcome(d, AUTH_FAILED,   # message would fail: pause the account
+                                   f"{self._where} refused this computer's EHLO name "
+                                   f"{self.local_hostname!r} (set the account's EHLO name to a "
+                                   f"fully qualified host name): {words}")
             return SendOutcome(d, PERMANENT, words)
         if stage == "DATA" and body_sent:
             return SendOutcome(d, UNKNOWN, f"Unreadable reply after the message was sent: "
