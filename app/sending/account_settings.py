@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from app.domain.addresses import normalise_email
 from app.errors import ValidationError, too_long
 from app.sending.channels.defaults import (
     EMAIL_DEFAULT_CONCURRENCY,
@@ -114,12 +115,8 @@ def _int(settings: dict[str, Any], key: str, errors: dict[str, str], what: str,
 
 
 def _email(value: str) -> str:
-    from email_validator import EmailNotValidError, validate_email
-
-    try:  # syntax only: never a DNS look-up (Clarion must work offline)
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ValueError(str(exc)) from None
+    """Syntax only (app.domain.addresses): internal names like corp.local are addresses."""
+    return normalise_email(value)
 
 
 def normalise_host(value: str) -> str | None:

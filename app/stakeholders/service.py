@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app import events as ev
 from app.clock import Clock
+from app.domain import addresses
 from app.domain.dto import ContactPointData, StakeholderData, StakeholderDTO
 from app.domain.enums import CATEGORY_DEFAULTS, Category, Channel, DetailLevel, TimingNeed
 from app.domain.models import Client, ContactPoint, GroupMember, Stakeholder
@@ -29,12 +30,10 @@ from app.events import STAKEHOLDERS_CHANGED  # noqa: E402,F401 - the topic, name
 # ---------------------------------------------------------------- addresses
 
 def normalise_email(address: str) -> str:
-    from email_validator import EmailNotValidError, validate_email
-
+    """Syntax only (app.domain.addresses): internal names like corp.local are addresses."""
     try:
-        # Syntax only: never a DNS look-up (Clarion must work offline).
-        return validate_email(address.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
+        return addresses.normalise_email(address)
+    except ValueError as exc:
         raise ValidationError({"address": f"Not a valid email address: {exc}"}) from None
 
 

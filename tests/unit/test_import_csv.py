@@ -162,7 +162,7 @@ def test_unknown_category_message_lists_the_valid_categories(tmp_path, client_id
 def test_row_numbers_are_file_lines_even_after_multiline_cells(tmp_path, client_id):
     text = ('Name,Notes,Email\n'
             'Ann,"first line\nsecond line\nthird",ann@example.com\n'  # lines 2-4
-            'Bob,,bob@bad\n')                                          # line 5
+            'Bob,,bob@@bad\n')                                         # line 5
     plan = plan_file(write(tmp_path, text), client_id)
     assert [(p.row, p.field) for p in plan.problems] == [(5, "Email")]
     assert plan.new[0][1].notes == "first line\nsecond line\nthird"
