@@ -38,3 +38,16 @@ def internal_note(address: str) -> str:
         return (f"{domain} is a name inside a company network: only a relay that knows it "
                 f"can deliver there.")
     return ""
+
+
+def address_note(address: str) -> str:
+    """What a coordinator should know about an address that is valid but out of the ordinary
+    ("" for an ordinary one): a name inside a company network, or accents before the @."""
+    local, _at, _domain = address.strip().rpartition("@")
+    if not _at:
+        return ""
+    notes = [internal_note(address.strip())]
+    if not local.isascii():
+        notes.append("Some mail servers refuse accents before the @ (SMTPUTF8); Clarion "
+                     "sends it where the server takes it and says so where it does not.")
+    return " ".join(n for n in notes if n)

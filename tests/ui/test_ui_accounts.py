@@ -83,3 +83,12 @@ def test_test_connection_shows_the_failure_in_words(qtbot, dialog, services):
     dialog.test_connection()
     qtbot.waitUntil(lambda: "✗" in dialog.answer.text(), timeout=15000)
     assert dialog.test_button.isEnabled()
+
+
+def test_an_internal_from_address_gets_a_quiet_note_not_an_error(dialog):
+    dialog.start_new("email")
+    dialog.widgets["from_address"].setText("incidents@corp.local")
+    assert "corp.local is a name inside a company network" in dialog.from_address_note.text()
+    assert not dialog.errors["from_address"].isVisible()
+    dialog.widgets["from_address"].setText("incidents@example.com")
+    assert not dialog.from_address_note.isVisible()

@@ -334,3 +334,24 @@ def test_unsaved_edits_are_not_lost_when_selecting_another_row(qtbot, ws, servic
         assert ws.form.role.text() == "Changed role"
         assert ws.current().name == "First"
         ws.revert()
+
+
+def test_an_internal_address_is_taken_with_a_quiet_note(qtbot, ws, services):
+    """Issue 18: it@corp.local is an address in a company network: a note, not an error."""
+    qtbot.mouseClick(ws.new_button, Qt.MouseButton.LeftButton)
+    form = ws.form
+    form.new_channel.setCurrentIndex(form.new_channel.findData("email"))
+    qtbot.keyClicks(form.new_address, "it@corp.local")
+    assert form.address_note.isVisible()
+    assert "corp.local is a name inside a company network" in form.address_note.text()
+    form.new_address.setText("zoë@example.com")
+    assert "accents before the @" in form.address_note.text()
+    form.new_channel.setCurrentIndex(form.new_channel.findData("sms"))
+    assert not form.address_note.isVisible()                   # only about email
+    form.new_channel.setCurrentIndex(form.new_channel.findData("email"))
+    form.new_address.setText("it@corp.local")
+    qtbot.mouseClick(form.add_contact, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(form.name, "Help desk")
+    qtbot.mouseClick(form.save_button, Qt.MouseButton.LeftButton)
+    [stored] = services.stakeholders.list()
+    assert stored.contacts[0].address == "it@corp.local"

@@ -41,3 +41,14 @@ def test_a_stakeholder_and_an_account_take_an_internal_address(store, frozen_clo
         "email", {"host": "relay.corp.local", "security": "starttls",
                   "from_address": "incidents@corp.local"}, None, creating=True)
     assert settings["from_address"] == "incidents@corp.local"
+
+
+def test_the_note_covers_internal_names_and_accents_before_the_at():
+    from app.domain.addresses import address_note
+
+    assert address_note("ada@example.com") == ""
+    assert address_note("not an address") == ""
+    assert "inside a company network" in address_note("it@corp.local")
+    assert "accents before the @" in address_note("zoë@example.com")
+    both = address_note("zoë@corp.local")
+    assert "inside a company network" in both and "accents before the @" in both

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.domain.addresses import address_note
 from app.sending.account_settings import (KIND_LABELS, SECRET_FIELD, SECRET_LABELS,
                                   new_account_defaults)
 from app.sending.channels.base import AccountDTO
@@ -217,6 +218,11 @@ class AccountsDialog(QDialog):
             self.errors[key] = ErrorLabel(f"account_{key}_error")
             self.form.addRow(label if widget_kind != "bool" else "",
                              with_error(widget, self.errors[key]))
+            if key == "from_address":   # a quiet word on corp.local or zoë@ (not an error)
+                note = NoticeLabel("account_from_address_note")
+                self.form.addRow("", note)
+                widget.textChanged.connect(lambda text, n=note: n.show_info(address_note(text)))
+                self.from_address_note = note
 
     def _security_changed(self, _index: int) -> None:
         port = self.widgets.get("port")

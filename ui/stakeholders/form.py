@@ -8,11 +8,12 @@ from PySide6.QtWidgets import (
     QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QTableView, QVBoxLayout, QWidget,
 )
 
+from app.domain.addresses import address_note
 from app.domain.dto import ContactPointData, StakeholderData, StakeholderDTO
 from app.domain.enums import CATEGORY_DEFAULTS, Category, Channel, DetailLevel, TimingNeed
 from app.stakeholders.service import MAX_SILENCE_LIMIT
 from ui.models.stakeholders import ContactsModel
-from ui.widgets.forms import ErrorLabel, named, with_error
+from ui.widgets.forms import ErrorLabel, NoticeLabel, named, with_error
 
 FIELDS = ("name", "role", "category", "information_need", "timing_need", "detail_level",
           "max_silence_minutes", "preferred_channel", "notes", "contacts", "client")
@@ -126,6 +127,11 @@ class StakeholderForm(QWidget):
         add_row.addWidget(self.new_label)
         add_row.addWidget(self.add_contact)
         contacts_layout.addLayout(add_row)
+        # a quiet word on an address that is valid but out of the ordinary (corp.local, zoë@)
+        self.address_note = NoticeLabel("contactAddressNote")
+        contacts_layout.addWidget(self.address_note)
+        self.new_address.textChanged.connect(self._note_address)
+        self.new_channel.currentIndexChanged.connect(self._note_address)
         contacts_layout.addWidget(self.errors["contacts"])
 
         self.save_button = named(QPushButton("Save"), "saveStakeholderButton", "Save stakeholder",
@@ -285,6 +291,14 @@ class StakeholderForm(QWidget):
         if (self.silence.value() or None) == old[3]:
             self.silence.setValue(new[3] or 0)
         self._edited()
+
+    def _note_address(self, *_args: object) -> None:
+        is_email = self.new_channel.currentData() == Channel.EMAIL.value
+        note = address_note(self.new_address.text()) if is_email else ""
+        if note:
+            self.address_note.show_info(note)
+        else:
+            self.address_note.clear_error()
 
     def _add_contact(self) -> None:
         address = self.new_address.text().strip()
