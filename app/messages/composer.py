@@ -21,7 +21,9 @@ from app.errors import ValidationError
 from app.messages.library import TYPE_LABELS, TemplateSource
 from app.messages.sandbox import (
     TemplateRenderError,
+    TooLarge,
     compile_section,
+    render_budget,
     f_datetime,
     f_join_and,
 )
@@ -143,6 +145,10 @@ def _template_line(exc: BaseException) -> int | None:
     return line
 
 
+MAX_EMAIL_OUTPUT = 200_000   # characters one section of an email variant may render to
+MAX_SMS_OUTPUT = 1_600       # an SMS: ten segments of 160
+
+
 def render_section(source: TemplateSource, part: str, context: Mapping[str, Any]) -> str:
     from jinja2 import TemplateSyntaxError, UndefinedError
     from jinja2.exceptions import SecurityError
@@ -156,8 +162,23 @@ def render_section(source: TemplateSource, part: str, context: Mapping[str, Any]
     except TemplateSyntaxError as exc:
         raise TemplateRenderError(part, first + (exc.lineno or 1) - 1,
                                   f"syntax error: {exc.message}") from None
+    cap = MAX_SMS_OUTPUT if source.channel == "sms" else MAX_EMAIL_OUTPUT
     try:
-        return template.render(**context)
+        with render_budget():
+            out: list[str] = []
+            size = 0
+            for chunk in template.generate(**context):   # stops at the cap, not after it
+                size += len(chunk)
+                if size > cap:
+                    raise TooLarge(f"its {part} would be longer than {cap:,} characters")
+                out.append(chunk)
+            return "".join(out)
+    except TooLarge as exc:
+        raise TemplateRenderError(part, None, f"this template is too large to render "
+                                              f"({exc})") from None
+    except MemoryError:
+        raise TemplateRenderError(part, None, "this template is too large to render (it "
+                                              "needs more memory than a message may)") from None
     except UndefinedError as exc:
         line = _template_line(exc)
         raise TemplateRenderError(part, first + line - 1 if line else None,
@@ -169,7 +190,8 @@ def render_section(source: TemplateSource, part: str, context: Mapping[str, Any]
         raise TemplateRenderError(part, first + line - 1 if line else None,
                                   f"{type(exc).__name__}: {exc}") from None
     except RecursionError:
-        raise TemplateRenderError(part, None, "the template recurses without end") from None
+        raise TemplateRenderError(part, None, "this template is too large to render (it "
+                                              "recurses without end)") from None
 
 
 def render(source: TemplateSource, context: Mapping[str, Any]) -> Rendered:

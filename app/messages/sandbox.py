@@ -1,13 +1,17 @@
 """The sandbox every template renders in: Jinja2's immutable sandbox with limits on the
 operators that can exhaust memory or time and on range(), the filters templates use (times in
 the client's zone, lists joined with "and"), and the error a template that cannot render raises.
-The template library checks sections here on save; the composer renders with it."""
+The template library checks sections here on save; the composer renders with it, each section
+within a counted budget (render_budget: loop steps across all loops; the composer caps the
+output), so a runaway template stops by itself instead of freezing the window."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.clock import ensure_utc
@@ -121,8 +125,12 @@ def guarded_binop(operator: str, left: Any, right: Any) -> Any:
 def _sandbox_class():  # type: ignore[no-untyped-def]
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+    from jinja2 import nodes
+
     class ClarionSandbox(ImmutableSandboxedEnvironment):
-        """Jinja2's immutable sandbox, with `*` and `**` computed by guarded_binop."""
+        """Jinja2's immutable sandbox, with `*` and `**` computed by guarded_binop, and every
+        {% for %} counted against the render's loop budget (its iterable is wrapped, when the
+        template is parsed, in a call to `_counted`)."""
 
         intercepted_binops = frozenset(["*", "**"])
 
@@ -131,10 +139,45 @@ def _sandbox_class():  # type: ignore[no-untyped-def]
                 return guarded_binop(operator, left, right)
             return super().call_binop(context, operator, left, right)
 
+        def _parse(self, source, name, filename):  # type: ignore[no-untyped-def]
+            tree = super()._parse(source, name, filename)
+            for loop in tree.find_all(nodes.For):
+                loop.iter = nodes.Call(nodes.Name(COUNTED, "load"), [loop.iter], [], None,
+                                       None, lineno=loop.lineno)
+            return tree
+
     return ClarionSandbox
 
 
 MAX_RANGE = 1_000  # a message never needs more; Jinja2's own sandbox allows 100,000
+MAX_LOOP_STEPS = 50_000   # loop iterations one render may take, all loops and nestings together
+COUNTED = "_counted"      # the global every {% for %} iterates through
+_steps: ContextVar[list[int] | None] = ContextVar("template_loop_steps", default=None)
+
+
+class TooLarge(Exception):
+    """A render went over its budget (loop steps, output, memory or depth)."""
+
+
+@contextmanager
+def render_budget() -> Iterator[None]:
+    """One render's loop budget (each render_section gets its own)."""
+    token = _steps.set([0])
+    try:
+        yield
+    finally:
+        _steps.reset(token)
+
+
+def _counted(iterable: Any) -> Iterator[Any]:
+    counter = _steps.get()
+    if counter is None:            # rendered outside render_budget(): a budget of its own
+        counter = [0]
+    for item in iterable:
+        counter[0] += 1
+        if counter[0] > MAX_LOOP_STEPS:
+            raise TooLarge(f"its loops run more than {MAX_LOOP_STEPS:,} times")
+        yield item
 
 
 def _small_range(*args: int) -> range:
@@ -154,6 +197,7 @@ def environment(html: bool):  # type: ignore[no-untyped-def]
     env = _sandbox_class()(undefined=StrictUndefined, autoescape=html,
                            keep_trailing_newline=False, cache_size=400)
     env.globals["range"] = _small_range
+    env.globals[COUNTED] = _counted
     env.filters.update({
         "time": pass_context(f_time), "datetime": pass_context(f_datetime),
         "date": pass_context(_f_date), "minutes_until": pass_context(_f_minutes_until),

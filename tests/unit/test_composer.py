@@ -151,9 +151,12 @@ def test_syntax_error_names_the_line(incident, la_client, frozen_clock):
 
 
 def sandboxed(payload: str) -> TemplateSource:
-    """An SMS template whose text section is just `payload`."""
-    head = SMS.format(level="simple").split("=== text ===")[0]
-    return parse_template(f"{head}=== text ===\n{payload}\n")
+    """An email template whose text section is just `payload` (an email section may render
+    up to 200,000 characters, an SMS 1,600: the guards below are the sandbox's own)."""
+    head = SMS.format(level="simple").split("=== text ===")[0].replace("channel: sms",
+                                                                      "channel: email")
+    return parse_template(f"{head}=== subject ===\nS\n=== text ===\n{payload}\n"
+                          f"=== html ===\n<p>x</p>\n")
 
 
 def rendered_text(payload, incident, client, clock) -> str:

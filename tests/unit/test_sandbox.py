@@ -153,3 +153,63 @@ def test_a_render_error_names_the_part_and_the_line_when_it_has_one():
     assert (with_line.part, with_line.line, with_line.message) \
         == ("text", 7, "syntax error: unexpected '}'")
     assert str(TemplateRenderError("subject", None, "too large")) == "subject: too large"
+
+
+# ---------------------------------------------------------------- the render budget (issue 18)
+
+def _section(body: str, channel: str = "email"):  # type: ignore[no-untyped-def]
+    from app.messages.library import parse_template
+
+    head = f"---\ntype: status_update\nlevel: simple\nchannel: {channel}\ntitle: t\n---\n"
+    if channel == "sms":
+        return parse_template(f"{head}=== text ===\n{body}\n")
+    return parse_template(f"{head}=== subject ===\nS\n=== text ===\n{body}\n"
+                          f"=== html ===\n<p>x</p>\n")
+
+
+def test_a_runaway_loop_stops_by_itself_with_a_reason(monkeypatch):
+    """Three loops of 1,000 nested (10⁹ steps; the window froze, memory grew past 900 MB):
+    stopped at the loop budget, in well under a second."""
+    import time
+
+    from app.messages.composer import render_section
+    from app.messages.sandbox import MAX_LOOP_STEPS
+
+    source = _section("{% for a in range(1000) %}{% for b in range(1000) %}"
+                      "{% for c in range(1000) %}.{% endfor %}{% endfor %}{% endfor %}")
+    started = time.perf_counter()
+    with pytest.raises(TemplateRenderError) as refused:
+        render_section(source, "text", {})
+    assert time.perf_counter() - started < 5
+    assert f"too large to render (its loops run more than {MAX_LOOP_STEPS:,} times)" in \
+        str(refused.value)
+    # a loop over a long string counts too (not only range())
+    with pytest.raises(TemplateRenderError, match="too large to render"):
+        render_section(_section("{% for a in range(1000) %}{% for ch in 'x' * 150000 %}"
+                                "{% endfor %}{% endfor %}"), "text", {})
+
+
+def test_output_stops_at_the_cap_of_its_channel():
+    from app.messages.composer import MAX_EMAIL_OUTPUT, MAX_SMS_OUTPUT, render_section
+
+    fits = render_section(_section("{% for i in range(1000) %}{{ 'x' * 199 }}{% endfor %}"),
+                          "text", {})
+    assert len(fits) == 199_000 <= MAX_EMAIL_OUTPUT
+    with pytest.raises(TemplateRenderError,
+                       match=f"longer than {MAX_EMAIL_OUTPUT:,} characters"):
+        render_section(_section("{% for i in range(1000) %}{{ 'x' * 201 }}{% endfor %}"),
+                       "text", {})
+    sms = _section("{{ 'x' * 1601 }}", channel="sms")
+    with pytest.raises(TemplateRenderError, match=f"longer than {MAX_SMS_OUTPUT:,} characters"):
+        render_section(sms, "text", {})
+
+
+def test_each_render_has_its_own_budget():
+    """Five renders of a quarter of the budget each: never over it (the count is per render)."""
+    from app.messages.composer import render_section
+    from app.messages.sandbox import MAX_LOOP_STEPS
+
+    loops = _section("{%% for a in range(1000) %%}{%% for b in range(%d) %%}"
+                     "{%% endfor %%}{%% endfor %%}ok" % (MAX_LOOP_STEPS // 4 // 1000))
+    for _ in range(5):
+        assert render_section(loops, "text", {}) == "ok"
