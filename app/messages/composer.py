@@ -201,6 +201,47 @@ def render(source: TemplateSource, context: Mapping[str, Any]) -> Rendered:
                     html=render_section(source, "html", context))
 
 
+# ---------------------------------------------------------------- the check on save
+
+def sample_context(source: TemplateSource, now: datetime) -> dict[str, Any]:
+    """The context of resources/messages/sample-incident.json as the composer would build it,
+    for the template's own level, its inputs filled with their examples."""
+    import json
+
+    from app.paths import resource
+
+    data = json.loads(resource("messages", "sample-incident.json").read_text(encoding="utf-8"))
+    inc, f = data["incident"], data["facts"]
+    minutes = lambda key, d: now + timedelta(minutes=d[key])  # noqa: E731
+    phase = Phase(inc["phase"])
+    return {
+        "incident": {
+            "id": inc["id"], "reference": f"INC-{inc['id']}", "title": inc["title"],
+            "severity": inc["severity"], "severity_label": SEVERITY_LABELS[inc["severity"]],
+            "phase": phase.value, "phase_label": phase.label,
+            "detected_at": now - timedelta(minutes=inc["detected_minutes_ago"]),
+            "is_drill": inc["is_drill"], "impact_business": inc["impact_business"],
+            "impact_external": inc["impact_external"],
+            "impact_regulatory": inc["impact_regulatory"]},
+        "facts": {"status": f["status"], "impact": f["impact"],
+                  "affected_services": list(f["affected_services"]),
+                  "eta": minutes("eta_in_minutes", f), "eta_qualifier": f["eta_qualifier"],
+                  "workaround": f["workaround"],
+                  "next_update_at": minutes("next_update_in_minutes", f)},
+        "client": dict(data["client"]),
+        "recipient": {**data["recipient"], "detail_level": source.level},
+        "sender": dict(data["sender"]),
+        "now": now,
+        "inputs": {i.name: i.example or f"({i.label})" for i in source.inputs},
+    }
+
+
+def check_renders(source: TemplateSource, now: datetime) -> Rendered:
+    """Render the template against the sample incident: TemplateRenderError (with the part
+    and line) when it cannot — a template that fails here would fail on a real incident."""
+    return render(source, sample_context(source, now))
+
+
 # ---------------------------------------------------------------- audience proposals
 
 @dataclass(frozen=True)

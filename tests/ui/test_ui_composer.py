@@ -335,3 +335,52 @@ def test_the_resolution_notice_and_the_recorded_root_cause_agree(qtbot, window, 
     composer.refresh()
     codes = {f.code for p in composer.panels.values() for f in p.findings}
     assert "cause_unknown" in codes
+
+
+def test_a_template_that_cannot_render_the_sample_incident_is_not_saved(qtbot, window, services,
+                                                                        people):
+    """Issue 18: checked when saved, against the sample incident shipped in resources: a
+    runaway loop or an unknown variable is refused with its reason, the text kept, nothing
+    stored; one that renders is saved. Built-ins all render it."""
+    from app.messages.composer import check_renders
+    from app.messages.library import effective_templates, history
+
+    for source in effective_templates(services.store).values():
+        check_renders(source, services.clock.now())       # every shipped template passes
+    window.compose()
+    dialog = window.composer.open_library()
+    qtbot.waitUntil(dialog.isVisible)
+    dialog.select_key("status_update/simple/sms")
+    original = dialog.editor.toPlainText()
+    for bad, words in (
+            ("{% for a in range(1000) %}{% for b in range(1000) %}.{% endfor %}{% endfor %}",
+             "too large to render"),
+            ("{{ facts.no_such_fact }}", "no_such_fact")):
+        edited = original.replace("=== text ===\n", f"=== text ===\n{bad}\n")
+        dialog.editor.setPlainText(edited)
+        assert not dialog.save()
+        assert words in dialog.error.text() and dialog.error.text().startswith("Not saved")
+        assert dialog.editor.toPlainText() == edited                 # kept for correction
+    assert history(services.store, "status_update/simple/sms") == []
+    dialog.editor.setPlainText(original.replace("=== text ===\n", "=== text ===\nNOTICE: "))
+    assert dialog.save()
+    dialog.reject()
+
+
+def test_a_saved_version_that_fails_the_new_check_stays_in_use_with_a_warning(qtbot, window,
+                                                                              services, people):
+    from app.messages.library import effective_templates, save_custom
+
+    builtin = effective_templates(services.store)["status_update/simple/sms"].text
+    broken = builtin.replace("=== text ===\n", "=== text ===\n{{ facts.no_such_fact }}\n")
+    save_custom(services.store, services.clock, broken, key="status_update/simple/sms")
+    assert effective_templates(services.store)["status_update/simple/sms"].version == 1
+    window.compose()
+    dialog = window.composer.open_library()
+    qtbot.waitUntil(dialog.isVisible)
+    dialog.select_key("status_update/simple/sms")
+    assert "cannot render the sample incident" in dialog.error.text()
+    assert "still uses it" in dialog.error.text()
+    dialog.select_key("status_update/simple/email")                  # a built-in: no warning
+    assert "cannot render" not in dialog.error.text()
+    dialog.reject()

@@ -14,8 +14,9 @@ from PySide6.QtWidgets import (
 from app.messages.sandbox import TemplateRenderError
 from app.messages.library import (
     TYPE_LABELS, TYPES, TemplateFormatError, TemplateSource, effective_templates, history,
-    revert_to_builtin, save_custom,
+    parse_template, revert_to_builtin, save_custom,
 )
+from app.messages.composer import check_renders
 from app.timefmt import format_local
 from ui.models.base import TextTableModel
 from ui.services import Services
@@ -158,6 +159,13 @@ class TemplateLibraryDialog(QDialog):
         else:
             self.history_label.setText("You have not changed this template.")
         self.revert_button.setEnabled(not t.builtin)
+        if not t.builtin:   # saved before the check existed: still used; said, not hidden
+            try:
+                check_renders(t, self.services.clock.now())
+            except TemplateRenderError as exc:
+                self.error.show_error(f"Your version cannot render the sample incident — "
+                                      f"{exc}. The composer still uses it: fix it or go back "
+                                      f"to the built-in.")
         self._edited()
 
     def _edited(self) -> None:
@@ -173,8 +181,11 @@ class TemplateLibraryDialog(QDialog):
         if self.current_key is None:
             return False
         try:
-            saved = save_custom(self.services.store, self.services.clock,
-                                self.editor.toPlainText(), key=self.current_key)
+            text = self.editor.toPlainText()
+            # rendered against the sample incident first: one that fails is not activated
+            check_renders(parse_template(text, builtin=False), self.services.clock.now())
+            saved = save_custom(self.services.store, self.services.clock, text,
+                                key=self.current_key)
         except (TemplateFormatError, TemplateRenderError) as exc:
             line = exc.line
             self.error.show_error(f"Not saved — {exc}")
