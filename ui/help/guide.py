@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDialog, QDialogButtonBox, QLabel, QMenuBar, QTableView, QTextBrowser, QVBoxLayout,
@@ -50,6 +49,14 @@ def shortcuts(menu_bar: QMenuBar) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _close_box(dialog: QDialog, name: str, accessible: str) -> QDialogButtonBox:
+    """The one Close button a help window has, named for assistive technology."""
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+    buttons.rejected.connect(dialog.reject)
+    named(buttons.button(QDialogButtonBox.StandardButton.Close), name, accessible)
+    return buttons
+
+
 class ShortcutsDialog(QDialog):
     """Every keyboard shortcut, from the menus themselves."""
 
@@ -64,10 +71,7 @@ class ShortcutsDialog(QDialog):
         self.table.setModel(self.model)
         configure_table(self.table)
         self.table.resizeColumnsToContents()
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        named(buttons.button(QDialogButtonBox.StandardButton.Close), "shortcutsClose",
-              "Close the shortcuts")
+        buttons = _close_box(self, "shortcutsClose", "Close the shortcuts")
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)
         layout.addWidget(buttons)
@@ -88,13 +92,9 @@ class GuideDialog(QDialog):
         self.browser.setHtml(resource("help", "first-incident.html").read_text(encoding="utf-8"))
         hint = QLabel("Open it again from Help → Your first incident (F1).")
         hint.setObjectName("guideHint")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        named(buttons.button(QDialogButtonBox.StandardButton.Close), "guideClose",
-              "Close the guide")
+        buttons = _close_box(self, "guideClose", "Close the guide")
         layout = QVBoxLayout(self)
         layout.addWidget(self.browser)
         layout.addWidget(hint)
         layout.addWidget(buttons)
         self.resize(640, 720)
-        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
