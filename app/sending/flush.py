@@ -4,9 +4,10 @@ Each round is claimed in ONE committed transaction before any of it goes to the 
 a sender puts a message on the wire it awaits its start mark (app/sending/starts.py); the senders
 report outcomes as they come, and ONE writer records outcomes and start marks together, as many
 as are waiting (at most commit_every outcomes) per transaction: state, backoff, account pauses,
-timeline entries and marks — a group commit, so no fsync per message. The writer's statements
-run on the event loop's thread and only its COMMIT — the fsync — in a thread, so a slow disk
-does not hold up the network and the loop never trades the GIL with a thread per statement step.
+timeline entries and marks — a group commit, so no fsync per message. The writer keeps one
+connection for the flush and runs its statements on the event loop's thread; its COMMIT too
+while the disk syncs quickly, in a thread when it does not (app/sending/commits.py), so a slow
+disk does not hold up the network and the loop never trades the GIL with a thread per statement.
 
 The next round is claimed while the last quarter of the current one is still out, and handed to
 the senders when the current one is done, so the network does not wait for the database between
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from sqlalchemy import and_, func, not_, select, update
+from sqlalchemy import Connection, and_, func, not_, select, update
 from sqlalchemy.orm import Session
 
 from app.sending.channels.base import (
@@ -37,10 +38,11 @@ from app.domain.dto import TimelineEntryDTO
 from app.domain.enums import Channel, DeliveryState as S
 from app.domain.models import ChannelAccount, Delivery, Message
 from app.sending.rows import (
-    CLAIMED, D, FlushReport, Info, Route, chunks, commit_and_close, due, take_write_lock,
+    CLAIMED, D, FlushReport, Info, Route, chunks, connection_of, due, take_write_lock,
     write_outcomes, write_starts, write_wires,
 )
 from app.sending.lease import may_send, may_send_now
+from app.sending.commits import WriterConnection
 from app.sending.starts import StartGate
 from app.sending.timeline import ACTOR, Change, entries
 
@@ -138,6 +140,7 @@ class Flush:
         self.unsent: set[int] = set()      # claimed, not yet handed to a sender
         self.more = False                  # the last claim was full: more may be due
         self.db = asyncio.Lock()           # this flush's writes, one at a time
+        self.writer_db = WriterConnection(outbox.store.engine)   # the outcome writer's
         self.col: Collector | None = None
         self.gates: dict[tuple[Channel, bool], StartGate] = {}   # per route, across rounds
         # Outcomes committed, not yet in the timeline: written commit_every at a time (and at
@@ -209,6 +212,7 @@ class Flush:
                 log.exception("could not record the outcomes of an interrupted send")
             raise
         finally:
+            self.writer_db.close()
             self.outbox._blocked = frozenset(self.blocked)
         return self.report()
 
@@ -414,21 +418,19 @@ class Flush:
 
     async def record(self, batch: list[SendOutcome], infos: dict[int, Info],
                      starts: Sequence[int] = (), final: bool = False) -> Applied:
-        """The batch's statements and the start marks here, on the event loop's thread (a
-        millisecond or so of CPU); only the COMMIT, which waits for the disk with the GIL
-        released, in a thread."""
+        """The batch's statements and the start marks on the writer's connection, on the event
+        loop's thread (well under a millisecond of CPU), then the COMMIT (see commits.py)."""
         async with self.db:
-            s = self.outbox.store.session()
+            conn = self.writer_db.begin()
             try:
-                s.begin()
-                out = self.stage(s, batch, infos, final)
+                out = self.stage(conn, batch, infos, final)
                 if starts and not out.lost:
-                    out.started = write_starts(s.connection(), [
+                    out.started = write_starts(conn, [
                         (i, infos[i].attempt) for i in starts], self.outbox.clock.now())
             except BaseException:
-                s.close()
+                self.writer_db.rollback()
                 raise
-            await asyncio.to_thread(commit_and_close, s)
+            await self.writer_db.commit()
         self.narrated(out)
         return out
 
@@ -445,7 +447,7 @@ class Flush:
         if not out.lost:
             self.unnarrated = out.unnarrated
 
-    def stage(self, s: Session, batch: list[SendOutcome], infos: dict[int, Info],
+    def stage(self, s: Session | Connection, batch: list[SendOutcome], infos: dict[int, Info],
               final: bool = False) -> Applied:
         """One transaction's statements: the batch's state changes and account pauses, and
         timeline entries — an account refused at once; sends once commit_every wait (or at
@@ -453,7 +455,7 @@ class Flush:
         now = self.outbox.clock.now()
         out = Applied()
         take_write_lock(s)
-        conn = s.connection()
+        conn = connection_of(s)
         if not may_send_now(conn, self.outbox.lease, now):
             # the lease is someone else's now: their recovery settles these rows, not us
             self.outbox.lease_lost = True

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
-from sqlalchemy import String, and_, func, or_, select, type_coerce
+from sqlalchemy import Connection, String, and_, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.sending.channels.base import AccountDTO, Sender
@@ -94,18 +94,17 @@ def chunks(items: Sequence[Any], size: int = ID_CHUNK) -> Iterable[Sequence[Any]
         yield items[i:i + size]
 
 
-def commit_and_close(session: Session) -> None:
-    try:
-        session.commit()
-    finally:
-        session.close()
+def connection_of(db: Session | Connection) -> Connection:
+    """The Core connection of a Session's transaction, or the connection itself (the flush's
+    outcome writer keeps one for the whole flush: no Session built per small commit)."""
+    return db.connection() if isinstance(db, Session) else db
 
 
-def take_write_lock(session: Session) -> None:
+def take_write_lock(db: Session | Connection) -> None:
     """Make the transaction's first statement a write (the engine begins IMMEDIATE anyway;
     this keeps the outbox right should that change). Plain SQL: the outcome writer runs it
     in every transaction."""
-    session.connection().exec_driver_sql("UPDATE deliveries SET id = id WHERE 0")
+    connection_of(db).exec_driver_sql("UPDATE deliveries SET id = id WHERE 0")
 
 
 def due(now: datetime) -> Any:

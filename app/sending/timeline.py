@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlalchemy.orm import Session
 
 from app.coordinators.service import sign
 from app.domain.dto import TimelineEntryDTO
 from app.domain.enums import DeliveryState as S, TimelineKind
 from app.domain.models import TimelineEntry
-from app.sending.rows import Info
+from app.sending.rows import Info, connection_of
 from app.sending.wording import RETRY_LATER
 
 SUMMARY_OVER = 20     # more outcomes than this of one kind for one message in a batch: one entry
@@ -61,7 +61,7 @@ def _kind(action: str, state: S) -> TimelineKind:
 
 
 
-def entries(session: Session, changes: Sequence[Change], now: datetime,
+def entries(session: Session | Connection, changes: Sequence[Change], now: datetime,
             actor: Any) -> list[TimelineEntryDTO]:
     """One entry per change, or one summary per (message, action, state, channel) when a batch
     has more than SUMMARY_OVER of them; the summary's data keeps the delivery ids."""
@@ -130,12 +130,13 @@ def entry_row(incident_id: int, at: datetime, kind: str, actor: Any, summary: st
             "coordinator_id": coordinator_id, "summary": summary, "data": data}
 
 
-def insert_entries(session: Session, rows: list[dict[str, Any]]) -> list[TimelineEntryDTO]:
+def insert_entries(session: Session | Connection,
+                   rows: list[dict[str, Any]]) -> list[TimelineEntryDTO]:
     """Append timeline entries with one Core INSERT (no ORM objects: a batch's bookkeeping
     must stay cheap beside the network work it records)."""
     if not rows:
         return []
-    ids = session.connection().execute(
+    ids = connection_of(session).execute(
         insert(_TE).returning(_TE.c.id, sort_by_parameter_order=True), rows).scalars().all()
     return [TimelineEntryDTO(id=i, incident_id=r["incident_id"], at=r["at"], kind=r["kind"],
                              actor=r["actor"], summary=r["summary"], data=dict(r["data"]),
