@@ -22,6 +22,8 @@ a request may have reached the provider it is never reported TRANSIENT:
 from __future__ import annotations
 
 import asyncio
+import base64
+import functools
 import ipaddress
 import json
 import logging
@@ -53,6 +55,7 @@ AUTH_ERROR = 20003
 # Errors about our own From number or messaging service: every message would fail alike.
 ACCOUNT_ERRORS = frozenset({21212, 21603, 21606, 21659})
 USER_AGENT = "Clarion"
+SMS_POST_HEADERS = {"Content-Type": SMS_CONTENT_TYPE, "Accept": "application/json"}
 
 
 # ---- shared by the HTTP channels (webhook.py uses these too) -------------------------------
@@ -155,36 +158,86 @@ def response_json(response: httpx.Response) -> dict[str, Any]:
 
 class HttpPool:
     """One httpx.AsyncClient per running loop, and a semaphore bounding requests in flight
-    across all send() calls of one sender."""
+    across all send() calls of one sender.
 
-    def __init__(self, concurrency: int, timeout: float, **client_kwargs: Any) -> None:
+    Sending goes through `post()`: straight to the client's transport (its connection pool),
+    with the headers the client would add set here once. The client's own layers around it —
+    cookies, auth flows, redirects (never followed here), URL merging, event hooks — a sender
+    does not use, and at a provider that answers at once they cost about a third of a
+    request's CPU (tests/benchmarks/bench_outbox.py). Other requests (status polls, connection
+    tests) use the client."""
+
+    def __init__(self, concurrency: int, timeout: float,
+                 basic_auth: tuple[str, str] | None = None, **client_kwargs: Any) -> None:
         self.concurrency = concurrency
         self.timeout = timeout
+        self.basic_auth = basic_auth
         self.client_kwargs = client_kwargs
         self._client: httpx.AsyncClient | None = None
+        self._transport: httpx.AsyncBaseTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.slots: asyncio.Semaphore = asyncio.Semaphore(concurrency)
+        self._headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
+        if basic_auth is not None:
+            user, password = basic_auth
+            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            self._headers["Authorization"] = f"Basic {token}"
+        self._timeout = httpx.Timeout(timeout).as_dict()
 
-    def fresh(self) -> httpx.AsyncClient:
+    def _limits(self) -> httpx.Limits:
+        return httpx.Limits(max_connections=self.concurrency,
+                            max_keepalive_connections=self.concurrency)
+
+    def fresh(self, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
         """A client of its own (for a one-off request such as a connection test): use it with
         `async with` so that it is closed."""
+        kwargs = dict(self.client_kwargs)
+        if transport is not None:
+            kwargs["transport"] = transport
+        if self.basic_auth is not None:
+            kwargs["auth"] = httpx.BasicAuth(*self.basic_auth)
         return httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout),
-            limits=httpx.Limits(max_connections=self.concurrency,
-                                max_keepalive_connections=self.concurrency),
-            headers={"User-Agent": USER_AGENT}, follow_redirects=False, **self.client_kwargs)
+            timeout=httpx.Timeout(self.timeout), limits=self._limits(),
+            headers={"User-Agent": USER_AGENT}, follow_redirects=False, **kwargs)
 
     def client(self) -> httpx.AsyncClient:
         """The shared client of the running loop (closed by aclose())."""
         loop = asyncio.get_running_loop()
         if self._client is None or loop is not self._loop:
-            self._client = self.fresh()
+            transport = self.client_kwargs.get("transport")
+            if transport is None:
+                verify = self.client_kwargs.get("verify", True)
+                transport = httpx.AsyncHTTPTransport(verify=verify, limits=self._limits())
+            self._transport = transport
+            self._client = self.fresh(transport)
             self._loop = loop
             self.slots = asyncio.Semaphore(self.concurrency)
         return self._client
 
+    async def post(self, url: httpx.URL, content: bytes,
+                   headers: dict[str, str]) -> httpx.Response:
+        """POST `content` to `url` and read the whole answer (httpx errors as the client
+        raises them); no redirect is followed."""
+        self.client()
+        assert self._transport is not None
+        request = httpx.Request("POST", url, content=content,
+                                headers={**self._headers, **headers},
+                                extensions={"timeout": self._timeout})
+        try:
+            response = await self._transport.handle_async_request(request)
+        except httpx.RequestError as exc:
+            exc.request = request
+            raise
+        response.request = request
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
+        self._transport = None
         if client is None:
             return
         try:
@@ -305,6 +358,10 @@ class SmsSender(HttpBatchSender):
     def _where(self) -> str:
         return urlsplit(self.base_url).netloc or self.base_url
 
+    @functools.cached_property
+    def _messages_url(self) -> httpx.URL:
+        return httpx.URL(f"{self._account_url}/Messages.json")
+
     @property
     def _account_url(self) -> str:
         return f"{self.base_url}/2010-04-01/Accounts/{quote(self.account_sid, safe='')}"
@@ -331,7 +388,7 @@ class SmsSender(HttpBatchSender):
     def _http(self) -> HttpPool:
         if self._pool is None:
             self._pool = HttpPool(self.concurrency, self.timeout,
-                                  auth=httpx.BasicAuth(self.account_sid, self._token or ""),
+                                  basic_auth=(self.account_sid, self._token or ""),
                                   verify=tls_verify(self.ca_file))
         return self._pool
 
@@ -381,11 +438,9 @@ class SmsSender(HttpBatchSender):
         problem = sms_problem(message)
         if problem:
             return SendOutcome(d, PERMANENT, problem)
-        pool = self._http()
         try:
-            response = await pool.client().post(
-                f"{self._account_url}/Messages.json", content=message.wire or self._form(message),
-                headers={"Content-Type": SMS_CONTENT_TYPE})
+            response = await self._http().post(
+                self._messages_url, message.wire or self._form(message), SMS_POST_HEADERS)
         except httpx.HTTPError as exc:
             outcome = transport_outcome(d, exc, self._where)
             if outcome.result == TRANSIENT and isinstance(

@@ -15,6 +15,7 @@ Outcomes:  2xx SENT · 429 TRANSIENT (retry_after) · 401/403/404/410 AUTH_FAILE
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -56,6 +57,10 @@ class WebhookSender(HttpBatchSender):
 
     def __repr__(self) -> str:  # never the URL: it is the secret
         return f"WebhookSender(account={self.account.id!r}, kind={self.kind!r})"
+
+    @functools.cached_property
+    def _post_url(self) -> httpx.URL:
+        return httpx.URL(self._url)
 
     @property
     def _where(self) -> str:
@@ -113,8 +118,7 @@ class WebhookSender(HttpBatchSender):
         except Unbuildable as exc:
             return SendOutcome(message.delivery_id, PERMANENT, str(exc))
         try:
-            response = await self._http().client().post(self._url, content=body,
-                                                        headers=headers)
+            response = await self._http().post(self._post_url, body, headers)
         except httpx.HTTPError as exc:
             outcome = transport_outcome(message.delivery_id, exc, self._where)
             if outcome.result == TRANSIENT and isinstance(
