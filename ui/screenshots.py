@@ -218,6 +218,8 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
     _save(people, folder / "coordinators.png", saved)
     people.reject()
     rules = window.open_clock_rules()
+    rules.tabs.setCurrentWidget(rules.cadence)
+    _save(rules, folder / "clock-rules-cadence.png", saved)
     rules.tabs.setCurrentWidget(rules.escalation)
     rules.escalation.select("sev1_unresolved_60")
     _save(rules, folder / "clock-rules.png", saved)

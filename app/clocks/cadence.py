@@ -25,11 +25,14 @@ from app.paths import resource
 FIRST_COMMUNICATION_TARGET = timedelta(minutes=15)
 DEFAULTS_FILE = ("cadence", "defaults.json")
 
+DEFAULT_FACT_UPDATE_MINUTES = 10   # migration 0013's default for customised policies too
+
 # field -> (lowest, highest, unit) for validate_policy
 POLICY_BOUNDS: dict[str, tuple[int, int, str]] = {
     "acknowledge_minutes": (1, 240, "minutes"),
     "investigating_minutes": (5, 1440, "minutes"),
     "responding_minutes": (5, 1440, "minutes"),
+    "fact_update_minutes": (0, 240, "minutes"),
     "resolution_minutes": (1, 1440, "minutes"),
     "summary_hours": (1, 720, "hours"),
 }
@@ -45,6 +48,8 @@ class CadencePolicy:
     responding_minutes: int      # responding: on significant change, plus this fallback interval
     resolution_minutes: int      # resolved: completion notice due this long after resolution
     summary_hours: int           # post-incident summary due this long after resolution
+    fact_update_minutes: int = DEFAULT_FACT_UPDATE_MINUTES   # investigating, responding: an
+    # update is due this long after a fact changed (time to gather related changes; 0: at once)
 
 
 @lru_cache(maxsize=1)
@@ -303,8 +308,11 @@ def evaluate_cadence(policy: CadencePolicy, inputs: CadenceInputs, now: datetime
         if fact is not None and (last is None or fact > last):
             after = f"after the last update at {_hm(last)}" if last is not None \
                 else "and nothing has been sent yet"
-            add("fact_change", "status_update", "Update after a fact change", fact, recipients,
-                f"A fact changed at {_hm(fact)}, {after}")
+            minutes = policy.fact_update_minutes
+            within = f"an update within {minutes} min" if minutes else "an update now"
+            add("fact_change", "status_update", "Update after a fact change",
+                fact + timedelta(minutes=minutes), recipients,
+                f"A fact changed at {_hm(fact)}, {after}: {within}")
 
     if phase == Phase.RESOLVED:
         resolved = inputs.resolved_at or inputs.phase_since

@@ -24,7 +24,7 @@ from app.errors import NotFound, ValidationError
 from app.storage.engine import Store
 
 POLICY_FIELDS = ("acknowledge_minutes", "investigating_minutes", "responding_minutes",
-                 "resolution_minutes", "summary_hours")
+                 "resolution_minutes", "summary_hours", "fact_update_minutes")
 
 
 def _policy(row: CadencePolicyRow) -> CadencePolicy:

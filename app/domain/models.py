@@ -367,6 +367,7 @@ class CadencePolicyRow(Base):
     responding_minutes: Mapped[int] = mapped_column(Integer)
     resolution_minutes: Mapped[int] = mapped_column(Integer)
     summary_hours: Mapped[int] = mapped_column(Integer)
+    fact_update_minutes: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
 
 
 class EscalationRuleRow(Base):

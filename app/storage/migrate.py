@@ -21,7 +21,7 @@ from app.storage.triggers import TIMELINE_TRIGGERS
 
 # The newest revision in app/storage/migrations/versions. A unit test checks it against
 # Alembic's script directory; knowing it lets start-up skip importing Alembic when up to date.
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 

@@ -302,7 +302,8 @@ def test_a_client_cadence_policy_moves_the_due_times_and_a_refused_one_stores_no
 
     rules.save_policy(client_id, {"severity": "SEV3", "acknowledge_minutes": 10,
                                   "investigating_minutes": 20, "responding_minutes": 40,
-                                  "resolution_minutes": 30, "summary_hours": 12})
+                                  "resolution_minutes": 30, "summary_hours": 12,
+                                  "fact_update_minutes": 10})
     both = clocks.evaluate_many([mine, theirs])
     assert items(both[mine])["acknowledgment"].due_at == T0 + 10 * MIN
     assert items(both[theirs])["acknowledgment"].due_at == T0 + 15 * MIN  # not their policy
@@ -325,16 +326,19 @@ def test_a_client_cadence_policy_moves_the_due_times_and_a_refused_one_stores_no
     with pytest.raises(ValidationError) as refused:
         rules.save_policy(client_id, {"severity": "SEV3", "acknowledge_minutes": 10,
                                       "investigating_minutes": 2, "responding_minutes": 40,
-                                      "resolution_minutes": 30, "summary_hours": 12})
+                                      "resolution_minutes": 30, "summary_hours": 12,
+                                  "fact_update_minutes": 10})
     assert set(refused.value.errors) == {"investigating_minutes"}
     with pytest.raises(ValidationError):
         rules.save_policy(other, {"severity": "SEV9", "acknowledge_minutes": 10,
                                   "investigating_minutes": 20, "responding_minutes": 40,
-                                  "resolution_minutes": 30, "summary_hours": 12})
+                                  "resolution_minutes": 30, "summary_hours": 12,
+                                  "fact_update_minutes": 10})
     with pytest.raises(NotFound):
         rules.save_policy(9999, {"severity": "SEV3", "acknowledge_minutes": 10,
                                  "investigating_minutes": 20, "responding_minutes": 40,
-                                 "resolution_minutes": 30, "summary_hours": 12})
+                                 "resolution_minutes": 30, "summary_hours": 12,
+                                  "fact_update_minutes": 10})
     assert stored() == before
     assert items(clocks.evaluate(mine))["status_update"].due_at == T0 + 20 * MIN
 
@@ -364,7 +368,10 @@ def test_a_status_change_after_the_last_update_proposes_one_other_changes_do_not
     incidents.update_facts(incident_id, replace(facts, status="Failing over to the standby"))
     frozen_clock.set(T0 + 21 * MIN)
     change = items(clocks.evaluate(incident_id))["fact_change"]
-    assert change.due_at == T0 + 20 * MIN and change.overdue
+    # due the policy's few minutes after the save (default 10), not overdue at once
+    assert change.due_at == T0 + 30 * MIN and not change.overdue
+    frozen_clock.set(T0 + 31 * MIN)
+    assert items(clocks.evaluate(incident_id))["fact_change"].overdue
     assert change.template_type == "status_update"
     assert change.stakeholder_ids == tuple(sorted(reached))
 

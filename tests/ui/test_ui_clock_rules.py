@@ -86,11 +86,13 @@ def test_editing_a_cadence_value_saves_it_as_customised(qtbot, dialog, services,
     assert page.form_box.title() == "SEV2 at My organisation — the built-in default"
     page.spins["investigating_minutes"].setValue(20)
     assert page.state.text() == "Unsaved changes"
+    page.spins["fact_update_minutes"].setValue(5)    # issue 17: the fact-change delay
     qtbot.mouseClick(page.save_button, LEFT)
 
     policy, customised = services.clocks.rules.policies(client)[1]
     assert policy.severity == Severity.SEV2 and customised
     assert policy.investigating_minutes == 20 and policy.acknowledge_minutes == 15
+    assert policy.fact_update_minutes == 5
     assert page.model.index(1, page.model.columnCount() - 1).data() == "Customised"
     assert page.model.index(1, 2).data() == 20
     assert page.form_box.title() == "SEV2 at My organisation — customised"
@@ -121,7 +123,8 @@ def test_back_to_default_restores_the_seed_and_undo_brings_the_change_back(qtbot
     rules, client, page = services.clocks.rules, client_of(services), dialog.cadence
     rules.save_policy(client, {"severity": "SEV3", "acknowledge_minutes": 10,
                                "investigating_minutes": 90, "responding_minutes": 90,
-                               "resolution_minutes": 60, "summary_hours": 48})
+                               "resolution_minutes": 60, "summary_hours": 48,
+                               "fact_update_minutes": 10})
     qtbot.waitUntil(lambda: page.model.index(2, 2).data() == 90)  # the dialog heard of it
     page.table.selectRow(2)
     assert page.spins["investigating_minutes"].value() == 90

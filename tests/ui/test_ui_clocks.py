@@ -324,3 +324,30 @@ def test_a_due_rows_tooltip_holds_what_its_cells_cut(qtbot, window, services, pe
     for column in range(model.columnCount()):
         tip = model.data(model.index(r, column), Qt.ItemDataRole.ToolTipRole)
         assert tip.startswith(f"{row.title} — {row.audience}\n") and "not reached yet" in tip
+
+
+def test_saving_a_fact_makes_an_update_due_a_few_minutes_later_not_overdue_at_once(
+        qtbot, window, services, people, frozen):
+    """Issue 17: "Update after a fact change" falls due the policy's few minutes (default 10)
+    after the save, so it is not overdue a second later; then it is overdue like any other."""
+    cid, ids = people
+    inc = services.incidents.open(client_id=cid, title="VPN down", severity=Severity.SEV2,
+                                  detected_at=frozen.now())
+    frozen.advance(minutes=2)
+    _queue(services, inc.id, "initial_acknowledgment", [ids["Ivan Ops"]])
+    services.incidents.move_phase(inc.id, Phase.INVESTIGATING)
+    panel = _show(qtbot, window, inc)
+    facts = window.incidents.view.facts
+    qtbot.waitUntil(lambda: facts.incident is not None and facts.incident.id == inc.id)
+    frozen.advance(minutes=3)
+    facts.status.setPlainText("Failing over to the standby VPN concentrator")
+    qtbot.mouseClick(facts.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Update after a fact change" in _rows(panel), timeout=3000)
+    change = _rows(panel)["Update after a fact change"]
+    assert change.status == "Due in 10 min" and not change.status.startswith("Overdue")
+    assert panel.select("cadence", "fact_change")
+    assert "an update within 10 min" in panel.detail.text()
+    frozen.advance(minutes=11)
+    panel.refresh()
+    qtbot.waitUntil(lambda: _rows(panel)["Update after a fact change"].status
+                    == "Overdue 1 min", timeout=3000)

@@ -156,15 +156,21 @@ def test_severity_sets_the_interval(severity, investigating, responding):
 
 # --- fact change ---------------------------------------------------------------------------------
 
-def test_fact_change_after_the_last_update_proposes_an_update_now():
+def test_fact_change_after_the_last_update_proposes_an_update_a_few_minutes_later():
     inp = inputs(Phase.RESPONDING, since=at(10, 10), comms=ACKED, fact=at(10, 20))
     change = items(POLICY, inp, at(10, 21))["fact_change"]
-    assert change.due_at == at(10, 20) and change.overdue
+    # not overdue the moment the fact is saved: the policy's delay (default 10 min) first
+    assert POLICY.fact_update_minutes == 10
+    assert change.due_at == at(10, 30) and not change.overdue
+    assert items(POLICY, inp, at(10, 31))["fact_change"].overdue
     assert change.template_type == "status_update"
     assert change.title == "Update after a fact change"
     assert change.stakeholder_ids == (1, 2)
     assert "10:20 UTC" in change.detail and "10:05 UTC" in change.detail
+    assert "an update within 10 min" in change.detail
     assert "fact_change" in items(POLICY, replace(inp, phase=Phase.INVESTIGATING), at(10, 21))
+    at_once = items(replace(POLICY, fact_update_minutes=0), inp, at(10, 21))["fact_change"]
+    assert at_once.due_at == at(10, 20) and at_once.overdue and "an update now" in at_once.detail
 
 
 def test_no_fact_change_item_when_an_update_followed_the_change():
@@ -290,18 +296,21 @@ def test_default_policies_load_for_all_four_severities():
     assert [policies[s].investigating_minutes for s in Severity] == [30, 30, 45, 60]
     assert [policies[s].responding_minutes for s in Severity] == [30, 60, 60, 120]
     assert all(p.acknowledge_minutes == 15 and p.resolution_minutes == 30
-               and p.summary_hours == 24 for p in policies.values())
+               and p.summary_hours == 24 and p.fact_update_minutes == 10
+               for p in policies.values())
     assert all(p.severity == s for s, p in policies.items())
 
 
 GOOD = {"severity": "SEV3", "acknowledge_minutes": 15, "investigating_minutes": 45,
-        "responding_minutes": 60, "resolution_minutes": 30, "summary_hours": 24}
+        "responding_minutes": 60, "resolution_minutes": 30, "summary_hours": 24,
+        "fact_update_minutes": 10}
 
 
 def test_validate_policy_accepts_good_values():
     policy, errors = validate_policy(GOOD)
     assert errors == {}
-    assert policy == CadencePolicy(Severity.SEV3, 15, 45, 60, 30, 24)
+    assert policy == CadencePolicy(Severity.SEV3, 15, 45, 60, 30, 24, 10)
+    assert validate_policy({**GOOD, "fact_update_minutes": 0})[0].fact_update_minutes == 0
     assert validate_policy({**GOOD, "investigating_minutes": "50"})[0].investigating_minutes == 50
 
 
@@ -312,6 +321,8 @@ def test_validate_policy_accepts_good_values():
     ("responding_minutes", 1441, "between 5 and 1440 minutes"),
     ("resolution_minutes", 0, "between 1 and 1440 minutes"),
     ("summary_hours", 721, "between 1 and 720 hours"),
+    ("fact_update_minutes", 241, "between 0 and 240 minutes"),
+    ("fact_update_minutes", -1, "between 0 and 240 minutes"),
     ("investigating_minutes", 30.5, "whole number of minutes"),
     ("investigating_minutes", "soon", "whole number of minutes"),
     ("summary_hours", True, "whole number of hours"),

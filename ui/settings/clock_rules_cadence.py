@@ -26,14 +26,16 @@ AskUnsaved = Callable[[QWidget, str], str]
 
 PHASES_LINE = ("<b>Detected</b> → acknowledge within N min · <b>Investigating</b> → an update "
                "every N min · <b>Responding</b> → on each significant change, and at least every "
-               "N min · <b>Resolved</b> → a completion notice within N min, then the post-incident "
-               "summary within N h.")
+               "N min · in both, an update N min after a fact changes · <b>Resolved</b> → a "
+               "completion notice within N min, then the post-incident summary within N h.")
 # form label and what follows the number, per cadence field
 CADENCE_LABELS = {
     "acknowledge_minutes": ("&Acknowledge within", "after detection"),
     "investigating_minutes": ("While &investigating, update every", ""),
     "responding_minutes": ("While &responding, update at least every",
                            "and on each significant change"),
+    "fact_update_minutes": ("After a &fact change, update within",
+                            "(time to gather related changes; 0: at once)"),
     "resolution_minutes": ("Resolution &notice within", "after resolution"),
     "summary_hours": ("Post-incident &summary within", "after resolution"),
 }

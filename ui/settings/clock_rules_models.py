@@ -21,6 +21,9 @@ CADENCE_FIELDS: tuple[tuple[str, str, str], ...] = (
      "Investigating: a status update is due every this many minutes"),
     ("responding_minutes", "Responding: at\nleast every (min)",
      "Responding: update on each significant change, and at least every this many minutes"),
+    ("fact_update_minutes", "Update after a\nfact change (min)",
+     "Investigating or responding: an update is due this many minutes after a fact changed "
+     "(0: at once)"),
     ("resolution_minutes", "Resolution notice\nwithin (min)",
      "Resolved: the completion notice is due this many minutes after resolution"),
     ("summary_hours", "Summary\nwithin (h)",
