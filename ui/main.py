@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+NO_DISPLAY = 69   # exit status without a display (sysexits' EX_UNAVAILABLE): `make run` knows it
+
+
 def no_display(env: Mapping[str, str], platform: str) -> str | None:
     """Why the window cannot open here, in one line with what to do; None when it can. On
     Linux and the BSDs the window needs an X11 or Wayland display unless Qt is told to draw
@@ -165,7 +168,7 @@ def _main(argv: list[str] | None) -> int:
     missing = no_display(os.environ, sys.platform)
     if missing:   # before Qt, whose own abort names a library, not the cause
         print(f"clarion: {missing}", file=sys.stderr)
-        return 2
+        return NO_DISPLAY
     from ui.startup import run_window
 
     return run_window(demo=args.demo, reset_demo=args.reset_demo,
