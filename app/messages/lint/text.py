@@ -173,8 +173,8 @@ def _entry_regex(term: str) -> str:
                 out.append(r"[\s\-]+")
         elif ch in "'’":
             out.append("['’]")
-        elif ch == "*":
-            out.append(r"[\w.\-]+")
+        elif ch == "*":   # a name ("Acme's fault"): bounded, or each word start of a long
+            out.append(r"[\w.\-]{1,64}")   # "a.a.a…" run would be rescanned to its end (n²)
         else:
             out.append(re.escape(ch))
     if term[-1].isalpha():
@@ -252,7 +252,9 @@ _URL = re.compile(
     rf"|(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{{0,61}}[A-Za-z0-9])?\.)+(?:{_TLDS})(?![\w\-])"
     r"(?::\d+)?(?:/[^\s<>\"']*)?"
     r")")
-_EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+# starts only where a run of address characters starts: tried inside a long run without "@"
+# (a template's output can be one) it would rescan the run from every position, n² steps
+_EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
 _TRAILING = ".,;:!?)]}'\"’”"
 
 
