@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 import app
+from app import runtime
 from app.domain.dto import IncidentDTO
 from ui.incidents.workspace import IncidentsWorkspace
 from ui.services import Services
@@ -27,6 +28,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.services = services
         self.runner = runner  # the background sender (ui/outbox/runner.py); None in some tests
+        runtime.favour_the_window()   # repaints go on while a worker thread computes
         self.clock_notifier = None  # overdue/escalation notifications; started after first paint
         self.setObjectName("mainWindow")
         self.setAccessibleName("Clarion")

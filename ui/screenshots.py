@@ -150,8 +150,10 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
     ws.groups_dialog.reject()
 
     window.compose(None, "resolution_notice")   # its inputs: the cause, under its label
+    _wait_until(lambda: window.composer.settled)   # the preview renders on a worker thread
     _save(window, folder / "composer-resolution.png", saved)
     window.compose()  # the demo incident: a status update to its immediate and rapid people
+    _wait_until(lambda: window.composer.settled)
     _save(window, folder / "composer.png", saved)
     library = window.composer.open_library()
     library.select_key("status_update/operational/email")

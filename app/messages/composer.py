@@ -201,6 +201,27 @@ def render(source: TemplateSource, context: Mapping[str, Any]) -> Rendered:
                     html=render_section(source, "html", context))
 
 
+def render_preview(level: str, sources: Mapping[str, TemplateSource | None],
+                   context: Mapping[str, Any]) -> tuple[dict[str, Rendered | None], str | None]:
+    """One detail level's preview: each channel's template (None: this type has none for the
+    level) rendered with `context`. Returns the renderings (None where it failed or is missing)
+    and what went wrong, in words (the last problem), or None. Pure: the composer runs it on a
+    worker thread, so a heavy template never stops the window."""
+    out: dict[str, Rendered | None] = {}
+    error = None
+    for channel, source in sources.items():
+        if source is None:
+            out[channel] = None
+            error = f"no {level} {channel} template for this type"
+            continue
+        try:
+            out[channel] = render(source, context)
+        except TemplateRenderError as exc:
+            out[channel] = None
+            error = f"{channel} template, {exc}"
+    return out, error
+
+
 # ---------------------------------------------------------------- the check on save
 
 def sample_context(source: TemplateSource, now: datetime) -> dict[str, Any]:

@@ -11,6 +11,12 @@ from app.domain.dto import ContactPointData, StakeholderData
 from app.domain.models import Delivery
 
 
+def refresh(qtbot, composer):  # type: ignore[no-untyped-def]
+    """Re-render now and wait until the preview shows it (it renders on a worker thread)."""
+    with qtbot.waitSignal(composer.rendered, timeout=10000):
+        composer.refresh()
+
+
 @pytest.fixture
 def people(services, client_of):
     cid = client_of(services)
@@ -83,7 +89,7 @@ def test_four_audiences_side_by_side_with_the_same_facts(qtbot, window, services
     window.compose(inc.id)
     composer = window.composer
     composer.type_combo.setCurrentIndex(composer.type_combo.findData("status_update"))
-    composer.refresh()
+    refresh(qtbot, composer)
     from app.messages.sandbox import f_time
     from app.stakeholders.clients import list_clients
 
@@ -105,6 +111,7 @@ def test_edit_one_variant_for_this_message_only(qtbot, window, services, people)
                                   detected_at=services.clock.now())
     window.compose(inc.id)
     composer = window.composer
+    qtbot.waitUntil(lambda: composer.settled)   # the preview is there to edit
     panel = composer.panels["simple"]
     panel.edit_check.setChecked(True)
     panel.sms_edit.setPlainText("Wi-Fi is down in Building A. Use the wired desks. Next update 10:30.")
@@ -123,6 +130,7 @@ def test_a_subject_with_a_line_break_is_refused_with_a_message(qtbot, window, se
                                   detected_at=services.clock.now())
     window.compose(inc.id)
     composer = window.composer
+    qtbot.waitUntil(lambda: composer.settled)   # the preview is there to edit
     panel = composer.panels["technical"]
     panel.edit_check.setChecked(True)
     panel.subject.setText("Hello\r\nBcc: everyone@example.com")
@@ -147,7 +155,7 @@ def test_no_recipients_means_nothing_to_queue(qtbot, window, services, people):
     for model in (composer.category_model, composer.timing_model):
         for r in range(model.rowCount()):
             model.item(r).setCheckState(Qt.CheckState.Unchecked)
-    composer.refresh()
+    refresh(qtbot, composer)
     assert not composer.queue_button.isEnabled()
     assert composer.queue_button.text() == "Queue for 0 recipients"
 
@@ -158,7 +166,7 @@ def test_template_library_edit_save_use_and_revert(qtbot, window, services, peop
     window.compose(inc.id)
     composer = window.composer
     composer.type_combo.setCurrentIndex(composer.type_combo.findData("status_update"))
-    composer.refresh()
+    refresh(qtbot, composer)
     dialog = composer.open_library()
     qtbot.waitUntil(dialog.isVisible)
     dialog.select_key("status_update/simple/sms")
@@ -208,10 +216,10 @@ def test_over_communication_is_flagged_after_three_messages(qtbot, window, servi
     for n in range(3):
         services.incidents.update_facts(inc.id, Facts(status=f"Restoring chat, step {n}"))
         window.compose(inc.id)
-        composer.refresh()
+        refresh(qtbot, composer)
         with qtbot.waitSignal(composer.queued, timeout=5000):
             assert composer.queue()
-    composer.refresh()
+    refresh(qtbot, composer)
     findings = composer.panels["technical"].findings
     assert any(f.code == "over_communication" for f in findings)
 
@@ -227,7 +235,7 @@ def test_hand_picked_people_join_the_audience(qtbot, window, services, people):
         item = composer.people_model.item(r)
         if item.text().startswith("Eve Exec"):
             item.setCheckState(Qt.CheckState.Checked)
-    composer.refresh()
+    refresh(qtbot, composer)
     names = [composer.recipients_model.row_values(r)[0]
              for r in range(composer.recipients_model.rowCount())]
     assert "Eve Exec" in names and len(names) == len(set(names))
@@ -283,14 +291,15 @@ def test_queue_once_and_the_send_again_question_defaults_to_no(qtbot, window, se
         item = composer.people_model.item(r)
         if item.text().startswith("Eve Exec"):
             item.setCheckState(Qt.CheckState.Checked)
-    composer.refresh()
+    refresh(qtbot, composer)
     assert composer.queue_button.isEnabled() and not composer.sent_state.isVisible()
     seen = answer_send_again(qtbot, "enter")
-    assert composer.queue() is False                    # Enter: the default, No
+    assert composer.queue()          # accepted: asked once the preview is current
+    qtbot.waitUntil(lambda: composer.notice.text() == "Not queued again.")   # Enter: No
     assert seen["name"] == "sendAgainQuestion" and seen["default"]
     assert seen["text"].startswith("Already sent just now to ")   # (one was cancelled)
     assert len(deliveries(services)) == first
-    assert composer.notice.text() == "Not queued again."
+    assert composer.queue_button.isEnabled()      # not queued: it can still be
 
     seen = answer_send_again(qtbot, "yes")
     with qtbot.waitSignal(composer.queued, timeout=5000):
@@ -312,12 +321,12 @@ def test_the_resolution_notice_and_the_recorded_root_cause_agree(qtbot, window, 
     assert isinstance(cause, QPlainTextEdit)            # a sentence or two: a box that wraps
     assert cause.width() > 200
     assert cause.toPlainText() == ""                    # nothing recorded yet
-    composer.refresh()
+    refresh(qtbot, composer)
     # the notice's own words ("still under investigation") are true while nothing is recorded
     assert not [f for p in composer.panels.values() for f in p.findings
                 if f.code.startswith("cause_")]
     cause.setPlainText("An expired certificate on the identity provider")
-    composer.refresh()
+    refresh(qtbot, composer)
     with qtbot.waitSignal(composer.queued, timeout=5000):
         assert composer.queue()
     assert composer.cause_button.isVisible()
@@ -332,7 +341,7 @@ def test_the_resolution_notice_and_the_recorded_root_cause_agree(qtbot, window, 
     cause = composer.input_edits["root_cause_summary"]
     assert cause.toPlainText() == "An expired certificate on the identity provider"
     cause.setPlainText("")
-    composer.refresh()
+    refresh(qtbot, composer)
     codes = {f.code for p in composer.panels.values() for f in p.findings}
     assert "cause_unknown" in codes
 
@@ -384,3 +393,43 @@ def test_a_saved_version_that_fails_the_new_check_stays_in_use_with_a_warning(qt
     dialog.select_key("status_update/simple/email")                  # a built-in: no warning
     assert "cannot render" not in dialog.error.text()
     dialog.reject()
+
+
+def test_a_timer_keeps_firing_while_a_heavy_preview_renders(qtbot, window, services, people):
+    """Issue 18: the preview renders on a worker thread. Four templates that each loop 45,000
+    times (inside the render budget) take most of a second to render; meanwhile the window's
+    timers still fire (on the GUI thread they could not), and then the preview shows them."""
+    import dataclasses
+    import sys
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    inc = services.incidents.open(client_id=people, title="Wi-Fi outage", severity="SEV3",
+                                  detected_at=services.clock.now())
+    window.compose(inc.id)
+    composer = window.composer
+    qtbot.waitUntil(lambda: composer.settled)
+    heavy = ('{% for a in range(45) %}{% for b in range(1000) %}'
+             '{{ ("incident " ~ b) | title | wordcount }}{% endfor %}{% endfor %}')
+    for key, source in list(composer.templates.items()):
+        if key.startswith(f"{composer.type_combo.currentData()}/") and key.endswith("/email"):
+            composer.templates[key] = dataclasses.replace(source, sections=tuple(
+                (name, heavy if name == "text" else body, line)
+                for name, body, line in source.sections))
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    start = time.perf_counter()
+    with qtbot.waitSignal(composer.rendered, timeout=20000):
+        composer.refresh()
+        assert composer.rendering              # refresh() returned before the render ended
+    took = time.perf_counter() - start
+    timer.stop()
+    assert sys.getswitchinterval() <= 0.001      # the window hands the GIL over quickly
+    during = [t for t in ticks if t < start + took]
+    assert took > 0.2, took                    # heavy enough to matter
+    assert len(during) >= 5, (len(during), took)
+    assert all(len(p.rendered_email.text) > 40000 for p in composer.panels.values())

@@ -245,7 +245,8 @@ def test_the_composer_writes_the_clients_times_with_their_abbreviation(qtbot, be
     window.compose(inc.id)
     composer = window.composer
     composer.type_combo.setCurrentIndex(composer.type_combo.findData("status_update"))
-    composer.refresh()
+    with qtbot.waitSignal(composer.rendered, timeout=10000):   # rendered on a worker thread
+        composer.refresh()
     pacific = later.astimezone(zone_named("America/Los_Angeles"))
     berlin = later.astimezone()
     told = f"{pacific:%H:%M} {pacific.tzname()}"

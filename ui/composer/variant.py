@@ -152,6 +152,11 @@ class VariantPanel(QFrame):
                 f"<span style='color:{SEVERITY_COLOURS['error']}'>● <b>template error</b></span>"
                 f" {html_lib.escape(error)}")
 
+    def set_rendering(self, busy: bool) -> None:
+        """While a new preview renders, editing cannot start from the text shown before it
+        (an edit already started goes on)."""
+        self.edit_check.setEnabled(not busy or self.edit_check.isChecked())
+
     def is_edited(self) -> bool:
         return self.edit_check.isChecked()
 

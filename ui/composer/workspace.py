@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (
 
 from app.stakeholders.clients import list_clients
 from app.messages.composer import (
-    VARIABLES_HELP, Rendered, Sender, TemplateRenderError, already_sent, build_context,
+    VARIABLES_HELP, Rendered, Sender, already_sent, build_context,
     example_value, propose_audience, queue_message, recent_message_counts, recipient_context,
-    render,
+    render_preview,
 )
 from app.domain.dto import IncidentDTO, RecipientList
 from app.domain.enums import Category, DetailLevel, Phase, TimingNeed
@@ -52,6 +52,7 @@ LONG_INPUT = 60   # an input whose example is longer gets a box that wraps
 
 class ComposerWorkspace(QWidget):
     queued = Signal(int)  # message id
+    rendered = Signal()   # the preview shows the latest state
 
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,6 +61,12 @@ class ComposerWorkspace(QWidget):
         self.worker = Worker(self)
         self.worker.finished.connect(self._queued)
         self.worker.failed.connect(self._queue_failed)
+        # the preview renders on its own worker: a heavy template never stops the window
+        self.render_worker = Worker(self)
+        self.render_worker.finished.connect(self._rendered)
+        self.render_worker.failed.connect(self._render_failed)
+        self._render_next: dict[str, Any] | None = None   # a newer state, waiting its turn
+        self._queue_when_rendered = False   # Queue pressed: queue once the preview is current
         self.services = services
         self.setObjectName("composerWorkspace")
         self.templates = {}
@@ -202,8 +209,17 @@ class ComposerWorkspace(QWidget):
         self.queue_button = named(QPushButton("Queue"), "queueMessageButton",
                                   "Queue the message", "Queue for every recipient (Ctrl+Enter)")
         self.queue_button.setDefault(True)
+        # said only when a preview takes a while (a heavy template), not on every keystroke
+        self.render_state = QLabel("Rendering the preview…")
+        self.render_state.setObjectName("renderStateLabel")
+        self.render_state.hide()
+        self.render_state_timer = QTimer(self)
+        self.render_state_timer.setSingleShot(True)
+        self.render_state_timer.setInterval(200)
+        self.render_state_timer.timeout.connect(self.render_state.show)
         bottom = QHBoxLayout()
         bottom.addWidget(self.notice, 1)
+        bottom.addWidget(self.render_state)
         bottom.addWidget(self.cause_button)
         bottom.addWidget(self.sent_state)
         bottom.addWidget(self.queue_button)
@@ -513,27 +529,64 @@ class ComposerWorkspace(QWidget):
         context = build_context(incident, client, sender, now, inputs=self.inputs())
         self.variables_model.set_rows(self.variables_model.COLUMNS, [
             (name, meaning, example_value(context, name)) for name, meaning in VARIABLES_HELP])
+        jobs: dict[str, Any] = {}
         for level, panel in self.panels.items():
             people = [r for r in self.recipients.recipients if r.detail_level == level]
             panel.set_heading(len(people))
             sample = recipient_context(people[0]) if people else None
             ctx = build_context(incident, client, sender, now, sample, self.inputs())
-            out: dict[str, Rendered | None] = {}
-            error = None
-            for channel in ("email", "sms"):
-                source = self.templates.get(f"{template_type}/{level}/{channel}")
-                if source is None:
-                    out[channel] = None
-                    error = f"no {level} {channel} template for this type"
-                    continue
-                try:
-                    out[channel] = render(source, ctx)
-                except TemplateRenderError as exc:
-                    out[channel] = None
-                    error = f"{channel} template, {exc}"
+            jobs[level] = ({channel: self.templates.get(f"{template_type}/{level}/{channel}")
+                            for channel in ("email", "sms")}, ctx)
+        self._render(jobs)
+
+    # -- the preview, rendered off the GUI thread
+
+    @property
+    def rendering(self) -> bool:
+        """A preview is being rendered (or waits to be)."""
+        return self.render_worker.running or self._render_next is not None
+
+    @property
+    def settled(self) -> bool:
+        """The preview shows the current state: no change waits to be rendered."""
+        return not self.refresh_timer.isActive() and not self.rendering
+
+    def _render(self, jobs: dict[str, Any]) -> None:
+        if self.render_worker.running:
+            self._render_next = jobs      # only the newest waiting state is rendered next
+            return
+        self._update_queue_button()
+        self.render_state_timer.start()
+        for panel in self.panels.values():
+            panel.set_rendering(True)
+        self.render_worker.start(lambda: {level: render_preview(level, sources, ctx)
+                                          for level, (sources, ctx) in jobs.items()})
+
+    def _rendered(self, results: dict[str, Any]) -> None:
+        for level, (out, error) in results.items():
+            panel = self.panels[level]
             panel.show_rendered(out["email"], out["sms"], error)
             panel.render_error = error
+        self._render_done()
+
+    def _render_failed(self, exc: object) -> None:   # a bug of ours: said, never a traceback
+        self.notice.show_error(f"The preview could not be rendered: {exc}")
+        self._render_done()
+
+    def _render_done(self) -> None:
+        waiting, self._render_next = self._render_next, None
+        if waiting is not None:
+            self._render(waiting)
+            return
+        self.render_state_timer.stop()
+        self.render_state.hide()
+        for panel in self.panels.values():
+            panel.set_rendering(False)
         self._relint()
+        self.rendered.emit()
+        if self._queue_when_rendered:
+            self._queue_when_rendered = False
+            self._queue_now()
 
     def signature(self) -> tuple:
         """What Queue would send: the incident and its facts, the template, the people, the
@@ -551,7 +604,8 @@ class ComposerWorkspace(QWidget):
             return
         same = self._queued_signature is not None and self.signature() == self._queued_signature
         self.queue_button.setEnabled(bool(self.recipients.recipients) and
-                                     self.incident() is not None and not same)
+                                     self.incident() is not None and not same
+                                     and not self._queue_when_rendered)
         if same:
             self.queue_button.setToolTip("Queued already: change the text, the audience or the "
                                          "template to queue another message")
@@ -613,19 +667,34 @@ class ComposerWorkspace(QWidget):
         return out
 
     def queue(self) -> bool:
+        """Queue the message as the preview shows it: the preview (and its findings) is first
+        brought up to date on the render worker, then _queue_now() asks what it must and
+        queues. True: accepted."""
         incident = self.incident()
-        if incident is None or not self.queue_button.isEnabled() or self.worker.running:
+        if incident is None or not self.queue_button.isEnabled() or self.worker.running \
+                or self._queue_when_rendered:
             return False
+        self._queue_when_rendered = True
+        self.queue_button.setEnabled(False)
         self.refresh()
+        return True
+
+    def _queue_now(self) -> bool:
+        incident = self.incident()
+        if incident is None or self.worker.running or not self.recipients.recipients:
+            self._update_queue_button()
+            return False
         used = {r.detail_level for r in self.recipients.recipients}
         errors = [f for level in used for f in self.panels[level].errors()]
         if errors and confirm_despite_errors(self, len(errors)) is False:
+            self._update_queue_button()
             return False
         twice = already_sent(self.services.store, self.services.clock, incident,
                              self.type_combo.currentData(),
                              [r.stakeholder_id for r in self.recipients.recipients])
         if twice is not None and not confirm_send_again(self, twice):
             self.notice.show_info("Not queued again.")
+            self._update_queue_button()
             return False
         client = next(c for c in list_clients(self.services.store) if c.id == incident.client_id)
         roles = {s.id: s.role for s in self.services.stakeholders.list(incident.client_id)}
