@@ -14,6 +14,7 @@ from typing import Any
 
 from mta_fixtures import PostfixInstance, mta, postfix  # noqa: F401 - fixtures
 from smtp_fixtures import email_account
+from test_channel_sms import send_all as send_to_end
 
 from app.domain.enums import Severity
 from app.domain.models import Delivery
@@ -27,7 +28,6 @@ from app.sending.secrets import SecretStore
 from app.stakeholders.clients import ensure_default_organisation
 from tests.outbox_support import add_message
 
-DEADLINE = 20.0
 FROM = "alerts@clarion.example.test"
 SUBJECT = "Störung: E-Mail – Ausfall 😀"
 
@@ -42,19 +42,7 @@ def account(mta: PostfixInstance, *, port: int | None = None, **extra: Any):  # 
 def send_all(account_dto, password: str,
              messages: Sequence[OutgoingMessage]) -> dict[int, SendOutcome]:
     """EmailSender.send() to the end on a fresh loop; exactly one outcome per message."""
-    sender = sender_for(account_dto, password)
-    outcomes: list[SendOutcome] = []
-
-    async def run() -> None:
-        try:
-            await asyncio.wait_for(sender.send(messages, outcomes.append), DEADLINE)
-        finally:
-            await sender.aclose()
-
-    asyncio.run(run())
-    by_id = {o.delivery_id: o for o in outcomes}
-    assert len(outcomes) == len(messages) == len(by_id), outcomes
-    return by_id
+    return send_to_end(sender_for(account_dto, password), messages)
 
 
 def message(n: int, address: str, name: str, *, subject: str = SUBJECT,
