@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 
 
@@ -224,3 +225,52 @@ class DeliveryState(StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"
     CANCELLED = "cancelled"
+
+
+# ---------------------------------------------------------------- values as people write them
+
+def _words(text: str) -> str:
+    """'IT_Staff / MSPs' → 'it staff msp': case, separators (space _ - / & , . +) and a plural
+    "s" do not matter when a value is typed or imported."""
+    words = re.split(r"[\s_\-/&,.+]+", str(text).casefold())
+    return " ".join(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+                    for w in words if w)
+
+
+# What contact exports and hand-made lists call the categories (normalised by _words).
+_SYNONYMS: dict[type, dict[str, StrEnum]] = {Category: {
+    "it": Category.IT_STAFF_MSP, "msp": Category.IT_STAFF_MSP,
+    "it staff": Category.IT_STAFF_MSP, "it ops": Category.IT_STAFF_MSP,
+    "it operation": Category.IT_STAFF_MSP, "managed service provider": Category.IT_STAFF_MSP,
+    "exec": Category.EXECUTIVES, "leadership": Category.EXECUTIVES,
+    "c suite": Category.EXECUTIVES, "c level": Category.EXECUTIVES,
+    "manager": Category.MANAGEMENT,
+    "legal": Category.COMPLIANCE_LEGAL, "compliance": Category.COMPLIANCE_LEGAL,
+    "privacy": Category.COMPLIANCE_LEGAL, "dpo": Category.COMPLIANCE_LEGAL,
+    "client": Category.CUSTOMERS,
+    "press": Category.MEDIA, "journalist": Category.MEDIA,
+    "user": Category.AFFECTED_USERS, "end user": Category.AFFECTED_USERS,
+    "authority": Category.REGULATORS, "supervisory authority": Category.REGULATORS,
+    "bu": Category.BUSINESS_UNIT, "department": Category.BUSINESS_UNIT,
+}}
+
+
+def lenient_match(cls: type[StrEnum], value: object) -> StrEnum | None:
+    """The member a typed or imported value means, or None: its value or label in any case,
+    with any separators and plurals ("it_staff", "IT-Staff", "Executives" → executives), a
+    known synonym ("execs", "legal"), or an unambiguous beginning of three letters or more."""
+    key = _words(str(value or ""))
+    if not key:
+        return None
+    for member in cls:
+        if key in (_words(member.value), _words(member.label)):
+            return member
+    found = _SYNONYMS.get(cls, {}).get(key)
+    if found is not None:
+        return found
+    if len(key) >= 3:
+        starts = [m for m in cls if _words(m.label).startswith(key)
+                  or _words(m.value).startswith(key)]
+        if len(starts) == 1:
+            return starts[0]
+    return None

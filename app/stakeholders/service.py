@@ -15,7 +15,9 @@ from app import events as ev
 from app.clock import Clock
 from app.domain import addresses
 from app.domain.dto import ContactPointData, StakeholderData, StakeholderDTO
-from app.domain.enums import CATEGORY_DEFAULTS, Category, Channel, DetailLevel, TimingNeed
+from app.domain.enums import (
+    CATEGORY_DEFAULTS, Category, Channel, DetailLevel, TimingNeed, lenient_match,
+)
 from app.domain.models import Client, ContactPoint, GroupMember, Stakeholder
 from app.errors import NotFound, ValidationError, too_long
 from app.storage.engine import Store
@@ -80,16 +82,9 @@ def _enum_value(cls: type, value: Any, field_name: str, what: str,
         return cls(value).value
     except ValueError:
         pass
-    text = " ".join(str(value).split()).casefold()
-    for member in cls:  # accept labels ("IT staff / MSP") and spellings of them
-        if text in (member.value, member.label.casefold(),
-                    member.value.replace("_", " "), member.label.casefold().replace(" ", "")):
-            return member.value
-    if len(text) >= 3:  # an unambiguous beginning of a label: "it staff", "compliance"
-        starts = [m for m in cls if m.label.casefold().startswith(text)
-                  or m.value.replace("_", " ").startswith(text)]
-        if len(starts) == 1:
-            return starts[0].value
+    member = lenient_match(cls, value)   # "IT staff / MSP", "it_staff", "execs", "complian"
+    if member is not None:
+        return member.value
     allowed = ", ".join(m.label for m in cls)
     errors[field_name] = f"Unknown {what} “{value}”. Use one of: {allowed}."
     return None

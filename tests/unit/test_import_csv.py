@@ -532,3 +532,43 @@ def test_a_hand_built_duplicate_without_earlier_row_is_created(service, client_i
     plan = ImportPlan(client_id, (), (Duplicate(2, data, None, "?", "email x"),), (), 1)
     result = apply_import(service, plan, True, [])
     assert len(result.created_ids) == 1 and service.get(result.created_ids[0]).name == "Solo"
+
+
+def test_category_values_match_leniently_and_the_rest_is_refused_with_the_list(tmp_path,
+                                                                               client_id):
+    """Issue 19: values as hand-made lists and exports write them — case, `_`/`-`/space,
+    plurals, a few synonyms — reach the category; what means none of them is refused."""
+    rows = [("A", "it_staff"), ("B", "IT-Staff"), ("C", "execs"), ("D", "Legal"),
+            ("E", "Executive"), ("F", "affected_users"), ("G", "Compliance/Legal"),
+            ("H", "press"), ("I", "Business Units"), ("J", "staff")]
+    text = "Name,Category\n" + "".join(f"{n},{c}\n" for n, c in rows)
+    plan = plan_file(write(tmp_path, text), client_id)
+    assert [(d.name, d.category) for _, d in plan.new] == [
+        ("A", "it_staff_msp"), ("B", "it_staff_msp"), ("C", "executives"),
+        ("D", "compliance_legal"), ("E", "executives"), ("F", "affected_users"),
+        ("G", "compliance_legal"), ("H", "media"), ("I", "business_unit")]
+    (problem,) = plan.problems
+    assert problem.field == "Category" and "“staff”" in problem.message
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("it_staff", "it_staff_msp"), ("MSPs", "it_staff_msp"), ("Execs", "executives"),
+    ("c-suite", "executives"), ("Managers", "management"), ("clients", "customers"),
+    ("Regulator", "regulators"), ("journalists", "media"), ("end users", "affected_users"),
+    ("compliance", "compliance_legal"), ("busines", "business_unit"),
+    ("staff", None), ("friends", None), ("", None), ("it staff / msp", "it_staff_msp"),
+])
+def test_lenient_category_match(value, expected):
+    from app.domain.enums import Category, lenient_match
+
+    found = lenient_match(Category, value)
+    assert (found.value if found else None) == expected
+
+
+def test_other_vocabularies_match_leniently_too():
+    from app.domain.enums import DetailLevel, TimingNeed, lenient_match
+
+    assert lenient_match(TimingNeed, "when-relevant") == TimingNeed.WHEN_RELEVANT
+    assert lenient_match(TimingNeed, "Per Contract") == TimingNeed.PER_CONTRACT
+    assert lenient_match(DetailLevel, "Technical") == DetailLevel.TECHNICAL
+    assert lenient_match(DetailLevel, "exec") is None   # the synonyms are the categories' only

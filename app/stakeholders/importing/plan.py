@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.domain.dto import ContactPointData, StakeholderData, StakeholderDTO
-from app.domain.enums import Category, Channel
+from app.domain.enums import Category, Channel, lenient_match
 from app.errors import ValidationError
 from app.stakeholders.importing.read import (
     ImportFileError,
@@ -326,12 +326,12 @@ def plan_csv_import(path: Path, mapping: dict[str, int], client_id: int, region:
 # ---------------------------------------------------------------- vCard plans
 
 def _category_for(card: VCard, default_category: str) -> str:
+    """The first of the card's CATEGORIES that names one of ours (leniently: "Execs",
+    "IT-Staff"); a card's other categories are its own groupings."""
     for value in card.categories:
-        text = value.strip().casefold()
-        for member in Category:
-            if text in (member.value, member.label.casefold(), member.value.replace("_", " "),
-                        member.label.casefold().replace(" ", "")):
-                return member.value
+        member = lenient_match(Category, value)
+        if member is not None:
+            return member.value
     return default_category
 
 
