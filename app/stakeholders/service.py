@@ -48,8 +48,15 @@ def normalise_phone(number: str, region: str) -> str:
     except phonenumbers.NumberParseException as exc:
         raise ValidationError({"address": f"Not a phone number: {exc}"}) from None
     if not phonenumbers.is_valid_number(parsed):
-        raise ValidationError(
-            {"address": f"{number.strip()} is not a valid phone number for region {region}."})
+        written = number.strip()
+        if written.startswith("+"):   # checked in its own country: say which
+            country = phonenumbers.region_code_for_country_code(parsed.country_code)
+            where = f"+{parsed.country_code}" + (f" ({country})" if country != "ZZ" else "")
+            raise ValidationError({"address": f"{written} is not a valid phone number for "
+                                              f"{where}."})
+        raise ValidationError({"address": f"{written} is not a valid phone number for region "
+                                          f"{region} (a number from elsewhere needs + and its "
+                                          f"country code)."})
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -539,3 +539,20 @@ def test_apply_batch_never_mistakes_a_deleted_target_for_a_new_row(svc, client_i
                         [(gone.id, replace(gone.data(), role="merged"))])
     assert [s.name for s in svc.list()] == ["Keep"]
     assert keep.id != gone.id
+
+
+def test_a_number_with_its_country_code_is_judged_in_that_country_and_the_message_says_so(
+        svc, client_id):
+    """Issue 19: "+44 …" for a US organisation was refused as "not valid for region US". A
+    +CC number is checked in its own country and the message names it; a national number's
+    message says how to write one from elsewhere."""
+    with pytest.raises(ValidationError) as err:
+        svc.create(person(client_id, contacts=(sms("+44 20 7946 01"),)))
+    message = err.value.errors["contacts.0.address"]
+    assert "+44 (GB)" in message and "region US" not in message
+    with pytest.raises(ValidationError) as err:
+        svc.create(person(client_id, contacts=(sms("206 555 010"),)))
+    message = err.value.errors["contacts.0.address"]
+    assert "region US" in message and "+ and its country code" in message
+    dto = svc.create(person(client_id, contacts=(sms("+44 20 7946 0018"),)))
+    assert dto.contacts[0].address == "+442079460018"
