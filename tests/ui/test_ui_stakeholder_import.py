@@ -56,17 +56,27 @@ def test_csv_import_lists_bad_rows_and_imports_the_rest(qtbot, ws, services, tmp
     qtbot.waitUntil(lambda: dialog.pages.currentIndex() == 1, timeout=10000)
     problems = [dialog.problems_model.row_values(r) for r in range(dialog.problems_model.rowCount())]
     rows_with_problems = {p[0] for p in problems}
-    assert rows_with_problems == {"3", "4", "5", "6"}  # bad email, no name, unknown category, bad phone
+    assert rows_with_problems == {"4", "5"}  # no name, unknown category
     assert any(p[0] == "5" and "Wizards" in p[2] for p in problems)
-    assert "2</b> of 6 rows are ready" in dialog.summary.text()
+    # issue 19: a bad email or phone is left out, named, and the rest of the row comes in
+    warnings = [dialog.warnings_model.row_values(r)
+                for r in range(dialog.warnings_model.rowCount())]
+    assert [(w[0], w[1]) for w in warnings] == [
+        ("3", "E-mail Address"), ("3", "Contact points"), ("6", "Mobile Phone")]
+    assert "not-an-email" in warnings[0][2] and "12345" in warnings[2][2]
+    assert "No way to reach" in warnings[1][2]
+    assert "4</b> of 6 rows are ready to import (<b>2</b> with a warning)" in \
+        dialog.summary.text()
     with qtbot.waitSignal(dialog.accepted, timeout=10000):
         qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
     names = sorted(s.name for s in services.stakeholders.list())
-    assert names == ["Ana Costa", "Eve Moss"]
+    assert names == ["Ana Costa", "Bo Lind", "Dee Park", "Eve Moss"]
     ana = next(s for s in services.stakeholders.list() if s.name == "Ana Costa")
     assert ("sms", "+12065550131") in [(c.channel, c.address) for c in ana.contacts]
-    qtbot.waitUntil(lambda: ws.model.rowCount() == 2)
-    assert "Imported 2" in ws.message.text()
+    dee = next(s for s in services.stakeholders.list() if s.name == "Dee Park")
+    assert [(c.channel, c.address) for c in dee.contacts] == [("email", "dee@example.com")]
+    qtbot.waitUntil(lambda: ws.model.rowCount() == 4)
+    assert "Imported 4" in ws.message.text()
     # one undo step removes the whole import, redo brings it back
     ws.undo_action.trigger()
     assert services.stakeholders.list() == []

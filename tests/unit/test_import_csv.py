@@ -123,20 +123,29 @@ def test_bad_rows_are_listed_by_line_and_column_and_not_imported(tmp_path, servi
                                                                   client_id):
     plan = plan_file(write(tmp_path, BAD), client_id)
     assert [(p.row, p.field) for p in plan.problems] == [
-        (3, "Email"), (4, "Mobile"), (5, "Name"), (6, "Mobile"), (7, "Category"),
-        (8, "Max silence"), (9, "Active")]
+        (5, "Name"), (7, "Category"), (8, "Max silence"), (9, "Active")]
     messages = {p.row: p.message for p in plan.problems}
-    assert "not-an-email" in messages[3] and "valid email" in messages[3]
-    assert "12345" in messages[4] and "not a valid phone number" in messages[4]
     assert messages[5] == "Enter the stakeholder's name."
-    assert "call me maybe" in messages[6]
     assert "forever" not in messages[8] and "whole number of minutes" in messages[8]
     assert "perhaps" in messages[9]
-    assert [row for row, _ in plan.new] == [2, 10] and plan.source_rows == 9
+    # issue 19: a row whose only faults are contact points comes in without them, each one
+    # named in a warning — here none is left, so they are unreachable, and said so
+    assert [(p.row, p.field) for p in plan.warnings] == [
+        (3, "Email"), (3, "Contact points"), (4, "Mobile"), (4, "Contact points"),
+        (6, "Mobile"), (6, "Contact points")]
+    said = {(p.row, p.field): p.message for p in plan.warnings}
+    assert "not-an-email" in said[3, "Email"] and "valid email" in said[3, "Email"]
+    assert "12345" in said[4, "Mobile"] and "not a valid phone number" in said[4, "Mobile"]
+    assert "call me maybe" in said[6, "Mobile"]
+    assert said[6, "Mobile"].startswith("Left out (the rest of the row is imported): ")
+    assert said[3, "Contact points"].startswith("No way to reach this person")
+    assert [row for row, _ in plan.new] == [2, 3, 4, 6, 10] and plan.source_rows == 9
 
     result = apply_import(service, plan, True, [])
     assert result.problems == plan.problems
-    assert set(by_name(service, client_id)) == {"Good One", "Good Two"}
+    people = by_name(service, client_id)
+    assert set(people) == {"Good One", "Bad Mail", "Bad Phone", "Words", "Good Two"}
+    assert people["Bad Mail"].contacts == ()
 
 
 def test_every_problem_of_a_row_is_listed(tmp_path, client_id):
@@ -164,15 +173,19 @@ def test_row_numbers_are_file_lines_even_after_multiline_cells(tmp_path, client_
             'Ann,"first line\nsecond line\nthird",ann@example.com\n'  # lines 2-4
             'Bob,,bob@@bad\n')                                         # line 5
     plan = plan_file(write(tmp_path, text), client_id)
-    assert [(p.row, p.field) for p in plan.problems] == [(5, "Email")]
+    assert plan.problems == ()
+    assert [(p.row, p.field) for p in plan.warnings] == [(5, "Email"), (5, "Contact points")]
     assert plan.new[0][1].notes == "first line\nsecond line\nthird"
 
 
-def test_a_cell_with_the_same_address_twice_is_a_problem(tmp_path, client_id):
+def test_a_cell_with_the_same_address_twice_keeps_it_once_and_says_so(tmp_path, client_id):
     plan = plan_file(write(tmp_path, "Name,Email\nAnn,a@example.com; A@example.com\n"),
                      client_id)
-    assert [(p.row, p.field) for p in plan.problems] == [(2, "Email")]
-    assert "twice" in plan.problems[0].message and plan.new == ()
+    assert plan.problems == ()
+    assert [(p.row, p.field) for p in plan.warnings] == [(2, "Email")]
+    assert "twice" in plan.warnings[0].message
+    [(_, ann)] = plan.new
+    assert [c.address for c in ann.contacts] == ["a@example.com"]
 
 
 def test_phone_numbers_are_read_in_the_client_region(tmp_path, client_id):
@@ -181,7 +194,8 @@ def test_phone_numbers_are_read_in_the_client_region(tmp_path, client_id):
     uk = plan_csv_import(path, mapping, client_id, "GB", [])
     assert uk.new[0][1].contacts[0].address == "+442079460958"
     us = plan_csv_import(path, mapping, client_id, "US", [])
-    assert [(p.row, p.field) for p in us.problems] == [(2, "Mobile")]
+    assert [(p.row, p.field) for p in us.warnings] == [(2, "Mobile"), (2, "Contact points")]
+    assert "region US" in us.warnings[0].message
 
 
 # ---------------------------------------------------------------- mapping
@@ -274,7 +288,7 @@ def test_excel_sep_line_tabs_and_utf16(tmp_path, client_id):
     preview = read_csv_preview(sep)
     assert preview.delimiter == "|" and preview.headers == ("Name", "Email")
     plan = plan_file(sep, client_id)
-    assert [(p.row, p.field) for p in plan.problems] == [(4, "Email")]  # sep= is line 1
+    assert [(p.row, p.field) for p in plan.warnings][0] == (4, "Email")  # sep= is line 1
 
     tabs = tmp_path / "unicode.txt"  # Excel's "Unicode text": UTF-16 with BOM, tab-separated
     tabs.write_bytes("Name\tEmail\nŁucja\tlucja@example.com\n".encode("utf-16"))

@@ -253,14 +253,22 @@ END:VCARD
 def test_bad_cards_are_listed_by_card_number_and_property(tmp_path, service, client_id):
     plan = plan_vcard_import(write(tmp_path, BAD_CARDS), client_id, "US", [],
                              default_category="management")
-    assert [(p.row, p.field) for p in plan.problems] == [(2, "FN"), (3, "TEL"), (4, "EMAIL")]
-    messages = [p.message for p in plan.problems]
-    assert messages[0] == "Enter the stakeholder's name."
-    assert "555-0101" in messages[1] and "bad@@example.com" in messages[2]
+    assert [(p.row, p.field) for p in plan.problems] == [(2, "FN")]
+    assert plan.problems[0].message == "Enter the stakeholder's name."
+    # issue 19: a card with one invalid point comes in with its valid ones, the other named
+    assert [(p.row, p.field) for p in plan.warnings] == [
+        (3, "TEL"), (4, "EMAIL"), (5, "Contact points")]
+    assert "555-0101" in plan.warnings[0].message and \
+        "bad@@example.com" in plan.warnings[1].message
+    assert plan.warnings[2].message.startswith("No way to reach this person")
     assert [(n, d.name, d.category) for n, d in plan.new] == [
-        (1, "Good Person", "management"), (5, "Alien", "management")]
+        (1, "Good Person", "management"), (3, "Wrong Number", "management"),
+        (4, "Bad Mail", "management"), (5, "Alien", "management")]
     apply_import(service, plan, True, [])
-    assert sorted(s.name for s in service.list(client_id)) == ["Alien", "Good Person"]
+    stored = {s.name: s for s in service.list(client_id)}
+    assert sorted(stored) == ["Alien", "Bad Mail", "Good Person", "Wrong Number"]
+    assert [c.address for c in stored["Wrong Number"].contacts] == ["wrong@example.com"]
+    assert [c.channel for c in stored["Bad Mail"].contacts] == ["phone"]   # its TEL kept
 
 
 def test_vcard_duplicates_merge_into_stored_stakeholders(tmp_path, service, client_id):

@@ -114,6 +114,10 @@ class ImportDialog(QDialog):
         self.problems_model = TextTableModel(("Row", "Field", "Why it is not imported"))
         self.problems_view = _table("importProblemsTable", "Rows that will not be imported")
         self.problems_view.setModel(self.problems_model)
+        self.warnings_model = TextTableModel(("Row", "Field", "Imported, but"))
+        self.warnings_view = _table("importWarningsTable",
+                                    "Rows imported with a contact point left out or none")
+        self.warnings_view.setModel(self.warnings_model)
         self.duplicates_model = TextTableModel(("Row", "Name in file", "Same as", "Matched on"))
         self.duplicates_view = _table("importDuplicatesTable", "Duplicates")
         self.duplicates_view.setModel(self.duplicates_model)
@@ -131,6 +135,9 @@ class ImportDialog(QDialog):
         p2.addWidget(self.summary)
         p2.addWidget(QLabel("Rows with problems (not imported):"))
         p2.addWidget(self.problems_view, 2)
+        p2.addWidget(QLabel("Imported with a warning (a contact point left out, or no way to "
+                            "reach them):"))
+        p2.addWidget(self.warnings_view, 1)
         p2.addWidget(QLabel("Duplicates of people already in the map or earlier in the file:"))
         p2.addWidget(self.duplicates_view, 1)
         p2.addWidget(self.merge_radio)
@@ -241,14 +248,18 @@ class ImportDialog(QDialog):
         self.plan = plan
         self.problems_model.set_rows(("Row", "Field", "Why it is not imported"),
                                      [(str(p.row), p.field, p.message) for p in plan.problems])
+        self.warnings_model.set_rows(("Row", "Field", "Imported, but"),
+                                     [(str(p.row), p.field, p.message) for p in plan.warnings])
         self.duplicates_model.set_rows(
             ("Row", "Name in file", "Same as", "Matched on"),
             [(str(d.row), d.data.name,
               d.existing_name if d.existing_id is not None else f"row {d.earlier_row}",
               d.matched_on) for d in plan.duplicates])
         bad_rows = len({p.row for p in plan.problems})
+        warned = len({p.row for p in plan.warnings})
         self.summary.setText(
-            f"<b>{len(plan.new)}</b> of {plan.source_rows} rows are ready to import; "
+            f"<b>{len(plan.new)}</b> of {plan.source_rows} rows are ready to import"
+            + (f" (<b>{warned}</b> with a warning)" if warned else "") + "; "
             f"<b>{len(plan.duplicates)}</b> are duplicates; <b>{bad_rows}</b> have problems "
             "and will not be imported.")
         self.merge_radio.setEnabled(bool(plan.duplicates))

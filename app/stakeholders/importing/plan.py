@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -146,6 +146,8 @@ class ImportPlan:
     problems: tuple[RowProblem, ...]
     source_rows: int
     encoding: str = "utf-8"
+    # imported, but not whole: a contact point left out (invalid), or no way to reach them
+    warnings: tuple[RowProblem, ...] = ()
 
 
 def _keys(data: StakeholderData) -> list[tuple[str, str]]:
@@ -178,25 +180,49 @@ class _Planner:
         self.new: list[tuple[int, StakeholderData]] = []
         self.duplicates: list[Duplicate] = []
         self.problems: list[RowProblem] = []
+        self.warnings: list[RowProblem] = []
 
     def add(self, row: int, data: StakeholderData, field_of: Callable[[str], str],
             raw_address: Callable[[int], str], problems: Sequence[RowProblem] = ()) -> None:
-        """Validate one row; `problems` found by the caller also keep it out of the plan."""
+        """Validate one row; `problems` found by the caller also keep it out of the plan. A row
+        whose only faults are some of its contact points is imported with the others, and a
+        warning for each point left out; one with no contact point at all, with a warning."""
+        def said(key: str, message: str) -> str:
+            if key.startswith("contacts."):
+                raw = raw_address(int(key.split(".")[1]))
+                if raw and raw not in message:
+                    return f"“{raw}”: {message}"
+            return message
+
+        warnings: list[RowProblem] = []
         try:
             clean = self._validate(data, self.region)
         except ValidationError as exc:
-            found = list(problems)
-            for key, message in exc.errors.items():
-                if key.startswith("contacts."):
-                    raw = raw_address(int(key.split(".")[1]))
-                    if raw and raw not in message:
-                        message = f"“{raw}”: {message}"
-                found.append(RowProblem(row, field_of(key), message))
-            self.problems.extend(found)
-            return
+            clean = None
+            bad = {int(k.split(".")[1]) for k in exc.errors if k.startswith("contacts.")}
+            if not problems and bad and all(k.startswith("contacts.") for k in exc.errors):
+                kept = tuple(replace(cp, priority=n + 1) for n, cp in enumerate(
+                    cp for i, cp in enumerate(data.contacts) if i not in bad))
+                try:
+                    clean = self._validate(replace(data, contacts=kept), self.region)
+                except ValidationError:
+                    clean = None   # still wrong without them: refused, for the first reasons
+                else:
+                    warnings = [RowProblem(row, field_of(k), f"Left out (the rest of the row "
+                                                              f"is imported): {said(k, m)}")
+                                for k, m in exc.errors.items()]
+            if clean is None:
+                self.problems.extend(list(problems) + [
+                    RowProblem(row, field_of(k), said(k, m)) for k, m in exc.errors.items()])
+                return
         if problems:
             self.problems.extend(problems)
             return
+        if not clean.contacts:
+            warnings.append(RowProblem(row, "Contact points", "No way to reach this person: no "
+                                       "valid email address or phone number (shown as "
+                                       "unreachable)."))
+        self.warnings.extend(warnings)
         keys = _keys(clean)
         hits = [(key, self.index[key]) for key in keys if key in self.index]
         target: tuple[str, int, str] | None = None
@@ -220,7 +246,8 @@ class _Planner:
         return ImportPlan(client_id=self.client_id, new=tuple(self.new),
                           duplicates=tuple(self.duplicates),
                           problems=tuple(sorted(self.problems, key=lambda p: p.row)),
-                          source_rows=source_rows, encoding=encoding)
+                          source_rows=source_rows, encoding=encoding,
+                          warnings=tuple(sorted(self.warnings, key=lambda p: p.row)))
 
 
 def _address_of(data: StakeholderData, key: tuple[str, str]) -> str:
