@@ -26,6 +26,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -173,12 +174,20 @@ class PostfixInstance:
             for p in folder.iterdir() if folder.is_dir() else ():
                 p.unlink()
 
+    def queue_listing(self) -> str:
+        """The queue's files with their modes (for a failure message)."""
+        spool = self.root / "spool"
+        return "\n".join(f"{f.relative_to(spool)} {oct(f.stat().st_mode)}"
+                         for sub in ("incoming", "active", "deferred", "maildrop", "hold")
+                         for f in sorted((spool / sub).rglob("*"))
+                         if f.is_file()) or "(the queue is empty)"
+
     def wait_until_queue_empty(self, timeout: float = 10.0) -> bool:
         """True once Postfix's queue holds nothing (incoming, active, deferred)."""
         def empty() -> bool:
             for sub in ("incoming", "active", "deferred", "maildrop"):
                 d = self.root / "spool" / sub
-                if d.is_dir() and any(f.is_file() for f in d.rglob("*")):
+                if d.is_dir() and any(f.is_file() and _complete(f) for f in d.rglob("*")):
                     return False
             return True
         return _wait_for(empty, timeout, poll=0.05)
@@ -212,6 +221,10 @@ class PostfixInstance:
         pid_file = self.root / "spool" / "pid" / "master.pid"
         if pid_file.exists():
             pid_file.unlink()
+        # what `postfix start` does first: a message a stopped cleanup was still writing (never
+        # acknowledged to the client) is a temporary file nobody will finish; purge it
+        subprocess.run(["postsuper", "-c", str(self.etc), "-p"], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=30)
         with open(self.root / "master.out", "ab") as out:
             self._master = subprocess.Popen(
                 [POSTFIX_MASTER, "-d", "-c", str(self.etc)],
@@ -249,6 +262,15 @@ class PostfixInstance:
     @property
     def running(self) -> bool:
         return self._master is not None and self._master.poll() is None
+
+
+def _complete(queue_file: Path) -> bool:
+    """Postfix marks a queue file complete with its owner-execute bit; a file without it was
+    being written when its process stopped (the client never got a 250 for it)."""
+    try:
+        return bool(queue_file.stat().st_mode & stat.S_IXUSR)
+    except FileNotFoundError:
+        return False
 
 
 def _write_config(root: Path, port: int, strict_port: int) -> None:

@@ -219,7 +219,7 @@ def test_postfix_stopped_and_restarted_mid_fan_out_delivers_each_message_once(
     print(f"\nflush reports: {reports}\nstates: {dict(states)}")
     assert reports[0].sent >= 15 and reports[0].sent < 60, reports   # really stopped mid-way
     assert set(states) <= {"sent", "unknown"}, states
-    assert mta.wait_until_queue_empty(), mta.mail_log
+    assert mta.wait_until_queue_empty(), mta.queue_listing() + "\n" + mta.mail_log
     expected_sent = {mid for state, mid in rows.values() if state == "sent"}
     mta.wait_for_messages(len(expected_sent))
     arrived = Counter(m["Message-ID"] for m in mta.messages())
