@@ -170,3 +170,20 @@ def test_export_round_trips(qtbot, ws, services, tmp_path, client_of):
     text = target.read_text(encoding="utf-8-sig")
     assert "Ivy Chan" in text and "ivy@example.com" in text and "+12065550144" in text
     assert "Exported 1" in ws.message.text()
+
+
+def test_the_dialog_can_skip_people_with_no_way_to_reach_them(qtbot, ws, services, tmp_path,
+                                                               monkeypatch):
+    path = tmp_path / "people.csv"
+    path.write_text(CSV, encoding="utf-8")
+    dialog = _open(ws, "csv", monkeypatch)
+    assert dialog.load(path)
+    dialog.skip_unreachable.setChecked(True)
+    qtbot.mouseClick(dialog.check_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.pages.currentIndex() == 1, timeout=10000)
+    problems = [dialog.problems_model.row_values(r) for r in range(dialog.problems_model.rowCount())]
+    # Bo Lind's only address is invalid: skipped now, with both reasons; Dee Park keeps her email
+    assert {p[0] for p in problems} == {"3", "4", "5"}
+    assert any(p[0] == "3" and "skipped, as asked" in p[2] for p in problems)
+    assert "3</b> of 6 rows are ready to import (<b>1</b> with a warning)" in \
+        dialog.summary.text()

@@ -586,3 +586,16 @@ def test_other_vocabularies_match_leniently_too():
     assert lenient_match(TimingNeed, "Per Contract") == TimingNeed.PER_CONTRACT
     assert lenient_match(DetailLevel, "Technical") == DetailLevel.TECHNICAL
     assert lenient_match(DetailLevel, "exec") is None   # the synonyms are the categories' only
+
+
+def test_people_with_no_way_to_reach_them_can_be_skipped_instead(tmp_path, client_id):
+    """Issue 19: the person may choose to skip rows left with no contact point: refused, with
+    the reason and what was left out, instead of imported as unreachable."""
+    path = write(tmp_path, "Name,Email\nAnn,ann@example.com\nBo,not-an-email\nCy,\n")
+    plan = plan_file(path, client_id, skip_unreachable=True)
+    assert [row for row, _ in plan.new] == [2] and plan.warnings == ()
+    assert [(p.row, p.field) for p in plan.problems] == [
+        (3, "Email"), (3, "Contact points"), (4, "Contact points")]
+    assert "skipped, as asked" in plan.problems[1].message
+    kept = plan_file(path, client_id)
+    assert [row for row, _ in kept.new] == [2, 3, 4] and kept.problems == ()

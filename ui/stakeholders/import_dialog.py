@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QDialog, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
+    QAbstractItemView, QCheckBox, QComboBox, QDialog, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
     QHeaderView, QLabel, QProgressBar, QPushButton, QRadioButton, QStackedWidget, QTableView,
     QVBoxLayout, QWidget,
 )
@@ -81,6 +80,11 @@ class ImportDialog(QDialog):
         top.addWidget(QLabel("Category when the file has none:"))
         top.addWidget(self.default_category)
         top.addWidget(self.choose_button)
+        self.skip_unreachable = named(QCheckBox("Skip people with no way to reach them"),
+                                      "skipUnreachableCheck",
+                                      "Skip rows with no valid email address or phone number")
+        self.skip_unreachable.setToolTip("Otherwise they are imported, shown as unreachable, "
+                                         "with a warning")
 
         # page 1: mapping (CSV) and preview
         self.mapping: dict[str, QComboBox] = {}
@@ -105,7 +109,11 @@ class ImportDialog(QDialog):
         p1.addWidget(mapping_box)
         p1.addWidget(QLabel("Preview (first rows):"))
         p1.addWidget(self.preview_view, 1)
-        p1.addWidget(self.check_button, 0, Qt.AlignmentFlag.AlignRight)
+        checking = QHBoxLayout()
+        checking.addWidget(self.skip_unreachable)
+        checking.addStretch(1)
+        checking.addWidget(self.check_button)
+        p1.addLayout(checking)
 
         # page 2: review
         self.summary = QLabel()
@@ -235,13 +243,16 @@ class ImportDialog(QDialog):
             return
         path, cid, region = self.path, self.client_id, self.client.default_region
         category = self.default_category.currentData()
+        skip = self.skip_unreachable.isChecked()
         existing = self.services.stakeholders.list(cid)
         self._existing = existing
         if self.kind == "csv":
             mapping = self.current_mapping()
-            job = lambda: plan_csv_import(path, mapping, cid, region, existing, category)  # noqa: E731
+            job = lambda: plan_csv_import(path, mapping, cid, region, existing,  # noqa: E731
+                                          category, skip)
         else:
-            job = lambda: plan_vcard_import(path, cid, region, existing, category)  # noqa: E731
+            job = lambda: plan_vcard_import(path, cid, region, existing,  # noqa: E731
+                                            category, skip)
         self._start("check", job, "Checking every row…")
 
     def _show_plan(self, plan: ImportPlan) -> None:

@@ -164,8 +164,11 @@ def _keys(data: StakeholderData) -> list[tuple[str, str]]:
 class _Planner:
     """Validates rows and sorts them into new / duplicate / problem."""
 
-    def __init__(self, client_id: int, region: str, existing: Sequence[StakeholderDTO]):
+    def __init__(self, client_id: int, region: str, existing: Sequence[StakeholderDTO],
+                 skip_unreachable: bool = False):
         from app.stakeholders.service import validate_stakeholder
+
+        self.skip_unreachable = skip_unreachable   # no contact point: refused, not warned
 
         self._validate = validate_stakeholder
         self.client_id = client_id
@@ -219,6 +222,11 @@ class _Planner:
             self.problems.extend(problems)
             return
         if not clean.contacts:
+            if self.skip_unreachable:
+                self.problems.extend(warnings + [RowProblem(
+                    row, "Contact points", "No way to reach this person: no valid email "
+                    "address or phone number (skipped, as asked).")])
+                return
             warnings.append(RowProblem(row, "Contact points", "No way to reach this person: no "
                                        "valid email address or phone number (shown as "
                                        "unreachable)."))
@@ -291,9 +299,11 @@ def _int_or_raw(cell: str) -> int | str | None:
 
 def plan_csv_import(path: Path, mapping: dict[str, int], client_id: int, region: str,
                     existing: Sequence[StakeholderDTO],
-                    default_category: str = "affected_users") -> ImportPlan:
+                    default_category: str = "affected_users",
+                    skip_unreachable: bool = False) -> ImportPlan:
     """Read and validate every row of a CSV with `mapping` (field key → column index; "name"
-    is required). Empty cells mean the category's default (category: `default_category`)."""
+    is required). Empty cells mean the category's default (category: `default_category`).
+    `skip_unreachable`: a row with no valid contact point is refused instead of warned."""
     path = Path(path)
     table = read_csv_table(path)
     headers = table.headers
@@ -315,7 +325,7 @@ def plan_csv_import(path: Path, mapping: dict[str, int], client_id: int, region:
 
     # contacts in column order (an export's order: email, sms, phone, slack, teams, webhook)
     contact_columns = sorted(((mapping[k], k) for k in CONTACT_FIELDS if k in mapping))
-    planner = _Planner(client_id, region, existing)
+    planner = _Planner(client_id, region, existing, skip_unreachable)
     for row, cells in table.rows:
         get = lambda k: _cell(cells, mapping.get(k))  # noqa: E731
         contacts: list[ContactPointData] = []
@@ -401,8 +411,10 @@ _VCARD_FIELDS = {"name": "FN", "role": "TITLE", "category": "CATEGORIES", "notes
 
 def plan_vcard_import(path: Path, client_id: int, region: str,
                       existing: Sequence[StakeholderDTO],
-                      default_category: str = "affected_users") -> ImportPlan:
-    """Read and validate every card of a .vcf file (row = card number)."""
+                      default_category: str = "affected_users",
+                      skip_unreachable: bool = False) -> ImportPlan:
+    """Read and validate every card of a .vcf file (row = card number); `skip_unreachable` as
+    for plan_csv_import."""
     from app.stakeholders.importing.vcard import parse_vcards
 
     path = Path(path)
@@ -411,7 +423,7 @@ def plan_vcard_import(path: Path, client_id: int, region: str,
         cards = parse_vcards(text)
     except ImportFileError as exc:
         raise ImportFileError(f"{path.name}: {exc}") from None
-    planner = _Planner(client_id, region, existing)
+    planner = _Planner(client_id, region, existing, skip_unreachable)
     for card in cards:
         data, sources = card_to_data(card, client_id, region, default_category)
 
