@@ -40,7 +40,7 @@ class WriterConnection:
         self.conn: Connection | None = None
         self.commit_s: float | None = None   # running average of COMMITs on the loop's thread
         self.commits = 0
-        self.in_thread = 0                   # how many went to a thread (for the benchmark)
+        self.in_thread = 0                   # how many went to a thread
         self._lock = threading.Lock()
         self._busy = False                   # a COMMIT runs in a thread
         self._close_wanted = False
