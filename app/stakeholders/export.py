@@ -3,7 +3,7 @@ plan, apply — all or nothing, in one transaction).
 
 It writes UTF-8 with a BOM (so Excel opens it as UTF-8), one row per stakeholder, the columns
 of EXPORT_COLUMNS; several addresses of one channel are joined with "; ". Importing an export
-with guess_mapping gives the same stakeholders back (contact labels are not exported;
+with guess_columns gives the same stakeholders back (contact labels are not exported;
 priorities come back in column order: email, sms, phone, slack, teams, webhook). Text cells
 that a spreadsheet would run as a formula (=, +, -, @) are written with a leading apostrophe,
 which the import removes again."""
@@ -19,7 +19,6 @@ from pathlib import Path
 
 from app.domain.dto import StakeholderDTO
 from app.errors import ClarionError
-from app.stakeholders.importing.plan import CONTACT_FIELDS
 
 __all__ = ["EXPORT_COLUMNS", "export_csv", "export_row", "safe_cell"]
 
@@ -28,6 +27,7 @@ EXPORT_COLUMNS = (
     "detail_level", "max_silence_minutes", "active", "notes",
     "email", "sms", "phone", "slack", "teams", "webhook", "preferred_channel",
 )
+_CHANNEL_COLUMNS = ("email", "sms", "phone", "slack", "teams", "webhook")
 
 
 # ---------------------------------------------------------------- export
@@ -44,7 +44,7 @@ def safe_cell(value: str) -> str:
 
 
 def export_row(s: StakeholderDTO) -> list[str]:
-    by_channel: dict[str, list[str]] = {c: [] for c in CONTACT_FIELDS}
+    by_channel: dict[str, list[str]] = {c: [] for c in _CHANNEL_COLUMNS}
     for cp in sorted(s.contacts, key=lambda c: c.priority):
         by_channel.setdefault(cp.channel, []).append(cp.address)
     values = {
@@ -55,7 +55,7 @@ def export_row(s: StakeholderDTO) -> list[str]:
         else str(s.max_silence_minutes),
         "active": "yes" if s.active else "no", "notes": s.notes or "",
         "preferred_channel": s.preferred_channel or "",
-        **{c: "; ".join(by_channel[c]) for c in CONTACT_FIELDS},
+        **{c: "; ".join(by_channel[c]) for c in _CHANNEL_COLUMNS},
     }
     return [safe_cell(values[c]) for c in EXPORT_COLUMNS]
 

@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     from app.clock import SystemClock
     from app.stakeholders.export import export_csv
     from app.stakeholders.importing.apply import apply_import
-    from app.stakeholders.importing.plan import guess_mapping, plan_csv_import
+    from app.stakeholders.importing.columns import guess_columns
+from app.stakeholders.importing.plan import plan_csv_import
     from app.stakeholders.importing.read import read_csv_preview
     from app.stakeholders.service import StakeholderService
     from app.storage import Store
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             timings.append(("read_csv_preview", time.perf_counter() - start))
 
             start = time.perf_counter()
-            plan = plan_csv_import(source, guess_mapping(preview.headers), client.id,
+            plan = plan_csv_import(source, guess_columns(preview.headers), client.id,
                                    client.default_region, [])
             timings.append(("plan_csv_import", time.perf_counter() - start))
             assert not plan.problems and not plan.duplicates, plan.problems[:3]

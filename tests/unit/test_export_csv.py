@@ -14,7 +14,8 @@ from app.domain.dto import ContactPointData as CP
 from app.domain.dto import StakeholderData
 from app.stakeholders.export import EXPORT_COLUMNS, export_csv
 from app.stakeholders.importing.apply import apply_import
-from app.stakeholders.importing.plan import guess_mapping, plan_csv_import
+from app.stakeholders.importing.columns import guess_columns
+from app.stakeholders.importing.plan import plan_csv_import
 from app.stakeholders.importing.read import read_csv_preview
 from app.stakeholders.service import StakeholderService
 from app.storage import Store
@@ -105,8 +106,11 @@ def test_export_import_round_trip(tmp_path, service, client_id, people, frozen_c
         target = StakeholderService(other, frozen_clock)
         preview = read_csv_preview(path)
         assert (preview.encoding, preview.delimiter, preview.total_rows) == ("utf-8", ",", 4)
-        mapping = guess_mapping(preview.headers)
-        assert set(mapping) == set(EXPORT_COLUMNS) - {"organisation"}
+        mapping = guess_columns(preview.headers)
+        assert {preview.headers[i] for i, u in mapping.items() if u.imported} \
+            == set(EXPORT_COLUMNS) - {"organisation"}
+        assert "the client it was exported from" in \
+            mapping[preview.headers.index("organisation")].reason
         plan = plan_csv_import(path, mapping, other_client, "GB", [])
         assert plan.problems == () and plan.duplicates == ()
         apply_import(target, plan, True, [])

@@ -12,8 +12,9 @@ import app.stakeholders.service as stakeholders_module
 from app.domain.dto import ContactPointData, StakeholderData, StakeholderDTO
 from app.errors import ClarionError, NotFound, ValidationError
 from app.stakeholders.importing.apply import apply_import, merge_into
+from app.stakeholders.importing.columns import guess_columns
 from app.stakeholders.importing.plan import (
-    IMPORT_FIELDS, Duplicate, guess_mapping, plan_csv_import,
+    IMPORT_FIELDS, Duplicate, plan_csv_import,
 )
 from app.stakeholders.importing.read import (
     MAX_IMPORT_BYTES, PREVIEW_ROWS, ImportFileError, read_csv_preview,
@@ -34,7 +35,7 @@ def write(tmp_path: Path, text: str, name: str = "people.csv", encoding: str = "
 
 def plan_file(path: Path, client_id: int, existing=(), **kw):
     preview = read_csv_preview(path)
-    return plan_csv_import(path, guess_mapping(preview.headers), client_id, "US",
+    return plan_csv_import(path, guess_columns(preview.headers), client_id, "US",
                            list(existing), **kw)
 
 
@@ -64,9 +65,10 @@ def test_a_good_csv_is_previewed_mapped_and_imported(tmp_path, service, client_i
     assert (preview.encoding, preview.delimiter, preview.total_rows) == ("utf-8", ",", 3)
     assert preview.headers[:3] == ("Full name", "E-mail Address", "Mobile Phone")
     assert preview.rows[1][0] == "Bob Stone" and len(preview.rows[2]) == len(preview.headers)
-    mapping = guess_mapping(preview.headers)
-    assert mapping == {"name": 0, "email": 1, "sms": 2, "phone": 3, "role": 4, "category": 5,
-                       "timing_need": 6, "max_silence_minutes": 7, "notes": 8, "active": 9}
+    mapping = guess_columns(preview.headers)
+    assert {i: u.field for i, u in mapping.items()} == {
+        0: "name", 1: "email", 2: "mobile", 3: "phone", 4: "role", 5: "category",
+        6: "timing_need", 7: "max_silence_minutes", 8: "notes", 9: "active"}
 
     plan = plan_csv_import(path, mapping, client_id, "US", [])
     assert plan.problems == () and plan.duplicates == ()
@@ -79,14 +81,17 @@ def test_a_good_csv_is_previewed_mapped_and_imported(tmp_path, service, client_i
     ann, bob, cara = stored["Ann Lee"], stored["Bob Stone"], stored["Cara Diaz"]
     assert (ann.category, ann.role, ann.timing_need, ann.max_silence_minutes) == \
         ("executives", "CTO", "when_relevant", 60)  # the category's defaults
-    assert contacts(ann) == [("email", "ann@example.com", 1), ("sms", "+12065550101", 2)]
+    # a mobile number: an SMS and a phone contact point, labelled from the column
+    assert contacts(ann) == [("email", "ann@example.com", 1), ("sms", "+12065550101", 2),
+                             ("phone", "+12065550101", 3)]
+    assert [c.label for c in ann.contacts] == ["", "Mobile", "Mobile"]
     assert (bob.category, bob.timing_need, bob.max_silence_minutes, bob.notes) == \
         ("it_staff_msp", "rapid", 15, "Night shift, pager")
     assert contacts(bob) == [("email", "bob@example.com", 1),
                              ("email", "bob.stone@example.org", 2),
                              ("phone", "+14255550102", 3)]
     assert cara.category == "affected_users" and cara.active is False
-    assert contacts(cara) == [("sms", "+12065550103", 1)]
+    assert contacts(cara) == [("sms", "+12065550103", 1), ("phone", "+12065550103", 2)]
 
 
 def test_default_category_applies_to_rows_without_one(tmp_path, client_id):
@@ -190,7 +195,7 @@ def test_a_cell_with_the_same_address_twice_keeps_it_once_and_says_so(tmp_path, 
 
 def test_phone_numbers_are_read_in_the_client_region(tmp_path, client_id):
     path = write(tmp_path, "Name,Mobile\nNigel,020 7946 0958\n")
-    mapping = guess_mapping(read_csv_preview(path).headers)
+    mapping = guess_columns(read_csv_preview(path).headers)
     uk = plan_csv_import(path, mapping, client_id, "GB", [])
     assert uk.new[0][1].contacts[0].address == "+442079460958"
     us = plan_csv_import(path, mapping, client_id, "US", [])
@@ -200,17 +205,33 @@ def test_phone_numbers_are_read_in_the_client_region(tmp_path, client_id):
 
 # ---------------------------------------------------------------- mapping
 
-def test_guess_mapping_understands_outlook_and_google_headers():
+def _fields(headers):
+    return {i: u.field for i, u in guess_columns(headers).items() if u.imported}
+
+
+def test_guess_columns_understands_outlook_and_google_headers():
     outlook = ["First Name", "Last Name", "Title", "Company", "Job Title", "E-mail Address",
-               "Mobile Phone", "Business Phone", "Notes", "Categories"]
-    assert guess_mapping(outlook) == {"role": 4, "category": 9, "notes": 8, "email": 5,
-                                      "sms": 6, "phone": 7}
+               "Mobile Phone", "Business Phone", "Notes", "Categories", "Business Fax",
+               "E-mail Type", "Assistant's Phone", "Manager's Name"]
+    assert _fields(outlook) == {0: "first_name", 1: "last_name", 2: "name_prefix",
+                                3: "organisation", 4: "role", 5: "email", 6: "mobile",
+                                7: "phone", 8: "notes", 9: "groups"}
+    uses = guess_columns(outlook)
+    assert (uses[6].label, uses[7].label) == ("Mobile", "Business")
+    assert "fax" in uses[10].reason and "describes an address" in uses[11].reason
+    assert "another person" in uses[12].reason and "another person" in uses[13].reason
     google = ["Name", "Given Name", "E-mail 1 - Type", "E-mail 1 - Value", "Phone 1 - Type",
               "Phone 1 - Value", "Organization 1 - Title"]
-    assert guess_mapping(google) == {"name": 0, "email": 3, "phone": 5}
-    assert guess_mapping(["Full name", "Primary E-mail", "Cell phone (work)", "Telephone"]) \
-        == {"name": 0, "email": 1, "sms": 2, "phone": 3}
-    assert guess_mapping(["Company", "Fax"]) == {}
+    assert _fields(google) == {0: "name", 1: "first_name", 3: "email", 5: "phone", 6: "role"}
+    assert guess_columns(google)[2].field == "label"
+    assert guess_columns(google)[3].label_column == 2
+    assert _fields(["Full name", "Primary E-mail", "Cell phone (work)", "Telephone"]) \
+        == {0: "name", 1: "email", 2: "mobile", 3: "phone"}
+    assert _fields(["Fax", "Birthday"]) == {}
+    # a hand-made sheet's "Title" is the job; a second Name column is named as ignored
+    assert _fields(["Name", "Title", "Name"]) == {0: "name", 1: "role"}
+    assert "“Name” already gives the full name" in guess_columns(["Name", "Title", "Name"])[2] \
+        .reason
 
 
 def test_mapping_must_name_a_name_column_and_real_columns(tmp_path, client_id):
@@ -239,7 +260,7 @@ def test_latin1_file_is_detected_and_names_are_correct(tmp_path, service, client
     preview = read_csv_preview(path)
     assert preview.encoding in ("cp1252", "latin-1") and preview.delimiter == ";"
     assert preview.rows[0][0] == "José Müller"
-    plan = plan_csv_import(path, guess_mapping(preview.headers), client_id, "US", [])
+    plan = plan_csv_import(path, guess_columns(preview.headers), client_id, "US", [])
     assert plan.encoding == preview.encoding
     apply_import(service, plan, True, [])
     assert set(by_name(service, client_id)) == {"José Müller", "Françoise Capek"}
@@ -274,12 +295,13 @@ def test_semicolon_delimited_file_from_excel_in_europe(tmp_path, service, client
     path = write(tmp_path, text, encoding="utf-8-sig")
     preview = read_csv_preview(path)
     assert preview.delimiter == ";" and preview.headers == ("Name", "E-Mail", "Mobile", "Notes")
-    plan = plan_csv_import(path, guess_mapping(preview.headers), client_id, "US", [])
+    plan = plan_csv_import(path, guess_columns(preview.headers), client_id, "US", [])
     assert plan.problems == ()
     apply_import(service, plan, True, [])
     stored = by_name(service, client_id)
     assert contacts(stored["Jürgen Groß"]) == [("email", "jg@example.com", 1),
-                                               ("sms", "+4915123456789", 2)]
+                                               ("sms", "+4915123456789", 2),
+                                               ("phone", "+4915123456789", 3)]
     assert stored["Jürgen Groß"].notes == "Teil 1; Teil 2" and stored["Ann Lee"].notes == "a, b"
 
 
@@ -428,7 +450,8 @@ def test_duplicates_within_the_file_merge_or_skip(tmp_path, service, client_id):
     stored = by_name(service, client_id)
     assert set(stored) == {"Ann Lee", "Bob", "Cara"}
     assert contacts(stored["Ann Lee"]) == [("email", "ann@example.com", 1),
-                                           ("sms", "+12065550103", 2)]
+                                           ("sms", "+12065550103", 2),
+                                           ("phone", "+12065550103", 3)]
 
 
 def test_rows_merging_into_one_stored_stakeholder_accumulate(tmp_path, service, client_id,

@@ -67,12 +67,14 @@ def test_google_contacts_v3(tmp_path):
     assert (ann.fn, ann.title, ann.org) == ("Ann Lee", "Chief Technology Officer",
                                             "Example Corp, Security")
     assert ann.note == "Line one\nLine two, with a comma; a semicolon and a \\ backslash"
-    assert ann.emails == (("ann.lee@example.org", True), ("ann@example.com", False))
-    assert ann.phones == (("(206) 555-0101", "cell", False), ("+1 425-555-0102", "voice", False),
-                          ("206-555-0199", "voice", False))
+    assert ann.emails == (("ann.lee@example.org", True, "Home"),
+                          ("ann@example.com", False, "Work"))
+    assert ann.phones == (("(206) 555-0101", "cell", False, "Mobile"),
+                          ("+1 425-555-0102", "voice", False, "Work"),
+                          ("206-555-0199", "voice", False, "Desk"))  # Apple's X-ABLabel
     assert ann.categories == ("myContacts", "Executives")
     assert chidi.fn == "Dr. Chidi Emeka Okafor PhD"  # no FN: built from N
-    assert chidi.phones == (("425 555 0103", "voice", False),)
+    assert chidi.phones == (("425 555 0103", "voice", False, "Home"),)
 
 
 def test_google_cards_become_stakeholders(tmp_path, service, client_id):
@@ -81,10 +83,14 @@ def test_google_cards_become_stakeholders(tmp_path, service, client_id):
     assert plan.problems == () and plan.source_rows == 2 and plan.encoding == "utf-8"
     (_, ann), (_, chidi) = plan.new
     assert (ann.category, chidi.category) == ("executives", "customers")
-    assert ann.role == "Chief Technology Officer, Example Corp, Security"
+    assert ann.role == "Chief Technology Officer"   # the job; ORG goes to the notes
+    assert ann.notes.endswith("\nCompany: Example Corp\nDepartment: Security")
     assert contacts(ann) == [("email", "ann.lee@example.org", 1),  # pref first
                              ("email", "ann@example.com", 2), ("sms", "+12065550101", 3),
-                             ("phone", "+14255550102", 4), ("phone", "+12065550199", 5)]
+                             ("phone", "+12065550101", 4),  # a cell number: SMS and phone
+                             ("phone", "+14255550102", 5), ("phone", "+12065550199", 6)]
+    assert [c.label for c in ann.contacts] == ["Home", "Work", "Mobile", "Mobile", "Work",
+                                               "Desk"]
     result = apply_import(service, plan, True, [])
     stored = {s.name: s for s in service.list(client_id)}
     assert set(stored) == {"Ann Lee", "Dr. Chidi Emeka Okafor PhD"} and \
@@ -131,13 +137,15 @@ def test_outlook_quoted_printable_charset_and_folded_lines(tmp_path):
     jose, bob = read_vcard_file(write(tmp_path, crlf(OUTLOOK)))
     assert jose.fn == "José Müller" and jose.org == "Contoso Ltd., Legal"
     assert jose.note == "Erreichbar werktags\nÜber Zentrale: bitte zuerst anrufen"
-    assert jose.emails == (("jose@contoso.example", True),)
-    assert jose.phones == (("(425) 555-0105", "cell", True), ("(206) 555-0103", "voice", False),
-                           ("(206) 555-0104", "voice", False), ("(206) 555-0106", "fax", False))
+    assert jose.emails == (("jose@contoso.example", True, ""),)
+    assert jose.phones == (("(425) 555-0105", "cell", True, "Mobile"),
+                           ("(206) 555-0103", "voice", False, "Work"),
+                           ("(206) 555-0104", "voice", False, "Home"),
+                           ("(206) 555-0106", "fax", False, "Work"))
     assert bob.title == ("Service desk lead for the northern region and the 24x7 on-call rota "
                          "of the managed services team")
-    assert bob.phones == (("+1 206 5550107", "cell", False),)
-    assert bob.emails == (("bob.stone@contoso.example", False),)
+    assert bob.phones == (("+1 206 5550107", "cell", False, "Mobile"),)
+    assert bob.emails == (("bob.stone@contoso.example", False, ""),)
 
 
 def test_outlook_cards_become_stakeholders_without_the_fax(tmp_path, client_id):
@@ -145,11 +153,17 @@ def test_outlook_cards_become_stakeholders_without_the_fax(tmp_path, client_id):
     assert plan.problems == ()
     (_, jose), (_, bob) = plan.new
     assert jose.name == "José Müller"
-    assert jose.role == "Data Protection Officer, Contoso Ltd., Legal"
+    assert jose.role == "Data Protection Officer"
+    assert jose.notes == ("Erreichbar werktags\nÜber Zentrale: bitte zuerst anrufen\n"
+                          "Company: Contoso Ltd.\nDepartment: Legal")
     assert contacts(jose) == [("email", "jose@contoso.example", 1), ("sms", "+14255550105", 2),
-                              ("phone", "+12065550103", 3), ("phone", "+12065550104", 4)]
+                              ("phone", "+14255550105", 3), ("phone", "+12065550103", 4),
+                              ("phone", "+12065550104", 5)]
     assert contacts(bob) == [("email", "bob.stone@contoso.example", 1),
-                             ("sms", "+12065550107", 2)]
+                             ("sms", "+12065550107", 2), ("phone", "+12065550107", 3)]
+    # the fax is named, not dropped silently
+    assert [(p.row, p.field) for p in plan.warnings] == [(1, "TEL")]
+    assert "(206) 555-0106" in plan.warnings[0].message and "fax" in plan.warnings[0].message
 
 
 THUNDERBIRD = """BEGIN:VCARD
@@ -173,9 +187,11 @@ END:VCARD
 def test_thunderbird_v4_with_tel_uris(tmp_path):
     (awa,) = read_vcard_file(write(tmp_path, THUNDERBIRD))
     assert awa.fn == "Awa Ndiaye" and awa.categories == ("Media", "Press")
-    assert awa.emails == (("awa@example.com", True), ("awa.home@example.net", False))
-    assert awa.phones == (("+1-425-555-0109", "voice", True), ("+1-206-555-0108", "cell", False),
-                          ("+1 (206) 555-0110", "cell", False), ("206-555-0111", "cell", False))
+    assert awa.emails == (("awa@example.com", True, ""), ("awa.home@example.net", False, "Home"))
+    assert awa.phones == (("+1-425-555-0109", "voice", True, "Work"),
+                          ("+1-206-555-0108", "cell", False, "Mobile"),
+                          ("+1 (206) 555-0110", "cell", False, "Mobile"),
+                          ("206-555-0111", "cell", False, "Mobile"))
 
 
 def test_thunderbird_cards_become_stakeholders(tmp_path, client_id):
@@ -185,7 +201,8 @@ def test_thunderbird_cards_become_stakeholders(tmp_path, client_id):
     assert contacts(awa) == [
         ("email", "awa@example.com", 1), ("phone", "+14255550109", 2),
         ("email", "awa.home@example.net", 3), ("sms", "+12065550108", 4),
-        ("sms", "+12065550110", 5), ("sms", "+12065550111", 6)]
+        ("phone", "+12065550108", 5), ("sms", "+12065550110", 6), ("phone", "+12065550110", 7),
+        ("sms", "+12065550111", 8), ("phone", "+12065550111", 9)]
 
 
 MANY_TELS = """BEGIN:VCARD
@@ -213,11 +230,14 @@ def test_many_tel_entries_are_all_kept_once(tmp_path, client_id):
     ((_, person),) = plan.new
     assert contacts(person) == [
         ("phone", "+12065550120", 1),  # the pref one first
-        ("sms", "+12065550120", 2),    # the same number again as CELL: once
+        ("sms", "+12065550120", 2),    # the same number again as CELL: SMS, phone once
         ("phone", "+12065550121", 3), ("phone", "+12065550122", 4),
-        ("phone", "+12065550123", 5), ("sms", "+12065550124", 6),
-        ("phone", "+12065550125", 7), ("phone", "+12065550126", 8),
-        ("sms", "+12065550128", 9), ("phone", "+442079460958", 10)]  # no fax
+        ("phone", "+12065550123", 5), ("sms", "+12065550124", 6), ("phone", "+12065550124", 7),
+        ("phone", "+12065550125", 8),  # no pager, no fax
+        ("sms", "+12065550128", 9), ("phone", "+12065550128", 10),
+        ("phone", "+442079460958", 11)]
+    assert sorted(p.message.split("”")[0] for p in plan.warnings) == [
+        "TEL “206 555 0126", "TEL “206 555 0127"]
 
 
 BAD_CARDS = """BEGIN:VCARD
@@ -282,10 +302,10 @@ def test_vcard_duplicates_merge_into_stored_stakeholders(tmp_path, service, clie
     result = apply_import(service, plan, True, existing)
     assert result.merged_ids == (ann.id,) and len(result.created_ids) == 1
     merged = service.get(ann.id)
-    assert merged.role == "Chief Technology Officer, Example Corp, Security"
+    assert merged.role == "Chief Technology Officer"
     assert contacts(merged)[:2] == [("email", "ann@example.com", 1),
                                     ("email", "ann.lee@example.org", 2)]
-    assert len(merged.contacts) == 5
+    assert len(merged.contacts) == 6
 
 
 # ---------------------------------------------------------------- parsing details
@@ -327,7 +347,7 @@ def test_a_card_without_end_is_still_read_and_nested_agent_is_ignored():
                          "TEL:206 555 0140\nEND:VCARD\nTEL;CELL:206 555 0141\nEND:VCARD\n"
                          "BEGIN:VCARD\nFN:Cut off\nEMAIL:c@example.com\n")
     assert [(c.number, c.fn, c.phones) for c in cards] == [
-        (1, "Boss", (("206 555 0141", "cell", False),)),
+        (1, "Boss", (("206 555 0141", "cell", False, "Mobile"),)),
         (2, "Cut off", ())]
     assert isinstance(cards[0], VCard)
 

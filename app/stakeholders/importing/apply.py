@@ -4,11 +4,12 @@ transaction (StakeholderService.apply_batch), all or nothing (step three of an i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from app.domain.dto import ContactPointData, StakeholderData, StakeholderDTO
+from app.domain.dto import StakeholderData, StakeholderDTO
 from app.errors import ValidationError
+from app.stakeholders.importing.merge import merge_into
 from app.stakeholders.importing.plan import ImportPlan, RowProblem
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -23,24 +24,6 @@ class ImportResult:
     merged_ids: tuple[int, ...]
     skipped_rows: tuple[int, ...]
     problems: tuple[RowProblem, ...]
-
-
-def merge_into(existing: StakeholderData, incoming: StakeholderData) -> StakeholderData:
-    """Pure: `existing`'s data plus the contact points of `incoming` it lacks (appended, with
-    priorities after the existing ones); an empty role or notes is filled from `incoming`."""
-    base = existing.data() if isinstance(existing, StakeholderDTO) else existing
-    have = {(cp.channel, cp.address.casefold()) for cp in base.contacts}
-    next_priority = max((cp.priority for cp in base.contacts), default=0)
-    added: list[ContactPointData] = []
-    for cp in sorted(incoming.contacts, key=lambda c: c.priority):
-        key = (cp.channel, cp.address.casefold())
-        if key in have:
-            continue
-        have.add(key)
-        next_priority += 1
-        added.append(replace(cp, priority=next_priority))
-    return replace(base, contacts=tuple(base.contacts) + tuple(added),
-                   role=base.role or incoming.role, notes=base.notes or incoming.notes)
 
 
 def apply_import(service: StakeholderService, plan: ImportPlan, merge_duplicates: bool,

@@ -1,7 +1,8 @@
 """vCard reading (2.1, 3.0 and 4.0 as written by Outlook, Google Contacts, Apple and Thunderbird).
 
 Only what a stakeholder needs is kept: the name (FN, else N), TITLE/ROLE, ORG, NOTE, EMAIL, TEL
-(with their TYPE and preference) and CATEGORIES. Handled on the way: a UTF-8 BOM, line
+(with their TYPE, preference and label: the place TYPEs, or Apple's X-ABLabel of the item group)
+and CATEGORIES. Handled on the way: a UTF-8 BOM, line
 unfolding (continuation lines start with a space or a tab), quoted-printable values with a
 CHARSET (Outlook's 2.1-style exports, soft line breaks included), backslash escapes (\\\\ \\; \\,
 \\n), item groups ("item1.TEL"), TYPE written as TYPE=CELL, type=cell,voice, TYPE="cell" or a bare
@@ -29,12 +30,13 @@ class VCard:
     number: int  # 1-based position of the card in the file
     fn: str  # FN, else built from N ("Given Additional Family")
     title: str  # TITLE, else ROLE
-    org: str  # ORG components joined with ", "
+    org: str  # ORG components joined with ", " (the company, then its units)
     note: str
-    emails: tuple[tuple[str, bool], ...]  # (address, preferred), in file order
-    phones: tuple[tuple[str, str, bool], ...]  # (number, kind, preferred); kind "cell", "voice",
-    #                                            "fax", "pager"
+    emails: tuple[tuple[str, bool, str], ...]  # (address, preferred, label), preferred first
+    phones: tuple[tuple[str, str, bool, str], ...]  # (number, kind, preferred, label); kind
+    #                                                 "cell", "voice", "fax", "pager"
     categories: tuple[str, ...]
+    org_parts: tuple[str, ...] = ()  # ORG's components: the company, then its units
 
 
 # ---------------------------------------------------------------- low-level helpers
@@ -132,6 +134,7 @@ class _Property:
     name: str  # upper case, group removed
     params: dict[str, list[str]]  # upper-case keys; TYPE values lower case
     value: str  # decoded (quoted-printable), still escaped
+    group: str = ""  # Apple's "item1." prefix, which ties a TEL to its X-ABLabel
 
     @property
     def types(self) -> set[str]:
@@ -148,7 +151,8 @@ def _parse_line(line: str) -> _Property | None:
         return None
     head, value = parts
     pieces = _split_unquoted(head, ";")
-    name = pieces[0].strip().rsplit(".", 1)[-1].upper()
+    group, _, name = pieces[0].strip().rpartition(".")
+    name = name.upper()
     params: dict[str, list[str]] = {}
     for raw in pieces[1:]:
         raw = raw.strip()
@@ -171,7 +175,7 @@ def _parse_line(line: str) -> _Property | None:
         return None  # PHOTO, KEY, …: nothing a stakeholder needs
     if "QUOTED-PRINTABLE" in encoding:
         value = _decode_qp(value, (params.get("CHARSET") or ["utf-8"])[0])
-    return _Property(name=name, params=params, value=value)
+    return _Property(name=name, params=params, value=value, group=group.casefold())
 
 
 def _decode_qp(value: str, charset: str) -> str:
@@ -210,14 +214,41 @@ def _name_from_n(value: str) -> str:
     return " ".join(p for p in (prefix, given, additional, family, suffix) if p)
 
 
+# TYPE values that say where a number or address is (the label); the others (voice, pref,
+# internet, x400, text…) say what it is
+_PLACE_TYPES = {"work": "Work", "home": "Home", "other": "Other", "main": "Main",
+                "car": "Car", "school": "School", "personal": "Personal",
+                "business": "Business"}
+_APPLE_LABEL = re.compile(r"^_\$!<(.*)>!\$_$")
+
+
+def _label(prop: _Property, apple_labels: dict[str, str], mobile: bool = False) -> str:
+    """The contact point label: Apple's X-ABLabel of the item group ("_$!<Mobile>!$_" →
+    "Mobile", or a custom "Assistant"), else the place TYPEs ("Work", "Home"), with
+    "mobile" for a cell number ("Work mobile")."""
+    if prop.group and prop.group in apple_labels:
+        return apple_labels[prop.group]
+    places = [_PLACE_TYPES[t] for t in sorted(prop.types) if t in _PLACE_TYPES]
+    words = " ".join(places)
+    if mobile:
+        words = f"{words} mobile" if words else "Mobile"
+    return words[:40]
+
+
 # ---------------------------------------------------------------- cards
 
 def _card(number: int, props: list[_Property]) -> VCard:
     fn = n = title = role = note = ""
     orgs: list[str] = []
-    emails: list[tuple[str, bool, int]] = []
-    phones: list[tuple[str, str, bool, int]] = []
+    emails: list[tuple[str, bool, int, str]] = []
+    phones: list[tuple[str, str, bool, int, str]] = []
     categories: list[str] = []
+    apple_labels: dict[str, str] = {}
+    for prop in props:
+        if prop.name == "X-ABLABEL" and prop.group:
+            text = unescape(prop.value).strip()
+            match = _APPLE_LABEL.match(text)
+            apple_labels[prop.group] = (match.group(1) if match else text)[:40]
     for prop in props:
         if prop.name == "FN" and not fn:
             fn = " ".join(unescape(prop.value).split())
@@ -238,21 +269,29 @@ def _card(number: int, props: list[_Property]) -> VCard:
             if address.lower().startswith("mailto:"):
                 address = address[7:]
             if address:
-                emails.append((address, prop.preferred, _pref_rank(prop)))
+                emails.append((address, prop.preferred, _pref_rank(prop),
+                               _label(prop, apple_labels)))
         elif prop.name == "TEL":
             number_ = _tel_value(unescape(prop.value))
             if number_:
-                phones.append((number_, _phone_kind(prop.types), prop.preferred,
-                               _pref_rank(prop)))
+                kind = _phone_kind(prop.types)
+                if kind == "voice" and prop.group in apple_labels and _MOBILE_WORD.search(
+                        apple_labels[prop.group]):
+                    kind = "cell"   # Apple: TEL;type=VOICE with the label "Mobile"
+                phones.append((number_, kind, prop.preferred, _pref_rank(prop),
+                               _label(prop, apple_labels, mobile=kind == "cell")))
         elif prop.name == "CATEGORIES":
             categories += [c.strip() for c in _split_escaped(prop.value, ",") if c.strip()]
     # Preferred first (v4 PREF=1 before PREF=2), otherwise file order (sorted() is stable).
     emails.sort(key=lambda e: e[2])
     phones.sort(key=lambda p: p[3])
     return VCard(number=number, fn=fn or n, title=title or role, org=", ".join(orgs),
-                 note=note, emails=tuple((a, p) for a, p, _ in emails),
-                 phones=tuple((num, kind, p) for num, kind, p, _ in phones),
-                 categories=tuple(categories))
+                 note=note, emails=tuple((a, p, label) for a, p, _, label in emails),
+                 phones=tuple((num, kind, p, label) for num, kind, p, _, label in phones),
+                 categories=tuple(categories), org_parts=tuple(orgs))
+
+
+_MOBILE_WORD = re.compile(r"(?i)mobile|cell|handy|iphone")
 
 
 def _pref_rank(prop: _Property) -> int:
