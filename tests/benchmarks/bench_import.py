@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.stakeholders.export import export_csv
     from app.stakeholders.importing.apply import apply_import
     from app.stakeholders.importing.columns import guess_columns
-from app.stakeholders.importing.plan import plan_csv_import
+    from app.stakeholders.importing.plan import plan_csv_import
     from app.stakeholders.importing.read import read_csv_preview
     from app.stakeholders.service import StakeholderService
     from app.storage import Store
