@@ -58,10 +58,10 @@ def test_csv_import_lists_bad_rows_and_imports_the_rest(qtbot, ws, services, tmp
                                                         monkeypatch):
     dialog = _open_csv(ws, tmp_path, monkeypatch)
     assert "6 rows" in dialog.file_label.text()
-    # the mapping was guessed from the headers
-    assert dialog.mapping["name"].currentText() == "Full name"
-    assert dialog.mapping["email"].currentText() == "E-mail Address"
-    assert dialog.mapping["sms"].currentText() == "Mobile Phone"
+    # every column's use was guessed from the headers
+    uses = dialog.columns_model.uses
+    assert [uses[i].field for i in range(5)] == ["name", "role", "category", "email", "mobile"]
+    assert dialog.name_line.text() == "Names: Full name — for example “Ana Costa”"
     qtbot.mouseClick(dialog.check_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.pages.currentIndex() == 1, timeout=10000)
     problems = _rows(dialog.problems_model)
@@ -113,7 +113,8 @@ def test_csv_duplicates_are_merged_or_skipped(qtbot, ws, services, tmp_path, mon
         qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
     [merged] = services.stakeholders.list()
     assert merged.id == existing.id
-    assert [c.address for c in merged.contacts] == ["ana@example.com", "+12065550131"]
+    assert [(c.channel, c.address) for c in merged.contacts] == [
+        ("email", "ana@example.com"), ("sms", "+12065550131"), ("phone", "+12065550131")]
     ws.undo_action.trigger()
     assert [c.address for c in services.stakeholders.get(existing.id).contacts] == [
         "ana@example.com"]
@@ -193,3 +194,84 @@ def test_the_dialog_can_skip_people_with_no_way_to_reach_them(qtbot, ws, service
     assert any(p[0] == "3" and "skipped, as asked" in p[2] for p in problems)
     assert "3</b> of 6 rows are ready to import (<b>1</b> with a warning)" in \
         dialog.summary.text()
+
+
+GOOGLE = (
+    "\ufeffFirst Name,Middle Name,Last Name,Name Suffix,Organization Title,Birthday,"
+    "E-mail 1 - Label,E-mail 1 - Value,Phone 1 - Label,Phone 1 - Value,Address 1 - Street\r\n"
+    "Zoë,Ann,Łukasiewicz-Øberg,PhD,CISO,1980-01-01,* Work,zoe@example.com,Mobile,"
+    "+44 7911 123456,1 Road\r\n"
+)
+
+
+def test_the_dialog_shows_the_combined_name_and_every_ignored_column(qtbot, ws, services,
+                                                                       tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QComboBox
+
+    path = tmp_path / "google.csv"
+    path.write_text(GOOGLE, encoding="utf-8")
+    dialog = _open(ws, "csv", monkeypatch)
+    assert dialog.load(path)
+    # no full-name column: the parts are combined, and the dialog says how, with an example
+    assert dialog.name_line.text() == (
+        "Names: First Name + Middle Name + Last Name + Name Suffix — for example "
+        "“Zoë Ann Łukasiewicz-Øberg PhD”")
+    assert "<b>9</b> columns used, <b>2</b> ignored" in dialog.column_counts.text()
+    # the ignored columns are listed with the reason
+    dialog.column_filter.setCurrentIndex(dialog.column_filter.findData("ignored"))
+    proxy = dialog.columns_proxy
+    listed = [(proxy.index(r, 0).data(), proxy.index(r, 3).data())
+              for r in range(proxy.rowCount())]
+    assert listed == [("Birthday", "Clarion has no field for it"),
+                      ("Address 1 - Street", "a postal address: not used for notifications")]
+    # Google's label columns give the labels of their value columns
+    labels = [r for r in range(dialog.columns_model.rowCount())
+              if dialog.columns_model.index(r, 0).data() == "E-mail 1 - Label"]
+    assert dialog.columns_model.index(labels[0], 3).data() == "the label of “E-mail 1 - Value”"
+    # the person drops the middle name with the “Imported as” combo box
+    dialog.column_filter.setCurrentIndex(dialog.column_filter.findData("all"))
+    cell = proxy.index(1, 2)
+    assert cell.data() == "Middle name"
+    dialog.columns_view.edit(cell)
+    editor = dialog.columns_view.findChild(QComboBox, "importFieldEditor")
+    assert editor is not None and editor.accessibleName()
+    editor.setCurrentIndex(editor.findData(None))
+    editor.activated.emit(editor.currentIndex())
+    qtbot.waitUntil(lambda: "Middle Name" not in dialog.name_line.text())
+    assert "“Zoë Łukasiewicz-Øberg PhD”" in dialog.name_line.text()
+    assert cell.data() == "— ignored —"
+    qtbot.mouseClick(dialog.check_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.pages.currentIndex() == 1, timeout=10000)
+    with qtbot.waitSignal(dialog.accepted, timeout=10000):
+        qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    [zoe] = services.stakeholders.list()
+    assert (zoe.name, zoe.role) == ("Zoë Łukasiewicz-Øberg PhD", "CISO")
+    assert [(c.channel, c.address, c.label) for c in zoe.contacts] == [
+        ("email", "zoe@example.com", "Work"), ("sms", "+447911123456", "Mobile"),
+        ("phone", "+447911123456", "Mobile")]
+
+
+def test_a_reimport_merges_into_first_names_and_says_what_changes(qtbot, ws, services, tmp_path,
+                                                                   monkeypatch, client_of):
+    from app.domain.dto import ContactPointData, StakeholderData
+
+    first = services.stakeholders.create(StakeholderData(
+        client_id=client_of(services), name="Zoë", category="executives",
+        contacts=(ContactPointData("email", "zoe@example.com", 1),)))
+    path = tmp_path / "google.csv"
+    path.write_text(GOOGLE, encoding="utf-8")
+    dialog = _open(ws, "csv", monkeypatch)
+    assert dialog.load(path)
+    qtbot.mouseClick(dialog.check_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.pages.currentIndex() == 1, timeout=10000)
+    [dup] = _rows(dialog.duplicates_model)
+    assert dup[2:] == ("Zoë", "email zoe@example.com",
+                       "adds 2 contact points; name becomes Zoë Ann Łukasiewicz-Øberg PhD; "
+                       "fills the role")
+    with qtbot.waitSignal(dialog.accepted, timeout=10000):
+        qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    [zoe] = services.stakeholders.list()
+    assert zoe.id == first.id and zoe.name == "Zoë Ann Łukasiewicz-Øberg PhD"
+    assert len(zoe.contacts) == 3
+    ws.undo_action.trigger()   # the merge is part of the one undo step
+    assert services.stakeholders.get(first.id).name == "Zoë"

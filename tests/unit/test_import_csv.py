@@ -622,3 +622,27 @@ def test_people_with_no_way_to_reach_them_can_be_skipped_instead(tmp_path, clien
     assert "skipped, as asked" in plan.problems[1].message
     kept = plan_file(path, client_id)
     assert [row for row, _ in kept.new] == [2, 3, 4] and kept.problems == ()
+
+
+def test_choosing_a_columns_use_moves_a_one_column_field_and_keeps_labels():
+    from app.stakeholders.importing.columns import name_of, name_recipe, with_field
+
+    headers = ["Name", "Nick", "First Name", "Last Name", "Phone 1 - Label", "Phone 1 - Value"]
+    uses = guess_columns(headers)
+    assert name_recipe(headers, uses) == "Name (else First Name + Last Name)"
+    assert name_of(["", "Zo", "Zoë", "Øberg", "Mobile", "+1"], uses) == "Zoë Øberg"
+    assert name_of(["Dr Zoë  Øberg", "", "Zoë", "Øberg", "", ""], uses) == "Dr Zoë Øberg"
+    moved = with_field(headers, uses, 1, "name")   # "Nick" is now the full name
+    assert (moved[1].field, moved[0].field) == ("name", None)
+    assert moved[0].reason == "you chose “Nick” for the full name"
+    # a part of the name is one column too; notes may come from several
+    assert with_field(headers, uses, 1, "first_name")[2].field is None
+    notes = with_field(headers, with_field(headers, uses, 0, "notes"), 1, "notes")
+    assert (notes[0].field, notes[1].field) == ("notes", "notes")
+    assert uses[0].field == "name"   # the uses passed in are not changed
+    # a phone column turned into a mobile one keeps its label column
+    mobile = with_field(headers, uses, 5, "mobile")[5]
+    assert (mobile.field, mobile.label_column) == ("mobile", 4)
+    assert with_field(headers, uses, 3, None)[3].field is None
+    with pytest.raises(ValueError):
+        with_field(headers, uses, 3, "birthday")

@@ -1,31 +1,35 @@
-"""Import stakeholders from a CSV file (column mapping with a preview) or a vCard file.
-Checking and importing run on a worker thread; rows that fail validation are listed with
-the reason and not imported; duplicates are merged or skipped; the import is one transaction
-and one undo step."""
+"""Import stakeholders from a CSV file (what each column is imported as, with a preview) or a
+vCard file. Every column is listed with its use or the reason it is ignored; names are combined
+from their parts when there is no full-name column. Checking and importing run on a worker
+thread; rows that fail validation are listed with the reason and not imported; duplicates are
+merged (showing what a merge changes) or skipped; the import is one transaction and one undo
+step."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QDialog, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
-    QHeaderView, QLabel, QProgressBar, QPushButton, QRadioButton, QStackedWidget, QTableView,
-    QVBoxLayout, QWidget,
+    QAbstractItemView, QCheckBox, QComboBox, QDialog, QFileDialog, QGroupBox, QHBoxLayout,
+    QHeaderView, QLabel, QProgressBar, QPushButton, QRadioButton, QSplitter, QStackedWidget,
+    QTableView, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from app.stakeholders.clients import list_clients
 from app.domain.enums import Category
 from app.errors import ClarionError
 from app.stakeholders.importing.apply import ImportResult, apply_import
-from app.stakeholders.importing.plan import (
-    IMPORT_FIELDS, ImportPlan, guess_mapping, plan_csv_import, plan_vcard_import,
-)
+from app.stakeholders.importing.plan import ImportPlan, plan_csv_import, plan_vcard_import
 from app.stakeholders.importing.read import CsvPreview, read_csv_preview
 from app.stakeholders.service import delete_many, restore_many
 from ui.models.base import TextTableModel
 from ui.services import Services
 from ui.stakeholders.commands import ServiceCommand
+from ui.stakeholders.import_columns import (
+    FIELD_COLUMN, ColumnFilter, ColumnUsesModel, FieldDelegate,
+)
 from ui.widgets.forms import NoticeLabel, named
 
 
@@ -34,6 +38,7 @@ def _table(name: str, accessible: str) -> QTableView:
     view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.verticalHeader().hide()
+    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     view.horizontalHeader().setStretchLastSection(True)
     return view
@@ -86,16 +91,39 @@ class ImportDialog(QDialog):
         self.skip_unreachable.setToolTip("Otherwise they are imported, shown as unreachable, "
                                          "with a warning")
 
-        # page 1: mapping (CSV) and preview
-        self.mapping: dict[str, QComboBox] = {}
-        mapping_box = QGroupBox("Which column holds what")
+        # page 1: what each column is imported as (CSV), and a preview
+        mapping_box = QGroupBox("What each column is imported as")
         mapping_box.setObjectName("importMappingGroup")
-        grid = QGridLayout(mapping_box)
-        for n, (key, label) in enumerate(IMPORT_FIELDS.items()):
-            combo = named(QComboBox(), f"map_{key}", f"Column for {label}")
-            self.mapping[key] = combo
-            grid.addWidget(QLabel(label), n // 4, (n % 4) * 2)
-            grid.addWidget(combo, n // 4, (n % 4) * 2 + 1)
+        self.columns_model = ColumnUsesModel(self)
+        self.columns_proxy = ColumnFilter(self)
+        self.columns_proxy.setSourceModel(self.columns_model)
+        self.columns_view = _table("importColumnsTable", "Columns of the file and their use")
+        self.columns_view.setModel(self.columns_proxy)
+        self.columns_view.setItemDelegateForColumn(FIELD_COLUMN, FieldDelegate(self.columns_view))
+        self.columns_view.setEditTriggers(QAbstractItemView.EditTrigger.AllEditTriggers)
+        self.columns_view.horizontalHeader().resizeSection(0, 200)
+        self.columns_view.horizontalHeader().resizeSection(1, 200)
+        self.columns_view.horizontalHeader().resizeSection(FIELD_COLUMN, 230)
+        self.name_line = QLabel()
+        self.name_line.setObjectName("importNameLine")
+        self.name_line.setWordWrap(True)
+        self.column_counts = QLabel()
+        self.column_counts.setObjectName("importColumnCounts")
+        self.column_filter = named(QComboBox(), "importColumnFilter", "Which columns to list")
+        for text, show in (("All columns", "all"), ("Used columns", "used"),
+                           ("Ignored columns", "ignored")):
+            self.column_filter.addItem(text, show)
+        self.column_filter.currentIndexChanged.connect(
+            lambda _i: self.columns_proxy.set_show(self.column_filter.currentData()))
+        self.columns_model.uses_changed.connect(self._show_uses)
+        box = QVBoxLayout(mapping_box)
+        box.addWidget(self.name_line)
+        counts = QHBoxLayout()
+        counts.addWidget(self.column_counts, 1)
+        counts.addWidget(QLabel("Show:"))
+        counts.addWidget(self.column_filter)
+        box.addLayout(counts)
+        box.addWidget(self.columns_view, 1)
         mapping_box.setVisible(kind == "csv")
         self.mapping_box = mapping_box
         self.preview_model = TextTableModel()
@@ -106,9 +134,18 @@ class ImportDialog(QDialog):
         page1 = QWidget()
         p1 = QVBoxLayout(page1)
         p1.setContentsMargins(0, 0, 0, 0)
-        p1.addWidget(mapping_box)
-        p1.addWidget(QLabel("Preview (first rows):"))
-        p1.addWidget(self.preview_view, 1)
+        preview_box = QWidget()
+        pv = QVBoxLayout(preview_box)
+        pv.setContentsMargins(0, 0, 0, 0)
+        pv.addWidget(QLabel("Preview (first rows):"))
+        pv.addWidget(self.preview_view, 1)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.setObjectName("importSplitter")
+        split.addWidget(mapping_box)
+        split.addWidget(preview_box)
+        split.setStretchFactor(0, 3 if kind == "csv" else 0)
+        split.setStretchFactor(1, 2)
+        p1.addWidget(split, 1)
         checking = QHBoxLayout()
         checking.addWidget(self.skip_unreachable)
         checking.addStretch(1)
@@ -119,6 +156,9 @@ class ImportDialog(QDialog):
         self.summary = QLabel()
         self.summary.setObjectName("importSummary")
         self.summary.setWordWrap(True)
+        self.people_model = TextTableModel(PEOPLE_COLUMNS)
+        self.people_view = _table("importPeopleTable", "People to import")
+        self.people_view.setModel(self.people_model)
         self.problems_model = TextTableModel(("Row", "Field", "Why it is not imported"))
         self.problems_view = _table("importProblemsTable", "Rows that will not be imported")
         self.problems_view.setModel(self.problems_model)
@@ -126,11 +166,11 @@ class ImportDialog(QDialog):
         self.warnings_view = _table("importWarningsTable",
                                     "Rows imported with a contact point left out or none")
         self.warnings_view.setModel(self.warnings_model)
-        self.duplicates_model = TextTableModel(("Row", "Name in file", "Same as", "Matched on"))
+        self.duplicates_model = TextTableModel(DUPLICATE_COLUMNS)
         self.duplicates_view = _table("importDuplicatesTable", "Duplicates")
         self.duplicates_view.setModel(self.duplicates_model)
-        self.merge_radio = named(QRadioButton("Merge duplicates: add their new contact points to "
-                                              "the existing stakeholder"),
+        self.merge_radio = named(QRadioButton("Merge duplicates: add what is new (contact points, "
+                                              "a fuller name) to the existing stakeholder"),
                                  "mergeDuplicatesRadio", "Merge duplicates")
         self.skip_radio = named(QRadioButton("Skip duplicates"), "skipDuplicatesRadio",
                                 "Skip duplicates")
@@ -141,13 +181,20 @@ class ImportDialog(QDialog):
         p2 = QVBoxLayout(page2)
         p2.setContentsMargins(0, 0, 0, 0)
         p2.addWidget(self.summary)
-        p2.addWidget(QLabel("Rows with problems (not imported):"))
-        p2.addWidget(self.problems_view, 2)
-        p2.addWidget(QLabel("Imported with a warning (a contact point left out, or no way to "
-                            "reach them):"))
-        p2.addWidget(self.warnings_view, 1)
-        p2.addWidget(QLabel("Duplicates of people already in the map or earlier in the file:"))
-        p2.addWidget(self.duplicates_view, 1)
+        self.review_tabs = named(QTabWidget(), "importReviewTabs", "What the import will do")
+        for view, hint in (
+                (self.people_view, "The people this import adds, with every contact point:"),
+                (self.warnings_view, "Imported, but not whole: a contact point left out, or "
+                                     "no way to reach them:"),
+                (self.problems_view, "Rows that are not imported, and why:"),
+                (self.duplicates_view, "People already in the map or earlier in the file, "
+                                       "and what a merge changes:")):
+            tab = QWidget()
+            box = QVBoxLayout(tab)
+            box.addWidget(QLabel(hint))
+            box.addWidget(view, 1)
+            self.review_tabs.addTab(tab, "")
+        p2.addWidget(self.review_tabs, 1)
         p2.addWidget(self.merge_radio)
         p2.addWidget(self.skip_radio)
         row = QHBoxLayout()
@@ -198,7 +245,7 @@ class ImportDialog(QDialog):
                 preview = read_csv_preview(path)
                 self.preview = preview
                 self.preview_model.set_rows(preview.headers, list(preview.rows))
-                self._fill_mapping(preview.headers)
+                self.columns_model.load(preview.headers, preview.rows)
                 self.file_label.setText(
                     f"<b>{path.name}</b> — {preview.total_rows} rows, {preview.encoding}, "
                     f"separated by “{_show_delimiter(preview.delimiter)}”")
@@ -208,8 +255,9 @@ class ImportDialog(QDialog):
                 cards = read_vcard_file(path)
                 self.preview_model.set_rows(
                     ("Name", "Title", "Email", "Phones"),
-                    [(c.fn, c.title, ", ".join(e for e, _ in c.emails),
-                      ", ".join(f"{n} ({k})" for n, k, _ in c.phones)) for c in cards[:50]])
+                    [(c.fn, c.title, ", ".join(e for e, _, _ in c.emails),
+                      ", ".join(f"{n} ({label or k})" for n, k, _, label in c.phones))
+                     for c in cards[:50]])
                 self.file_label.setText(f"<b>{path.name}</b> — {len(cards)} contacts")
         except (ClarionError, OSError) as exc:
             self.notice.show_error(str(exc))
@@ -219,27 +267,21 @@ class ImportDialog(QDialog):
         self.check_button.setEnabled(True)
         return True
 
-    def _fill_mapping(self, headers: tuple[str, ...]) -> None:
-        guessed = guess_mapping(headers)
-        for key, combo in self.mapping.items():
-            combo.clear()
-            combo.addItem("— not in the file —", None)
-            for n, header in enumerate(headers):
-                combo.addItem(header or f"(column {n + 1})", n)
-            index = combo.findData(guessed.get(key))
-            combo.setCurrentIndex(index if index >= 0 else 0)
-
-    def current_mapping(self) -> dict[str, int]:
-        return {key: combo.currentData() for key, combo in self.mapping.items()
-                if combo.currentData() is not None}
+    def _show_uses(self) -> None:
+        self.name_line.setText(self.columns_model.name_line())
+        used, ignored = self.columns_model.counts()
+        self.column_counts.setText(
+            f"<b>{used}</b> columns used, <b>{ignored}</b> ignored — each ignored column says "
+            "why. To change what a column is imported as, click its “Imported as” cell.")
 
     # -- checking (worker thread)
 
     def check(self) -> None:
         if self.path is None or self.worker.running:
             return
-        if self.kind == "csv" and "name" not in self.current_mapping():
-            self.notice.show_error("Choose the column that holds the name.")
+        if self.kind == "csv" and not self.columns_model.has_name():
+            self.notice.show_error("Choose the column that holds the name (or the first and "
+                                   "last names) under “Imported as”.")
             return
         path, cid, region = self.path, self.client_id, self.client.default_region
         category = self.default_category.currentData()
@@ -247,8 +289,8 @@ class ImportDialog(QDialog):
         existing = self.services.stakeholders.list(cid)
         self._existing = existing
         if self.kind == "csv":
-            mapping = self.current_mapping()
-            job = lambda: plan_csv_import(path, mapping, cid, region, existing,  # noqa: E731
+            uses = dict(self.columns_model.uses)
+            job = lambda: plan_csv_import(path, uses, cid, region, existing,  # noqa: E731
                                           category, skip)
         else:
             job = lambda: plan_vcard_import(path, cid, region, existing,  # noqa: E731
@@ -262,12 +304,26 @@ class ImportDialog(QDialog):
         self.warnings_model.set_rows(("Row", "Field", "Imported, but"),
                                      [(str(p.row), p.field, p.message) for p in plan.warnings])
         self.duplicates_model.set_rows(
-            ("Row", "Name in file", "Same as", "Matched on"),
+            DUPLICATE_COLUMNS,
             [(str(d.row), d.data.name,
               d.existing_name if d.existing_id is not None else f"row {d.earlier_row}",
-              d.matched_on) for d in plan.duplicates])
+              d.matched_on, d.effect) for d in plan.duplicates])
+        self.people_model.set_rows(PEOPLE_COLUMNS, [
+            (str(row), d.name, Category(d.category).label, d.role, _contact_text(d))
+            for row, d in plan.new])
         bad_rows = len({p.row for p in plan.problems})
         warned = len({p.row for p in plan.warnings})
+        for n, text in enumerate((f"To import ({len(plan.new)})",
+                                  f"Warnings ({len(plan.warnings)})",
+                                  f"Not imported ({bad_rows})",
+                                  f"Duplicates ({len(plan.duplicates)})")):
+            self.review_tabs.setTabText(n, text)
+        self.review_tabs.setCurrentIndex(2 if bad_rows else 0)
+        for column, width in enumerate((50, 230, 120, 160)):
+            self.people_view.horizontalHeader().resizeSection(column, width)
+        for view in (self.problems_view, self.warnings_view, self.duplicates_view):
+            view.horizontalHeader().resizeSection(0, 50)
+            view.horizontalHeader().resizeSection(1, 180)
         self.summary.setText(
             f"<b>{len(plan.new)}</b> of {plan.source_rows} rows are ready to import"
             + (f" (<b>{warned}</b> with a warning)" if warned else "") + "; "
@@ -276,7 +332,8 @@ class ImportDialog(QDialog):
         self.merge_radio.setEnabled(bool(plan.duplicates))
         self.skip_radio.setEnabled(bool(plan.duplicates))
         self.import_button.setEnabled(bool(plan.new) or bool(plan.duplicates))
-        self.import_button.setText(f"Import {len(plan.new)} stakeholders")
+        self.import_button.setText(f"Import {len(plan.new)} stakeholder"
+                                   f"{'' if len(plan.new) == 1 else 's'}")
         self.pages.setCurrentIndex(1)
 
     # -- importing (worker thread; one transaction; one undo step)
@@ -356,6 +413,18 @@ class ImportDialog(QDialog):
             self.notice.show_error("Please wait: the file is still being processed.")
             return
         super().reject()
+
+
+DUPLICATE_COLUMNS = ("Row", "Name in file", "Same as", "Matched on", "A merge")
+PEOPLE_COLUMNS = ("Row", "Name", "Category", "Role", "Contact points")
+_CHANNEL_WORDS = {"email": "email", "sms": "SMS", "phone": "phone"}
+
+
+def _contact_text(data) -> str:  # type: ignore[no-untyped-def]
+    """“email zoe@example.com (Work) · SMS +447911123456 (Mobile) · …”, or why there is none."""
+    return " · ".join(
+        f"{_CHANNEL_WORDS.get(c.channel, c.channel)} {c.address}"
+        + (f" ({c.label})" if c.label else "") for c in data.contacts) or "none (unreachable)"
 
 
 def _show_delimiter(delimiter: str) -> str:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 __all__ = [
     "IMPORT_FIELDS", "CONTACT_FIELDS", "NAME_PARTS", "SINGLE_FIELDS", "ColumnUse",
-    "guess_columns", "columns_from_fields", "name_recipe", "row_label",
+    "guess_columns", "columns_from_fields", "with_field", "name_recipe", "name_of",
+    "row_label",
 ]
 
 IMPORT_FIELDS: dict[str, str] = {
@@ -251,6 +252,49 @@ def columns_from_fields(mapping: Mapping[str, int], headers: Sequence[str]
             "email", "mobile", "phone") and 0 <= i < len(headers) else ""
         uses[i] = ColumnUse(field, label=label)
     return uses
+
+
+def with_field(headers: Sequence[str], uses: Mapping[int, ColumnUse], index: int,
+               field: str | None) -> dict[int, ColumnUse]:
+    """The uses after the person chose `field` (None: ignore) for column `index`. A field
+    that takes one column (SINGLE_FIELDS) leaves the column that had it, which is then
+    ignored, saying why; a contact column keeps its label."""
+    if field is not None and field not in IMPORT_FIELDS:
+        raise ValueError(f"unknown import field {field!r}")
+    out = dict(uses)
+    title = headers[index] or f"column {index + 1}"
+    if field in SINGLE_FIELDS:
+        for i, use in uses.items():
+            if i != index and use.field == field:
+                out[i] = ColumnUse(None, reason=f"you chose “{title}” for the "
+                                                 f"{IMPORT_FIELDS[field].lower()}")
+    old = uses.get(index, ColumnUse(None))
+    if field is None:
+        out[index] = ColumnUse(None, reason="ignored, as you chose")
+    elif field == old.field:
+        out[index] = old
+    else:
+        contact = field in ("email", "phone", "mobile")
+        label = old.label if old.field in ("email", "phone", "mobile") else ""
+        out[index] = ColumnUse(field, label=(label or _label_from_header(headers[index], field))
+                               if contact else "",
+                               label_column=old.label_column if contact else None,
+                               reason="as you chose")
+    return out
+
+
+def name_of(cells: Sequence[str], uses: Mapping[int, ColumnUse]) -> str:
+    """A row's name: the full-name column's cell, else the parts combined in order (prefix,
+    first, middle, last, suffix), spaces tidied."""
+    def cell(i: int) -> str:
+        return cells[i].strip() if i < len(cells) else ""
+
+    full = [i for i in sorted(uses) if uses[i].field == "name"]
+    if full and cell(full[0]):
+        return " ".join(cell(full[0]).split())
+    parts = sorted((i for i, u in uses.items() if u.field in NAME_PARTS),
+                   key=lambda i: (NAME_PARTS.index(uses[i].field or ""), i))
+    return " ".join(" ".join(cell(i) for i in parts).split())
 
 
 def name_recipe(headers: Sequence[str], uses: Mapping[int, ColumnUse]) -> str:

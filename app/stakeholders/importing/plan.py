@@ -18,8 +18,8 @@ from app.domain.dto import ContactPointData, StakeholderData, StakeholderDTO
 from app.domain.enums import Category, Channel, lenient_match
 from app.errors import ValidationError
 from app.stakeholders.importing.columns import (
-    CONTACT_FIELDS, IMPORT_FIELDS, NAME_PARTS, ColumnUse, columns_from_fields, name_recipe,
-    row_label,
+    CONTACT_FIELDS, IMPORT_FIELDS, NAME_PARTS, ColumnUse, columns_from_fields, name_of,
+    name_recipe, row_label,
 )
 from app.stakeholders.importing.merge import merge_effect, merge_into
 from app.stakeholders.importing.read import (
@@ -216,6 +216,7 @@ _FALSE = {"no", "n", "false", "f", "0", "inactive", "off", "nein", "non"}
 # a phone column's per-row label (Google's "Phone 1 - Label") that changes what it is
 _MOBILE_LABEL = re.compile(r"(?i)\b(mobile|cell|cellular|handy|iphone)\b")
 _UNCALLABLE_LABEL = re.compile(r"(?i)\b(fax|pager|telex)\b")
+_CHANNEL_ORDER = {"email": 0, "sms": 1, "phone": 2}
 # a contact field → the channels of its contact points (a mobile number: SMS, then phone)
 _CHANNELS_OF = {"email": ("email",), "mobile": ("sms", "phone"), "sms": ("sms",),
                 "phone": ("phone",), "slack": ("slack",), "teams": ("teams",),
@@ -318,8 +319,6 @@ def plan_csv_import(path: Path, columns: Mapping[int, ColumnUse] | Mapping[str, 
     if "name" not in by_field and not any(p in by_field for p in NAME_PARTS):
         raise ImportFileError("Choose the column that holds the stakeholders' names (or "
                               "their first and last names).")
-    name_parts = sorted((i for p in NAME_PARTS for i in by_field.get(p, ())),
-                        key=lambda i: (NAME_PARTS.index(uses[i].field or ""), i))
     name_header = name_recipe(headers, uses)
 
     def title(i: int) -> str:
@@ -362,6 +361,8 @@ def plan_csv_import(path: Path, columns: Mapping[int, ColumnUse] | Mapping[str, 
                 for channel in _CHANNELS_OF[field_key]:
                     found_contacts.append((ContactPointData(channel=channel, address=address,
                                                             label=label), title(i), address))
+        # emails first, then SMS, then phones, then webhooks; each in column order
+        found_contacts.sort(key=lambda f: _CHANNEL_ORDER.get(f[0].channel, 3))
         contacts, sources, repeats = _dedupe(found_contacts, region)
         notices += [RowProblem(row, source, f"“{raw}” is written twice; kept once.")
                     for source, raw in repeats]
@@ -370,7 +371,7 @@ def plan_csv_import(path: Path, columns: Mapping[int, ColumnUse] | Mapping[str, 
         if active_text and active_text not in _TRUE | _FALSE:
             own_problems.append(RowProblem(
                 row, header("active"), f"“{get('active')}” is neither yes nor no."))
-        name = get("name") or " ".join(c for c in (_cell(cells, i) for i in name_parts) if c)
+        name = name_of([_cell(cells, i) for i in range(len(cells))], uses)
         category = get("category")
         if not category:
             category = next((m.value for g in every("groups") for part in _GROUP_SPLIT.split(g)
