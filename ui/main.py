@@ -89,6 +89,32 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the file to write (Markdown also writes FILE's name + .chart.png)")
     report.add_argument("--demo", action="store_true", dest="demo_sub",
                         help="use the demo database")
+    bring = sub.add_parser("import", help="import stakeholders from a contacts CSV or vCard "
+                                          "into a client's map (headless)")
+    bring.add_argument("file", metavar="FILE", type=Path,
+                       help="a CSV (Google, Outlook, Thunderbird, a sheet) or a .vcf vCard file")
+    bring.add_argument("--client", required=True, metavar="NAME",
+                       help="the client to import into: its name or a unique beginning of it")
+    bring.add_argument("--map", action="append", default=[], metavar="COLUMN=FIELD",
+                       dest="maps",
+                       help="CSV: import COLUMN (its header or number from 1) as FIELD (name, "
+                            "first_name, last_name, email, mobile, phone, role, … or ignore); "
+                            "repeatable, on top of the columns as guessed")
+    bring.add_argument("--dry-run", action="store_true",
+                       help="print what would be imported and write nothing")
+    twice = bring.add_mutually_exclusive_group()
+    twice.add_argument("--merge", dest="merge", action="store_true", default=True,
+                       help="merge duplicates into the stakeholder they repeat (the default)")
+    twice.add_argument("--skip", dest="merge", action="store_false",
+                       help="skip duplicates")
+    bring.add_argument("--skip-unreachable", action="store_true",
+                       help="refuse people with no valid email address or phone number "
+                            "instead of importing them as unreachable")
+    bring.add_argument("--category", metavar="CATEGORY",
+                       help="the category of people the file does not give one (default: "
+                            "affected users)")
+    bring.add_argument("--demo", action="store_true", dest="demo_sub",
+                       help="use the demo database")
     return parser
 
 
@@ -165,6 +191,12 @@ def _main(argv: list[str] | None) -> int:
 
         return export_command(args.incident, args.fmt, args.audience, args.output,
                               demo=args.demo or args.demo_sub, per_variant=args.per_variant)
+    if args.command == "import":
+        from ui.cli.importing import import_command
+
+        return import_command(args.file, args.client, args.maps, dry_run=args.dry_run,
+                              merge=args.merge, skip_unreachable=args.skip_unreachable,
+                              category=args.category, demo=args.demo or args.demo_sub)
     missing = no_display(os.environ, sys.platform)
     if missing:   # before Qt, whose own abort names a library, not the cause
         print(f"clarion: {missing}", file=sys.stderr)
