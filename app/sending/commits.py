@@ -61,10 +61,11 @@ class WriterConnection:
         connection goes (closing it ends its transaction, so its write lock is released and
         nothing of it is kept); the next begin() opens another."""
         conn, self.conn = self.conn, None
-        if conn is not None:
+        if conn is None:
+            return
+        for step in (conn.invalidate, conn.close):   # close even if invalidate failed
             try:
-                conn.invalidate()
-                conn.close()
+                step()
             except Exception:  # noqa: BLE001 - it is being thrown away
                 log.exception("closing the outcome writer's connection failed")
 

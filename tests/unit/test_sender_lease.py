@@ -125,8 +125,19 @@ def test_a_crashed_holder_on_this_machine_is_taken_over_without_waiting_for_its_
     holder(gone.pid, "another-desk")
     with pytest.raises(LeaseHeld):                          # elsewhere: only the heartbeat
         take(store, frozen_clock, "the Clarion window (process 3 on desk)")
-    import os
-    holder(os.getppid(), socket.gethostname())              # alive, here
+    # alive, here: a process of the test's own (not the test runner's parent: a mutant that
+    # signals the holder must not stop the run that tests it)
+    alive = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        holder(alive.pid, socket.gethostname())
+        with pytest.raises(LeaseHeld):
+            take(store, frozen_clock, "the Clarion window (process 3 on desk)")
+        assert alive.poll() is None                         # asked about, not signalled
+    finally:
+        alive.stdin.close()
+        alive.wait()
+    holder(0, socket.gethostname())                         # no pid recorded: the heartbeat
     with pytest.raises(LeaseHeld):
         take(store, frozen_clock, "the Clarion window (process 3 on desk)")
     holder(gone.pid, socket.gethostname())                  # gone, here

@@ -116,3 +116,23 @@ def test_a_failed_commit_writes_nothing_and_the_next_transaction_works(store):
     asyncio.run(main())
     got = names(store)
     assert "kept" in got and "lost" not in got
+
+
+def test_rollback_without_a_connection_does_nothing_and_a_failed_close_is_logged(store, caplog):
+    w = WriterConnection(store.engine)
+    w.rollback()                      # nothing begun yet (or thrown away): no connection to use
+    assert w.conn is None
+    conn = w.begin()
+    conn.execute(INSERT, {"name": "A"})
+
+    def broken() -> None:
+        raise RuntimeError("the socket is gone")
+
+    conn.invalidate = broken          # type: ignore[method-assign]
+    with caplog.at_level("ERROR", logger="app.sending.commits"):
+        w._discard()
+    assert w.conn is None             # thrown away all the same
+    assert [r.getMessage() for r in caplog.records] == [
+        "closing the outcome writer's connection failed"]
+    w.rollback()
+    assert names(store) == []         # nothing of the discarded transaction was kept
