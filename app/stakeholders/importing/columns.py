@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
-    "IMPORT_FIELDS", "CONTACT_FIELDS", "NAME_PARTS", "SINGLE_FIELDS", "ColumnUse",
-    "guess_columns", "columns_from_fields", "with_field", "name_recipe", "name_of",
-    "row_label",
+    "IMPORT_FIELDS", "CONTACT_FIELDS", "NAME_PARTS", "SINGLE_FIELDS", "EAST_ASIAN_NAME",
+    "ColumnUse", "guess_columns", "columns_from_fields", "with_field", "name_recipe",
+    "name_of", "row_label",
 ]
 
 IMPORT_FIELDS: dict[str, str] = {
@@ -95,7 +95,7 @@ _FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
     "detail_level": ("detaillevel", "detail", "levelofdetail"),
     "max_silence_minutes": ("maxsilenceminutes", "maxsilence", "maxsilencemin",
                             "silenceminutes", "maximumsilence", "maximumsilenceminutes"),
-    "notes": ("notes", "note", "comments", "comment", "remarks"),
+    "notes": ("notes", "note", "comments", "comment", "remarks", "notizen", "bemerkungen"),
     "active": ("active", "isactive", "enabled"),
     "preferred_channel": ("preferredchannel", "channel", "preferredcontact",
                           "preferredcontactmethod"),
@@ -119,7 +119,7 @@ _ORGANISATION_PARTS = {"name": "organisation", "title": "role", "department": "d
 _OTHER_PEOPLE = ("manager", "assistant", "spouse", "partner", "children", "child",
                  "referredby", "relation")
 _NOT_CALLABLE = ("telex", "tty", "isdn", "radio")
-_PHONE_WORDS = ("phone", "telephone", "tel", "mobile", "cell", "handy", "fax", "pager",
+_PHONE_WORDS = ("phone", "telephone", "tel", "mobil", "cell", "handy", "fax", "pager",
                 "callback", "telefon", "number")
 _LABEL_NOISE = re.compile(r"(?i)\b(e-?mail|mail|address|phone|telephone|tel|number|value|"
                           r"nummer|telefon|adresse)\b")
@@ -143,7 +143,7 @@ def _phone_use(header: str, n: str) -> ColumnUse:
         return ColumnUse(None, reason="a pager number: Clarion cannot page")
     if any(w in n for w in _NOT_CALLABLE):
         return ColumnUse(None, reason="not a number Clarion can call or text")
-    if any(w in n for w in ("mobile", "cell", "handy", "iphone")):
+    if any(w in n for w in ("mobil", "cell", "handy", "iphone")):   # German: "Mobil"
         return ColumnUse("mobile", label=_label_from_header(header, "phone") or "Mobile",
                          reason="a mobile number: an SMS and a phone contact point")
     return ColumnUse("phone", label=_label_from_header(header, "phone"),
@@ -166,6 +166,8 @@ def _guess_one(header: str, n: str, has_job_title: bool, has_name_parts: bool
     field = _BY_SYNONYM.get(n)
     if field is not None:
         return ColumnUse(field)
+    if "idnumber" in n:   # Outlook: "Government ID Number", "Organizational ID Number"
+        return ColumnUse(None, reason="an identification number, not a phone number")
     if "email" in n or n in ("mail", "emailaddress"):
         if "type" in n or "displayname" in n or "label" in n:
             return ColumnUse(None, reason="describes an address, is not one")
@@ -283,9 +285,15 @@ def with_field(headers: Sequence[str], uses: Mapping[int, ColumnUse], index: int
     return out
 
 
+# Chinese, Japanese and Korean names are written family name first, without spaces
+EAST_ASIAN_NAME = re.compile(r"[\u1100-\u11ff\u2e80-\u2fdf\u3005\u3040-\u30ff\u3131-\u318e"
+                             r"\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
+
+
 def name_of(cells: Sequence[str], uses: Mapping[int, ColumnUse]) -> str:
     """A row's name: the full-name column's cell, else the parts combined in order (prefix,
-    first, middle, last, suffix), spaces tidied."""
+    first, middle, last, suffix), spaces tidied; a name in Chinese, Japanese or Korean
+    characters family name first, unspaced ("王" + "伟中" → "王伟中")."""
     def cell(i: int) -> str:
         return cells[i].strip() if i < len(cells) else ""
 
@@ -294,6 +302,10 @@ def name_of(cells: Sequence[str], uses: Mapping[int, ColumnUse]) -> str:
         return " ".join(cell(full[0]).split())
     parts = sorted((i for i, u in uses.items() if u.field in NAME_PARTS),
                    key=lambda i: (NAME_PARTS.index(uses[i].field or ""), i))
+    given = {uses[i].field: cell(i) for i in parts if cell(i)}
+    if given and set(given) <= {"first_name", "middle_name", "last_name"} and all(
+            EAST_ASIAN_NAME.fullmatch(w) for w in given.values()):   # 王 + 伟中 → 王伟中
+        return "".join(given.get(f, "") for f in ("last_name", "first_name", "middle_name"))
     return " ".join(" ".join(cell(i) for i in parts).split())
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from app.domain.dto import ContactPointData, StakeholderData, StakeholderDTO
+from app.stakeholders.importing.columns import EAST_ASIAN_NAME
 
 __all__ = ["fuller_name", "merge_into", "merge_effect"]
 
@@ -13,7 +14,11 @@ __all__ = ["fuller_name", "merge_into", "merge_effect"]
 def fuller_name(existing: str, incoming: str) -> bool:
     """True when `incoming` names the same person more fully: every word of `existing` is in
     it, in order, and it has more ("Zoë" → "Zoë Łukasiewicz-Øberg", "Ann Lee" → "Dr. Ann
-    Marie Lee") — what an earlier import that kept only first names left behind."""
+    Marie Lee", "伟中" → "王伟中": unspaced, Chinese, Japanese or Korean) — what an earlier
+    import that kept only first names left behind."""
+    old, new = existing.strip(), incoming.strip()
+    if EAST_ASIAN_NAME.fullmatch(old) and EAST_ASIAN_NAME.fullmatch(new):
+        return len(new) > len(old) and old in new
     have, more = existing.casefold().split(), incoming.casefold().split()
     if not have or len(more) <= len(have):
         return False

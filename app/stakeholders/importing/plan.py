@@ -211,6 +211,7 @@ def _cell(cells: tuple[str, ...], index: int | None) -> str:
 _URL_SPLIT = re.compile(r"[;,\s]+(?=https?://)|\s+", re.IGNORECASE)
 _ADDRESS_SPLIT = re.compile(r":::|[;,]")   # Google joins several values with " ::: "
 _GROUP_SPLIT = re.compile(r":::|[;,]")
+_CRLF = re.compile(r"\r\n?")
 _TRUE = {"yes", "y", "true", "t", "1", "active", "on", "x", "ja", "oui", "si", "sí"}
 _FALSE = {"no", "n", "false", "f", "0", "inactive", "off", "nein", "non"}
 # a phone column's per-row label (Google's "Phone 1 - Label") that changes what it is
@@ -377,7 +378,7 @@ def plan_csv_import(path: Path, columns: Mapping[int, ColumnUse] | Mapping[str, 
             category = next((m.value for g in every("groups") for part in _GROUP_SPLIT.split(g)
                              if (m := lenient_match(Category, part)) is not None),
                             default_category)
-        notes = "\n".join(every("notes")
+        notes = "\n".join([_CRLF.sub("\n", n) for n in every("notes")]   # Outlook's are CRLF
                           + [f"Company: {c}" for c in every("organisation")]
                           + [f"Department: {d}" for d in every("department")])
         data = StakeholderData(
@@ -453,7 +454,7 @@ def plan_vcard_import(path: Path, client_id: int, region: str,
     from app.stakeholders.importing.vcard import parse_vcards
 
     path = Path(path)
-    text, encoding = read_text_file(path)
+    text, encoding = read_text_file(path, folded_lines=True)
     try:
         cards = parse_vcards(text)
     except ImportFileError as exc:

@@ -65,9 +65,26 @@ def _decode(raw: bytes, name: str) -> tuple[str, str]:
         return raw.decode("latin-1"), "latin-1"
 
 
-def read_text_file(path: Path) -> tuple[str, str]:
+_FOLD = re.compile(rb"(?:\r\n|\r|\n)[ \t]")
+
+
+def _rejoin_split_characters(raw: bytes) -> bytes:
+    """A vCard folded in the middle of a UTF-8 character: RFC 6350 (3.2) says writers must
+    not, and readers should restore it. Unfolded before decoding when only that makes the
+    file UTF-8 — else the whole file would be read as Windows-1252, every name garbled."""
+    for candidate in (raw, _FOLD.sub(b"", raw)):
+        try:
+            candidate.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return candidate
+    return raw
+
+
+def read_text_file(path: Path, folded_lines: bool = False) -> tuple[str, str]:
     """The text of an import file and the encoding it was read with. The size is checked
-    before reading. Raises ImportFileError with a message for the coordinator."""
+    before reading. `folded_lines`: a vCard, whose folds may split a character. Raises
+    ImportFileError with a message for the coordinator."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -87,6 +104,8 @@ def read_text_file(path: Path) -> tuple[str, str]:
         raw = path.read_bytes()
     except OSError as exc:
         raise ImportFileError(f"Cannot read {path.name}: {exc.strerror or exc}.") from None
+    if folded_lines:
+        raw = _rejoin_split_characters(raw)
     text, encoding = _decode(raw, path.name)
     text = text.lstrip("\ufeff")
     if not text.strip():

@@ -132,7 +132,7 @@ def unfold(text: str) -> list[str]:
 @dataclass(frozen=True)
 class _Property:
     name: str  # upper case, group removed
-    params: dict[str, list[str]]  # upper-case keys; TYPE values lower case
+    params: dict[str, list[str]]  # upper-case keys; TYPE values lower case (but X-…)
     value: str  # decoded (quoted-printable), still escaped
     group: str = ""  # Apple's "item1." prefix, which ties a TEL to its X-ABLabel
 
@@ -167,8 +167,8 @@ def _parse_line(line: str) -> _Property | None:
         for item in _split_unquoted(val, ","):
             item = item.strip().strip('"').strip()
             values.extend(v.strip() for v in item.split(",") if v.strip())
-        if key == "TYPE":
-            values = [v.lower() for v in values]
+        if key == "TYPE":   # an own label (Android: TEL;X-OnCall) keeps its case
+            values = [v if v[:2].upper() == "X-" else v.lower() for v in values]
         params.setdefault(key, []).extend(values)
     encoding = {v.upper() for v in params.get("ENCODING", ())}
     if encoding & {"B", "BASE64"}:
@@ -224,10 +224,14 @@ _APPLE_LABEL = re.compile(r"^_\$!<(.*)>!\$_$")
 
 def _label(prop: _Property, apple_labels: dict[str, str], mobile: bool = False) -> str:
     """The contact point label: Apple's X-ABLabel of the item group ("_$!<Mobile>!$_" →
-    "Mobile", or a custom "Assistant"), else the place TYPEs ("Work", "Home"), with
-    "mobile" for a cell number ("Work mobile")."""
+    "Mobile", or a custom "Assistant"), else an own TYPE (Android's "TEL;X-OnCall" →
+    "OnCall"), else the place TYPEs ("Work", "Home"), with "mobile" for a cell number
+    ("Work mobile")."""
     if prop.group and prop.group in apple_labels:
         return apple_labels[prop.group]
+    own = next((t[2:] for t in prop.params.get("TYPE", ()) if t[:2].upper() == "X-"), "")
+    if own:
+        return own[:40]
     places = [_PLACE_TYPES[t] for t in sorted(prop.types) if t in _PLACE_TYPES]
     words = " ".join(places)
     if mobile:
@@ -337,7 +341,7 @@ def parse_vcards(text: str) -> list[VCard]:
 
 def read_vcard_file(path: Path) -> list[VCard]:
     """Read a .vcf file: the size limit and the encoding detection of CSV imports."""
-    text, _encoding = read_text_file(Path(path))
+    text, _encoding = read_text_file(Path(path), folded_lines=True)
     try:
         return parse_vcards(text)
     except ImportFileError as exc:
