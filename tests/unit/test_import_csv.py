@@ -646,3 +646,48 @@ def test_choosing_a_columns_use_moves_a_one_column_field_and_keeps_labels():
     assert with_field(headers, uses, 3, None)[3].field is None
     with pytest.raises(ValueError):
         with_field(headers, uses, 3, "birthday")
+
+
+def test_a_column_chosen_as_label_labels_the_next_one_and_unlabels_it_when_changed(tmp_path,
+                                                                                   client_id):
+    from app.stakeholders.importing.columns import with_field
+
+    headers = ["Name", "Kind", "Phone"]
+    uses = guess_columns(headers)
+    assert uses[1].field is None
+    labelled = with_field(headers, uses, 1, "label")
+    assert (labelled[1].field, labelled[2].label_column) == ("label", 1)
+    assert labelled[1].reason == "the label of “Phone”"
+    path = write(tmp_path, "Name,Kind,Phone\nAnn,Cell,+1 206 555 0101\nBob,Desk,+1 206 555 0102\n")
+    plan = plan_csv_import(path, labelled, client_id, "US", [])
+    ann, bob = (d for _, d in plan.new)
+    assert [(c.channel, c.label) for c in ann.contacts] == [("sms", "Cell"), ("phone", "Cell")]
+    assert [(c.channel, c.label) for c in bob.contacts] == [("phone", "Desk")]
+    unlabelled = with_field(headers, labelled, 1, None)
+    assert unlabelled[2].label_column is None and unlabelled[2].field == "phone"
+    # a label for a column that is no email or phone column: not taken, and why
+    refused = with_field(headers, uses, 0, "label")
+    assert refused[0].field is None and "no email or phone column" in refused[0].reason
+
+
+def test_a_person_imported_unreachable_is_met_again_by_name(tmp_path, service, client_id):
+    path = write(tmp_path, "Name,Email\nCy Park,\nDee Lane,dee@example.com\n")
+    first = plan_file(path, client_id)
+    apply_import(service, first, True, [])
+    existing = service.list(client_id)
+    again = plan_file(path, client_id, existing=existing)
+    assert again.new == ()
+    by_name = {d.data.name: d for d in again.duplicates}
+    assert by_name["Cy Park"].matched_on == "name Cy Park"
+    assert by_name["Cy Park"].effect == "nothing new"
+    apply_import(service, again, True, existing)
+    assert sorted(s.name for s in service.list(client_id)) == ["Cy Park", "Dee Lane"]
+
+
+def test_skipping_the_unreachable_gives_reasons_that_do_not_say_imported(tmp_path, client_id):
+    plan = plan_file(write(tmp_path, "Name,Email\nBob,not-an-email\n"), client_id,
+                     skip_unreachable=True)
+    assert plan.new == () and plan.warnings == ()
+    assert [p.field for p in plan.problems] == ["Email", "Contact points"]
+    assert not any("is imported" in p.message for p in plan.problems)
+    assert "not-an-email" in plan.problems[0].message

@@ -375,3 +375,17 @@ def test_vcard_file_encoding_and_size_limit(tmp_path, client_id):
         read_vcard_file(big)
     with pytest.raises(ImportFileError, match="up to 20 MB"):
         plan_vcard_import(big, client_id, "US", [])
+
+
+def test_an_apple_card_with_a_fax_label_of_its_own_leaves_the_fax_out(tmp_path, client_id):
+    card = ("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Léa Roux\r\n"
+            "item1.TEL;type=WORK;type=VOICE:+33 1 42 68 53 00\r\n"
+            "item1.X-ABLabel:Fax Paris\r\n"
+            "item2.TEL;type=CELL:+33 6 12 34 56 78\r\nitem2.X-ABLabel:Astreinte\r\n"
+            "END:VCARD\r\n")
+    plan = plan_vcard_import(write(tmp_path, card), client_id, "FR", [])
+    ((_, lea),) = plan.new
+    assert [(c.channel, c.address, c.label) for c in lea.contacts] == [
+        ("sms", "+33612345678", "Astreinte"), ("phone", "+33612345678", "Astreinte")]
+    assert [p.message for p in plan.warnings] == [
+        "TEL “+33 1 42 68 53 00” left out: Clarion does not send faxes."]

@@ -103,16 +103,14 @@ def apply_maps(headers: Sequence[str], uses: Mapping[int, ColumnUse], maps: Sequ
                               f"(fields: {', '.join(IMPORT_FIELDS)}, {IGNORE})")
         index = _column_of(headers, column_text)
         out = with_field(headers, out, index, None if field == IGNORE else field)
-        out[index] = replace(out[index], reason="ignored (--map)" if field == IGNORE
-                             else "as mapped (--map)")
         if field == "label":   # "Label of the next column": each row's label for its points
-            labelled = out.get(index + 1)
-            if labelled is None or labelled.field not in CONTACT_COLUMN_FIELDS:
+            if out[index].field != "label":
                 raise BadArgument(f"--map {item!r}: a label column labels the next column, "
                                   "which must be an email or phone column")
-            out[index + 1] = replace(labelled, label_column=index)
-            out[index] = replace(out[index], reason=f"the label of “{_title(headers, index + 1)}”"
-                                                    " (--map)")
+            out[index] = replace(out[index], reason=f"{out[index].reason} (--map)")
+        else:
+            out[index] = replace(out[index], reason="ignored (--map)" if field == IGNORE
+                                 else "as mapped (--map)")
     return out
 
 

@@ -143,6 +143,9 @@ def _phone_use(header: str, n: str) -> ColumnUse:
         return ColumnUse(None, reason="a pager number: Clarion cannot page")
     if any(w in n for w in _NOT_CALLABLE):
         return ColumnUse(None, reason="not a number Clarion can call or text")
+    if "companymain" in n or "switchboard" in n:
+        return ColumnUse(None, reason="the company's switchboard: shared by everyone there, it "
+                                      "would make different people one")
     if any(w in n for w in ("mobil", "cell", "handy", "iphone")):   # German: "Mobil"
         return ColumnUse("mobile", label=_label_from_header(header, "phone") or "Mobile",
                          reason="a mobile number: an SMS and a phone contact point")
@@ -271,7 +274,19 @@ def with_field(headers: Sequence[str], uses: Mapping[int, ColumnUse], index: int
                 out[i] = ColumnUse(None, reason=f"you chose “{title}” for the "
                                                  f"{IMPORT_FIELDS[field].lower()}")
     old = uses.get(index, ColumnUse(None))
-    if field is None:
+    for i, use in uses.items():   # a label column no more: its value column loses it
+        if use.label_column == index and field != "label":
+            out[i] = ColumnUse(use.field, label=use.label, reason=use.reason)
+    if field == "label":
+        labelled = out.get(index + 1)
+        if labelled is None or labelled.field not in ("email", "phone", "mobile", "sms"):
+            out[index] = ColumnUse(None, reason="a label column gives the labels of the column "
+                                                "after it, which is no email or phone column")
+            return out
+        out[index + 1] = ColumnUse(labelled.field, label=labelled.label, label_column=index,
+                                   reason=labelled.reason)
+        out[index] = ColumnUse("label", reason=f"the label of “{headers[index + 1] or ''}”")
+    elif field is None:
         out[index] = ColumnUse(None, reason="ignored, as you chose")
     elif field == old.field:
         out[index] = old

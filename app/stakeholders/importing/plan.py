@@ -70,13 +70,16 @@ class ImportPlan:
 
 
 def _keys(data: StakeholderData) -> list[tuple[str, str]]:
-    """Identity keys of a stakeholder: its email addresses and phone numbers (SMS or voice)."""
+    """Identity keys of a stakeholder: its email addresses and phone numbers (SMS or voice);
+    for one with neither, its name (a person imported unreachable is met again by name)."""
     keys = []
     for cp in data.contacts:
         if cp.channel == Channel.EMAIL.value:
             keys.append(("email", cp.address.casefold()))
         elif cp.channel in (Channel.SMS.value, Channel.PHONE.value):
             keys.append(("phone", cp.address))
+    if not keys:
+        keys.append(("name", " ".join(data.name.casefold().split())))
     return keys
 
 
@@ -135,13 +138,14 @@ class _Planner:
                 except ValidationError:
                     clean = None   # still wrong without them: refused, for the first reasons
                 else:
-                    warnings += [RowProblem(row, field_of(k), f"Left out (the rest of the row "
-                                                              f"is imported): {said(k, m)}")
+                    warnings += [RowProblem(row, field_of(k), f"{_LEFT_OUT}{said(k, m)}")
                                  for k, m in exc.errors.items()]
             if clean is None:
                 self.problems.extend(_unique(list(problems) + [
                     RowProblem(row, field_of(k), said(k, m)) for k, m in exc.errors.items()]))
                 return
+        if self.skip_unreachable and not clean.contacts:   # refused: nothing "is imported"
+            warnings = [replace(w, message=w.message.removeprefix(_LEFT_OUT)) for w in warnings]
         if problems:
             self.problems.extend(problems)
             return
@@ -162,7 +166,8 @@ class _Planner:
         if hits:
             on_existing = [(k, t) for k, t in hits if t[0] == "existing"]
             key, target = on_existing[0] if on_existing else min(hits, key=lambda h: h[1][1])
-            matched = f"{key[0]} {key[1] if key[0] == 'phone' else _address_of(clean, key)}"
+            matched = f"name {clean.name}" if key[0] == "name" else \
+                f"{key[0]} {key[1] if key[0] == 'phone' else _address_of(clean, key)}"
         if target is None:
             self.new.append((row, clean))
             target = ("row", row, clean.name)
@@ -186,6 +191,9 @@ class _Planner:
                           problems=tuple(sorted(self.problems, key=lambda p: p.row)),
                           source_rows=source_rows, encoding=encoding,
                           warnings=tuple(sorted(self.warnings, key=lambda p: p.row)))
+
+
+_LEFT_OUT = "Left out (the rest of the row is imported): "
 
 
 def _unique(problems: Sequence[RowProblem]) -> list[RowProblem]:

@@ -279,9 +279,11 @@ def _card(number: int, props: list[_Property]) -> VCard:
             number_ = _tel_value(unescape(prop.value))
             if number_:
                 kind = _phone_kind(prop.types)
-                if kind == "voice" and prop.group in apple_labels and _MOBILE_WORD.search(
-                        apple_labels[prop.group]):
+                own = apple_labels.get(prop.group, "") if prop.group else ""
+                if kind == "voice" and _MOBILE_WORD.search(own):
                     kind = "cell"   # Apple: TEL;type=VOICE with the label "Mobile"
+                elif kind in ("voice", "cell") and _FAX_WORD.search(own):
+                    kind = "fax"    # a label of its own: "Fax Paris"
                 phones.append((number_, kind, prop.preferred, _pref_rank(prop),
                                _label(prop, apple_labels, mobile=kind == "cell")))
         elif prop.name == "CATEGORIES":
@@ -296,6 +298,7 @@ def _card(number: int, props: list[_Property]) -> VCard:
 
 
 _MOBILE_WORD = re.compile(r"(?i)mobile|cell|handy|iphone")
+_FAX_WORD = re.compile(r"(?i)\b(fax|telefax)\b")
 
 
 def _pref_rank(prop: _Property) -> int:
