@@ -5,6 +5,7 @@ app/stakeholders/recipients.py."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
@@ -31,6 +32,10 @@ from app.events import STAKEHOLDERS_CHANGED  # noqa: E402,F401 - the topic, name
 
 # ---------------------------------------------------------------- addresses
 
+# An import checks each address two or three times (a mobile number is an SMS and a phone
+# contact point; repeats are found before validation): the answers are pure, so kept. An
+# address refused raises again each time (exceptions are not cached).
+@functools.lru_cache(maxsize=8192)
 def normalise_email(address: str) -> str:
     """Syntax only (app.domain.addresses): internal names like corp.local are addresses."""
     try:
@@ -39,6 +44,7 @@ def normalise_email(address: str) -> str:
         raise ValidationError({"address": f"Not a valid email address: {exc}"}) from None
 
 
+@functools.lru_cache(maxsize=8192)
 def normalise_phone(number: str, region: str) -> str:
     """Parse a phone number (national format read in `region`) and return it in E.164."""
     import phonenumbers
