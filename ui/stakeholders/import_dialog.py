@@ -258,6 +258,8 @@ class ImportDialog(QDialog):
                     [(c.fn, c.title, ", ".join(e for e, _, _ in c.emails),
                       ", ".join(f"{n} ({label or k})" for n, k, _, label in c.phones))
                      for c in cards[:50]])
+                for column, width in enumerate((220, 180, 220)):
+                    self.preview_view.horizontalHeader().resizeSection(column, width)
                 self.file_label.setText(f"<b>{path.name}</b> — {len(cards)} contacts")
         except (ClarionError, OSError) as exc:
             self.notice.show_error(str(exc))
@@ -325,7 +327,8 @@ class ImportDialog(QDialog):
             view.horizontalHeader().resizeSection(0, 50)
             view.horizontalHeader().resizeSection(1, 180)
         self.summary.setText(
-            f"<b>{len(plan.new)}</b> of {plan.source_rows} rows are ready to import"
+            f"<b>{len(plan.new)}</b> of {plan.source_rows} "
+            f"{'rows' if self.kind == 'csv' else 'contacts'} are ready to import"
             + (f" (<b>{warned}</b> with a warning)" if warned else "") + "; "
             f"<b>{len(plan.duplicates)}</b> are duplicates; <b>{bad_rows}</b> have problems "
             "and will not be imported.")
