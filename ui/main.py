@@ -115,6 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
                             "affected users)")
     bring.add_argument("--demo", action="store_true", dest="demo_sub",
                        help="use the demo database")
+    keep = sub.add_parser("backup", help="back the database up now (headless): into the "
+                                         "rolling set, or into FILE")
+    keep.add_argument("-o", "--output", metavar="FILE", type=Path,
+                      help="write the backup to FILE instead of the backups folder")
+    keep.add_argument("--list", action="store_true", dest="list_only",
+                      help="list the backups instead of taking one")
+    keep.add_argument("--demo", action="store_true", dest="demo_sub",
+                      help="the demo database")
+    back = sub.add_parser("restore", help="put a backup in place of the database (headless); "
+                                          "the replaced file is kept aside")
+    back.add_argument("file", metavar="FILE", type=Path, help="the backup to restore")
+    back.add_argument("--demo", action="store_true", dest="demo_sub",
+                      help="restore into the demo database")
     return parser
 
 
@@ -197,6 +210,14 @@ def _main(argv: list[str] | None) -> int:
         return import_command(args.file, args.client, args.maps, dry_run=args.dry_run,
                               merge=args.merge, skip_unreachable=args.skip_unreachable,
                               category=args.category, demo=args.demo or args.demo_sub)
+    if args.command == "backup":
+        from ui.cli.backups import backup_command
+
+        return backup_command(args.output, args.list_only, demo=args.demo or args.demo_sub)
+    if args.command == "restore":
+        from ui.cli.backups import restore_command
+
+        return restore_command(args.file, demo=args.demo or args.demo_sub)
     missing = no_display(os.environ, sys.platform)
     if missing:   # before Qt, whose own abort names a library, not the cause
         print(f"clarion: {missing}", file=sys.stderr)

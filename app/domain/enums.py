@@ -99,6 +99,7 @@ class TimelineKind(StrEnum):
     CLOCK_SATISFIED = "clock_satisfied"
     REMINDER = "reminder"
     COORDINATOR_CHANGED = "coordinator_changed"
+    RESTORED = "restored"                  # the database was restored from a backup
 
 
 class ImpactFlag(StrEnum):
