@@ -30,6 +30,7 @@ class MainWindow(QMainWindow):
         self.runner = runner  # the background sender (ui/outbox/runner.py); None in some tests
         runtime.favour_the_window()   # repaints go on while a worker thread computes
         self.clock_notifier = None  # overdue/escalation notifications; started after first paint
+        self.backups = None   # automatic backups (ui/backups/keeper.py); started after first paint
         self.setObjectName("mainWindow")
         self.setAccessibleName("Clarion")
         title = "Clarion — incident communication"
@@ -388,6 +389,15 @@ class MainWindow(QMainWindow):
             self.clock_notifier.start()
         return self.clock_notifier
 
+    def start_backups(self):  # type: ignore[no-untyped-def]
+        """Backups by themselves from now on (after the first paint: not on start-up's path)."""
+        from ui.backups.keeper import BackupKeeper
+
+        if self.backups is None:
+            self.backups = BackupKeeper(self.services, self)
+            self.backups.said.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        return self.backups
+
     def compose(self, incident_id: int | None = None, template_type: str | None = None,
                 stakeholder_ids: tuple[int, ...] | None = None,
                 escalation_key: str = "") -> None:
@@ -494,4 +504,6 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.save_geometry()
+        if self.backups is not None:
+            self.backups.close()   # a last backup if the record changed since the last one
         event.accept()

@@ -81,6 +81,7 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
         window.runner.blocked.connect(lambda _words: window.update_outbox_status())
         window.runner.start()
         window.start_clock_notifier()
+        window.start_backups()
         window.offer_guide()   # once on this computer, beside the window
 
     if not exit_after_startup and screenshot is None:

@@ -29,7 +29,7 @@ DAILY = 14           # the newest of each of the last 14 days (UTC)
 BUDGET_FACTOR = 10   # the set stays under ten times the database's size (or a cap)
 # clarion-20261206T142000Z.db, clarion-20261206T142000Z-2.db (a second in the same second),
 # clarion-20261206T142000Z-before-upgrade-from-0012.db (a migration's, tagged)
-_NAME = re.compile(r"^(?P<stem>.+?)-(?P<stamp>\d{8}T\d{6}Z)(?:-\d+)?"
+_NAME = re.compile(r"^(?P<stem>.+?)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?"
                    r"(?:-(?P<tag>[A-Za-z][\w.-]*))?\.db$")
 
 
@@ -125,6 +125,12 @@ def taken_at_of(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
 
 
+def _newness(b: Backup) -> tuple[datetime, int]:
+    """Sort key: the time, then the count of a second backup in the same second ("-2")."""
+    match = _NAME.match(b.path.name)
+    return b.taken_at, int(match.group("n") or 1) if match else 0
+
+
 def list_backups(folder: Path, stem: str = "clarion") -> list[Backup]:
     """The backups of database `stem` in `folder`, newest first (none if it does not exist)."""
     folder = Path(folder)
@@ -142,7 +148,7 @@ def list_backups(folder: Path, stem: str = "clarion") -> list[Backup]:
         except OSError:
             continue
         found.append(Backup(path, taken_at_of(path), size, "", tag_of(path)))
-    return sorted(found, key=lambda b: (b.taken_at, b.path.name), reverse=True)
+    return sorted(found, key=_newness, reverse=True)
 
 
 def kept(backups: Sequence[Backup], now: datetime, db_size: int,
@@ -151,7 +157,7 @@ def kept(backups: Sequence[Backup], now: datetime, db_size: int,
     the newest of each of the last HOURLY hours and of each of the last DAILY UTC days; then,
     while the kept ones are more than BUDGET_FACTOR × `db_size` (or `cap_bytes`, if smaller),
     the oldest go. Migration backups (not rolling) are neither counted nor deleted."""
-    rolling = sorted((b for b in backups if b.rolling), key=lambda b: b.taken_at, reverse=True)
+    rolling = sorted((b for b in backups if b.rolling), key=_newness, reverse=True)
     if not rolling:
         return [], []
     keep: dict[Path, Backup] = {rolling[0].path: rolling[0]}
@@ -170,7 +176,7 @@ def kept(backups: Sequence[Backup], now: datetime, db_size: int,
     budget = BUDGET_FACTOR * max(db_size, 1)
     if cap_bytes is not None:
         budget = min(budget, cap_bytes)
-    ordered = sorted(keep.values(), key=lambda b: b.taken_at)   # oldest first
+    ordered = sorted(keep.values(), key=_newness)   # oldest first
     while len(ordered) > 1 and sum(b.size for b in ordered) > budget:
         ordered.pop(0)
     kept_paths = {b.path for b in ordered}
@@ -183,11 +189,11 @@ def rolling_backup(db_path: Path, folder: Path, now: datetime,
     """Take a backup into `folder` named by `now`, then prune the rolling set. Returns the
     backup and the paths deleted. A failed backup deletes nothing."""
     db_path = Path(db_path)
-    target = Path(folder) / backup_name(db_path.stem, now)
-    n = 1
-    while target.exists():
-        n += 1
-        target = target.with_name(f"{backup_name(db_path.stem, now)[:-3]}-{n}.db")
+    name = backup_name(db_path.stem, now)
+    same_second = [_newness(b)[1] for b in list_backups(folder, db_path.stem)
+                   if b.rolling and b.path.name.startswith(name[:-3])]
+    # a second backup in the same second sorts after every one of that second, pruned or not
+    target = Path(folder) / (f"{name[:-3]}-{max(same_second) + 1}.db" if same_second else name)
     backup = online_backup(db_path, target)
     _, drop = kept(list_backups(folder, db_path.stem), now, db_path.stat().st_size, cap_bytes)
     removed = []

@@ -79,6 +79,14 @@ def test_flush_sends_what_is_queued_with_the_collector_running(tmp_path):
     assert int(frozen.split("=")[1]) > 0  # start-up objects are out of later collections
     assert "claimed 3: sent 3, waiting to retry 0, failed 0, unknown 0" in result.stdout
     assert "sent        3" in result.stdout
+    # what the flush wrote is backed up (the first backup of this database: at once)
+    from app.backups.copies import list_backups
+
+    [backup] = list_backups(tmp_path / "backups")
+    assert f"backed up to {backup.path}" in result.stdout
+    again = run_cli(tmp_path, "flush")   # within ten minutes of that one: no second backup
+    assert again.returncode == 0 and "backed up" not in again.stdout
+    assert len(list_backups(tmp_path / "backups")) == 1
 
     store = Store.open(AppConfig.from_env({"CLARION_DATA_DIR": str(tmp_path)}).db_path)
     try:

@@ -140,11 +140,11 @@ def test_rolling_backups_are_named_listed_and_pruned(demo, tmp_path):
     t0 = datetime(2026, 12, 6, 9, 0, tzinfo=timezone.utc)
     first, removed = rolling_backup(path, folder, t0)
     assert removed == [] and first.path.name == "clarion-20261206T090000Z.db"
-    again, _ = rolling_backup(path, folder, t0)   # the same second: a second file
+    again, removed = rolling_backup(path, folder, t0)   # the same second: a second file…
     assert again.path.name == "clarion-20261206T090000Z-2.db" and again.rolling
+    assert removed == [first.path]   # …the newer of that hour: the first goes
     _, removed = rolling_backup(path, folder, t0 + timedelta(minutes=20))
-    # all three in the same hour and day: only the newest stays
-    assert set(removed) == {first.path, again.path}
+    assert removed == [again.path]
     listed = list_backups(folder)
     assert [b.taken_at for b in listed] == [t0 + timedelta(minutes=20)]
     assert not first.path.exists() and listed[0].path.exists()
@@ -258,3 +258,31 @@ def test_a_restore_into_a_missing_database_creates_it(demo, tmp_path):
     assert done.aside is None and count(fresh, "incidents") == count(path, "incidents")
     assert fresh.stat().st_mode & 0o777 == 0o600
     assert os.path.exists(backup.path)
+
+
+# ---------------------------------------------------------------- backups by themselves
+
+def test_an_automatic_backup_follows_changes_at_most_every_ten_minutes(demo, tmp_path):
+    from app.backups.schedule import AutoBackup
+
+    path, _clock = demo
+    folder = tmp_path / "backups"
+    auto = AutoBackup(path, folder)
+    t0 = datetime(2026, 12, 6, 9, 0, tzinfo=timezone.utc)
+    first = auto.due(t0)
+    assert first is not None                   # never backed up: now
+    rolling_backup(path, folder, t0)
+    auto.taken(first, t0)
+    assert auto.due(t0 + timedelta(hours=5)) is None           # nothing changed since
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE incidents SET title = 'Moved on' WHERE id = 1")
+    conn.close()
+    assert auto.due(t0 + timedelta(minutes=9)) is None          # changed, but too soon
+    assert auto.due(t0 + timedelta(minutes=9), closing=True) is not None   # closing: now
+    assert auto.due(t0 + timedelta(minutes=10)) is not None
+    # a new run finds the newest backup: unchanged since → nothing due, however long after
+    rolling_backup(path, folder, t0 + timedelta(minutes=10))
+    again = AutoBackup(path, folder)
+    assert again.last_at == t0 + timedelta(minutes=10)
+    assert again.due(t0 + timedelta(days=3)) is None

@@ -69,12 +69,34 @@ def outbox_command(action: str, demo: bool, as_name: str | None = None,
                 why = reasons.get(name) or "paused"
                 print(f"account paused: {name} — {why} (fix it under Settings → Sending "
                       f"accounts, then resume it there)", file=sys.stderr)
+            _backup_after_sending(config, store.path)
         for state, count in outbox.counts().items():
             if count:
                 print(f"{state:<11} {count}")
         return 0
     finally:
         store.dispose()
+
+
+def _backup_after_sending(config, db_path) -> None:  # type: ignore[no-untyped-def]
+    """What a flush wrote is backed up like the window's work: when the record changed and
+    the last backup is ten minutes old (app/backups/schedule.py). A failure is said, not
+    fatal: the sending is done."""
+    from datetime import datetime, timezone
+
+    from app.backups.copies import BackupError, rolling_backup
+    from app.backups.schedule import AutoBackup
+
+    now = datetime.now(timezone.utc)
+    auto = AutoBackup(db_path, config.backup_dir)
+    if auto.due(now) is None:
+        return
+    try:
+        backup, _removed = rolling_backup(db_path, config.backup_dir, now)
+    except BackupError as exc:
+        print(f"clarion: the backup after sending failed: {exc}", file=sys.stderr)
+        return
+    print(f"backed up to {backup.path}")
 
 
 def _list_unknown(store, outbox) -> int:  # type: ignore[no-untyped-def]

@@ -1,0 +1,91 @@
+"""Backups that happen by themselves while the window is open: a look every minute, a backup
+(on a worker thread) when the record changed and the last one is ten minutes old, and one when
+the window closes. A failure is said once in the status bar and logged; it never interrupts."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from app.backups.schedule import AutoBackup
+
+log = logging.getLogger(__name__)
+
+LOOK_EVERY_MS = 60_000
+
+
+class BackupKeeper(QObject):
+    said = Signal(str)       # one line for the status bar
+    backed_up = Signal(object)   # the Backup
+
+    def __init__(self, services: Any, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        from ui.worker import Worker
+
+        self.services = services
+        self.auto = AutoBackup(services.store.path, services.config.backup_dir)
+        self.worker = Worker(self)
+        self.worker.finished.connect(self._done)
+        self.worker.failed.connect(self._failed)
+        self._pending: tuple[tuple[int, ...], datetime] | None = None
+        self._failing = False
+        self.timer = QTimer(self)
+        self.timer.setObjectName("backupTimer")
+        self.timer.setInterval(LOOK_EVERY_MS)
+        self.timer.timeout.connect(self.look)
+        self.timer.start()
+
+    def _now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def look(self) -> bool:
+        """Start a backup if one is due; True if one was started."""
+        if self.worker.running:
+            return False
+        now = self._now()
+        due = self.auto.due(now)
+        if due is None:
+            return False
+        from app.backups.copies import rolling_backup
+
+        db, folder = self.auto.db_path, self.auto.folder
+        self._pending = (due, now)
+        self.worker.start(lambda: rolling_backup(db, folder, now))
+        return True
+
+    def _done(self, result: object) -> None:
+        backup, _removed = result  # type: ignore[misc]
+        if self._pending is not None:
+            self.auto.taken(*self._pending)
+        self._pending = None
+        if self._failing:
+            self.said.emit("Backups work again.")
+        self._failing = False
+        self.backed_up.emit(backup)
+
+    def _failed(self, exc: object) -> None:
+        self._pending = None
+        log.error("automatic backup failed: %s", exc)
+        if not self._failing:   # said once, not every ten minutes
+            self.said.emit(f"The automatic backup failed: {exc}")
+        self._failing = True
+
+    def close(self) -> None:
+        """The window closes: a last backup if the record changed since the last one (here,
+        on this thread: the process is about to end)."""
+        self.timer.stop()
+        from app.backups.copies import BackupError, rolling_backup
+
+        now = self._now()
+        due = self.auto.due(now, closing=True)
+        if due is None:
+            return
+        try:
+            rolling_backup(self.auto.db_path, self.auto.folder, now)
+        except BackupError as exc:
+            log.error("the backup at closing failed: %s", exc)
+            return
+        self.auto.taken(due, now)
