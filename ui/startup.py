@@ -15,10 +15,17 @@ def open_store(demo: bool, reset_demo: bool = False):  # type: ignore[no-untyped
     from app.config import AppConfig
     from app.logs import configure_logging
     from app.storage.engine import Store
+    from app.storage.private import create_private_file, tighten
 
     config = AppConfig.from_env()
+    tightened = tighten(config)   # before the lines below quietly tighten (issue 20)
     config.ensure_dirs()
     configure_logging(config.log_path)
+    create_private_file(config.settings_path)   # else Qt creates it 0644; it keeps this mode
+    if tightened:
+        import logging
+
+        logging.getLogger("clarion").warning("tightened permissions: %s", "; ".join(tightened))
     clock = SystemClock()
     if demo:
         db_path = config.demo_db_path

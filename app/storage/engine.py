@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.storage.private import create_private_file, private_dir
+
 BUSY_TIMEOUT_MS = 5000
 READ_ONLY = "clarion_read_only"   # execution option of Store.reading()'s connections
 
@@ -41,8 +43,14 @@ def _on_begin(connection: Any) -> None:
 
 
 def make_engine(db_path: Path | str) -> Engine:
+    """An engine on `db_path`. A new database file is created here empty and 0600 (in a folder
+    created 0700 if missing) before SQLite opens it — SQLite would create it with the umask,
+    0644 — and SQLite gives its -wal, -shm and -journal files the same 0600. An existing folder
+    or file is left as it is: start-up tightens Clarion's own (app.storage.private.tighten)."""
     db_path = Path(db_path)
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    if str(db_path) != ":memory:":
+        private_dir(db_path.parent, tighten_existing=False)
+        create_private_file(db_path)
     engine = create_engine(f"sqlite:///{db_path}", future=True)
     event.listen(engine, "connect", _on_connect)
     event.listen(engine, "begin", _on_begin)

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 
 from app.errors import ClarionError
+from app.storage.private import create_private_file, private_dir
 from app.storage.triggers import TIMELINE_TRIGGERS
 
 # The newest revision in app/storage/migrations/versions. A unit test checks it against
@@ -64,22 +65,29 @@ def known_revisions() -> set[str]:
 
 
 def backup_database(db_path: Path, backup_dir: Path, tag: str) -> Path:
-    """Copy a (possibly live, WAL) database consistently with sqlite3's backup API."""
-    backup_dir.mkdir(parents=True, exist_ok=True)
+    """Copy a (possibly live, WAL) database consistently with sqlite3's backup API, into a new
+    0600 file (created before SQLite opens it) in an owner-only folder."""
+    private_dir(backup_dir)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     target = backup_dir / f"{db_path.stem}-{stamp}-{tag}.db"
     n = 1
-    while target.exists():
+    while not create_private_file(target):
         n += 1
         target = backup_dir / f"{db_path.stem}-{stamp}-{tag}-{n}.db"
-    src = sqlite3.connect(db_path)
-    dst = sqlite3.connect(target)
     try:
-        with dst:
-            src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
+        src = sqlite3.connect(db_path)
+        try:
+            dst = sqlite3.connect(target)
+            try:
+                with dst:
+                    src.backup(dst)
+            finally:
+                dst.close()
+        finally:
+            src.close()
+    except BaseException:
+        target.unlink(missing_ok=True)   # no empty or partial file posing as a backup
+        raise
     return target
 
 
