@@ -35,12 +35,68 @@ def open_store(demo: bool, reset_demo: bool = False):  # type: ignore[no-untyped
             ensure_demo(db_path, clock, reset=reset_demo)
     else:
         db_path = config.db_path
-    store = Store.open(db_path, config.backup_dir)
-    if not demo:
-        from app.stakeholders.clients import ensure_default_organisation
+    store = None
+    try:
+        store = Store.open(db_path, config.backup_dir)
+        if not demo:
+            from app.stakeholders.clients import ensure_default_organisation
 
-        ensure_default_organisation(store, clock)
+            ensure_default_organisation(store, clock)
+    except Exception as exc:
+        if store is not None:
+            store.dispose()
+        from app.backups.damage import damaged
+
+        found = damaged(db_path, exc, config.backup_dir)   # the file itself is broken:
+        if found is not None:                             # say so, and which backup to take
+            raise found from exc
+        raise
     return config, store, clock
+
+
+def offer_restore(found) -> bool:  # type: ignore[no-untyped-def]
+    """The damaged-database dialog: what happened, that nothing is sent, and the newest
+    backup to restore (or Quit). True when it was restored (the caller starts again)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    text = (f"The database {found.db_path} is damaged: {found.what}. Nothing is sent from "
+            "it.")
+    if found.newest is not None:
+        local = found.newest.taken_at.astimezone()
+        text += (f"\n\nThe newest backup is from {local:%d %b %Y %H:%M}. Restoring it puts the "
+                 "record back as it was then; what changed after it is lost. The damaged file "
+                 "is kept aside, and messages that were still being sent are held for your "
+                 "review.")
+    else:
+        text += ("\n\nThere is no backup of it. If you have a copy elsewhere, `clarion "
+                 "restore FILE` puts it back.")
+    box = QMessageBox(QMessageBox.Icon.Critical, "The database is damaged", text)
+    box.setObjectName("damagedDatabaseDialog")
+    restore_button = None
+    if found.newest is not None:
+        restore_button = box.addButton(
+            f"Restore the backup from {local:%d %b %H:%M} (changes after it are lost)",
+            QMessageBox.ButtonRole.AcceptRole)
+        restore_button.setObjectName("restoreNewestBackupButton")
+    box.addButton("Quit", QMessageBox.ButtonRole.RejectRole).setObjectName("quitButton")
+    box.exec()
+    if restore_button is None or box.clickedButton() is not restore_button:
+        return False
+    from app.backups.restore import restore
+    from app.clock import SystemClock
+    from app.errors import ClarionError
+
+    try:
+        done = restore(found.db_path, found.newest.path, SystemClock())
+    except ClarionError as exc:
+        QMessageBox.critical(None, "Clarion cannot restore", str(exc))
+        return False
+    QMessageBox.information(
+        None, "Restored",
+        f"The backup from {local:%d %b %H:%M} is in place. The damaged file is kept at "
+        f"{done.aside}." + (f" {done.held} deliveries that were not final are held for your "
+                            "review in the Outbox (Unknown)." if done.held else ""))
+    return True
 
 
 def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
@@ -61,12 +117,17 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
         import logging
 
         logging.getLogger("clarion").exception("start-up failed")
+        from app.backups.damage import DamagedDatabase
+
         if exit_after_startup:
             print(f"clarion: cannot open the database: {exc}", file=sys.stderr)
+        elif isinstance(exc, DamagedDatabase):
+            if offer_restore(exc):
+                return run_window(demo, False, exit_after_startup, screenshot)
         else:
             QMessageBox.critical(None, "Clarion cannot start",
                                  f"The database could not be opened:\n\n{exc}")
-        return 2
+        return 3 if isinstance(exc, DamagedDatabase) else 2
 
     from ui.excepthook import ExceptionReporter
     from ui.mainwindow import MainWindow

@@ -40,7 +40,8 @@ def test_backup_list_and_restore_as_processes(tmp_path):
     back = clarion("restore", str(copy), "--demo", data_dir=data)
     assert back.returncode == 0, back.stderr
     assert f"Restored {db} from the backup of" in back.stdout
-    [aside] = db.parent.glob("clarion-demo.db.before-restore-*")
+    [aside] = [p for p in db.parent.glob("clarion-demo.db.before-restore-*")
+               if not p.name.endswith(("-wal", "-shm", "-journal"))]
     assert f"kept at {aside}" in back.stdout
     assert sqlite3.connect(aside).execute(
         "SELECT title FROM incidents WHERE id = 1").fetchone() == ("Changed after the backup",)
@@ -83,3 +84,26 @@ def test_restore_refusals_change_nothing(tmp_path):
     assert busy.returncode == 1
     assert "not restored: the Clarion window (process 4242 on desk-2) is sending" in busy.stderr
     assert db.read_bytes() == before and not list(db.parent.glob("*.before-restore-*"))
+
+
+def test_a_damaged_database_is_said_in_words_with_the_backup_that_puts_it_back(tmp_path):
+    data = tmp_path / "data"
+    assert clarion("incidents", "--demo", data_dir=data).returncode == 0
+    assert clarion("backup", "--demo", data_dir=data).returncode == 0
+    [backup] = (data / "backups").glob("clarion-demo-*.db")
+    db = demo_db(data)
+    with open(db, "r+b") as fh:   # the first page (the header and the list of tables) damaged
+        fh.write(b"\x00garbage" * 512)
+    for command in (("incidents", "--demo"), ("messages", "1", "--demo"),
+                    ("outbox", "status", "--demo")):
+        broken = clarion(*command, data_dir=data)
+        assert broken.returncode == 3, (command, broken.stderr)
+        assert "Traceback" not in broken.stderr
+        assert f"The database {db} is damaged: " in broken.stderr
+        assert f"`clarion restore {backup}` puts it back" in broken.stderr
+    back = clarion("restore", str(backup), "--demo", data_dir=data)
+    assert back.returncode == 0, back.stderr
+    assert clarion("incidents", "--demo", data_dir=data).returncode == 0
+    [aside] = [p for p in db.parent.glob("clarion-demo.db.before-restore-*")
+               if not p.name.endswith(("-wal", "-shm", "-journal"))]
+    assert aside.read_bytes()[:8] == b"\x00garbage"   # the damaged file, kept as it was

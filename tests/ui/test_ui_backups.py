@@ -64,3 +64,54 @@ def test_a_failing_backup_is_said_once(qtbot, window, services, monkeypatch):
     assert said == ["The automatic backup failed: Cannot write a backup in /mnt/share: No "
                     "space left on device."]
     assert "No space left" in window.statusBar().currentMessage()
+
+
+def test_the_damaged_database_dialog_restores_the_newest_backup(qtbot, tmp_path):
+    import sqlite3
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
+
+    from app.backups.copies import rolling_backup
+    from app.backups.damage import damaged
+    from app.storage import Store
+    from ui.startup import offer_restore
+
+    db = tmp_path / "data" / "clarion.db"
+    Store.open(db).dispose()
+    folder = tmp_path / "data" / "backups"
+    backup, _ = rolling_backup(db, folder, datetime(2026, 12, 6, 14, 20, tzinfo=timezone.utc))
+    db.write_bytes(b"not a database any more" * 100)
+    found = damaged(db, sqlite3.DatabaseError("file is not a database"), folder)
+    seen: dict[str, str] = {}
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if box is None:
+            QTimer.singleShot(20, answer)
+            return
+        seen["title"], seen["text"] = box.windowTitle(), box.text()
+        buttons = {b.objectName(): b.text() for b in box.findChildren(QPushButton)}
+        seen["buttons"] = " | ".join(sorted(buttons.values()))
+        box.findChild(QPushButton, "restoreNewestBackupButton").click()
+        QTimer.singleShot(20, close_information)
+
+    def close_information() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox) or box.windowTitle() != "Restored":
+            QTimer.singleShot(20, close_information)
+            return
+        seen["after"] = box.text()
+        box.accept()
+
+    QTimer.singleShot(20, answer)
+    assert offer_restore(found) is True
+    assert seen["title"] == "The database is damaged"
+    assert "is damaged: it is not a database file" in seen["text"]
+    assert "Nothing is sent from it." in seen["text"] and "clarion restore" not in seen["text"]
+    assert "The newest backup is from 06 Dec 2026" in seen["text"]
+    assert "Restore the backup from 06 Dec" in seen["buttons"] and "Quit" in seen["buttons"]
+    assert "changes after it are lost" in seen["buttons"]
+    assert "The damaged file is kept at" in seen["after"]
+    assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert backup.path.exists()

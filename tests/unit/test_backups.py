@@ -286,3 +286,55 @@ def test_an_automatic_backup_follows_changes_at_most_every_ten_minutes(demo, tmp
     again = AutoBackup(path, folder)
     assert again.last_at == t0 + timedelta(minutes=10)
     assert again.due(t0 + timedelta(days=3)) is None
+
+
+# ---------------------------------------------------------------- a damaged file in words
+
+@pytest.mark.parametrize("how", ["header", "middle page", "overwritten"])
+def test_a_damaged_database_is_named_with_the_newest_backup(demo, tmp_path, how):
+    from app.backups.damage import DamagedDatabase, damaged
+
+    path, _clock = demo
+    folder = tmp_path / "backups"
+    older = rolling_backup(path, folder, SEEDED_AT)[0]
+    newest = rolling_backup(path, folder, SEEDED_AT + timedelta(minutes=20))[0]
+    assert older.path != newest.path
+    if how == "header":
+        damage_page(path, 1)
+    elif how == "middle page":
+        pages = path.stat().st_size // 4096
+        damage_page(path, pages // 2)
+    else:
+        path.write_bytes(b"name,email\nAnn,ann@example.com\n" * 100)
+    store = Store(path)
+    try:
+        with pytest.raises(Exception) as caught:
+            with store.engine.connect() as conn:
+                conn.execute(text("PRAGMA integrity_check")).all()
+                conn.execute(text("SELECT count(*) FROM timeline_entries")).all()
+                conn.execute(text("SELECT * FROM deliveries")).all()
+                conn.execute(text("SELECT * FROM incidents")).all()
+                raise AssertionError("the damage was not seen")
+    finally:
+        store.dispose()
+    found = damaged(path, caught.value, folder)
+    if found is None:   # integrity_check reported rows instead of raising: say so plainly
+        pytest.fail(f"not recognised as damage: {caught.value!r}")
+    assert isinstance(found, DamagedDatabase) and found.newest.path == newest.path
+    assert f"The database {path} is damaged: " in str(found)
+    assert f"`clarion restore {newest.path}` puts it back" in str(found)
+    assert "Nothing is sent from it." in str(found)
+
+
+def test_other_errors_are_not_damage(tmp_path):
+    from sqlalchemy.exc import OperationalError
+
+    from app.backups.damage import damage_of, damaged
+
+    locked = OperationalError("BEGIN", {}, sqlite3.OperationalError("database is locked"))
+    assert damage_of(locked) is None and damage_of(ValueError("x")) is None
+    assert damaged(tmp_path / "c.db", locked, tmp_path) is None
+    wrapped = RuntimeError("while starting")
+    wrapped.__cause__ = sqlite3.DatabaseError("file is not a database")
+    assert damage_of(wrapped) == ("it is not a database file (its first page is damaged or it "
+                                  "was overwritten)")

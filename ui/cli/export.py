@@ -36,7 +36,7 @@ def export_command(incident: str, fmt: str | None, audience: str | None, output:
         _config, store, clock = open_store(demo)
     except Exception as exc:  # noqa: BLE001
         print(f"clarion: cannot open the database: {exc}", file=sys.stderr)
-        return 2
+        return 3   # DESIGN's CLI conventions: damaged or cannot be opened
     from app.errors import ClarionError
     from ui.cli.incidents import find_incident
 

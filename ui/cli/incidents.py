@@ -15,7 +15,7 @@ def list_incidents(demo: bool, include_archived: bool) -> int:
         _config, store, clock = open_store(demo)
     except Exception as exc:  # noqa: BLE001 - say it plainly on the command line
         print(f"clarion: cannot open the database: {exc}", file=sys.stderr)
-        return 2
+        return 3   # DESIGN's CLI conventions: damaged or cannot be opened
     service = IncidentService(store, clock)
     for inc in service.list(include_archived=include_archived):
         drill = " [drill]" if inc.is_drill else ""
