@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from app.config import private_dir
 from app.errors import ClarionError
+from app.storage.files import replacing
 
 __all__ = ["Backup", "BackupError", "online_backup", "backup_name", "list_backups", "kept",
            "rolling_backup", "tag_of", "taken_at_of", "HOURLY", "DAILY", "BUDGET_FACTOR"]
@@ -73,42 +74,35 @@ def online_backup(db_path: Path, target: Path, busy_timeout_s: float = 10.0) -> 
         raise BackupError(f"There is no database at {db_path} to back up.")
     folder = target.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+        private_dir(folder, tighten_existing=False)
     except OSError as exc:
         raise BackupError(f"Cannot write a backup in {folder}: {exc.strerror or exc}.") from None
-    os.close(fd)
-    tmp = Path(name)
     try:
-        os.chmod(tmp, 0o600)
-        source = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True,
-                                 timeout=busy_timeout_s)
-        try:
-            copy = sqlite3.connect(tmp)
+        with replacing(target) as tmp:   # a temporary file, synced, 0600, renamed at the end
+            source = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True,
+                                     timeout=busy_timeout_s)
             try:
-                source.backup(copy)
-                copy.execute("PRAGMA journal_mode=DELETE")   # one self-contained file
-                check = "; ".join(r[0] for r in copy.execute("PRAGMA quick_check(5)"))
+                copy = sqlite3.connect(tmp)
+                try:
+                    source.backup(copy)
+                    copy.execute("PRAGMA journal_mode=DELETE")   # one self-contained file
+                    check = "; ".join(r[0] for r in copy.execute("PRAGMA quick_check(5)"))
+                finally:
+                    copy.close()
             finally:
-                copy.close()
-        finally:
-            source.close()
-        if check != "ok":
-            raise BackupError(f"The backup of {db_path.name} did not pass its check "
-                              f"({check}); the database itself may be damaged.")
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+                source.close()
+            if check != "ok":
+                raise BackupError(f"The backup of {db_path.name} did not pass its check "
+                                  f"({check}); the database itself may be damaged.")
         _sync_folder(folder)
     except sqlite3.DatabaseError as exc:
-        tmp.unlink(missing_ok=True)
         raise BackupError(f"Cannot back up {db_path.name}: {exc}.") from None
+    except ClarionError as exc:
+        if isinstance(exc, BackupError):
+            raise
+        raise BackupError(str(exc)) from None
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise BackupError(f"Cannot write the backup {target}: {exc.strerror or exc}.") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return Backup(target, taken_at_of(target), target.stat().st_size, check, tag_of(target))
 
 
