@@ -5,6 +5,7 @@ sender that lost its lease claims nothing and records nothing over its successor
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from sqlalchemy import select, update
@@ -13,7 +14,7 @@ from app.domain.enums import DeliveryState, Severity
 from app.domain.models import Delivery, SenderLease, TimelineEntry
 from app.sending.channels.base import SENT, SendOutcome
 from app.sending.lease import (
-    TTL_S, LeaseHeld, release, renew, take, who_holds,
+    TTL_S, Lease, LeaseHeld, release, renew, take, who_holds,
 )
 from tests.outbox_support import add_account, add_message, people
 from tests.unit.test_outbox import FakeSender, make_outbox, states
@@ -144,3 +145,142 @@ def test_a_crashed_holder_on_this_machine_is_taken_over_without_waiting_for_its_
     lease = take(store, frozen_clock, "the Clarion window (process 3 on desk)")
     assert lease.epoch == 2
     assert who_holds(store, frozen_clock) == "the Clarion window (process 3 on desk)"
+
+
+def test_the_lease_names_its_holder_and_a_refusal_says_when_it_was_last_heard_from(
+        store, frozen_clock):
+    lease = take(store, frozen_clock, "the Clarion window (process 1 on desk)")
+    assert lease == Lease(1, "the Clarion window (process 1 on desk)")
+    heard = frozen_clock.now()
+    frozen_clock.advance(seconds=5)
+    with pytest.raises(LeaseHeld) as refused:
+        take(store, frozen_clock, "clarion outbox flush (process 2 on desk)")
+    assert refused.value.heartbeat_at == heard
+
+
+def test_a_heartbeat_exactly_ttl_old_is_still_live(store, frozen_clock):
+    """The boundary is the holder's: TTL_S after its last heartbeat it still holds the lease
+    (take refuses, who_holds names it); only later is it taken over."""
+    take(store, frozen_clock, "the Clarion window (process 1 on desk)")
+    frozen_clock.advance(seconds=TTL_S)
+    with pytest.raises(LeaseHeld):
+        take(store, frozen_clock, "clarion outbox flush (process 2 on desk)")
+    assert who_holds(store, frozen_clock) == "the Clarion window (process 1 on desk)"
+    frozen_clock.advance(microseconds=1)
+    assert who_holds(store, frozen_clock) is None
+    assert take(store, frozen_clock, "clarion outbox flush (process 2 on desk)").epoch == 2
+
+
+def test_a_silent_lease_has_no_holder_to_name(store, frozen_clock):
+    take(store, frozen_clock, "the Clarion window (process 1 on desk)")
+    frozen_clock.advance(seconds=TTL_S + 1)                 # crashed: no heartbeat since
+    assert who_holds(store, frozen_clock) is None
+
+
+def test_a_released_lease_lets_a_sender_without_one_send_at_once(store, frozen_clock, incident):
+    ids = add_message(store, frozen_clock, incident.id, people(2))
+    window = take(store, frozen_clock, "the Clarion window (process 1 on desk)")
+    release(store, window)                                  # a clean stop, no waiting for TTL_S
+    account = add_account(store, frozen_clock, "email", "Relay")
+    fake = FakeSender()
+    report = asyncio.run(make_outbox(store, frozen_clock, {"email": (account, fake)}).flush())
+    assert report.sent == 2
+    assert set(states(store, ids).values()) == {"sent"}
+
+
+def test_a_heartbeat_that_lands_after_the_release_does_not_bring_the_holder_back(
+        store, frozen_clock):
+    """The window stops: its last heartbeat, already under way in a thread, may commit after
+    the release. The lease stays given up: no holder is named, and the next sender takes it."""
+    window = take(store, frozen_clock, "the Clarion window (process 1 on desk)")
+    release(store, window)
+    renew(store, frozen_clock, window)                      # the late heartbeat
+    assert who_holds(store, frozen_clock) is None
+    assert take(store, frozen_clock, "clarion outbox flush (process 2 on desk)").epoch == 2
+
+
+@pytest.mark.skipif(os.name != "posix", reason="asks about processes with POSIX signals")
+def test_a_live_holder_on_this_machine_is_only_asked_about_never_signalled(store, frozen_clock):
+    """take() asks with signal 0 whether the holder's process exists; it sends it no signal
+    (the child resets the usual ones to their default, which would end it)."""
+    import socket
+    import subprocess
+    import sys
+
+    child = ("import signal, sys\n"
+             "for s in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGUSR1,\n"
+             "          signal.SIGUSR2, signal.SIGALRM):\n"
+             "    signal.signal(s, signal.SIG_DFL)\n"
+             "print('ready', flush=True)\n"
+             "sys.stdin.read()\n")
+    alive = subprocess.Popen([sys.executable, "-c", child], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert alive.stdout.readline() == "ready\n"
+        take(store, frozen_clock, "crashed sender")
+        with store.session() as s, s.begin():
+            row = s.get(SenderLease, "outbox")
+            row.pid, row.host, row.holder = alive.pid, socket.gethostname(), "the window"
+        with pytest.raises(LeaseHeld):
+            take(store, frozen_clock, "the Clarion window (process 3 on desk)")
+    finally:
+        alive.stdin.close()
+        alive.wait()
+        alive.stdout.close()
+    assert alive.returncode == 0                            # ended by us, not by a signal
+
+
+@pytest.mark.skipif(os.name != "posix", reason="asks about processes with POSIX signals")
+def test_a_holder_process_of_another_user_counts_as_alive(store, frozen_clock, monkeypatch):
+    """Signal 0 to another user's process is refused (EPERM): it exists, so its lease is not
+    taken over before its heartbeat stops."""
+    import socket
+
+    take(store, frozen_clock, "crashed sender")
+    with store.session() as s, s.begin():
+        row = s.get(SenderLease, "outbox")
+        row.pid, row.host, row.holder = os.getpid() + 1, socket.gethostname(), "another user's"
+    asked: list[tuple[int, int]] = []
+
+    def not_yours(pid: int, sig: int) -> None:
+        asked.append((pid, sig))
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "kill", not_yours)
+    with pytest.raises(LeaseHeld):
+        take(store, frozen_clock, "the Clarion window (process 3 on desk)")
+    assert asked == [(os.getpid() + 1, 0)]
+
+
+def test_the_outcome_writers_check_agrees_with_the_lease_to_the_microsecond(store,
+                                                                          frozen_clock):
+    """may_send_now (plain SQL, asked in every outcome transaction) says what held() and
+    nobody_else() say: the holder may write, a stale epoch may not; a sender without a lease
+    may not while a heartbeat is at most TTL_S old (to the microsecond), and may after."""
+    from datetime import timedelta
+
+    from app.sending.lease import held, may_send_now, nobody_else
+
+    frozen_clock.advance(microseconds=500_000)              # a heartbeat with a fraction
+    lease = take(store, frozen_clock, "the Clarion window (process 1 on desk)")
+    beat = frozen_clock.now()
+    stale = Lease(lease.epoch - 1, lease.holder)
+    with store.engine.connect() as conn:
+        for now, others_may in ((beat, False), (beat + timedelta(seconds=TTL_S), False),
+                                (beat + timedelta(seconds=TTL_S, microseconds=1), True)):
+            assert may_send_now(conn, lease, now) is True
+            assert may_send_now(conn, stale, now) is False
+            assert may_send_now(conn, None, now) is others_may, now
+            assert conn.scalar(select(nobody_else(now))) is others_may
+        assert conn.scalar(select(held(lease))) is True
+        assert conn.scalar(select(held(stale))) is False
+
+
+def test_the_holder_of_the_lease_sends_and_records(store, frozen_clock, incident):
+    ids = add_message(store, frozen_clock, incident.id, people(3))
+    account = add_account(store, frozen_clock, "email", "Relay")
+    outbox = make_outbox(store, frozen_clock, {"email": (account, FakeSender())})
+    outbox.lease = take(store, frozen_clock, "the Clarion window (process 1 on desk)")
+    report = asyncio.run(outbox.flush())
+    assert report.sent == 3 and not outbox.lease_lost
+    assert set(states(store, ids).values()) == {"sent"}

@@ -136,3 +136,55 @@ def test_rollback_without_a_connection_does_nothing_and_a_failed_close_is_logged
         "closing the outcome writer's connection failed"]
     w.rollback()
     assert names(store) == []         # nothing of the discarded transaction was kept
+
+
+def test_close_at_the_end_closes_at_once_and_drops_what_was_not_committed(store):
+    w = WriterConnection(store.engine)
+
+    async def main() -> None:
+        await write(w, "kept")                 # on the loop's thread: nothing runs in a thread
+        conn = w.begin()
+        conn.execute(INSERT, {"name": "dropped"})
+        w.close()
+        assert w.conn is None and conn.closed
+
+    asyncio.run(main())
+    assert names(store) == ["kept"]
+
+
+def test_a_commit_in_a_thread_keeps_the_connection_for_the_next_transaction(store):
+    w = WriterConnection(store.engine)
+    w.commit_s = 1.0                           # a slow disk: the COMMIT goes to a thread
+
+    async def main() -> None:
+        first = w.begin()
+        first.execute(INSERT, {"name": "A"})
+        await w.commit()
+        assert w.in_thread == 1
+        assert w.begin() is first              # one connection for the whole flush
+        w.rollback()
+        w.close()
+
+    asyncio.run(main())
+    assert names(store) == ["A"]
+
+
+def test_the_commit_time_is_a_running_average_weighted_a_quarter_to_the_newest(store,
+                                                                              monkeypatch):
+    ticks = iter([10.0, 10.004, 20.0, 20.008, 30.0, 30.0])   # COMMITs of 4 ms, 8 ms, 0 ms
+
+    monkeypatch.setattr(commits, "time", type("Clock", (), {
+        "perf_counter": staticmethod(lambda: next(ticks))}))
+    monkeypatch.setattr(commits, "SLOW_COMMIT_S", 0.1)   # all of them stay on the loop
+    w = WriterConnection(store.engine)
+
+    async def main() -> None:
+        await write(w, "A")
+        assert w.commit_s == pytest.approx(0.004)
+        await write(w, "B")
+        assert w.commit_s == pytest.approx(0.75 * 0.004 + 0.25 * 0.008)
+        await write(w, "C")
+        assert w.commit_s == pytest.approx(0.75 * 0.005)
+        w.close()
+
+    asyncio.run(main())
