@@ -136,7 +136,8 @@ def may_send_now(conn: Any, lease: Lease | None, now: datetime) -> bool:
     transaction, and building the expression each time cost more than the query."""
     if lease is not None:
         return bool(conn.exec_driver_sql(_HELD_SQL, (NAME, lease.epoch)).scalar())
-    bind = SenderLease.__table__.c.heartbeat_at.type.bind_processor(conn.dialect)
+    bind = SenderLease.__table__.c.heartbeat_at.type.dialect_impl(conn.dialect) \
+        .bind_processor(conn.dialect)
     since = now - timedelta(seconds=TTL_S)
     return bool(conn.exec_driver_sql(_NOBODY_SQL, (NAME, bind(since) if bind else since))
                 .scalar())

@@ -138,7 +138,9 @@ def _binder(dialect: Any) -> tuple[Callable[[Any], Any], ...]:
     the order of OUTCOME_COLUMNS, then updated_at."""
     found = _binders.get(dialect)
     if found is None:
-        found = tuple(D.c[c].type.bind_processor(dialect) or (lambda v: v)
+        # dialect_impl: the dialect's own conversion too (SQLite's fixed-width datetime text,
+        # as the ORM writes it), not only the column type's
+        found = tuple(D.c[c].type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
                       for c in OUTCOME_COLUMNS + ("updated_at",))
         _binders[dialect] = found
     return found
@@ -157,7 +159,7 @@ def write_starts(conn: Any, claimed: list[tuple[int, int]], now: datetime) -> se
     """Mark (delivery id, attempt) pairs as started now — only rows still `sending` in that
     attempt; returns the ids marked. One UPDATE … FROM (VALUES …) … RETURNING per chunk."""
     conv = _binder(conn.dialect)
-    at = D.c.started_at.type.bind_processor(conn.dialect)
+    at = D.c.started_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     stamp = at(now) if at is not None else now
     sending = conv[1](S.SENDING)
     out: set[int] = set()
