@@ -141,8 +141,9 @@ class ColumnFilter(QSortFilterProxyModel):
         self.show = "all"
 
     def set_show(self, show: str) -> None:
+        self.beginFilterChange()
         self.show = show
-        self.invalidateFilter()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
         model = self.sourceModel()
