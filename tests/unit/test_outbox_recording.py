@@ -953,3 +953,190 @@ def test_a_send_is_told_in_the_timeline_once_even_if_its_telling_is_staged_twice
     asyncio.run(main())
     sent = timeline(store, incident.id, kinds=("delivery_sent",))
     assert sorted(e.data["delivery_id"] for e in sent) == ids
+
+
+# ---------------------------------------------------------------- start marks: who gets a gate
+
+def doubt(store) -> int:
+    """Rows that may be on the wire: `sending` with a start mark committed."""
+    with store.session() as s:
+        return s.scalar(select(func.count()).select_from(Delivery).where(
+            Delivery.state == DeliveryState.SENDING, Delivery.started_at.is_not(None)))
+
+
+class SaysNoLimit:
+    """A channel that does not say its in-flight limit (no `in_flight`): taken as one message
+    at a time, so at most 2 deliveries are marked and unsettled at once. Notes, at each
+    start, how many rows are in doubt."""
+
+    def __init__(self, store):
+        self.store, self.in_doubt = store, []
+
+    def freeze(self, m, now):
+        return f"{m.delivery_id}".encode()
+
+    async def send(self, messages, on_outcome, begin=None):
+        for m in messages:
+            assert await begun(begin, m)
+            self.in_doubt.append(doubt(self.store))
+            on_outcome(SendOutcome(m.delivery_id, SENT, provider_id="p"))
+            await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("batch_size", [200, 3])
+def test_a_sender_that_does_not_say_its_in_flight_limit_is_taken_as_one_at_a_time(
+        store, frozen_clock, incident, email_account, batch_size):
+    ids = add_message(store, frozen_clock, incident.id, people(9))
+    sender = SaysNoLimit(store)
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, sender)},
+                         batch_size=batch_size, commit_every=100)
+    report = asyncio.run(asyncio.wait_for(outbox.flush(), 10))
+    assert report.sent == 9 and set(states(store, ids).values()) == {"sent"}
+    assert len(sender.in_doubt) == 9 and max(sender.in_doubt) <= 2, sender.in_doubt
+
+
+class NotesBegin(FakeSender):
+    """Notes the `begin` it was handed (None: no start marks for this route)."""
+
+    def __init__(self, in_flight=8):
+        super().__init__()
+        self.in_flight, self.begins = in_flight, []
+
+    async def send(self, messages, on_outcome, begin=None):
+        self.begins.append(begin)
+        await super().send(messages, on_outcome, begin)
+
+
+def test_a_drill_and_a_sender_that_puts_nothing_on_a_wire_get_no_start_marks(
+        store, frozen_clock, incident, email_account):
+    sms = add_account(store, frozen_clock, "sms", "Texts")
+    drills = add_message(store, frozen_clock, incident.id, people(2, "d"), is_drill=True)
+    texts = add_message(store, frozen_clock, incident.id,
+                        [("Ana", "+15550100001"), ("Ben", "+15550100002")], channel="sms")
+    drill, inbox = NotesBegin(), NotesBegin(in_flight=0)
+    outbox = make_outbox(store, frozen_clock, {("drill", "email"): (email_account, drill),
+                                               "sms": (sms, inbox)})
+    report = asyncio.run(asyncio.wait_for(outbox.flush(), 10))
+    assert report.sent == 4 and set(states(store, drills + texts).values()) == {"sent"}
+    assert drill.begins == [None] and inbox.begins == [None]
+    with store.session() as s:
+        assert s.scalars(select(Delivery.started_at).where(
+            Delivery.id.in_(drills + texts))).all() == [None] * 4
+
+
+def test_a_delivery_already_answered_is_never_started(store, frozen_clock, incident,
+                                                      email_account):
+    """A channel that answers for a message before starting it (refused locally, say) and
+    then asks to start it anyway: the outbox withholds it, marked ahead or not."""
+    ids = add_message(store, frozen_clock, incident.id, people(3))
+    answered_first = []
+
+    class AnswersFirst(FakeSender):
+        async def send(self, messages, on_outcome, begin=None):
+            first, second, third = messages
+            assert await begin(first.delivery_id)           # marks ahead: all three
+            on_outcome(SendOutcome(second.delivery_id, PERMANENT, "550 refused locally"))
+            answered_first.append(await begin(second.delivery_id))
+            for m in (first, third):
+                assert await begun(begin, m)
+                on_outcome(SendOutcome(m.delivery_id, SENT, provider_id="p"))
+
+    report = asyncio.run(asyncio.wait_for(make_outbox(
+        store, frozen_clock, {"email": (email_account, AnswersFirst())}).flush(), 10))
+    assert answered_first == [False]
+    assert (report.sent, report.failed) == (2, 1)
+    assert states(store, ids) == {ids[0]: "sent", ids[1]: "failed", ids[2]: "sent"}
+
+
+# ---------------------------------------------------------------- the lease lost mid-flush
+
+def test_a_lease_lost_mid_flush_withholds_the_next_starts_and_marks_nothing_more(
+        store, frozen_clock, incident, email_account, caplog):
+    """The writer finds the lease someone else's: it records nothing (and says so), writes
+    no start mark, and the senders are told not to start what they have not started."""
+    from app.sending.lease import TTL_S, take
+    ids = add_message(store, frozen_clock, incident.id, people(4))
+    started = []
+
+    class TakenOver(FakeSender):
+        in_flight = 1     # two marked ahead at most: the third is marked after an outcome
+
+        async def send(self, messages, on_outcome, begin=None):
+            for n, m in enumerate(messages):
+                started.append(await begin(m.delivery_id))
+                if not started[-1]:
+                    return
+                if n == 0:
+                    frozen_clock.advance(seconds=TTL_S + 1)
+                    take(store, frozen_clock, "clarion outbox flush (process 2 on desk)")
+                on_outcome(SendOutcome(m.delivery_id, SENT, provider_id="p"))
+                await asyncio.sleep(0)
+
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, TakenOver())},
+                         commit_every=100)
+    outbox.lease = take(store, frozen_clock, "the Clarion window (process 1 on desk)")
+    with caplog.at_level("WARNING", logger="app.sending.outbox"):
+        report = asyncio.run(asyncio.wait_for(outbox.flush(), 10))
+    assert outbox.lease_lost and report.sent == 0
+    assert started == [True, True, False]
+    assert set(states(store, ids).values()) == {"sending"}    # the successor's to recover
+    with store.session() as s:
+        marked = s.scalars(select(Delivery.id).where(Delivery.id.in_(ids),
+                                                     Delivery.started_at.is_not(None))).all()
+    assert sorted(marked) == ids[:2]
+    assert [r.getMessage() for r in caplog.records if "lease" in r.getMessage()] == [
+        "the sender lease was taken over: 2 outcomes not recorded here"]
+
+
+# ---------------------------------------------------------------- the writer fails
+
+def test_when_the_writer_fails_what_never_started_goes_back_to_the_queue_and_says_why(
+        store, frozen_clock, incident, email_account, caplog):
+    """The first start marks cannot be written: no message starts; the flush fails, and
+    records its claimed deliveries back in the queue (no attempt) with the reason."""
+    import sqlite3
+    ids = add_message(store, frozen_clock, incident.id, people(4))
+    failed = []
+
+    def fail_once(conn, cursor, statement, *args):
+        if statement.startswith("UPDATE deliveries SET started_at") and not failed:
+            failed.append(statement)
+            raise sqlite3.OperationalError("disk I/O error")
+
+    sender = FakeSender()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, sender)})
+    with Listen(store.engine, "before_cursor_execute", fail_once), \
+            caplog.at_level("WARNING", logger="app.sending.outbox"):
+        with pytest.raises(Exception, match="disk I/O error"):
+            asyncio.run(asyncio.wait_for(outbox.flush(), 10))
+    assert failed and sender.calls == [ids]
+    for i in ids:
+        d = row(store, i)
+        assert (d.state, d.attempts, d.started_at, d.last_error) == (
+            DeliveryState.QUEUED, 0, None, "not sent: sending stopped before its turn")
+    assert not [r for r in caplog.records if "ignored an outcome" in r.getMessage()]
+
+
+def test_a_routes_start_marks_are_bounded_across_rounds_not_per_round(
+        store, frozen_clock, incident, email_account):
+    """Round 2 of a route shares its gate with round 1: marks of round 1 not yet settled by a
+    committed outcome leave no room for round 2's (cap: 2 × in_flight, here 2)."""
+    from app.sending.flush import Collector
+
+    ids = add_message(store, frozen_clock, incident.id, people(4))
+    outbox = make_outbox(store, frozen_clock,
+                         {"email": (email_account, NotesBegin(in_flight=1))})
+    flush = Flush(outbox, None)
+
+    async def main():
+        flush.col = Collector(50)
+        [(route, first)], _ = flush.claim(flush.routes(), 2)
+        gate = flush.gate(route, first)
+        marks = gate.take()
+        gate.committed(marks, set(marks), [])       # marked, no outcome yet
+        [(route, second)], _ = flush.claim(flush.routes(), 2)
+        again = flush.gate(route, second)
+        return marks, again is gate, again.take()
+
+    marks, same, more = asyncio.run(main())
+    assert marks == ids[:2] and same and more == []
