@@ -54,7 +54,6 @@ def test_a_failing_backup_is_said_once(qtbot, window, services, monkeypatch):
     monkeypatch.setattr(copies, "rolling_backup", broken)
     said: list[str] = []
     keeper.said.connect(said.append)
-    keeper.worker.failed.connect(lambda _e: None)
     with qtbot.waitSignal(keeper.worker.failed, timeout=20000):
         keeper.look()
     qtbot.waitUntil(lambda: not keeper.worker.running)
