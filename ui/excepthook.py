@@ -42,6 +42,10 @@ class ExceptionReporter(QObject):
             QApplication.quit()
             return
         log.error("Unexpected error", exc_info=(exc_type, exc, tb))
+        from ui.backups.watch import report_if_damage
+
+        if report_if_damage(exc):   # the damaged-database dialog says it, not a traceback
+            return
         details = "".join(traceback.format_exception(exc_type, exc, tb))
         self.reported.emit(f"{exc_type.__name__}: {exc}", details)
 

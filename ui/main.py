@@ -162,8 +162,34 @@ def main(argv: list[str] | None = None) -> int:
         # Python from complaining again when it flushes stdout at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        said = _damage_said(exc, argv)
+        if said is None:
+            raise
+        print(f"clarion: {said}", file=sys.stderr)
+        return 3   # DESIGN's CLI conventions: the database is damaged
     finally:
         gc.enable()
+
+
+def _damage_said(exc: BaseException, argv: list[str] | None) -> str | None:
+    """One message for a database found damaged in the middle of a command (SQLITE_CORRUPT /
+    SQLITE_NOTADB however wrapped), naming the newest backup; None for any other error."""
+    from app.backups.damage import DamagedDatabase, damage_of
+
+    if isinstance(exc, DamagedDatabase):
+        return str(exc)
+    what = damage_of(exc)
+    if what is None:
+        return None
+    from app.backups.folder import all_backups
+    from app.config import AppConfig
+
+    config = AppConfig.from_env()
+    args = sys.argv[1:] if argv is None else argv
+    db_path = config.demo_db_path if "--demo" in args or "demo" in args[:1] else config.db_path
+    newest = next(iter(all_backups(config, db_path.stem)), None)
+    return str(DamagedDatabase(db_path, what, newest))
 
 
 def _main(argv: list[str] | None) -> int:

@@ -3,6 +3,7 @@ and a status bar with the database path and the drill-mode indicator."""
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
@@ -19,6 +20,8 @@ from ui.incidents.workspace import IncidentsWorkspace
 from ui.services import Services
 from ui.widgets.forms import named
 
+log = logging.getLogger(__name__)
+
 DRILL_STYLE = "background:#8e24aa; color:white; padding:1px 8px; border-radius:3px;"
 LIVE_STYLE = "color:#2e7d32; padding:1px 8px;"
 
@@ -31,6 +34,9 @@ class MainWindow(QMainWindow):
         runtime.favour_the_window()   # repaints go on while a worker thread computes
         self.clock_notifier = None  # overdue/escalation notifications; started after first paint
         self.backups = None   # automatic backups (ui/backups/keeper.py); started after first paint
+        self.integrity = None   # the database checked on a worker (ui/backups/watch.py)
+        self.damage = None   # DamagedDatabase once a check or an error found the file damaged
+        self.pending_restore = None   # a backup to restore once the window closed (ui/startup.py)
         self.setObjectName("mainWindow")
         self.setAccessibleName("Clarion")
         title = "Clarion — incident communication"
@@ -243,6 +249,25 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def open_backups(self):  # type: ignore[no-untyped-def]
+        """Settings → Backups…: where they are kept, the list with each one's check, Back up
+        now and Restore… (non-modal; returns the dialog)."""
+        from ui.backups.backups_dialog import BackupsDialog
+
+        dialog = BackupsDialog(self.services, self.request_restore, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.backups_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def request_restore(self, path) -> None:  # type: ignore[no-untyped-def]
+        """Restore the backup at `path`: the window closes (a close refused by unsaved edits
+        restores nothing); ui/startup.py restores it with the database closed and starts the
+        window again."""
+        self.pending_restore = path
+        if not self.close():
+            self.pending_restore = None
+
     def _zone_changed(self) -> None:
         self.incidents.reload()
         if "outbox" in self._workspaces:
@@ -324,6 +349,10 @@ class MainWindow(QMainWindow):
         zone_action.setObjectName("timeZoneAction")
         zone_action.triggered.connect(self.choose_time_zone)
         settings_menu.addAction(zone_action)
+        backups_action = QAction("&Backups…", self)
+        backups_action.setObjectName("backupsAction")
+        backups_action.triggered.connect(self.open_backups)
+        settings_menu.addAction(backups_action)
 
         help_menu = self.menuBar().addMenu("&Help")
         guide = QAction("&Your first incident", self)
@@ -398,6 +427,61 @@ class MainWindow(QMainWindow):
             self.backups.said.connect(lambda text: self.statusBar().showMessage(text, 15000))
         return self.backups
 
+    def check_database(self):  # type: ignore[no-untyped-def]
+        """Check the database file on a worker (after the first paint): quick_check at every
+        start, integrity_check on the first of each day. Damage → database_damaged()."""
+        from ui.backups.watch import IntegrityWatch, damage_reports
+
+        if self.integrity is None:
+            self.integrity = IntegrityWatch(self.services, parent=self)
+            self.integrity.damaged.connect(self.database_damaged)
+            damage_reports().seen.connect(self.database_error)
+        self.integrity.start()
+        return self.integrity
+
+    def database_error(self, exc: BaseException) -> None:
+        """An error somewhere said the database file is damaged (ui/backups/watch.py)."""
+        from app.backups.damage import damage_of
+        from ui.backups.watch import damage_found
+
+        if self.damage is None:
+            self.database_damaged(damage_found(self.services, damage_of(exc) or str(exc)))
+
+    def database_damaged(self, found) -> None:  # type: ignore[no-untyped-def]
+        """The database file is damaged (a check found it, or an error said SQLITE_CORRUPT /
+        SQLITE_NOTADB): stop sending and backing up at once, say so in the status bar and in
+        one dialog (asked once however many errors follow), and restore what the person
+        chooses with the database closed (ui/startup.py starts the window again)."""
+        if self.damage is not None:
+            return
+        self.damage = found
+        log.error("the database is damaged: %s", found.what)
+        if self.runner is not None:
+            self.runner.stop()
+        if self.clock_notifier is not None:
+            self.clock_notifier.stop()
+        if self.backups is not None:   # a backup of a damaged file would only fail its check
+            self.backups.timer.stop()
+            self.backups = None
+        self.update_outbox_status()
+        self.statusBar().showMessage(f"The database is damaged: {found.what}. Nothing is sent.")
+        from ui.backups.damage_dialog import DamageDialog, backup_to_restore
+
+        box = DamageDialog(found, self)
+        self.damage_dialog = box
+
+        def chosen(_result: int) -> None:
+            path = backup_to_restore(found, box.choice(), self,
+                                     found.newest.path.parent if found.newest is not None
+                                     else self.services.config.backup_dir)
+            if path is not None:
+                self.request_restore(path)
+            elif box.choice() == "quit":
+                self.close()
+
+        box.finished.connect(chosen)
+        box.open()
+
     def compose(self, incident_id: int | None = None, template_type: str | None = None,
                 stakeholder_ids: tuple[int, ...] | None = None,
                 escalation_key: str = "") -> None:
@@ -442,6 +526,11 @@ class MainWindow(QMainWindow):
         """The outbox's counts in a few words (app.sending.outbox.status_line)."""
         from app.sending.outbox import status_line
 
+        if self.damage is not None:   # nothing is read from a damaged file; nothing is sent
+            text = "Sending stopped: the database is damaged"
+            self.outbox_label.setText(text)
+            self.outbox_label.setAccessibleName(text)
+            return
         text = status_line(self.services.outbox.counts())
         held_by = getattr(self.runner, "held_by", None)
         if held_by:

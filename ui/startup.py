@@ -45,57 +45,68 @@ def open_store(demo: bool, reset_demo: bool = False):  # type: ignore[no-untyped
     except Exception as exc:
         if store is not None:
             store.dispose()
-        from app.backups.damage import damaged
+        from app.backups.damage import DamagedDatabase, damage_of
 
-        found = damaged(db_path, exc, config.backup_dir)   # the file itself is broken:
-        if found is not None:                             # say so, and which backup to take
-            raise found from exc
+        what = damage_of(exc)
+        if what is not None:   # the file itself is broken: say so, and which backup to take
+            from app.backups.folder import all_backups
+
+            newest = next(iter(all_backups(config, db_path.stem)), None)
+            raise DamagedDatabase(db_path, what, newest) from exc
         raise
     return config, store, clock
 
 
-def offer_restore(found) -> bool:  # type: ignore[no-untyped-def]
-    """The damaged-database dialog: what happened, that nothing is sent, and the newest
-    backup to restore (or Quit). True when it was restored (the caller starts again)."""
+def offer_restore(found, parent=None) -> bool:  # type: ignore[no-untyped-def]
+    """The damaged-database dialog (ui/backups/damage_dialog.py): restore the newest backup,
+    another file, or quit. True when a file was restored (the caller starts again)."""
+    from ui.backups.damage_dialog import DamageDialog, backup_to_restore
+
+    box = DamageDialog(found, parent)
+    box.exec()
+    backup_dir = found.newest.path.parent if found.newest is not None else found.db_path.parent
+    path = backup_to_restore(found, box.choice(), parent, backup_dir)
+    if path is None:
+        return False
+    return restore_and_say(found.db_path, path, parent)
+
+
+def restore_and_say(db_path: Path, backup_path: Path,
+                    parent=None) -> bool:  # type: ignore[no-untyped-def]
+    """Restore `backup_path` over the (closed) database at `db_path` and say what happened:
+    what was kept aside, what was salvaged from a damaged file, what is held for review. A
+    refusal is said in words; nothing changed then. True when restored."""
     from PySide6.QtWidgets import QMessageBox
 
-    text = (f"The database {found.db_path} is damaged: {found.what}. Nothing is sent from "
-            "it.")
-    if found.newest is not None:
-        local = found.newest.taken_at.astimezone()
-        text += (f"\n\nThe newest backup is from {local:%d %b %Y %H:%M}. Restoring it puts the "
-                 "record back as it was then; what changed after it is lost. The damaged file "
-                 "is kept aside, and messages that were still being sent are held for your "
-                 "review.")
-    else:
-        text += ("\n\nThere is no backup of it. If you have a copy elsewhere, `clarion "
-                 "restore FILE` puts it back.")
-    box = QMessageBox(QMessageBox.Icon.Critical, "The database is damaged", text)
-    box.setObjectName("damagedDatabaseDialog")
-    restore_button = None
-    if found.newest is not None:
-        restore_button = box.addButton(
-            f"Restore the backup from {local:%d %b %H:%M} (changes after it are lost)",
-            QMessageBox.ButtonRole.AcceptRole)
-        restore_button.setObjectName("restoreNewestBackupButton")
-    box.addButton("Quit", QMessageBox.ButtonRole.RejectRole).setObjectName("quitButton")
-    box.exec()
-    if restore_button is None or box.clickedButton() is not restore_button:
-        return False
     from app.backups.restore import restore
     from app.clock import SystemClock
+    from app.config import AppConfig
     from app.errors import ClarionError
 
     try:
-        done = restore(found.db_path, found.newest.path, SystemClock())
+        done = restore(db_path, backup_path, SystemClock(),
+                       backup_dir=AppConfig.from_env().backup_dir)
     except ClarionError as exc:
-        QMessageBox.critical(None, "Clarion cannot restore", str(exc))
+        box = QMessageBox(QMessageBox.Icon.Critical, "Clarion cannot restore", str(exc),
+                          QMessageBox.StandardButton.Ok, parent)
+        box.setObjectName("restoreRefusedDialog")
+        box.exec()
         return False
-    QMessageBox.information(
-        None, "Restored",
-        f"The backup from {local:%d %b %H:%M} is in place. The damaged file is kept at "
-        f"{done.aside}." + (f" {done.held} deliveries that were not final are held for your "
-                            "review in the Outbox (Unknown)." if done.held else ""))
+    local = done.backup.taken_at.astimezone()
+    lines = [f"The backup from {local:%d %b %Y %H:%M} is in place ({done.backup.path.name})."]
+    if done.aside is not None:
+        lines.append(f"The database it replaced is kept at {done.aside}.")
+    salvaged = getattr(done, "salvaged", None)
+    if salvaged is not None:
+        lines.append(salvaged.summary())
+    if done.held:
+        lines.append(f"{done.held} deliver{'y' if done.held == 1 else 'ies'} that were not "
+                     "final in the backup may have gone out since: they are held for your "
+                     "review in the Outbox (Unknown).")
+    box = QMessageBox(QMessageBox.Icon.Information, "Restored", "\n\n".join(lines),
+                      QMessageBox.StandardButton.Ok, parent)
+    box.setObjectName("restoredDialog")
+    box.exec()
     return True
 
 
@@ -150,6 +161,7 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
         window.runner.start()
         window.start_clock_notifier()
         window.start_backups()
+        window.check_database()   # quick_check (integrity_check once a day) on a worker
         window.offer_guide()   # once on this computer, beside the window
 
     if not exit_after_startup and screenshot is None:
@@ -171,6 +183,10 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
     QThreadPool.globalInstance().waitForDone(5000)
     services.close()
     reporter.uninstall()
+    restore_from = getattr(window, "pending_restore", None)
+    if restore_from is not None:   # asked for in the window: done with the database closed
+        restore_and_say(store.path, restore_from)
+        return run_window(demo, False, exit_after_startup, screenshot)
     return code
 
 

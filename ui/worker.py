@@ -29,6 +29,9 @@ class _Task(QRunnable):
             result = self.fn()
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the GUI
             log.debug("background task failed: %s", "".join(traceback.format_exception(exc)))
+            from ui.backups.watch import report_if_damage
+
+            report_if_damage(exc)   # a damaged file: the window stops sending and asks once
             self._emit(self.signals.failed, exc)
         else:
             self._emit(self.signals.done, result)

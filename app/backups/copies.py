@@ -189,7 +189,10 @@ def rolling_backup(db_path: Path, folder: Path, now: datetime,
     # a second backup in the same second sorts after every one of that second, pruned or not
     target = Path(folder) / (f"{name[:-3]}-{max(same_second) + 1}.db" if same_second else name)
     backup = online_backup(db_path, target)
-    _, drop = kept(list_backups(folder, db_path.stem), now, db_path.stat().st_size, cap_bytes)
+    # the budget follows what the database holds: its main file may be small while its
+    # write-ahead log is not yet checkpointed; the backup (one whole file) shows the real size
+    size = max(db_path.stat().st_size, backup.size)
+    _, drop = kept(list_backups(folder, db_path.stem), now, size, cap_bytes)
     removed = []
     for old in drop:
         if old.path == backup.path:

@@ -107,10 +107,10 @@ def test_the_damaged_database_dialog_restores_the_newest_backup(qtbot, tmp_path)
     assert offer_restore(found) is True
     assert seen["title"] == "The database is damaged"
     assert "is damaged: it is not a database file" in seen["text"]
-    assert "Nothing is sent from it." in seen["text"] and "clarion restore" not in seen["text"]
+    assert "Sending is stopped" in seen["text"] and "clarion restore" not in seen["text"]
     assert "The newest backup is from 06 Dec 2026" in seen["text"]
     assert "Restore the backup from 06 Dec" in seen["buttons"] and "Quit" in seen["buttons"]
     assert "changes after it are lost" in seen["buttons"]
-    assert "The damaged file is kept at" in seen["after"]
+    assert "The database it replaced is kept at" in seen["after"]
     assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert backup.path.exists()

@@ -62,6 +62,10 @@ def export_command(incident: str, fmt: str | None, audience: str | None, output:
         print(f"clarion: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - one line here, the traceback in the log
+        from app.backups.damage import damage_of
+
+        if damage_of(exc) is not None:
+            raise   # a damaged file: ui/main.py says it once, with the backup (exit code 3)
         logging.getLogger("clarion").exception("export failed")
         print(f"clarion: the export failed: {exc}", file=sys.stderr)
         return 1

@@ -265,6 +265,10 @@ def import_command(file: Path, client: str, maps: Sequence[str], dry_run: bool, 
     except BrokenPipeError:
         raise   # the reader went away (ui/main.py): not a failure of the import
     except Exception as exc:  # noqa: BLE001 - one line here, the traceback in the log
+        from app.backups.damage import damage_of
+
+        if damage_of(exc) is not None:
+            raise   # a damaged file: ui/main.py says it once, with the backup (exit code 3)
         logging.getLogger("clarion").exception("import failed")
         _say(f"the import failed: {exc} (the log has the details)")
         return 1
