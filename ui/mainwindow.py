@@ -464,7 +464,8 @@ class MainWindow(QMainWindow):
             self.backups.timer.stop()
             self.backups = None
         self.update_outbox_status()
-        self.statusBar().showMessage(f"The database is damaged: {found.what}. Nothing is sent.")
+        self.outbox_label.setStyleSheet("color:#c62828; font-weight:bold;")
+        self.statusBar().showMessage("The database is damaged.")
         from ui.backups.damage_dialog import DamageDialog, backup_to_restore
 
         box = DamageDialog(found, self)
@@ -478,6 +479,8 @@ class MainWindow(QMainWindow):
                 self.request_restore(path)
             elif box.choice() == "quit":
                 self.close()
+            else:   # "Restore another file…" cancelled: the choice is still to be made
+                box.open()
 
         box.finished.connect(chosen)
         box.open()

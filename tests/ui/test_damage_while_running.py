@@ -162,3 +162,23 @@ def test_a_restore_asked_for_in_the_window_is_done_closed_and_the_window_starts_
                if not p.name.endswith(("-wal", "-shm"))]
     kept = sqlite3.connect(aside).execute("SELECT name FROM clients").fetchone()[0]
     assert kept == "Changed after the backup"
+
+
+def test_restore_another_file_asks_for_it_and_asks_again_when_cancelled(
+        qtbot, window, services, monkeypatch, tmp_path):
+    import ui.backups.damage_dialog as dialogs
+
+    picked: list = [None, tmp_path / "copy-from-the-share.db"]
+    monkeypatch.setattr(dialogs, "choose_file", lambda _parent, _start: picked.pop(0))
+    window.check_database()
+    window.database_error(sqlite3.DatabaseError("database disk image is malformed"))
+    box = window.damage_dialog
+    qtbot.waitUntil(box.isVisible)
+    assert box.newest_button is None   # no backup yet: only another file or quit
+    assert "There is no backup of it in the backup folder" in box.text()
+    box.other_button.click()           # cancelled: the question is still open
+    qtbot.waitUntil(box.isVisible)
+    assert window.isVisible() and getattr(window, "pending_restore", None) is None
+    box.other_button.click()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    assert window.pending_restore == tmp_path / "copy-from-the-share.db" and not picked
