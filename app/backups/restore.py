@@ -4,10 +4,13 @@ copied in with SQLite's backup API and migrated to this version; and every deliv
 not final in the backup (queued, waiting to retry, sending, unknown) held as `unknown` for the
 coordinator to decide — some may have gone out after the backup was taken, and sending a
 regulator's notice twice is worse than asking — with a `restored` timeline entry on each
-incident that had one held or is still open, saying from which backup and what was held."""
+incident that had one held or is still open, saying from which backup and what was held.
+A replaced database that is damaged (quick_check) first has what can be read of it salvaged
+into a side file beside it (salvage.py); a salvage that fails never stops the restore."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -16,10 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from app.backups.copies import Backup, BackupError, online_backup, tag_of, taken_at_of
+from app.backups.integrity import check_database
+from app.backups.salvage import Salvaged, salvage
 from app.clock import Clock
 from app.errors import ClarionError
 
 __all__ = ["Restored", "RestoreRefused", "check_backup", "restore"]
+
+log = logging.getLogger(__name__)
 
 HELD = ("queued", "retry_wait", "sending", "unknown")
 ACTOR = "restore"
@@ -36,6 +43,7 @@ class Restored:
     aside: Path | None           # where the replaced database was kept (None: there was none)
     held: int                    # deliveries put up for review
     incidents: tuple[int, ...]   # incidents that got a `restored` entry
+    salvaged: Salvaged | None = None   # what was read from the replaced file, if it was damaged
 
 
 def check_backup(path: Path) -> Backup:
@@ -107,6 +115,8 @@ def restore(db_path: Path, backup_path: Path, clock: Clock, actor: Any = ACTOR,
         online_backup(backup.path, incoming)   # a checked copy; the backup itself untouched
     except BackupError as exc:
         raise RestoreRefused(f"{backup.path.name} cannot be restored: {exc}") from None
+    # a damaged file: what can be read of it, into a side file beside it, before it moves
+    salvaged = _salvage_if_damaged(db_path, now)
     aside: Path | None = None
     try:
         if db_path.exists():
@@ -124,7 +134,26 @@ def restore(db_path: Path, backup_path: Path, clock: Clock, actor: Any = ACTOR,
         raise ClarionError(f"Cannot restore into {db_path}: {exc.strerror or exc}. The "
                            "database was left as it was.") from None
     held, incidents = _hold(db_path, backup, clock, actor, backup_dir)
-    return Restored(backup, aside, held, incidents)
+    return Restored(backup, aside, held, incidents, salvaged)
+
+
+def _salvage_if_damaged(db_path: Path, now: datetime) -> Salvaged | None:
+    """What could be read from the database about to be replaced, into a side file beside it,
+    when quick_check finds it damaged; None when it is sound, missing or cannot be judged (a
+    lock, say). Never raises: a salvage that fails does not stop the restore."""
+    if not db_path.is_file():
+        return None
+    try:
+        if check_database(db_path).ok:
+            return None
+    except Exception:  # noqa: BLE001 - no verdict on the file: nothing to salvage
+        return None
+    try:
+        return salvage(db_path, now=now)
+    except Exception:   # the restore matters more than the salvage
+        log.warning("Could not salvage the damaged %s before the restore", db_path,
+                    exc_info=True)
+        return None
 
 
 def _hold(db_path: Path, backup: Backup, clock: Clock, actor: Any,

@@ -31,13 +31,15 @@ def backup_command(output: Path | None, list_only: bool, demo: bool) -> int:
     database to back up."""
     from datetime import datetime, timezone
 
-    from app.backups.copies import BackupError, list_backups, online_backup, rolling_backup
+    from app.backups.copies import BackupError, online_backup, rolling_backup
+
+    from app.backups.folder import all_backups, where_to_back_up
 
     config, db_path = _where(demo)
-    if list_only:
-        found = list_backups(config.backup_dir, db_path.stem)
+    if list_only:   # the chosen folder (Settings › Backups) and the local one
+        found = all_backups(config, db_path.stem)
         if not found:
-            print(f"No backups of {db_path.name} in {config.backup_dir} yet.")
+            print(f"No backups of {db_path.name} in {where_to_back_up(config).folder} yet.")
         for b in found:
             kind = f"  ({b.tag.replace('-', ' ')})" if b.tag else ""
             print(f"{b.taken_at:%Y-%m-%d %H:%M:%S} UTC  {_size(b.size):>8}  {b.path}{kind}")
@@ -50,8 +52,10 @@ def backup_command(output: Path | None, list_only: bool, demo: bool) -> int:
         if output is not None:
             backup, removed = online_backup(db_path, Path(output)), []
         else:
-            backup, removed = rolling_backup(db_path, config.backup_dir,
-                                             datetime.now(timezone.utc))
+            where = where_to_back_up(config)
+            if where.fallback:
+                _say(where.fallback)
+            backup, removed = rolling_backup(db_path, where.folder, datetime.now(timezone.utc))
     except BackupError as exc:
         _say(str(exc))
         return 1
@@ -86,6 +90,8 @@ def restore_command(file: Path, demo: bool) -> int:
           f"({path}).")
     if done.aside is not None:
         print(f"The database it replaced is kept at {done.aside}.")
+    if done.salvaged is not None:
+        print(f"The database it replaced was damaged. {done.salvaged.summary()}")
     if done.held:
         print(f"{done.held} deliver{'y was' if done.held == 1 else 'ies were'} not final in "
               "the backup and may have gone out since: they are held for review "

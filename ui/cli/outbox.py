@@ -85,14 +85,18 @@ def _backup_after_sending(config, db_path) -> None:  # type: ignore[no-untyped-d
     from datetime import datetime, timezone
 
     from app.backups.copies import BackupError, rolling_backup
+    from app.backups.folder import where_to_back_up
     from app.backups.schedule import AutoBackup
 
     now = datetime.now(timezone.utc)
     auto = AutoBackup(db_path, config.backup_dir)
     if auto.due(now) is None:
         return
+    where = where_to_back_up(config)   # the chosen folder, or the local one if unreachable
+    if where.fallback:
+        print(f"clarion: {where.fallback}", file=sys.stderr)
     try:
-        backup, _removed = rolling_backup(db_path, config.backup_dir, now)
+        backup, _removed = rolling_backup(db_path, where.folder, now)
     except BackupError as exc:
         print(f"clarion: the backup after sending failed: {exc}", file=sys.stderr)
         return
