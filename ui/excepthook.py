@@ -19,6 +19,7 @@ class ExceptionReporter(QObject):
     at once and shown on the GUI thread (through a queued signal)."""
 
     reported = Signal(str, str)  # short message, full traceback
+    said = Signal(str)           # a ClarionError nobody caught: its words, without a traceback
 
     def __init__(self, log_path: str = "", parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -27,6 +28,7 @@ class ExceptionReporter(QObject):
         self._previous = sys.excepthook
         self._previous_threading = threading.excepthook
         self.reported.connect(self._show, Qt.ConnectionType.QueuedConnection)
+        self.said.connect(self._say, Qt.ConnectionType.QueuedConnection)
 
     def install(self) -> None:
         sys.excepthook = self.handle
@@ -45,6 +47,11 @@ class ExceptionReporter(QObject):
         from ui.backups.watch import report_if_damage
 
         if report_if_damage(exc):   # the damaged-database dialog says it, not a traceback
+            return
+        from app.errors import ClarionError
+
+        if isinstance(exc, ClarionError):   # already in words (a full disk, read-only…)
+            self.said.emit(str(exc))
             return
         details = "".join(traceback.format_exception(exc_type, exc, tb))
         self.reported.emit(f"{exc_type.__name__}: {exc}", details)
@@ -65,6 +72,19 @@ class ExceptionReporter(QObject):
         box.setInformativeText("You can keep working. If this happens again, please report it "
                                "with the details below." + where)
         box.setDetailedText(details)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.dialog = box
+        box.open()
+
+    def _say(self, message: str) -> None:
+        box = QMessageBox(QApplication.activeWindow())
+        box.setObjectName("notDoneDialog")
+        box.setAccessibleName("Not done")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Clarion — not done")
+        box.setText(message)
+        box.setInformativeText("Nothing was half-saved: what you were doing was not recorded. "
+                               "You can keep working and try again.")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.dialog = box
         box.open()

@@ -164,10 +164,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:
         said = _damage_said(exc, argv)
-        if said is None:
+        if said is not None:
+            print(f"clarion: {said}", file=sys.stderr)
+            return 3   # DESIGN's CLI conventions: the database is damaged
+        from app.storage.space import CANNOT_OPEN, StorageUnavailable
+
+        if not isinstance(exc, StorageUnavailable):
             raise
-        print(f"clarion: {said}", file=sys.stderr)
-        return 3   # DESIGN's CLI conventions: the database is damaged
+        print(f"clarion: {exc}", file=sys.stderr)   # a full disk, read-only: in words
+        return 3 if exc.kind == CANNOT_OPEN else 1
     finally:
         gc.enable()
 

@@ -536,8 +536,11 @@ class MainWindow(QMainWindow):
             return
         text = status_line(self.services.outbox.counts())
         held_by = getattr(self.runner, "held_by", None)
+        paused = getattr(self.runner, "paused", None)   # the database cannot be written
         if held_by:
             text = f"Not sending here: {held_by} is sending · {text}"
+        elif paused:
+            text = f"{paused} · {text}"
         self.outbox_label.setText(text)
         self.outbox_label.setAccessibleName(text)
 

@@ -15,7 +15,14 @@ rounds. A crash finds up to about 1¼ rounds `sending`, but only the marked ones
 the account's in-flight limit — may have gone out: recover() makes those unknown and puts the
 rest back in the queue. A stop (cancellation) does the same at once: what was marked and not
 answered is unknown, what was claimed and never started goes back, no attempt counted, and so
-does an account refused meanwhile for the round claimed for it."""
+does an account refused meanwhile for the round claimed for it.
+
+A database that cannot be written (full disk, read-only, a failing disk: app/storage/space.py)
+halts the flush: nothing more is claimed or started, what is on the wire finishes, and the
+outcomes are recorded — or, while writing still fails, kept in memory by the outbox
+(Outbox.hold), which writes them before it claims anything again. Should the process end
+first, the rows are still `sending` with their start marks, and recover() makes them unknown at
+the next start, as after a crash."""
 
 from __future__ import annotations
 
@@ -45,6 +52,7 @@ from app.sending.lease import may_send, may_send_now
 from app.sending.commits import WriterConnection
 from app.sending.starts import StartGate
 from app.sending.timeline import ACTOR, Change, entries
+from app.storage.space import problem_of
 
 if TYPE_CHECKING:
     from app.sending.outbox import Outbox
@@ -147,6 +155,9 @@ class Flush:
         # the end), so a fan-out reads as a few summaries, not an entry per small commit.
         # Until then their rows keep started_at: recover() writes them after a crash.
         self.unnarrated: list[Change] = []
+        # The database could not be written (app/storage/space.py): the error. Nothing more is
+        # claimed or started; what is on the wire finishes and its outcomes are kept.
+        self.halted: BaseException | None = None
 
     def report(self) -> FlushReport:
         r = self.results
@@ -181,7 +192,7 @@ class Flush:
                                                return_when=asyncio.FIRST_COMPLETED)
                         finally:
                             low.cancel()
-                        nxt = await self.next_round()
+                        nxt = await self.prefetch()
                     await sending
                     sending = None
                 elif self.more:
@@ -190,6 +201,8 @@ class Flush:
                     nxt = self.without_refused(nxt, col)
             col.close()
             await writer
+            if self.halted is not None:   # recorded meanwhile; still, this flush was halted
+                raise self.halted
         except BaseException:
             # Cancelled, or the writer failed: record what we know. What was handed to a
             # sender without an answer may or may not have gone out; what was claimed but
@@ -208,8 +221,13 @@ class Flush:
                 for i in sorted((col.expected - col.done) & begun)]
             try:
                 self.tally(self.record_interrupted(rest, self.infos))
-            except Exception:  # noqa: BLE001 - recover() at the next start settles them
+            except Exception as exc:  # noqa: BLE001 - recover() at the next start settles them
                 log.exception("could not record the outcomes of an interrupted send")
+                if problem_of(exc) is not None and (rest or self.unnarrated):
+                    # the database cannot be written: the outbox writes them once it can
+                    self.outbox.hold(self, rest)   # (Outbox.write_held, before any claim)
+                    log.warning("%d outcomes kept in memory until the database can be written",
+                                len(rest))
             raise
         finally:
             self.writer_db.close()
@@ -233,11 +251,32 @@ class Flush:
         gate.add(ids)
         return gate
 
+    async def prefetch(self) -> tuple[Work, dict[int, Info]] | None:
+        """The next round, claimed while the current one's last quarter is out. A claim the
+        database refuses for lack of space or permission halts the flush (None) and lets the
+        round that is out finish: its outcomes are known, not cut off as unknown."""
+        try:
+            return await self.next_round()
+        except Exception as exc:
+            if problem_of(exc) is None:
+                raise
+            self.halt(exc)
+            return None
+
+    def halt(self, exc: BaseException) -> None:
+        """The database cannot be written: claim nothing more, start nothing more (the start
+        gates close: what has not begun is withheld and goes back to the queue)."""
+        if self.halted is None:
+            self.halted = exc
+            log.warning("the database cannot be written: nothing more is sent (%s)", exc)
+        for gate in self.gates.values():
+            gate.close()
+
     async def next_round(self) -> tuple[Work, dict[int, Info]] | None:
         """Claim the next round (None: nothing more to send in this flush)."""
         ob = self.outbox
-        if ob.lease_lost:
-            return None   # another process took the lease over: it sends now
+        if ob.lease_lost or self.halted is not None:
+            return None   # another process took the lease over (it sends now), or halted
         room = ob.batch_size if self.limit is None else \
             min(ob.batch_size, self.limit - self.claimed)
         if room <= 0:
@@ -401,7 +440,9 @@ class Flush:
                     self.tally(applied)
                 if col.closed and not col.pending and not self.unnarrated:
                     return
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, Exception) and problem_of(exc) is not None:
+                self.halt(exc)   # and the flush claims nothing more
             for gate in self.gates.values():
                 gate.close()
             raise

@@ -20,6 +20,13 @@ it sent. Senders returned by `resolve_sender` belong to whoever made them; the o
 closes them. Writes from here take SQLite's write lock with their first statement, so a GUI
 session that wrote meanwhile cannot make them fail on a stale snapshot.
 
+When the database cannot be written (a full disk, read-only, a failing disk: StorageUnavailable,
+app/storage/space.py), sending pauses: the flush in progress claims and starts nothing more; the
+outcomes of what was on the wire are kept in memory (`held`) and written, before anything is
+claimed, by the next flush that can write (`paused` says why meanwhile). If the process ends
+first they are lost from memory, and their rows are still `sending` with a start mark: the next
+start's recover() makes them `unknown`, as after a crash — never sent again by itself.
+
 This module is the service (reading, the coordinator's decisions, recovery); the rest is in
     app/sending/flush.py     one flush: claim a round, send it, record outcomes in batches
     app/sending/starts.py    the start marks: at most 2× a sender's in-flight limit in doubt
@@ -37,7 +44,7 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import and_, func, not_, select, update
 
 from app import events as ev
-from app.sending.channels.base import AccountDTO, OutgoingMessage, Sender
+from app.sending.channels.base import AccountDTO, OutgoingMessage, Sender, SendOutcome
 from app.clock import Clock, ensure_utc
 from app.domain.dto import TimelineEntryDTO
 from app.domain.enums import Channel, DeliveryState as S
@@ -53,6 +60,7 @@ from app.sending.timeline import (
     ACTOR, DATA_CAP, SUMMARY_OVER, Change, channel_words, entries as timeline_entries,
     recovered_entries,
 )
+from app.storage.space import problem_of
 
 
 Resolver = Callable[[str, bool], "tuple[AccountDTO, Sender] | None"]
@@ -79,6 +87,12 @@ class Outbox:
         # (channel, is_drill) routes the last flush could not use: no account, or paused.
         # next_due_at() leaves them out so the scheduler waits for `wake` instead of spinning.
         self._blocked: frozenset[tuple[Channel, bool]] = frozenset()
+        # Outcomes a flush could not write (the database could not be written), with the flush
+        # that knows their deliveries: written by write_held() before anything is claimed.
+        self.held: list[tuple[Flush, list[SendOutcome]]] = []
+        # Why sending is paused, in words for a status line ("Sending paused: the disk holding
+        # the database is full"); None while the last flush could write.
+        self.paused: str | None = None
 
     # -- backoff
 
@@ -98,7 +112,12 @@ class Outbox:
         become `unknown` (one timeline entry per affected message); the others never left
         and go back to the queue, due now, their attempt not counted. Returns how many became
         unknown (`requeued` holds how many went back). Only under this outbox's lease (or
-        while no one holds one): beside a live sender, `sending` rows are on the wire."""
+        while no one holds one): beside a live sender, `sending` rows are on the wire.
+
+        This is also how outcomes kept in memory while the database could not be written
+        (`held`) "become unknown" when the process ends first: their rows were left `sending`
+        with a start mark. Outcomes still held in this process are written first."""
+        self.write_held()
         now = self.clock.now()
         self.requeued = 0
         with self.store.session() as s, s.begin():
@@ -268,8 +287,40 @@ class Outbox:
         one's last quarter is out), recording outcomes with the start marks in group commits
         (at most commit_every each; the timeline told commit_every sends at a time), until nothing
         is due or `limit` were claimed. A delivery is claimed at most once per flush.
-        How: app/sending/flush.py."""
-        return await Flush(self, limit).run()
+        How: app/sending/flush.py.
+
+        Outcomes held from an earlier flush (the database could not be written) are written
+        first; while that still fails, nothing is claimed and the error (StorageUnavailable)
+        is raised. Any storage problem sets `paused`; a flush that could write clears it."""
+        try:
+            self.write_held()
+            report = await Flush(self, limit).run()
+        except Exception as exc:
+            problem = problem_of(exc)
+            if problem is not None:
+                self.paused = f"Sending paused: {problem.short}"
+            raise
+        self.paused = None
+        return report
+
+    # -- a database that cannot be written
+
+    def hold(self, flush: Flush, outcomes: list[SendOutcome]) -> None:
+        """Keep outcomes `flush` could not write, until write_held() can."""
+        self.held.append((flush, list(outcomes)))
+
+    def write_held(self) -> int:
+        """Write the outcomes held in memory, each flush's in one transaction (only rows still
+        `sending` in the attempt that flush claimed change: writing twice is harmless).
+        Returns how many were written; raises (StorageUnavailable) while writing still fails,
+        keeping what is not written yet."""
+        written = 0
+        while self.held:
+            flush, outcomes = self.held[0]
+            flush.tally(flush.record_interrupted(outcomes, flush.infos))
+            self.held.pop(0)
+            written += len(outcomes)
+        return written
 
     def _publish(self, ids: tuple[int, ...] | None, entries: list[TimelineEntryDTO]) -> None:
         if self.events is None:

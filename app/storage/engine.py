@@ -1,15 +1,19 @@
 """The SQLite engine: WAL, synchronous FULL, foreign keys and a busy timeout on every
 connection; transactions begun explicitly (BEGIN IMMEDIATE) so DDL is transactional too and a
-read-then-write transaction never meets a stale snapshot."""
+read-then-write transaction never meets a stale snapshot. An error that says the database
+cannot be written — the disk is full, it is read-only, the disk failed — is raised as
+StorageUnavailable, in words (app/storage/space.py), the original kept as its __cause__."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, ExceptionContext, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.storage import space
 from app.storage.private import create_private_file, private_dir
 
 BUSY_TIMEOUT_MS = 5000
@@ -42,18 +46,42 @@ def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _in_words(db_path: Path) -> Callable[[ExceptionContext], BaseException | None]:
+    """The engine's handle_error hook: a storage problem becomes StorageUnavailable (SQLAlchemy
+    raises it `from` the DBAPI error); any other error is left as it is. A read-only one also
+    retires the engine's connections, as after a lost connection: SQLite opens a file it
+    cannot write read-only and keeps it so, so only new connections see a folder made
+    writable again."""
+    def handle_error(context: ExceptionContext) -> BaseException | None:
+        found = space.unavailable(context.original_exception, db_path)
+        if found is not None and found.kind in (space.READ_ONLY, space.CANNOT_OPEN) and \
+                context.connection is not None:
+            context.is_disconnect = True
+        return found
+    return handle_error
+
+
 def make_engine(db_path: Path | str) -> Engine:
     """An engine on `db_path`. A new database file is created here empty and 0600 (in a folder
     created 0700 if missing) before SQLite opens it — SQLite would create it with the umask,
     0644 — and SQLite gives its -wal, -shm and -journal files the same 0600. An existing folder
-    or file is left as it is: start-up tightens Clarion's own (app.storage.private.tighten)."""
+    or file is left as it is: start-up tightens Clarion's own (app.storage.private.tighten).
+    A folder or file that cannot be created (full disk, read-only, no permission):
+    StorageUnavailable."""
     db_path = Path(db_path)
     if str(db_path) != ":memory:":
-        private_dir(db_path.parent, tighten_existing=False)
-        create_private_file(db_path)
+        try:
+            private_dir(db_path.parent, tighten_existing=False)
+            create_private_file(db_path)
+        except OSError as exc:
+            problem = space.unavailable(exc, db_path)
+            if problem is None:
+                raise
+            raise problem from exc
     engine = create_engine(f"sqlite:///{db_path}", future=True)
     event.listen(engine, "connect", _on_connect)
     event.listen(engine, "begin", _on_begin)
+    event.listen(engine, "handle_error", _in_words(db_path), retval=True)
     return engine
 
 

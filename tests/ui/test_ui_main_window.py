@@ -152,6 +152,24 @@ def test_exception_hook_shows_dialog_logs_and_window_survives(qtbot, window, con
     handler.close()
 
 
+def test_an_uncaught_error_in_words_is_shown_in_words_without_a_traceback(qtbot, window):
+    import sqlite3
+
+    from app.storage.space import StorageUnavailable, problem_of
+    from ui.excepthook import ExceptionReporter
+
+    reporter = ExceptionReporter()
+    full = StorageUnavailable(problem_of(sqlite3.OperationalError("database or disk is full")))
+    with qtbot.waitSignal(reporter.said, timeout=2000):
+        reporter.handle(type(full), full, None)
+    qtbot.waitUntil(lambda: reporter.dialog is not None and reporter.dialog.isVisible())
+    assert reporter.dialog.objectName() == "notDoneDialog"
+    assert reporter.dialog.text().startswith("The disk holding the database is full")
+    assert reporter.dialog.detailedText() == ""   # no traceback for a sentence
+    assert "Nothing was half-saved" in reporter.dialog.informativeText()
+    reporter.dialog.close()
+
+
 def test_unsaved_facts_are_not_lost_on_close(qtbot, window, create_incident, services, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 

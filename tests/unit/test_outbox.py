@@ -1396,3 +1396,43 @@ def test_a_drill_delivery_is_recorded_as_a_drill_when_recovered_and_decided(stor
     summaries = [e.summary for e in timeline(store, incident.id, kinds=(
         "delivery_sent", "delivery_failed", "decision", "delivery_unknown"))]
     assert summaries and all(s.endswith("(drill)") for s in summaries), summaries
+
+
+def test_run_forever_tells_on_failure_of_a_damaged_file_and_nothing_is_sent(
+        store, frozen_clock, incident, email_account):
+    """A flush that meets a damaged page (SQLITE_CORRUPT) is reported to `on_failure` — the
+    window then stops the loop and asks what to do (ui/backups/watch.py) — instead of only
+    being logged and tried again every minute."""
+    import sqlite3
+
+    from app.backups.damage import damage_of
+
+    add_message(store, frozen_clock, incident.id, people(3))
+    store.engine.dispose()
+    db = store.path
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = [r[0] for r in conn.execute(
+        "SELECT pageno FROM dbstat WHERE name IN ('deliveries', 'ix_deliveries_state_next')")]
+    conn.close()
+    with open(db, "r+b") as fh:
+        for page in pages:
+            fh.seek((page - 1) * size)
+            fh.write(b"\xa5" * size)
+    fake = FakeSender()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)})
+    heard: list[BaseException] = []
+
+    async def main():
+        stop, wake = asyncio.Event(), asyncio.Event()
+
+        def failed(exc: BaseException) -> None:
+            heard.append(exc)
+            stop.set()
+
+        await asyncio.wait_for(run_forever(outbox, stop, wake, on_failure=failed), 10)
+
+    asyncio.run(main())
+    assert len(heard) == 1 and damage_of(heard[0]) == "a page of it is damaged"
+    assert fake.calls == []

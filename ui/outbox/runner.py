@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from app.sending.accounts import AccountService
 from app.sending.channels.base import AccountDTO, Sender
@@ -15,6 +15,9 @@ from app.sending.outbox import Outbox
 from app.sending.lease import TTL_S
 from app.sending.runner import run_forever
 from ui.bridge import AsyncBridge
+
+if TYPE_CHECKING:
+    from app.storage.space import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +69,24 @@ class SenderPool:
         self._senders.clear()
 
 
+def _report_damage(exc: BaseException) -> None:
+    """A flush failed (on the loop's thread) or the loop ended with an error: if it says the
+    database file is damaged, the window stops sending and asks once (ui/backups/watch.py)."""
+    from ui.backups.watch import report_if_damage
+
+    report_if_damage(exc)
+
+
 POLL_INTERVAL_MS = 120_000  # how often sent SMS are asked about (a desktop has no callback URL)
 
 
 class OutboxRunner(QObject):
     stopped = Signal()
-    blocked = Signal(str)    # another process holds the sender lease: who, in words
+    # why this window does not send, in words: another process holds the sender lease, or the
+    # database cannot be written ("Sending paused: the disk holding the database is full");
+    # "" once it sends again
+    blocked = Signal(str)
+    _pause_said = Signal(object)   # from the loop's thread: Outbox.paused's words, or None
 
     def __init__(self, outbox: Outbox, pool: SenderPool, bridge: AsyncBridge,
                  parent: QObject | None = None) -> None:
@@ -81,6 +96,8 @@ class OutboxRunner(QObject):
         self._wake: asyncio.Event | None = None
         self.recovered = 0
         self.held_by: str | None = None   # another process sends from this database
+        self.paused: str | None = None    # the database cannot be written: why, in words
+        self._pause_said.connect(self._set_paused, Qt.ConnectionType.QueuedConnection)
         self.retry_timer = QTimer(self)   # try the lease again while it is held elsewhere
         self.retry_timer.setSingleShot(True)
         self.retry_timer.setInterval(int(TTL_S * 1000))
@@ -92,8 +109,10 @@ class OutboxRunner(QObject):
 
     def start(self) -> None:
         """Take the sender lease, recover what an earlier run left `sending`, and send in the
-        background. If another process holds the lease, say who and try again later."""
+        background. If another process holds the lease, say who and try again later; if the
+        database cannot be written (full disk, read-only), say so and try again later."""
         from app.sending.lease import LeaseHeld, holder_name, take
+        from app.storage.space import StorageUnavailable
 
         outbox = self.outbox
         try:
@@ -104,15 +123,35 @@ class OutboxRunner(QObject):
             self.blocked.emit(str(exc))
             self.retry_timer.start()
             return
+        except StorageUnavailable as exc:
+            self._cannot_write(exc)
+            return
         outbox.lease_lost = False
         if self.held_by is not None:
             self.held_by = None
             self.blocked.emit("")
-        self.recovered = outbox.recover()
+        try:
+            self.recovered = outbox.recover()
+        except StorageUnavailable as exc:
+            self._cannot_write(exc)
+            return
+        if self.paused is not None:
+            self._set_paused(None)
         self.bridge.start()
         self._stop, self._wake = asyncio.Event(), asyncio.Event()
         self.bridge.submit(self._run(), on_done=self._ended, on_error=self._failed)
         self.poll_timer.start()
+
+    def _cannot_write(self, exc: StorageUnavailable) -> None:
+        """Start-up could not write (take the lease, recover): paused; start() again later."""
+        self._set_paused(f"Sending paused: {exc.problem.short}")
+        log.warning("not sending: %s", exc)
+        self.retry_timer.start()
+
+    def _set_paused(self, words: object) -> None:
+        """On the GUI thread: sending paused (words) or resumed (None)."""
+        self.paused = words if isinstance(words, str) else None
+        self.blocked.emit(self.paused or "")
 
     def poll_sms(self) -> None:
         """Ask the SMS provider what became of recently sent messages (on the loop thread)."""
@@ -134,7 +173,8 @@ class OutboxRunner(QObject):
     async def _run(self) -> Any:
         assert self._stop is not None and self._wake is not None
         try:
-            await run_forever(self.outbox, self._stop, self._wake)
+            await run_forever(self.outbox, self._stop, self._wake,
+                              on_pause=self._pause_said.emit, on_failure=_report_damage)
         finally:
             await self.pool.aclose()
         return self.outbox.lease_lost
@@ -151,6 +191,7 @@ class OutboxRunner(QObject):
 
     def _failed(self, exc: BaseException) -> None:
         log.error("the sending loop stopped", exc_info=exc)
+        _report_damage(exc)
         self.stopped.emit()
 
     def wake(self) -> None:
