@@ -163,38 +163,16 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:
-        said = _damage_said(exc, argv)
-        if said is not None:
-            print(f"clarion: {said}", file=sys.stderr)
-            return 3   # DESIGN's CLI conventions: the database is damaged
-        from app.storage.space import CANNOT_OPEN, StorageUnavailable
+        from ui.cli.failures import said_about
 
-        if not isinstance(exc, StorageUnavailable):
+        found = said_about(exc, argv)   # a damaged file, a full disk…: one sentence, a code
+        if found is None:
             raise
-        print(f"clarion: {exc}", file=sys.stderr)   # a full disk, read-only: in words
-        return 3 if exc.kind == CANNOT_OPEN else 1
+        message, code = found
+        print(f"clarion: {message}", file=sys.stderr)
+        return code
     finally:
         gc.enable()
-
-
-def _damage_said(exc: BaseException, argv: list[str] | None) -> str | None:
-    """One message for a database found damaged in the middle of a command (SQLITE_CORRUPT /
-    SQLITE_NOTADB however wrapped), naming the newest backup; None for any other error."""
-    from app.backups.damage import DamagedDatabase, damage_of
-
-    if isinstance(exc, DamagedDatabase):
-        return str(exc)
-    what = damage_of(exc)
-    if what is None:
-        return None
-    from app.backups.folder import all_backups
-    from app.config import AppConfig
-
-    config = AppConfig.from_env()
-    args = sys.argv[1:] if argv is None else argv
-    db_path = config.demo_db_path if "--demo" in args or "demo" in args[:1] else config.db_path
-    newest = next(iter(all_backups(config, db_path.stem)), None)
-    return str(DamagedDatabase(db_path, what, newest))
 
 
 def _main(argv: list[str] | None) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, ExceptionContext, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.storage import space
+import app.storage.space as space
 from app.storage.private import create_private_file, private_dir
 
 BUSY_TIMEOUT_MS = 5000
