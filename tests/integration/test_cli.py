@@ -95,11 +95,9 @@ def test_a_new_database_starts_and_exits_without_waiting_for_who_is_at_the_desk(
     """The first-run question is a bar, never a modal: --exit-after-startup on a new database
     exits at once, and nobody was made a coordinator behind the user's back."""
     import sqlite3
-    import time
 
-    started = time.monotonic()
+    # a modal question would never be answered: the process would run into the timeout
     result = run_clarion("--exit-after-startup", data_dir=tmp_path, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - started < 60
     with sqlite3.connect(tmp_path / "clarion.db") as conn:
         assert conn.execute("SELECT count(*) FROM coordinators").fetchone() == (0,)

@@ -401,7 +401,6 @@ def test_a_timer_keeps_firing_while_a_heavy_preview_renders(qtbot, window, servi
     timers still fire (on the GUI thread they could not), and then the preview shows them."""
     import dataclasses
     import sys
-    import time
 
     from PySide6.QtCore import QTimer
 
@@ -417,21 +416,17 @@ def test_a_timer_keeps_firing_while_a_heavy_preview_renders(qtbot, window, servi
             composer.templates[key] = dataclasses.replace(source, sections=tuple(
                 (name, heavy if name == "text" else body, line)
                 for name, body, line in source.sections))
-    ticks = []
+    during = []   # timer ticks while the preview is still rendering: counted, not timed
     timer = QTimer()
     timer.setInterval(20)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.timeout.connect(lambda: during.append(1) if composer.rendering else None)
     timer.start()
-    start = time.perf_counter()
     with qtbot.waitSignal(composer.rendered, timeout=20000):
         composer.refresh()
         assert composer.rendering              # refresh() returned before the render ended
-    took = time.perf_counter() - start
     timer.stop()
     assert sys.getswitchinterval() <= 0.001      # the window hands the GIL over quickly
-    during = [t for t in ticks if t < start + took]
-    assert took > 0.2, took                    # heavy enough to matter
     # on the GUI thread none could fire until the render ended; on a busy 2-core machine the
     # worker can starve the GUI of the GIL for a while, so only a few are asked for
-    assert len(during) >= 2, (len(during), took)
+    assert len(during) >= 2, len(during)
     assert all(len(p.rendered_email.text) > 40000 for p in composer.panels.values())

@@ -697,19 +697,19 @@ def test_the_machines_own_zone_can_be_given_as_a_tzinfo():
     assert zone_findings("since about 23:05", desk=tz(timedelta(hours=-8))) == []   # PST in March
 
 
+@pytest.mark.timeout(30)   # about 1 s each on a busy 2-core machine; n² took 13 s at 45,000
 @pytest.mark.parametrize("unit", ["2", "a.", "a-", "www.", "a.com", "bob@example"])
 def test_a_long_run_without_breaks_is_linted_in_linear_time(unit):
     """Issue 18: a template's output can be one long run (a loop printing digits). Two patterns
     rescanned such a run from each position: 45,000 digits took 13 s on the GUI thread, 20,000
     characters of "a.a.a…" 9 s. Now both are bounded per position; 100,000 characters take a
-    fraction of a second (the bound leaves room for a slow machine, not for n²)."""
-    import time
-
+    fraction of a second: tests/benchmarks/bench_lint.py prints how long; here the suite's
+    test's timeout (pytest-timeout) fails a quadratic pattern; the run is still linted."""
     text = unit * (100_000 // len(unit))
-    start = time.perf_counter()
-    lint(text, ctx(channel="email"), subject="Update")
-    lint(text, ctx(channel="sms"))
-    assert time.perf_counter() - start < 3.0
+    email = {f.code for f in lint(text, ctx(channel="email"), subject="Update")}
+    sms = {f.code for f in lint(text, ctx(channel="sms"))}
+    assert email == {"next_update_missing"}
+    assert {"sms_too_long", "next_update_missing"} <= sms
 
 
 def test_the_bounded_patterns_still_find_addresses_and_blame():

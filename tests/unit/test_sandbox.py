@@ -169,18 +169,14 @@ def _section(body: str, channel: str = "email"):  # type: ignore[no-untyped-def]
 
 def test_a_runaway_loop_stops_by_itself_with_a_reason(monkeypatch):
     """Three loops of 1,000 nested (10⁹ steps; the window froze, memory grew past 900 MB):
-    stopped at the loop budget, in well under a second."""
-    import time
-
+    stopped at the loop budget (tests/benchmarks/bench_template_budget.py prints how fast)."""
     from app.messages.composer import render_section
     from app.messages.sandbox import MAX_LOOP_STEPS
 
     source = _section("{% for a in range(1000) %}{% for b in range(1000) %}"
                       "{% for c in range(1000) %}.{% endfor %}{% endfor %}{% endfor %}")
-    started = time.perf_counter()
     with pytest.raises(TemplateRenderError) as refused:
         render_section(source, "text", {})
-    assert time.perf_counter() - started < 5
     assert f"too large to render (its loops run more than {MAX_LOOP_STEPS:,} times)" in \
         str(refused.value)
     # a loop over a long string counts too (not only range())
