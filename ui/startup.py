@@ -83,9 +83,12 @@ def restore_and_say(db_path: Path, backup_path: Path,
     from app.config import AppConfig
     from app.errors import ClarionError
 
+    backup_dir = AppConfig.from_env().backup_dir
     try:
-        done = restore(db_path, backup_path, SystemClock(),
-                       backup_dir=AppConfig.from_env().backup_dir)
+        done = with_progress(
+            lambda: restore(db_path, backup_path, SystemClock(), backup_dir=backup_dir),
+            "Restoring the backup… (what can still be read from a damaged file is salvaged "
+            "first)", parent)
     except ClarionError as exc:
         box = QMessageBox(QMessageBox.Icon.Critical, "Clarion cannot restore", str(exc),
                           QMessageBox.StandardButton.Ok, parent)
@@ -108,6 +111,36 @@ def restore_and_say(db_path: Path, backup_path: Path,
     box.setObjectName("restoredDialog")
     box.exec()
     return True
+
+
+def with_progress(fn, text: str, parent=None):  # type: ignore[no-untyped-def]
+    """Run `fn` on a worker thread while a busy progress dialog says `text` (a restore of a
+    large or damaged database takes seconds: salvage, copy, migrate); its result, or its
+    exception raised here."""
+    from PySide6.QtCore import QEventLoop, Qt
+    from PySide6.QtWidgets import QProgressDialog
+
+    from ui.worker import Worker
+
+    loop = QEventLoop()
+    outcome: dict[str, object] = {}
+    worker = Worker()
+    worker.finished.connect(lambda value: (outcome.setdefault("value", value), loop.quit()))
+    worker.failed.connect(lambda exc: (outcome.setdefault("error", exc), loop.quit()))
+    progress = QProgressDialog(text, "", 0, 0, parent)
+    progress.setObjectName("restoreProgress")
+    progress.setAccessibleName("Restoring")
+    progress.setWindowTitle("Clarion")
+    progress.setCancelButton(None)   # a restore half-cancelled would be worse than waiting
+    progress.setWindowModality(Qt.WindowModality.ApplicationModal)
+    progress.setMinimumDuration(300)
+    worker.start(fn)
+    if worker.running:
+        loop.exec()
+    progress.close()
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome.get("value")
 
 
 def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,

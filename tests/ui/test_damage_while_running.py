@@ -182,3 +182,22 @@ def test_restore_another_file_asks_for_it_and_asks_again_when_cancelled(
     box.other_button.click()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
     assert window.pending_restore == tmp_path / "copy-from-the-share.db" and not picked
+
+
+def test_a_restore_that_is_refused_says_why_and_changes_nothing(qtbot, tmp_path):
+    from PySide6.QtCore import QTimer
+
+    from app.storage import Store
+    from ui.startup import restore_and_say
+
+    db = tmp_path / "data" / "clarion.db"
+    Store.open(db).dispose()
+    before = db.read_bytes()
+    junk = tmp_path / "not-a-backup.db"
+    junk.write_bytes(b"name,email\nAnn,ann@example.com\n" * 200)
+    said: list[str] = []
+    QTimer.singleShot(0, lambda: _accept_when_shown("restoreRefusedDialog", said))
+    assert restore_and_say(db, junk) is False
+    assert said and said[0].startswith("not-a-backup.db cannot be restored: it is not a "
+                                       "readable database")
+    assert db.read_bytes() == before and not list(db.parent.glob("*.before-restore-*"))
