@@ -209,3 +209,36 @@ def test_each_render_has_its_own_budget():
                      "{%% endfor %%}{%% endfor %%}ok" % (MAX_LOOP_STEPS // 4 // 1000))
     for _ in range(5):
         assert render_section(loops, "text", {}) == "ok"
+
+
+def _loops(steps_of_1000: int, extra: int = 0) -> str:
+    """`steps_of_1000` loops of 1,000 after one another, then one of `extra` steps: exactly
+    steps_of_1000 × 1,000 + extra loop steps, none nested."""
+    return ("{% for a in range(1000) %}{% endfor %}" * steps_of_1000
+            + ("{%% for a in range(%d) %%}{%% endfor %%}" % extra if extra else "") + "ok")
+
+
+def test_the_loop_budget_allows_exactly_its_steps_and_refuses_one_more():
+    """Counted one per step from zero, refused above MAX_LOOP_STEPS: a render of exactly
+    50,000 steps renders, 50,001 is refused (in render_section's budget)."""
+    from app.messages.composer import render_section
+    from app.messages.sandbox import MAX_LOOP_STEPS
+
+    assert MAX_LOOP_STEPS % 1000 == 0
+    full = _section(_loops(MAX_LOOP_STEPS // 1000))
+    assert render_section(full, "text", {}) == "ok"
+    over = _section(_loops(MAX_LOOP_STEPS // 1000, extra=1))
+    with pytest.raises(TemplateRenderError, match="its loops run more than 50,000 times"):
+        render_section(over, "text", {})
+
+
+def test_a_loop_rendered_outside_a_budget_gets_one_of_its_own():
+    """The sandbox's environment used directly (no render_budget around it): each loop counts
+    from zero on its own — over a string of exactly the budget's length it renders, one
+    character more is refused."""
+    from app.messages.sandbox import MAX_LOOP_STEPS, TooLarge, environment
+
+    loop = environment(False).from_string("{% for c in text %}{% endfor %}ok")
+    assert loop.render(text="x" * MAX_LOOP_STEPS) == "ok"
+    with pytest.raises(TooLarge, match="more than 50,000 times"):
+        loop.render(text="x" * (MAX_LOOP_STEPS + 1))
