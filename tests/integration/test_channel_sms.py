@@ -10,13 +10,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
+import httpx
 import pytest
 
 from app.sending.channels.base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN, AccountDTO,
                                OutgoingMessage, SendOutcome)
 from app.sending.channels.drill import DrillSender
 from app.sending.channels.factory import sender_for
-from app.sending.channels.sms import SmsSender, parse_retry_after
+from app.sending.channels.sms import HttpPool, SmsSender, parse_retry_after, tls_verify
 from app.sending.channels.webhook import WebhookSender
 from app.errors import ClarionError
 from sms_fixtures import HANG, SID, TOKEN, Provider, Reply, http_server
@@ -355,6 +356,27 @@ def test_webhooks_are_https_only_and_the_certificate_is_verified(https):
     assert "secret-path" not in plain.detail
     assert "certificate verified" in answer
     assert [r["method"] for r in provider.requests] == ["GET"]  # test_connection posts nothing
+
+
+def test_a_pool_given_no_verify_setting_still_verifies_the_certificate(https):
+    """Certificate verification is never off by default: an HttpPool made without `verify`
+    refuses a certificate it does not trust, and trusts one once given its CA."""
+    cert, context = https
+    provider = Provider()
+
+    async def post(pool: HttpPool, url: str) -> httpx.Response:
+        try:
+            return await pool.post(httpx.URL(f"{url}/x"), b"{}",
+                                   {"Content-Type": "application/json"})
+        finally:
+            await pool.aclose()
+
+    with http_server(provider, kind="webhook", tls=context) as url:
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            asyncio.run(post(HttpPool(1, 5.0), url))
+        trusted = asyncio.run(post(HttpPool(1, 5.0, verify=tls_verify(str(cert.cert))), url))
+    assert trusted.status_code == 200
+    assert [r["path"] for r in provider.requests] == ["/x"]     # the refused one never arrived
 
 
 def test_one_connection_carries_the_requests_and_is_closed_at_the_end():
