@@ -284,3 +284,107 @@ def test_the_holder_of_the_lease_sends_and_records(store, frozen_clock, incident
     report = asyncio.run(outbox.flush())
     assert report.sent == 3 and not outbox.lease_lost
     assert set(states(store, ids).values()) == {"sent"}
+
+
+class _Beats:
+    """The asyncio module as app.sending.runner sees it, with sleep() recording its delay and
+    returning at once: the heartbeat's rhythm counted, not waited for."""
+
+    def __init__(self, on_beat=lambda n: None):  # type: ignore[no-untyped-def]
+        self.delays: list[float] = []
+        self.on_beat = on_beat
+
+    async def sleep(self, delay):  # type: ignore[no-untyped-def]
+        self.delays.append(delay)
+        self.on_beat(len(self.delays))
+        await asyncio.sleep(0)
+
+    def __getattr__(self, name):  # type: ignore[no-untyped-def]
+        return getattr(asyncio, name)
+
+
+def _heartbeat(outbox, monkeypatch, beats):  # type: ignore[no-untyped-def]
+    from app.sending import runner
+
+    monkeypatch.setattr(runner, "asyncio", beats)
+    asyncio.run(asyncio.wait_for(runner.keep_alive(outbox), 10))
+
+
+def test_the_heartbeat_renews_every_ten_seconds_while_the_lease_is_held(
+        store, frozen_clock, monkeypatch):
+    from app.sending import runner
+    from app.sending.lease import HEARTBEAT_S
+
+    outbox = make_outbox(store, frozen_clock, {})
+    outbox.lease = take(store, frozen_clock, "the Clarion window (process 1 on desk)")
+    seen: list[object] = []
+
+    def renewed(*args):  # type: ignore[no-untyped-def]
+        alive = renew(*args)
+        seen.append(store_heartbeat(store))
+        if len(seen) == 3:
+            outbox.lease = None   # released: the loop ends after this beat
+        return alive
+
+    monkeypatch.setattr(runner, "renew", renewed)
+    beats = _Beats(lambda n: frozen_clock.advance(seconds=HEARTBEAT_S))
+    _heartbeat(outbox, monkeypatch, beats)
+    assert beats.delays == [10.0, 10.0, 10.0] and HEARTBEAT_S == 10.0
+    assert not outbox.lease_lost   # each renewal moved the heartbeat on by one beat
+    assert [(b - a).total_seconds() for a, b in zip(seen, seen[1:])] == [10.0, 10.0]
+
+
+def store_heartbeat(store):  # type: ignore[no-untyped-def]
+    with store.session() as s:
+        return s.scalar(select(SenderLease.heartbeat_at))
+
+
+def test_a_lease_taken_over_meanwhile_stops_the_heartbeat_and_marks_it_lost(
+        store, frozen_clock, monkeypatch, caplog):
+    outbox = make_outbox(store, frozen_clock, {})
+    outbox.lease = take(store, frozen_clock, "the Clarion window (process 1 on desk)")
+    frozen_clock.advance(seconds=TTL_S + 1)   # silent too long: another sender takes over
+    successor = take(store, frozen_clock, "clarion outbox flush (process 2 on desk)")
+    before = store_heartbeat(store)
+    beats = _Beats()
+    _heartbeat(outbox, monkeypatch, beats)
+    assert outbox.lease_lost and len(beats.delays) == 1   # one beat told it, then it ended
+    assert who_holds(store, frozen_clock) == successor.holder
+    assert store_heartbeat(store) == before   # the successor's heartbeat left alone
+    assert "taken over by another process" in caplog.text
+
+
+def test_a_failed_heartbeat_is_tried_again_at_the_next_beat(store, frozen_clock, monkeypatch,
+                                                             caplog):
+    from sqlalchemy.exc import OperationalError
+
+    from app.sending import runner
+
+    outbox = make_outbox(store, frozen_clock, {})
+    outbox.lease = take(store, frozen_clock, "the Clarion window (process 1 on desk)")
+    calls: list[int] = []
+
+    def flaky(store_, clock, lease):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE", {}, Exception("database is locked"))
+        if len(calls) == 3:
+            outbox.lease = None   # released meanwhile: the loop ends after this beat
+        return True
+
+    monkeypatch.setattr(runner, "renew", flaky)
+    beats = _Beats()
+    _heartbeat(outbox, monkeypatch, beats)
+    assert len(calls) == 3 and len(beats.delays) == 3 and not outbox.lease_lost
+    assert caplog.text.count("the sender lease's heartbeat failed") == 1
+
+
+@pytest.mark.parametrize("why", ["no lease", "lost"])
+def test_no_heartbeat_without_a_live_lease(store, frozen_clock, monkeypatch, why):
+    outbox = make_outbox(store, frozen_clock, {})
+    if why == "lost":
+        outbox.lease = take(store, frozen_clock, "the Clarion window (process 1 on desk)")
+        outbox.lease_lost = True
+    beats = _Beats()
+    _heartbeat(outbox, monkeypatch, beats)
+    assert beats.delays == []
