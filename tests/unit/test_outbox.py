@@ -1436,3 +1436,85 @@ def test_run_forever_tells_on_failure_of_a_damaged_file_and_nothing_is_sent(
     asyncio.run(main())
     assert len(heard) == 1 and damage_of(heard[0]) == "a page of it is damaged"
     assert fake.calls == []
+
+
+def test_a_pause_and_its_end_are_said_once_each_in_the_log_and_to_the_window(caplog):
+    """_say_pause: the log says why sending paused (a warning naming the reason) and that it
+    resumed (info), and `on_pause` hears the words, then None — only when the state changed."""
+    import logging
+    from types import SimpleNamespace
+
+    from app.sending.runner import _say_pause
+
+    heard: list[object] = []
+    words = "Sending paused: the disk holding the database is full"
+    outbox = SimpleNamespace(paused=words)
+    with caplog.at_level(logging.INFO, logger="app.sending.outbox"):
+        _say_pause(outbox, None, heard.append)          # paused now
+        _say_pause(outbox, words, heard.append)         # still paused: nothing more
+        outbox.paused = None
+        _say_pause(outbox, words, heard.append)         # resumed
+        _say_pause(outbox, None, None)                  # nothing changed, nobody to tell
+    assert heard == [words, None]
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", f"{words}; sending resumes once the database can be written"),
+        ("INFO", "sending resumed: the database can be written again")]
+
+
+def test_run_forever_keeps_the_lease_alive_while_it_waits(store, frozen_clock, monkeypatch):
+    """The heartbeat runs beside the loop: with nothing to send, the lease is still renewed
+    (else another sender would take over after TTL_S while this one idles)."""
+    from app.sending import runner
+    from app.sending.lease import take
+
+    outbox = make_outbox(store, frozen_clock, {})
+    outbox.lease = take(store, frozen_clock, "the Clarion window (process 1 on desk)")
+    renewed: list[object] = []
+    monkeypatch.setattr(runner, "HEARTBEAT_S", 0)
+
+    async def main():
+        stop, wake = asyncio.Event(), asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def renew(store_, clock, lease):  # type: ignore[no-untyped-def]
+            renewed.append(lease)
+            loop.call_soon_threadsafe(stop.set)
+            return True
+
+        monkeypatch.setattr(runner, "renew", renew)
+        await asyncio.wait_for(run_forever(outbox, stop, wake), 10)
+
+    asyncio.run(main())
+    assert renewed and renewed[0] is outbox.lease
+
+
+def test_a_headless_flush_keeps_the_lease_alive_while_it_sends(store, frozen_clock, incident,
+                                                               email_account, monkeypatch):
+    """`clarion outbox flush` runs the heartbeat beside its flush: a send that lasts longer
+    than a beat sees the lease renewed (the sender here waits for that renewal)."""
+    from app.sending import runner
+    from app.sending.lease import take
+
+    add_message(store, frozen_clock, incident.id, people(1))
+    renewed: list[object] = []
+    monkeypatch.setattr(runner, "HEARTBEAT_S", 0)
+
+    class SlowSender(FakeSender):
+        async def send(self, messages, on_outcome, begin=None):  # type: ignore[no-untyped-def]
+            beaten = asyncio.Event()
+            loop = asyncio.get_running_loop()
+
+            def renew(store_, clock, lease):  # type: ignore[no-untyped-def]
+                renewed.append(lease)
+                loop.call_soon_threadsafe(beaten.set)
+                return True
+
+            monkeypatch.setattr(runner, "renew", renew)
+            await asyncio.wait_for(beaten.wait(), 5)
+            return await super().send(messages, on_outcome, begin)
+
+    fake = SlowSender()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)})
+    outbox.lease = take(store, frozen_clock, "clarion outbox flush (process 2 on desk)")
+    report = flush_headless(outbox)
+    assert report.sent == 1 and renewed and renewed[0] is outbox.lease
