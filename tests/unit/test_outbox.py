@@ -1461,6 +1461,22 @@ def test_a_pause_and_its_end_are_said_once_each_in_the_log_and_to_the_window(cap
         ("INFO", "sending resumed: the database can be written again")]
 
 
+def _heartbeat_sets(event: asyncio.Event, renewed: list,  # type: ignore[type-arg]
+                    monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """From now on (called on the running loop), each heartbeat's renewal is recorded in
+    `renewed` and sets `event` on this loop; the renewal itself succeeds."""
+    from app.sending import runner
+
+    loop = asyncio.get_running_loop()
+
+    def renew(store_, clock, lease):  # type: ignore[no-untyped-def]
+        renewed.append(lease)
+        loop.call_soon_threadsafe(event.set)
+        return True
+
+    monkeypatch.setattr(runner, "renew", renew)
+
+
 def test_run_forever_keeps_the_lease_alive_while_it_waits(store, frozen_clock, monkeypatch):
     """The heartbeat runs beside the loop: with nothing to send, the lease is still renewed
     (else another sender would take over after TTL_S while this one idles)."""
@@ -1474,14 +1490,7 @@ def test_run_forever_keeps_the_lease_alive_while_it_waits(store, frozen_clock, m
 
     async def main():
         stop, wake = asyncio.Event(), asyncio.Event()
-        loop = asyncio.get_running_loop()
-
-        def renew(store_, clock, lease):  # type: ignore[no-untyped-def]
-            renewed.append(lease)
-            loop.call_soon_threadsafe(stop.set)
-            return True
-
-        monkeypatch.setattr(runner, "renew", renew)
+        _heartbeat_sets(stop, renewed, monkeypatch)
         await asyncio.wait_for(run_forever(outbox, stop, wake), 10)
 
     asyncio.run(main())
@@ -1502,14 +1511,7 @@ def test_a_headless_flush_keeps_the_lease_alive_while_it_sends(store, frozen_clo
     class SlowSender(FakeSender):
         async def send(self, messages, on_outcome, begin=None):  # type: ignore[no-untyped-def]
             beaten = asyncio.Event()
-            loop = asyncio.get_running_loop()
-
-            def renew(store_, clock, lease):  # type: ignore[no-untyped-def]
-                renewed.append(lease)
-                loop.call_soon_threadsafe(beaten.set)
-                return True
-
-            monkeypatch.setattr(runner, "renew", renew)
+            _heartbeat_sets(beaten, renewed, monkeypatch)
             await asyncio.wait_for(beaten.wait(), 5)
             return await super().send(messages, on_outcome, begin)
 
