@@ -128,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("file", metavar="FILE", type=Path, help="the backup to restore")
     back.add_argument("--demo", action="store_true", dest="demo_sub",
                       help="restore into the demo database")
+    check = sub.add_parser("verify", help="check that the timeline's hash chains hold: the record "
+                                          "was not changed outside Clarion (headless)")
+    check.add_argument("incident", nargs="?", metavar="INCIDENT",
+                       help="one incident (its id or a unique beginning of its title); "
+                            "default: every incident")
+    check.add_argument("--head", nargs=2, metavar=("INCIDENT", "HASH"),
+                       help="match the chain head a report printed against the database")
+    check.add_argument("--demo", action="store_true", dest="demo_sub",
+                       help="the demo database")
     return parser
 
 
@@ -195,6 +204,10 @@ def _main(argv: list[str] | None) -> int:
         return outbox_command(args.action, demo=args.demo or args.demo_sub,
                               as_name=args.as_name, ids=args.ids, decision=args.decision,
                               yes=args.yes)
+    if args.command == "verify":
+        from ui.cli.verify import verify_command
+
+        return verify_command(args.incident, args.head, demo=args.demo or args.demo_sub)
     if args.command == "coordinators":
         from ui.cli.coordinators import coordinators_command
 

@@ -7,10 +7,12 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, CheckConstraint, Date, DateTime, Enum, ForeignKey, Index, Integer, LargeBinary,
-    String, Text, TypeDecorator, UniqueConstraint, text,
+    JSON, Boolean, CheckConstraint, Connection, Date, DateTime, Enum, ForeignKey, Index, Integer,
+    LargeBinary, String, Text, TypeDecorator, UniqueConstraint, event, text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
+
+from app.domain import chain
 
 from app.domain.enums import (
     Category, Channel, Communicator, DeliveryState, DetailLevel, Phase, Scenario, Severity,
@@ -307,6 +309,47 @@ class TimelineEntry(Base):
         ForeignKey("coordinators.id", ondelete="RESTRICT"), nullable=True)
 
 
+class TimelineHash(Base):
+    """Each entry's place and hash in its incident's chain (app/domain/chain.py), written in the
+    transaction that appends the entry; append-only by trigger like the timeline."""
+
+    __tablename__ = "timeline_hashes"
+    __table_args__ = (UniqueConstraint("incident_id", "seq", name="uq_timeline_hashes_seq"),)
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("timeline_entries.id", ondelete="RESTRICT"), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT"))
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class ChainChecked(Base):
+    """How far an incident's chain was last verified (app/record/verify.py), so a long incident
+    is not re-hashed each time it is opened."""
+
+    __tablename__ = "timeline_checked"
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def chain_content(entry: TimelineEntry) -> chain.Content:
+    return chain.Content(incident_id=entry.incident_id, entry_id=entry.id, at=entry.at,
+                         kind=entry.kind, actor=entry.actor or "",
+                         coordinator_id=entry.coordinator_id, summary=entry.summary or "",
+                         data=entry.data if entry.data is not None else {})
+
+
+@event.listens_for(TimelineEntry, "after_insert")
+def _seal_entry(_mapper: Mapper[Any], connection: Connection, entry: TimelineEntry) -> None:
+    # Every entry the ORM appends is chained in its own transaction, whoever wrote it.
+    chain.seal(connection, [chain_content(entry)])
+
+
 class Coordinator(Base):
     """A person who works at a desk: who decided, who sent."""
 
@@ -347,7 +390,7 @@ class RecordMeta(Base):
 
 
 __all__ = ["Base", "Client", "Stakeholder", "ContactPoint", "Incident", "TimelineEntry",
-           "Coordinator", "RecordMeta", "SenderLease",
+           "Coordinator", "RecordMeta", "SenderLease", "TimelineHash", "ChainChecked",
            "Responsibility", "Group", "GroupMember", "CustomTemplate", "Message", "Delivery",
            "ChannelAccount",
            "UTCDateTime", "TimelineKind"]

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, insert
 from sqlalchemy.orm import Session
 
 from app.coordinators.service import sign
+from app.domain.chain import Content, seal
 from app.domain.dto import TimelineEntryDTO
 from app.domain.enums import DeliveryState as S, TimelineKind
 from app.domain.models import TimelineEntry
@@ -133,11 +134,16 @@ def entry_row(incident_id: int, at: datetime, kind: str, actor: Any, summary: st
 def insert_entries(session: Session | Connection,
                    rows: list[dict[str, Any]]) -> list[TimelineEntryDTO]:
     """Append timeline entries with one Core INSERT (no ORM objects: a batch's bookkeeping
-    must stay cheap beside the network work it records)."""
+    must stay cheap beside the network work it records), chained in the same transaction."""
     if not rows:
         return []
-    ids = connection_of(session).execute(
+    connection = connection_of(session)
+    ids = connection.execute(
         insert(_TE).returning(_TE.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    seal(connection, [Content(incident_id=r["incident_id"], entry_id=i, at=r["at"], kind=r["kind"],
+                              actor=r["actor"], coordinator_id=r["coordinator_id"],
+                              summary=r["summary"], data=r["data"])
+                      for i, r in zip(ids, rows)])
     return [TimelineEntryDTO(id=i, incident_id=r["incident_id"], at=r["at"], kind=r["kind"],
                              actor=r["actor"], summary=r["summary"], data=dict(r["data"]),
                              coordinator_id=r["coordinator_id"])

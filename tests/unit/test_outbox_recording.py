@@ -69,8 +69,9 @@ def test_a_batch_of_outcomes_is_a_handful_of_statements_not_one_per_delivery(
     writes = [verb for verb, _ in executed if verb in ("UPDATE", "INSERT")]
     # the claim and its 2 statements storing the wire content (100 rows each); then per
     # commit the write-lock probe, one UPDATE of outcomes and one of start marks; per 50
-    # sends told, one timeline INSERT and one UPDATE (4 of them)
-    assert len(writes) <= 1 + 2 + 3 * (len(commits) - 1) + 4 * 2, (len(writes), len(commits))
+    # sends told, one timeline INSERT, one INSERT of their hash chain links and one UPDATE
+    # (4 of them)
+    assert len(writes) <= 1 + 2 + 3 * (len(commits) - 1) + 4 * 3, (len(writes), len(commits))
     # (+ per commit its BEGIN, the lease check and the stale-outcome check; the claim's
     # reads and the look for a next round)
     assert len(executed) <= 12 + 6 * len(commits), (len(executed), len(commits))
