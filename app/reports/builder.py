@@ -83,6 +83,7 @@ class Report:
     timeline: tuple[TimelineLine, ...] = ()           # technical only
     appendix: tuple[AppendixMessage, ...] = ()        # what each message said, per variant
     summary_status: str = ""     # the status given at the (latest) resolution; else facts'
+    chain_head: tuple[int, str] = (0, "")   # the timeline's hash chain head: (number, hash)
 
     @property
     def chart(self) -> ChartData:
@@ -162,6 +163,7 @@ def load_record_inputs(store: Any, clock: Clock, incident_id: int,
 
     from app.clocks.evaluation import ClockService
     from app.coordinators.service import signature
+    from app.domain.chain import head
     from app.domain.models import Delivery, Group, Message, RecordMeta, Stakeholder, TimelineEntry
 
     now = now or clock.now()
@@ -175,6 +177,8 @@ def load_record_inputs(store: Any, clock: Clock, incident_id: int,
         first_signed = session.scalar(select(RecordMeta.value).where(
             RecordMeta.key == "coordinators_from_entry"))
         first = int(first_signed) if first_signed else None
+        # the chain head in the same transaction as the timeline: the report prints it
+        chain_head = head(session.connection(), incident_id)
         timeline = [TimelineEntryDTO(r.id, incident_id, _utc(r.at), r.kind,
                                      signature(r.actor or "", r.id, first),
                                      r.summary or "", dict(r.data or {}))
@@ -216,7 +220,7 @@ def load_record_inputs(store: Any, clock: Clock, incident_id: int,
         policies={sev: policies[(g.client.id, sev)] for sev in Severity},
         timeline=timeline, messages=messages, deliveries=deliveries,
         stakeholders=tuple(g.stakeholders), categories=categories, group_names=group_names,
-        regulatory=tuple(evaluated.regulatory), time_zone=zone)
+        regulatory=tuple(evaluated.regulatory), time_zone=zone, chain_head=chain_head)
 
 
 # ---------------------------------------------------------------- building
@@ -272,7 +276,7 @@ def build_report(store: Any, clock: Any, incident_id: int, audience: Audience | 
         record = _executive_record(record)
     return Report(audience=audience, is_drill=incident.is_drill, facts=incident.facts, post=post,
                   record=record, feedback=feedback_summary(post), timeline=timeline,
-                  summary_status=final, **base)
+                  summary_status=final, chain_head=inputs.chain_head, **base)
 
 
 _KIND_LABELS = {k.value: k.label for k in TimelineKind}

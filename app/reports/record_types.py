@@ -57,6 +57,7 @@ class RecordInputs:
     group_names: Mapping[int, str] = field(default_factory=dict)
     regulatory: Sequence[ClockState] = ()            # evaluated at `now`
     time_zone: str = "UTC"
+    chain_head: tuple[int, str] = (0, "")            # the timeline's last link when read
 
 
 # ---------------------------------------------------------------- the record

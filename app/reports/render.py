@@ -445,7 +445,22 @@ def _full_blocks(r: Any, with_chart: bool) -> list[Block]:
                               (e.summary, Run(f" — {e.actor}", tone="muted")) if e.actor
                               else e.summary) for e in r.timeline], (13, 16, 71)))
     blocks += _appendix_blocks(r, t)
+    blocks += _integrity_blocks(r)
     return blocks
+
+
+def _integrity_blocks(r: Any) -> list[Block]:
+    """The chain head when the report was built: a printed report can later be matched
+    against the database (`clarion verify --head`)."""
+    seq, digest = r.chain_head
+    if not seq:
+        return []
+    return [H(2, "Integrity of the record"),
+            P((f"The timeline ({_plural(seq, 'entry', 'entries')}) is hash-chained: each "
+               f"entry's SHA-256 covers its content and the entry before it. Chain head: entry "
+               f"number {seq}, ", Run(digest, bold=True), ".")),
+            P((Run(f"To check this report against the database: clarion verify --head "
+                   f"{r.incident_id} {digest}", tone="muted"),))]
 
 
 def _counts(counts: dict[str, int]) -> str:

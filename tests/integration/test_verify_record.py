@@ -107,3 +107,23 @@ def test_verify_head_matches_what_a_report_printed(tmp_path):
     assert other.returncode == 1 and "not in this incident's chain" in other.stdout
     unknown = clarion("verify", "nothing like it", "--demo", data_dir=data)
     assert unknown.returncode == 2 and "no incident matches" in unknown.stderr
+
+
+def test_a_report_prints_the_chain_head_that_verify_head_matches(tmp_path):
+    import re
+
+    data = tmp_path / "data"
+    heads = {}
+    for fmt, audience in (("md", "executive"), ("html", "technical"), ("md", "customer")):
+        out = tmp_path / f"report-{audience}.{fmt}"
+        done = clarion("export", "2", "--format", fmt, "--audience", audience, "-o", str(out),
+                       "--demo", data_dir=data)
+        assert done.returncode == 0, done.stderr
+        found = re.search(r"clarion verify --head 2 ([0-9a-f]{64})", out.read_text("utf-8"))
+        heads[audience] = found and found[1]
+    db = data / "demo" / "clarion-demo.db"
+    [(seq, digest)] = query(db, "SELECT seq, hash FROM timeline_hashes WHERE incident_id = 2 "
+                                "ORDER BY seq DESC LIMIT 1")
+    assert heads == {"executive": digest, "technical": digest, "customer": None}
+    checked = clarion("verify", "--head", "2", heads["technical"], "--demo", data_dir=data)
+    assert checked.returncode == 0 and f"last link (number {seq})" in checked.stdout
