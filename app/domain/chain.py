@@ -97,20 +97,51 @@ def _normal(value: Any) -> Any:
     return value
 
 
+class _NotPlain(Exception):
+    pass
+
+
+def _plain(value: Any) -> Any:
+    """_normal() for data that is already as the database keeps it (string keys, lists, plain
+    scalars) — nearly every entry's — without the round trip; _NotPlain otherwise."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return _number(value)
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            out[key] = _plain(item)
+        return out
+    if kind is list or kind is tuple:
+        return [_plain(item) for item in value]
+    raise _NotPlain
+
+
 def canonical_json(value: Any) -> str:
     """`value` as the database keeps JSON (the storage's own json round trip: tuples become
     lists, keys become strings), keys sorted, no whitespace, numbers normalised."""
-    stored = json.loads(json.dumps(_normal(value), default=str))
-    return json.dumps(_normal(stored), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False, allow_nan=True)
+    try:
+        normal = _plain(value)
+    except _NotPlain:
+        normal = _normal(json.loads(json.dumps(_normal(value), default=str)))
+    return json.dumps(normal, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=True)
 
 
 def encode(content: Content, seq: int, previous: str) -> bytes:
-    fields = [TAG, VERSION, content.incident_id, content.entry_id, seq, utc_text(content.at),
-              content.kind, content.actor or "", content.coordinator_id, content.summary or "",
-              json.loads(canonical_json(content.data if content.data is not None else {})),
-              previous]
-    return canonical_json(fields).encode("utf-8", "surrogatepass")
+    """The canonical JSON array of the module's docstring (written in parts: the data's
+    canonical text is made once)."""
+    scalars = json.dumps([TAG, VERSION, content.incident_id, content.entry_id, seq,
+                          utc_text(content.at), content.kind, content.actor or "",
+                          content.coordinator_id, content.summary or ""],
+                         separators=(",", ":"), ensure_ascii=False)
+    data = canonical_json(content.data if content.data is not None else {})
+    text = f"{scalars[:-1]},{data},{json.dumps(previous)}]"
+    return text.encode("utf-8", "surrogatepass")
 
 
 def entry_hash(content: Content, seq: int, previous: str) -> str:
@@ -128,8 +159,10 @@ def head(connection: Connection, incident_id: int) -> tuple[int, str]:
 def _lock(connection: Connection, incident_id: int) -> None:
     # SQLite: the appending transaction already holds the database's write lock. A shared
     # PostgreSQL database has no such lock: the incident's row serialises its appenders.
+    # NO KEY UPDATE, not UPDATE: the entry's INSERT already holds FOR KEY SHARE on this row (its
+    # foreign key), and two appenders each upgrading that to FOR UPDATE deadlock.
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT id FROM incidents WHERE id = :i FOR UPDATE"),
+        connection.execute(text("SELECT id FROM incidents WHERE id = :i FOR NO KEY UPDATE"),
                            {"i": incident_id})
 
 

@@ -38,7 +38,7 @@ def _number(value):
     if not math.isfinite(value):
         return repr(value)
     if value == int(value):
-        return int(value)
+        return int(Decimal(repr(value)))   # the integer its shortest form names (JSONB's)
     return value
 
 
