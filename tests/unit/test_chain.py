@@ -318,3 +318,18 @@ def test_a_printed_head_is_matched(store, incidents, opened):
     grown = match_head(store, opened.id, digest)
     assert not grown.is_head and grown.found_seq == seq and grown.head_seq == seq + 1
     assert match_head(store, opened.id, "0123456789ab").found_seq is None
+
+
+def test_no_code_appends_entries_around_the_chain():
+    """The ORM's unit of work chains each entry (an after_insert listener); Core inserts and
+    the ORM's bulk insert bypass it, so the one Core path (the outbox's) seals by itself and
+    no other module may insert into timeline_entries."""
+    import re
+
+    around = re.compile(r"insert\(\s*(TimelineEntry|_TE)\b|TimelineEntry\.__table__|"
+                        r"INSERT\s+INTO\s+timeline_entries|bulk_save_objects|bulk_insert_mappings",
+                        re.IGNORECASE)
+    found = {str(path.relative_to(ROOT)) for folder in ("app", "ui")
+             for path in (ROOT / folder).rglob("*.py")
+             if "migrations" not in path.parts and around.search(path.read_text("utf-8"))}
+    assert found == {"app/sending/timeline.py"}
