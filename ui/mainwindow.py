@@ -35,6 +35,7 @@ class MainWindow(QMainWindow):
         self.clock_notifier = None  # overdue/escalation notifications; started after first paint
         self.backups = None   # automatic backups (ui/backups/keeper.py); started after first paint
         self.integrity = None   # the database checked on a worker (ui/backups/watch.py)
+        self.records_box = None   # the daily chain check's warning (records_changed)
         self.damage = None   # DamagedDatabase once a check or an error found the file damaged
         self.pending_restore = None   # a backup to restore once the window closed (ui/startup.py)
         self.setObjectName("mainWindow")
@@ -435,9 +436,32 @@ class MainWindow(QMainWindow):
         if self.integrity is None:
             self.integrity = IntegrityWatch(self.services, parent=self)
             self.integrity.damaged.connect(self.database_damaged)
+            self.integrity.chains_broken.connect(self.records_changed)
             damage_reports().seen.connect(self.database_error)
         self.integrity.start()
         return self.integrity
+
+    def records_changed(self, reports: list) -> None:  # type: ignore[type-arg]
+        """The daily check found incidents whose timeline was changed outside Clarion: said
+        once, in a window that does not block (each incident's view shows it too)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        names = "\n".join(f"• #{r.incident_id} {r.title}: {r.broken.reason}"
+                          for r in reports[:10])
+        more = f"\n…and {len(reports) - 10} more." if len(reports) > 10 else ""
+        box = QMessageBox(QMessageBox.Icon.Warning, "The record was changed outside Clarion",
+                          f"The timeline of {len(reports)} incident"
+                          f"{'s' if len(reports) != 1 else ''} no longer matches its hash "
+                          f"chain:\n{names}{more}", QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("recordsChangedBox")
+        box.setAccessibleName("The record was changed outside Clarion")
+        box.setInformativeText(
+            "Someone changed or removed entries with another tool. Keep this database as it "
+            "is, compare it with a backup (Settings › Backups), and run `clarion verify` to "
+            "name each changed entry.")
+        box.setWindowModality(Qt.WindowModality.NonModal)   # the coordinator may go on working
+        self.records_box = box
+        box.show()
 
     def database_error(self, exc: BaseException) -> None:
         """An error somewhere said the database file is damaged (ui/backups/watch.py)."""

@@ -156,8 +156,11 @@ def verify_incident(store: Store, incident_id: int, *, incremental: bool = False
         if walk.broken is None and last_seq != entries:
             walk.broken = Break(last_seq, None, None, "", (
                 f"the incident has {entries} entries but its chain has {last_seq} links"))
-    if walk.broken is None and now is not None:
-        remember(store, incident_id, walk.seq, walk.previous, now)
+    if now is not None:
+        if walk.broken is None:
+            remember(store, incident_id, walk.seq, walk.previous, now)
+        elif not incremental:
+            forget(store, incident_id)   # later incremental checks walk from the start again
     return ChainReport(incident_id=incident_id, title=title, entries=entries,
                        head_seq=last_seq, head_hash=last_hash, hashed=walk.hashed,
                        from_seq=from_seq, broken=walk.broken)
@@ -173,6 +176,20 @@ def remember(store: Store, incident_id: int, seq: int, digest: str, now: datetim
                                      checked_at=now))
         elif seq >= row.seq:
             row.seq, row.hash, row.checked_at = seq, digest, now
+
+
+def forget(store: Store, incident_id: int) -> None:
+    with store.session() as session, session.begin():
+        row = session.get(ChainChecked, incident_id)
+        if row is not None:
+            session.delete(row)
+
+
+def verify_all(store: Store, now: datetime) -> list[ChainReport]:
+    """Every incident's chain from its first entry (the window's daily check): a change before
+    a remembered link is found here, and such a chain is forgotten so that the incident's
+    incremental checks find it too."""
+    return [verify_incident(store, incident_id, now=now) for incident_id in incident_ids(store)]
 
 
 def incident_ids(store: Store) -> list[int]:

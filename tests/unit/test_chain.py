@@ -333,3 +333,18 @@ def test_no_code_appends_entries_around_the_chain():
              for path in (ROOT / folder).rglob("*.py")
              if "migrations" not in path.parts and around.search(path.read_text("utf-8"))}
     assert found == {"app/sending/timeline.py"}
+
+
+def test_the_daily_cold_check_finds_a_change_before_the_remembered_link_and_forgets_it(
+        store, incidents, opened, frozen_clock):
+    from app.record.verify import verify_all
+
+    early = incidents.add_note(opened.id, "an early decision")
+    incidents.add_note(opened.id, "later")
+    assert verify_incident(store, opened.id, incremental=True, now=frozen_clock.now()).holds
+    tamper(store, f"UPDATE timeline_entries SET summary = 'rewritten' WHERE id = {early.id}")
+    assert verify_incident(store, opened.id, incremental=True).holds   # starts after it
+    [report] = verify_all(store, frozen_clock.now())
+    assert report.broken.entry_id == early.id
+    again = verify_incident(store, opened.id, incremental=True, now=frozen_clock.now())
+    assert again.from_seq == 0 and again.broken.entry_id == early.id

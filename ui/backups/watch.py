@@ -2,7 +2,9 @@
 window is up, the full `integrity_check` on the first start of each day (app/backups/
 integrity.py). A damaged file is handed to the window (`damaged`), which stops sending and says
 what to do; a check that cannot run (locked for half a minute, the file gone) is logged, never
-shown as damage."""
+shown as damage. With the daily full check, every incident's hash chain is verified from its
+first entry (app/record/verify.py): a broken one is said (`chains_broken`), and its incident's
+own check then shows it when it is opened."""
 
 from __future__ import annotations
 
@@ -59,6 +61,7 @@ def damage_found(services: Any, what: str) -> Any:
 class IntegrityWatch(QObject):
     checked = Signal(object)   # Checked, whatever it found
     damaged = Signal(object)   # DamagedDatabase: what is damaged and the newest backup
+    chains_broken = Signal(object)   # list[ChainReport]: the daily check found them broken
 
     def __init__(self, services: Any, today: Callable[[], date] = date.today,
                  parent: QObject | None = None) -> None:
@@ -82,19 +85,24 @@ class IntegrityWatch(QObject):
         today = self.today()
         full = full_check_due(db_path, today)
 
-        def run() -> Checked:
+        store, clock = self.services.store, self.services.clock
+
+        def run() -> tuple[Checked, list[Any]]:
             result = check_database(db_path, full=full)
+            broken: list[Any] = []
             if result.ok and full:
+                broken = _verify_chains(store, clock)
                 try:
                     record_full_check(db_path, today)
                 except Exception as exc:  # noqa: BLE001 - only means checking fully again
                     log.warning("could not note the integrity check: %s", exc)
-            return result
+            return result, broken
 
         self.worker.start(run)
         return True
 
-    def _done(self, result: object) -> None:
+    def _done(self, outcome: object) -> None:
+        result, broken = outcome  # type: ignore[misc]
         assert isinstance(result, Checked)
         self.last = result
         kind = "integrity_check" if result.full else "quick_check"
@@ -105,6 +113,26 @@ class IntegrityWatch(QObject):
         self.checked.emit(result)
         if not result.ok:
             self.damaged.emit(damage_found(self.services, result.what))
+        elif broken:
+            self.chains_broken.emit(broken)
 
     def _failed(self, exc: object) -> None:
         log.warning("the database check could not run: %s", exc)
+
+
+def _verify_chains(store: Any, clock: Any) -> list[Any]:
+    """Every incident's chain from its first entry; the broken ones (logged). A check that
+    cannot run is logged, not said as a broken record."""
+    from app.record.verify import verify_all
+
+    try:
+        reports = verify_all(store, clock.now())
+    except Exception as exc:  # noqa: BLE001 - damage reaches the window by the file check
+        log.warning("the timeline's hash chains could not be verified: %s", exc)
+        return []
+    broken = [r for r in reports if not r.holds]
+    log.info("verified %d incidents' hash chains: %d broken", len(reports), len(broken))
+    for r in broken:
+        log.error("the record of incident %d (%s) was changed outside Clarion: %s",
+                  r.incident_id, r.title, r.broken.reason)
+    return broken
