@@ -34,7 +34,6 @@ from sqlalchemy import Connection, Integer, String, column, table, text
 VERSION = 1
 GENESIS = "0" * 64
 TAG = "clarion-timeline"
-ROWS_PER_INSERT = 1000    # one multi-row INSERT each (5 parameters a row, within SQLite's limit)
 
 _HASHES = table("timeline_hashes", column("entry_id", Integer), column("incident_id", Integer),
                 column("seq", Integer), column("hash", String), column("version", Integer))
@@ -182,8 +181,12 @@ def seal(connection: Connection, entries: Iterable[Content]) -> list[Link]:
         links.append(Link(content.entry_id, content.incident_id, seq, digest))
     rows = [{"entry_id": k.entry_id, "incident_id": k.incident_id, "seq": k.seq,
              "hash": k.hash, "version": VERSION} for k in links]
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        connection.execute(_HASHES.insert().values(rows[start:start + ROWS_PER_INSERT]))
+    if len(rows) == 1:        # one entry (the ORM's, one at a time)
+        connection.execute(_HASHES.insert(), rows[0])
+    elif rows:                # RETURNING: SQLAlchemy's "insertmanyvalues", one multi-row
+        connection.execute(  # statement per 1,000 rows, compiled once (not an executemany)
+            _HASHES.insert().returning(_HASHES.c.entry_id),
+            rows).all()
     return links
 
 
