@@ -756,8 +756,9 @@ class _AsyncioWithWait:
         return getattr(asyncio, name)
 
 
-def run_frozen(outbox, monkeypatch, meanwhile=lambda n, timeout, wake: None) -> FrozenWaits:
-    """run_forever(outbox) with FrozenWaits, until it waits for ever or stops."""
+def run_frozen(outbox, monkeypatch, meanwhile=lambda n, timeout, wake: None,
+               **kw) -> FrozenWaits:
+    """run_forever(outbox, **kw) with FrozenWaits, until it waits for ever or stops."""
     from app.sending import runner
 
     async def main():
@@ -765,7 +766,7 @@ def run_frozen(outbox, monkeypatch, meanwhile=lambda n, timeout, wake: None) -> 
         waits = FrozenWaits(outbox.clock, stop, wake, meanwhile)
         monkeypatch.setattr(runner, "asyncio", _AsyncioWithWait(waits))
         outbox.stop = stop
-        await run_forever(outbox, stop, wake)
+        await run_forever(outbox, stop, wake, **kw)
         return waits
 
     return asyncio.run(main())
@@ -937,6 +938,71 @@ def test_run_forever_tries_again_after_base_backoff_when_a_flush_fails(
         "outbox flush failed"]
 
 
+def test_run_forever_takes_a_database_it_cannot_write_as_a_pause_not_a_failure(
+        store, frozen_clock, incident, email_account, monkeypatch, caplog):
+    """SQLite refuses every write for two turns (read-only): that is a pause, not a failure —
+    `on_failure` (after which the window stops sending and asks about a damaged file) hears
+    nothing and the runner logs no error; the window hears once that sending paused and
+    once that it resumed, each paused turn leaves a debug line with its cause, and the runner
+    tries again after base_backoff_s until the mail goes out."""
+    import logging
+
+    from app.storage.space import READ_ONLY, problem_of
+    from tests.storage_support import QueryOnly
+
+    start = frozen_clock.now()
+    mail = add_message(store, frozen_clock, incident.id, people(2))
+    fake = FakeSender()
+    outbox = CountingOutbox(store, frozen_clock, None, lambda c, d: (email_account, fake),
+                            base_backoff_s=60)
+    refusing = QueryOnly(store.engine)
+    refusing.on = True
+    failures: list[BaseException] = []
+    heard: list[str | None] = []
+
+    def meanwhile(n, timeout, wake):
+        if n == 1:
+            refusing.on = False
+
+    try:
+        with caplog.at_level(logging.DEBUG, logger="app.sending.outbox"):
+            waits = run_frozen(outbox, monkeypatch, meanwhile, on_pause=heard.append,
+                               on_failure=failures.append)
+    finally:
+        refusing.remove()
+    assert waits.asked == [60.0, 60.0, None]
+    assert outbox.flushed_at == [start + timedelta(seconds=60 * k) for k in range(3)]
+    assert failures == [] and [r.getMessage() for r in caplog.records
+                               if r.module == "runner" and r.levelno >= logging.ERROR] == []
+    assert heard == ["Sending paused: the database cannot be written (read-only or no "
+                     "permission)", None]
+    paused = [r for r in caplog.records if r.getMessage() == "outbox flush paused"]
+    assert [(r.levelname, problem_of(r.exc_info[1]).kind) for r in paused if r.exc_info] == [
+        ("DEBUG", READ_ONLY)] * 2
+    assert sorted(fake.sent_ids) == mail and states(store, mail) == dict.fromkeys(mail, "sent")
+
+
+def test_a_runner_that_can_write_never_says_sending_paused_or_resumed(store, frozen_clock,
+                                                                     caplog):
+    """Nothing was paused: after a first flush that could write, neither the window
+    (`on_pause`) nor the log hears that sending paused or resumed."""
+    import logging
+
+    outbox = CountingOutbox(store, frozen_clock, None, lambda c, d: None)
+    outbox.most = 1    # one turn, then stop
+    heard: list[str | None] = []
+
+    async def main():
+        stop, wake = asyncio.Event(), asyncio.Event()
+        outbox.stop = stop
+        await asyncio.wait_for(run_forever(outbox, stop, wake, on_pause=heard.append), 10)
+
+    with caplog.at_level(logging.INFO, logger="app.sending.outbox"):
+        asyncio.run(main())
+    assert outbox.flushes == 1 and outbox.paused is None
+    assert heard == [] and [r.getMessage() for r in caplog.records] == []
+
+
 def test_run_forever_stopped_during_a_flush_ends_without_waiting(store, frozen_clock, incident,
                                                                  email_account, monkeypatch):
     """`stop` set while a flush is sending (the window closes): the flush finishes and records
@@ -1066,6 +1132,25 @@ def test_list_shows_the_newest_message_first_and_every_column(store, frozen_cloc
             text.incident_id, text.incident_title, text.account_id) == (
         "Ben", "+12065550102", "sms", True, queued_at, incident.id, "Mail outage",
         sms_account.id)
+
+
+def test_list_of_one_incident_gives_its_deliveries_each_with_its_message(
+        store, frozen_clock, incidents, client_id, incident, email_account):
+    """list(incident_id=…): that incident's deliveries and none of another's, each naming the
+    message it belongs to (the outbox view groups deliveries by message)."""
+    other = incidents.open(client_id=client_id, title="Portal down", severity=Severity.SEV3,
+                           detected_at=frozen_clock.now())
+    first = add_message(store, frozen_clock, incident.id, people(2))
+    [theirs] = add_message(store, frozen_clock, other.id, people(1, "o"))
+    second = add_message(store, frozen_clock, incident.id, people(1, "s"))
+    outbox = make_outbox(store, frozen_clock, {})
+    mine = outbox.list(incident_id=incident.id)
+    message = {i: row(store, i).message_id for i in first + second + [theirs]}
+    assert [(r.id, r.message_id, r.incident_id) for r in mine] == [
+        (i, message[i], incident.id) for i in second + first]
+    assert len({message[first[0]], message[second[0]], message[theirs]}) == 3
+    assert [(r.id, r.message_id, r.incident_title) for r in outbox.list(
+        incident_id=other.id)] == [(theirs, message[theirs], "Portal down")]
 
 
 def test_list_shows_at_most_5000_deliveries_unless_asked_for_more(store, frozen_clock, incident,
@@ -1309,6 +1394,111 @@ def test_recover_says_why_in_the_delivery_and_stamps_the_time(store, frozen_cloc
     assert (d.state, d.last_error, d.updated_at) == (
         DeliveryState.UNKNOWN, "interrupted while sending (the application stopped)",
         frozen_clock.now())
+
+
+def test_a_claimed_delivery_that_never_started_is_due_again_from_its_recovery(
+        store, frozen_clock, incident, email_account):
+    """Claimed (its turn had not come) when the application stopped, two hours ago: at the
+    next start it is back in the queue, its attempt not counted, due from that moment, and
+    the row says it changed then — not when it was claimed."""
+    [ana] = add_message(store, frozen_clock, incident.id, [("Ana", "ana@example.com")])
+    with store.session() as s, s.begin():
+        d = s.get(Delivery, ana)
+        d.state, d.attempts, d.updated_at = DeliveryState.SENDING, 1, frozen_clock.now()
+    frozen_clock.advance(hours=2)
+    outbox = make_outbox(store, frozen_clock, {})
+    assert outbox.recover() == 0 and outbox.requeued == 1
+    d = row(store, ana)
+    now = frozen_clock.now()
+    assert (d.state, d.attempts, d.next_attempt_at, d.updated_at, d.last_error) == (
+        DeliveryState.QUEUED, 0, now, now, "not sent: the application stopped before its turn")
+    assert outbox.list(ids=[ana])[0].next_attempt_at == now
+
+
+def _committed_untold(store, clock, rows: dict[int, dict]) -> None:  # type: ignore[type-arg]
+    """Rows as a flush leaves them between committing their outcomes and telling them in
+    the timeline (their start mark kept): then the application stopped."""
+    with store.session() as s, s.begin():
+        for i, values in rows.items():
+            d = s.get(Delivery, i)
+            d.started_at = clock.now()
+            for name, value in values.items():
+                setattr(d, name, value)
+
+
+def test_an_outcome_told_after_a_crash_is_recorded_as_the_flush_tells_it(
+        store, frozen_clock, incident, email_account):
+    """recover() tells outcomes a crashed flush had committed but not yet told as the flush
+    would have: in the outbox's name, with the attempt it was, the server's words and the
+    provider's id (empty when the channel gave none) — marked `recovered`."""
+    sent, failed, later = add_message(store, frozen_clock, incident.id, people(3))
+    retry_at = frozen_clock.now() + timedelta(minutes=5)
+    _committed_untold(store, frozen_clock, {
+        sent: {"state": DeliveryState.SENT, "attempts": 2, "provider_id": "",
+               "next_attempt_at": None, "sent_at": frozen_clock.now()},
+        failed: {"state": DeliveryState.FAILED, "attempts": 3, "next_attempt_at": None,
+                 "last_error": "550 no such user"},
+        later: {"state": DeliveryState.RETRY_WAIT, "attempts": 1, "next_attempt_at": retry_at,
+                "last_error": "451 try later"}})
+    assert make_outbox(store, frozen_clock, {}).recover() == 0
+    told = {e.data["delivery_id"]: e for e in timeline(store, incident.id)}
+    assert {i: (e.actor, e.data["attempt"], e.data.get("error"), e.data["recovered"])
+            for i, e in told.items()} == {
+        sent: ("outbox", 2, None, True), failed: ("outbox", 3, "550 no such user", True),
+        later: ("outbox", 1, "451 try later", True)}
+    assert told[sent].data["provider_id"] == ""
+    assert told[sent].summary == "Sent to Person 0 by email"
+    assert told[failed].summary == "Not delivered to Person 1 by email: 550 no such user"
+    assert told[later].summary.endswith(": 451 try later")
+    assert told[later].data["next_attempt_at"] == retry_at.isoformat()
+
+
+def test_an_untold_retry_without_a_next_attempt_time_is_still_told(store, frozen_clock,
+                                                                    incident, email_account):
+    """The column allows a waiting row without next_attempt_at (due since it was queued): a
+    committed retry like that is told at recovery all the same, naming no next attempt, and
+    start-up goes on."""
+    [ana] = add_message(store, frozen_clock, incident.id, [("Ana", "ana@example.com")])
+    _committed_untold(store, frozen_clock, {ana: {
+        "state": DeliveryState.RETRY_WAIT, "attempts": 1, "next_attempt_at": None,
+        "last_error": "451 try later"}})
+    assert make_outbox(store, frozen_clock, {}).recover() == 0
+    [entry] = timeline(store, incident.id)
+    assert (entry.kind, entry.data["state"], entry.data["recovered"]) == (
+        "delivery_retry", "retry_wait", True)
+    assert "next_attempt_at" not in entry.data
+
+
+def test_recover_announces_the_deliveries_it_changed_and_every_entry_it_wrote(
+        store, frozen_clock, incident, email_account):
+    """The outbox view and the incident's timeline follow recover() by its events: deliveries
+    only put back in the queue (no timeline entry) are announced, and so are the entries of a
+    crashed flush's untold outcomes along with those of the interrupted sends."""
+    bus, changed, appended = EventBus(), [], []
+    bus.subscribe(OUTBOX_CHANGED, changed.append)
+    bus.subscribe(TIMELINE_APPENDED, appended.append)
+    outbox = make_outbox(store, frozen_clock, {}, events=bus)
+    back = add_message(store, frozen_clock, incident.id, people(2))
+    with store.session() as s, s.begin():
+        s.execute(update(Delivery).where(Delivery.id.in_(back))
+                  .values(state=DeliveryState.SENDING, attempts=1))
+    assert outbox.recover() == 0 and outbox.requeued == 2
+    assert [sorted(c) for c in changed] == [back] and appended == []
+
+    changed.clear()
+    told, cut = add_message(store, frozen_clock, incident.id, people(2, "t"))
+    _committed_untold(store, frozen_clock, {
+        told: {"state": DeliveryState.SENT, "attempts": 1, "provider_id": "q1",
+               "next_attempt_at": None},
+        cut: {"state": DeliveryState.SENDING, "attempts": 1}})
+    before = {e.id for e in timeline(store, incident.id, kinds=("delivery_sent",
+                                                                "delivery_failed"))}
+    assert outbox.recover() == 1
+    written = [e for e in timeline(store, incident.id, kinds=("delivery_sent", "delivery_failed"))
+               if e.id not in before]
+    assert len(written) == 2      # the untold send, and the interrupted one
+    assert sorted(e.id for e in appended) == [e.id for e in written]
+    assert changed == [(cut,)]
 
 
 def test_the_application_sending_policy_is_rounds_of_200_and_retries_from_30_s_to_30_min(

@@ -1141,3 +1141,46 @@ def test_a_routes_start_marks_are_bounded_across_rounds_not_per_round(
 
     marks, same, more = asyncio.run(main())
     assert marks == ids[:2] and same and more == []
+
+
+# ---------------------------------------------------------------- outcomes held in memory
+
+def test_outcomes_held_while_nothing_could_be_written_are_written_once_and_counted(
+        store, frozen_clock, incident, email_account):
+    """SQLite refuses every write (read-only) once the three messages went out, before their
+    answers are recorded: the flush fails and the outbox holds the three outcomes in memory.
+    While writing still fails, write_held() raises and keeps them; once it can write, it
+    records them, says how many it wrote, and holds nothing more (a second call writes none)."""
+    from app.storage.space import problem_of
+    from tests.storage_support import QueryOnly
+
+    ids = add_message(store, frozen_clock, incident.id, people(3))
+    refusing = QueryOnly(store.engine)
+
+    class RefusedAfterSending(FakeSender):
+        async def send(self, messages, on_outcome, begin=None):
+            self.calls.append([m.delivery_id for m in messages])
+            for m in messages:
+                assert await begun(begin, m)      # its start mark written: it goes out
+            refusing.on = True
+            for m in messages:
+                on_outcome(SendOutcome(m.delivery_id, SENT, provider_id=f"p-{m.delivery_id}"))
+            await asyncio.sleep(0)
+
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, RefusedAfterSending())})
+    try:
+        with pytest.raises(Exception) as failed:
+            asyncio.run(asyncio.wait_for(outbox.flush(), 10))
+        assert problem_of(failed.value) is not None
+        assert sorted(o.delivery_id for _, held in outbox.held for o in held) == ids
+        assert {d.state for d in outbox.list(ids=ids)} == {"sending"}   # (a read works)
+        with pytest.raises(Exception) as again:
+            outbox.write_held()
+        assert problem_of(again.value) is not None and len(outbox.held) == 1
+        refusing.on = False
+        assert outbox.write_held() == 3
+    finally:
+        refusing.remove()
+    assert outbox.held == [] and outbox.write_held() == 0
+    assert states(store, ids) == dict.fromkeys(ids, "sent")
+    assert [row(store, i).provider_id for i in ids] == [f"p-{i}" for i in ids]

@@ -351,7 +351,8 @@ def test_a_lease_taken_over_meanwhile_stops_the_heartbeat_and_marks_it_lost(
     assert outbox.lease_lost and len(beats.delays) == 1   # one beat told it, then it ended
     assert who_holds(store, frozen_clock) == successor.holder
     assert store_heartbeat(store) == before   # the successor's heartbeat left alone
-    assert "taken over by another process" in caplog.text
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "the sender lease was taken over by another process: not sending")]
 
 
 def test_a_failed_heartbeat_is_tried_again_at_the_next_beat(store, frozen_clock, monkeypatch,
@@ -376,7 +377,32 @@ def test_a_failed_heartbeat_is_tried_again_at_the_next_beat(store, frozen_clock,
     beats = _Beats()
     _heartbeat(outbox, monkeypatch, beats)
     assert len(calls) == 3 and len(beats.delays) == 3 and not outbox.lease_lost
-    assert caplog.text.count("the sender lease's heartbeat failed") == 1
+    # the log says it once, with the database's own error (what to look at)
+    [said] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert said.getMessage() == "the sender lease's heartbeat failed"
+    assert said.exc_info and isinstance(said.exc_info[1], OperationalError)
+    assert "database is locked" in caplog.text
+
+
+def test_requeued_is_what_the_last_recovery_put_back_none_when_it_was_refused(
+        store, frozen_clock, incident):
+    """`requeued` (which `clarion outbox flush` reports as back in the queue) counts the last
+    recover()'s: one refused beside a live sender put nothing back, whatever an earlier one
+    did, and the claimed delivery stays as it is (its sender may still send it)."""
+    def claimed_only(ids: list[int]) -> None:
+        with store.session() as s, s.begin():
+            s.execute(update(Delivery).where(Delivery.id.in_(ids))
+                      .values(state=DeliveryState.SENDING, attempts=1))
+
+    first = add_message(store, frozen_clock, incident.id, people(2))
+    claimed_only(first)
+    outbox = make_outbox(store, frozen_clock, {})
+    assert outbox.recover() == 0 and outbox.requeued == 2
+    second = add_message(store, frozen_clock, incident.id, people(1, "q"))
+    claimed_only(second)
+    take(store, frozen_clock, "the Clarion window (process 1 on desk)")
+    assert outbox.recover() == 0 and outbox.requeued == 0
+    assert states(store, second) == {second[0]: "sending"}
 
 
 @pytest.mark.parametrize("why", ["no lease", "lost"])
