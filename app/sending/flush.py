@@ -222,12 +222,15 @@ class Flush:
             try:
                 self.tally(self.record_interrupted(rest, self.infos))
             except Exception as exc:  # noqa: BLE001 - recover() at the next start settles them
-                log.exception("could not record the outcomes of an interrupted send")
-                if problem_of(exc) is not None and (rest or self.unnarrated):
+                if problem_of(exc) is None:
+                    log.exception("could not record the outcomes of an interrupted send")
+                elif rest or self.unnarrated:
                     # the database cannot be written: the outbox writes them once it can
                     self.outbox.hold(self, rest)   # (Outbox.write_held, before any claim)
-                    log.warning("%d outcomes kept in memory until the database can be written",
-                                len(rest))
+                    log.warning("%d outcomes kept in memory until the database can be written "
+                                "(%s)", len(rest), exc)
+                else:   # a paused turn with nothing to record: the runner says the pause once
+                    log.debug("nothing to record; the database cannot be written: %s", exc)
             raise
         finally:
             self.writer_db.close()

@@ -942,9 +942,10 @@ def test_run_forever_takes_a_database_it_cannot_write_as_a_pause_not_a_failure(
         store, frozen_clock, incident, email_account, monkeypatch, caplog):
     """SQLite refuses every write for two turns (read-only): that is a pause, not a failure —
     `on_failure` (after which the window stops sending and asks about a damaged file) hears
-    nothing and the runner logs no error; the window hears once that sending paused and
-    once that it resumed, each paused turn leaves a debug line with its cause, and the runner
-    tries again after base_backoff_s until the mail goes out."""
+    nothing, and neither the runner nor the flush logs an error (one warning: the pause); the
+    window hears once that sending paused and once that it resumed, each paused turn leaves a
+    debug line with its cause, and the runner tries again after base_backoff_s until the mail
+    goes out."""
     import logging
 
     from app.storage.space import READ_ONLY, problem_of
@@ -973,7 +974,9 @@ def test_run_forever_takes_a_database_it_cannot_write_as_a_pause_not_a_failure(
     assert waits.asked == [60.0, 60.0, None]
     assert outbox.flushed_at == [start + timedelta(seconds=60 * k) for k in range(3)]
     assert failures == [] and [r.getMessage() for r in caplog.records
-                               if r.module == "runner" and r.levelno >= logging.ERROR] == []
+                               if r.levelno >= logging.WARNING] == [   # once, not each turn
+        "Sending paused: the database cannot be written (read-only or no permission); "
+        "sending resumes once the database can be written"]
     assert heard == ["Sending paused: the database cannot be written (read-only or no "
                      "permission)", None]
     paused = [r for r in caplog.records if r.getMessage() == "outbox flush paused"]

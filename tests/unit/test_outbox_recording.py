@@ -815,12 +815,47 @@ def test_an_interrupted_send_that_cannot_be_recorded_says_so_and_leaves_it_to_re
             with pytest.raises(asyncio.CancelledError):
                 await task
 
-    with caplog.at_level("ERROR", logger="app.sending.outbox"):
+    with caplog.at_level("WARNING", logger="app.sending.outbox"):
         asyncio.run(asyncio.wait_for(main(), 10))
-    assert [r.getMessage() for r in caplog.records] == [
-        "could not record the outcomes of an interrupted send"]
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "2 outcomes kept in memory until the database can be written (The disk "
+                    "holding the database reported an error (disk I/O error): nothing was saved "
+                    "from this change. Check that the disk is still there and has space.)")]
+    assert caplog.records[0].exc_info is None      # a storage problem: said, no traceback
     assert set(states(store, ids).values()) == {"sending"}    # recover() settles them
     assert make_outbox(store, frozen_clock, {}).recover() == 2
+
+
+def test_an_interrupted_send_that_fails_to_record_for_another_reason_is_an_error(
+        store, frozen_clock, incident, email_account, caplog):
+    add_message(store, frozen_clock, incident.id, people(2))
+
+    class Hang(FakeSender):
+        async def send(self, messages, on_outcome, begin=None):
+            self.started.set()
+            await asyncio.Event().wait()
+
+    def broken(conn, cursor, statement, *args):
+        if statement.startswith("UPDATE deliveries SET state = v.column2"):
+            raise RuntimeError("a bug in the outcome writer")
+
+    hang = Hang()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, hang)})
+
+    async def main():
+        hang.started = asyncio.Event()
+        task = asyncio.create_task(outbox.flush())
+        await hang.started.wait()
+        with Listen(store.engine, "before_cursor_execute", broken):
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    with caplog.at_level("WARNING", logger="app.sending.outbox"):
+        asyncio.run(asyncio.wait_for(main(), 10))
+    assert [(r.levelname, r.getMessage(), r.exc_info is not None) for r in caplog.records] == [
+        ("ERROR", "could not record the outcomes of an interrupted send", True)]
+    assert outbox.held == []                    # nothing kept for a database that can write
 
 
 def test_the_longest_waiting_accounts_are_served_first_when_a_round_cannot_hold_all(
