@@ -20,6 +20,7 @@ from app.incidents.lifecycle import allowed_targets
 from app.timefmt import format_duration, format_local
 from ui.incidents.clocks_panel import ClocksPanel
 from ui.incidents.facts_editor import FactsEditor
+from ui.incidents.record_check import RecordCheckLabel
 from ui.models.incidents import SEVERITY_COLOURS
 from ui.models.timeline import ENTRY_ROLE, TimelineFilterProxy, TimelineModel, describe, kind_label
 from ui.services import Services
@@ -64,6 +65,8 @@ class IncidentView(QWidget):
         self.badges_label.setTextFormat(Qt.TextFormat.RichText)
         self.age_label = QLabel()
         self.age_label.setObjectName("incidentAgeLabel")
+        # whether the timeline still matches its hash chain (checked on a worker thread)
+        self.record_check = RecordCheckLabel(services)
 
         # -- controls
         self.phase_combo = named(QComboBox(), "phaseCombo", "Move phase to")
@@ -215,7 +218,10 @@ class IncidentView(QWidget):
         self.splitter.setSizes([480, 620])
 
         layout = QVBoxLayout(self)
-        layout.addWidget(self.title_label)
+        title_row = QHBoxLayout()
+        title_row.addWidget(self.title_label, 1)
+        title_row.addWidget(self.record_check, 0, Qt.AlignmentFlag.AlignVCenter)
+        layout.addLayout(title_row)
         header_row = QHBoxLayout()
         header_row.addWidget(self.badges_label)
         header_row.addStretch(1)
@@ -294,6 +300,7 @@ class IncidentView(QWidget):
             self.entry_detail.setText("Select an entry to read it in full.")
         self.facts.set_incident(incident, keep_edits=not changed, zone=self.zone)
         self.clocks.set_incident(incident)
+        self.record_check.set_incident(incident.id if incident else None, self.zone)
         self._refresh_header()
         self.incident_shown.emit(incident)
 
@@ -403,6 +410,7 @@ class IncidentView(QWidget):
 
     def _timeline_appended(self, entry: TimelineEntryDTO) -> None:
         self.timeline_model.append(entry)
+        self.record_check.appended(entry.incident_id)   # checked again a second later
 
     # -- actions
 
