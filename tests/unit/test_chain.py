@@ -8,6 +8,7 @@ import importlib.util
 import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,8 +19,8 @@ from app.domain import chain
 from app.domain.chain import Content
 from app.record.verify import chain_head, match_head, verify_incident
 from app.storage.migrate import HEAD_REVISION
-from conftest import ROOT
 
+ROOT = Path(__file__).resolve().parents[2]
 MIGRATION = ROOT / "app" / "storage" / "migrations" / "versions" / "0014_timeline_hashes.py"
 
 
