@@ -749,11 +749,16 @@ def test_the_service_writes_only_timeline_entries_and_evaluating_writes_nothing(
         before = dump(store)
         action()
         after = dump(store)
-        assert {t: rows for t, rows in after.items() if t != "timeline_entries"} == \
-            {t: rows for t, rows in before.items() if t != "timeline_entries"}
+        record = ("timeline_entries", "timeline_hashes")     # the entries and their chain
+        assert {t: rows for t, rows in after.items() if t not in record} == \
+            {t: rows for t, rows in before.items() if t not in record}
         old = before["timeline_entries"]
         assert after["timeline_entries"][:len(old)] == old  # append-only
-        return after["timeline_entries"][len(old):]
+        links = before["timeline_hashes"]
+        assert after["timeline_hashes"][:len(links)] == links
+        added = after["timeline_entries"][len(old):]
+        assert len(after["timeline_hashes"]) - len(links) == len(added)   # each one chained
+        return added
 
     steps = [
         lambda: clocks.record_trigger(incident_id, "discovery", T0 - timedelta(days=1)),
