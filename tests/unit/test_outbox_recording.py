@@ -1219,3 +1219,42 @@ def test_outcomes_held_while_nothing_could_be_written_are_written_once_and_count
     assert outbox.held == [] and outbox.write_held() == 0
     assert states(store, ids) == dict.fromkeys(ids, "sent")
     assert [row(store, i).provider_id for i in ids] == [f"p-{i}" for i in ids]
+
+
+def test_a_next_round_that_cannot_be_read_halts_the_flush_and_says_why_once(
+        store, frozen_clock, incident, email_account, caplog):
+    """The disk fails while the next round is looked for (the read of what is due, as the
+    current round finishes): this round's outcomes are recorded, nothing more is claimed, and
+    the flush fails with the storage problem — said once, with its words, and the outbox
+    paused."""
+    import sqlite3
+
+    from app.storage import StorageUnavailable
+
+    ids = add_message(store, frozen_clock, incident.id, people(8))
+    reads, claims = [], []
+
+    def disk_fails_on_the_second_look(conn, cursor, statement, *args):
+        if statement.startswith("SELECT deliveries.channel, messages.is_drill"):
+            reads.append(statement)
+            if len(reads) == 2:   # the first round was found; the next one cannot be
+                raise sqlite3.OperationalError("database or disk is full")
+        elif statement.startswith("UPDATE deliveries SET state="):   # a claim
+            claims.append(statement)
+
+    fake = FakeSender()
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)}, batch_size=4)
+    with Listen(store.engine, "before_cursor_execute", disk_fails_on_the_second_look), \
+            caplog.at_level("WARNING", logger="app.sending.outbox"):
+        with pytest.raises(StorageUnavailable) as failed:
+            asyncio.run(asyncio.wait_for(outbox.flush(), 10))
+    assert failed.value.kind == "full"
+    assert len(reads) == 2 and len(claims) == 1   # no claim after the failed look
+    assert fake.calls == [ids[:4]]
+    assert states(store, ids) == {**dict.fromkeys(ids[:4], "sent"),
+                                  **dict.fromkeys(ids[4:], "queued")}
+    assert outbox.paused == "Sending paused: the disk holding the database is full"
+    said = [r.getMessage() for r in caplog.records
+            if r.getMessage().startswith("the database cannot be written")]
+    assert said == [f"the database cannot be written: nothing more is sent ({failed.value})"]
+    assert str(failed.value).startswith("The disk holding the database is full")
