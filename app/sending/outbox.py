@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from sqlalchemy import and_, func, not_, select, update
 
@@ -151,14 +151,19 @@ class Outbox:
             self._publish(tuple(r.id for r in rows), entries)
         return len(found)
 
-    def _tell_untold(self, s: Any, now: datetime) -> list[TimelineEntryDTO]:
-        """Outcomes a crashed flush had committed but not yet put in the timeline (it writes
-        them commit_every at a time; their rows keep started_at until then): written now, as
-        the flush would have."""
-        rows = {r.id: r for r in s.execute(
-            select(Delivery.id, Delivery.attempts, Delivery.last_error, Delivery.provider_id,
-                   Delivery.next_attempt_at)
-            .where(Delivery.started_at.is_not(None), Delivery.state != S.SENDING))}
+    def _tell_untold(self, s: Any, now: datetime,
+                     ids: Sequence[int] | None = None) -> list[TimelineEntryDTO]:
+        """Outcomes a flush had committed but not yet put in the timeline (it writes them
+        commit_every at a time; their rows keep started_at until then) — after a crash, or
+        (`ids`) before the coordinator decides about those deliveries: written now, as the
+        flush would have, and cleared, so that the flush does not tell them again."""
+        stmt = (select(Delivery.id, Delivery.attempts, Delivery.last_error,
+                       Delivery.provider_id, Delivery.next_attempt_at)
+                .where(Delivery.started_at.is_not(None), Delivery.state != S.SENDING))
+        found = s.execute(stmt) if ids is None else (
+            r for chunk in chunks(sorted(ids)) for r in s.execute(stmt.where(
+                Delivery.id.in_(chunk))))
+        rows = {r.id: r for r in found}
         if not rows:
             return []
         changes = []
@@ -266,6 +271,9 @@ class Outbox:
             found = infos(s, wanted, Delivery.state.in_(allowed))
             if not found:
                 return 0
+            # an outcome the flush has not told yet is told before the decision that follows
+            # it (else a crash would leave it to recover(), which would tell the decided state)
+            told = self._tell_untold(s, now, [i.id for i, _ in found])
             values: dict[str, Any] = {"state": to, "updated_at": now}
             if to == S.QUEUED:
                 values["next_attempt_at"] = now
@@ -275,7 +283,7 @@ class Outbox:
                 values["next_attempt_at"] = None
             s.execute(update(Delivery), [{"id": i.id, **values} for i, _ in found])
             changes = [Change(i, action, to, extra={"from": r.state.value}) for i, r in found]
-            entries = timeline_entries(s, changes, now, self.actor)
+            entries = told + timeline_entries(s, changes, now, self.actor)
         self._publish(tuple(i.id for i, _ in found), entries)
         return len(found)
 

@@ -1713,3 +1713,22 @@ def test_a_headless_flush_keeps_the_lease_alive_while_it_sends(store, frozen_clo
     outbox.lease = take(store, frozen_clock, "clarion outbox flush (process 2 on desk)")
     report = flush_headless(outbox)
     assert report.sent == 1 and renewed and renewed[0] is outbox.lease
+
+
+def test_an_untold_outcome_is_told_before_the_coordinators_decision_about_it(
+        store, frozen_clock, incident, email_account):
+    """A failure the flush had committed but not yet told, then retried by the coordinator:
+    the timeline says the failure, then the retry — and a crash after it leaves recover()
+    nothing to tell (it used to say the retried delivery "may or may not have gone out")."""
+    [ana] = add_message(store, frozen_clock, incident.id, [("Ana", "ana@example.com")])
+    _committed_untold(store, frozen_clock, {ana: {
+        "state": DeliveryState.FAILED, "attempts": 1, "next_attempt_at": None,
+        "last_error": "550 no such user"}})
+    outbox = make_outbox(store, frozen_clock, {})
+    assert outbox.retry([ana]) == 1
+    told = [(e.kind, e.summary) for e in timeline(store, incident.id)]
+    assert told == [("delivery_failed", "Not delivered to Ana by email: 550 no such user"),
+                    ("decision", "Queued again for Ana by email (retry)")]
+    assert make_outbox(store, frozen_clock, {}).recover() == 0
+    assert [(e.kind, e.summary) for e in timeline(store, incident.id)] == told
+    assert states(store, [ana]) == {ana: "queued"}
