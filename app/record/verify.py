@@ -10,7 +10,7 @@ remembered link is found by the cold check (`clarion verify`) and the window's d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
@@ -60,7 +60,6 @@ class _Walk:
     previous: str = chain.GENESIS
     hashed: int = 0
     broken: Break | None = None
-    seen: list[int] = field(default_factory=list)
 
 
 def _columns():  # type: ignore[no-untyped-def]
@@ -88,22 +87,25 @@ def _walk(conn: Connection, incident_id: int, walk: _Walk,
             .order_by(TimelineHash.seq).limit(PAGE)).all()
         if not rows:
             return
+        links, gone = [], None      # the page's links up to one whose entry is gone or moved
         for row in rows:
             if row.id is None:
-                walk.broken = Break(row.seq, row.entry_id, None, "", (
+                gone = Break(row.seq, row.entry_id, None, "", (
                     f"entry {row.entry_id} (number {row.seq}) is missing: it was deleted"))
-                return
-            if row.incident_id != incident_id:
-                walk.broken = Break(row.seq, row.id, row.at, row.summary or "", (
+            elif row.incident_id != incident_id:
+                gone = Break(row.seq, row.id, row.at, row.summary or "", (
                     f"entry {row.id} (number {row.seq}) was moved to another incident"))
-                return
-            seq, previous, bad, reason = chain.verify_links(
-                [(_content(row), row.seq, row.hash, row.version)], walk.seq, walk.previous)
-            if bad is not None:
-                walk.broken = Break(row.seq, row.id, row.at, row.summary or "", reason)
-                return
-            walk.seq, walk.previous = seq, previous
-            walk.hashed += 1
+            if gone is not None:
+                break
+            links.append((_content(row), row.seq, row.hash, row.version))
+        seq, previous, bad, reason = chain.verify_links(links, walk.seq, walk.previous)
+        walk.hashed += seq - walk.seq
+        walk.seq, walk.previous = seq, previous
+        if bad is not None:
+            bad_seq = next(n for content, n, _, _ in links if content is bad)
+            walk.broken = Break(bad_seq, bad.entry_id, bad.at, bad.summary, reason)
+        else:
+            walk.broken = gone
         if progress is not None:
             progress(walk.hashed)
 
