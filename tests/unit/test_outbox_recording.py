@@ -789,11 +789,9 @@ def test_a_claim_takes_the_longest_waiting_first_and_stamps_the_rows(store, froz
     assert stamped == [frozen_clock.now()] * 2
 
 
-def test_an_interrupted_send_that_cannot_be_recorded_says_so_and_leaves_it_to_recovery(
-        store, frozen_clock, incident, email_account, caplog):
-    import sqlite3
-    ids = add_message(store, frozen_clock, incident.id, people(2))
-
+def interrupt_unrecorded(store, frozen_clock, account, error: Exception):
+    """A flush hung in its sender, cancelled while recording what was interrupted fails with
+    `error` (raised by the outcomes' UPDATE); returns the outbox."""
     class Hang(FakeSender):
         async def send(self, messages, on_outcome, begin=None):
             self.started.set()
@@ -801,10 +799,10 @@ def test_an_interrupted_send_that_cannot_be_recorded_says_so_and_leaves_it_to_re
 
     def broken(conn, cursor, statement, *args):
         if statement.startswith("UPDATE deliveries SET state = v.column2"):
-            raise sqlite3.OperationalError("disk I/O error")
+            raise error
 
     hang = Hang()
-    outbox = make_outbox(store, frozen_clock, {"email": (email_account, hang)})
+    outbox = make_outbox(store, frozen_clock, {"email": (account, hang)})
 
     async def main():
         hang.started = asyncio.Event()
@@ -815,8 +813,17 @@ def test_an_interrupted_send_that_cannot_be_recorded_says_so_and_leaves_it_to_re
             with pytest.raises(asyncio.CancelledError):
                 await task
 
+    asyncio.run(asyncio.wait_for(main(), 10))
+    return outbox
+
+
+def test_an_interrupted_send_that_cannot_be_recorded_says_so_and_leaves_it_to_recovery(
+        store, frozen_clock, incident, email_account, caplog):
+    import sqlite3
+    ids = add_message(store, frozen_clock, incident.id, people(2))
     with caplog.at_level("WARNING", logger="app.sending.outbox"):
-        asyncio.run(asyncio.wait_for(main(), 10))
+        interrupt_unrecorded(store, frozen_clock, email_account,
+                             sqlite3.OperationalError("disk I/O error"))
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         ("WARNING", "2 outcomes kept in memory until the database can be written (The disk "
                     "holding the database reported an error (disk I/O error): nothing was saved "
@@ -829,30 +836,9 @@ def test_an_interrupted_send_that_cannot_be_recorded_says_so_and_leaves_it_to_re
 def test_an_interrupted_send_that_fails_to_record_for_another_reason_is_an_error(
         store, frozen_clock, incident, email_account, caplog):
     add_message(store, frozen_clock, incident.id, people(2))
-
-    class Hang(FakeSender):
-        async def send(self, messages, on_outcome, begin=None):
-            self.started.set()
-            await asyncio.Event().wait()
-
-    def broken(conn, cursor, statement, *args):
-        if statement.startswith("UPDATE deliveries SET state = v.column2"):
-            raise RuntimeError("a bug in the outcome writer")
-
-    hang = Hang()
-    outbox = make_outbox(store, frozen_clock, {"email": (email_account, hang)})
-
-    async def main():
-        hang.started = asyncio.Event()
-        task = asyncio.create_task(outbox.flush())
-        await hang.started.wait()
-        with Listen(store.engine, "before_cursor_execute", broken):
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-
     with caplog.at_level("WARNING", logger="app.sending.outbox"):
-        asyncio.run(asyncio.wait_for(main(), 10))
+        outbox = interrupt_unrecorded(store, frozen_clock, email_account,
+                                      RuntimeError("a bug in the outcome writer"))
     assert [(r.levelname, r.getMessage(), r.exc_info is not None) for r in caplog.records] == [
         ("ERROR", "could not record the outcomes of an interrupted send", True)]
     assert outbox.held == []                    # nothing kept for a database that can write
