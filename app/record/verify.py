@@ -159,7 +159,7 @@ def verify_incident(store: Store, incident_id: int, *, incremental: bool = False
             walk.broken = Break(last_seq, None, None, "", (
                 f"the incident has {entries} entries but its chain has {last_seq} links"))
     if now is not None:
-        if walk.broken is None:
+        if walk.broken is None and walk.seq != from_seq:   # nothing new: no write at all
             remember(store, incident_id, walk.seq, walk.previous, now)
         elif not incremental:
             forget(store, incident_id)   # later incremental checks walk from the start again
