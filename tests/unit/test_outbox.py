@@ -1732,3 +1732,21 @@ def test_an_untold_outcome_is_told_before_the_coordinators_decision_about_it(
     assert make_outbox(store, frozen_clock, {}).recover() == 0
     assert [(e.kind, e.summary) for e in timeline(store, incident.id)] == told
     assert states(store, [ana]) == {ana: "queued"}
+
+
+def test_a_decision_tells_only_the_untold_outcomes_of_the_deliveries_it_decides(
+        store, frozen_clock, incident, email_account):
+    """Another delivery's untold outcome is the flush's to tell (it is still in its list):
+    a decision about Ana leaves Ben's alone, marked for the flush or recover()."""
+    ana, ben = add_message(store, frozen_clock, incident.id, people(2))
+    _committed_untold(store, frozen_clock, {
+        i: {"state": DeliveryState.FAILED, "attempts": 1, "next_attempt_at": None,
+            "last_error": "550 no such user"} for i in (ana, ben)})
+    assert make_outbox(store, frozen_clock, {}).cancel([ana]) == 0     # failed: not cancelled
+    assert make_outbox(store, frozen_clock, {}).retry([ana]) == 1
+    told = [e.data["delivery_id"] for e in timeline(store, incident.id)]
+    assert told == [ana, ana]                        # its failure, then the retry
+    assert make_outbox(store, frozen_clock, {}).recover() == 0
+    later = [(e.data["delivery_id"], e.data.get("recovered")) for e in timeline(store,
+                                                                                 incident.id)]
+    assert later[2:] == [(ben, True)]               # Ben's, told once, by recover()
