@@ -1040,3 +1040,28 @@ def test_the_default_ehlo_name_is_fully_qualified(monkeypatch):
     assert default_helo_name("alerts@harbor.example") == "harbor.example"   # many relays
     monkeypatch.setattr(socket, "getfqdn", lambda: "vm.localdomain")
     assert default_helo_name("alerts@harbor.example") == "harbor.example"
+
+
+@pytest.mark.parametrize("fqdn", ["vm.localdomain", "vm.local", "vm.lan", "vm.internal",
+                                  "desk.LOCAL", "vm"])
+def test_a_name_only_the_local_network_knows_gives_way_to_the_senders_domain(monkeypatch,
+                                                                              fqdn):
+    """mDNS (.local), home-router (.lan), cloud-internal and "localdomain" names mean nothing
+    to a relay on the internet: the from address's domain (after its last @) is used."""
+    import socket
+
+    from app.sending.channels.email import default_helo_name
+
+    monkeypatch.setattr(socket, "getfqdn", lambda: fqdn)
+    assert default_helo_name('"ops@desk"@harbor.example ') == "harbor.example"
+
+
+def test_with_no_usable_name_at_all_the_ehlo_name_is_the_host_name_else_localhost(monkeypatch):
+    import socket
+
+    from app.sending.channels.email import default_helo_name
+
+    monkeypatch.setattr(socket, "getfqdn", lambda: "vm")
+    assert default_helo_name("") == "vm"
+    monkeypatch.setattr(socket, "getfqdn", lambda: "")
+    assert default_helo_name("alerts@") == "localhost"

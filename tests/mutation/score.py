@@ -49,11 +49,14 @@ def main() -> int:
     listed = equivalent_mutants()
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     survivors: list[str] = []
+    killed_but_listed: list[str] = []   # an equivalent mutant cannot be killed: a stale line
     for meta in metas:
         for mutant, code in json.loads(meta.read_text())["exit_code_by_key"].items():
             status = "not run" if code is None else status_by_exit_code[code]
             if status == "survived" and mutant in listed:
                 status = "equivalent"
+            elif status in ("killed", "timeout") and mutant in listed:
+                killed_but_listed.append(mutant)
             counts[module_of(mutant)][status] += 1
             if status == "survived":
                 survivors.append(mutant)
@@ -71,6 +74,10 @@ def main() -> int:
     if stale:
         print(f"\nlisted as equivalent but no longer generated ({len(stale)}): "
               + ", ".join(stale))
+    if killed_but_listed:
+        print(f"\nlisted as equivalent but killed ({len(killed_but_listed)}): the code around "
+              "them changed and mutmut numbered its mutants anew; judge the survivors again: "
+              + ", ".join(killed_but_listed))
     if survivors:
         print(f"\nsurviving, not listed as equivalent ({len(survivors)}); "
               "see one with `mutmut show NAME`:")

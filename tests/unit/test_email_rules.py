@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.sending.channels.base import (AUTH_FAILED, PERMANENT, TRANSIENT, UNKNOWN, AccountDTO,
-                                       OutgoingMessage)
+from app.sending.channels.base import (AUTH_FAILED, PERMANENT, SENT, TRANSIENT, UNKNOWN,
+                                       AccountDTO, OutgoingMessage, SendOutcome)
 from app.sending.channels.email import (EmailSender, _AccountProblem,
                                         _BodyTracker, _tls_problem, _Unreachable, is_loopback,
                                         queue_id)
@@ -363,6 +363,29 @@ def test_a_message_that_cannot_be_built_fails_with_its_reason_not_unknown(monkey
     monkeypatch.setattr(sender, "_prepare", broken)
     outcome, session = asyncio.run(sender._deliver(outgoing(), None, _Batch(deque()), go_ahead))
     assert session is None                      # no connection was opened for it
-    assert (outcome.result, outcome.detail) == (
+    assert (outcome.delivery_id, outcome.result, outcome.detail) == (8, 
         PERMANENT, "The message cannot be built: Header values may not contain linefeed or "
                    "carriage return characters; nothing was sent.")
+
+
+def test_an_outcome_that_lands_after_another_session_was_withheld_is_still_reported(
+        monkeypatch):
+    """A message on the wire when the outbox withholds another (Begin said no) went out (or
+    not) all the same: its outcome is reported, the withheld message and the rest are not."""
+    import asyncio
+
+    sender = prepared_sender(concurrency=2, security="none", host="127.0.0.1")
+    withheld = asyncio.Event()
+
+    async def deliver(message, session, batch, begin):
+        if message.delivery_id == 1:        # on the wire while the other is withheld
+            await withheld.wait()
+            return SendOutcome(1, SENT, "250 queued"), None
+        batch.withheld = True
+        withheld.set()
+        return None, None
+
+    monkeypatch.setattr(sender, "_deliver", deliver)
+    outcomes: list[SendOutcome] = []
+    asyncio.run(sender.send([outgoing(delivery_id=n) for n in (1, 2, 3)], outcomes.append))
+    assert [(o.delivery_id, o.result, o.detail) for o in outcomes] == [(1, SENT, "250 queued")]

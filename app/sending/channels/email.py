@@ -96,7 +96,8 @@ def default_helo_name(from_address: str) -> str:
     """The EHLO name when the account sets none: this computer's fully qualified name, else
     the from address's domain (relays refuse a bare host name like "vm")."""
     fqdn = socket.getfqdn()
-    if "." in fqdn and not fqdn.endswith((".localdomain", ".local", ".lan", ".internal")):
+    if "." in fqdn and not fqdn.lower().endswith((".localdomain", ".local", ".lan",
+                                                     ".internal")):  # DNS ignores case
         return fqdn
     domain = from_address.rpartition("@")[2].strip()
     return domain or fqdn or "localhost"
