@@ -79,18 +79,23 @@ def toml_list(items: list[str]) -> str:
     return "[" + ", ".join(f'"{item}"' for item in items) + "]"
 
 
-def prepare(group: str, work: Path) -> None:
-    """The tracked files of the checkout (as they are now) copied into `work`, with the
-    group's modules and tests in its [tool.mutmut]."""
+def prepare(group: str, work: Path, committed: bool = False) -> None:
+    """The tracked files of the checkout (as they are now, or as last committed) copied into
+    `work`, with the group's modules and tests in its [tool.mutmut]."""
     modules, tests = GROUPS[group]
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True,
-                            capture_output=True).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file():
-            target = work / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+    if committed:   # what HEAD holds: edits under way in the checkout stay out of the run
+        archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=ROOT,
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+    else:
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True,
+                                capture_output=True).stdout.decode().split("\0")
+        for name in filter(None, listed):
+            source = ROOT / name
+            if source.is_file():
+                target = work / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
     config = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     config = re.sub(r"only_mutate = \[.*?\]", f"only_mutate = {toml_list(modules)}", config,
                     flags=re.S)
@@ -115,12 +120,14 @@ def main() -> int:
     parser.add_argument("group", choices=sorted(GROUPS))
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--fresh", action="store_true", help="forget earlier results")
+    parser.add_argument("--committed", action="store_true",
+                        help="mutate the files as committed, not as they are in the checkout")
     args = parser.parse_args()
     work = ROOT / "build" / f"mutate-{args.group}"
     if args.fresh and work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    prepare(args.group, work)
+    prepare(args.group, work, args.committed)
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     run = [str(BIN / "mutmut"), "run", "--max-children", str(args.max_children)]
     with open(work / "mutants.log", "w", encoding="utf-8") as log:
