@@ -5,9 +5,10 @@
 integration suite: thousands of mutants, hours. A group here takes minutes: its modules, the
 test files written for them, a 60 s limit per test (a mutant that hangs a server exchange fails
 fast), in a work folder of its own under build/mutate-GROUP that is kept between runs. A run
-copies the current sources and tests there; mutmut re-tests the functions that changed, and the
-mutants that survived last time are tested again (the tests may have changed), so a second run
-after adding a test is quick. The score and the survivors not listed in equivalent.txt are
+copies the current sources and tests there (`--committed`: as HEAD holds them); mutmut re-tests
+the functions that changed, and the mutants that survived last time and are not listed as
+equivalent are tested again (the tests may have changed), so a second run after adding a test
+is quick. The score and the survivors not listed in equivalent.txt are
 printed at the end; exit status 1 while a survivor is left in a strict module (score.py).
 
 A mutant that survives here may still be killed by a test outside the group's files: check it
@@ -22,6 +23,9 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from score import equivalent_mutants  # noqa: E402  (tests/mutation/score.py)
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -131,7 +135,9 @@ def main() -> int:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     run = [str(BIN / "mutmut"), "run", "--max-children", str(args.max_children)]
     with open(work / "mutants.log", "w", encoding="utf-8") as log:
-        again = survivors(work)   # survived last time: the tests may have changed since
+        # survived last time and not judged equivalent: the tests may have changed since
+        listed = equivalent_mutants()
+        again = [name for name in survivors(work) if name not in listed]
         if again:
             subprocess.run(run + again, cwd=work, env=env, stdout=log, stderr=log)
         subprocess.run(run, cwd=work, env=env, stdout=log, stderr=log)
