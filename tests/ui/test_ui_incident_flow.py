@@ -185,7 +185,7 @@ def test_timeline_grows_live_from_outside_the_view(qtbot, window, create_inciden
     with qtbot.waitSignal(services.qt_events.timeline_appended, timeout=2000):
         services.incidents.add_note(created.id, "Appended by another part of the app")
     qtbot.waitUntil(lambda: view.timeline_model.rowCount() == rows + 1)
-    assert view.timeline_proxy.rowCount() == rows + 1
+    assert view.timeline_model.rowCount() == rows + 1
     assert view.timeline_count.text() == f"{rows + 1} entries"
 
 
@@ -196,10 +196,10 @@ def test_timeline_filter_by_kind(qtbot, window, create_incident, services):
     view = window.incidents.view
     qtbot.waitUntil(lambda: view.timeline_model.rowCount() == 3)
     view.kind_filter.setCurrentIndex(view.kind_filter.findData(TimelineKind.DECISION.value))
-    assert view.timeline_proxy.rowCount() == 1
+    assert view.timeline_model.rowCount() == 1
     assert view.timeline_count.text() == "1 of 3 entries"
     view.kind_filter.setCurrentIndex(0)
-    assert view.timeline_proxy.rowCount() == 3
+    assert view.timeline_model.rowCount() == 3
 
 
 def test_incident_list_filters_and_search(qtbot, window, services):

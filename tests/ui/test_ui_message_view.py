@@ -47,7 +47,7 @@ def open_views(window) -> list[MessageView]:
 def timeline_row(view, kind: str) -> QModelIndex:
     from ui.models.timeline import ENTRY_ROLE
 
-    proxy = view.timeline_proxy
+    proxy = view.timeline_model
     for r in range(proxy.rowCount()):
         index = proxy.index(r, 0)
         if proxy.data(index, ENTRY_ROLE).kind == kind:
@@ -83,7 +83,7 @@ def test_a_timeline_entry_opens_its_message_with_double_click_or_enter(qtbot, wi
     from ui.models.timeline import ENTRY_ROLE
 
     sent_entry = timeline_row(view, "delivery_sent")
-    delivery_id = view.timeline_proxy.data(sent_entry, ENTRY_ROLE).data["delivery_id"]
+    delivery_id = view.timeline_model.data(sent_entry, ENTRY_ROLE).data["delivery_id"]
     view.timeline_view.setCurrentIndex(sent_entry)
     view.timeline_view.setFocus()
     qtbot.keyClick(view.timeline_view, Qt.Key.Key_Return)

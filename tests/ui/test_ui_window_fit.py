@@ -33,7 +33,7 @@ def test_the_note_buttons_and_eight_timeline_rows_fit_at_1366_by_768(qtbot, wind
     window.incidents.reload()
     assert window.incidents.select_incident(inc.id)
     view = window.incidents.view
-    qtbot.waitUntil(lambda: view.timeline_proxy.rowCount() >= 20)
+    qtbot.waitUntil(lambda: view.timeline_model.rowCount() >= 20)
     assert _visible_in(window, view.note_button) and _visible_in(window, view.decision_button)
     assert _visible_in(window, view.note_edit)
     table = view.timeline_view

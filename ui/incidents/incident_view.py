@@ -17,12 +17,15 @@ from app.domain.dto import IncidentDTO, TimelineEntryDTO
 from app.domain.enums import ImpactFlag, Phase, Severity, TimelineKind
 from app.errors import ClarionError, ValidationError
 from app.incidents.lifecycle import allowed_targets
+from app.incidents.timeline_pages import PAGE
 from app.timefmt import format_duration, format_local
 from ui.incidents.clocks_panel import ClocksPanel
 from ui.incidents.facts_editor import FactsEditor
 from ui.incidents.record_check import RecordCheckLabel
 from ui.models.incidents import SEVERITY_COLOURS
-from ui.models.timeline import ENTRY_ROLE, TimelineFilterProxy, TimelineModel, describe, kind_label
+from ui.models.timeline import (
+    ENTRY_ROLE, TimelineModel, column_widths, describe, kind_label,
+)
 from ui.services import Services
 from ui.widgets.forms import ErrorLabel, configure_table, named
 
@@ -149,26 +152,27 @@ class IncidentView(QWidget):
         left.setMinimumWidth(left_content.minimumSizeHint().width()
                              + left.verticalScrollBar().sizeHint().width())
 
-        # -- timeline (right)
-        self.timeline_model = TimelineModel(services.clock.now, self)
-        self.timeline_proxy = TimelineFilterProxy(self)
-        self.timeline_proxy.setSourceModel(self.timeline_model)
+        # -- timeline (right): read a page at a time, filtered by kind in SQL
+        self.timeline_model = TimelineModel(services.clock.now, services.store, self)
         self.kind_filter = named(QComboBox(), "timelineKindFilter", "Filter timeline by kind")
         self.kind_filter.addItem("All entries", None)
         for kind in TimelineKind:
             self.kind_filter.addItem(kind.label, kind.value)
         self.kind_filter.currentIndexChanged.connect(
-            lambda _i: self.timeline_proxy.set_kind(self.kind_filter.currentData()))
+            lambda _i: self.timeline_model.set_kind(self.kind_filter.currentData()))
         self.timeline_view = named(QTableView(), "timelineView", "Incident timeline")
-        self.timeline_view.setModel(self.timeline_proxy)
+        self.timeline_view.setModel(self.timeline_model)
         configure_table(self.timeline_view)
         self.timeline_view.setWordWrap(False)
-        # one line of text a row: more of the record in view on a short screen
-        self.timeline_view.verticalHeader().setDefaultSectionSize(
-            self.timeline_view.fontMetrics().height() + 8)
+        # one line of text a row, every row as high (never measured: a long incident has
+        # 100,000): more of the record in view on a short screen
+        rows = self.timeline_view.verticalHeader()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(self.timeline_view.fontMetrics().height() + 8)
         header = self.timeline_view.horizontalHeader()
-        header.setSectionResizeMode(TimelineModel.TIME, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(TimelineModel.KIND, QHeaderView.ResizeMode.ResizeToContents)
+        # widths from the font and the rows of a page (_fit_columns), never every row
+        header.setSectionResizeMode(TimelineModel.TIME, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(TimelineModel.KIND, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(TimelineModel.SUMMARY, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
         header.setMinimumSectionSize(48)
@@ -258,11 +262,11 @@ class IncidentView(QWidget):
         self.note_edit.textChanged.connect(self.note_error.clear_error)
         services.qt_events.incident_changed.connect(self._incident_changed)
         services.qt_events.timeline_appended.connect(self._timeline_appended)
-        self.timeline_model.rowsInserted.connect(self._update_count)
-        self.timeline_model.modelReset.connect(self._update_count)
-        self.timeline_proxy.layoutChanged.connect(self._update_count)
-        self.timeline_proxy.rowsRemoved.connect(self._update_count)
-        self.timeline_proxy.rowsInserted.connect(self._update_count)
+        self.timeline_model.counts_changed.connect(self._update_count)
+        self.timeline_model.modelReset.connect(
+            lambda: self._fit_columns(0, PAGE - 1, widen_only=False))
+        self.timeline_model.rowsInserted.connect(lambda _p, first, last: self._fit_columns(
+            first, last))
         self.set_incident(None)
 
     # -- fitting
@@ -294,9 +298,8 @@ class IncidentView(QWidget):
         self.clocks.model.zone = self.zone
         if changed:
             self.note_edit.clear()
-            entries = self.services.incidents.timeline(incident.id) if incident else []
-            self.timeline_model.set_entries(incident.id if incident else None, entries,
-                                            self.zone)
+            self.timeline_model.load(incident.id if incident else None, self.zone,
+                                     self.kind_filter.currentData())
             self.entry_detail.setText("Select an entry to read it in full.")
         self.facts.set_incident(incident, keep_edits=not changed, zone=self.zone)
         self.clocks.set_incident(incident)
@@ -363,15 +366,25 @@ class IncidentView(QWidget):
             self.age_label.setText(f"Detected {detected} · open for {age}")
 
     def _update_count(self, *_args: object) -> None:
-        shown, total = self.timeline_proxy.rowCount(), self.timeline_model.rowCount()
+        """From the counts in SQL (most entries of a long incident are not loaded)."""
+        shown, total = self.timeline_model.matching, self.timeline_model.total
         self.timeline_count.setText(_plural(total, "entry", "entries") if shown == total
                                     else f"{shown} of {total} entries")
+
+    def _fit_columns(self, first: int, last: int, widen_only: bool = True) -> None:
+        """Time and Kind as wide as rows first..last need (the page loaded, fetched or the
+        row appended: never every row); rows fetched or appended widen them, never narrow."""
+        header = self.timeline_view.horizontalHeader()
+        widths = column_widths(self.timeline_view, self.timeline_model, first, last)
+        for column, width in zip((TimelineModel.TIME, TimelineModel.KIND), widths):
+            if not widen_only or width > header.sectionSize(column):
+                header.resizeSection(column, width)
 
     def _entry_selected(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         indexes = selected.indexes()
         if not indexes:
             return
-        entry: TimelineEntryDTO = self.timeline_proxy.data(indexes[0], ENTRY_ROLE)
+        entry: TimelineEntryDTO = self.timeline_model.data(indexes[0], ENTRY_ROLE)
         from app.coordinators.service import signature
 
         if self._first_signed is None and self.services.coordinators is not None:
@@ -394,7 +407,7 @@ class IncidentView(QWidget):
     def open_entry(self, index: QModelIndex) -> Any:
         """The message an entry is about (queued, sent, failed…), opened in its own window,
         on the entry's recipient when there is one."""
-        entry: TimelineEntryDTO | None = self.timeline_proxy.data(index, ENTRY_ROLE)
+        entry: TimelineEntryDTO | None = self.timeline_model.data(index, ENTRY_ROLE)
         message_id = entry.data.get("message_id") if entry is not None else None
         if not message_id:
             return None

@@ -1,16 +1,17 @@
-"""Table model of one incident's timeline, newest first, and a filter by kind."""
+"""Table model of one incident's timeline, newest first, paged, filtered by kind in SQL."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Callable
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics
 
 from app.domain.dto import FACT_LABELS, TimelineEntryDTO
 from app.domain.enums import TimelineKind
 from app.clocks.wording import describe_clock_entry
+from app.incidents.timeline_pages import PAGE, first_page, key_of, page
 from app.sending.wording import describe_retry
 from app.timefmt import format_local
 from ui.models.base import DTO_ROLE, DtoTableModel, Index
@@ -51,40 +52,122 @@ def describe(entry: TimelineEntryDTO, now: datetime | None = None,
     return describe_clock_entry(entry, lambda at: format_local(at, zone, now=now))
 
 
+def column_widths(view: Any, model: "TimelineModel", first: int, last: int) -> tuple[int, int]:
+    """The Time and Kind columns' widths for rows first..last (a page at most, or one
+    appended row; never every row of a long incident): the times of the first and the last
+    row (the newest and the oldest), the labels of the kinds among them (decisions in bold)."""
+    metrics = view.fontMetrics()
+    bold = QFont(view.font())
+    bold.setBold(True)
+    bold_metrics = QFontMetrics(bold)
+    rows = range(max(first, 0), min(last, model.rowCount() - 1) + 1)
+    times = [model.data(model.index(r, model.TIME)) for r in {rows[0], rows[-1]}] if rows \
+        else [format_local(model.now(), model.zone, now=model.now())]
+    kinds = {model.entry_at(r).kind for r in rows} or {TimelineKind.NOTE.value}
+    return (max(metrics.horizontalAdvance(t) for t in times) + 20,
+            max((bold_metrics if k == TimelineKind.DECISION.value else metrics)
+                .horizontalAdvance(kind_label(k)) for k in kinds) + 20)
+
+
 class TimelineModel(DtoTableModel):
+    """One incident's timeline, newest first, read a page at a time (app/incidents/
+    timeline_pages.py): the newest page on load, older pages as the view scrolls towards them
+    (canFetchMore/fetchMore), the kind filter as a WHERE on every page. `matching` and `total`
+    are counted in SQL, never from the loaded rows."""
+
     COLUMNS = ("Time", "Kind", "What happened", "By")
     TIME, KIND, SUMMARY, ACTOR = range(4)
 
-    def __init__(self, now: Callable[[], datetime], parent=None) -> None:  # type: ignore[no-untyped-def]
+    counts_changed = Signal()
+
+    def __init__(self, now: Callable[[], datetime], store: Any = None,
+                 parent=None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(parent)
         self._now = now
+        self.store = store
         self._incident_id: int | None = None
         self.zone: Any = None          # the incident's client's zone (None: the machine's)
+        self.kind: str | None = None   # the kind shown (None: every kind)
         self._rows: list[TimelineEntryDTO]  # newest first
+        self._ids: set[int] = set()
+        self._more = False             # older entries of the kind not loaded yet
+        self._last_id = 0              # entries above this id were appended after the load
+        self._new_ids: set[int] = set()
+        self.matching = 0              # entries of the kind shown (every entry without one)
+        self.total = 0                 # every entry of the incident
 
     @property
     def incident_id(self) -> int | None:
         return self._incident_id
 
-    def set_entries(self, incident_id: int | None, entries_oldest_first: list[TimelineEntryDTO],
-                    zone: Any = None) -> None:
-        """`zone`: the incident's client's; its times are shown there, with the abbreviation."""
+    def now(self) -> datetime:
+        return self._now()
+
+    def load(self, incident_id: int | None, zone: Any = None, kind: str | None = None,
+             page_size: int = PAGE) -> None:
+        """Show the newest page of `incident_id`'s entries (of `kind` when given). `zone`: the
+        incident's client's; its times are shown there, with the abbreviation."""
+        first = first_page(self.store, incident_id, kind=kind, limit=page_size) \
+            if incident_id is not None else None
         self.beginResetModel()
-        self._incident_id = incident_id
-        self.zone = zone
-        self._rows = sorted(entries_oldest_first, key=lambda e: (e.at, e.id), reverse=True)
+        self._incident_id, self.zone, self.kind = incident_id, zone, kind
+        self._rows = first.entries if first else []
+        self._ids = {e.id for e in self._rows}
+        self._more = first is not None and not first.complete
+        self._last_id = first.last_id if first else 0
+        self._new_ids = set()
+        self.matching = first.matching if first else 0
+        self.total = first.total if first else 0
         self.endResetModel()
+        self.counts_changed.emit()
+
+    def set_kind(self, kind: str | None) -> None:
+        """Show only entries of `kind` (None: all), from the newest page again."""
+        self.load(self._incident_id, self.zone, kind)
+
+    def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: N802 - Qt's name
+        return not parent.isValid() and self._more
+
+    def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: N802 - Qt's name
+        if parent.isValid() or not self._more or self._incident_id is None:
+            return
+        before = key_of(self._rows[-1]) if self._rows else None
+        entries = page(self.store, self._incident_id, kind=self.kind, before=before)
+        self._more = len(entries) == PAGE
+        entries = [e for e in entries if e.id not in self._ids]
+        if not entries:
+            return
+        first = len(self._rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(entries) - 1)
+        self._rows.extend(entries)
+        self._ids.update(e.id for e in entries)
+        self.endInsertRows()
 
     def append(self, entry: TimelineEntryDTO) -> bool:
-        """Add an entry of the shown incident in its place (normally the top). Idempotent."""
-        if entry.incident_id != self._incident_id or any(e.id == entry.id for e in self._rows):
+        """An entry of the shown incident, written now: in its place (normally the top), or
+        left for fetchMore when it is older than every loaded row. Idempotent by id."""
+        if entry.incident_id != self._incident_id or entry.id in self._ids:
             return False
-        key = (entry.at, entry.id)
-        row = 0
-        while row < len(self._rows) and (self._rows[row].at, self._rows[row].id) > key:
-            row += 1
-        self.beginInsertRows(QModelIndex(), row, row)
-        self._rows.insert(row, entry)
+        if entry.id > self._last_id and entry.id not in self._new_ids:   # not counted yet
+            self._new_ids.add(entry.id)
+            self.total += 1
+            self.matching += int(self.kind is None or entry.kind == self.kind)
+            self.counts_changed.emit()
+        if self.kind is not None and entry.kind != self.kind:
+            return False
+        key = key_of(entry)
+        lo, hi = 0, len(self._rows)      # the first row older than the entry (newest first)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if key_of(self._rows[mid]) > key:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == len(self._rows) and self._more:
+            return False                 # beyond the loaded rows: fetchMore reads it
+        self.beginInsertRows(QModelIndex(), lo, lo)
+        self._rows.insert(lo, entry)
+        self._ids.add(entry.id)
         self.endInsertRows()
         return True
 
@@ -120,20 +203,3 @@ class TimelineModel(DtoTableModel):
             font.setBold(True)
             return font
         return None
-
-
-class TimelineFilterProxy(QSortFilterProxyModel):
-    def __init__(self, parent=None) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(parent)
-        self._kind: str | None = None
-
-    def set_kind(self, kind: str | None) -> None:
-        self.beginFilterChange()
-        self._kind = kind
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
-        if self._kind is None:
-            return True
-        model = self.sourceModel()
-        return model.data(model.index(source_row, 0, source_parent), KIND_ROLE) == self._kind
