@@ -11,9 +11,11 @@ coordinator's answer an `escalation_decided` entry, and an overdue notification 
 
 from __future__ import annotations
 
+import threading
+from types import MappingProxyType
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,7 +25,9 @@ from sqlalchemy.orm import Session
 from app import events as ev
 from app.clocks.cadence import (
     CadenceInputs, CadencePolicy, CadenceResult, Communication, StakeholderInfo, evaluate_cadence,
+    result_at,
 )
+from app.clocks.changes import Counter, change_counters
 from app.clock import Clock, ensure_utc
 from app.clocks.actions import NOT_COMMUNICATED, ClockActions, ClockError  # noqa: F401 (API)
 from app.clocks.wording import times_of
@@ -36,10 +40,11 @@ from app.domain.models import (
 )
 from app.errors import NotFound, ValidationError
 from app.clocks.escalation import (
-    EscalationInputs, FlagChange, Proposal, SeverityChange, evaluate_rules,
+    EscalationInputs, EscalationRule, FlagChange, Proposal, SeverityChange, evaluate_rules,
 )
 from app.clocks.regulatory import (
-    ClockInputs, ClockState, HolidayCalendar, Satisfaction, evaluate_clocks,
+    ClockInputs, ClockState, ClockStatus, HolidayCalendar, Satisfaction, evaluate_clocks,
+    state_at,
 )
 from app.storage.engine import Store
 
@@ -93,13 +98,71 @@ def reminder_key(key: str, due_at: datetime) -> str:
     return f"{key}@{due_at.isoformat()}"
 
 
+_STARTED = frozenset({ClockStatus.RUNNING, ClockStatus.DUE_SOON, ClockStatus.OVERDUE})
+FAR = datetime.max.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """One incident's evaluation, kept until its change counter moves. Valid at any moment:
+    what depends on `now` is restated from the kept due times when it is read (_at)."""
+    counter: Counter
+    clocks: IncidentClocks
+    detected_at: datetime
+    # what overdue() may ever return that was not reminded yet, by due time:
+    # (due, strict, position in overdue()'s order, reminder key, title); strict: a regulatory
+    # clock is overdue only after its due time, a cadence item from it on
+    due: tuple[tuple[datetime, bool, int, str, str], ...]
+
+    def at(self, now: datetime) -> IncidentClocks:
+        clocks = self.clocks
+        if now == clocks.evaluated_at:
+            return clocks
+        regulatory = clocks.regulatory
+        if any(c.status in _STARTED or c.status == ClockStatus.ELAPSED for c in regulatory):
+            regulatory = tuple(state_at(c, now) for c in regulatory)
+        return replace(clocks, evaluated_at=now, regulatory=regulatory,
+                       cadence=result_at(clocks.cadence, self.detected_at, now))
+
+    def overdue_at(self, now: datetime) -> list[tuple[str, datetime, str]]:
+        """= [i for i in self.at(now).overdue() if i[0] not in reminded], from due times."""
+        found = []
+        for due, strict, position, key, title in self.due:
+            if due > now:
+                break
+            if not strict or due < now:
+                found.append((position, key, due, title))
+        found.sort()
+        return [(key, due, title) for _p, key, due, title in found]
+
+
+def _keep(counter: Counter, clocks: IncidentClocks, detected_at: datetime) -> _Kept:
+    candidates = [(item.due_at, False, reminder_key(item.key, item.due_at), item.title)
+                  for item in clocks.cadence.items]
+    candidates += [(c.due_at, True, reminder_key(f"clock:{c.rule.id}", c.due_at), c.rule.title)
+                   for c in clocks.regulatory if c.status in _STARTED and c.due_at]
+    due = sorted((when, strict, position, key, title)
+                 for position, (when, strict, key, title) in enumerate(candidates)
+                 if key not in clocks.reminded)
+    return _Kept(counter, clocks, detected_at, tuple(due))
+
+
+@dataclass(frozen=True, slots=True)
+class _KeptRules:
+    """One incident's escalation inputs, kept until its counter moves or the rules change."""
+    counter: Counter
+    rules: tuple[EscalationRule, ...]
+    inputs: EscalationInputs
+    earliest: datetime | None   # the first moment a rule not fired yet could propose
+
+
 @dataclass
 class _Gathered:
     incident: Any
     client: Any
     stakeholders: list[StakeholderInfo] = field(default_factory=list)
     by_category: dict[Category, list[int]] = field(default_factory=dict)
-    names: dict[int, str] = field(default_factory=dict)
+    names: Mapping[int, str] = field(default_factory=dict)
     communications: list[Communication] = field(default_factory=list)
     entries: list[tuple[int, datetime, str, dict[str, Any]]] = field(default_factory=list)
 
@@ -127,6 +190,11 @@ class ClockService(ClockActions):
         super().__init__(store, clock, events, actor)
         self.rules = ClockRules(store, self.events)
         self._calendar = HolidayCalendar.load()
+        # Evaluations kept per incident until its change counter (app/clocks/changes.py)
+        # moves; plain frozen values only, shared by the worker threads under the lock.
+        self._lock = threading.Lock()
+        self._kept: dict[int, _Kept] = {}
+        self._kept_rules: dict[int, _KeptRules] = {}
 
     # ---------------------------------------------------------------- evaluation
 
@@ -137,6 +205,12 @@ class ClockService(ClockActions):
                                           Incident.archived.is_(False))
                 .order_by(Incident.id)))
 
+    def titles(self, incident_ids: Iterable[int]) -> dict[int, str]:
+        ids = list(incident_ids)
+        with self.store.reading() as session:
+            return {iid: title for chunk in _chunks(ids, 900) for iid, title in session.execute(
+                select(Incident.id, Incident.title).where(Incident.id.in_(chunk)))}
+
     def evaluate(self, incident_id: int, now: datetime | None = None) -> IncidentClocks:
         result = self.evaluate_many([incident_id], now)
         if incident_id not in result:
@@ -145,23 +219,61 @@ class ClockService(ClockActions):
 
     def evaluate_many(self, incident_ids: Sequence[int] | None = None,
                       now: datetime | None = None) -> dict[int, IncidentClocks]:
-        """Evaluate every clock of the given incidents (all open ones by default)."""
+        """Evaluate every clock of the given incidents (all open ones by default). Only the
+        incidents whose change counter moved since they were last evaluated are read and
+        evaluated again; the others are restated at `now` from what was kept."""
         now = now or self.clock.now()
-        ids = list(incident_ids) if incident_ids is not None else self.open_incident_ids()
-        if not ids:
-            return {}
-        with self.store.session() as session:
-            gathered = self._gather(session, ids)
-            policies = self.rules.policies_for(session, {g.client.id for g in gathered.values()})
-        escalation_rules = self.rules.escalation_rules()
-        out: dict[int, IncidentClocks] = {}
-        for incident_id, g in gathered.items():
-            policy = policies[(g.client.id, Severity(g.incident.severity))]
-            out[incident_id] = self._evaluate(g, policy, escalation_rules, now)
+        return {iid: kept.at(now) for iid, kept in self._current(incident_ids, now).items()}
+
+    def overdue_unreminded(self, incident_ids: Sequence[int] | None = None,
+                           now: datetime | None = None
+                           ) -> dict[int, tuple[str, list[tuple[str, datetime, str]]]]:
+        """{incident id: (title, its overdue items not reminded yet)} of the given incidents
+        (all open ones by default) that have some: a comparison of the kept due times with
+        `now`, no evaluation unless a counter moved (the notifier asks every half minute)."""
+        now = now or self.clock.now()
+        out = {}
+        for iid, kept in self._current(incident_ids, now).items():
+            if kept.due and kept.due[0][0] <= now:
+                items = kept.overdue_at(now)
+                if items:
+                    out[iid] = (kept.clocks.title, items)
         return out
 
-    def _evaluate(self, g: _Gathered, policy: CadencePolicy, escalation_rules: Sequence[Any],
-                  now: datetime) -> IncidentClocks:
+    def _current(self, incident_ids: Sequence[int] | None, now: datetime) -> dict[int, _Kept]:
+        """What is kept for the incidents, evaluated again (at `now`) where it is missing or
+        the incident's counter moved. The counters are read in the same snapshot as the data
+        evaluated from them, so a write that lands meanwhile moves the counter past it."""
+        ids = list(incident_ids) if incident_ids is not None else None
+        if ids is not None and not ids:
+            return {}
+        with self.store.reading() as session:
+            counters = change_counters(session, ids)
+            with self._lock:
+                kept = {iid: self._kept.get(iid) for iid in counters}
+            stale = [iid for iid, counter in counters.items()
+                     if (k := kept[iid]) is None or k.counter != counter]
+            if stale:
+                gathered = self._gather(session, stale)
+                policies = self.rules.policies_for(
+                    session, {g.client.id for g in gathered.values()})
+        if stale:
+            for iid, g in gathered.items():
+                policy = policies[(g.client.id, Severity(g.incident.severity))]
+                kept[iid] = _keep(counters[iid], self._evaluate(g, policy, now),
+                                  g.incident.detected_at)
+            with self._lock:
+                for iid in stale:
+                    old = self._kept.get(iid)
+                    new = kept[iid]
+                    if new is not None and (old is None or _not_newer(old.counter, new.counter)):
+                        self._kept[iid] = new
+                if ids is None:   # forget what is no longer open (a closed one is read again)
+                    for iid in [i for i in self._kept if i not in counters]:
+                        del self._kept[iid]
+        return {iid: k for iid, k in kept.items() if k is not None}
+
+    def _evaluate(self, g: _Gathered, policy: CadencePolicy, now: datetime) -> IncidentClocks:
         inc = g.incident
         phase = Phase(inc.phase)
         severity = Severity(inc.severity)
@@ -219,7 +331,7 @@ class ClockService(ClockActions):
         return IncidentClocks(
             incident_id=inc.id, title=inc.title, evaluated_at=now, cadence=cadence,
             regulatory=tuple(regulatory), proposals=pending, triggers=dict(triggers),
-            stakeholder_names=dict(g.names), reminded=frozenset(reminded))
+            stakeholder_names=g.names, reminded=frozenset(reminded))
 
     def proposed_met_message(self, incident_id: int, rule_id: str) -> int | None:
         """The message that most likely met a regulatory clock: the earliest one queued at or
@@ -285,11 +397,21 @@ class ClockService(ClockActions):
                 timing_need=TimingNeed(row.timing_need), max_silence_minutes=silence))
             names[row.client_id][row.id] = row.name
             by_category[row.client_id][category].append(row.id)
+        # the names are one read-only mapping per client, shared by its incidents' evaluations
+        shared = {cid: MappingProxyType(found) for cid, found in names.items()}
         for g in out.values():
             g.client = clients[g.incident.client_id]
             g.stakeholders = people[g.client.id]
-            g.names = names[g.client.id]
+            g.names = shared.get(g.client.id, MappingProxyType({}))
             g.by_category = by_category[g.client.id]
+        decoded: dict[str, datetime] = {}   # a message's deliveries share their times
+
+        def utc(text: str) -> datetime:
+            found = decoded.get(text)
+            if found is None:
+                found = decoded[text] = _stored_utc(text)
+            return found
+
         for chunk in _chunks(ids, 900):
             if people_and_messages:
                 # The largest read (every delivery of every incident: 60,000 rows for 1,000
@@ -304,10 +426,10 @@ class ClockService(ClockActions):
                                    type_coerce(Delivery.sent_at, String))
                             .join(Delivery, Delivery.message_id == Message.id)
                             .where(Message.incident_id.in_(chunk),
-                                   Delivery.state.not_in(NOT_COMMUNICATED))):
+                                   Delivery.state.not_in(NOT_COMMUNICATED))).all():
                     out[incident_id].communications.append(Communication(
-                        stakeholder_id=stakeholder_id, queued_at=_stored_utc(queued),
-                        sent_at=_stored_utc(sent) if sent else None,
+                        stakeholder_id=stakeholder_id, queued_at=utc(queued),
+                        sent_at=utc(sent) if sent else None,
                         template_type=template_type, message_id=message_id))
             for row in session.execute(
                     select(TimelineEntry.incident_id, TimelineEntry.id, TimelineEntry.at,
@@ -326,16 +448,16 @@ class ClockService(ClockActions):
         this incident. Returns what was recorded (nothing twice, even when called in a race:
         the fired keys are re-read inside the writing transaction)."""
         now = now or self.clock.now()
-        rules = [r for r in self.rules.escalation_rules() if r.enabled]
+        rules = tuple(r for r in self.rules.escalation_rules() if r.enabled)
         if not rules:
             return []
-        ids = list(incident_ids) if incident_ids is not None else self.open_incident_ids()
         recorded: list[tuple[int, Proposal]] = []
-        for chunk in _chunks(ids, 200):
-            with self.store.session() as session:
-                gathered = self._gather(session, chunk, people_and_messages=False)
-            candidates = {iid: evaluate_rules(rules, self._escalation_inputs(g), now)
-                          for iid, g in gathered.items()}
+        kept = self._current_rules(incident_ids, rules)
+        # only an incident whose kept inputs could propose by now is evaluated: nothing new
+        # costs a counter read and a comparison per incident
+        due = [iid for iid, k in kept.items() if k.earliest is not None and k.earliest <= now]
+        for chunk in _chunks(due, 200):
+            candidates = {iid: evaluate_rules(rules, kept[iid].inputs, now) for iid in chunk}
             candidates = {iid: props for iid, props in candidates.items() if props}
             if not candidates:
                 continue
@@ -361,6 +483,39 @@ class ClockService(ClockActions):
                         recorded.append((incident_id, prop))
             self._publish(entries)
         return recorded
+
+    def _current_rules(self, incident_ids: Sequence[int] | None,
+                       rules: tuple[EscalationRule, ...]) -> dict[int, _KeptRules]:
+        """Each incident's escalation inputs, read again where its counter moved or the rules
+        changed, with the first moment any rule could propose for it."""
+        ids = list(incident_ids) if incident_ids is not None else None
+        if ids is not None and not ids:
+            return {}
+        with self.store.reading() as session:
+            counters = change_counters(session, ids)
+            with self._lock:
+                kept = {iid: self._kept_rules.get(iid) for iid in counters}
+            stale = [iid for iid, counter in counters.items()
+                     if (k := kept[iid]) is None or k.counter != counter or k.rules != rules]
+            gathered = {}
+            for chunk in _chunks(stale, 900):
+                gathered.update(self._gather(session, chunk, people_and_messages=False))
+        for iid, g in gathered.items():
+            inputs = self._escalation_inputs(g)
+            # every proposal that could ever be made: the earliest is when one first could
+            ever = evaluate_rules(rules, inputs, FAR)
+            kept[iid] = _KeptRules(counters[iid], rules, inputs,
+                                   min((p.condition_at for p in ever), default=None))
+        if stale:
+            with self._lock:
+                for iid in stale:
+                    old, new = self._kept_rules.get(iid), kept[iid]
+                    if new is not None and (old is None or _not_newer(old.counter, new.counter)):
+                        self._kept_rules[iid] = new
+                if ids is None:
+                    for iid in [i for i in self._kept_rules if i not in counters]:
+                        del self._kept_rules[iid]
+        return {iid: k for iid, k in kept.items() if k is not None}
 
     @staticmethod
     def _escalation_inputs(g: _Gathered) -> EscalationInputs:
@@ -428,6 +583,12 @@ class ClockService(ClockActions):
                                   "decision": "confirmed" if confirmed else "dismissed",
                                   "message_id": message_id, "reason": reason})
         self._publish([entry])
+
+def _not_newer(old: Counter, new: Counter) -> bool:
+    """Whether `new` is at least as recent as `old` (each part of a counter only grows): a
+    thread that read earlier never replaces what a later one kept."""
+    return old[0] <= new[0] and old[1] <= new[1]
+
 
 def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
     for start in range(0, len(items), size):

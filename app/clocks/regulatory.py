@@ -377,7 +377,6 @@ def _evaluate(rule: RegulatoryRule, inputs: ClockInputs, now: datetime,
             f"{_span(n, u)} {_trigger_text(t, titles)}" for t, n, u in clocks)
     if note:
         text = f"{note}: {text[0].lower()}{text[1:]}"
-    now = ensure_utc(now)
     if satisfied is not None:
         late = due_at is not None and ensure_utc(satisfied.at) > due_at
         status = ClockStatus.SATISFIED_LATE if late else ClockStatus.SATISFIED
@@ -385,6 +384,13 @@ def _evaluate(rule: RegulatoryRule, inputs: ClockInputs, now: datetime,
         if late and due_at is not None:
             text += f", {_duration(ensure_utc(satisfied.at) - due_at)} late"
         return ClockState(rule, status, started_at, due_at, satisfied, None, None, text)
+    return _running(rule, started_at, due_at, text, now)
+
+
+def _running(rule: RegulatoryRule, started_at: datetime, due_at: datetime | None, text: str,
+             now: datetime) -> ClockState:
+    """A started clock not satisfied: the only state that depends on `now`."""
+    now = ensure_utc(now)
     elapsed = now - started_at
     if due_at is None:
         return ClockState(rule, ClockStatus.ELAPSED, started_at, None, None, None, elapsed, text)
@@ -396,6 +402,18 @@ def _evaluate(rule: RegulatoryRule, inputs: ClockInputs, now: datetime,
     else:
         status = ClockStatus.RUNNING
     return ClockState(rule, status, started_at, due_at, None, remaining, elapsed, text)
+
+
+_RUNNING = frozenset({ClockStatus.RUNNING, ClockStatus.DUE_SOON, ClockStatus.OVERDUE,
+                      ClockStatus.ELAPSED})
+
+
+def state_at(state: ClockState, now: datetime) -> ClockState:
+    """A clock's state restated at another moment: equal to evaluating it again at `now` with
+    the same inputs (which clocks apply, their due times and words do not depend on `now`)."""
+    if state.status in _RUNNING and state.started_at is not None:
+        return _running(state.rule, state.started_at, state.due_at, state.explanation, now)
+    return state
 
 
 def evaluate_clocks(rules: Sequence[RegulatoryRule], inputs: ClockInputs, now: datetime,

@@ -24,7 +24,8 @@ def utc_text(value: datetime) -> str:
 
 def hm_utc(value: datetime) -> str:
     """A time inside a sentence ("09:05 UTC"); the sentence keeps the value beside it."""
-    return f"{ensure_utc(value):%H:%M} UTC"
+    value = ensure_utc(value)   # fields, not strftime: 25,000 calls for 1,000 incidents
+    return f"{value.hour:02d}:{value.minute:02d} UTC"
 
 
 def day_hm_utc(value: datetime) -> str:

@@ -67,6 +67,9 @@ class Client(Base):
     # Contractual customer-notification SLA in minutes (None: no contract says).
     notification_sla_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     regimes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The clocks' change counter for what its incidents read of it (migration 0015): bumped by
+    # triggers only (app/storage/triggers.py), never written by the application.
+    change_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     stakeholders: Mapped[list[Stakeholder]] = relationship(
         back_populates="client", cascade="all, delete-orphan", passive_deletes=True)
@@ -209,6 +212,8 @@ class Delivery(Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (Index("ix_deliveries_state_next", "state", "next_attempt_at"),
+                      Index("ix_deliveries_clocks", "message_id", "state", "stakeholder_id",
+                            "created_at", "sent_at"),
                       Index("ix_deliveries_started", "started_at",
                             sqlite_where=text("started_at IS NOT NULL")))
 
@@ -286,6 +291,9 @@ class Incident(Base):
     root_cause: Mapped[str] = mapped_column(Text, default="")
     root_cause_under_investigation: Mapped[bool] = mapped_column(Boolean, default=True)
     lessons_learned: Mapped[str] = mapped_column(Text, default="")
+    # The clocks' change counter (migration 0015): bumped by triggers only
+    # (app/storage/triggers.py), never written by the application; app/clocks/changes.py
+    change_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     client: Mapped[Client] = relationship()
 
@@ -294,7 +302,9 @@ class TimelineEntry(Base):
     """Append-only: triggers in the database refuse UPDATE and DELETE."""
 
     __tablename__ = "timeline_entries"
-    __table_args__ = (Index("ix_timeline_incident_at", "incident_id", "at"),)
+    # (incident, kind, at): the timeline's kind filter reads a page without a scan (0015)
+    __table_args__ = (Index("ix_timeline_incident_at", "incident_id", "at"),
+                      Index("ix_timeline_incident_kind_at", "incident_id", "kind", "at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT"))

@@ -213,7 +213,7 @@ def load_record_inputs(store: Any, clock: Clock, incident_id: int,
             select(Group.id, Group.name).where(Group.client_id == g.client.id)).all())
         zone = g.client.time_zone or "UTC"
     severity = Severity(g.incident.severity)
-    evaluated = service._evaluate(g, policies[(g.client.id, severity)], (), now)
+    evaluated = service._evaluate(g, policies[(g.client.id, severity)], now)
     return RecordInputs(
         incident_id=incident_id, title=g.incident.title, detected_at=g.incident.detected_at,
         now=now, severity=severity, phase=Phase(g.incident.phase),

@@ -18,11 +18,11 @@ from sqlalchemy import Engine, text
 
 from app.errors import ClarionError
 from app.storage.private import create_private_file, private_dir
-from app.storage.triggers import CHAIN_TRIGGERS, TIMELINE_TRIGGERS
+from app.storage.triggers import CHAIN_TRIGGERS, CHANGE_TRIGGERS, TIMELINE_TRIGGERS
 
 # The newest revision in app/storage/migrations/versions. A unit test checks it against
 # Alembic's script directory; knowing it lets start-up skip importing Alembic when up to date.
-HEAD_REVISION = "0014"
+HEAD_REVISION = "0015"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -125,7 +125,7 @@ def upgrade_to_head(engine: Engine, db_path: Path, backup_dir: Path,
                 missing = missing_triggers(conn)
                 conn.rollback()
                 if missing:
-                    raise MigrationError(f"timeline triggers missing after migration: {missing}")
+                    raise MigrationError(f"triggers missing after migration: {missing}")
         except Exception:
             conn.rollback()
             raise
@@ -137,4 +137,5 @@ def upgrade_to_head(engine: Engine, db_path: Path, backup_dir: Path,
 def missing_triggers(conn) -> list[str]:  # type: ignore[no-untyped-def]
     present = {row[0] for row in conn.exec_driver_sql(
         "SELECT name FROM sqlite_master WHERE type='trigger'").fetchall()}
-    return sorted((set(TIMELINE_TRIGGERS) | set(CHAIN_TRIGGERS)) - present)
+    return sorted((set(TIMELINE_TRIGGERS) | set(CHAIN_TRIGGERS) | set(CHANGE_TRIGGERS))
+                  - present)

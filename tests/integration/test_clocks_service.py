@@ -158,11 +158,18 @@ def db_path(store) -> Path:
 
 
 def dump(store) -> dict[str, list[tuple]]:
-    """Every row of every table, read over a separate plain sqlite3 connection."""
+    """Every row of every table, read over a separate plain sqlite3 connection; without the
+    clocks' change counters (the triggers' bookkeeping, migration 0015)."""
     with closing(sqlite3.connect(db_path(store))) as conn:
         tables = [r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
-        return {t: conn.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall() for t in tables}
+        out = {}
+        for t in tables:
+            columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')
+                       if r[1] != "change_seq"]
+            out[t] = conn.execute(f'SELECT {", ".join(columns)} FROM "{t}" '
+                                  "ORDER BY rowid").fetchall()
+        return out
 
 
 # ---------------------------------------------------------------- first communication

@@ -38,8 +38,9 @@ def test_an_empty_file_migrates_to_head(tmp_path):
                 "timeline_entries"} <= tables
         triggers = {r[0] for r in query(path, "SELECT name FROM sqlite_master "
                                               "WHERE type='trigger' AND tbl_name='timeline_entries'")}
-        assert triggers == set(TIMELINE_TRIGGERS) == {"timeline_entries_no_update",
-                                                      "timeline_entries_no_delete"}
+        assert triggers == set(TIMELINE_TRIGGERS) | {"clock_change_timeline"}
+        assert set(TIMELINE_TRIGGERS) == {"timeline_entries_no_update",
+                                          "timeline_entries_no_delete"}
         # a new file has nothing to back up
         assert not (tmp_path / "backups").exists() or not any((tmp_path / "backups").iterdir())
     finally:

@@ -42,7 +42,7 @@ SAMPLE = Content(incident_id=7, entry_id=42, at=AT, kind="note", actor="Dana Bro
 
 def test_the_migration_hashes_with_the_same_encoding_as_the_application():
     m = frozen_migration()
-    assert HEAD_REVISION == "0014" == m.revision
+    assert m.revision == "0014" and HEAD_REVISION >= "0014"
     for content, seq, previous in [(SAMPLE, 1, chain.GENESIS), (SAMPLE, 9, "ab" * 32),
                                    (Content(1, 2, AT.replace(microsecond=0), "k", "", None, "",
                                             {}), 1, chain.GENESIS),

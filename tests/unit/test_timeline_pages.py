@@ -117,3 +117,15 @@ def test_the_keyset_page_is_served_by_the_incident_time_index(store, many):
         plan = " ".join(r[-1] for r in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
     assert "USING INDEX ix_timeline_incident_at (incident_id=? AND at<?)" in plan, plan
     assert "TEMP B-TREE" not in plan, plan     # the order comes from the index, not a sort
+
+
+def test_a_page_of_one_kind_is_served_by_the_incident_kind_time_index(store, many):
+    """A rare kind among 100,000 entries: read from the index, never a scan of the incident."""
+    opened, _ = many
+    stmt = tp._page_stmt(opened.id, "decision", tp.key_of(tp.page(store, opened.id)[5]), 200)
+    sql = str(stmt.compile(store.engine, compile_kwargs={"literal_binds": True}))
+    with store.engine.connect() as conn:
+        plan = " ".join(r[-1] for r in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
+    assert "USING INDEX ix_timeline_incident_kind_at (incident_id=? AND kind=? AND at<?)" \
+        in plan, plan
+    assert "TEMP B-TREE" not in plan, plan

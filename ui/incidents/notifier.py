@@ -54,16 +54,17 @@ class ClockNews:
 
 
 def look(services: Services) -> ClockNews:
-    """One look at every open incident (runs on a worker thread: plain values out)."""
+    """One look at every open incident (runs on a worker thread: plain values out). The clock
+    service keeps each incident's evaluation until its change counter moves, so what became
+    overdue since the last look is its kept due times compared with now."""
     clocks = services.clocks
     proposals = clocks.fire_escalations()
-    snapshots = clocks.evaluate_many()
+    due = clocks.overdue_unreminded()
     overdue = []
-    for incident_id, snapshot in snapshots.items():
-        fresh = [item for item in snapshot.overdue() if item[0] not in snapshot.reminded]
+    for incident_id, (incident_title, fresh) in due.items():
         for _key, _due, title in clocks.record_reminders(incident_id, fresh):
-            overdue.append((incident_id, snapshot.title, title))
-    titles = {iid: s.title for iid, s in snapshots.items()}
+            overdue.append((incident_id, incident_title, title))
+    titles = clocks.titles({iid for iid, _p in proposals}) if proposals else {}
     return ClockNews(overdue=tuple(overdue),
                      proposals=tuple((iid, titles.get(iid, f"Incident {iid}"), p.rule.name)
                                      for iid, p in proposals))
