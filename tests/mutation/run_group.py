@@ -73,7 +73,8 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                     "tests/unit/test_business_days_properties.py",
                     "tests/integration/test_clocks_service.py"]),
     "lifecycle": (["app/incidents/lifecycle.py"],
-                  ["tests/unit/test_incidents.py", "tests/unit/test_phases.py"]),
+                  ["tests/unit/test_incidents.py", "tests/unit/test_phases.py",
+                   "tests/unit/test_incident_record.py"]),
     "clients": (["app/stakeholders/clients.py"],
                 ["tests/unit/test_clients_stakeholders.py", "tests/unit/test_client_settings.py"]),
 }

@@ -1,0 +1,330 @@
+"""What each change of an incident writes into its record, word for word, and what each refusal
+says (app/incidents/lifecycle.py): the summaries and data of the timeline entries, the final
+status at resolution, the regulatory figures' bounds, the phase refusals. The record is what is
+read back after an outage; mutation testing (issue 26) found these words and bounds unpinned."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from app import events as ev
+from app.domain.dto import Facts
+from app.domain.enums import ImpactFlag, Phase, Severity, TimelineKind
+from app.errors import TransitionRefused, ValidationError
+from app.incidents.lifecycle import TEXT_MAX, _show, is_severity_increase, transition_refusal
+
+
+@pytest.fixture
+def opened(incidents, client_id, frozen_clock):
+    return incidents.open(client_id=client_id, title="Payroll portal down",
+                          severity=Severity.SEV3, detected_at=frozen_clock.now())
+
+
+def last(incidents, incident_id, n=1):
+    entries = incidents.timeline(incident_id)[-n:]
+    return [(e.kind, e.summary, e.data) for e in entries]
+
+
+def published(incidents):
+    seen: list[object] = []
+    incidents.events.subscribe(ev.INCIDENT_CHANGED, seen.append)
+    incidents.events.subscribe(ev.TIMELINE_APPENDED, seen.append)
+    return seen
+
+
+# ------------------------------------------------------------------------------ phases
+
+@pytest.mark.parametrize("current, target, words", [
+    (Phase.RESPONDING, Phase.RESPONDING, "The incident is already responding."),
+    (Phase.CLOSED, Phase.RESOLVED,
+     "A closed incident is final: its phase can no longer change."),
+    (Phase.RESOLVED, Phase.DETECTED,
+     "A resolved incident can reopen to investigating or responding, not go back to detected."),
+    (Phase.RESPONDING, Phase.INVESTIGATING,
+     "Phases move forward only: responding → investigating would go back. Only a resolved "
+     "incident can be reopened."),
+])
+def test_a_refused_move_says_why_in_plain_words(current, target, words):
+    assert transition_refusal(current, target) == words
+
+
+def test_every_forward_move_is_allowed_and_no_move_stays_in_place():
+    for current in Phase:
+        for target in Phase:
+            refusal = transition_refusal(current, target)
+            if current == Phase.CLOSED or target == current:
+                assert refusal is not None
+            elif target.order > current.order:
+                assert refusal is None, (current, target)
+
+
+def test_the_refusal_reaches_the_caller_in_its_words(incidents, opened):
+    with pytest.raises(TransitionRefused) as refused:
+        incidents.move_phase(opened.id, Phase.DETECTED)
+    assert str(refused.value) == "The incident is already detected."
+
+
+def test_resolving_with_a_final_status_records_it_as_the_status_then_the_phase(
+        incidents, opened):
+    incidents.update_facts(opened.id, Facts(status="Investigating the login failures"))
+    incidents.move_phase(opened.id, Phase.RESPONDING)
+    seen = published(incidents)
+    dto = incidents.move_phase(opened.id, Phase.RESOLVED, reason="  fix deployed ",
+                               final_status="  Logins work again for everyone. ")
+    assert dto.facts.status == "Logins work again for everyone."
+    assert last(incidents, opened.id, 2) == [
+        (TimelineKind.FACTS_CHANGED.value,
+         "Current status: Investigating the login failures → Logins work again for everyone.",
+         {"field": "status", "old": "Investigating the login failures",
+          "new": "Logins work again for everyone.", "final": True}),
+        (TimelineKind.PHASE_CHANGED.value, "Phase: Responding → Resolved — fix deployed",
+         {"old": "responding", "new": "resolved", "reopen": False, "reason": "fix deployed",
+          "final_status": "Logins work again for everyone."})]
+    assert seen[0] == dto and [e.summary for e in seen[1:]] == [
+        s for _k, s, _d in last(incidents, opened.id, 2)]
+
+
+def test_a_final_status_equal_to_the_status_adds_no_fact_entry(incidents, opened):
+    incidents.update_facts(opened.id, Facts(status="Restored"))
+    incidents.move_phase(opened.id, Phase.RESOLVED, final_status="Restored")
+    assert last(incidents, opened.id) == [
+        (TimelineKind.PHASE_CHANGED.value, "Phase: Detected → Resolved",
+         {"old": "detected", "new": "resolved", "reopen": False, "reason": "",
+          "final_status": "Restored"})]
+    assert [e.kind for e in incidents.timeline(opened.id)].count("facts_changed") == 1
+
+
+def test_a_final_status_into_a_status_never_set_reads_none_before(incidents, opened):
+    incidents.move_phase(opened.id, Phase.RESOLVED, final_status="Restored")
+    assert last(incidents, opened.id, 2)[0] == (
+        TimelineKind.FACTS_CHANGED.value, "Current status: (none) → Restored",
+        {"field": "status", "old": "", "new": "Restored", "final": True})
+
+
+@pytest.mark.parametrize("final, words", [
+    ("   ", "Say what is true now that it is resolved."),
+    ("x" * (TEXT_MAX + 1), f"The final status is at most {TEXT_MAX:,} characters; this one "
+                           f"has {TEXT_MAX + 1:,}."),
+])
+def test_a_final_status_that_says_nothing_or_too_much_is_refused_and_nothing_moves(
+        incidents, opened, final, words):
+    with pytest.raises(ValidationError) as refused:
+        incidents.move_phase(opened.id, Phase.RESOLVED, final_status=final)
+    assert refused.value.errors == {"final_status": words}
+    assert incidents.get(opened.id).phase == Phase.DETECTED
+    assert len(incidents.timeline(opened.id)) == 1
+
+
+def test_a_final_status_of_exactly_the_limit_is_taken(incidents, opened):
+    dto = incidents.move_phase(opened.id, Phase.RESOLVED, final_status="y" * TEXT_MAX)
+    assert dto.facts.status == "y" * TEXT_MAX
+
+
+def test_a_final_status_given_for_another_phase_is_ignored(incidents, opened):
+    """Only resolving states the final truth: moving elsewhere neither checks nor keeps it."""
+    dto = incidents.move_phase(opened.id, Phase.INVESTIGATING, final_status="  ")
+    assert dto.facts.status == ""
+    incidents.move_phase(opened.id, Phase.RESPONDING, final_status="All fixed")
+    assert incidents.get(opened.id).facts.status == ""
+    assert last(incidents, opened.id) == [
+        (TimelineKind.PHASE_CHANGED.value, "Phase: Investigating → Responding",
+         {"old": "investigating", "new": "responding", "reopen": False, "reason": ""})]
+
+
+def test_a_reopen_says_so(incidents, opened):
+    incidents.move_phase(opened.id, Phase.RESOLVED, final_status="Fixed")
+    incidents.move_phase(opened.id, Phase.INVESTIGATING, reason="errors are back")
+    assert last(incidents, opened.id) == [
+        (TimelineKind.PHASE_CHANGED.value,
+         "Reopened: Resolved → Investigating — errors are back",
+         {"old": "resolved", "new": "investigating", "reopen": True,
+          "reason": "errors are back"})]
+
+
+# ---------------------------------------------------------------------------- severity
+
+def test_severity_changes_are_worded_raised_or_lowered_with_the_reason(incidents, opened):
+    assert is_severity_increase(Severity.SEV3, Severity.SEV2)
+    assert not is_severity_increase(Severity.SEV3, Severity.SEV3)
+    seen = published(incidents)
+    dto = incidents.change_severity(opened.id, Severity.SEV1, reason=" customers affected ")
+    assert (dto.severity, dto.client_name) == (Severity.SEV1, opened.client_name)
+    assert seen[0] == dto
+    incidents.change_severity(opened.id, Severity.SEV4)
+    assert last(incidents, opened.id, 2) == [
+        (TimelineKind.SEVERITY_CHANGED.value,
+         "Severity raised: SEV3 → SEV1 — customers affected",
+         {"old": "SEV3", "new": "SEV1", "increase": True, "reason": "customers affected"}),
+        (TimelineKind.SEVERITY_CHANGED.value, "Severity lowered: SEV1 → SEV4",
+         {"old": "SEV1", "new": "SEV4", "increase": False, "reason": ""})]
+    with pytest.raises(TransitionRefused) as refused:
+        incidents.change_severity(opened.id, Severity.SEV4)
+    assert str(refused.value) == "The incident is already SEV4."
+
+
+# ------------------------------------------------------------------------- impact flags
+
+@pytest.mark.parametrize("flag, label", [(ImpactFlag.BUSINESS, "Business impact"),
+                                         (ImpactFlag.EXTERNAL, "External impact"),
+                                         (ImpactFlag.REGULATORY, "Regulatory impact")])
+def test_each_flag_is_named_when_flagged_and_cleared(incidents, opened, flag, label):
+    seen = published(incidents)
+    dto = incidents.set_impact_flag(opened.id, flag, True)
+    assert seen[0] == dto and dto.client_name == opened.client_name
+    incidents.set_impact_flag(opened.id, flag, False)
+    assert last(incidents, opened.id, 2) == [
+        (TimelineKind.FLAG_CHANGED.value, f"{label} flagged",
+         {"flag": flag.value, "old": False, "new": True}),
+        (TimelineKind.FLAG_CHANGED.value, f"{label} cleared",
+         {"flag": flag.value, "old": True, "new": False})]
+
+
+# ------------------------------------------------------------------- regulatory figures
+
+def test_the_figures_are_recorded_old_and_new_one_entry_each(incidents, opened, frozen_clock):
+    frozen_clock.advance(minutes=5)
+    dto = incidents.set_regulatory_figures(opened.id, 1200, 0)
+    assert (dto.affected_individuals, dto.max_state_residents) == (1200, 0)
+    assert dto.updated_at == frozen_clock.now()
+    incidents.set_regulatory_figures(opened.id, 10**10, 600)
+    assert last(incidents, opened.id, 4) == [
+        (TimelineKind.FACTS_CHANGED.value, "Individuals affected: (none) → 1200",
+         {"field": "affected_individuals", "old": None, "new": 1200}),
+        (TimelineKind.FACTS_CHANGED.value, "Most residents of one state: (none) → 0",
+         {"field": "max_state_residents", "old": None, "new": 0}),
+        (TimelineKind.FACTS_CHANGED.value, "Individuals affected: 1200 → 10000000000",
+         {"field": "affected_individuals", "old": 1200, "new": 10**10}),
+        (TimelineKind.FACTS_CHANGED.value, "Most residents of one state: 0 → 600",
+         {"field": "max_state_residents", "old": 0, "new": 600})]
+
+
+def test_the_same_figures_again_write_nothing(incidents, opened, frozen_clock):
+    incidents.set_regulatory_figures(opened.id, 40, None)
+    before = len(incidents.timeline(opened.id))
+    updated = incidents.get(opened.id).updated_at
+    frozen_clock.advance(minutes=5)
+    dto = incidents.set_regulatory_figures(opened.id, 40, None)
+    assert len(incidents.timeline(opened.id)) == before
+    assert dto.updated_at == updated
+
+
+WHOLE = "Enter a whole number of people (0 or more), or leave it empty."
+
+
+@pytest.mark.parametrize("affected, residents, errors", [
+    (-1, None, {"affected_individuals": WHOLE}),
+    (None, 10**10 + 1, {"max_state_residents": WHOLE}),
+    (True, None, {"affected_individuals": WHOLE}),
+    (2.0, None, {"affected_individuals": WHOLE}),
+    ("12", -3, {"affected_individuals": WHOLE, "max_state_residents": WHOLE}),
+    (10, 11, {"max_state_residents":
+              "Residents of one state cannot outnumber the individuals affected."}),
+])
+def test_figures_that_cannot_be_are_refused_per_field_and_nothing_is_stored(
+        incidents, opened, affected, residents, errors):
+    with pytest.raises(ValidationError) as refused:
+        incidents.set_regulatory_figures(opened.id, affected, residents)
+    assert refused.value.errors == errors
+    dto = incidents.get(opened.id)
+    assert (dto.affected_individuals, dto.max_state_residents) == (None, None)
+    assert len(incidents.timeline(opened.id)) == 1
+
+
+@pytest.mark.parametrize("affected, residents", [(0, 0), (10, 10), (None, 5), (5, None)])
+def test_figures_at_their_bounds_are_taken(incidents, opened, affected, residents):
+    dto = incidents.set_regulatory_figures(opened.id, affected, residents)
+    assert (dto.affected_individuals, dto.max_state_residents) == (affected, residents)
+
+
+# ------------------------------------------------------------------------ facts, notes
+
+def test_each_fact_is_kept_and_read_back_as_given(incidents, opened, frozen_clock):
+    eta = frozen_clock.now() + timedelta(hours=2)
+    next_update = frozen_clock.now() + timedelta(minutes=30)
+    facts = Facts(status="Degraded", impact="Slow logins", affected_services=("SSO", "VPN"),
+                  eta_at=eta, eta_qualifier="about two hours", workaround="Use the backup IdP",
+                  next_update_at=next_update)
+    dto = incidents.update_facts(opened.id, facts)
+    assert dto.facts == facts
+    assert incidents.get(opened.id).facts == facts
+    again = incidents.update_facts(opened.id, Facts(
+        status="Degraded", impact="Slow logins", affected_services=("SSO", "VPN"), eta_at=eta,
+        eta_qualifier="about two hours", workaround="Use the backup IdP", next_update_at=None))
+    assert again.facts.next_update_at is None
+    assert last(incidents, opened.id)[0][1] == "Next update at: 2026-03-02 09:30 UTC → (none)"
+
+
+@pytest.mark.parametrize("field", ["status", "impact", "workaround"])
+def test_a_fact_text_over_the_limit_is_refused_with_its_length(incidents, opened, field):
+    with pytest.raises(ValidationError) as refused:
+        incidents.update_facts(opened.id, Facts(**{field: "z" * (TEXT_MAX + 1)}))
+    assert refused.value.errors == {
+        field: f"This is at most {TEXT_MAX:,} characters; this one has {TEXT_MAX + 1:,}."}
+    ok = incidents.update_facts(opened.id, Facts(**{field: "z" * TEXT_MAX}))
+    assert getattr(ok.facts, field) == "z" * TEXT_MAX
+
+
+def test_the_workaround_and_qualifier_are_trimmed(incidents, opened):
+    dto = incidents.update_facts(opened.id, Facts(workaround="  reboot  ",
+                                                  eta_qualifier="  soon "))
+    assert (dto.facts.workaround, dto.facts.eta_qualifier) == ("reboot", "soon")
+
+
+@pytest.mark.parametrize("add, kind, noun", [("add_note", TimelineKind.NOTE, "note"),
+                                             ("add_decision", TimelineKind.DECISION,
+                                              "decision")])
+def test_notes_and_decisions_are_kept_trimmed_and_refused_empty_or_too_long(
+        incidents, opened, frozen_clock, add, kind, noun):
+    frozen_clock.advance(minutes=3)
+    seen = published(incidents)
+    entry = getattr(incidents, add)(opened.id, "  Call the vendor  ")
+    assert (entry.kind, entry.summary, entry.data, entry.actor, entry.incident_id) == (
+        kind.value, "Call the vendor", {}, "Test Coordinator", opened.id)
+    assert entry.at == frozen_clock.now() and entry.id is not None
+    assert seen[0].updated_at == frozen_clock.now() and seen[1] == entry
+    assert incidents.get(opened.id).updated_at == frozen_clock.now()
+    with pytest.raises(ValidationError) as empty:
+        getattr(incidents, add)(opened.id, " \n ")
+    assert empty.value.errors == {"text": f"Write the {noun} before adding it."}
+    with pytest.raises(ValidationError) as long:
+        getattr(incidents, add)(opened.id, "n" * (TEXT_MAX + 1))
+    assert long.value.errors == {
+        "text": f"A {noun} is at most {TEXT_MAX:,} characters; this one has {TEXT_MAX + 1:,}."}
+    assert getattr(incidents, add)(opened.id, "n" * TEXT_MAX).summary == "n" * TEXT_MAX
+
+
+# --------------------------------------------------------------------------- read back
+
+def test_entries_at_the_same_moment_read_back_in_the_order_written(incidents, opened):
+    for n in range(5):
+        incidents.add_note(opened.id, f"note {n}")
+    assert [e.summary for e in incidents.timeline(opened.id)][1:] == [
+        f"note {n}" for n in range(5)]
+
+
+def test_entries_read_back_oldest_first_whatever_order_they_were_written_in(
+        incidents, opened, frozen_clock):
+    frozen_clock.advance(minutes=10)
+    incidents.add_note(opened.id, "later")
+    frozen_clock.set(frozen_clock.now() - timedelta(minutes=5))   # a clock set back
+    incidents.add_note(opened.id, "earlier")
+    assert [e.summary for e in incidents.timeline(opened.id)][1:] == ["earlier", "later"]
+
+
+def test_the_dto_carries_the_client_and_archive_state(incidents, opened, client_id):
+    dto = incidents.get(opened.id)
+    assert (dto.client_id, dto.archived) == (client_id, False)
+    [entry] = incidents.timeline(opened.id)
+    assert (entry.incident_id, entry.coordinator_id) == (opened.id, None)
+    assert isinstance(entry.id, int)
+
+
+@pytest.mark.parametrize("value, shown", [
+    (None, "(none)"), ("", "(none)"), ((), "(none)"), (("SSO", "VPN"), "SSO, VPN"),
+    (datetime(2026, 3, 2, 9, 5, tzinfo=timezone(timedelta(hours=1))), "2026-03-02 08:05 UTC"),
+    ("a" * 80, "a" * 80), ("b" * 81, "b" * 77 + "…"), (0, "0"),
+])
+def test_values_are_shown_in_the_record_readably(value, shown):
+    assert _show(value) == shown
