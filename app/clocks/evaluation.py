@@ -12,6 +12,7 @@ coordinator's answer an `escalation_decided` entry, and an overdue notification 
 from __future__ import annotations
 
 import threading
+from json import loads
 from types import MappingProxyType
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,13 +20,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import String, select, type_coerce
+from sqlalchemy import String, bindparam, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app import events as ev
 from app.clocks.cadence import (
-    CadenceInputs, CadencePolicy, CadenceResult, Communication, StakeholderInfo, evaluate_cadence,
-    result_at,
+    CadenceInputs, CadencePolicy, CadenceResult, CommunicationIndex, StakeholderInfo,
+    evaluate_cadence, result_at,
 )
 from app.clocks.changes import Counter, change_counters
 from app.clock import Clock, ensure_utc
@@ -53,6 +54,16 @@ CLOCK_KINDS = (TimelineKind.PHASE_CHANGED, TimelineKind.SEVERITY_CHANGED,
                TimelineKind.CLOCK_STARTED, TimelineKind.CLOCK_SATISFIED,
                TimelineKind.ESCALATION_PROPOSED, TimelineKind.ESCALATION_DECIDED,
                TimelineKind.REMINDER)
+# the kinds' values, read once (an enum's .value is a Python-level property: 5,000 entries)
+(_PHASE_CHANGED, _FACTS_CHANGED, _CLOCK_STARTED, _CLOCK_SATISFIED, _ESCALATION_PROPOSED,
+ _ESCALATION_DECIDED, _REMINDER) = (
+    k.value for k in (TimelineKind.PHASE_CHANGED, TimelineKind.FACTS_CHANGED,
+                      TimelineKind.CLOCK_STARTED, TimelineKind.CLOCK_SATISFIED,
+                      TimelineKind.ESCALATION_PROPOSED, TimelineKind.ESCALATION_DECIDED,
+                      TimelineKind.REMINDER))
+_SEVERITY_CHANGED = TimelineKind.SEVERITY_CHANGED.value
+_FLAG_CHANGED = TimelineKind.FLAG_CHANGED.value
+_RESOLVED = Phase.RESOLVED.value
 # facts whose change makes an update worth sending (the next update time is our own promise)
 SIGNIFICANT_FACTS = {"status", "impact", "affected_services", "eta_at", "eta_qualifier",
                      "workaround"}
@@ -102,17 +113,26 @@ _STARTED = frozenset({ClockStatus.RUNNING, ClockStatus.DUE_SOON, ClockStatus.OVE
 FAR = datetime.max.replace(tzinfo=timezone.utc)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Kept:
     """One incident's evaluation, kept until its change counter moves. Valid at any moment:
     what depends on `now` is restated from the kept due times when it is read (_at)."""
     counter: Counter
     clocks: IncidentClocks
     detected_at: datetime
-    # what overdue() may ever return that was not reminded yet, by due time:
-    # (due, strict, position in overdue()'s order, reminder key, title); strict: a regulatory
-    # clock is overdue only after its due time, a cadence item from it on
-    due: tuple[tuple[datetime, bool, int, str, str], ...]
+    # _due_times(clocks), worked out when first asked (overdue_unreminded, the notifier):
+    # evaluate() and evaluate_many() never read it. Threads that ask at once set equal values.
+    _due: tuple[tuple[datetime, bool, int, str, str], ...] | None = None
+
+    @property
+    def due(self) -> tuple[tuple[datetime, bool, int, str, str], ...]:
+        """What overdue() may ever return that was not reminded yet, by due time:
+        (due, strict, position in overdue()'s order, reminder key, title); strict: a
+        regulatory clock is overdue only after its due time, a cadence item from it on."""
+        due = self._due
+        if due is None:
+            due = self._due = _due_times(self.clocks)
+        return due
 
     def at(self, now: datetime) -> IncidentClocks:
         clocks = self.clocks
@@ -137,14 +157,26 @@ class _Kept:
 
 
 def _keep(counter: Counter, clocks: IncidentClocks, detected_at: datetime) -> _Kept:
-    candidates = [(item.due_at, False, reminder_key(item.key, item.due_at), item.title)
+    return _Kept(counter, clocks, detected_at)
+
+
+def _due_times(clocks: IncidentClocks) -> tuple[tuple[datetime, bool, int, str, str], ...]:
+    stamps: dict[datetime, str] = {}   # reminder_key()'s, each due time written once
+
+    def stamp(due: datetime) -> str:
+        found = stamps.get(due)
+        if found is None:
+            found = stamps[due] = due.isoformat()
+        return found
+
+    candidates = [(item.due_at, False, f"{item.key}@{stamp(item.due_at)}", item.title)
                   for item in clocks.cadence.items]
-    candidates += [(c.due_at, True, reminder_key(f"clock:{c.rule.id}", c.due_at), c.rule.title)
+    candidates += [(c.due_at, True, f"clock:{c.rule.id}@{stamp(c.due_at)}", c.rule.title)
                    for c in clocks.regulatory if c.status in _STARTED and c.due_at]
-    due = sorted((when, strict, position, key, title)
-                 for position, (when, strict, key, title) in enumerate(candidates)
-                 if key not in clocks.reminded)
-    return _Kept(counter, clocks, detected_at, tuple(due))
+    reminded = clocks.reminded
+    return tuple(sorted((when, strict, position, key, title)
+                        for position, (when, strict, key, title) in enumerate(candidates)
+                        if key not in reminded))
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +195,52 @@ class _Gathered:
     stakeholders: list[StakeholderInfo] = field(default_factory=list)
     by_category: dict[Category, list[int]] = field(default_factory=dict)
     names: Mapping[int, str] = field(default_factory=dict)
-    communications: list[Communication] = field(default_factory=list)
+    communications: CommunicationIndex = field(
+        default_factory=lambda: CommunicationIndex(last_by_stakeholder={}))
     entries: list[tuple[int, datetime, str, dict[str, Any]]] = field(default_factory=list)
+
+
+_text = lambda column: type_coerce(column, String)  # noqa: E731  (the stored text)
+# _gather's statements, built once ("ids": the incidents, or the clients for _PEOPLE)
+_INCIDENTS = select(
+    Incident.id, Incident.client_id, Incident.title, Incident.severity, Incident.phase,
+    Incident.detected_at, Incident.impact_business, Incident.impact_external,
+    Incident.impact_regulatory, Incident.affected_individuals, Incident.max_state_residents,
+).where(Incident.id.in_(bindparam("ids", expanding=True)))
+_PEOPLE = select(
+    Stakeholder.id, Stakeholder.client_id, Stakeholder.name, Stakeholder.category,
+    Stakeholder.timing_need, Stakeholder.max_silence_minutes,
+).where(Stakeholder.client_id.in_(bindparam("ids", expanding=True)),
+        Stakeholder.active.is_(True)).order_by(Stakeholder.name)
+_ENTRIES = select(
+    TimelineEntry.incident_id, TimelineEntry.id, _text(TimelineEntry.at), TimelineEntry.kind,
+    _text(TimelineEntry.data),
+).where(TimelineEntry.incident_id.in_(bindparam("ids", expanding=True)),
+        TimelineEntry.kind.in_([k.value for k in CLOCK_KINDS])).order_by(TimelineEntry.id)
+# the escalation rules read only these (not the reminders, the largest entries)
+_ESCALATION_ENTRIES = _ENTRIES.where(TimelineEntry.kind.in_([
+    TimelineKind.SEVERITY_CHANGED.value, TimelineKind.FLAG_CHANGED.value,
+    TimelineKind.ESCALATION_PROPOSED.value]))
+
+
+# per message of the incidents: its first and last queued time, first sent time and the
+# stakeholders reached, of its deliveries that count (not cancelled or failed)
+_MESSAGES = select(
+    Message.incident_id, Message.id, Message.template_type,
+    _text(func.min(Delivery.created_at)), _text(func.max(Delivery.created_at)),
+    _text(func.min(Delivery.sent_at)), func.group_concat(Delivery.stakeholder_id),
+).join(Delivery, Delivery.message_id == Message.id).where(
+    Message.incident_id.in_(bindparam("ids", expanding=True)),
+    Delivery.state.not_in(NOT_COMMUNICATED),
+).group_by(Message.incident_id, Message.id)
+# the latest queued time per stakeholder of messages whose deliveries were queued at
+# different times ("ids": the messages)
+_MIXED = select(
+    Message.incident_id, Delivery.stakeholder_id, _text(func.max(Delivery.created_at)),
+).join(Delivery, Delivery.message_id == Message.id).where(
+    Message.id.in_(bindparam("ids", expanding=True)),
+    Delivery.state.not_in(NOT_COMMUNICATED), Delivery.stakeholder_id.is_not(None),
+).group_by(Message.id, Delivery.stakeholder_id)
 
 
 def _stored_utc(text: str) -> datetime:
@@ -191,7 +267,8 @@ class ClockService(ClockActions):
         self.rules = ClockRules(store, self.events)
         self._calendar = HolidayCalendar.load()
         # Evaluations kept per incident until its change counter (app/clocks/changes.py)
-        # moves; plain frozen values only, shared by the worker threads under the lock.
+        # moves; plain frozen values only (but each one's due times, set once when first
+        # asked), shared by the worker threads under the lock.
         self._lock = threading.Lock()
         self._kept: dict[int, _Kept] = {}
         self._kept_rules: dict[int, _KeptRules] = {}
@@ -276,6 +353,7 @@ class ClockService(ClockActions):
     def _evaluate(self, g: _Gathered, policy: CadencePolicy, now: datetime) -> IncidentClocks:
         inc = g.incident
         phase = Phase(inc.phase)
+        phase_value = phase.value
         severity = Severity(inc.severity)
         phase_since = inc.detected_at
         resolved_at: datetime | None = None
@@ -286,36 +364,36 @@ class ClockService(ClockActions):
         decided: set[str] = set()
         reminded: set[str] = set()
         for _id, at, kind, data in g.entries:  # in id order: later entries win
-            if kind == TimelineKind.PHASE_CHANGED.value:
-                if data.get("new") == phase.value:
+            if kind == _PHASE_CHANGED:
+                if data.get("new") == phase_value:
                     phase_since = at
-                if data.get("new") == Phase.RESOLVED.value:
+                if data.get("new") == _RESOLVED:
                     resolved_at = at
-            elif kind == TimelineKind.FACTS_CHANGED.value:
+            elif kind == _FACTS_CHANGED:
                 if data.get("field") in SIGNIFICANT_FACTS:
                     last_fact = at
-            elif kind == TimelineKind.CLOCK_STARTED.value:
+            elif kind == _CLOCK_STARTED:
                 effective = _iso(data.get("effective_at"))
                 if data.get("trigger") and effective:
                     triggers[str(data["trigger"])] = effective
-            elif kind == TimelineKind.CLOCK_SATISFIED.value:
+            elif kind == _CLOCK_SATISFIED:
                 rule_id = str(data.get("rule_id", ""))
                 if data.get("cleared"):
                     satisfied.pop(rule_id, None)
                 else:
                     when = _iso(data.get("satisfied_at")) or at
                     satisfied[rule_id] = Satisfaction(at=when, message_id=data.get("message_id"))
-            elif kind == TimelineKind.ESCALATION_PROPOSED.value:
+            elif kind == _ESCALATION_PROPOSED:
                 proposed[str(data.get("condition_key"))] = (at, data)
-            elif kind == TimelineKind.ESCALATION_DECIDED.value:
+            elif kind == _ESCALATION_DECIDED:
                 decided.add(str(data.get("condition_key")))
-            elif kind == TimelineKind.REMINDER.value:
+            elif kind == _REMINDER:
                 reminded.update(str(i.get("key")) for i in data.get("items", ()))
 
         cadence = evaluate_cadence(policy, CadenceInputs(
             severity=severity, phase=phase, detected_at=inc.detected_at, phase_since=phase_since,
             resolved_at=resolved_at, last_fact_change_at=last_fact, stakeholders=g.stakeholders,
-            communications=g.communications), now)
+            index=g.communications), now)
         regulatory = evaluate_clocks(self._regulatory_rules, ClockInputs(
             regimes=frozenset(g.client.regimes or ()), regulatory_flag=bool(inc.impact_regulatory),
             detected_at=inc.detected_at, triggers=triggers, satisfied=satisfied,
@@ -368,12 +446,14 @@ class ClockService(ClockActions):
     def _gather(self, session: Session, ids: Sequence[int],
                 people_and_messages: bool = True) -> dict[int, _Gathered]:
         """The incidents, their clients and clock timeline entries; with people_and_messages
-        also the clients' active stakeholders and every delivery that counts as communication
-        (the escalation rules need neither)."""
+        also the clients' active stakeholders and what the deliveries that count as
+        communication sum up to (the escalation rules need neither, and read only the entries
+        of _ESCALATION_ENTRIES)."""
         out: dict[int, _Gathered] = {}
         client_ids: set[int] = set()
+        connection = session.connection()   # plain Core rows, statements built once
         for chunk in _chunks(ids, 900):
-            for inc in session.scalars(select(Incident).where(Incident.id.in_(chunk))):
+            for inc in connection.execute(_INCIDENTS, {"ids": chunk}):
                 out[inc.id] = _Gathered(incident=inc, client=None)
                 client_ids.add(inc.client_id)
         clients = {c.id: c for c in session.scalars(select(Client).where(
@@ -381,12 +461,8 @@ class ClockService(ClockActions):
         people: dict[int, list[StakeholderInfo]] = defaultdict(list)
         names: dict[int, dict[int, str]] = defaultdict(dict)
         by_category: dict[int, dict[Category, list[int]]] = defaultdict(lambda: defaultdict(list))
-        rows = session.execute(
-            select(Stakeholder.id, Stakeholder.client_id, Stakeholder.name,
-                   Stakeholder.category, Stakeholder.timing_need,
-                   Stakeholder.max_silence_minutes)
-            .where(Stakeholder.client_id.in_(client_ids), Stakeholder.active.is_(True))
-            .order_by(Stakeholder.name)) if people_and_messages else ()
+        rows = connection.execute(_PEOPLE, {"ids": list(client_ids)}) \
+            if people_and_messages else ()
         for row in rows:
             category = Category(row.category)
             silence = row.max_silence_minutes
@@ -404,40 +480,15 @@ class ClockService(ClockActions):
             g.stakeholders = people[g.client.id]
             g.names = shared.get(g.client.id, MappingProxyType({}))
             g.by_category = by_category[g.client.id]
-        decoded: dict[str, datetime] = {}   # a message's deliveries share their times
-
-        def utc(text: str) -> datetime:
-            found = decoded.get(text)
-            if found is None:
-                found = decoded[text] = _stored_utc(text)
-            return found
-
         for chunk in _chunks(ids, 900):
             if people_and_messages:
-                # The largest read (every delivery of every incident: 60,000 rows for 1,000
-                # incidents): plain Core rows, the two times decoded here from their stored
-                # text rather than row by row through the UTCDateTime type (a third of the
-                # cost of evaluate_many went there).
-                for incident_id, message_id, template_type, stakeholder_id, queued, sent in \
-                        session.connection().execute(
-                            select(Message.incident_id, Message.id, Message.template_type,
-                                   Delivery.stakeholder_id,
-                                   type_coerce(Delivery.created_at, String),
-                                   type_coerce(Delivery.sent_at, String))
-                            .join(Delivery, Delivery.message_id == Message.id)
-                            .where(Message.incident_id.in_(chunk),
-                                   Delivery.state.not_in(NOT_COMMUNICATED))).all():
-                    out[incident_id].communications.append(Communication(
-                        stakeholder_id=stakeholder_id, queued_at=utc(queued),
-                        sent_at=utc(sent) if sent else None,
-                        template_type=template_type, message_id=message_id))
-            for row in session.execute(
-                    select(TimelineEntry.incident_id, TimelineEntry.id, TimelineEntry.at,
-                           TimelineEntry.kind, TimelineEntry.data)
-                    .where(TimelineEntry.incident_id.in_(chunk),
-                           TimelineEntry.kind.in_([k.value for k in CLOCK_KINDS]))
-                    .order_by(TimelineEntry.id)):
-                out[row.incident_id].entries.append((row.id, row.at, row.kind, row.data or {}))
+                _communications(session, chunk, out)
+            # the time and data as stored (text), decoded here: a third of the cost of going
+            # row by row through the UTCDateTime and JSON types
+            for incident_id, entry_id, at, kind, data in connection.execute(
+                    _ENTRIES if people_and_messages else _ESCALATION_ENTRIES, {"ids": chunk}):
+                out[incident_id].entries.append(
+                    (entry_id, _stored_utc(at), kind, (loads(data) if data else None) or {}))
         return out
 
     # ---------------------------------------------------------------- escalation
@@ -523,15 +574,15 @@ class ClockService(ClockActions):
         severity_changes, flag_changes, fired = [], [], set()
         for _id, at, kind, data in g.entries:
             try:
-                if kind == TimelineKind.SEVERITY_CHANGED.value:
+                if kind == _SEVERITY_CHANGED:
                     severity_changes.append(SeverityChange(at=at, old=Severity(data["old"]),
                                                            new=Severity(data["new"])))
-                elif kind == TimelineKind.FLAG_CHANGED.value:
+                elif kind == _FLAG_CHANGED:
                     flag_changes.append(FlagChange(at=at, flag=ImpactFlag(data["flag"]),
                                                    value=bool(data["new"])))
             except (KeyError, ValueError):
                 continue
-            if kind == TimelineKind.ESCALATION_PROPOSED.value:
+            if kind == _ESCALATION_PROPOSED:
                 fired.add(str(data.get("condition_key")))
         return EscalationInputs(
             severity=Severity(inc.severity), phase=Phase(inc.phase), detected_at=inc.detected_at,
@@ -583,6 +634,58 @@ class ClockService(ClockActions):
                                   "decision": "confirmed" if confirmed else "dismissed",
                                   "message_id": message_id, "reason": reason})
         self._publish([entry])
+
+
+def _communications(session: Session, ids: Sequence[int], out: dict[int, _Gathered]) -> None:
+    """Sum up the incidents' communications (every delivery not cancelled or failed: 60,000
+    rows for 1,000 incidents) into their CommunicationIndex: SQL sums them up per message (its
+    first and last queued time, first sent time and stakeholders), so a few thousand rows come
+    back, their times decoded once each from the stored text (naive UTC, one format: its text
+    order is time order)."""
+    decoded: dict[str, datetime] = {}
+
+    def utc(stored: str) -> datetime:
+        found = decoded.get(stored)
+        if found is None:
+            found = decoded[stored] = _stored_utc(stored)
+        return found
+
+    reached: dict[int, list[tuple[datetime, Iterable[int]]]] = defaultdict(list)
+    mixed: list[int] = []   # messages whose deliveries were queued at different times
+    connection = session.connection()
+    for incident_id, message_id, template_type, first, last, sent, people in \
+            connection.execute(_MESSAGES, {"ids": ids}):
+        idx = out[incident_id].communications
+        q_first, q_last = utc(first), utc(last)
+        if idx.first_queued is None or q_first < idx.first_queued:
+            idx.first_queued = q_first
+        if idx.last_queued is None or q_last > idx.last_queued:
+            idx.last_queued = q_last
+        if sent and (idx.first_sent is None or utc(sent) < idx.first_sent):
+            idx.first_sent = utc(sent)
+        if template_type == "resolution_notice":
+            if idx.last_resolution_notice is None or q_last > idx.last_resolution_notice:
+                idx.last_resolution_notice = q_last
+        elif template_type == "post_incident_summary":
+            if idx.last_summary is None or q_last > idx.last_summary:
+                idx.last_summary = q_last
+        elif template_type == "initial_acknowledgment":
+            idx.acknowledged = True
+        if people is None:
+            continue
+        if first == last:
+            reached[incident_id].append((q_last, map(int, str(people).split(","))))
+        else:
+            mixed.append(message_id)
+    for chunk in _chunks(mixed, 900):
+        for incident_id, stakeholder_id, last in connection.execute(_MIXED, {"ids": chunk}):
+            reached[incident_id].append((utc(last), (stakeholder_id,)))
+    for incident_id, found in reached.items():
+        by_stakeholder = out[incident_id].communications.last_by_stakeholder
+        found.sort(key=lambda pair: pair[0])   # the latest time of each stakeholder wins
+        for when, stakeholder_ids in found:
+            by_stakeholder.update(dict.fromkeys(stakeholder_ids, when))
+
 
 def _not_newer(old: Counter, new: Counter) -> bool:
     """Whether `new` is at least as recent as `old` (each part of a counter only grows): a

@@ -420,7 +420,9 @@ def evaluate_clocks(rules: Sequence[RegulatoryRule], inputs: ClockInputs, now: d
                     calendar: HolidayCalendar | None = None) -> list[ClockState]:
     """The state of every applicable clock, in the order of the rules table. Pure: with a
     calendar passed nothing is read from disk (without one it is loaded once, when needed)."""
+    applicable = applicable_rules(rules, inputs.regimes, inputs.sla_minutes,
+                                  inputs.regulatory_flag)
+    if not applicable:   # an incident without clocks: no titles to look up
+        return []
     titles = {rule.id: rule.title for rule in rules}
-    return [_evaluate(rule, inputs, now, calendar, titles)
-            for rule in applicable_rules(rules, inputs.regimes, inputs.sla_minutes,
-                                         inputs.regulatory_flag)]
+    return [_evaluate(rule, inputs, now, calendar, titles) for rule in applicable]

@@ -15,6 +15,8 @@ a new ClockService, nothing kept):
     evaluate_many() over all open incidents       cold, and with nothing changed since the last
                                                    look (the kept evaluations, issue 22), medians
                                                    of --runs (5); the memory they keep
+    overdue_unreminded() over all                  cold: evaluate_many plus the due times the
+                                                   notifier compares (worked out on first use)
     evaluate() of one incident                     cold, after a write to it, and kept: medians
                                                    of --single-runs (20)
     fire_escalations() over all                    the first call (records the proposals), then
@@ -400,6 +402,12 @@ def main() -> int:
             print(f"evaluate_many() over {len(snapshots)} open incidents, cold (a new service): "
                   f"median {cold_text} of {args.runs} — {items} cadence items, "
                   f"{overdue} overdue, {regulatory} regulatory clocks   [goal ≤ 300 ms]")
+
+            look_cold_s, _ = timed(lambda: ClockService(store, clock, EventBus(), actor=ACTOR)
+                                   .overdue_unreminded(), args.runs)
+            print(f"overdue_unreminded() cold (a new service: the notifier's first look, the "
+                  f"due times worked out too): median {ms(look_cold_s)} of {args.runs} "
+                  f"(cold evaluate_many: {cold_text})")
 
             tracemalloc.start()
             clocks.evaluate_many()

@@ -825,3 +825,75 @@ def test_mark_met_proposes_the_first_message_after_the_trigger_to_the_clocks_aud
     assert first != before
     # HHS (audience: regulators) has no such message yet
     assert clocks.proposed_met_message(incident_id, "hipaa_hhs_under_500") is None
+
+
+# ---------------------------------------------------------------- the deliveries summed up in SQL
+
+def test_the_deliveries_summed_up_per_message_read_as_every_delivery_would(
+        store, frozen_clock, incidents, client_id, people, clocks):
+    """ClockService reads the deliveries summed up per message in SQL (issue 22); the rules
+    must see what index_communications() makes of every delivery one by one: cancelled and
+    failed ones left out, a message whose deliveries were queued at different times, one to
+    a stakeholder since deleted (no stakeholder id), the first sent time, the latest of each
+    template type and of each stakeholder."""
+    from app.clocks.cadence import (
+        CadenceInputs, Communication, evaluate_cadence, index_communications,
+    )
+    from app.clocks.evaluation import NOT_COMMUNICATED
+    from app.domain.models import Message
+
+    incident_id = open_incident(incidents, client_id)
+    ada, ben, cal, cora, mia = (people[n] for n in ("Ada Ops", "Ben User", "Cal Customer",
+                                                    "Cora Customer", "Mia Manager"))
+    frozen_clock.advance(minutes=3)
+    queue(store, frozen_clock, incident_id, "initial_acknowledgment", [ada, ben])
+    flush(store, frozen_clock)
+    frozen_clock.advance(minutes=7)
+    mixed = queue(store, frozen_clock, incident_id, "status_update", [ada, cal, cora, mia])
+    frozen_clock.advance(minutes=5)
+    queue(store, frozen_clock, incident_id, "resolution_notice", [ben, cora])
+    frozen_clock.advance(minutes=5)
+    queue(store, frozen_clock, incident_id, "post_incident_summary", [mia])
+    flush(store, frozen_clock)
+    frozen_clock.advance(minutes=5)
+    cancelled = queue(store, frozen_clock, incident_id, "status_update", [ada, ben])
+    with store.session() as s, s.begin():
+        rows = list(s.scalars(select(Delivery).where(Delivery.message_id == mixed)
+                              .order_by(Delivery.id)))
+        rows[0].created_at = T0 + 40 * MIN    # Ada's copy queued later than the others
+        rows[1].created_at = T0 + 2 * MIN     # Cal's earlier (and first of all)
+        rows[2].stakeholder_id = None         # Cora's: a stakeholder since deleted
+        rows[3].state = DeliveryState.FAILED  # Mia's refused
+        s.execute(update(Delivery).where(Delivery.message_id == cancelled)
+                  .values(state=DeliveryState.CANCELLED))
+
+    with store.session() as s:
+        every = [Communication(stakeholder_id=sid, queued_at=queued, sent_at=sent,
+                               template_type=template_type, message_id=message_id)
+                 for sid, queued, sent, template_type, message_id in s.execute(
+                     select(Delivery.stakeholder_id, Delivery.created_at, Delivery.sent_at,
+                            Message.template_type, Message.id)
+                     .join(Message, Message.id == Delivery.message_id)
+                     .where(Message.incident_id == incident_id,
+                            Delivery.state.not_in(NOT_COMMUNICATED)))]
+        gathered = clocks._gather(s, [incident_id])[incident_id]
+    expected = index_communications(every)
+    assert gathered.communications == expected
+    assert expected.last_by_stakeholder == {ada: T0 + 40 * MIN, ben: T0 + 15 * MIN,
+                                            cal: T0 + 2 * MIN, cora: T0 + 15 * MIN,
+                                            mia: T0 + 20 * MIN}
+    assert expected.first_queued == T0 + 2 * MIN and expected.last_queued == T0 + 40 * MIN
+    assert expected.acknowledged and expected.first_sent is not None
+
+    for phase in (Phase.INVESTIGATING, Phase.RESOLVED):
+        incidents.move_phase(incident_id, phase)
+        snap = clocks.evaluate(incident_id)
+        inc = incidents.get(incident_id)
+        policy = clocks.rules.policies(client_id)[2][0]   # SEV3, as opened
+        inputs = CadenceInputs(
+            severity=Severity.SEV3, phase=phase, detected_at=T0,
+            phase_since=frozen_clock.now(), resolved_at=frozen_clock.now()
+            if phase == Phase.RESOLVED else None, last_fact_change_at=None,
+            stakeholders=gathered.stakeholders, communications=every)
+        assert inc.phase == phase
+        assert snap.cadence == evaluate_cadence(policy, inputs, frozen_clock.now())
