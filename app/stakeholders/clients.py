@@ -122,9 +122,8 @@ def settings_of(client: ClientDTO) -> ClientSettings:
 def get_matrix(store: Store, client_id: int) -> dict[str, ResponsibilityDTO]:
     """Every scenario, with what is stored or, if nothing is, the MSP communicating."""
     with store.session() as session:
-        stored = {r.scenario.value if hasattr(r.scenario, "value") else r.scenario: r
-                  for r in session.scalars(select(Responsibility)
-                                           .where(Responsibility.client_id == client_id))}
+        stored = {Scenario(r.scenario).value: r for r in session.scalars(
+            select(Responsibility).where(Responsibility.client_id == client_id))}
     out: dict[str, ResponsibilityDTO] = {}
     for scenario in Scenario:
         row = stored.get(scenario.value)

@@ -76,7 +76,8 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                   ["tests/unit/test_incidents.py", "tests/unit/test_phases.py",
                    "tests/unit/test_incident_record.py"]),
     "clients": (["app/stakeholders/clients.py"],
-                ["tests/unit/test_clients_stakeholders.py", "tests/unit/test_client_settings.py"]),
+                ["tests/unit/test_clients_stakeholders.py", "tests/unit/test_client_settings.py",
+                 "tests/unit/test_client_rules.py"]),
 }
 
 

@@ -214,15 +214,14 @@ def test_set_matrix_for_a_missing_client_is_not_found(store):
     assert responsibility_rows(store) == []
 
 
-def test_set_matrix_with_a_scenario_twice_does_not_crash(store, client_id):
-    try:
-        result = set_matrix(store, client_id, [ResponsibilityDTO("msp_detected", "msp"),
-                                               ResponsibilityDTO("msp_detected", "client")])
-    except ValidationError as err:
-        assert "msp_detected" in err.errors
-        assert responsibility_rows(store) == []
-    else:
-        assert result["msp_detected"].communicator == "client"
+def test_set_matrix_with_a_scenario_twice_is_refused_naming_it(store, client_id):
+    """Two answers for one scenario: which one is meant cannot be guessed, so neither is
+    stored and the coordinator is told which scenario is listed twice."""
+    with pytest.raises(ValidationError) as err:
+        set_matrix(store, client_id, [ResponsibilityDTO("msp_detected", "msp"),
+                                      ResponsibilityDTO("msp_detected", "client")])
+    assert err.value.errors == {"msp_detected": "“MSP-detected incident” is listed twice."}
+    assert responsibility_rows(store) == []
 
 
 def test_deleting_a_client_removes_its_matrix(store, frozen_clock):
