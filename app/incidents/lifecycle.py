@@ -137,9 +137,9 @@ def validate_facts(facts: Facts, detected_at: datetime) -> tuple[Facts, dict[str
         name = " ".join(str(raw).split())
         if not name:
             continue
-        if len(name) > SERVICE_MAX:
-            errors["affected_services"] = (
-                f"A service name is limited to {SERVICE_MAX} characters: “{name[:30]}…”.")
+        if len(name) > SERVICE_MAX:   # the first one named: fixed, the next is said
+            errors.setdefault("affected_services", (
+                f"A service name is limited to {SERVICE_MAX} characters: “{name[:30]}…”."))
             continue
         if name.casefold() not in seen:
             seen.add(name.casefold())

@@ -74,7 +74,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                     "tests/integration/test_clocks_service.py"]),
     "lifecycle": (["app/incidents/lifecycle.py"],
                   ["tests/unit/test_incidents.py", "tests/unit/test_phases.py",
-                   "tests/unit/test_incident_record.py"]),
+                   "tests/unit/test_incident_record.py", "tests/unit/test_coordinators.py"]),
     "clients": (["app/stakeholders/clients.py"],
                 ["tests/unit/test_clients_stakeholders.py", "tests/unit/test_client_settings.py",
                  "tests/unit/test_client_rules.py"]),

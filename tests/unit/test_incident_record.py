@@ -328,3 +328,86 @@ def test_the_dto_carries_the_client_and_archive_state(incidents, opened, client_
 ])
 def test_values_are_shown_in_the_record_readably(value, shown):
     assert _show(value) == shown
+
+
+# ---------------------------------------------------------------- what is published, read
+
+def test_every_change_publishes_the_incident_and_the_entries_it_wrote(incidents, opened):
+    """The window follows the events: a change published without its incident, or with an
+    empty entry, would leave it showing the past."""
+    seen = published(incidents)
+    changes = [
+        lambda: incidents.set_impact_flag(opened.id, ImpactFlag.EXTERNAL, True),
+        lambda: incidents.set_regulatory_figures(opened.id, 12, 3),
+        lambda: incidents.update_facts(opened.id, Facts(status="Degraded", impact="Slow")),
+        lambda: incidents.move_phase(opened.id, Phase.RESOLVED, final_status="Fine"),
+    ]
+    for change in changes:
+        seen.clear()
+        dto = change()
+        assert seen[0] == dto == incidents.get(opened.id)
+        assert dto.client_name == opened.client_name
+        written = len(seen) - 1
+        assert written >= 1 and seen[1:] == incidents.timeline(opened.id)[-written:]
+
+
+def test_a_fact_change_names_the_old_and_the_new_value(incidents, opened):
+    incidents.update_facts(opened.id, Facts(impact="Slow logins"))
+    incidents.update_facts(opened.id, Facts(impact="No logins"))
+    assert last(incidents, opened.id)[0][1] == "Impact: Slow logins → No logins"
+
+
+def test_a_note_is_stored_with_empty_data_not_null(incidents, opened, store):
+    from sqlalchemy import text
+
+    note = incidents.add_note(opened.id, "Call the vendor")
+    with store.engine.connect() as conn:
+        stored = conn.execute(text("SELECT data FROM timeline_entries WHERE id = :id"),
+                              {"id": note.id}).scalar_one()
+    assert stored == "{}"
+
+
+def test_an_unknown_incident_is_named(incidents):
+    from app.errors import NotFound
+
+    with pytest.raises(NotFound) as missing:
+        incidents.add_note(4242, "hello")
+    assert str(missing.value) == "Incident 4242 does not exist."
+
+
+@pytest.mark.parametrize("facts, key, words", [
+    (Facts(eta_qualifier="q" * 201), "eta_qualifier",
+     "The ETA qualifier is at most 200 characters; this one has 201."),
+    (Facts(affected_services=("SSO", "s" * 101, "t" * 102)), "affected_services",
+     f"A service name is limited to 100 characters: “{'s' * 30}…”."),
+])
+def test_facts_that_cannot_be_kept_are_refused_in_their_words(incidents, opened, facts, key,
+                                                              words):
+    with pytest.raises(ValidationError) as refused:
+        incidents.update_facts(opened.id, facts)
+    assert refused.value.errors == {key: words}
+
+
+def test_an_eta_or_next_update_before_detection_is_refused_but_at_detection_taken(
+        incidents, opened, frozen_clock):
+    detected = opened.detected_at
+    with pytest.raises(ValidationError) as refused:
+        incidents.update_facts(opened.id, Facts(eta_at=detected - timedelta(seconds=1),
+                                                next_update_at=detected - timedelta(seconds=1)))
+    assert refused.value.errors == {
+        "eta_at": "The ETA cannot be before the incident was detected.",
+        "next_update_at": "The next update cannot be before the incident was detected."}
+    dto = incidents.update_facts(opened.id, Facts(eta_at=detected, next_update_at=detected))
+    assert (dto.facts.eta_at, dto.facts.next_update_at) == (detected, detected)
+
+
+@pytest.mark.parametrize("title, words", [
+    ("  ", "Give the incident a title (what is affected, in a few words)."),
+    ("t" * 201, "A title is at most 200 characters; this one has 201."),
+])
+def test_a_title_that_cannot_be_used_is_refused_in_its_words(incidents, client_id, frozen_clock,
+                                                             title, words):
+    with pytest.raises(ValidationError) as refused:
+        incidents.open(client_id=client_id, title=title, severity=Severity.SEV2,
+                       detected_at=frozen_clock.now())
+    assert refused.value.errors == {"title": words}
