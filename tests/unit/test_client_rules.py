@@ -63,12 +63,14 @@ def test_every_bad_row_of_the_matrix_is_reported_at_once(store, client_id):
             ResponsibilityDTO("client_detected", "msp"),
             ResponsibilityDTO("business_impact", "msp", "a" * 1001),
             ResponsibilityDTO("technical_updates", "msp", "b" * 1000),
+            ResponsibilityDTO("external_communication", "everyone"),   # after the long one
         ])
     assert err.value.errors == {
         "alien_invasion": "Unknown scenario “alien_invasion”.",
         "msp_detected": "Choose MSP, client or both.",
         "client_detected": "“Client-detected incident” is listed twice.",
         "business_impact": "“To whom” is at most 1,000 characters; this one has 1,001.",
+        "external_communication": "Choose MSP, client or both.",
     }
 
 
@@ -79,10 +81,32 @@ def test_an_audience_of_exactly_1000_characters_is_kept(store, client_id):
     assert get_matrix(store, client_id)["technical_updates"].communicator == "msp"
 
 
-def test_a_missing_organisation_is_named(store):
+def test_a_missing_organisation_is_named(store, frozen_clock):
     with pytest.raises(NotFound) as matrix:
         set_matrix(store, 4242, [ResponsibilityDTO("msp_detected", "msp")])
     assert str(matrix.value) == "Organisation 4242 does not exist."
+    with pytest.raises(NotFound) as saved:
+        save_client(store, frozen_clock, GOOD, client_id=4244)
+    assert str(saved.value) == "Organisation 4244 does not exist."
     with pytest.raises(NotFound) as deleted:
         delete_client(store, 4243)
     assert str(deleted.value) == "Organisation 4243 does not exist."
+
+
+def test_saving_an_organisation_announces_it(store, frozen_clock):
+    from app.events import CLIENTS_CHANGED, EventBus
+
+    events, seen = EventBus(), []
+    events.subscribe(CLIENTS_CHANGED, seen.append)
+    created = save_client(store, frozen_clock, GOOD, events=events)
+    renamed = save_client(store, frozen_clock, replace(GOOD, name="Northwind Care"),
+                          client_id=created.id, events=events)
+    assert seen == [created, renamed]
+
+
+def test_the_first_organisation_is_a_plain_client_in_utc(store, frozen_clock):
+    from app.stakeholders.clients import ensure_default_organisation
+
+    first = ensure_default_organisation(store, frozen_clock)
+    assert (first.is_msp, first.time_zone, first.default_region, first.regimes) == (
+        False, "UTC", "US", ())
