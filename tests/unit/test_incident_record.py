@@ -411,3 +411,39 @@ def test_a_title_that_cannot_be_used_is_refused_in_its_words(incidents, client_i
         incidents.open(client_id=client_id, title=title, severity=Severity.SEV2,
                        detected_at=frozen_clock.now())
     assert refused.value.errors == {"title": words}
+
+
+def test_an_incident_without_a_detection_time_is_refused(incidents, client_id):
+    with pytest.raises(ValidationError) as refused:
+        incidents.open(client_id=client_id, title="Portal down", severity=Severity.SEV2,
+                       detected_at=None)
+    assert refused.value.errors == {"detected_at": "Say when the incident was detected."}
+
+
+def test_a_hand_over_signs_every_open_incident_in_order_and_says_who_from(
+        store, frozen_clock, client_id):
+    from sqlalchemy import text
+
+    from app.events import EventBus
+    from app.incidents.lifecycle import IncidentService
+
+    def service(actor):
+        return IncidentService(store, frozen_clock, EventBus(), actor=actor)
+
+    dana = service("Dana Brooks")
+    opened = [dana.open(client_id=client_id, title=f"Incident {n}", severity=Severity.SEV3,
+                        detected_at=frozen_clock.now()) for n in range(4)]
+    dana.move_phase(opened[1].id, Phase.CLOSED)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE incidents SET archived = 1 WHERE id = :id"),
+                     {"id": opened[2].id})
+    sam = service("Sam Reyes")
+    seen = published(sam)
+    entries = sam.hand_over("Dana Brooks")
+    assert [(e.incident_id, e.kind, e.summary, e.data, e.actor) for e in entries] == [
+        (i.id, TimelineKind.COORDINATOR_CHANGED.value, "Sam Reyes took over from Dana Brooks",
+         {"previous": "Dana Brooks", "coordinator": "Sam Reyes"}, "Sam Reyes")
+        for i in (opened[0], opened[3])]
+    assert seen == entries
+    assert [e.summary for e in sam.hand_over("Sam Reyes")] == ["Sam Reyes is coordinating"] * 2
+    assert [e.summary for e in sam.hand_over("")] == ["Sam Reyes is coordinating"] * 2
