@@ -12,7 +12,10 @@ is quick. The score and the survivors not listed in equivalent.txt are
 printed at the end; exit status 1 while a survivor is left in a strict module (score.py).
 
 A mutant that survives here may still be killed by a test outside the group's files: check it
-with `mutmut run NAME` in the repository root (the whole suite) before listing it."""
+with `mutmut run NAME` in the repository root (the whole suite) before listing it. mutmut runs
+for each mutant the tests its recorded coverage names, recorded once per test name: a test
+changed under the same name to reach new code keeps its old coverage (a new test is recorded),
+so check such a kill with MUTANT_UNDER_TEST=NAME in build/mutate-GROUP/mutants, or `--fresh`."""
 
 from __future__ import annotations
 
