@@ -307,3 +307,27 @@ def test_the_module_copy_of_the_table_is_not_changed_by_parsing() -> None:
     parse_rules(table)
     assert table == before
     assert regulatory.CONTRACT_SLA_ID == "contract_sla"
+
+
+def test_a_state_restated_at_another_moment_equals_a_fresh_evaluation() -> None:
+    """state_at (the kept evaluations of issue 22): every status, at moments before, at and
+    after the due times — a running clock moves on, a met or waiting one stays as it was."""
+    from app.clocks.regulatory import state_at
+
+    table = fresh()
+    aware = utc(2026, 3, 2, 9)
+    cases = [
+        (table["gdpr_art33"], inputs(triggers={"awareness": aware})),               # running
+        (table["gdpr_art34"], inputs(triggers={"high_risk": aware})),               # elapsed
+        (table["gdpr_art33"], inputs(triggers={"awareness": aware}, satisfied={
+            "gdpr_art33": Satisfaction(utc(2026, 3, 6, 9), 4)})),                    # late
+        (table["gdpr_art34"], inputs()),                                            # waiting
+        (table["hipaa_hhs_500_plus"], inputs(triggers={"discovery": aware}, affected=3)),
+    ]
+    moments = [aware + timedelta(hours=h) for h in (0, 1, 53, 54, 71, 72, 73, 200)]
+    for rule, clock_inputs in cases:
+        for then in moments:
+            [kept] = evaluate_clocks([rule], clock_inputs, then, CAL)
+            for now in moments:
+                [again] = evaluate_clocks([rule], clock_inputs, now, CAL)
+                assert state_at(kept, now) == again, (rule.id, then, now)
