@@ -339,16 +339,23 @@ class ClockService(ClockActions):
                 policy = policies[(g.client.id, Severity(g.incident.severity))]
                 kept[iid] = _keep(counters[iid], self._evaluate(g, policy, now),
                                   g.incident.detected_at)
-            with self._lock:
-                for iid in stale:
-                    old = self._kept.get(iid)
-                    new = kept[iid]
-                    if new is not None and (old is None or _not_newer(old.counter, new.counter)):
-                        self._kept[iid] = new
-                if ids is None:   # forget what is no longer open (a closed one is read again)
-                    for iid in [i for i in self._kept if i not in counters]:
-                        del self._kept[iid]
+            self._keep_newer(self._kept, stale, kept, counters, every_open=ids is None)
         return {iid: k for iid, k in kept.items() if k is not None}
+
+    def _keep_newer(self, cache: dict[int, Any], stale: Sequence[int],
+                    found: Mapping[int, Any], counters: Mapping[int, Counter],
+                    every_open: bool) -> None:
+        """Keep what was just read for `stale` unless another thread kept something newer
+        meanwhile (a thread that read earlier never replaces a later one); after a look at
+        every open incident, forget those no longer open (a closed one is read again)."""
+        with self._lock:
+            for iid in stale:
+                old, new = cache.get(iid), found[iid]
+                if new is not None and (old is None or _not_newer(old.counter, new.counter)):
+                    cache[iid] = new
+            if every_open:
+                for iid in [i for i in cache if i not in counters]:
+                    del cache[iid]
 
     def _evaluate(self, g: _Gathered, policy: CadencePolicy, now: datetime) -> IncidentClocks:
         inc = g.incident
@@ -558,14 +565,7 @@ class ClockService(ClockActions):
             kept[iid] = _KeptRules(counters[iid], rules, inputs,
                                    min((p.condition_at for p in ever), default=None))
         if stale:
-            with self._lock:
-                for iid in stale:
-                    old, new = self._kept_rules.get(iid), kept[iid]
-                    if new is not None and (old is None or _not_newer(old.counter, new.counter)):
-                        self._kept_rules[iid] = new
-                if ids is None:
-                    for iid in [i for i in self._kept_rules if i not in counters]:
-                        del self._kept_rules[iid]
+            self._keep_newer(self._kept_rules, stale, kept, counters, every_open=ids is None)
         return {iid: k for iid, k in kept.items() if k is not None}
 
     @staticmethod
