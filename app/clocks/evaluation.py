@@ -326,10 +326,7 @@ class ClockService(ClockActions):
             return {}
         with self.store.reading() as session:
             counters = change_counters(session, ids)
-            with self._lock:
-                kept = {iid: self._kept.get(iid) for iid in counters}
-            stale = [iid for iid, counter in counters.items()
-                     if (k := kept[iid]) is None or k.counter != counter]
+            kept, stale = self._kept_and_stale(self._kept, counters)
             if stale:
                 gathered = self._gather(session, stale)
                 policies = self.rules.policies_for(
@@ -341,6 +338,17 @@ class ClockService(ClockActions):
                                   g.incident.detected_at)
             self._keep_newer(self._kept, stale, kept, counters, every_open=ids is None)
         return {iid: k for iid, k in kept.items() if k is not None}
+
+    def _kept_and_stale(self, cache: dict[int, Any], counters: Mapping[int, Counter],
+                        outdated: Any = lambda _kept: False
+                        ) -> tuple[dict[int, Any], list[int]]:
+        """What `cache` holds for the incidents of `counters`, and those to read again: none
+        kept, its counter moved, or `outdated` by something else (the rules)."""
+        with self._lock:
+            kept = {iid: cache.get(iid) for iid in counters}
+        stale = [iid for iid, counter in counters.items()
+                 if (k := kept[iid]) is None or k.counter != counter or outdated(k)]
+        return kept, stale
 
     def _keep_newer(self, cache: dict[int, Any], stale: Sequence[int],
                     found: Mapping[int, Any], counters: Mapping[int, Counter],
@@ -551,10 +559,8 @@ class ClockService(ClockActions):
             return {}
         with self.store.reading() as session:
             counters = change_counters(session, ids)
-            with self._lock:
-                kept = {iid: self._kept_rules.get(iid) for iid in counters}
-            stale = [iid for iid, counter in counters.items()
-                     if (k := kept[iid]) is None or k.counter != counter or k.rules != rules]
+            kept, stale = self._kept_and_stale(self._kept_rules, counters,
+                                               lambda k: k.rules != rules)
             gathered = {}
             for chunk in _chunks(stale, 900):
                 gathered.update(self._gather(session, chunk, people_and_messages=False))
