@@ -12,8 +12,10 @@ import pytest
 from app import events as ev
 from app.domain.dto import Facts
 from app.domain.enums import ImpactFlag, Phase, Severity, TimelineKind
-from app.errors import TransitionRefused, ValidationError
-from app.incidents.lifecycle import TEXT_MAX, _show, is_severity_increase, transition_refusal
+from app.errors import ConfirmationRequired, TransitionRefused, ValidationError
+from app.incidents.lifecycle import (
+    FUTURE_TOLERANCE, OLD_DETECTION, SERVICE_MAX, TEXT_MAX, TITLE_MAX, _show, is_severity_increase,
+    transition_refusal, validate_facts, validate_new_incident)
 
 
 @pytest.fixture
@@ -447,3 +449,118 @@ def test_a_hand_over_signs_every_open_incident_in_order_and_says_who_from(
     assert seen == entries
     assert [e.summary for e in sam.hand_over("Sam Reyes")] == ["Sam Reyes is coordinating"] * 2
     assert [e.summary for e in sam.hand_over("")] == ["Sam Reyes is coordinating"] * 2
+
+
+# ------------------------------------------------------------------------------ opening
+
+def test_opening_records_the_created_entry_word_for_word(incidents, client_id, frozen_clock):
+    detected = frozen_clock.now() - timedelta(minutes=3)
+    seen = published(incidents)
+    real = incidents.open(client_id=client_id, title="Mail  down", severity=Severity.SEV2,
+                          detected_at=detected)
+    drill = incidents.open(client_id=client_id, title="Tabletop", severity=Severity.SEV4,
+                           detected_at=detected, is_drill=True)
+    assert (real.is_drill, real.archived, drill.is_drill) == (False, False, True)
+    assert last(incidents, real.id) == [(
+        TimelineKind.CREATED.value, "Incident opened: Mail down (SEV2)",
+        {"title": "Mail down", "severity": "SEV2", "detected_at": detected.isoformat(),
+         "drill": False})]
+    assert last(incidents, drill.id)[0][1:] == (
+        "Drill incident opened: Tabletop (SEV4)",
+        {"title": "Tabletop", "severity": "SEV4", "detected_at": detected.isoformat(),
+         "drill": True})
+    assert [type(item).__name__ for item in seen] == ["IncidentDTO", "TimelineEntryDTO"] * 2
+    assert [item.id for item in seen[::2]] == [real.id, drill.id]
+
+
+def test_the_impact_flags_and_facts_given_at_opening_are_kept(incidents, client_id,
+                                                              frozen_clock):
+    now = frozen_clock.now()
+    facts = Facts(status="Investigating", impact="No mail", affected_services=("Mail",),
+                  eta_at=now + timedelta(hours=2), eta_qualifier="rough",
+                  workaround="Use Teams", next_update_at=now + timedelta(minutes=30))
+    dto = incidents.open(client_id=client_id, title="Mail down", severity=Severity.SEV2,
+                         detected_at=now, impact_business=True, impact_external=True,
+                         impact_regulatory=True, facts=facts)
+    again = incidents.get(dto.id)
+    for read in (dto, again):
+        assert (read.impact_business, read.impact_external, read.impact_regulatory) == \
+            (True, True, True)
+        assert read.facts == facts
+    plain = incidents.open(client_id=client_id, title="Quiet", severity=Severity.SEV4,
+                           detected_at=now)
+    assert (plain.impact_business, plain.impact_external, plain.impact_regulatory) == \
+        (False, False, False)
+    assert {i.id for i in incidents.list()} == {dto.id, plain.id}
+
+
+def test_an_unknown_severity_or_organisation_is_refused_in_its_words(incidents, client_id,
+                                                                     frozen_clock):
+    with pytest.raises(ValidationError) as refused:
+        incidents.open(client_id=client_id, title="Portal down", severity="SEV9",
+                       detected_at=frozen_clock.now())
+    assert refused.value.errors == {"severity": "Choose a severity from SEV1 to SEV4."}
+    with pytest.raises(ValidationError) as refused:
+        incidents.open(client_id=client_id + 999, title="Portal down", severity=Severity.SEV2,
+                       detected_at=frozen_clock.now())
+    assert refused.value.errors == {"client": "Choose the organisation this incident affects."}
+
+
+def test_detection_up_to_five_minutes_ahead_is_taken_and_beyond_refused_in_its_words():
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    edge = now + FUTURE_TOLERANCE
+    assert validate_new_incident("Portal down", edge, now, False) == ("Portal down", edge)
+    with pytest.raises(ValidationError) as refused:
+        validate_new_incident("Portal down", edge + timedelta(microseconds=1), now, False)
+    assert refused.value.errors == {"detected_at": (
+        "Detection time is in the future; it can be at most 5 minutes ahead of now "
+        "(clock skew).")}
+
+
+def test_detection_exactly_a_week_ago_needs_no_confirmation_and_older_is_asked_in_words():
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    week = now - OLD_DETECTION
+    assert validate_new_incident("Breach", week, now, False) == ("Breach", week)
+    older = week - timedelta(days=2)
+    with pytest.raises(ConfirmationRequired) as asked:
+        validate_new_incident("Breach", older, now, False)
+    assert (asked.value.field, asked.value.message) == ("detected_at", (
+        "Detected 9 days ago — more than 7 days. Confirm that this is right (for example, a "
+        "breach discovered late)."))
+    assert validate_new_incident("Breach", older, now, True) == ("Breach", older)
+
+
+def test_an_eta_qualifier_of_exactly_the_limit_is_taken():
+    detected = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    cleaned, errors = validate_facts(Facts(eta_qualifier="q" * TITLE_MAX), detected)
+    assert (errors, cleaned.eta_qualifier) == ({}, "q" * TITLE_MAX)
+    _, errors = validate_facts(Facts(eta_qualifier="q" * (TITLE_MAX + 1)), detected)
+    assert list(errors) == ["eta_qualifier"]
+
+
+def test_services_after_one_too_long_are_still_read():
+    detected = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    cleaned, errors = validate_facts(
+        Facts(affected_services=("Mail", "s" * (SERVICE_MAX + 1), "VPN", "x" * 200, "SSO")),
+        detected)
+    assert cleaned.affected_services == ("Mail", "VPN", "SSO")
+    assert errors == {"affected_services": (
+        f"A service name is limited to {SERVICE_MAX} characters: “{'s' * 30}…”.")}
+
+
+def test_a_desk_without_a_named_coordinator_signs_with_the_login_name(
+        store, frozen_clock, monkeypatch):
+    import getpass
+
+    from app.events import EventBus
+    from app.incidents.lifecycle import IncidentService
+
+    monkeypatch.setattr(getpass, "getuser", lambda: "jroe")
+    assert IncidentService(store, frozen_clock, EventBus()).actor == "jroe"
+    assert IncidentService(store, frozen_clock, EventBus(), actor="").actor == ""
+
+    def no_login():
+        raise OSError("no login name")
+
+    monkeypatch.setattr(getpass, "getuser", no_login)
+    assert IncidentService(store, frozen_clock, EventBus()).actor == "coordinator"
