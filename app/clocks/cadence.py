@@ -12,6 +12,7 @@ A communication counts when it is queued; the statistics tell queued and sent ap
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -116,6 +117,17 @@ def validate_policy(values: Mapping[str, object]) -> tuple[CadencePolicy | None,
     return CadencePolicy(severity=severity, **numbers), {}
 
 
+def _silence_words(stakeholder_id: int, name: str, category: Category, limit: int
+                   ) -> tuple[str, str, str, timedelta, tuple[int]]:
+    """A max-silence item's key, title, detail up to its time, span and stakeholder ids: the
+    same for every incident of the stakeholder's client (built once per StakeholderInfo,
+    which the incidents of a client share: fewer new objects, less for the garbage collector
+    to walk)."""
+    return (f"silence:{stakeholder_id}", f"Max silence — {name}",
+            f"{name} ({category.label}) should not wait more than {limit} min; "
+            "last communication ", timedelta(minutes=limit), (stakeholder_id,))
+
+
 @dataclass(frozen=True)
 class StakeholderInfo:
     id: int
@@ -123,6 +135,17 @@ class StakeholderInfo:
     category: Category
     timing_need: TimingNeed
     max_silence_minutes: int | None   # effective value; None = no max silence
+    # what evaluate_cadence reads of it for every incident of the client, worked out once:
+    # whether it is owed the acknowledgment, and its max-silence item's words (or None)
+    immediate: bool = dataclasses.field(init=False, repr=False, compare=False)
+    silence: tuple[str, str, str, timedelta, tuple[int]] | None = dataclasses.field(
+        init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "immediate", self.timing_need == _IMMEDIATE)
+        limit = self.max_silence_minutes
+        object.__setattr__(self, "silence", None if limit is None else _silence_words(
+            self.id, self.name, self.category, limit))
 
 
 @dataclass(frozen=True)
@@ -306,17 +329,6 @@ def _stats(inputs: CadenceInputs, idx: CommunicationIndex, now: datetime,
     ), detected, now)
 
 
-@lru_cache(maxsize=65536)
-def _silence_words(stakeholder_id: int, name: str, category: Category, limit: int
-                   ) -> tuple[str, str, str, timedelta, tuple[int]]:
-    """A max-silence item's key, title, detail up to its time, span and stakeholder ids: the
-    same for every incident of the stakeholder's client (built and allocated once: fewer
-    new objects, less for the garbage collector to walk)."""
-    return (f"silence:{stakeholder_id}", f"Max silence — {name}",
-            f"{name} ({category.label}) should not wait more than {limit} min; "
-            "last communication ", timedelta(minutes=limit), (stakeholder_id,))
-
-
 def evaluate_cadence(policy: CadencePolicy, inputs: CadenceInputs, now: datetime) -> CadenceResult:
     """The due and overdue communications of one incident at `now`, sorted by due time."""
     idx = inputs.index if inputs.index is not None else index_communications(
@@ -326,7 +338,7 @@ def evaluate_cadence(policy: CadencePolicy, inputs: CadenceInputs, now: datetime
     # One pass over the stakeholders (fifty a client, a thousand incidents): whom the
     # messages reached, the immediate ones, the one waiting longest and, while the incident
     # is active, each max-silence item (the most items: built straight, its words kept per
-    # stakeholder by _silence_words)
+    # stakeholder in StakeholderInfo.silence)
     silence = phase in _ACTIVE
     items: list[DueItem] = []
     reached_ids: list[int] = []
@@ -337,7 +349,7 @@ def evaluate_cadence(policy: CadencePolicy, inputs: CadenceInputs, now: datetime
     for s in inputs.stakeholders:
         sid = s.id
         seen = reached.get(sid)
-        if s.timing_need == _IMMEDIATE:
+        if s.immediate:
             immediate.append(sid)
             if seen is None:
                 unreached.append(sid)
@@ -346,9 +358,9 @@ def evaluate_cadence(policy: CadencePolicy, inputs: CadenceInputs, now: datetime
         reached_ids.append(sid)
         if oldest is None or seen < oldest[0] or (seen == oldest[0] and sid < oldest[1]):
             oldest = (seen, sid, s.name)
-        limit = s.max_silence_minutes
-        if silence and limit is not None:
-            key, title, words, span, ids = _silence_words(sid, s.name, s.category, limit)
+        words_of = s.silence
+        if silence and words_of is not None:
+            key, title, words, span, ids = words_of
             said_at = shown.get(seen)   # its words and times: shared by the items of a time
             if said_at is None:
                 said_at = shown[seen] = (hm_utc(seen), (seen,))

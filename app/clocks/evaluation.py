@@ -11,14 +11,16 @@ coordinator's answer an `escalation_decided` entry, and an overdue notification 
 
 from __future__ import annotations
 
+import gc
 import threading
+from contextlib import contextmanager
 from json import loads
 from types import MappingProxyType
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 from sqlalchemy import String, bindparam, func, select, type_coerce
 from sqlalchemy.orm import Session
@@ -243,9 +245,36 @@ _MIXED = select(
 ).group_by(Message.id, Delivery.stakeholder_id)
 
 
+_paused_lock = threading.Lock()
+_paused = [0, False]   # evaluations under way, whether they turned the collector off
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector held off while incidents are read and evaluated: a cold
+    look at 1,000 incidents allocates some 60,000 container objects (rows, entries, due
+    items) that form no cycles, and the collector passed over them some 90 times, a sixth of
+    the time (bench_clocks.py). Reference counting still frees everything at once; the
+    collector runs again as soon as the last evaluation under way ends."""
+    with _paused_lock:
+        if _paused[0] == 0:
+            _paused[1] = gc.isenabled()
+            if _paused[1]:
+                gc.disable()
+        _paused[0] += 1
+    try:
+        yield
+    finally:
+        with _paused_lock:
+            _paused[0] -= 1
+            if _paused[0] == 0 and _paused[1]:
+                gc.enable()
+
+
 def _stored_utc(text: str) -> datetime:
-    """A UTCDateTime column's stored text (naive UTC) as the aware time the type returns."""
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    """A UTCDateTime column's stored text (naive UTC) as the aware time the type returns
+    (parsed with its offset: a fifth of the cost of parsing, then replacing the zone)."""
+    return datetime.fromisoformat(text + "+00:00")
 
 
 def _iso(value: Any) -> datetime | None:
@@ -310,11 +339,13 @@ class ClockService(ClockActions):
         `now`, no evaluation unless a counter moved (the notifier asks every half minute)."""
         now = now or self.clock.now()
         out = {}
-        for iid, kept in self._current(incident_ids, now).items():
-            if kept.due and kept.due[0][0] <= now:
-                items = kept.overdue_at(now)
-                if items:
-                    out[iid] = (kept.clocks.title, items)
+        current = self._current(incident_ids, now)
+        with _collector_paused():   # the first look works out every due time: 25,000 tuples
+            for iid, kept in current.items():
+                if kept.due and kept.due[0][0] <= now:
+                    items = kept.overdue_at(now)
+                    if items:
+                        out[iid] = (kept.clocks.title, items)
         return out
 
     def _current(self, incident_ids: Sequence[int] | None, now: datetime) -> dict[int, _Kept]:
@@ -327,16 +358,18 @@ class ClockService(ClockActions):
         with self.store.reading() as session:
             counters = change_counters(session, ids)
             kept, stale = self._kept_and_stale(self._kept, counters)
-            if stale:
+            if not stale:
+                return {iid: k for iid, k in kept.items() if k is not None}
+            with _collector_paused():
                 gathered = self._gather(session, stale)
                 policies = self.rules.policies_for(
                     session, {g.client.id for g in gathered.values()})
-        if stale:
+        with _collector_paused():
             for iid, g in gathered.items():
                 policy = policies[(g.client.id, Severity(g.incident.severity))]
                 kept[iid] = _keep(counters[iid], self._evaluate(g, policy, now),
                                   g.incident.detected_at)
-            self._keep_newer(self._kept, stale, kept, counters, every_open=ids is None)
+        self._keep_newer(self._kept, stale, kept, counters, every_open=ids is None)
         return {iid: k for iid, k in kept.items() if k is not None}
 
     def _kept_and_stale(self, cache: dict[int, Any], counters: Mapping[int, Counter],

@@ -238,6 +238,43 @@ def test_the_kept_evaluation_is_read_again_only_where_the_counter_moved(
     assert len(gathered) == 4   # the escalation inputs once, then kept
 
 
+def test_the_collector_is_held_off_while_incidents_are_evaluated_and_back_after(
+        store, frozen_clock, world):
+    import gc
+
+    service = ClockService(store, frozen_clock, EventBus())
+    seen: list[bool] = []
+    gather, evaluate = service._gather, service._evaluate
+
+    def gathering(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(gc.isenabled())
+        return gather(*args, **kwargs)
+
+    def evaluating(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(gc.isenabled())
+        if len(seen) == 6:
+            raise RuntimeError("an evaluation that fails")
+        return evaluate(*args, **kwargs)
+
+    service._gather, service._evaluate = gathering, evaluating  # type: ignore[method-assign]
+    assert gc.isenabled()
+    service.evaluate_many()
+    assert (seen, gc.isenabled()) == ([False] * 4, True)
+    frozen_clock.advance(minutes=1)
+    service.evaluate_many()   # nothing moved: nothing read, nothing evaluated
+    assert len(seen) == 4
+    service._kept.clear()
+    with pytest.raises(RuntimeError):
+        service.evaluate_many()
+    assert gc.isenabled()     # back on after a failure too
+    gc.disable()
+    try:   # a collector the process turned off stays off
+        service.evaluate_many()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 # ---------------------------------------------------------------- kept == fresh, at any time
 
 def boundaries(snapshot) -> list:  # type: ignore[no-untyped-def]
