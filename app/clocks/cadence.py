@@ -148,6 +148,28 @@ class StakeholderInfo:
             self.id, self.name, self.category, limit))
 
 
+class Roster(Sequence[StakeholderInfo]):
+    """A client's active stakeholders (a read-only sequence) with what evaluate_cadence looks
+    up in them worked out once: shared by the evaluations of the client's incidents, so each
+    one walks the stakeholders its messages reached, not every stakeholder of the client."""
+
+    __slots__ = ("_people", "by_id", "immediate")
+
+    def __init__(self, people: Sequence[StakeholderInfo]) -> None:
+        self._people = tuple(people)
+        self.by_id = {s.id: s for s in self._people}
+        self.immediate = tuple(sorted(s.id for s in self._people if s.immediate))
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        return self._people[index]
+
+    def __len__(self) -> int:
+        return len(self._people)
+
+    def __repr__(self) -> str:
+        return f"Roster({list(self._people)!r})"
+
+
 @dataclass(frozen=True)
 class Communication:
     """One delivery to a stakeholder that was not cancelled or failed."""
@@ -335,25 +357,21 @@ def evaluate_cadence(policy: CadencePolicy, inputs: CadenceInputs, now: datetime
         inputs.communications)
     reached = idx.last_by_stakeholder
     phase = inputs.phase
-    # One pass over the stakeholders (fifty a client, a thousand incidents): whom the
-    # messages reached, the immediate ones, the one waiting longest and, while the incident
-    # is active, each max-silence item (the most items: built straight, its words kept per
-    # stakeholder in StakeholderInfo.silence)
+    # One pass over the stakeholders the messages reached (of fifty a client, a thousand
+    # incidents): the one waiting longest and, while the incident is active, each max-silence
+    # item (the most items: built straight, its words kept in StakeholderInfo.silence)
+    roster = inputs.stakeholders
+    if not isinstance(roster, Roster):
+        roster = Roster(roster)
+    by_id = roster.by_id
     silence = phase in _ACTIVE
     items: list[DueItem] = []
     reached_ids: list[int] = []
-    immediate: list[int] = []
-    unreached: list[int] = []
     oldest: tuple[datetime, int, str] | None = None
     shown: dict[datetime, tuple[str, tuple[datetime]]] = {}
-    for s in inputs.stakeholders:
-        sid = s.id
-        seen = reached.get(sid)
-        if s.immediate:
-            immediate.append(sid)
-            if seen is None:
-                unreached.append(sid)
-        if seen is None:
+    for sid, seen in reached.items():
+        s = by_id.get(sid)
+        if s is None:   # no longer active, or not of this client
             continue
         reached_ids.append(sid)
         if oldest is None or seen < oldest[0] or (seen == oldest[0] and sid < oldest[1]):
@@ -372,8 +390,8 @@ def evaluate_cadence(policy: CadencePolicy, inputs: CadenceInputs, now: datetime
         return CadenceResult(items=(), stats=stats)
 
     audience = tuple(sorted(reached_ids))
-    unreached_immediate = tuple(sorted(unreached))
-    recipients = audience or tuple(sorted(immediate))
+    unreached_immediate = tuple(sid for sid in roster.immediate if sid not in reached)
+    recipients = audience or roster.immediate
     last = idx.last_queued
 
     said = _Said()

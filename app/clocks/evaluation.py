@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from app import events as ev
 from app.clocks.cadence import (
-    CadenceInputs, CadencePolicy, CadenceResult, CommunicationIndex, StakeholderInfo,
+    CadenceInputs, CadencePolicy, CadenceResult, CommunicationIndex, Roster, StakeholderInfo,
     evaluate_cadence, result_at,
 )
 from app.clocks.changes import Counter, change_counters
@@ -194,7 +194,7 @@ class _KeptRules:
 class _Gathered:
     incident: Any
     client: Any
-    stakeholders: list[StakeholderInfo] = field(default_factory=list)
+    stakeholders: Sequence[StakeholderInfo] = ()   # a Roster, shared by the client's
     by_category: dict[Category, list[int]] = field(default_factory=dict)
     names: Mapping[int, str] = field(default_factory=dict)
     communications: CommunicationIndex = field(
@@ -523,9 +523,11 @@ class ClockService(ClockActions):
             by_category[row.client_id][category].append(row.id)
         # the names are one read-only mapping per client, shared by its incidents' evaluations
         shared = {cid: MappingProxyType(found) for cid, found in names.items()}
+        rosters = {cid: Roster(found) for cid, found in people.items()}
+        nobody = Roster(())
         for g in out.values():
             g.client = clients[g.incident.client_id]
-            g.stakeholders = people[g.client.id]
+            g.stakeholders = rosters.get(g.client.id, nobody)
             g.names = shared.get(g.client.id, MappingProxyType({}))
             g.by_category = by_category[g.client.id]
         for chunk in _chunks(ids, 900):

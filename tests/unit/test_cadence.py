@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from app.clocks.cadence import (
-    FIRST_COMMUNICATION_TARGET, CadenceInputs, CadencePolicy, Communication, StakeholderInfo,
+    FIRST_COMMUNICATION_TARGET, CadenceInputs, CadencePolicy, Communication, Roster,
+    StakeholderInfo,
     evaluate_cadence, load_default_policies, validate_policy,
 )
 from app.domain.enums import Category, Phase, Severity, TimingNeed
@@ -334,3 +335,31 @@ def test_validate_policy_refuses_with_a_clear_message(field, value, message):
     assert policy is None
     assert list(errors) == [field]
     assert message in errors[field]
+
+
+# --- the roster ---------------------------------------------------------------------------------
+
+def test_only_active_stakeholders_of_the_client_count_however_they_are_passed():
+    """A communication to someone no longer in the roster (deactivated, or another client's)
+    reaches nobody the clocks follow; a Roster and a plain sequence give the same result."""
+    gone = comm(99, at(10, 1))
+    found = evaluate_cadence(POLICY, inputs(Phase.INVESTIGATING, comms=(
+        comm(3, at(10, 2)), gone, comm(1, at(10, 4)))), at(11, 0))
+    assert sorted(i.key for i in found.items) == [
+        "acknowledgment", "silence:1", "silence:3", "status_update"]
+    by_key = {i.key: i for i in found.items}
+    assert by_key["status_update"].stakeholder_ids == (1, 3)
+    assert by_key["acknowledgment"].stakeholder_ids == (2,)
+    assert found.stats.longest_waiting == (3, "Ops manager", timedelta(minutes=58))
+    shuffled = Roster((MEDIA, IT, MGMT, USERS))
+    again = evaluate_cadence(POLICY, replace(inputs(Phase.INVESTIGATING, comms=(
+        comm(3, at(10, 2)), gone, comm(1, at(10, 4)))), stakeholders=shuffled), at(11, 0))
+    assert again == found
+    assert (list(shuffled), len(shuffled), shuffled[1], shuffled.immediate) == (
+        [MEDIA, IT, MGMT, USERS], 4, IT, (1, 2))
+
+
+def test_nobody_reached_means_the_immediate_stakeholders_are_the_audience_in_id_order():
+    found = items(POLICY, inputs(Phase.INVESTIGATING, people=(IT, MEDIA, USERS)), at(10, 20))
+    assert found["status_update"].stakeholder_ids == (1, 2)
+    assert found["acknowledgment"].stakeholder_ids == (1, 2)
