@@ -138,3 +138,36 @@ def test_rows_and_columns_are_never_measured_row_by_row(qtbot, long_incident, wi
     oldest_shown = model.data(model.index(model.rowCount() - 1, model.TIME))
     assert header.sectionSize(model.TIME) >= table.fontMetrics().horizontalAdvance(oldest_shown)
     assert table.accessibleName() and view.kind_filter.accessibleName()
+
+
+def test_a_late_entry_lands_in_time_order_and_one_older_than_the_page_waits_for_its_page(
+        qtbot, long_incident, services):
+    """Entries can arrive out of order (a time given by hand, a clock set back): each lands at
+    its place among the loaded rows, newest first, and what the view shows is that order;
+    one older than every loaded row waits for the page that holds it."""
+    from dataclasses import replace
+
+    from ui.models.timeline import TimelineModel
+
+    model = TimelineModel(services.clock.now, services.store)
+    model.load(long_incident.id)
+    fifth, sixth = model.entry_at(4), model.entry_at(5)
+    late = replace(fifth, id=10**6, at=sixth.at + (fifth.at - sixth.at) / 2, summary="Late")
+    inserted: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda _parent, first, last: inserted.append((first, last)))
+    assert model.append(late)
+    assert inserted == [(5, 5)]   # the view is told the row it shows the entry at
+    assert [model.entry_at(r).summary for r in (4, 5, 6)] == [fifth.summary, "Late",
+                                                              sixth.summary]
+    shown = [model.data(model.index(r, TimelineModel.SUMMARY)) for r in range(model.rowCount())]
+    assert shown[5] == "Late" and shown[0] == model.entry_at(0).summary
+    assert [model.entry_at(r).at for r in range(model.rowCount())] == sorted(
+        (model.entry_at(r).at for r in range(model.rowCount())), reverse=True)
+    oldest_loaded = model.entry_at(model.rowCount() - 1)
+    early = replace(oldest_loaded, id=10**6 + 1, at=oldest_loaded.at - timedelta(days=30),
+                    summary="Early")
+    rows = model.rowCount()
+    assert not model.append(early) and model.rowCount() == rows   # its page is not loaded
+    model.fetchMore()
+    assert model.rowCount() == rows + PAGE and inserted[-1] == (rows, rows + PAGE - 1)
+    assert model.entry_at(rows).at < oldest_loaded.at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from datetime import datetime
 from typing import Any, Callable
 
@@ -88,7 +89,9 @@ class TimelineModel(DtoTableModel):
         self._incident_id: int | None = None
         self.zone: Any = None          # the incident's client's zone (None: the machine's)
         self.kind: str | None = None   # the kind shown (None: every kind)
-        self._rows: list[TimelineEntryDTO]  # newest first
+        # kept oldest first, so a live entry (the newest) is appended at the end in constant
+        # time; row r of the view is self._rows[-1 - r] (the view shows newest first)
+        self._rows: list[TimelineEntryDTO]
         self._ids: set[int] = set()
         self._more = False             # older entries of the kind not loaded yet
         self._last_id = 0              # entries above this id were appended after the load
@@ -111,7 +114,7 @@ class TimelineModel(DtoTableModel):
             if incident_id is not None else None
         self.beginResetModel()
         self._incident_id, self.zone, self.kind = incident_id, zone, kind
-        self._rows = first.entries if first else []
+        self._rows = first.entries[::-1] if first else []
         self._ids = {e.id for e in self._rows}
         self._more = first is not None and not first.complete
         self._last_id = first.last_id if first else 0
@@ -131,7 +134,7 @@ class TimelineModel(DtoTableModel):
     def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: N802 - Qt's name
         if parent.isValid() or not self._more or self._incident_id is None:
             return
-        before = key_of(self._rows[-1]) if self._rows else None
+        before = key_of(self._rows[0]) if self._rows else None   # the oldest loaded
         entries = page(self.store, self._incident_id, kind=self.kind, before=before)
         self._more = len(entries) == PAGE
         entries = [e for e in entries if e.id not in self._ids]
@@ -139,7 +142,7 @@ class TimelineModel(DtoTableModel):
             return
         first = len(self._rows)
         self.beginInsertRows(QModelIndex(), first, first + len(entries) - 1)
-        self._rows.extend(entries)
+        self._rows[:0] = entries[::-1]
         self._ids.update(e.id for e in entries)
         self.endInsertRows()
 
@@ -155,29 +158,26 @@ class TimelineModel(DtoTableModel):
             self.counts_changed.emit()
         if self.kind is not None and entry.kind != self.kind:
             return False
-        key = key_of(entry)
-        lo, hi = 0, len(self._rows)      # the first row older than the entry (newest first)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if key_of(self._rows[mid]) > key:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo == len(self._rows) and self._more:
-            return False                 # beyond the loaded rows: fetchMore reads it
-        self.beginInsertRows(QModelIndex(), lo, lo)
-        self._rows.insert(lo, entry)
+        at = bisect_left(self._rows, key_of(entry), key=key_of)   # its place, oldest first
+        if at == 0 and self._more:
+            return False                 # older than every loaded row: fetchMore reads it
+        row = len(self._rows) - at       # the view's row (newest first): 0 for the newest
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._rows.insert(at, entry)
         self._ids.add(entry.id)
         self.endInsertRows()
         return True
 
     def entry_at(self, row: int) -> TimelineEntryDTO:
-        return self._rows[row]
+        return self._rows[-1 - row]
+
+    def row_at(self, row: int) -> TimelineEntryDTO:
+        return self._rows[-1 - row]
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        entry = self._rows[index.row()]
+        entry = self._rows[-1 - index.row()]
         col = index.column()
         if role == ENTRY_ROLE:
             return entry
