@@ -4,7 +4,7 @@ decisions. Every change appends to the append-only timeline in the same transact
 from __future__ import annotations
 
 import getpass
-from dataclasses import fields, replace
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -495,7 +495,3 @@ def _default_actor() -> str:
     except Exception:  # no login name in some containers
         return "coordinator"
 
-
-def with_facts(dto: IncidentDTO, **changes: Any) -> Facts:
-    """Convenience for callers: the incident's facts with some changed."""
-    return replace(dto.facts, **changes)

@@ -35,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -55,7 +56,7 @@ from app.domain.models import (  # noqa: E402
     ContactPoint, Delivery, Message, Stakeholder, TimelineEntry,
 )
 from app.events import EventBus  # noqa: E402
-from app.incidents.lifecycle import IncidentService, with_facts  # noqa: E402
+from app.incidents.lifecycle import IncidentService  # noqa: E402
 from app.stakeholders.recipients import resolve_recipients  # noqa: E402
 from app.sending.secrets import MemorySecretBackend, SecretStore  # noqa: E402
 from app.stakeholders.service import StakeholderService  # noqa: E402
@@ -103,8 +104,8 @@ def build(store: Store, clock: FrozenClock, n_entries: int, n_deliveries: int, r
         incidents.move_phase(incident.id, phase)
         if phase == Phase.INVESTIGATING:
             incidents.change_severity(incident.id, Severity.SEV2)
-            incidents.update_facts(incident.id, with_facts(
-                incidents.get(incident.id), status="Claims cannot be submitted",
+            incidents.update_facts(incident.id, replace(
+                incidents.get(incident.id).facts, status="Claims cannot be submitted",
                 impact="Providers cannot submit claims", affected_services=["Claims portal"]))
             incidents.add_decision(incident.id, "Fail over to the secondary region")
 

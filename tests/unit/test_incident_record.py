@@ -564,3 +564,21 @@ def test_a_desk_without_a_named_coordinator_signs_with_the_login_name(
 
     monkeypatch.setattr(getpass, "getuser", no_login)
     assert IncidentService(store, frozen_clock, EventBus()).actor == "coordinator"
+
+
+def test_the_list_is_newest_detected_first_and_hides_archived_unless_asked(
+        incidents, client_id, frozen_clock, store):
+    from sqlalchemy import text
+
+    now = frozen_clock.now()
+    three, one, two = (incidents.open(client_id=client_id, title=f"{hours} hours ago",
+                                      severity=Severity.SEV3,
+                                      detected_at=now - timedelta(hours=hours))
+                       for hours in (3, 1, 2))
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE incidents SET archived = 1 WHERE id = :id"), {"id": one.id})
+    shown = incidents.list()
+    assert [(i.id, i.client_name, i.archived) for i in shown] == [
+        (two.id, "My organisation", False), (three.id, "My organisation", False)]
+    assert [(i.id, i.archived) for i in incidents.list(include_archived=True)] == [
+        (one.id, True), (two.id, False), (three.id, False)]
