@@ -345,6 +345,28 @@ def test_auth_failure_pauses_the_account_and_others_continue(store, frozen_clock
     assert asyncio.run(outbox.flush()).sent == 3
 
 
+def test_two_accounts_refused_in_one_flush_are_each_paused_with_their_own_reason(
+        store, frozen_clock, incident, email_account, sms_account):
+    """The refusals of two accounts can land in one batch of outcomes: each account is
+    paused with its own server's words, and each one's deliveries wait for it."""
+    mail = add_message(store, frozen_clock, incident.id, people(3))
+    texts = add_message(store, frozen_clock, incident.id,
+                        [("Ana", "+12065550101"), ("Ben", "+12065550102")], channel="sms")
+    relay = FakeSender(default=(AUTH_FAILED, "535 5.7.8 authentication failed", None))
+    twilio = FakeSender(default=(AUTH_FAILED, "401 Authenticate (20003)", None))
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, relay),
+                                               "sms": (sms_account, twilio)}, commit_every=50)
+    report = asyncio.run(outbox.flush())
+    assert sorted(report.paused_accounts) == ["Relay", "Twilio"] and report.sent == 0
+    with store.session() as s:
+        reasons = {a.name: a.paused_reason for a in s.scalars(select(ChannelAccount))}
+    assert reasons == {"Relay": "535 5.7.8 authentication failed",
+                       "Twilio": "401 Authenticate (20003)"}
+    assert set(states(store, mail + texts).values()) == {"queued"}
+    again = asyncio.run(outbox.flush())
+    assert again.claimed == 0 and (len(relay.calls), len(twilio.calls)) == (1, 1)
+
+
 def test_no_account_for_a_channel_keeps_its_deliveries_queued(store, frozen_clock, incident,
                                                               email_account):
     texts = add_message(store, frozen_clock, incident.id, [("Ana", "+12065550101")], "sms")
