@@ -367,6 +367,35 @@ def test_two_accounts_refused_in_one_flush_are_each_paused_with_their_own_reason
     assert again.claimed == 0 and (len(relay.calls), len(twilio.calls)) == (1, 1)
 
 
+def test_a_refusal_settled_elsewhere_meanwhile_pauses_nothing_and_the_next_still_pauses(
+        store, frozen_clock, incident, email_account, sms_account):
+    """Only recorded refusals pause an account: when the rows a refusal was about were
+    settled by someone else meanwhile (not `sending` in this attempt any more), its account
+    stays usable, and a refusal of another account in the same batch still pauses that one."""
+    mail = add_message(store, frozen_clock, incident.id, people(2))
+    texts = add_message(store, frozen_clock, incident.id,
+                        [("Ana", "+12065550101")], channel="sms")
+
+    class SettledElsewhere(FakeSender):
+        async def send(self, messages, on_outcome, begin=None):
+            with store.session() as s, s.begin():   # another writer settles them first
+                s.execute(update(Delivery).where(Delivery.id.in_(
+                    [m.delivery_id for m in messages])).values(state=DeliveryState.UNKNOWN))
+            await super().send(messages, on_outcome, begin)
+
+    relay = SettledElsewhere(default=(AUTH_FAILED, "535 5.7.8 authentication failed", None))
+    twilio = FakeSender(default=(AUTH_FAILED, "401 Authenticate (20003)", None))
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, relay),
+                                               "sms": (sms_account, twilio)}, commit_every=50)
+    report = asyncio.run(outbox.flush())
+    assert report.paused_accounts == ("Twilio",)
+    with store.session() as s:
+        reasons = {a.name: a.paused_reason for a in s.scalars(select(ChannelAccount))}
+    assert reasons == {"Relay": "", "Twilio": "401 Authenticate (20003)"}
+    assert set(states(store, mail).values()) == {"unknown"}
+    assert set(states(store, texts).values()) == {"queued"}
+
+
 def test_no_account_for_a_channel_keeps_its_deliveries_queued(store, frozen_clock, incident,
                                                               email_account):
     texts = add_message(store, frozen_clock, incident.id, [("Ana", "+12065550101")], "sms")
