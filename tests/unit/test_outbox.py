@@ -396,6 +396,38 @@ def test_a_refusal_settled_elsewhere_meanwhile_pauses_nothing_and_the_next_still
     assert set(states(store, texts).values()) == {"queued"}
 
 
+def test_every_entry_a_flush_writes_is_signed_by_the_outbox_and_published(
+        store, frozen_clock, incident, email_account, sms_account):
+    """A refusal (written at once) and the sends told in several summaries in the same
+    transaction: each entry the flush writes is signed "outbox" and reaches the window's
+    event, none left out."""
+    from app import events as ev
+    from app.events import EventBus
+
+    add_message(store, frozen_clock, incident.id, people(2))
+    add_message(store, frozen_clock, incident.id,
+                [(f"T{i}", f"+1206555{i:04d}") for i in range(7)], channel="sms")
+    with store.session() as s:
+        before = s.scalar(select(func.max(TimelineEntry.id)))
+    bus = EventBus()
+    seen: list = []
+    bus.subscribe(ev.TIMELINE_APPENDED, seen.append)
+    relay = FakeSender(default=(AUTH_FAILED, "535 5.7.8 authentication failed", None))
+    twilio = FakeSender(plan={f"+1206555{i:04d}": (TRANSIENT, "503 busy", None)
+                              for i in range(3)})
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, relay),
+                                               "sms": (sms_account, twilio)}, events=bus,
+                         commit_every=2)
+    report = asyncio.run(outbox.flush())
+    assert (report.sent, report.retry_wait, report.paused_accounts) == (4, 3, ("Relay",))
+    with store.session() as s:
+        written = list(s.scalars(select(TimelineEntry).where(TimelineEntry.id > before)))
+    assert len(written) >= 4   # the refusal, and the sends in summaries of two at most
+    assert {e.actor for e in written} == {"outbox"}
+    assert sorted(e.id for e in seen) == [e.id for e in written]
+    assert len({e.kind for e in written}) >= 3
+
+
 def test_no_account_for_a_channel_keeps_its_deliveries_queued(store, frozen_clock, incident,
                                                               email_account):
     texts = add_message(store, frozen_clock, incident.id, [("Ana", "+12065550101")], "sms")
