@@ -977,6 +977,40 @@ def test_a_send_is_told_in_the_timeline_once_even_if_its_telling_is_staged_twice
     assert sorted(e.data["delivery_id"] for e in sent) == ids
 
 
+def test_a_retry_told_while_its_next_attempt_is_on_the_wire_keeps_that_attempts_start_mark(
+        store, frozen_clock, incident, email_account):
+    """A retry can wait to be told (fewer than commit_every) while its delivery is claimed
+    and started again. Telling it must not clear the new attempt's start mark: after a crash
+    that mark is what says the message may be on the wire (unknown), not back in the queue
+    to go out twice."""
+    from app.sending.flush import Collector
+
+    retried, other = add_message(store, frozen_clock, incident.id, people(2))
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())},
+                         commit_every=50)
+    flush = Flush(outbox, None)
+
+    async def main():
+        flush.col = Collector(50)
+        _work, infos = flush.claim(flush.routes(), 10)
+        flush.infos.update(infos)
+        await flush.record([SendOutcome(retried, TRANSIENT, "451 try later")], flush.infos)
+        assert [c.info.id for c in flush.unnarrated] == [retried]   # committed, not told
+
+    asyncio.run(main())
+    started = frozen_clock.now() + timedelta(seconds=40)
+    with store.session() as s, s.begin():   # its next attempt, claimed and started
+        s.execute(update(Delivery).where(Delivery.id == retried).values(
+            state=DeliveryState.SENDING, attempts=2, started_at=started))
+    flush.record_interrupted([SendOutcome(other, SENT, provider_id="p")], flush.infos)
+    flush.writer_db.close()
+    assert (row(store, retried).state, row(store, retried).started_at) == (
+        DeliveryState.SENDING, started)
+    assert row(store, other).started_at is None   # told, its mark cleared
+    assert [e.data["delivery_id"] for e in timeline(store, incident.id,
+                                                    kinds=("delivery_sent",))] == [other]
+
+
 # ---------------------------------------------------------------- start marks: who gets a gate
 
 def doubt(store) -> int:
