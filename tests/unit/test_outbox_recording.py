@@ -685,6 +685,30 @@ def test_recording_fits_a_sqlite_built_with_the_old_999_variable_limit(store, fr
     assert set(states(store, ids).values()) == {"sent"}
 
 
+def test_hundreds_of_outcomes_in_one_write_fit_the_old_999_variable_limit(store, frozen_clock,
+                                                                          incident):
+    """One transaction can record hundreds of outcomes (an interrupted send, a sender with no
+    start marks): they are written 100 rows a statement, 8 variables each, under 999."""
+    import sqlite3
+
+    ids = add_message(store, frozen_clock, incident.id, people(260))
+    with store.session() as s, s.begin():
+        s.execute(update(Delivery).where(Delivery.id.in_(ids)).values(
+            state=DeliveryState.SENDING, attempts=1))
+    now = frozen_clock.now()
+    rows = [{"id": i, "state": DeliveryState.SENT, "attempts": 1, "next_attempt_at": None,
+             "last_error": "", "provider_id": f"p-{i}", "sent_at": now} for i in ids]
+    with store.engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        before = raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+        try:
+            done = write_outcomes(conn, rows, {i: 1 for i in ids}, now)
+        finally:
+            raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, before)
+    assert done == set(ids)
+    assert set(states(store, ids).values()) == {"sent"}
+
+
 def test_the_next_round_is_claimed_only_when_a_quarter_of_this_one_is_still_out(
         store, frozen_clock, incident, email_account):
     ids = add_message(store, frozen_clock, incident.id, people(16))
