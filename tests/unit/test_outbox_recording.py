@@ -384,9 +384,11 @@ def test_cancelled_with_a_round_claimed_but_not_yet_sent(store, frozen_clock, in
 
 
 def test_a_writer_that_fails_stops_the_flush_before_the_next_round(store, frozen_clock, incident,
-                                                                   email_account, monkeypatch):
+                                                                   email_account, monkeypatch,
+                                                                   caplog):
     """Outcomes that cannot be recorded must not pile up behind more rounds: the flush stops,
-    records what it knows in one last transaction, and puts the round claimed early back."""
+    records what it knows in one last transaction, and puts the round claimed early back. A
+    failure that is not the database refusing writes (a bug) is not reported as one."""
     ids = add_message(store, frozen_clock, incident.id, people(12))
     stage, calls = Flush.stage, []
 
@@ -401,8 +403,10 @@ def test_a_writer_that_fails_stops_the_flush_before_the_next_round(store, frozen
     fake = FakeSender()
     outbox = make_outbox(store, frozen_clock, {"email": (email_account, fake)}, batch_size=4,
                          commit_every=2)
-    with pytest.raises(RuntimeError, match="disk I/O error"):
+    with pytest.raises(RuntimeError, match="disk I/O error"), \
+            caplog.at_level("WARNING", logger="app.sending.outbox"):
         asyncio.run(outbox.flush())
+    assert not [r for r in caplog.records if "cannot be written" in r.getMessage()]
     assert fake.calls == [ids[:4]]
     got = states(store)
     # the answers recorded on the way out; the sender stopped at its next start: the rest
@@ -1033,6 +1037,33 @@ def test_a_retry_told_while_its_next_attempt_is_on_the_wire_keeps_that_attempts_
     assert row(store, other).started_at is None   # told, its mark cleared
     assert [e.data["delivery_id"] for e in timeline(store, incident.id,
                                                     kinds=("delivery_sent",))] == [other]
+
+
+def test_a_finished_flush_commits_once_more_while_sends_are_still_untold(store, frozen_clock,
+                                                                         email_account):
+    """Sends are told in the timeline commit_every at a time; when the flush is done with
+    nothing left to record but some still untold, the writer commits once more to tell them
+    (else it would wait for outcomes that never come)."""
+    from app.sending.flush import Collector
+    from app.sending.rows import Info
+    from app.sending.timeline import Change
+
+    outbox = make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())})
+    flush = Flush(outbox, None)
+    untold = [Change(Info(1, 1, 1, "Ana", "email", False), "send", DeliveryState.SENT)]
+
+    async def main():
+        col = Collector(50)
+        assert not flush.commit_due(col)
+        flush.unnarrated = untold
+        assert not flush.commit_due(col)   # still sending: told with a later batch
+        col.close()
+        assert flush.commit_due(col)       # done: told now
+        flush.unnarrated = []
+        assert not flush.commit_due(col)
+
+    asyncio.run(main())
+    flush.writer_db.close()
 
 
 # ---------------------------------------------------------------- start marks: who gets a gate
