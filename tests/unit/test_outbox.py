@@ -1065,6 +1065,12 @@ def test_run_forever_takes_a_database_it_cannot_write_as_a_pause_not_a_failure(
     paused = [r for r in caplog.records if r.getMessage() == "outbox flush paused"]
     assert [(r.levelname, problem_of(r.exc_info[1]).kind) for r in paused if r.exc_info] == [
         ("DEBUG", READ_ONLY)] * 2
+    # and each paused turn's flush, with nothing of its own to record, says why in a debug line
+    assert [r.getMessage() for r in caplog.records if r.levelname == "DEBUG"
+            and "nothing to record" in r.getMessage()] == [
+        "nothing to record; the database cannot be written: The database cannot be written "
+        "(read-only folder or file, or no permission): make "
+        f"{store.path.parent} writable for Clarion; nothing was saved from this change."] * 2
     assert sorted(fake.sent_ids) == mail and states(store, mail) == dict.fromkeys(mail, "sent")
 
 
