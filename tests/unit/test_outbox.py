@@ -428,6 +428,29 @@ def test_every_entry_a_flush_writes_is_signed_by_the_outbox_and_published(
     assert len({e.kind for e in written}) >= 3
 
 
+def test_a_paused_account_with_nothing_waiting_is_not_named_nor_its_sender_asked_for(
+        store, frozen_clock, incident, email_account, sms_account):
+    """Only what is due makes a route: an account paused after its texts all went out has
+    nothing waiting, so the flush neither names it as paused nor resolves its sender."""
+    texts = add_message(store, frozen_clock, incident.id, [("Ana", "+12065550101")],
+                        channel="sms")
+    with store.session() as s, s.begin():
+        s.execute(update(Delivery).where(Delivery.id.in_(texts)).values(
+            state=DeliveryState.SENT, sent_at=frozen_clock.now(), attempts=1))
+        s.get(ChannelAccount, sms_account.id).paused_reason = "401 Authenticate (20003)"
+    mail = add_message(store, frozen_clock, incident.id, people(2))
+    asked: list[str] = []
+    relay = FakeSender()
+
+    def resolve(channel, is_drill):
+        asked.append(channel)
+        return (email_account, relay) if channel == "email" else (sms_account, FakeSender())
+
+    report = asyncio.run(Outbox(store, frozen_clock, None, resolve).flush())
+    assert (report.sent, report.paused_accounts, asked) == (2, (), ["email"])
+    assert set(states(store, mail).values()) == {"sent"}
+
+
 def test_no_account_for_a_channel_keeps_its_deliveries_queued(store, frozen_clock, incident,
                                                               email_account):
     texts = add_message(store, frozen_clock, incident.id, [("Ana", "+12065550101")], "sms")

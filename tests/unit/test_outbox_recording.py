@@ -817,6 +817,34 @@ def test_a_claim_takes_the_longest_waiting_first_and_stamps_the_rows(store, froz
     assert stamped == [frozen_clock.now()] * 2
 
 
+def test_a_claim_clears_the_start_mark_a_previous_attempt_left(store, frozen_clock, incident,
+                                                              email_account):
+    """A retry claimed while its previous attempt's start mark is still set (that attempt not
+    yet told): the new attempt has not started, so the claim clears the mark — a crash before
+    it begins puts it back in the queue instead of calling it unknown."""
+    from app.sending.flush import Collector
+
+    [retry] = add_message(store, frozen_clock, incident.id, people(1))
+    earlier = frozen_clock.now() - timedelta(minutes=2)
+    with store.session() as s, s.begin():
+        s.execute(update(Delivery).where(Delivery.id == retry).values(
+            state=DeliveryState.RETRY_WAIT, attempts=1, started_at=earlier,
+            next_attempt_at=frozen_clock.now()))
+    flush = Flush(make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())}),
+                  None)
+
+    async def main():
+        flush.col = Collector(50)
+        _work, infos = flush.claim(flush.routes(), 10)
+        assert list(infos) == [retry]
+
+    asyncio.run(main())
+    flush.writer_db.close()
+    claimed = row(store, retry)
+    assert (claimed.state, claimed.attempts, claimed.started_at) == (
+        DeliveryState.SENDING, 2, None)
+
+
 def interrupt_unrecorded(store, frozen_clock, account, error: Exception):
     """A flush hung in its sender, cancelled while recording what was interrupted fails with
     `error` (raised by the outcomes' UPDATE); returns the outbox."""

@@ -293,4 +293,5 @@ def test_a_channel_that_fails_to_build_one_message_does_not_stop_the_claim(
     assert report.sent == 3
     assert [wire_of(store, i) is None for i in ids] == [False, True, False]
     assert fake.sent[ids[1]] == b""                    # handed over unbuilt: built when sent
-    assert f"building delivery {ids[1]} failed" in caplog.text
+    assert [(r.getMessage(), r.exc_info[0]) for r in caplog.records] == [
+        (f"building delivery {ids[1]} failed", TypeError)]   # with the bug's traceback
