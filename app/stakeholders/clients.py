@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from app.clock import Clock
 from app.events import CLIENTS_CHANGED, EventBus
@@ -38,10 +37,6 @@ def ensure_default_organisation(store: Store, clock: Clock) -> ClientDTO | None:
 def list_clients(store: Store) -> list[ClientDTO]:
     with store.session() as session:
         return [to_dto(c) for c in session.scalars(select(Client).order_by(Client.name))]
-
-
-def get_client(session: Session, client_id: int) -> Client | None:
-    return session.get(Client, client_id)
 
 
 # ---------------------------------------------------------------- editing organisations
