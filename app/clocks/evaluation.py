@@ -11,16 +11,14 @@ coordinator's answer an `escalation_decided` entry, and an overdue notification 
 
 from __future__ import annotations
 
-import gc
 import threading
-from contextlib import contextmanager
 from json import loads
 from types import MappingProxyType
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import String, bindparam, func, select, type_coerce
 from sqlalchemy.orm import Session
@@ -49,6 +47,7 @@ from app.clocks.regulatory import (
     ClockInputs, ClockState, ClockStatus, HolidayCalendar, Satisfaction, evaluate_clocks,
     state_at,
 )
+from app.runtime import collection_paused
 from app.storage.engine import Store
 
 CLOCK_KINDS = (TimelineKind.PHASE_CHANGED, TimelineKind.SEVERITY_CHANGED,
@@ -245,32 +244,6 @@ _MIXED = select(
 ).group_by(Message.id, Delivery.stakeholder_id)
 
 
-_paused_lock = threading.Lock()
-_paused = [0, False]   # evaluations under way, whether they turned the collector off
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector held off while incidents are read and evaluated: a cold
-    look at 1,000 incidents allocates some 60,000 container objects (rows, entries, due
-    items) that form no cycles, and the collector passed over them some 90 times, a sixth of
-    the time (bench_clocks.py). Reference counting still frees everything at once; the
-    collector runs again as soon as the last evaluation under way ends."""
-    with _paused_lock:
-        if _paused[0] == 0:
-            _paused[1] = gc.isenabled()
-            if _paused[1]:
-                gc.disable()
-        _paused[0] += 1
-    try:
-        yield
-    finally:
-        with _paused_lock:
-            _paused[0] -= 1
-            if _paused[0] == 0 and _paused[1]:
-                gc.enable()
-
-
 def _stored_utc(text: str) -> datetime:
     """A UTCDateTime column's stored text (naive UTC) as the aware time the type returns
     (parsed with its offset: a fifth of the cost of parsing, then replacing the zone)."""
@@ -340,7 +313,7 @@ class ClockService(ClockActions):
         now = now or self.clock.now()
         out = {}
         current = self._current(incident_ids, now)
-        with _collector_paused():   # the first look works out every due time: 25,000 tuples
+        with collection_paused():   # the first look works out every due time: 25,000 tuples
             for iid, kept in current.items():
                 if kept.due and kept.due[0][0] <= now:
                     items = kept.overdue_at(now)
@@ -360,11 +333,11 @@ class ClockService(ClockActions):
             kept, stale = self._kept_and_stale(self._kept, counters)
             if not stale:
                 return {iid: k for iid, k in kept.items() if k is not None}
-            with _collector_paused():
+            with collection_paused():
                 gathered = self._gather(session, stale)
                 policies = self.rules.policies_for(
                     session, {g.client.id for g in gathered.values()})
-        with _collector_paused():
+        with collection_paused():
             for iid, g in gathered.items():
                 policy = policies[(g.client.id, Severity(g.incident.severity))]
                 kept[iid] = _keep(counters[iid], self._evaluate(g, policy, now),
