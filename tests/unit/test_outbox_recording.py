@@ -822,21 +822,16 @@ def test_a_claim_clears_the_start_mark_a_previous_attempt_left(store, frozen_clo
     """A retry claimed while its previous attempt's start mark is still set (that attempt not
     yet told): the new attempt has not started, so the claim clears the mark — a crash before
     it begins puts it back in the queue instead of calling it unknown."""
-    from app.sending.flush import Collector
-
     [retry] = add_message(store, frozen_clock, incident.id, people(1))
     earlier = frozen_clock.now() - timedelta(minutes=2)
     with store.session() as s, s.begin():
         s.execute(update(Delivery).where(Delivery.id == retry).values(
             state=DeliveryState.RETRY_WAIT, attempts=1, started_at=earlier,
             next_attempt_at=frozen_clock.now()))
-    flush = Flush(make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())}),
-                  None)
+    flush, claim = first_claim(store, frozen_clock, email_account)
 
     async def main():
-        flush.col = Collector(50)
-        _work, infos = flush.claim(flush.routes(), 10)
-        assert list(infos) == [retry]
+        assert list(await claim()) == [retry]
 
     asyncio.run(main())
     flush.writer_db.close()
@@ -1005,22 +1000,33 @@ def test_the_account_row_not_a_stale_copy_says_whether_it_is_paused(store, froze
     assert states(store, more)[more[0]] == "queued"
 
 
+def first_claim(store, clock, account):  # type: ignore[no-untyped-def]
+    """A flush of `account`'s queue (commit_every 50) and, to await inside its event loop,
+    its first claim: the collector made, the round claimed, nothing handed to a sender."""
+    from app.sending.flush import Collector
+
+    flush = Flush(make_outbox(store, clock, {"email": (account, FakeSender())},
+                              commit_every=50), None)
+
+    async def claim():  # type: ignore[no-untyped-def]
+        flush.col = Collector(50)
+        _work, infos = flush.claim(flush.routes(), 10)
+        flush.infos.update(infos)
+        return infos
+
+    return flush, claim
+
+
 def test_a_send_is_told_in_the_timeline_once_even_if_its_telling_is_staged_twice(
         store, frozen_clock, incident, email_account):
     """A commit that told sends may finish in its thread after the flush was stopped, unseen:
     the stopped flush then stages the same story again. Only rows whose start mark it clears
     are told, so each send is told once."""
-    from app.sending.flush import Collector
-
     ids = add_message(store, frozen_clock, incident.id, people(3))
-    outbox = make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())},
-                         commit_every=50)
-    flush = Flush(outbox, None)
+    flush, claim = first_claim(store, frozen_clock, email_account)
 
     async def main():
-        flush.col = Collector(50)
-        _work, infos = flush.claim(flush.routes(), 10)
-        flush.infos.update(infos)
+        await claim()
         await flush.record([SendOutcome(i, SENT, provider_id="p") for i in ids], flush.infos)
         waiting = list(flush.unnarrated)          # committed, not yet told (fewer than 50)
         assert len(waiting) == 3
@@ -1039,17 +1045,11 @@ def test_a_retry_told_while_its_next_attempt_is_on_the_wire_keeps_that_attempts_
     and started again. Telling it must not clear the new attempt's start mark: after a crash
     that mark is what says the message may be on the wire (unknown), not back in the queue
     to go out twice."""
-    from app.sending.flush import Collector
-
     retried, other = add_message(store, frozen_clock, incident.id, people(2))
-    outbox = make_outbox(store, frozen_clock, {"email": (email_account, FakeSender())},
-                         commit_every=50)
-    flush = Flush(outbox, None)
+    flush, claim = first_claim(store, frozen_clock, email_account)
 
     async def main():
-        flush.col = Collector(50)
-        _work, infos = flush.claim(flush.routes(), 10)
-        flush.infos.update(infos)
+        await claim()
         await flush.record([SendOutcome(retried, TRANSIENT, "451 try later")], flush.infos)
         assert [c.info.id for c in flush.unnarrated] == [retried]   # committed, not told
 
