@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import String, bindparam, func, select, type_coerce
@@ -106,8 +107,12 @@ class IncidentClocks:
         return out
 
 
+# a due time as written in reminder keys; items of one incident share few distinct times
+_stamp = lru_cache(maxsize=8192)(datetime.isoformat)
+
+
 def reminder_key(key: str, due_at: datetime) -> str:
-    return f"{key}@{due_at.isoformat()}"
+    return f"{key}@{_stamp(due_at)}"
 
 
 _STARTED = frozenset({ClockStatus.RUNNING, ClockStatus.DUE_SOON, ClockStatus.OVERDUE})
@@ -157,22 +162,10 @@ class _Kept:
         return [(key, due, title) for _p, key, due, title in found]
 
 
-def _keep(counter: Counter, clocks: IncidentClocks, detected_at: datetime) -> _Kept:
-    return _Kept(counter, clocks, detected_at)
-
-
 def _due_times(clocks: IncidentClocks) -> tuple[tuple[datetime, bool, int, str, str], ...]:
-    stamps: dict[datetime, str] = {}   # reminder_key()'s, each due time written once
-
-    def stamp(due: datetime) -> str:
-        found = stamps.get(due)
-        if found is None:
-            found = stamps[due] = due.isoformat()
-        return found
-
-    candidates = [(item.due_at, False, f"{item.key}@{stamp(item.due_at)}", item.title)
+    candidates = [(item.due_at, False, reminder_key(item.key, item.due_at), item.title)
                   for item in clocks.cadence.items]
-    candidates += [(c.due_at, True, f"clock:{c.rule.id}@{stamp(c.due_at)}", c.rule.title)
+    candidates += [(c.due_at, True, reminder_key(f"clock:{c.rule.id}", c.due_at), c.rule.title)
                    for c in clocks.regulatory if c.status in _STARTED and c.due_at]
     reminded = clocks.reminded
     return tuple(sorted((when, strict, position, key, title)
@@ -340,7 +333,7 @@ class ClockService(ClockActions):
         with collection_paused():
             for iid, g in gathered.items():
                 policy = policies[(g.client.id, Severity(g.incident.severity))]
-                kept[iid] = _keep(counters[iid], self._evaluate(g, policy, now),
+                kept[iid] = _Kept(counters[iid], self._evaluate(g, policy, now),
                                   g.incident.detected_at)
         self._keep_newer(self._kept, stale, kept, counters, every_open=ids is None)
         return {iid: k for iid, k in kept.items() if k is not None}
