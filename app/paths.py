@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import sysconfig
+from collections.abc import Iterator
 from pathlib import Path
 
 RESOURCES_ENV = "CLARION_RESOURCES_DIR"
@@ -13,18 +14,19 @@ class DataFolderNotFound(RuntimeError):
     pass
 
 
-def _candidates(name: str) -> list[Path]:
-    found: list[Path] = []
+def _candidates(name: str) -> Iterator[Path]:
+    """Where the folder may be, in order; each worked out only when the ones before are not
+    it (asking sysconfig costs half a millisecond, and services look up resources as they
+    start)."""
     # 1. A PyInstaller bundle unpacks its datas under sys._MEIPASS.
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
-        found.append(Path(bundle) / name)
+        yield Path(bundle) / name
     # 2. A source checkout (or an editable install): the folder beside app/.
-    found.append(Path(__file__).resolve().parent.parent / name)
+    yield Path(__file__).resolve().parent.parent / name
     # 3. An installed wheel: data-files land under <prefix>/share/clarion/.
-    found.append(Path(sysconfig.get_path("data")) / "share" / "clarion" / name)
-    found.append(Path(sys.prefix) / "share" / "clarion" / name)
-    return found
+    yield Path(sysconfig.get_path("data")) / "share" / "clarion" / name
+    yield Path(sys.prefix) / "share" / "clarion" / name
 
 
 def data_folder(name: str) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.domain.enums import Phase
@@ -20,21 +20,25 @@ from app.domain.models import Client, Incident
 Counter = tuple[int, int]   # (incidents.change_seq, clients.change_seq)
 
 
+_COUNTERS = (select(Incident.id, Incident.change_seq, Client.change_seq)
+             .join(Client, Client.id == Incident.client_id).order_by(Incident.id))
+_OPEN = _COUNTERS.where(Incident.phase != Phase.CLOSED.value, Incident.archived.is_(False))
+_OF = _COUNTERS.where(Incident.id.in_(bindparam("ids", expanding=True)))
+
+
 def change_counters(session: Session, incident_ids: Sequence[int] | None = None
                     ) -> dict[int, Counter]:
     """{incident id: its counter} of the given incidents (those that exist), else of every
-    open one (not closed, not archived); in id order."""
-    query = (select(Incident.id, Incident.change_seq, Client.change_seq)
-             .join(Client, Client.id == Incident.client_id).order_by(Incident.id))
+    open one (not closed, not archived); in id order. (The statements are built once: the
+    clocks panel asks for one incident on every refresh.)"""
     if incident_ids is None:
-        rows: Iterable = session.execute(query.where(Incident.phase != Phase.CLOSED.value,
-                                                     Incident.archived.is_(False)))
+        rows: Iterable = session.execute(_OPEN)
         return {i: (a, b) for i, a, b in rows}
     out: dict[int, Counter] = {}
     ids = list(dict.fromkeys(incident_ids))
     for start in range(0, len(ids), 900):
         out.update((i, (a, b)) for i, a, b in session.execute(
-            query.where(Incident.id.in_(ids[start:start + 900]))))
+            _OF, {"ids": ids[start:start + 900]}))
     return dict(sorted(out.items()))
 
 

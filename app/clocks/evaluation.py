@@ -201,6 +201,9 @@ _INCIDENTS = select(
     Incident.detected_at, Incident.impact_business, Incident.impact_external,
     Incident.impact_regulatory, Incident.affected_individuals, Incident.max_state_residents,
 ).where(Incident.id.in_(bindparam("ids", expanding=True)))
+_CLIENTS = select(
+    Client.id, Client.regimes, Client.notification_sla_minutes, Client.time_zone,
+).where(Client.id.in_(bindparam("ids", expanding=True)))
 _PEOPLE = select(
     Stakeholder.id, Stakeholder.client_id, Stakeholder.name, Stakeholder.category,
     Stakeholder.timing_need, Stakeholder.max_silence_minutes,
@@ -470,8 +473,7 @@ class ClockService(ClockActions):
             for inc in connection.execute(_INCIDENTS, {"ids": chunk}):
                 out[inc.id] = _Gathered(incident=inc, client=None)
                 client_ids.add(inc.client_id)
-        clients = {c.id: c for c in session.scalars(select(Client).where(
-            Client.id.in_(client_ids)))}
+        clients = {c.id: c for c in connection.execute(_CLIENTS, {"ids": list(client_ids)})}
         people: dict[int, list[StakeholderInfo]] = defaultdict(list)
         names: dict[int, dict[int, str]] = defaultdict(dict)
         by_category: dict[int, dict[Category, list[int]]] = defaultdict(lambda: defaultdict(list))

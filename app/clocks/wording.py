@@ -28,11 +28,14 @@ def hm_utc(value: datetime) -> str:
     return f"{value.hour:02d}:{value.minute:02d} UTC"
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def day_hm_utc(value: datetime) -> str:
     """A time with its day inside a sentence ("2 Mar 09:05 UTC"), whatever the locale."""
     value = ensure_utc(value)
-    month = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()[value.month - 1]
-    return f"{value.day} {month} {value:%H:%M} UTC"
+    return (f"{value.day} {_MONTHS[value.month - 1]} "
+            f"{value.hour:02d}:{value.minute:02d} UTC")
 
 
 def in_zone(text: str, times: Sequence[datetime], show: Callable[[datetime], str]) -> str:

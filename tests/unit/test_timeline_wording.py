@@ -94,6 +94,10 @@ def test_times_inside_a_sentence_are_written_in_utc_and_read_in_the_readers_zone
     # with its day: the day is the reader's too (23:05 PST is still 1 March there)
     day = f"72 h from awareness (recorded {day_hm_utc(detected)})"
     assert day == "72 h from awareness (recorded 2 Mar 07:05 UTC)"
+    # another zone's time is written in UTC, with the UTC day and month
+    assert day_hm_utc(datetime(2026, 12, 31, 18, 59, tzinfo=ZoneInfo("America/New_York"))) \
+        == "31 Dec 23:59 UTC"
+    assert day_hm_utc(datetime(2027, 1, 1, 0, 5, tzinfo=timezone.utc)) == "1 Jan 00:05 UTC"
 
     def dated(at):
         return at.astimezone(la).strftime("%-d %b %H:%M %Z")
