@@ -1,6 +1,6 @@
 """The post-incident report in three versions — technical, executive, customer — the data of its
 chart, and the report written as Markdown or HTML. What each version says, as blocks, is
-app/reports/render.py; the PDF is made from the same HTML by ui/ (QTextDocument). The
+app/reports/render.py; the PDF is drawn from the same blocks by ui/reports/pdf.py. The
 communication record itself is app/reports/record.py.
 
 The customer version is a different, smaller structure (CustomerReport): it has no field that
@@ -426,7 +426,7 @@ def render_markdown(report: Any, chart_file: str | None = None) -> str:
 
 
 # ---------------------------------------------------------------- writing: HTML
-# Inside the subset QTextDocument renders (the PDF is made from it): h1–h3, p, table with
+# Inside the subset QTextDocument renders (a simple HTML every viewer shows): h1–h3, p, table with
 # border/cellpadding attributes, th widths and a <thead> (repeated on every page), ul/li, b, span
 # with an inline colour, img — well-formed (XML once the doctype line is removed), every user
 # text escaped, no scripts and no external resources.
@@ -463,7 +463,7 @@ def _html_table(block: Table) -> str:
 def render_html(report: Any, chart_png: bytes | None = None) -> str:
     """One self-contained HTML5 document (inline style, the chart as a data: URI, no scripts,
     no external resources), well-formed and inside what QTextDocument renders. The table
-    headers are in <thead>, so the PDF repeats them on every page a table runs over."""
+    headers are in <thead>, so a browser prints them on every page a table runs over."""
     body: list[str] = []
     for block in report_blocks(report, with_chart=bool(chart_png)):
         if isinstance(block, H):

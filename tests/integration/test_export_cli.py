@@ -192,7 +192,9 @@ def test_a_failed_export_leaves_the_old_file_and_no_half_file(demo, tmp_path, mo
     def broken(*_args, **_kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(report_export, "html_to_pdf", broken)
+    import ui.reports.pdf as report_pdf
+
+    monkeypatch.setattr(report_pdf, "blocks_to_pdf", broken)
     store = Store.open(demo["dir"] / "demo" / "clarion-demo.db")
     try:
         with pytest.raises(RuntimeError):
@@ -205,4 +207,31 @@ def test_a_failed_export_leaves_the_old_file_and_no_half_file(demo, tmp_path, mo
     assert out.read_bytes() == b"the previous export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again.chart.png", "again.md",
                                                           "report.pdf"]
-    assert written == tmp_path / "again.md"
+    assert written.path == tmp_path / "again.md" and written.warnings == ()
+
+
+@needs_poppler
+def test_what_the_pdf_cannot_print_as_text_is_said_on_stderr(demo, tmp_path):
+    """A note with an emoji and a character no font has: the PDF is written (exit 0), the
+    emoji reads back from it, and stderr says which character prints as an empty box."""
+    from app.clock import SystemClock
+    from app.incidents.lifecycle import IncidentService
+    from app.storage import Store
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(demo["dir"], data_dir)
+    store = Store.open(data_dir / "demo" / "clarion-demo.db")
+    try:
+        IncidentService(store, SystemClock()).add_note(
+            demo["id"], "Bridge call 🔥 opened; ticket \U0010FFFD linked")
+    finally:
+        store.dispose()
+    out = tmp_path / "technical.pdf"
+    result = clarion("export", str(demo["id"]), "--audience", "technical", "-o", str(out),
+                     "--demo", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    assert result.stderr.strip().splitlines() == [
+        "clarion: warning: 1 character had no font on this computer and prints as an empty "
+        "box: \U0010FFFD (U+10FFFD)."]
+    assert "Bridge call 🔥 opened" in pdf_text(out)

@@ -141,6 +141,24 @@ def test_export_runs_in_the_background(qtbot, dialog, tmp_path):
     assert "report.md" in dialog.export_notice.text()
 
 
+def test_a_pdf_that_could_not_print_a_character_says_so_beside_the_link(
+        qtbot, dialog, services, incident, tmp_path):
+    """The file is saved (the link is there) and the notice, in amber, names the character
+    that prints as an empty box."""
+    services.incidents.add_note(incident.id, "Ticket \U0010FFFD linked 🔥")
+    dialog.format.setCurrentIndex(dialog.format.findData("pdf"))
+    dialog.audience.setCurrentIndex(dialog.audience.findData("technical"))
+    target = tmp_path / "report.pdf"
+    dialog.export_to(target)
+    qtbot.waitUntil(lambda: dialog.export_button.isEnabled(), timeout=30000)
+    assert target.read_bytes()[:5] == b"%PDF-"
+    notice = dialog.export_notice.text()
+    assert "report.pdf</a>" in notice
+    assert "1 character had no font on this computer and prints as an empty box: " \
+           "\U0010FFFD (U+10FFFD)." in notice
+    assert "#7a4b00" in dialog.export_notice.styleSheet()   # a warning, not an error
+
+
 def test_the_summary_opens_in_the_composer_with_the_fields_inlined(qtbot, window, dialog,
                                                                     services, incident):
     services.postincident.save_fields(incident.id, impact_summary="70 minutes",

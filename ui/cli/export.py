@@ -71,5 +71,7 @@ def export_command(incident: str, fmt: str | None, audience: str | None, output:
         return 1
     finally:
         store.dispose()
-    print(written)
+    print(written.path)
+    for warning in written.warnings:   # the file is written; what it could not print as text
+        print(f"clarion: warning: {warning}", file=sys.stderr)
     return 0

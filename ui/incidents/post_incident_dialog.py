@@ -565,12 +565,20 @@ class PostIncidentDialog(QDialog):
         self.export_notice.show_info(f"Exporting the {audience.value} version…")
         self.export_worker.start(lambda: export(store, clock, incident_id, audience, fmt, path))
 
-    def _exported(self, path: object) -> None:
+    def _exported(self, result: Any) -> None:
+        """`result`: ui.reports.export.Exported, the file and what it could not print."""
+        import html
+
         self.export_button.setEnabled(True)
         self.export_progress.hide()
-        target = Path(str(path))
-        self.export_notice.show_info(
-            f"Saved <a href='{target.parent.as_uri()}'>{target.name}</a> in {target.parent}.")
+        target, warnings = Path(result.path), tuple(result.warnings)
+        saved = (f"Saved <a href='{target.parent.as_uri()}'>{html.escape(target.name)}</a> "
+                 f"in {html.escape(str(target.parent))}.")
+        if warnings:   # what the PDF could not print as text
+            self.export_notice.show_warning(
+                saved + "".join(f"<br>{html.escape(w)}" for w in warnings))
+        else:
+            self.export_notice.show_info(saved)
         self.last_export = target
 
     def _export_failed(self, exc: object) -> None:

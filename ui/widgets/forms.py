@@ -76,6 +76,11 @@ class NoticeLabel(ErrorLabel):
         self.setStyleSheet(ERROR_STYLE)
         super().show_error(message)
 
+    def show_warning(self, message: str) -> None:
+        """Done, with something the coordinator should know (amber, not red)."""
+        self.setStyleSheet("color: #7a4b00; font-size: 90%;")
+        super().show_error(message)
+
 
 def ask_unsaved(parent: QWidget, what: str) -> str:
     """Ask what to do with unsaved edits: "save", "discard" or "cancel"."""
