@@ -134,10 +134,11 @@ def pdf_warnings(missing: Iterable[str], unsearchable: Iterable[str]) -> tuple[s
                    + f": {_codes(missing)}.")
     if unsearchable:
         n = len(unsearchable)
-        out.append(f"{n} emoji "
-                   + ("prints as a picture that cannot" if n == 1 else
-                      "print as pictures that cannot")
-                   + f" be searched for or copied from the PDF: {_codes(unsearchable)}.")
+        out.append(f"{n} emoji or other character{'s' if n != 1 else ''} "
+                   + ("prints" if n == 1 else "print")
+                   + f" without text: the PDF shows {'it' if n == 1 else 'them'} but a reader "
+                   f"cannot search for or copy {'it' if n == 1 else 'them'}: "
+                   f"{_codes(unsearchable)}.")
     return tuple(out)
 
 

@@ -103,5 +103,5 @@ def test_the_warnings_say_what_the_pdf_could_not_print_as_text():
     assert one == ("1 character had no font on this computer and prints as an empty box: "
                    "\U0010FFFD (U+10FFFD).")
     (two,) = pdf_warnings((), ("🔥", "🇫🇷"))
-    assert two == ("2 emoji print as pictures that cannot be searched for or copied from the "
-                   "PDF: 🔥 (U+1F525), 🇫🇷 (U+1F1EB U+1F1F7).")
+    assert two == ("2 emoji or other characters print without text: the PDF shows them but a "
+                   "reader cannot search for or copy them: 🔥 (U+1F525), 🇫🇷 (U+1F1EB U+1F1F7).")

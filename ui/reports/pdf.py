@@ -228,25 +228,28 @@ class _Layout:
         self._body_font = QRawFont.fromFont(self.fonts.body)
 
     def plain(self, text: str) -> bool:
-        """Whether every character of `text` is in the body font (no fallback font, no
-        emoji picture, nothing missing): most of a report, checked once per character."""
+        """Whether every character of `text` is in the body font and below U+10000 (no
+        fallback font, no emoji picture, nothing missing, nothing Qt's PDF writer cannot map
+        back to text): most of a report, checked once per character."""
         if text.isascii():
             return True
         known = self._plain
         for char in text:
             found = known.get(char)
             if found is None:
-                found = known[char] = char.isascii() or self._body_font.supportsCharacter(
-                    ord(char))
+                code = ord(char)
+                found = known[char] = code < 0x80 or (
+                    code <= 0xFFFF and self._body_font.supportsCharacter(code))
             if not found:
                 return False
         return True
 
     def _inspect(self, layout: QTextLayout, text: str) -> tuple[tuple[Any, ...], ...]:
         """What the text's glyphs say: characters no font had (glyph 0) join `missing`;
-        each emoji drawn as a picture gets an invisible twin in the text layer font, so the
-        PDF's text has it: (position, the emoji's number in the document, its width, first
-        and last UTF-16 unit) per picture."""
+        each emoji drawn as a picture, and each glyph of a character above U+FFFF (Qt's PDF
+        writer maps glyphs back to text only below it), gets an invisible twin in the text
+        layer font, so the PDF's text has it: (position, its number in the document, its
+        width, first and last UTF-16 unit) per twin."""
         runs = layout.glyphRuns(-1, -1, _GLYPHS)
         index, unit = {}, 0            # Qt counts UTF-16 units, Python characters
         for position, char in enumerate(text):
@@ -273,7 +276,9 @@ class _Layout:
                 cluster = text[first:index.get(after.get(start, unit), len(text))]
                 if glyph == 0:
                     self.missing.update(c for c in cluster if _shown(c))
-                elif picture:
+                elif (picture or ord(text[first]) > 0xFFFF) and raw.supportsCharacter(
+                        ord(text[first])):   # (Qt may count a full stop another font drew
+                    # into an emoji's cluster: it is not this glyph)
                     emoji = _emoji_at(text, first, first + len(cluster))
                     number = self.names.setdefault(emoji, len(self.names))
                     # the twin is one em wide: as wide as the picture, read as one word
