@@ -16,13 +16,14 @@ import base64
 import html
 import re
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from app.clock import Clock
 from app.domain.dto import Facts, TimelineEntryDTO
 from app.domain.enums import Category, Phase, Severity, TimelineKind
 from app.errors import NotFound
+from app.runtime import collection_paused
 from app.reports.appendix import AppendixMessage, message_appendix
 from app.reports.model import Audience, ChartData, ChartMark, ChartPhase, PostIncident
 from app.reports.record import (
@@ -148,8 +149,18 @@ AnyReport = Report | CustomerReport
 # ---------------------------------------------------------------- loading the record's inputs
 
 def _utc(text: str | None) -> datetime | None:
-    """A UTCDateTime column's stored text (naive UTC) as an aware time."""
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc) if text else None
+    """A UTCDateTime column's stored text (naive UTC) as an aware time (parsed with its
+    offset: cheaper than parsing, then replacing the zone)."""
+    return datetime.fromisoformat(text + "+00:00") if text else None
+
+
+class _Times(dict):
+    """_utc with each stored text decoded once: the deliveries of a message share their
+    queued time (20,000 deliveries, a few thousand different times)."""
+
+    def __missing__(self, text: str | None) -> datetime | None:
+        found = self[text] = _utc(text)
+        return found
 
 
 def load_record_inputs(store: Any, clock: Clock, incident_id: int,
@@ -195,8 +206,9 @@ def load_record_inputs(store: Any, clock: Clock, incident_id: int,
                                Message.audience, Message.created_by)
                         .where(Message.incident_id == incident_id))]
         text = lambda column: type_coerce(column, String)  # noqa: E731
-        deliveries = [DeliveryInfo(i, m, s, name, channel, address, state, _utc(created),
-                                   _utc(sent), attempts or 0, error or "")
+        times = _Times()
+        deliveries = [DeliveryInfo(i, m, s, name, channel, address, state, times[created],
+                                   times[sent], attempts or 0, error or "")
                       for i, m, s, name, channel, address, state, created, sent, attempts, error
                       in session.execute(
                           select(Delivery.id, Delivery.message_id, Delivery.stakeholder_id,
@@ -245,10 +257,16 @@ def build_report(store: Any, clock: Any, incident_id: int, audience: Audience | 
                  now: datetime | None = None) -> AnyReport:
     """The report of one incident for one audience (a CustomerReport for customers).
     `post_incident` overrides what app.reports.postincident has stored (previews, tests)."""
-    from app.incidents.lifecycle import IncidentService
-
     audience = Audience(audience)
     now = now or clock.now()
+    with collection_paused():   # 100,000 short-lived objects, no cycles: a sixth of the time
+        return _build_report(store, clock, incident_id, audience, post_incident, now)
+
+
+def _build_report(store: Any, clock: Any, incident_id: int, audience: Audience,
+                  post_incident: PostIncident | None, now: datetime) -> AnyReport:
+    from app.incidents.lifecycle import IncidentService
+
     incident = IncidentService(store, clock).get(incident_id)
     inputs = load_record_inputs(store, clock, incident_id, now)
     record = compute_record(inputs)

@@ -72,8 +72,8 @@ class FirstCommunication:
     target: timedelta = FIRST_COMMUNICATION_TARGET
 
 
-@dataclass(frozen=True)
-class RecipientLine:
+class RecipientLine(NamedTuple):
+    """One recipient of a message (a tuple, like DeliveryInfo: one per delivery)."""
     name: str
     channel: str
     address: str
