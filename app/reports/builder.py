@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import html
 import re
+from json import loads
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -189,14 +190,16 @@ def load_record_inputs(store: Any, clock: Clock, incident_id: int,
             RecordMeta.key == "coordinators_from_entry"))
         first = int(first_signed) if first_signed else None
         # the chain head in the same transaction as the timeline: the report prints it
-        chain_head = head(session.connection(), incident_id)
+        connection = session.connection()   # plain Core rows: no ORM loading per row
+        chain_head = head(connection, incident_id)
+        text = lambda column: type_coerce(column, String)  # noqa: E731
         timeline = [TimelineEntryDTO(r.id, incident_id, _utc(r.at), r.kind,
                                      signature(r.actor or "", r.id, first),
-                                     r.summary or "", dict(r.data or {}))
-                    for r in session.execute(
-                        select(TimelineEntry.id, type_coerce(TimelineEntry.at, String).label("at"),
+                                     r.summary or "", (loads(r.data) if r.data else None) or {})
+                    for r in connection.execute(
+                        select(TimelineEntry.id, text(TimelineEntry.at).label("at"),
                                TimelineEntry.kind, TimelineEntry.actor, TimelineEntry.summary,
-                               TimelineEntry.data)
+                               text(TimelineEntry.data).label("data"))
                         .where(TimelineEntry.incident_id == incident_id)
                         .order_by(TimelineEntry.at, TimelineEntry.id))]
         messages = [MessageInfo(r.id, r.created_at, r.template_type, dict(r.audience or {}),
@@ -205,12 +208,11 @@ def load_record_inputs(store: Any, clock: Clock, incident_id: int,
                         select(Message.id, Message.created_at, Message.template_type,
                                Message.audience, Message.created_by)
                         .where(Message.incident_id == incident_id))]
-        text = lambda column: type_coerce(column, String)  # noqa: E731
         times = _Times()
         deliveries = [DeliveryInfo(i, m, s, name, channel, address, state, times[created],
                                    times[sent], attempts or 0, error or "")
                       for i, m, s, name, channel, address, state, created, sent, attempts, error
-                      in session.execute(
+                      in connection.execute(
                           select(Delivery.id, Delivery.message_id, Delivery.stakeholder_id,
                                  Delivery.recipient_name, text(Delivery.channel),
                                  Delivery.address, text(Delivery.state),

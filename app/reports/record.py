@@ -389,11 +389,11 @@ def compute_record(inputs: RecordInputs) -> CommunicationRecord:
     silences = silence_breaches(inputs.stakeholders, reached, end, resolved)
 
     labels = {m.id: m.type_label for m in messages}
+    not_sent = (DeliveryState.FAILED.value, DeliveryState.UNKNOWN.value)   # once, not per row
     failures = [FailureLine(d.message_id, d.id, d.created_at, labels.get(d.message_id, ""),
                             d.recipient_name, d.channel, d.address, d.state, d.attempts,
                             d.last_error)
-                for d in inputs.deliveries
-                if d.state in (DeliveryState.FAILED.value, DeliveryState.UNKNOWN.value)]
+                for d in inputs.deliveries if d.state in not_sent]
     failures.sort(key=lambda f: (f.at, f.message_id, f.recipient_name, f.delivery_id))
 
     notice_at = notice_due = None

@@ -1,6 +1,7 @@
 """Post-incident report export at scale (issue 7): one incident with 5,000 timeline entries and
-20,000 deliveries, exported as Markdown, HTML and PDF for executives, and as PDF (the longest:
-the whole timeline) for the technical audience.
+20,000 deliveries (a few names in Hebrew and Arabic, some notes with emoji), exported as
+Markdown, HTML and PDF for executives, and as PDF (the longest: the whole timeline) for the
+technical audience.
 
 The database is a fresh migrated Store. The client, its stakeholders and the drill account go
 through the app's services; the incident is opened, moved through its phases and given notes,
@@ -75,6 +76,8 @@ SUMMARY_OVER = 20
 BATCH = 100
 FIRST = ["Ada", "Ben", "Chloe", "Dev", "Elif", "Farah", "Gus", "Hana", "Ivo", "Jun", "Kai", "Lena"]
 LAST = ["Okafor", "Reyes", "Natarajan", "Becker", "Chen", "Whitfield", "Liu", "Bell", "Walsh"]
+# some people's names in other scripts, and some notes with emoji: what the PDF must print
+WORLD = [("דנה לוי", "dana.levi"), ("سارة العلي", "sara.alali"), ("Zoë Ødegård", "zoe.odegard")]
 
 
 # ---------------------------------------------------------------- building the database
@@ -90,6 +93,8 @@ def build(store: Store, clock: FrozenClock, n_entries: int, n_deliveries: int, r
     for j in range(recipients):
         name = f"{FIRST[j % len(FIRST)]} {LAST[(j // 3) % len(LAST)]} {j}"
         slug = name.lower().replace(" ", ".")
+        if j % 40 < len(WORLD):
+            name, slug = f"{WORLD[j % 40][0]} {j}", f"{WORLD[j % 40][1]}.{j}"
         people.append(StakeholderData(
             client_id=client.id, name=name, category=categories[j % len(categories)].value,
             role=f"Role {j}", contacts=(ContactPointData("email", f"{slug}@example.com", 1),)))
@@ -239,8 +244,11 @@ def bulk(store: Store, incident_id: int, client_id: int, n_entries: int, n_deliv
             entry(at, TimelineKind.FACTS_CHANGED, f"Current status: step {k - 1} → step {k}",
                   {"field": "status", "old": f"step {k - 1}", "new": f"step {k}"})
         else:
+            mood = " 🔥 bridge call opened" if k % 25 == 0 else \
+                " ✅ verified by 👩‍💻 on call" if k % 25 == 12 else ""
             entry(at, TimelineKind.NOTE, f"Working note {k}: checked replica lag on node "
-                  f"{k % 17}, queue depth {rng.randint(10, 900)}, no change to the plan.", {})
+                  f"{k % 17}, queue depth {rng.randint(10, 900)}, no change to the plan{mood}.",
+                  {})
     entries.sort(key=lambda e: e["at"])
     with store.session() as session, session.begin():
         session.execute(insert(Message), msgs)
