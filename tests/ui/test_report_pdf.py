@@ -146,3 +146,19 @@ def test_a_character_no_font_has_is_listed(qapp, tmp_path):
     (warning,) = pdf_warnings(result.missing, result.unsearchable)
     assert warning.startswith("2 characters had no font on this computer and print as empty")
     assert "U+F0001" in warning and "U+10FFFD" in warning
+
+
+def test_without_the_text_layer_font_emoji_still_print_and_are_listed(qapp, tmp_path,
+                                                                       monkeypatch):
+    """A damaged install (the font file gone): the PDF is written, the emoji drawn, and the
+    result lists them as characters a reader cannot search for."""
+    import ui.reports.pdf as engine
+
+    engine._text_layer_data.cache_clear()
+    monkeypatch.setattr(engine, "TEXT_LAYER_FONT", ("fonts", "no-such-font.ttf"))
+    try:
+        result, path = render(tmp_path, [P(("Bridge 🔥 and 🚀 open",))])
+    finally:
+        engine._text_layer_data.cache_clear()
+    assert result.unsearchable == ("🔥", "🚀")
+    assert "Bridge" in pages(path)[0] and "🔥" not in pages(path)[0]

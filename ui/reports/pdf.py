@@ -646,9 +646,14 @@ def blocks_to_pdf(blocks: Sequence[Block], chart_png: bytes | None = None, title
         elif isinstance(block, Chart):
             layout.chart(chart_png)
     footer_text = layout.footer(footer)
-    # the text layer font, known to Qt only while it prints (nothing else falls back on it)
-    font_id = QFontDatabase.addApplicationFontFromData(_text_layer_data()) \
-        if layout.names else -1
+    # the text layer font, known to Qt only while it prints (nothing else falls back on it);
+    # without it (a damaged install) the pictures are printed and listed as unsearchable
+    font_id = -1
+    if layout.names:
+        try:
+            font_id = QFontDatabase.addApplicationFontFromData(_text_layer_data())
+        except OSError:
+            font_id = -1
     families = QFontDatabase.applicationFontFamilies(font_id) if font_id >= 0 else []
     painter = QPainter()
     try:
