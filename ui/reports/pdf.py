@@ -617,15 +617,11 @@ def _footer(layout: _Layout, painter: QPainter, text: QTextLayout | None, page: 
             _twins(painter, layer, 0, top, float("-inf"), float("inf"), fonts, family)
 
 
-def blocks_to_pdf(blocks: Sequence[Block], chart_png: bytes | None = None, title: str = "",
-                  footer: str = "") -> PdfResult:
-    """The report's blocks as an A4 PDF, and what it could not print. Needs a
-    QGuiApplication."""
-    data = QByteArray()
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+def a4_writer(buffer: QBuffer, title: str, dpi: int = PDF_DPI) -> QPdfWriter:
+    """A QPdfWriter on `buffer` (open for writing): A4 with the report's margins, the title in
+    the PDF's metadata, made by Clarion."""
     writer = QPdfWriter(buffer)
-    writer.setResolution(PDF_DPI)
+    writer.setResolution(dpi)
     left, top, right, bottom = PAGE_MARGINS_MM
     writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4),
                                      QPageLayout.Orientation.Portrait,
@@ -633,6 +629,17 @@ def blocks_to_pdf(blocks: Sequence[Block], chart_png: bytes | None = None, title
                                      QPageLayout.Unit.Millimeter))
     writer.setTitle(title)
     writer.setCreator("Clarion")
+    return writer
+
+
+def blocks_to_pdf(blocks: Sequence[Block], chart_png: bytes | None = None, title: str = "",
+                  footer: str = "") -> PdfResult:
+    """The report's blocks as an A4 PDF, and what it could not print. Needs a
+    QGuiApplication."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = a4_writer(buffer, title)
     layout = _Layout(writer)
     for block in blocks:
         if isinstance(block, H):
@@ -677,4 +684,4 @@ def blocks_to_pdf(blocks: Sequence[Block], chart_png: bytes | None = None, title
                      tuple(unsearchable), len(layout.pages))
 
 
-__all__ = ["blocks_to_pdf", "PdfResult", "PAGE_MARGINS_MM", "PDF_DPI"]
+__all__ = ["a4_writer", "blocks_to_pdf", "PdfResult", "PAGE_MARGINS_MM", "PDF_DPI"]

@@ -8,16 +8,16 @@ from __future__ import annotations
 import base64
 import re
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QRectF, QSizeF, Qt, QUrl
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRectF, QSizeF, Qt, QUrl
 from PySide6.QtGui import (
-    QAbstractTextDocumentLayout, QColor, QFont, QFontMetricsF, QImage, QPageLayout, QPageSize,
-    QPainter, QPdfWriter, QTextDocument,
+    QAbstractTextDocumentLayout, QColor, QFont, QFontMetricsF, QImage, QPageLayout, QPainter,
+    QPdfWriter, QTextDocument,
 )
 
 from ui.reports.chart import ensure_gui_application
+from ui.reports.pdf import a4_writer
 
 NAME = "QTextDocument (HTML, until issue 23)"
-PAGE_MARGINS_MM = (18.0, 16.0, 18.0, 14.0)  # left, top, right, bottom
 LAYOUT_DPI = 96
 PDF_DPI = 300
 FOOTER_PT = 8
@@ -104,15 +104,7 @@ def html_to_pdf(html: str, title: str = "", footer: str = "") -> bytes:
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    writer = QPdfWriter(buffer)
-    writer.setResolution(PDF_DPI)
-    left, top, right, bottom = PAGE_MARGINS_MM
-    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4),
-                                     QPageLayout.Orientation.Portrait,
-                                     QMarginsF(left, top, right, bottom),
-                                     QPageLayout.Unit.Millimeter))
-    writer.setTitle(title)
-    writer.setCreator("Clarion")
+    writer = a4_writer(buffer, title, PDF_DPI)   # the same page as the new engine's
 
     paint_rect = writer.pageLayout().paintRect(QPageLayout.Unit.Millimeter)
     scale = PDF_DPI / LAYOUT_DPI
