@@ -9,6 +9,12 @@ follows it. It records what to draw; the paint pass draws each page and its foot
 names read in their order, Arabic letters join, and characters the body font lacks come from
 another installed font — colour emoji from the emoji font, drawn as pictures.
 
+A picture leaves no text behind, and Qt's PDF writer maps glyphs back to text only below
+U+10000; so under each emoji picture, and each glyph of a character above U+FFFF, an invisible
+twin is written in the text layer font, and app/reports/pdf_text.py makes the twin read as the
+character(s) it stands for: search, copy and pdftotext find 🔥 where the page shows 🔥. What
+could not be printed (a character no font has) or named is returned, for the coordinator.
+
 Most table cells hold one short line: those are measured with font metrics and drawn as plain
 text; only cells that wrap or mix bold and colour get a QTextLayout (bench_export.py: the
 technical report of a 5,000-entry incident has 5,700 rows). Works headless (offscreen).
@@ -249,7 +255,7 @@ class _Layout:
         each emoji drawn as a picture, and each glyph of a character above U+FFFF (Qt's PDF
         writer maps glyphs back to text only below it), gets an invisible twin in the text
         layer font, so the PDF's text has it: (position, its number in the document, its
-        width, first and last UTF-16 unit) per twin."""
+        width, first and last UTF-16 unit, whether it is a picture) per twin."""
         runs = layout.glyphRuns(-1, -1, _GLYPHS)
         index, unit = {}, 0            # Qt counts UTF-16 units, Python characters
         for position, char in enumerate(text):
@@ -283,7 +289,8 @@ class _Layout:
                     number = self.names.setdefault(emoji, len(self.names))
                     # the twin is one em wide: as wide as the picture, read as one word
                     width = raw.advancesForGlyphIndexes([glyph])[0].x() or raw.pixelSize()
-                    layer.append((QPointF(point), number, width, start, after.get(start, unit)))
+                    layer.append((QPointF(point), number, width, start, after.get(start, unit),
+                                  picture))
         return tuple(layer)
 
     # ------------------------------------------------------------ pages
@@ -341,8 +348,8 @@ class _Layout:
         if not self.plain(joined):
             layer = self._inspect(layout, joined)
             if layer:
-                pictures = [(start, end) for *_drawn, start, end in layer]
-                if any(fmt.hasProperty(QTextCharFormat.Property.ForegroundBrush)
+                pictures = [(start, end) for *_drawn, start, end, picture in layer if picture]
+                if pictures and any(fmt.hasProperty(QTextCharFormat.Property.ForegroundBrush)
                        for *_span, fmt in ranges):
                     # Qt prints a colour emoji under a coloured format as empty boxes: the
                     # pictures keep their own colours, the text around them its tone
