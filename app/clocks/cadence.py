@@ -152,12 +152,14 @@ class Roster(Sequence[StakeholderInfo]):
     up in them worked out once: shared by the evaluations of the client's incidents, so each
     one walks the stakeholders its messages reached, not every stakeholder of the client."""
 
-    __slots__ = ("_people", "by_id", "immediate")
+    __slots__ = ("_people", "by_id", "immediate", "silence_of")
 
     def __init__(self, people: Sequence[StakeholderInfo]) -> None:
         self._people = tuple(people)
         self.by_id = {s.id: s for s in self._people}
         self.immediate = tuple(sorted(s.id for s in self._people if s.immediate))
+        # each one's max-silence item words (StakeholderInfo.silence), or None
+        self.silence_of = {s.id: s.silence for s in self._people}
 
     def __getitem__(self, index):  # type: ignore[no-untyped-def]
         return self._people[index]
@@ -339,34 +341,35 @@ def evaluate_cadence(policy: CadencePolicy, inputs: CadenceInputs, now: datetime
         inputs.communications)
     reached = idx.last_by_stakeholder
     phase = inputs.phase
-    # One pass over the stakeholders the messages reached (of fifty a client, a thousand
+    # Only the stakeholders the messages reached are walked (of fifty a client, a thousand
     # incidents): the one waiting longest and, while the incident is active, each max-silence
     # item (the most items: built straight, its words kept in StakeholderInfo.silence)
     roster = inputs.stakeholders
     if not isinstance(roster, Roster):
         roster = Roster(roster)
-    by_id = roster.by_id
-    silence = phase in _ACTIVE
-    items: list[DueItem] = []
-    reached_ids: list[int] = []
+    silence_of = roster.silence_of
+    # the stakeholders still active of this client, in the order they were reached
+    reached_ids = [sid for sid in reached if sid in silence_of]
     oldest: tuple[datetime, int, str] | None = None
-    shown: dict[datetime, tuple[str, tuple[datetime]]] = {}
-    for sid, seen in reached.items():
-        s = by_id.get(sid)
-        if s is None:   # no longer active, or not of this client
-            continue
-        reached_ids.append(sid)
-        if oldest is None or seen < oldest[0] or (seen == oldest[0] and sid < oldest[1]):
-            oldest = (seen, sid, s.name)
-        words_of = s.silence
-        if silence and words_of is not None:
+    if reached_ids:
+        seen, sid = min((reached[sid], sid) for sid in reached_ids)
+        oldest = (seen, sid, roster.by_id[sid].name)
+    items: list[DueItem] = []
+    if phase in _ACTIVE:
+        shown: dict[datetime, tuple[str, tuple[datetime]]] = {}
+        append = items.append
+        for sid in reached_ids:
+            words_of = silence_of[sid]
+            if words_of is None:
+                continue
+            seen = reached[sid]
             key, title, words, span, ids = words_of
             said_at = shown.get(seen)   # its words and times: shared by the items of a time
             if said_at is None:
                 said_at = shown[seen] = (hm_utc(seen), (seen,))
             due = seen + span
-            items.append(_new_item(DueItem, (due, key, "status_update", title, due <= now, ids,
-                                             words + said_at[0], said_at[1])))
+            append(_new_item(DueItem, (due, key, "status_update", title, due <= now, ids,
+                                       words + said_at[0], said_at[1])))
     stats = _stats(inputs, idx, now, oldest)
     if phase == Phase.CLOSED:
         return CadenceResult(items=(), stats=stats)
