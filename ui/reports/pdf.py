@@ -94,6 +94,10 @@ def _shown(char: str) -> bool:
     return unicodedata.category(char) not in _UNSEEN
 
 
+def _heading_kind(block: H) -> str:
+    return f"h{min(max(block.level, 1), 3)}"
+
+
 def _units(text: str) -> int:
     """The text's length in UTF-16 units, as Qt counts positions."""
     return len(text) if text.isascii() else len(text) + sum(ord(c) > 0xFFFF for c in text)
@@ -226,7 +230,7 @@ class _Layout:
         self.y = 0.0
         self.space_after = 0.0
         self.missing: set[str] = set()
-        self.layers: dict[int, tuple[tuple[Any, ...], ...]] = {}   # layout -> its pictures
+        self.layers: dict[int, tuple[QTextLayout, tuple[tuple[Any, ...], ...]]] = {}
         self.names: dict[str, int] = {}            # each emoji pictured -> its number
         self._plain: dict[str, bool] = {}          # character -> the body font has it
         self._pictures: dict[str, bool] = {}       # font family -> draws colour pictures
@@ -356,7 +360,8 @@ class _Layout:
                     layout.setFormats(_format_ranges(_without(ranges, pictures)))
                     tops = _lines_of(layout, width)
                     layer = self._inspect(layout, joined)
-                self.layers[id(layout)] = tuple(drawn[:3] for drawn in layer)
+                # (the layout kept with its twins: its id is not reused while they are)
+                self.layers[id(layout)] = (layout, tuple(drawn[:3] for drawn in layer))
         return layout, tops
 
     def flow(self, layout: QTextLayout, tops: list[float], x: float) -> None:
@@ -391,14 +396,26 @@ class _Layout:
 
     # ------------------------------------------------------------ blocks
 
-    def heading(self, block: H) -> None:
-        font = self.fonts.headings.get(block.level, self.fonts.headings[3])
-        layout, tops = self.layout((block.text,), font, self.width)
-        body_line = self.fonts.metrics(self.fonts.body).lineSpacing()
-        kind = f"h{min(max(block.level, 1), 3)}"
-        self.begin(kind, keep=tops[-1] + 3 * body_line)   # never alone at a page's foot
+    def heading(self, block: H, following: Sequence[Block] = ()) -> None:
+        """A heading, never alone at a page's foot: the headings right under it (an
+        appendix's first message) and three lines of text go on the same page."""
+        kind, layout, tops = self._heading(block)
+        keep = tops[-1] + 3 * self.fonts.metrics(self.fonts.body).lineSpacing()
+        for after in following:   # (one line each, near enough for keeping them together)
+            if not isinstance(after, H):
+                break
+            keep += SPACE_PT[_heading_kind(after)][0] * self.unit + self.fonts.metrics(
+                self._heading_font(after)).lineSpacing()
+        self.begin(kind, keep=keep)
         self.flow(layout, tops, 0.0)
         self.end(kind)
+
+    def _heading(self, block: H) -> tuple[str, QTextLayout, list[float]]:
+        layout, tops = self.layout((block.text,), self._heading_font(block), self.width)
+        return _heading_kind(block), layout, tops
+
+    def _heading_font(self, block: H) -> QFont:
+        return self.fonts.headings.get(block.level, self.fonts.headings[3])
 
     def paragraph(self, runs: Sequence[Inline], kind: str = "p") -> None:
         layout, tops = self.layout(runs, self.fonts.body, self.width)
@@ -588,7 +605,7 @@ def _paint(layout: _Layout, painter: QPainter, writer: QPdfWriter,
                 origin = QPointF(x, y)
                 for index in range(first, last):
                     text_layout.lineAt(index).draw(painter, origin)
-                layer = layout.layers.get(id(text_layout))
+                layer = layout.layers.get(id(text_layout), (None, ()))[1]
                 if layer and family:
                     _twins(painter, layer, x, y, tops[first], tops[last], fonts, family)
                     font = None
@@ -619,7 +636,7 @@ def _footer(layout: _Layout, painter: QPainter, text: QTextLayout | None, page: 
     if text is not None:
         top = baseline - text.lineAt(0).ascent()
         text.draw(painter, QPointF(0, top))
-        layer = layout.layers.get(id(text))
+        layer = layout.layers.get(id(text), (None, ()))[1]
         if layer and family:
             _twins(painter, layer, 0, top, float("-inf"), float("inf"), fonts, family)
 
@@ -648,9 +665,9 @@ def blocks_to_pdf(blocks: Sequence[Block], chart_png: bytes | None = None, title
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     writer = a4_writer(buffer, title)
     layout = _Layout(writer)
-    for block in blocks:
+    for index, block in enumerate(blocks):
         if isinstance(block, H):
-            layout.heading(block)
+            layout.heading(block, blocks[index + 1:index + 3])
         elif isinstance(block, P):
             layout.paragraph(block.runs)
         elif isinstance(block, Table):
