@@ -52,6 +52,7 @@ TEXT = QColor("#202020")
 FOOTER_COLOR = QColor("#57606a")
 HEADER_FILL = QColor("#eeeeee")
 BORDER = QColor("#9aa1a9")
+_TONE_COLORS = {tone: QColor(color) for tone, color in TONES.items()}
 CHART_SHARE = 640 / 657      # the chart's width in the HTML export, of the body's
 _WRAP = QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere
 _LINE_BREAK = "\u2028"       # QTextLayout breaks the line here
@@ -456,8 +457,8 @@ class _Layout:
         widths = [self.width * s / total for s in shares]
         xs = [sum(widths[:i]) for i in range(n)]
         pad = CELL_PAD_PT * self.unit
-        header = self._row(block.headers, widths, xs, pad, self.fonts.table_bold)
-        rows = [self._row(row, widths, xs, pad, self.fonts.table) for row in block.rows]
+        header = self._row(block.headers, widths, pad, self.fonts.table_bold)
+        rows = [self._row(row, widths, pad, self.fonts.table) for row in block.rows]
         first = rows[0][0] if rows else 0.0
         self.begin("table", keep=header[0] + min(first, self.height / 3))
         self._place(header, xs, widths, fill=True)
@@ -473,7 +474,7 @@ class _Layout:
             self._place(row, xs, widths)
         self.end("table")
 
-    def _row(self, cells: Sequence[Cell], widths: list[float], xs: list[float], pad: float,
+    def _row(self, cells: Sequence[Cell], widths: list[float], pad: float,
              font: QFont) -> tuple[float, list[tuple[Any, ...]]]:
         """(height, contents): each cell one line of plain text where it fits, else a
         layout."""
@@ -487,7 +488,7 @@ class _Layout:
                 cell.text if isinstance(cell, Run) and not cell.bold else None)
             if plain is not None and "\n" not in plain and self.plain(plain) \
                     and fm.horizontalAdvance(plain) <= inner:
-                color = QColor(TONES[cell.tone]) if isinstance(cell, Run) and cell.tone else TEXT
+                color = _TONE_COLORS[cell.tone] if isinstance(cell, Run) and cell.tone else TEXT
                 contents.append(("text", font, color, plain))
                 continue
             items = cell if isinstance(cell, tuple) else (cell,)
