@@ -101,7 +101,7 @@ def _heading_kind(block: H) -> str:
 
 def _units(text: str) -> int:
     """The text's length in UTF-16 units, as Qt counts positions."""
-    return len(text) if text.isascii() else len(text) + sum(ord(c) > 0xFFFF for c in text)
+    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
 
 
 def _format_ranges(spans: Sequence[tuple[int, int, QTextCharFormat]]
@@ -245,7 +245,7 @@ class _Layout:
         if text.isascii():
             return True
         known = self._plain
-        for char in text:
+        for char in set(text):   # each character once (a message text is long)
             found = known.get(char)
             if found is None:
                 code = ord(char)
