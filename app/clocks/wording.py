@@ -13,6 +13,7 @@ from app.domain.dto import TimelineEntryDTO
 from app.domain.enums import TimelineKind
 
 # the data key holding each kind's time
+_REMINDER = TimelineKind.REMINDER.value
 _TIMES = {TimelineKind.CLOCK_STARTED.value: "effective_at",
           TimelineKind.CLOCK_SATISFIED.value: "satisfied_at"}
 
@@ -67,7 +68,7 @@ def _reminder(entry: TimelineEntryDTO, show: Callable[[datetime], str]) -> str:
 def describe_clock_entry(entry: TimelineEntryDTO, show: Callable[[datetime], str]) -> str:
     """The entry's text with its UTC times shown by `show` (the reader's zone); entries written
     before this wording (in the writer's local time) read as written."""
-    if entry.kind == TimelineKind.REMINDER.value:
+    if entry.kind == _REMINDER:
         return _reminder(entry, show)
     text = in_zone(entry.summary, times_of(entry.data), show)
     key = _TIMES.get(entry.kind)

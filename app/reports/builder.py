@@ -281,7 +281,7 @@ def _build_report(store: Any, clock: Any, incident_id: int, audience: Audience,
     base["appendix"] = message_appendix(store, incident_id, audience)
     # the Summary is what was true at the resolution, not whatever was typed since
     finals = [e.data.get("final_status") for e in inputs.timeline
-              if e.kind == TimelineKind.PHASE_CHANGED.value and e.data.get("new") == "resolved"]
+              if e.kind == _PHASE_CHANGED and e.data.get("new") == "resolved"]
     final = next((f for f in reversed(finals) if f), "") if record.resolved else ""
     if audience == Audience.CUSTOMER:
         facts = replace(incident.facts, status=final) if final else incident.facts
@@ -300,13 +300,15 @@ def _build_report(store: Any, clock: Any, incident_id: int, audience: Audience,
 
 
 _KIND_LABELS = {k.value: k.label for k in TimelineKind}
+_PHASE_CHANGED = TimelineKind.PHASE_CHANGED.value
+_DELIVERY_RETRY = TimelineKind.DELIVERY_RETRY.value
 
 
 def _reads(entry: TimelineEntryDTO, zone: str) -> str:
     """An entry's text with the times kept in its data shown in the client's zone."""
     def show(at: datetime) -> str:
         return fmt_time(at, zone)
-    if entry.kind == TimelineKind.DELIVERY_RETRY.value:
+    if entry.kind == _DELIVERY_RETRY:
         return describe_retry(entry, show)
     return describe_clock_entry(entry, show)
 

@@ -53,6 +53,15 @@ from app.reports.record_types import (  # noqa: E402,F401 - the record's types, 
     PhaseSpan, CommunicationRecord,
 )
 
+# the kinds the record reads, as stored (an enum's .value costs a call per entry)
+_CLOCK_STARTED = TimelineKind.CLOCK_STARTED.value
+_CREATED = TimelineKind.CREATED.value
+_DECISION = TimelineKind.DECISION.value
+_ESCALATION_DECIDED = TimelineKind.ESCALATION_DECIDED.value
+_ESCALATION_PROPOSED = TimelineKind.ESCALATION_PROPOSED.value
+_PHASE_CHANGED = TimelineKind.PHASE_CHANGED.value
+_SEVERITY_CHANGED = TimelineKind.SEVERITY_CHANGED.value
+
 
 # ---------------------------------------------------------------- computing it (pure)
 
@@ -77,7 +86,7 @@ def phase_spans(detected_at: datetime, timeline: Sequence[TimelineEntryDTO]) -> 
     spans: list[PhaseSpan] = []
     phase, start, actor, reopen = Phase.DETECTED, detected_at, "", False
     for e in timeline:
-        if e.kind != TimelineKind.PHASE_CHANGED.value:
+        if e.kind != _PHASE_CHANGED:
             continue
         new = _enum_or(Phase, e.data.get("new"), None)
         if new is None:
@@ -95,9 +104,9 @@ def _severity_steps(timeline: Sequence[TimelineEntryDTO], current: Severity,
     steps: list[tuple[datetime, Severity]] = []
     initial: Severity | None = None
     for e in timeline:
-        if e.kind == TimelineKind.CREATED.value and initial is None:
+        if e.kind == _CREATED and initial is None:
             initial = _enum_or(Severity, e.data.get("severity"), None)
-        elif e.kind == TimelineKind.SEVERITY_CHANGED.value:
+        elif e.kind == _SEVERITY_CHANGED:
             new = _enum_or(Severity, e.data.get("new"), None)
             if new is None:
                 continue
@@ -284,14 +293,14 @@ def _escalations(timeline: Sequence[TimelineEntryDTO]) -> list[EscalationLine]:
     proposed: dict[str, EscalationLine] = {}
     for e in timeline:
         key = str(e.data.get("condition_key", ""))
-        if e.kind == TimelineKind.ESCALATION_PROPOSED.value and key not in proposed:
+        if e.kind == _ESCALATION_PROPOSED and key not in proposed:
             cats = tuple(c.label for c in (_enum_or(Category, v, None)
                                            for v in e.data.get("categories") or ()) if c)
             proposed[key] = EscalationLine(
                 condition_key=key, rule_name=str(e.data.get("rule_name", "")),
                 reason=str(e.data.get("reason", "")), categories=cats, proposed_at=e.at,
                 outcome="pending")
-        elif e.kind == TimelineKind.ESCALATION_DECIDED.value and key in proposed \
+        elif e.kind == _ESCALATION_DECIDED and key in proposed \
                 and proposed[key].outcome == "pending":
             p = proposed[key]
             decision = "confirmed" if e.data.get("decision") == "confirmed" else "dismissed"
@@ -306,11 +315,11 @@ def _escalations(timeline: Sequence[TimelineEntryDTO]) -> list[EscalationLine]:
 def _decisions(timeline: Sequence[TimelineEntryDTO]) -> list[DecisionLine]:
     out = []
     for e in timeline:
-        if e.kind == TimelineKind.DECISION.value:
+        if e.kind == _DECISION:
             if e.data.get("action") in DELIVERY_ACTIONS:
                 continue  # a delivery cancelled, retried or resent: in the deliveries' counts
             out.append(DecisionLine(e.at, e.actor, "decision", e.summary))
-        elif e.kind == TimelineKind.CLOCK_STARTED.value:
+        elif e.kind == _CLOCK_STARTED:
             # worded here rather than taken from the summary, whose time is not in the
             # client's zone; the renderer adds the effective time
             trigger = _enum_or(ClockTrigger, e.data.get("trigger"), None)
