@@ -38,7 +38,7 @@ from app.domain.enums import (
     Category, ImpactFlag, Phase, Severity, TimelineKind, TimingNeed,
 )
 from app.domain.models import (
-    Client, Delivery, Incident, Message, Stakeholder, TimelineEntry,
+    Client, Delivery, Incident, Message, Stakeholder, TimelineEntry, stored_utc,
 )
 from app.errors import NotFound, ValidationError
 from app.clocks.escalation import (
@@ -238,12 +238,6 @@ _MIXED = select(
     Message.id.in_(bindparam("ids", expanding=True)),
     Delivery.state.not_in(NOT_COMMUNICATED), Delivery.stakeholder_id.is_not(None),
 ).group_by(Message.id, Delivery.stakeholder_id)
-
-
-def _stored_utc(text: str) -> datetime:
-    """A UTCDateTime column's stored text (naive UTC) as the aware time the type returns
-    (parsed with its offset: a fifth of the cost of parsing, then replacing the zone)."""
-    return datetime.fromisoformat(text + "+00:00")
 
 
 def _iso(value: Any) -> datetime | None:
@@ -506,7 +500,7 @@ class ClockService(ClockActions):
             for incident_id, entry_id, at, kind, data in connection.execute(
                     _ENTRIES if people_and_messages else _ESCALATION_ENTRIES, {"ids": chunk}):
                 out[incident_id].entries.append(
-                    (entry_id, _stored_utc(at), kind, (loads(data) if data else None) or {}))
+                    (entry_id, stored_utc(at), kind, (loads(data) if data else None) or {}))
         return out
 
     # ---------------------------------------------------------------- escalation
@@ -656,7 +650,7 @@ def _communications(session: Session, ids: Sequence[int], out: dict[int, _Gather
     def utc(stored: str) -> datetime:
         found = decoded.get(stored)
         if found is None:
-            found = decoded[stored] = _stored_utc(stored)
+            found = decoded[stored] = stored_utc(stored)
         return found
 
     reached: dict[int, list[tuple[datetime, Iterable[int]]]] = defaultdict(list)

@@ -39,6 +39,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=timezone.utc)
 
 
+def stored_utc(text: str) -> datetime:
+    """A UTCDateTime column's stored text (naive UTC, read with type_coerce(column, String))
+    as the aware time the type returns: parsed with its offset, a fifth of the cost of
+    parsing, then replacing the zone (the clocks' and the report's bulk reads)."""
+    return datetime.fromisoformat(text + "+00:00")
+
+
 def _enum(cls: type) -> Enum:
     # Stored as the value string, no CHECK constraint: vocabularies grow by code, not migration.
     return Enum(cls, native_enum=False, create_constraint=False, length=32,

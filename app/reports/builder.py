@@ -23,6 +23,7 @@ from typing import Any
 from app.clock import Clock
 from app.domain.dto import Facts, TimelineEntryDTO
 from app.domain.enums import Category, Phase, Severity, TimelineKind
+from app.domain.models import stored_utc
 from app.errors import NotFound
 from app.runtime import collection_paused
 from app.reports.appendix import AppendixMessage, message_appendix
@@ -150,9 +151,7 @@ AnyReport = Report | CustomerReport
 # ---------------------------------------------------------------- loading the record's inputs
 
 def _utc(text: str | None) -> datetime | None:
-    """A UTCDateTime column's stored text (naive UTC) as an aware time (parsed with its
-    offset: cheaper than parsing, then replacing the zone)."""
-    return datetime.fromisoformat(text + "+00:00") if text else None
+    return stored_utc(text) if text else None
 
 
 class _Times(dict):
