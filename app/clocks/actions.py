@@ -23,7 +23,9 @@ from app.incidents.lifecycle import _default_actor, entry_dto
 from app.storage.engine import Store
 from app.clocks.wording import utc_text
 
-NOT_COMMUNICATED = (DeliveryState.CANCELLED.value, DeliveryState.FAILED.value)
+# a bounced email reached nobody: it counts as neither communication nor a met deadline
+NOT_COMMUNICATED = (DeliveryState.CANCELLED.value, DeliveryState.FAILED.value,
+                    DeliveryState.BOUNCED.value)
 TRIGGER_FUTURE_TOLERANCE = timedelta(minutes=5)
 
 

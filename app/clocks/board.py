@@ -22,7 +22,7 @@ SOON = timedelta(minutes=10)
 
 @dataclass(frozen=True)
 class ClockRow:
-    kind: str                  # "cadence" | "escalation" | "regulatory"
+    kind: str                  # "cadence" | "escalation" | "regulatory" | "bounce"
     key: str                   # cadence item key, condition key or rule id
     urgency: int
     status: str                # "Overdue 12 min", "Due in 8 min", "Proposed", "Satisfied", …
@@ -87,6 +87,14 @@ def _regulatory_row(clock: ClockState, now: datetime) -> ClockRow:
 def clock_rows(snapshot: IncidentClocks, now: datetime) -> list[ClockRow]:
     rows: list[ClockRow] = []
     names = snapshot.stakeholder_names
+    for b in snapshot.bounces:   # a regulator's or customer's notification did not arrive
+        rows.append(ClockRow(
+            kind="bounce", key=b.key, urgency=OVERDUE, status="Bounced — send again",
+            title=b.title, audience=_names((b.stakeholder_id,), names), due_at=b.bounced_at,
+            source="Mailbox", detail=(f"The server returned it: {b.reason}" if b.reason else
+                                      "The server returned it.") + " Fix the address and "
+            "send it again, or mark the bounce handled in Replies.",
+            template_type=b.template_type, stakeholder_ids=(b.stakeholder_id,)))
     silences: dict[datetime, list] = {}
     for item in snapshot.cadence.items:
         if item.key.startswith("silence:"):
@@ -122,7 +130,8 @@ def clock_rows(snapshot: IncidentClocks, now: datetime) -> list[ClockRow]:
             times=proposal.times))
     rows += [_regulatory_row(clock, now) for clock in snapshot.regulatory]
     far = datetime.max.replace(tzinfo=now.tzinfo)
-    rows.sort(key=lambda r: (r.urgency, r.due_at or far, r.title))
+    # a bounced notice first: what was thought done is not, and it is the oldest debt
+    rows.sort(key=lambda r: (r.urgency, r.kind != "bounce", r.due_at or far, r.title))
     return rows
 
 

@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, select, type_coerce
-from sqlalchemy.orm import Session
+from sqlalchemy import String, bindparam, exists, func, select, type_coerce
+from sqlalchemy.orm import Session, aliased
 
 from app import events as ev
 from app.clocks.cadence import (
@@ -38,7 +38,7 @@ from app.domain.enums import (
     Category, ImpactFlag, Phase, Severity, TimelineKind, TimingNeed,
 )
 from app.domain.models import (
-    Client, Delivery, Incident, Message, Stakeholder, TimelineEntry, stored_utc,
+    Client, Delivery, InboundMail, Incident, Message, Stakeholder, TimelineEntry, stored_utc,
 )
 from app.errors import NotFound, ValidationError
 from app.clocks.escalation import (
@@ -55,7 +55,8 @@ CLOCK_KINDS = (TimelineKind.PHASE_CHANGED, TimelineKind.SEVERITY_CHANGED,
                TimelineKind.FACTS_CHANGED, TimelineKind.FLAG_CHANGED,
                TimelineKind.CLOCK_STARTED, TimelineKind.CLOCK_SATISFIED,
                TimelineKind.ESCALATION_PROPOSED, TimelineKind.ESCALATION_DECIDED,
-               TimelineKind.REMINDER)
+               TimelineKind.REMINDER, TimelineKind.CLOCK_REOPENED)
+_CLOCK_REOPENED = TimelineKind.CLOCK_REOPENED.value
 # the kinds' values, read once (an enum's .value is a Python-level property: 5,000 entries)
 (_PHASE_CHANGED, _FACTS_CHANGED, _CLOCK_STARTED, _CLOCK_SATISFIED, _ESCALATION_PROPOSED,
  _ESCALATION_DECIDED, _REMINDER) = (
@@ -86,6 +87,31 @@ class PendingProposal:
 
 
 @dataclass(frozen=True)
+class BouncedNotice:
+    """A regulator's or customer's notification that bounced (read from the mailbox, issue
+    24): due again at once, until that person gets another one that counts at another address
+    or the bounce is marked handled."""
+    inbound_id: int
+    delivery_id: int
+    stakeholder_id: int
+    name: str
+    address: str
+    category: Category
+    reason: str
+    bounced_at: datetime
+    template_type: str
+
+    @property
+    def key(self) -> str:
+        return f"bounce:{self.inbound_id}"
+
+    @property
+    def title(self) -> str:
+        who = "Regulator" if self.category == Category.REGULATORS else "Customer"
+        return f"{who} notification bounced: {self.name} <{self.address}>"
+
+
+@dataclass(frozen=True)
 class IncidentClocks:
     """Everything the clocks panel shows for one incident at one moment (plain values only)."""
     incident_id: int
@@ -97,11 +123,14 @@ class IncidentClocks:
     triggers: Mapping[str, datetime]
     stakeholder_names: Mapping[int, str]
     reminded: frozenset[str] = field(default_factory=frozenset)
+    bounces: tuple[BouncedNotice, ...] = ()
 
     def overdue(self) -> list[tuple[str, datetime, str]]:
         """(reminder key, due time, title) of everything overdue now."""
-        out = [(reminder_key(item.key, item.due_at), item.due_at, item.title)
-               for item in self.cadence.items if item.overdue]
+        out = [(reminder_key(b.key, b.bounced_at), b.bounced_at, b.title)
+               for b in self.bounces]
+        out += [(reminder_key(item.key, item.due_at), item.due_at, item.title)
+                for item in self.cadence.items if item.overdue]
         out += [(reminder_key(f"clock:{c.rule.id}", c.due_at), c.due_at, c.rule.title)
                 for c in self.regulatory if c.status.value == "overdue" and c.due_at]
         return out
@@ -163,8 +192,10 @@ class _Kept:
 
 
 def _due_times(clocks: IncidentClocks) -> tuple[tuple[datetime, bool, int, str, str], ...]:
-    candidates = [(item.due_at, False, reminder_key(item.key, item.due_at), item.title)
-                  for item in clocks.cadence.items]
+    candidates = [(b.bounced_at, False, reminder_key(b.key, b.bounced_at), b.title)
+                  for b in clocks.bounces]
+    candidates += [(item.due_at, False, reminder_key(item.key, item.due_at), item.title)
+                   for item in clocks.cadence.items]
     candidates += [(c.due_at, True, reminder_key(f"clock:{c.rule.id}", c.due_at), c.rule.title)
                    for c in clocks.regulatory if c.status in _STARTED and c.due_at]
     reminded = clocks.reminded
@@ -192,6 +223,7 @@ class _Gathered:
     communications: CommunicationIndex = field(
         default_factory=lambda: CommunicationIndex(last_by_stakeholder={}))
     entries: list[tuple[int, datetime, str, dict[str, Any]]] = field(default_factory=list)
+    bounces: list[BouncedNotice] = field(default_factory=list)
 
 
 _text = lambda column: type_coerce(column, String)  # noqa: E731  (the stored text)
@@ -238,6 +270,27 @@ _MIXED = select(
     Message.id.in_(bindparam("ids", expanding=True)),
     Delivery.state.not_in(NOT_COMMUNICATED), Delivery.stakeholder_id.is_not(None),
 ).group_by(Message.id, Delivery.stakeholder_id)
+
+
+# the regulators' and customers' notifications that bounced and are not dealt with: not marked
+# handled, and nothing that counts went to that person since at another address (the same
+# address bounces again)
+_LATER, _LATER_MESSAGE = aliased(Delivery), aliased(Message)
+_BOUNCES = select(
+    InboundMail.incident_id, InboundMail.id, Delivery.id, Delivery.stakeholder_id,
+    Delivery.recipient_name, Delivery.address, Stakeholder.category, InboundMail.reason,
+    _text(InboundMail.received_at), Message.template_type,
+).join(Delivery, Delivery.id == InboundMail.delivery_id).join(
+    Message, Message.id == Delivery.message_id).join(
+    Stakeholder, Stakeholder.id == Delivery.stakeholder_id).where(
+    InboundMail.incident_id.in_(bindparam("ids", expanding=True)),
+    InboundMail.kind == "bounce", InboundMail.handled_at.is_(None),
+    Stakeholder.category.in_([Category.REGULATORS.value, Category.CUSTOMERS.value]),
+    ~exists().where(_LATER.stakeholder_id == Delivery.stakeholder_id, _LATER.id > Delivery.id,
+                    _LATER.state.not_in(NOT_COMMUNICATED), _LATER.address != Delivery.address,
+                    _LATER_MESSAGE.id == _LATER.message_id,
+                    _LATER_MESSAGE.incident_id == InboundMail.incident_id),
+).order_by(InboundMail.id)
 
 
 def _iso(value: Any) -> datetime | None:
@@ -394,6 +447,8 @@ class ClockService(ClockActions):
                 else:
                     when = _iso(data.get("satisfied_at")) or at
                     satisfied[rule_id] = Satisfaction(at=when, message_id=data.get("message_id"))
+            elif kind == _CLOCK_REOPENED:   # the notification that met it bounced
+                satisfied.pop(str(data.get("rule_id", "")), None)
             elif kind == _ESCALATION_PROPOSED:
                 proposed[str(data.get("condition_key"))] = (at, data)
             elif kind == _ESCALATION_DECIDED:
@@ -420,7 +475,8 @@ class ClockService(ClockActions):
         return IncidentClocks(
             incident_id=inc.id, title=inc.title, evaluated_at=now, cadence=cadence,
             regulatory=tuple(regulatory), proposals=pending, triggers=dict(triggers),
-            stakeholder_names=g.names, reminded=frozenset(reminded))
+            stakeholder_names=g.names, reminded=frozenset(reminded),
+            bounces=tuple(g.bounces))
 
     def proposed_met_message(self, incident_id: int, rule_id: str) -> int | None:
         """The message that most likely met a regulatory clock: the earliest one queued at or
@@ -495,6 +551,10 @@ class ClockService(ClockActions):
         for chunk in _chunks(ids, 900):
             if people_and_messages:
                 _communications(session, chunk, out)
+                for row in connection.execute(_BOUNCES, {"ids": chunk}):
+                    out[row[0]].bounces.append(BouncedNotice(
+                        row[1], row[2], row[3], row[4], row[5], Category(row[6]), row[7],
+                        stored_utc(row[8]), row[9]))
             # the time and data as stored (text), decoded here: a third of the cost of going
             # row by row through the UTCDateTime and JSON types
             for incident_id, entry_id, at, kind, data in connection.execute(

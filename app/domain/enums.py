@@ -100,6 +100,12 @@ class TimelineKind(StrEnum):
     REMINDER = "reminder"
     COORDINATOR_CHANGED = "coordinator_changed"
     RESTORED = "restored"                  # the database was restored from a backup
+    # read from the sending account's mailbox (issue 24, app/mailbox)
+    DELIVERY_BOUNCED = "delivery_bounced"  # a sent email came back: it did not arrive
+    AUTO_REPLY = "auto_reply"              # an out-of-office or other automatic answer
+    REPLY_RECEIVED = "reply_received"      # someone answered a message
+    REPLY_HANDLED = "reply_handled"        # the coordinator dealt with a reply or a bounce
+    CLOCK_REOPENED = "clock_reopened"      # the notification that met a clock bounced
 
 
 class ImpactFlag(StrEnum):
@@ -132,6 +138,11 @@ _LABELS: dict[Enum, str] = {
     TimelineKind.ESCALATION_DECIDED: "Escalation decided",
     TimelineKind.CLOCK_STARTED: "Clock started",
     TimelineKind.CLOCK_SATISFIED: "Clock satisfied",
+    TimelineKind.DELIVERY_BOUNCED: "Delivery bounced",
+    TimelineKind.AUTO_REPLY: "Automatic reply",
+    TimelineKind.REPLY_RECEIVED: "Reply received",
+    TimelineKind.REPLY_HANDLED: "Reply handled",
+    TimelineKind.CLOCK_REOPENED: "Clock reopened",
 }
 
 
@@ -226,6 +237,7 @@ class DeliveryState(StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"
     CANCELLED = "cancelled"
+    BOUNCED = "bounced"        # sent, then returned by a server (read from the mailbox)
 
 
 # ---------------------------------------------------------------- values as people write them

@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, CheckConstraint, Connection, Date, DateTime, Enum, ForeignKey, Index, Integer,
+    JSON, BigInteger, Boolean, CheckConstraint, Connection, Date, DateTime, Enum, ForeignKey, Index, Integer,
     LargeBinary, String, Text, TypeDecorator, UniqueConstraint, event, text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
@@ -222,7 +222,10 @@ class Delivery(Base):
                       Index("ix_deliveries_clocks", "message_id", "state", "stakeholder_id",
                             "created_at", "sent_at"),
                       Index("ix_deliveries_started", "started_at",
-                            sqlite_where=text("started_at IS NOT NULL")))
+                            sqlite_where=text("started_at IS NOT NULL")),
+                      # a bounce or a reply names the Message-ID it answers (migration 0016);
+                      # not partial: SQLite cannot use a partial index for a bound value
+                      Index("ix_deliveries_email_message_id", "email_message_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="RESTRICT"),
@@ -261,6 +264,62 @@ class Delivery(Base):
     # outcome is recorded it stays set until the outcome is told in the timeline (sends are
     # told commit_every at a time): recover() tells what a crash left untold.
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Read later from the sending account's mailbox (migration 0016, app/mailbox):
+    # when a server returned it and why (the state is then `bounced`), and an automatic answer
+    # (out of office) — recorded here, never listed as a reply to handle.
+    bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    bounce_reason: Mapped[str] = mapped_column(Text, default="")
+    auto_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    auto_reply_text: Mapped[str] = mapped_column(Text, default="")
+
+
+class InboundMail(Base):
+    """A message read from an email account's mailbox that answers one of our deliveries: a
+    bounce, an automatic reply or a reply (migration 0016). The mailbox itself is never
+    changed; (account, folder, UIDVALIDITY, UID) makes sure nothing is recorded twice."""
+
+    __tablename__ = "inbound_mail"
+    __table_args__ = (
+        UniqueConstraint("account_id", "folder", "uidvalidity", "uid",
+                         name="uq_inbound_mail_position"),
+        Index("ix_inbound_mail_incident", "incident_id", "kind", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channel_accounts.id", ondelete="SET NULL"), nullable=True)
+    folder: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))     # bounce | auto_reply | reply
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT"))
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="RESTRICT"),
+                                             index=True)
+    header_message_id: Mapped[str] = mapped_column(String(250), default="")
+    from_address: Mapped[str] = mapped_column(String(320), default="")
+    from_name: Mapped[str] = mapped_column(String(200), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # its Date:
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)     # when Clarion read it
+    text: Mapped[str] = mapped_column(Text, default="")    # the new text (quote stripped)
+    reason: Mapped[str] = mapped_column(Text, default="")  # a bounce's: the server's words
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    handled_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class MailboxPosition(Base):
+    """How far an account's mailbox folder has been read: the next check asks only for UIDs
+    above last_uid while the folder's UIDVALIDITY stays the same (migration 0016)."""
+
+    __tablename__ = "mailbox_positions"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_accounts.id", ondelete="CASCADE"), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(200), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
 
 
 class Incident(Base):

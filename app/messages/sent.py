@@ -28,8 +28,10 @@ from app.timefmt import zone_named
 from app.sending.channels.wire import read_sms_form
 
 # Delivery states in the order a reader wants them counted.
-STATE_ORDER = (S.SENT, S.FAILED, S.UNKNOWN, S.CANCELLED, S.RETRY_WAIT, S.SENDING, S.QUEUED)
-NOT_SENT = frozenset({S.FAILED.value, S.UNKNOWN.value, S.CANCELLED.value})
+STATE_ORDER = (S.SENT, S.BOUNCED, S.FAILED, S.UNKNOWN, S.CANCELLED, S.RETRY_WAIT, S.SENDING,
+               S.QUEUED)
+# bounced: sent, then returned by the receiving server (read from the mailbox)
+NOT_SENT = frozenset({S.FAILED.value, S.UNKNOWN.value, S.CANCELLED.value, S.BOUNCED.value})
 NOT_KEPT = "Not kept (sent before this version)."
 
 

@@ -35,7 +35,8 @@ from app.domain.enums import (
 from app.clocks.regulatory import ClockState, ClockStatus
 from app.messages.library import TYPE_LABELS
 
-NOT_COMMUNICATED = frozenset({DeliveryState.CANCELLED.value, DeliveryState.FAILED.value})
+NOT_COMMUNICATED = frozenset({DeliveryState.CANCELLED.value, DeliveryState.FAILED.value,
+                              DeliveryState.BOUNCED.value})
 PENDING_STATES = frozenset({DeliveryState.QUEUED.value, DeliveryState.SENDING.value,
                             DeliveryState.RETRY_WAIT.value})
 # who a customer-facing report may count messages to (public and customer audiences)
@@ -285,7 +286,8 @@ def _message_lines(inputs: RecordInputs) -> list[MessageLine]:
             cancelled=counts[DeliveryState.CANCELLED.value],
             customer_facing=sum(1 for c in cats if c in CUSTOMER_FACING),
             first_sent_at=min(sent_times) if sent_times else None,
-            same_recipients_as=same if same != m.id else None))
+            same_recipients_as=same if same != m.id else None,
+            bounced=counts[DeliveryState.BOUNCED.value]))
     return lines
 
 
@@ -398,7 +400,8 @@ def compute_record(inputs: RecordInputs) -> CommunicationRecord:
     silences = silence_breaches(inputs.stakeholders, reached, end, resolved)
 
     labels = {m.id: m.type_label for m in messages}
-    not_sent = (DeliveryState.FAILED.value, DeliveryState.UNKNOWN.value)   # once, not per row
+    not_sent = (DeliveryState.FAILED.value, DeliveryState.UNKNOWN.value,  # once, not per row
+                DeliveryState.BOUNCED.value)
     failures = [FailureLine(d.message_id, d.id, d.created_at, labels.get(d.message_id, ""),
                             d.recipient_name, d.channel, d.address, d.state, d.attempts,
                             d.last_error)

@@ -102,6 +102,7 @@ class MessageLine:
     customer_facing: int              # deliveries to customers, affected users or media
     first_sent_at: datetime | None
     same_recipients_as: int | None = None   # an earlier message with exactly these recipients
+    bounced: int = 0                  # sent, then returned by a server (read from the mailbox)
 
     @property
     def all_failed(self) -> bool:
@@ -246,6 +247,10 @@ class CommunicationRecord:
     @property
     def unknown(self) -> int:
         return sum(m.unknown for m in self.messages)
+
+    @property
+    def bounced(self) -> int:
+        return sum(m.bounced for m in self.messages)
 
     @property
     def pending(self) -> int:

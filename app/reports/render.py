@@ -162,6 +162,8 @@ def _outcomes(m: Any, when: str = "") -> tuple[Inline, ...]:
                            _count(m.failed, "failed")]
     if m.unknown:
         parts.append(_count(m.unknown, "unknown"))
+    if getattr(m, "bounced", 0):
+        parts.append(_count(m.bounced, "bounced"))
     parts += [f"{n:,} {word}" for n, word in ((m.pending, "pending"),
                                                (m.cancelled, "cancelled")) if n]
     out: list[Inline] = []
@@ -237,7 +239,7 @@ def _silence_blocks(rec: Any, t: Times, technical: bool) -> list[Block]:
     return blocks
 
 
-_NOT_SENT = {"failed": "Failed", "unknown": "Unknown whether sent",
+_NOT_SENT = {"failed": "Failed", "bounced": "Bounced", "unknown": "Unknown whether sent",
              "retry_wait": "Waiting to retry", "sending": "Sending", "queued": "Still queued",
              "cancelled": "Cancelled"}
 
@@ -273,7 +275,8 @@ def _delivery_blocks(rec: Any, t: Times) -> list[Block]:
                 continue  # everyone, as the figures say
             runs += ["\n", Run(f"{_NOT_SENT.get(state, state.capitalize())} by {channel}"
                                + (f" — {error}" if error else "") + ": ",
-                               tone="bad" if state in ("failed", "unknown") else ""),
+                               tone="bad" if state in ("failed", "unknown", "bounced")
+                               else ""),
                      ", ".join(names) + "."]
         blocks.append(P(tuple(runs)))
     directory: dict[tuple[str, str, str], int] = defaultdict(int)
@@ -291,17 +294,20 @@ def _delivery_blocks(rec: Any, t: Times) -> list[Block]:
 def _failure_blocks(rec: Any, technical: bool) -> list[Block]:
     blocks: list[Block] = [H(3, "Failed and unknown deliveries"),
                            P((f"{rec.failed:,} failed, {rec.unknown:,} unknown."
+                              + (f" {rec.bounced:,} sent, then bounced by the receiving "
+                                 "server." if rec.bounced else "")
                               + (f" {rec.cancelled:,} cancelled before sending."
                                  if rec.cancelled else ""),))]
     if technical and rec.failures:
         by_error: dict[str, list[Any]] = defaultdict(list)
         for f in rec.failures:
             by_error[f.last_error.strip() or "(no error recorded)"].append(f)
-        blocks.append(Table(("Error", "Failed", "Unknown", "Messages"), [
-            (error, str(sum(f.state == "failed" for f in fs)),
-             str(sum(f.state == "unknown" for f in fs)), str(len({f.message_id for f in fs})))
+        states = ("failed", "unknown") + (("bounced",) if rec.bounced else ())
+        blocks.append(Table(("Error", *(s.capitalize() for s in states), "Messages"), [
+            (error, *(str(sum(f.state == s for f in fs)) for s in states),
+             str(len({f.message_id for f in fs})))
             for error, fs in sorted(by_error.items(), key=lambda kv: -len(kv[1]))],
-            (64, 12, 12, 12)))
+            (64, 12, 12, 12) if not rec.bounced else (52, 12, 12, 12, 12)))
         blocks.append(P(("Each one is listed under its message in Deliveries by message.",)))
     return blocks
 
@@ -314,7 +320,8 @@ def _record_blocks(r: Any, t: Times) -> list[Block]:
                            P((f"{_plural(len(rec.messages), 'message')} to "
                               f"{_plural(rec.deliveries, 'recipient')}: {rec.sent:,} sent, "
                               f"{rec.failed:,} failed, {rec.unknown:,} unknown, "
-                              f"{rec.pending:,} pending, {rec.cancelled:,} cancelled.",))]
+                              f"{rec.pending:,} pending, {rec.cancelled:,} cancelled"
+                              + (f", {rec.bounced:,} bounced" if rec.bounced else "") + ".",))]
     if rec.messages:
         blocks.append(Table(("Queued", "Message", "Audience", "Deliveries", "First sent"),
                             [(t.short(m.at), m.type_label,

@@ -107,10 +107,20 @@ CHANGE_TRIGGERS: dict[str, str] = dict([
              _BUMP_CLIENT + "id = OLD.client_id"),
     *(_trigger(f"clock_change_escalation_{event.lower()}", event, "escalation_rules",
                _BUMP + "phase <> 'closed'") for event in ("INSERT", "UPDATE", "DELETE")),
+    # from migration 0016: a bounce read from the mailbox (or marked handled) changes what is
+    # due next — a regulator's notice that bounced is to be sent again
+    _trigger("clock_change_inbound_insert", "INSERT", "inbound_mail",
+             _BUMP + "id = NEW.incident_id"),
+    _trigger("clock_change_inbound_update", "UPDATE", "inbound_mail",
+             _BUMP + "id = NEW.incident_id; " + _BUMP
+             + "OLD.incident_id IS NOT NEW.incident_id AND id = OLD.incident_id"),
+    _trigger("clock_change_inbound_delete", "DELETE", "inbound_mail",
+             _BUMP + "id = OLD.incident_id"),
 ])
 
 
 def create_change_triggers(execute) -> None:  # type: ignore[no-untyped-def]
-    """From migration 0015 on; a later batch migration of any table named above calls it."""
+    """From migration 0016 on (0015 creates those of the tables it knows); a later batch
+    migration of any table named above calls it."""
     for sql in CHANGE_TRIGGERS.values():
         execute(sql)

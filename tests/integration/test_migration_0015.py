@@ -14,14 +14,12 @@ from app.clocks.changes import change_counter
 from app.clock import FrozenClock
 from app.clocks.evaluation import ClockService
 from app.storage import Store
-from app.storage.migrate import HEAD_REVISION
 from app.storage.triggers import CHANGE_TRIGGERS
 from tests.integration.test_migration_0008 import columns, downgrade, query, triggers
 from tests.integration.test_migration_0009 import T, database_at
 
 
 def test_0015_adds_counters_at_zero_and_triggers_that_bump_them(tmp_path):
-    assert HEAD_REVISION == "0015"
     path = database_at(tmp_path, "0014")
     with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("INSERT INTO stakeholders (id, client_id, name, role, category, "

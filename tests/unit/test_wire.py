@@ -58,3 +58,28 @@ def test_an_sms_form_reads_back_field_by_field_blank_ones_too():
     service = sms_form(message(channel="sms", address="+12065550101"), from_number="",
                        messaging_service_sid="MG123")
     assert read_sms_form(service)["MessagingServiceSid"] == "MG123" and b"From" not in service
+
+
+def test_an_email_carries_its_delivery_token_beside_the_message_id():
+    """Bounces and replies are matched by it where a service rewrote the Message-ID."""
+    from datetime import datetime, timezone
+
+    from app.sending.channels.wire import delivery_token, email_bytes
+
+    key = "0123456789abcdef0123456789abcdef"
+    assert delivery_token(key) == key
+    for odd in ("k1", key.upper(), key + "0", key[:-1], "", "0123456789abcdef0123456789abcdeg"):
+        assert delivery_token(odd) == ""
+    when = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
+    built = email_bytes(message(channel="email", address="ada@example.com",
+                                email_message_id="<m1@clarion.test>", idempotency_key=key),
+                        from_name="Desk", from_address="desk@example.com", reply_to="",
+                        now=when)
+    head = built.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert head[head.index(b"Message-ID: <m1@clarion.test>") + 1] == \
+        b"X-Clarion-Delivery: " + key.encode()
+    plain = email_bytes(message(channel="email", address="ada@example.com",
+                                email_message_id="<m1@clarion.test>", idempotency_key="k1"),
+                        from_name="Desk", from_address="desk@example.com", reply_to="",
+                        now=when)
+    assert b"X-Clarion-Delivery" not in plain

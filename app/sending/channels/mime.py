@@ -163,10 +163,16 @@ def _boundary(message_id: str, date: datetime, content: str) -> str:
     return boundary
 
 
+# app/mailbox/inbound.py reads it back from a bounce's copy of the original headers
+TOKEN_HEADER = "X-Clarion-Delivery"
+
+
 def build_email(*, from_name: str, from_address: str, reply_to: str, to_name: str,
                 to_address: str, subject: str, text: str, html: str, message_id: str,
-                date: datetime) -> bytes:
-    """The whole message as it goes on the wire (CRLF line ends). Raises MimeError."""
+                date: datetime, token: str = "") -> bytes:
+    """The whole message as it goes on the wire (CRLF line ends). Raises MimeError. `token`
+    (the delivery's own, ASCII) goes in TOKEN_HEADER: bounces and replies read back from the
+    mailbox are matched by it where a submission service rewrote the Message-ID."""
     utf8 = not (to_address.isascii() and from_address.isascii())
     base = email_policy.SMTPUTF8 if utf8 else email_policy.SMTP
     # 7bit: non-ASCII bodies go quoted-printable or base64; "none": our folding is kept
@@ -180,6 +186,8 @@ def build_email(*, from_name: str, from_address: str, reply_to: str, to_name: st
         email.set_raw("Subject", unstructured("Subject", subject))
         email.set_raw("Date", format_datetime(date))
         email.set_raw("Message-ID", message_id)
+        if token:
+            email.set_raw(TOKEN_HEADER, token)
         email.set_content(text or "")
         if html:
             email.add_alternative(html, subtype="html")

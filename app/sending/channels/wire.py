@@ -63,6 +63,16 @@ def refuse_line_breaks(*labelled: tuple[str, str]) -> None:
                               f"nothing was sent.")
 
 
+# a delivery's token: 32 lowercase hex digits (app/mailbox/inbound.py reads it back)
+TOKEN_RE = re.compile(r"[0-9a-f]{32}")
+
+
+def delivery_token(idempotency_key: str) -> str:
+    """The token a delivery's email carries (its idempotency key: 32 hex digits, random, unique
+    per delivery) — "" for a key of another form, which is then not put on the wire."""
+    return idempotency_key if TOKEN_RE.fullmatch(idempotency_key or "") else ""
+
+
 def email_bytes(message: OutgoingMessage, *, from_name: str, from_address: str,
                 reply_to: str, now: datetime) -> bytes:
     """The complete message as it goes after DATA (CRLF line ends, 7-bit)."""
@@ -75,7 +85,8 @@ def email_bytes(message: OutgoingMessage, *, from_name: str, from_address: str,
             subject=message.subject, text=message.text, html=message.html, date=now,
             # The same Message-ID on every attempt lets receivers drop a duplicate.
             message_id=message.email_message_id or
-            f"<{message.idempotency_key}@clarion.invalid>")
+            f"<{message.idempotency_key}@clarion.invalid>",
+            token=delivery_token(message.idempotency_key))
     except MimeError as exc:
         raise Unbuildable(str(exc)) from None
 
