@@ -55,8 +55,17 @@ def new_account_defaults(kind: str) -> dict[str, Any]:
     return {}
 
 
+# Reading the account's mailbox (issue 24, app/mailbox): optional; no IMAP host, no
+# reading. The IMAP login uses the account's password from the keyring.
+IMAP_KEYS = ("imap_host", "imap_port", "imap_security", "imap_username", "imap_folder",
+             "imap_lookback_days")
+IMAP_DEFAULT_PORTS = {"tls": 993, "starttls": 143, "none": 143}
+IMAP_DEFAULT_SECURITY = "tls"
+IMAP_DEFAULT_FOLDER = "INBOX"
+LOOKBACK_RANGE = (1, 90)
+DEFAULT_LOOKBACK_DAYS = 7
 EMAIL_KEYS = ("host", "port", "security", "ca_file", "username", "from_address", "from_name",
-              "reply_to", "local_hostname", "concurrency", "timeout")
+              "reply_to", "local_hostname", "concurrency", "timeout") + IMAP_KEYS
 SMS_KEYS = ("base_url", "account_sid", "from_number", "messaging_service_sid", "concurrency",
             "poll_status")
 WEBHOOK_KEYS = ("label",)
@@ -235,7 +244,36 @@ def _validate_email(s: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]
     return {"host": host, "port": port, "security": security, "ca_file": ca_file,
             "username": username, "from_address": from_address, "from_name": from_name,
             "reply_to": reply_to, "local_hostname": helo, "concurrency": concurrency,
-            "timeout": timeout}
+            "timeout": timeout, **_validate_imap(s, errors, username)}
+
+
+def _validate_imap(s: dict[str, Any], errors: dict[str, str], smtp_user: str) -> dict[str, Any]:
+    """The mailbox settings of an email account: all empty (reading off) or a usable server."""
+    raw_host = _text(s, "imap_host", errors, "IMAP server name", 253)
+    host = ""
+    if raw_host and "imap_host" not in errors:
+        host = normalise_host(raw_host) or ""
+        if not host:
+            errors["imap_host"] = f"“{raw_host}” is not a host name or an IP address."
+    security = s.get("imap_security") or IMAP_DEFAULT_SECURITY
+    if security not in SECURITIES:
+        errors["imap_security"] = ("Choose implicit TLS (“tls”), STARTTLS (“starttls”) or, to "
+                                   "this computer only, no encryption (“none”).")
+        security = IMAP_DEFAULT_SECURITY
+    elif security == "none" and host and host not in LOCAL_HOSTS:
+        errors["imap_security"] = "Unencrypted IMAP is allowed only to this computer."
+    port = _int(s, "imap_port", errors, "IMAP port", (1, 65535), IMAP_DEFAULT_PORTS[security])
+    username = _text(s, "imap_username", errors, "IMAP user name")
+    folder = _text(s, "imap_folder", errors, "folder", 200) or IMAP_DEFAULT_FOLDER
+    lookback = _int(s, "imap_lookback_days", errors, "first read's look-back (days)",
+                    LOOKBACK_RANGE, DEFAULT_LOOKBACK_DAYS)
+    if not host:
+        return {}
+    if not username and not smtp_user and "imap_username" not in errors:
+        errors["imap_username"] = ("Enter the user name of the mailbox (the account's password "
+                                   "logs in to it).")
+    return {"imap_host": host, "imap_port": port, "imap_security": security,
+            "imap_username": username, "imap_folder": folder, "imap_lookback_days": lookback}
 
 
 def _is_ip(value: str) -> bool:

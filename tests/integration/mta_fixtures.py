@@ -263,6 +263,18 @@ class PostfixInstance:
     def running(self) -> bool:
         return self._master is not None and self._master.poll() is None
 
+    def route(self, domain: str, port: int) -> None:
+        """Relay mail for `domain` to an SMTP server on 127.0.0.1:port (what it answers —
+        a 550 for a bounce — is then Postfix's to report), and have the running master take
+        the new setting (SIGHUP, as `postfix reload` does)."""
+        subprocess.run(["postconf", "-c", str(self.etc), "-e",
+                        f"transport_maps = inline:{{ {{{domain} = smtp:[127.0.0.1]:{port}}} }}"],
+                       check=True, capture_output=True, timeout=30)
+        _age(self.etc / "main.cf")
+        with self._lock:
+            if self._master is not None and self._master.poll() is None:
+                self._master.send_signal(signal.SIGHUP)
+
 
 def _complete(queue_file: Path) -> bool:
     """Postfix marks a queue file complete with its owner-execute bit; a file without it was
