@@ -73,6 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also print each variant's subject and text")
     sent.add_argument("--demo", action="store_true", dest="demo_sub",
                       help="use the demo database")
+    mailbox = sub.add_parser("mailbox", help="read the email accounts' mailboxes once: "
+                             "bounces, automatic replies, replies (headless)")
+    mailbox.add_argument("action", choices=["check"])
+    mailbox.add_argument("--account", default=None, metavar="NAME", help="only this account")
+    mailbox.add_argument("--json", action="store_true", help="print JSON")
+    mailbox.add_argument("--demo", action="store_true", dest="demo_sub",
+                         help="use the demo database")
+    replies = sub.add_parser("replies", help="the replies an incident received (headless)")
+    replies.add_argument("incident", metavar="INCIDENT",
+                         help="the incident's id or a unique beginning of its title")
+    replies.add_argument("--all", action="store_true", help="include handled ones")
+    replies.add_argument("--bounces", action="store_true",
+                         help="also list bounces and automatic replies")
+    replies.add_argument("--json", action="store_true", help="print JSON")
+    replies.add_argument("--demo", action="store_true", dest="demo_sub",
+                         help="use the demo database")
     report = sub.add_parser("export", help="export an incident's post-incident report, or "
                                            "everything it sent (--format mbox), headless")
     report.add_argument("incident", metavar="INCIDENT",
@@ -221,6 +237,14 @@ def _main(argv: list[str] | None) -> int:
         from ui.cli.messages import messages_command
 
         return messages_command(args.incident, args.full, demo=args.demo or args.demo_sub)
+    if args.command in ("mailbox", "replies"):
+        from ui.cli.mailbox import mailbox_check_command, replies_command
+
+        if args.command == "mailbox":
+            return mailbox_check_command(args.demo or args.demo_sub, args.account, args.json)
+        kinds = ("reply", "bounce", "auto_reply") if args.bounces else ("reply",)
+        return replies_command(args.incident, args.demo or args.demo_sub, args.all, kinds,
+                               args.json)
     if args.command == "export":
         from ui.cli.export import export_command
 

@@ -33,6 +33,7 @@ class MainWindow(QMainWindow):
         self.runner = runner  # the background sender (ui/outbox/runner.py); None in some tests
         runtime.favour_the_window()   # repaints go on while a worker thread computes
         self.clock_notifier = None  # overdue/escalation notifications; started after first paint
+        self.mailbox_readers = None  # bounces and replies read from the mailbox (issue 24)
         self.backups = None   # automatic backups (ui/backups/keeper.py); started after first paint
         self.integrity = None   # the database checked on a worker (ui/backups/watch.py)
         self.records_box = None   # the daily chain check's warning (records_changed)
@@ -418,6 +419,15 @@ class MainWindow(QMainWindow):
             self.clock_notifier = ClockNotifier(self.services, self)
             self.clock_notifier.start()
         return self.clock_notifier
+
+    def start_mailbox_readers(self):  # type: ignore[no-untyped-def]
+        """Read the accounts' mailboxes from now on: bounces and replies (issue 24)."""
+        from ui.outbox.mailbox import MailboxReaders
+
+        if self.mailbox_readers is None:
+            self.mailbox_readers = MailboxReaders(self.services, self)
+            self.mailbox_readers.start()
+        return self.mailbox_readers
 
     def start_backups(self):  # type: ignore[no-untyped-def]
         """Backups by themselves from now on (after the first paint: not on start-up's path)."""

@@ -99,6 +99,22 @@ def _incident_clocks(window, path: Path, saved: list[Path]) -> None:  # type: ig
     ws.table.selectRow(0)
 
 
+def _incident_replies(window, path: Path, saved: list[Path]) -> None:  # type: ignore[no-untyped-def]
+    """The demo incident's Replies tab: what came back from its mailbox, the out-of-office
+    included (the demo reads them in as a mailbox read would: app/demo/mail.py)."""
+    view = window.incidents.view
+    window.incidents.table.selectRow(0)
+    view.tabs.setCurrentWidget(view.replies)
+    view.replies.refresh()
+    kinds = view.replies.kind_filter
+    kinds.setCurrentIndex(kinds.count() - 1)          # everything
+    _wait_until(lambda: view.replies.model.rowCount() > 0)
+    view.replies.view.selectRow(0)
+    _save(window, path, saved)
+    kinds.setCurrentIndex(0)
+    view.tabs.setCurrentIndex(0)
+
+
 def _post_incident(window, path: Path, saved: list[Path]) -> None:  # type: ignore[no-untyped-def]
     """The post-incident section of the demo's first incident, with a remediation plan."""
     from datetime import timedelta
@@ -129,6 +145,7 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
         _save(window, folder / f"incident-{width}x{height + 30}.png", saved)
     window.resize(size)
     _incident_clocks(window, folder / "incident-clocks.png", saved)
+    _incident_replies(window, folder / "incident-replies.png", saved)
     _post_incident(window, folder / "post-incident.png", saved)
     dialog = window.new_incident()
     dialog.title_edit.setText("📧 Email delivery delayed for all staff ⚠️")  # emoji too

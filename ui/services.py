@@ -45,6 +45,7 @@ class QtEvents(QObject):
     accounts_changed = Signal(object)      # tuple of account ids
     clock_rules_changed = Signal()         # cadence policies or escalation rules
     post_incident_changed = Signal(object)  # incident id
+    mailbox_read = Signal(object)          # tuple of Recorded (bounces, replies); () handled
 
     def __init__(self, bus: EventBus, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -58,6 +59,7 @@ class QtEvents(QObject):
             bus.subscribe(OUTBOX_CHANGED, self.outbox_changed.emit),
             bus.subscribe(ACCOUNTS_CHANGED, self.accounts_changed.emit),
             bus.subscribe(ev.POST_INCIDENT_CHANGED, self.post_incident_changed.emit),
+            bus.subscribe(ev.MAILBOX_READ, self.mailbox_read.emit),
             bus.subscribe(ev.CLOCK_RULES_CHANGED,
                           lambda _payload: self.clock_rules_changed.emit()),
         ]

@@ -193,6 +193,7 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
         window.runner.blocked.connect(lambda _words: window.update_outbox_status())
         window.runner.start()
         window.start_clock_notifier()
+        window.start_mailbox_readers()
         window.start_backups()
         window.check_database()   # quick_check (integrity_check once a day) on a worker
         window.offer_guide()   # once on this computer, beside the window
@@ -210,6 +211,8 @@ def run_window(demo: bool, reset_demo: bool, exit_after_startup: bool,
         window.runner.stop()
     if window.clock_notifier is not None:
         window.clock_notifier.stop()
+    if window.mailbox_readers is not None:
+        window.mailbox_readers.stop()
     # background reads (clock evaluations) finish before the database closes under them
     from PySide6.QtCore import QThreadPool
 

@@ -157,6 +157,8 @@ def _seed_incident(store: Store, inc: dict[str, Any], client_ids: dict[str, int]
                 incident_id, step["trigger"], at(step["effective"]), step.get("text", ""))
         elif action == "message":
             _seed_message(store, clock, service, incident_id, step, at)
+        elif action in ("reply", "auto_reply", "bounce"):
+            _seed_mail(store, clock, events, incident_id, step)
         elif action == "satisfy":  # by the incident's latest message
             from app.clocks.evaluation import ClockService
 
@@ -214,6 +216,41 @@ def _seed_message(store: Store, clock: FrozenClock, service: IncidentService, in
     outbox = Outbox(store, clock, None, lambda _channel, _drill: (drill, sender),
                     actor="Clarion (outbox)")
     asyncio.run(outbox.flush())
+
+
+def _seed_mail(store: Store, clock: FrozenClock, events: EventBus, incident_id: int,
+               step: dict[str, Any]) -> None:
+    """What came back about the person's latest email of this incident — a reply, an
+    out-of-office or a bounce — read in as a mailbox read would (app/demo/mail.py)."""
+    from sqlalchemy import select
+
+    from app.demo.mail import DEMO_FOLDER, DEMO_UIDVALIDITY, bounce_of, reply_to
+    from app.domain.models import Delivery, Message
+    from app.sending.accounts import AccountService
+    from app.mailbox.recorder import MailboxRecorder, ReadMail, position
+    from app.sending.secrets import MemorySecretBackend, SecretStore
+
+    action, person = step["action"], step["person"]
+    with store.reading() as session:
+        row = session.execute(
+            select(Delivery.wire, Delivery.address).join(Message, Message.id == Delivery.message_id)
+            .where(Message.incident_id == incident_id, Delivery.recipient_name == person,
+                   Delivery.channel == "email").order_by(Delivery.id.desc()).limit(1)).first()
+    if row is None or not row.wire:
+        raise DemoSeedError(f"the demo's {action} answers no email sent to {person}")
+    drill = AccountService(store, clock, SecretStore(MemorySecretBackend())) \
+        .create_drill_if_missing()
+    uid = position(store, drill.id, DEMO_FOLDER)[1] + 1
+    if action == "bounce":
+        raw = bounce_of(row.wire, address=row.address, diagnostic=step["diagnostic"],
+                        status=step.get("status", "5.1.1"), at=clock.now(), number=uid)
+    else:
+        raw = reply_to(row.wire, name=person, address=row.address, text=step["text"],
+                       at=clock.now(), number=uid, automatic=action == "auto_reply")
+    result = MailboxRecorder(store, clock, events).record(drill.id, DEMO_FOLDER,
+                                                         DEMO_UIDVALIDITY, [ReadMail(uid, raw)])
+    if not result.recorded:
+        raise DemoSeedError(f"the demo's {action} from {person} was not recorded")
 
 
 def _seed_map_extras(store: Store, spec: dict[str, Any], client_ids: dict[str, int],

@@ -351,3 +351,41 @@ def test_saving_a_fact_makes_an_update_due_a_few_minutes_later_not_overdue_at_on
     panel.refresh()
     qtbot.waitUntil(lambda: _rows(panel)["Update after a fact change"].status
                     == "Overdue 1 min", timeout=3000)
+
+
+def test_a_bounced_regulator_notice_heads_due_next_and_composes_to_that_person(
+        qtbot, window, services, people, frozen):
+    """Issue 24: a notification to a regulator that bounced (read from the mailbox) is the
+    first row of Due next; Compose opens the composer for that person with its template."""
+    from app.domain.models import Delivery, Message
+    from app.mailbox.recorder import MailboxRecorder, ReadMail
+    from sqlalchemy import select
+    from tests.integration.test_clocks_service import flush
+    from tests.integration.test_mailbox_recorder import deliveries_of, dsn
+
+    cid, ids = people
+    rex = services.stakeholders.create(StakeholderData(
+        client_id=cid, name="Rex Regulator", category="regulators",
+        contacts=(ContactPointData("email", "rex@authority.example", 1),))).id
+    inc = services.incidents.open(client_id=cid, title="Payroll data exposed",
+                                  severity=Severity.SEV2, detected_at=frozen.now())
+    letter = _queue(services, inc.id, "regulatory_notification", [rex]).message_id
+    flush(services.store, frozen)
+    panel = _show(qtbot, window, inc)
+    sent = deliveries_of(services.store, letter)["Rex Regulator"]
+    account = services.accounts.create_drill_if_missing()
+    MailboxRecorder(services.store, frozen, services.events).record(
+        account.id, "INBOX", 1, [ReadMail(1, dsn(sent))])
+    panel.refresh()
+    title = "Regulator notification bounced: Rex Regulator <rex@authority.example>"
+    qtbot.waitUntil(lambda: title in _rows(panel), timeout=3000)
+    top = panel.view.model().index(0, 0)
+    assert panel.view.model().data(top) == "Bounced — send again"
+    assert "User unknown" in _rows(panel)[title].detail
+    panel.select("bounce", _rows(panel)[title].key)
+    with qtbot.waitSignal(panel.compose_requested) as asked:
+        panel.compose_button.click()
+    assert asked.args[:3] == [inc.id, "regulatory_notification", (rex,)]
+    with services.store.reading() as session:
+        assert session.scalar(select(Delivery.state).join(Message).where(
+            Message.id == letter)) == "bounced"

@@ -257,3 +257,58 @@ def test_the_window_does_not_send_or_recover_while_another_process_holds_the_lea
         assert who_holds(services.store, services.clock).startswith("clarion outbox flush")
     finally:
         runner.stop()
+
+
+def test_a_bounced_delivery_is_shown_found_by_the_state_filter_and_in_its_message(
+        qtbot, window, services, acknowledge):
+    """Sent, then returned by a server (read from the mailbox): "Bounced" with the server's
+    reason, in its own colour, in the Outbox, its state filter and the message's window."""
+    from PySide6.QtCore import Qt
+
+    from ui.composer.message_view import MessageView
+    from ui.models.outbox import STATE_COLOURS
+
+    acknowledge("Mail relay down")
+    with services.store.session() as s, s.begin():
+        ids = [d.id for d in s.query(Delivery).order_by(Delivery.id)]
+        s.execute(update(Delivery).where(Delivery.id == ids[0]).values(
+            state="bounced", last_error="Bounced: 550 5.1.1 User unknown"))
+        s.execute(update(Delivery).where(Delivery.id == ids[1]).values(state="sent"))
+    window.nav_buttons["outbox"].setChecked(True)
+    outbox = window.outbox
+    outbox.reload()
+    qtbot.waitUntil(lambda: outbox.model.delivery_count() == 2)
+    model = outbox.model
+    message = model.index(0, 0)
+    cells = {model.data(model.index(r, 0, message)):
+             (model.data(model.index(r, 3, message)), model.data(model.index(r, 5, message)),
+              model.data(model.index(r, 3, message), Qt.ItemDataRole.ForegroundRole))
+             for r in range(model.rowCount(message))}
+    bounced = next(v for v in cells.values() if v[0] == "Bounced")
+    assert bounced[1] == "Bounced: 550 5.1.1 User unknown"
+    assert bounced[2].name() == STATE_COLOURS["bounced"] != STATE_COLOURS["failed"]
+    assert "1 bounced" in model.data(model.index(0, 3))          # the message's own row
+    assert "1 bounced" in outbox.summary.text()
+
+    combo = outbox.state_filter
+    assert combo.findText("Bounced") >= 0
+    combo.setCurrentIndex(combo.findData("bounced"))
+    proxy = outbox.proxy
+    assert proxy.rowCount() == 1
+    shown = proxy.index(0, 0)
+    assert proxy.rowCount(shown) == 1
+    assert proxy.data(proxy.index(0, 3, shown)) == "Bounced"
+    combo.setCurrentIndex(combo.findData("failed"))              # none failed: nothing shown
+    assert proxy.rowCount() == 0
+
+    view = MessageView(services, services.outbox.list()[0].message_id, ids[0], window)
+    qtbot.addWidget(view)
+    qtbot.waitUntil(lambda: view.current_recipient() is not None)
+    assert view.current_recipient().delivery_id == ids[0]
+    assert "Bounced" in view.copy_label.text()
+    assert "1 bounced" in view.header.text()
+    row = view.recipients.row_of(ids[0])
+    assert view.recipients.data(view.recipients.index(row, 2)) == "Bounced"
+    assert view.recipients.data(view.recipients.index(row, 5)) == \
+        "Bounced: 550 5.1.1 User unknown"
+    assert "Bounced: Ivan Ops" in view.document().toPlainText()  # on paper, like a failure

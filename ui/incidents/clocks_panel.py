@@ -125,7 +125,7 @@ class ClocksPanel(QWidget):
         self.model = ClocksModel(self)
         # two views on one model: what to send (cadence, max silence, escalations) and what
         # the law requires (regulatory deadlines) — side by side, each most urgent first
-        self.proxy = _KindProxy(("cadence", "escalation"), self)
+        self.proxy = _KindProxy(("bounce", "cadence", "escalation"), self)
         self.law_proxy = _KindProxy(("regulatory",), self)
         for proxy in (self.proxy, self.law_proxy):
             proxy.setSourceModel(self.model)

@@ -1,5 +1,6 @@
 """One incident: header (severity, phase, age), phase and severity controls, impact flags,
-the facts editor, note and decision entry, and the live timeline."""
+the facts editor, note and decision entry, and the live timeline beside the replies read
+from the mailbox."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFrame, QGroupBox, QHBoxLayout,
     QHeaderView, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSplitter, QTableView,
-    QVBoxLayout, QWidget,
+    QTabWidget, QVBoxLayout, QWidget,
 )
 
 from app.domain.dto import IncidentDTO, TimelineEntryDTO
@@ -22,6 +23,7 @@ from app.timefmt import format_duration, format_local
 from ui.incidents.clocks_panel import ClocksPanel
 from ui.incidents.facts_editor import FactsEditor
 from ui.incidents.record_check import RecordCheckLabel
+from ui.incidents.replies_pane import RepliesPane
 from ui.models.incidents import SEVERITY_COLOURS
 from ui.models.timeline import (
     ENTRY_ROLE, TimelineModel, column_widths, describe, kind_label,
@@ -193,9 +195,9 @@ class IncidentView(QWidget):
         # double-click or Enter on an entry about a message opens the message as it was sent
         self.timeline_view.activated.connect(self.open_entry)
 
-        right = QGroupBox("Timeline — newest first")
-        right.setObjectName("timelineGroup")
-        right_layout = QVBoxLayout(right)
+        timeline_box = QWidget()
+        timeline_box.setObjectName("timelineGroup")
+        right_layout = QVBoxLayout(timeline_box)
         filter_row = QHBoxLayout()
         filter_row.addWidget(QLabel("Show:"))
         filter_row.addWidget(self.kind_filter)
@@ -205,6 +207,17 @@ class IncidentView(QWidget):
         right_layout.addWidget(self.timeline_view, 1)
         right_layout.addWidget(self.entry_detail)
         right_layout.addWidget(notes_box)
+
+        # -- the timeline and what came back to the mailbox, a tab each
+        self.replies = RepliesPane(services)
+        right = self.tabs = named(QTabWidget(), "incidentTabs", "Timeline and replies")
+        right.addTab(timeline_box, "Timeline")
+        right.setTabToolTip(0, "Everything that happened, newest first")
+        right.addTab(self.replies, "Replies")
+        right.setTabToolTip(1, "Replies, bounces and automatic replies read from the mailbox")
+        self.replies.load_after_paint_of(right.tabBar())     # not on start-up's path
+        self.replies.open_count_changed.connect(lambda n: right.setTabText(
+            1, f"Replies ({n})" if n else "Replies"))
 
         # -- clocks (full width, above facts and timeline): due, overdue, proposed, required
         self.clocks = ClocksPanel(services)
@@ -303,6 +316,7 @@ class IncidentView(QWidget):
             self.entry_detail.setText("Select an entry to read it in full.")
         self.facts.set_incident(incident, keep_edits=not changed, zone=self.zone)
         self.clocks.set_incident(incident)
+        self.replies.set_incident(incident, self.zone)
         self.record_check.set_incident(incident.id if incident else None, self.zone)
         self._refresh_header()
         self.incident_shown.emit(incident)

@@ -97,6 +97,8 @@ class ClockNotifier(QObject):
         """Begin looking (the window calls this after its first paint)."""
         self.services.qt_events.incident_changed.connect(lambda _dto: self.soon.start())
         self.services.qt_events.clock_rules_changed.connect(self.soon.start)
+        # a bounce read from the mailbox: told within a second, not at the next tick
+        self.services.qt_events.mailbox_read.connect(lambda _recorded: self.soon.start())
         self.timer.start()
         self.check()
 

@@ -17,9 +17,11 @@ Index = QModelIndex | QPersistentModelIndex
 
 STATE_LABELS = {"queued": "Queued", "sending": "Sending", "sent": "Sent",
                 "retry_wait": "Waiting to retry", "failed": "Failed", "unknown": "Unknown",
-                "cancelled": "Cancelled"}
+                "cancelled": "Cancelled", "bounced": "Bounced"}
+# bounced: sent, then returned by a server — failed's red family, but magenta so they differ
 STATE_COLOURS = {"sent": "#2e7d32", "failed": "#b3261e", "unknown": "#b26a00",
-                 "retry_wait": "#8a6d00", "cancelled": "#777777", "sending": "#1c4f6e"}
+                 "retry_wait": "#8a6d00", "cancelled": "#777777", "sending": "#1c4f6e",
+                 "bounced": "#a3336b"}
 
 
 @dataclass

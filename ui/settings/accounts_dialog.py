@@ -1,21 +1,26 @@
 """Settings → Accounts: the ways out. SMTP accounts, an SMS provider, chat webhooks, the drill
 inbox. Secrets go to the OS keyring (refused, and said so, when only an unsafe keyring exists);
-"Test connection" shows the server's own answer."""
+"Test connection" shows the server's own answer. An email account may also name its mailbox
+(IMAP): Clarion reads it, never changing it, for bounces and replies to what it sent, and
+"Check mailbox now" reads it once (on a worker thread: IMAPClient blocks)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Callable
 
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
-    QLineEdit, QMenu, QPushButton, QSpinBox, QSplitter, QTableView, QToolButton, QVBoxLayout,
-    QWidget,
+    QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QFrame, QGroupBox, QHBoxLayout,
+    QHeaderView, QLabel, QLineEdit, QMenu, QPushButton, QScrollArea, QSpinBox, QSplitter,
+    QTableView, QToolButton, QVBoxLayout, QWidget,
 )
 
 from app.domain.addresses import address_note
-from app.sending.account_settings import (KIND_LABELS, SECRET_FIELD, SECRET_LABELS,
-                                  new_account_defaults)
+from app.sending.account_settings import (
+    DEFAULT_LOOKBACK_DAYS, IMAP_DEFAULT_FOLDER, IMAP_DEFAULT_PORTS, IMAP_DEFAULT_SECURITY,
+    KIND_LABELS, LOOKBACK_RANGE, SECRET_FIELD, SECRET_LABELS, new_account_defaults,
+)
 from app.sending.channels.base import AccountDTO
 from app.errors import ClarionError, ValidationError
 from ui.models.base import TextTableModel
@@ -51,6 +56,52 @@ FIELDS: dict[str, list[tuple[str, str, str, Any]]] = {
     "webhook": [(SECRET_FIELD, "Webhook URL", "secret", None), ("label", "Label", "line", "")],
     "drill": [],
 }
+
+# An email account's mailbox (optional): (key, label, accessible name, widget kind, extra).
+MAILBOX_FIELDS: list[tuple[str, str, str, str, Any]] = [
+    ("imap_host", "IMAP server", "IMAP server", "line",
+     "imap.example.com — empty: the mailbox is not read"),
+    ("imap_security", "Security", "IMAP security", "choice",
+     [("tls", "Implicit TLS (port 993)"), ("starttls", "STARTTLS (port 143)"),
+      ("none", "None — only to this computer")]),
+    ("imap_port", "Port", "IMAP port", "int", (1, 65535)),
+    ("imap_username", "User name", "IMAP user name", "line", None),   # placeholder: SMTP's
+    ("imap_folder", "Folder", "Mailbox folder", "line", IMAP_DEFAULT_FOLDER),
+    ("imap_lookback_days", "First read looks back", "First read looks back (days)", "int",
+     LOOKBACK_RANGE),
+]
+MAILBOX_DEFAULTS: dict[str, Any] = {
+    "imap_security": IMAP_DEFAULT_SECURITY,
+    "imap_port": IMAP_DEFAULT_PORTS[IMAP_DEFAULT_SECURITY],
+    "imap_lookback_days": DEFAULT_LOOKBACK_DAYS}
+MAILBOX_EXPLANATION = ("Clarion reads this folder without marking anything read, moving or "
+                       "deleting it; bounces and replies to its messages are recorded with the "
+                       "incident.")
+MUTED_STYLE = "color: #5f6368; font-size: 90%;"
+ERROR_COLOUR, GOOD_COLOUR = "#b3261e", "#2e7d32"
+CHECK_LABEL, CHECKING_LABEL = "Check mailbox now", "Checking…"
+
+
+def mailbox_status(store: Any, account_id: int,
+                   folder: str) -> tuple[datetime | None, str] | None:
+    """(checked at, last error) of the account's last read of that folder; None before the
+    first one (app/mailbox/recorder.py keeps them in mailbox_positions)."""
+    from app.domain.models import MailboxPosition
+
+    with store.reading() as session:
+        row = session.get(MailboxPosition, (account_id, folder))
+        return None if row is None else (row.checked_at, row.last_error or "")
+
+
+def check_report_text(report: Any) -> str:
+    """A CheckReport in words: 'Read 3 new messages: 1 matched, 2 left alone.' (left alone:
+    about nothing Clarion sent, a delay notice, or about a closed incident)."""
+    read = f"Read {report.read:,} new message{'s' * (report.read != 1)}"
+    text = f"{read}: {len(report.recorded):,} matched"
+    alone = report.unmatched + len(report.left_alone)
+    if alone:
+        text += f", {alone:,} left alone"
+    return text + "."
 
 
 class AccountsDialog(QDialog):
@@ -116,6 +167,7 @@ class AccountsDialog(QDialog):
         self.answer.setWordWrap(True)
         self.answer.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.general = NoticeLabel("accountGeneralError")
+        self._build_mailbox_group()
         buttons = QHBoxLayout()
         buttons.addWidget(self.resume_button)
         buttons.addStretch(1)
@@ -129,12 +181,26 @@ class AccountsDialog(QDialog):
         self.errors["name"] = ErrorLabel("account_name_error")
         top_form.addRow("&Name", with_error(self.name_edit, self.errors["name"]))
         top_form.addRow("", self.default_check)
-        right_layout.addLayout(top_form)
-        right_layout.addWidget(self.form_host)
+        # An email account's form with its mailbox is taller than a 768-px screen leaves: the
+        # fields scroll, the messages and the buttons below them stay in view.
+        fields = QWidget()
+        fields.setObjectName("accountFields")
+        fields_layout = QVBoxLayout(fields)
+        fields_layout.setContentsMargins(0, 0, 6, 0)
+        fields_layout.addLayout(top_form)
+        fields_layout.addWidget(self.form_host)
+        fields_layout.addWidget(self.mailbox_group)
+        fields_layout.addStretch(1)
+        self.form_scroll = QScrollArea()
+        self.form_scroll.setObjectName("accountFormScroll")
+        self.form_scroll.setWidgetResizable(True)
+        self.form_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.form_scroll.setWidget(fields)
+        right_layout.addWidget(self.form_scroll, 1)
         right_layout.addWidget(self.paused)
         right_layout.addWidget(self.general)
         right_layout.addWidget(self.answer)
-        right_layout.addStretch(1)
         right_layout.addLayout(buttons)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -154,6 +220,66 @@ class AccountsDialog(QDialog):
         self.test_button.clicked.connect(self.test_connection)
         self.resume_button.clicked.connect(self.resume)
         self.reload()
+
+    def _build_mailbox_group(self) -> None:
+        """The mailbox section of an email account: built once (a check may be running while
+        another account is shown), its fields joined to self.widgets for email accounts."""
+        from ui.worker import Worker
+
+        self.mailbox_group = QGroupBox("Mailbox — bounces and replies (optional)")
+        self.mailbox_group.setObjectName("mailboxGroup")
+        form = QFormLayout(self.mailbox_group)
+        self.mailbox_widgets: dict[str, QWidget] = {}
+        self.mailbox_errors: dict[str, ErrorLabel] = {}
+        for key, label, accessible, widget_kind, extra in MAILBOX_FIELDS:
+            name = f"account_{key}"
+            if widget_kind == "line":
+                widget: QWidget = named(QLineEdit(), name, accessible)
+                widget.setPlaceholderText(extra or "")
+            elif widget_kind == "int":
+                widget = named(QSpinBox(), name, accessible)
+                widget.setRange(*extra)
+            else:  # choice
+                widget = named(QComboBox(), name, accessible)
+                for value, text in extra:
+                    widget.addItem(text, value)
+                widget.currentIndexChanged.connect(self._imap_security_changed)
+            self.mailbox_widgets[key] = widget
+            self.mailbox_errors[key] = ErrorLabel(f"{name}_error")
+            form.addRow(label, with_error(widget, self.mailbox_errors[key]))
+        lookback = self.mailbox_widgets["imap_lookback_days"]
+        lookback.setSuffix(" days")  # type: ignore[attr-defined]
+        lookback.setToolTip("How far back the first read goes (and a read after the server "
+                            "renumbered the folder); later reads take only what is new.")
+        self.mailbox_widgets["imap_host"].setToolTip(
+            "Leave empty and the mailbox is not read. The IMAP login uses the password above.")
+        explanation = QLabel(MAILBOX_EXPLANATION)
+        explanation.setObjectName("mailboxExplanation")
+        explanation.setWordWrap(True)
+        explanation.setStyleSheet(MUTED_STYLE)
+        form.addRow(explanation)
+        self.mailbox_status = QLabel()
+        self.mailbox_status.setObjectName("mailboxStatus")
+        self.mailbox_status.setWordWrap(True)
+        self.mailbox_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("Last check", self.mailbox_status)
+        self.check_button = named(QPushButton(CHECK_LABEL), "checkMailboxButton",
+                                  "Check mailbox now",
+                                  "Read the saved mailbox settings' folder once, now")
+        self.check_button.clicked.connect(self.check_mailbox)
+        self.mailbox_answer = QLabel()
+        self.mailbox_answer.setObjectName("checkMailboxAnswer")
+        self.mailbox_answer.setWordWrap(True)
+        self.mailbox_answer.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        row = QHBoxLayout()
+        row.addWidget(self.check_button, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.mailbox_answer, 1)
+        form.addRow("", row)
+        self.mailbox_worker = Worker(self)
+        self.mailbox_worker.finished.connect(self._mailbox_checked)
+        self.mailbox_worker.failed.connect(self._mailbox_check_failed)
+        self._checking_id: int | None = None
+        self.mailbox_group.hide()
 
     # -- list
 
@@ -223,12 +349,34 @@ class AccountsDialog(QDialog):
                 self.form.addRow("", note)
                 widget.textChanged.connect(lambda text, n=note: n.show_info(address_note(text)))
                 self.from_address_note = note
+        self.mailbox_group.setVisible(kind == "email")
+        if kind == "email":
+            self.widgets.update(self.mailbox_widgets)
+            self.errors.update(self.mailbox_errors)
+            for label in self.mailbox_errors.values():
+                label.clear_error()
+            self.widgets["username"].textChanged.connect(self._smtp_user_changed)
+            self._smtp_user_changed("")
+        self.mailbox_answer.setText("")
 
     def _security_changed(self, _index: int) -> None:
         port = self.widgets.get("port")
         security = self.widgets.get("security")
         if isinstance(port, QSpinBox) and isinstance(security, QComboBox):
             port.setValue({"tls": 465, "starttls": 587, "none": 25}[security.currentData()])
+
+    def _imap_security_changed(self, _index: int) -> None:
+        port = self.mailbox_widgets["imap_port"]
+        security = self.mailbox_widgets["imap_security"]
+        if isinstance(port, QSpinBox) and isinstance(security, QComboBox):
+            port.setValue(IMAP_DEFAULT_PORTS[security.currentData()])
+
+    def _smtp_user_changed(self, text: str) -> None:
+        """The IMAP user name defaults to the SMTP one: its placeholder says which."""
+        user = text.strip()
+        self.mailbox_widgets["imap_username"].setPlaceholderText(  # type: ignore[attr-defined]
+            f"same as SMTP: {user}" if user
+            else "the mailbox's user name (the SMTP login has none)")
 
     def _browse(self, line: QLineEdit) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "CA certificate", "",
@@ -249,6 +397,7 @@ class AccountsDialog(QDialog):
         self.delete_button.setEnabled(False)
         self.test_button.setEnabled(True)
         self.answer.setText("")
+        self.show_mailbox_status()
         self.name_edit.setFocus()
 
     def show_account(self, account: AccountDTO) -> None:
@@ -272,8 +421,11 @@ class AccountsDialog(QDialog):
         self.test_button.setEnabled(account.kind != "drill")
         self.answer.setText("")
         self.general.clear_error()
+        self.show_mailbox_status()
 
     def _fill(self, settings: dict[str, Any]) -> None:
+        if "imap_host" in self.widgets:   # an email account: its mailbox fields' defaults
+            settings = {**MAILBOX_DEFAULTS, **(settings or {})}
         for key, widget in self.widgets.items():
             value = settings.get(key)
             if isinstance(widget, QComboBox):
@@ -385,6 +537,87 @@ class AccountsDialog(QDialog):
     def _test_failed(self, exc: object) -> None:
         self.test_button.setEnabled(True)
         self.answer.setText(f"<span style='color:#b3261e'>✗ {_escape(str(exc))}</span>")
+
+    # -- the mailbox
+
+    def show_mailbox_status(self) -> None:
+        """The last check of the shown account's mailbox folder, from mailbox_positions."""
+        label = self.mailbox_status
+        account = self.current
+        if account is None or account.kind != "email":
+            label.setText("Not read yet: save the account, then check its mailbox.")
+            return
+        settings = account.settings or {}
+        if not settings.get("imap_host"):
+            label.setText("Not read: the account has no IMAP server.")
+            return
+        folder = settings.get("imap_folder") or IMAP_DEFAULT_FOLDER
+        status = mailbox_status(self.services.store, account.id, folder)
+        if status is None:
+            label.setText("Not read yet.")
+            return
+        checked_at, error = status
+        from app.timefmt import format_local
+
+        when = format_local(checked_at, now=self.services.clock.now()) if checked_at else ""
+        if error:
+            label.setText(f"<span style='color:{ERROR_COLOUR}'>✗ "
+                          f"{_escape(f'Failed at {when}: ' if when else 'Failed: ')}"
+                          f"{_escape(error)}</span>")
+        else:
+            label.setText(_escape(f"Read {folder} at {when}." if when else f"Read {folder}."))
+
+    def check_mailbox(self) -> None:
+        """Read the saved account's mailbox folder once, on a worker thread (IMAPClient
+        blocks); the report comes back through a queued signal."""
+        if self.mailbox_worker.running:
+            return
+        if self.current is None:
+            self.mailbox_answer.setText("Save the account first, then check its mailbox.")
+            return
+        from app.mailbox.reader import ImapSettings, check_account
+
+        account = self.services.accounts.get(self.current.id)
+        if ImapSettings.of(account) is None:
+            self.mailbox_answer.setText("Enter an IMAP server and save the account first: "
+                                        "its mailbox is not read.")
+            return
+        services = self.services
+
+        def run() -> Any:
+            return check_account(services.store, services.clock, account,
+                                 services.accounts.secret_of(account.id), services.events)
+
+        self._checking_id = account.id
+        self.check_button.setEnabled(False)
+        self.check_button.setText(CHECKING_LABEL)
+        self.mailbox_answer.setText("")
+        self.mailbox_worker.start(run)
+
+    def _check_done(self) -> bool:
+        """Button back; whether the account checked is still the one shown."""
+        self.check_button.setText(CHECK_LABEL)
+        self.check_button.setEnabled(True)
+        checked, self._checking_id = self._checking_id, None
+        shown = self.current is not None and self.current.id == checked
+        if shown:
+            self.show_mailbox_status()
+        return shown
+
+    def _mailbox_checked(self, report: Any) -> None:
+        if not self._check_done():
+            return
+        if report.error:
+            self.mailbox_answer.setText(f"<span style='color:{ERROR_COLOUR}'>✗ "
+                                        f"{_escape(report.error)}</span>")
+        else:
+            self.mailbox_answer.setText(f"<span style='color:{GOOD_COLOUR}'>✓</span> "
+                                        f"{_escape(check_report_text(report))}")
+
+    def _mailbox_check_failed(self, exc: object) -> None:
+        if self._check_done():
+            self.mailbox_answer.setText(f"<span style='color:{ERROR_COLOUR}'>✗ "
+                                        f"{_escape(str(exc))}</span>")
 
 
 def _escape(text: str) -> str:
