@@ -113,8 +113,8 @@ def _words(exc: BaseException, settings: ImapSettings) -> str:
     if isinstance(exc, MailboxError):
         return str(exc)
     if isinstance(exc, LoginError):
-        return (f"{where} refused the user name or password ({_text(exc)}). The IMAP login "
-                f"uses the account's password; check both in the account's settings.")
+        return (f"{where} refused the user name or password ({_text(exc)}). Check both in "
+                f"the account's mailbox settings (its own password, or the account's).")
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (f"The certificate of {where} is not trusted ({exc.verify_message or exc}); no "
                 f"password left Clarion. Give the account the CA certificate file that signed "

@@ -56,7 +56,8 @@ def new_account_defaults(kind: str) -> dict[str, Any]:
 
 
 # Reading the account's mailbox (issue 24, app/mailbox): optional; no IMAP host, no
-# reading. The IMAP login uses the account's password from the keyring.
+# reading. The IMAP login uses the mailbox's own password in the keyring where one is stored
+# (AccountService.set_mailbox_secret), else the account's.
 IMAP_KEYS = ("imap_host", "imap_port", "imap_security", "imap_username", "imap_folder",
              "imap_lookback_days")
 IMAP_DEFAULT_PORTS = {"tls": 993, "starttls": 143, "none": 143}

@@ -23,10 +23,10 @@ from app.domain.models import ChannelAccount
 from app.errors import NotFound, ValidationError, too_long
 from app.events import EventBus
 from app.sending.account_settings import (  # noqa: F401 - re-exported for the UI
-    DRILL, DRILL_NAME, EMAIL, KIND_LABELS, KINDS, NAME_MAX, SECRET_FIELD, SECRET_LABELS, SMS,
-    WEBHOOK_KINDS, _clean_secret, normalise_host, validate_settings,
+    DRILL, DRILL_NAME, EMAIL, KIND_LABELS, KINDS, NAME_MAX, SECRET_FIELD, SECRET_LABELS,
+    SECRET_MAX, SMS, WEBHOOK_KINDS, _clean_secret, normalise_host, validate_settings,
 )
-from app.sending.secrets import SecretStore
+from app.sending.secrets import MAILBOX, SecretStore
 from app.storage.engine import Store
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,32 @@ class AccountService:
 
     def has_secret(self, account_id: int) -> bool:
         return self.secrets.get(account_id) is not None
+
+    def mailbox_secret_of(self, account_id: int) -> str | None:
+        """The password the account's mailbox (IMAP) login uses: its own where one is stored,
+        else the account's (issue 24)."""
+        own = self.secrets.get(account_id, MAILBOX)
+        return own if own is not None else self.secrets.get(account_id)
+
+    def has_mailbox_secret(self, account_id: int) -> bool:
+        """Whether the mailbox has a password of its own (not the account's)."""
+        return self.secrets.get(account_id, MAILBOX) is not None
+
+    def set_mailbox_secret(self, account_id: int, secret: str | None) -> None:
+        """Give an email account's mailbox login a password of its own, or (None or "") none:
+        it then logs in with the account's password."""
+        account = self.get(account_id)
+        if account.kind != EMAIL:
+            raise ValidationError({"imap_secret": "Only an email account reads a mailbox."})
+        if secret:
+            if not isinstance(secret, str) or len(secret) > SECRET_MAX:
+                raise ValidationError({"imap_secret": too_long("It", SECRET_MAX, len(secret))
+                                       if isinstance(secret, str) else
+                                       "The password must be text."})
+            self.secrets.set(account_id, secret, MAILBOX)
+        else:
+            self.secrets.delete(account_id, MAILBOX)
+        self.events.publish(ACCOUNTS_CHANGED, (account_id,))
 
     # -- changing
 
@@ -198,6 +224,7 @@ class AccountService:
             session.delete(account)
             session.flush()
             self.secrets.delete(account_id)
+            self.secrets.delete(account_id, MAILBOX)
         log.info("account %s deleted", account_id)
         self.events.publish(ACCOUNTS_CHANGED, (account_id,))
         return dto

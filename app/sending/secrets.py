@@ -41,8 +41,13 @@ class InsecureKeyringError(SecretStoreError):
     """Only an insecure keyring (none, null, plaintext) is available: nothing was stored."""
 
 
-def username_for(account_id: int) -> str:
-    return f"account-{int(account_id)}"
+# what else than the account's own secret it may keep: the mailbox (IMAP) login's password,
+# where the mailbox is not read with the sending password (issue 24)
+MAILBOX = "imap"
+
+
+def username_for(account_id: int, purpose: str = "") -> str:
+    return f"account-{int(account_id)}" + (f"-{purpose}" if purpose else "")
 
 
 def _display_name(backend: keyring.backend.KeyringBackend) -> str:
@@ -111,14 +116,14 @@ class SecretStore:
 
     # -- secrets
 
-    def get(self, account_id: int) -> str | None:
-        """The account's secret, or None when none is stored. An insecure keyring holds
-        nothing Clarion stored, so it answers None."""
+    def get(self, account_id: int, purpose: str = "") -> str | None:
+        """The account's secret (or its secret for `purpose`, e.g. MAILBOX), or None when none
+        is stored. An insecure keyring holds nothing Clarion stored, so it answers None."""
         target = self._target()
         if _insecure_reason(target) is not None:
             return None
         try:
-            return target.get_password(SERVICE, username_for(account_id))
+            return target.get_password(SERVICE, username_for(account_id, purpose))
         except keyring.errors.KeyringError as exc:
             log.warning("keyring read for account %s failed: %s", account_id,
                         type(exc).__name__)
@@ -126,7 +131,7 @@ class SecretStore:
                 f"The system keyring could not be read ({type(exc).__name__}: {exc}). "
                 "Is it locked?") from None
 
-    def set(self, account_id: int, secret: str) -> None:
+    def set(self, account_id: int, secret: str, purpose: str = "") -> None:
         """Store (or replace) the account's secret. Raises InsecureKeyringError, storing
         nothing, when the keyring is not a secure one."""
         if not isinstance(secret, str) or not secret:
@@ -137,7 +142,7 @@ class SecretStore:
                         account_id, _display_name(target))
             raise InsecureKeyringError(self.insecure_message())
         try:
-            target.set_password(SERVICE, username_for(account_id), secret)
+            target.set_password(SERVICE, username_for(account_id, purpose), secret)
         except keyring.errors.KeyringError as exc:
             detail = str(exc).replace(secret, "***")
             log.warning("keyring write for account %s failed: %s", account_id,
@@ -147,13 +152,13 @@ class SecretStore:
                 f"{detail}). Is it locked? Nothing was saved.") from None
         log.info("secret for account %s stored in %s", account_id, _display_name(target))
 
-    def delete(self, account_id: int) -> None:
-        """Forget the account's secret; no error when there is none."""
+    def delete(self, account_id: int, purpose: str = "") -> None:
+        """Forget the account's secret (for `purpose`); no error when there is none."""
         target = self._target()
         if _insecure_reason(target) is not None:
             return
         try:
-            target.delete_password(SERVICE, username_for(account_id))
+            target.delete_password(SERVICE, username_for(account_id, purpose))
         except keyring.errors.PasswordDeleteError:
             return  # nothing stored
         except keyring.errors.KeyringError as exc:
@@ -210,5 +215,5 @@ def use_memory_keyring() -> MemorySecretBackend:
     return backend
 
 
-__all__ = ["SERVICE", "SecretStore", "SecretStoreError", "InsecureKeyringError",
+__all__ = ["SERVICE", "MAILBOX", "SecretStore", "SecretStoreError", "InsecureKeyringError",
            "MemorySecretBackend", "use_memory_keyring", "username_for"]

@@ -34,7 +34,7 @@ from tests.integration.test_clocks_service import (  # noqa: F401 - fixtures
     MIN, T0, clocks, hipaa_client, people, regulatory,
 )
 from tests.integration.test_mailbox_recorder import (  # noqa: F401 - fixtures
-    answer, deliveries_of, entries, sent_letter,
+    answer, deliveries_of, dsn, entries, sent_letter,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,11 +129,17 @@ def test_a_real_postfix_bounce_a_reply_and_an_out_of_office_read_over_tls(
 def test_starttls_and_the_servers_refusal_in_words(
         store, frozen_clock, sent_letter, imap):  # noqa: F811
     _incident, letter = sent_letter
-    lee = deliveries_of(store, letter)["Lee Legal"]
+    sent = deliveries_of(store, letter)
+    lee, cal = sent["Lee Legal"], sent["Cal Customer"]
     imap.deliver(answer(lee, "Received, thanks."))
+    # a submission service gave the message its own Message-ID: the token still matches it
+    imap.deliver(dsn(cal, rewrite_message_id=True))
     account = imap_account(store, frozen_clock, imap, security="starttls")
     report = check_account(store, frozen_clock, account, imap.password)
-    assert report.error == "" and [r.kind for r in report.recorded] == ["reply"]
+    assert report.error == ""
+    assert [(r.kind, r.delivery_id) for r in report.recorded] == \
+        [("reply", lee.id), ("bounce", cal.id)]
+    assert deliveries_of(store, letter)["Cal Customer"].state == DeliveryState.BOUNCED
 
     wrong = imap_account(store, frozen_clock, imap, password="not-it", name="Wrong password")
     refused = check_account(store, frozen_clock, wrong, "not-it")

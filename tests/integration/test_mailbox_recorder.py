@@ -303,3 +303,29 @@ def test_mail_about_a_closed_incident_is_left_alone(store, frozen_clock, inciden
                                     received_at=T0))
         [row] = RepliesService(store, frozen_clock).list(incident_id)
         RepliesService(store, frozen_clock).mark_handled(row.id)
+
+
+def test_every_mailbox_write_moves_the_incidents_change_counter(store, frozen_clock, sent_letter,
+                                                                account_id):
+    """DESIGN: clocks re-evaluate an incident only when its counter moved; a bounce, an
+    automatic reply, a reply and marking one handled are writes the clocks read."""
+    from app.clocks.changes import change_counter
+
+    incident_id, letter = sent_letter
+    sent = deliveries_of(store, letter)
+
+    def counter() -> object:
+        with store.reading() as session:
+            return change_counter(session, incident_id)
+    recorder = MailboxRecorder(store, frozen_clock)
+    for uid, raw in enumerate((dsn(sent["Cal Customer"]),
+                               answer(sent["Lee Legal"], "Away.", auto=True),
+                               answer(sent["Lee Legal"], "Noted.")), start=1):
+        before = counter()
+        assert recorder.record(account_id, FOLDER, VALIDITY, [ReadMail(uid, raw)]).recorded
+        assert counter() != before, uid
+    replies = RepliesService(store, frozen_clock, actor="Test Coordinator")
+    [reply] = replies.list(incident_id)
+    before = counter()
+    replies.mark_handled(reply.id)
+    assert counter() != before

@@ -1009,3 +1009,48 @@ def test_a_name_is_kept_short_and_unique_whatever_its_case(accounts, memory_keyr
     assert twice.value.errors["name"] == "There is already an account called “Main relay”."
     # renaming an account to its own name (any case) is no clash
     assert accounts.update(first.id, "main relay", email()).name == "main relay"
+
+
+# ---------------------------------------------------------------- the mailbox's own password
+
+def test_the_mailbox_logs_in_with_its_own_password_or_the_accounts(accounts, memory_keyring,
+                                                                   published):
+    """Issue 24: a mailbox read with another login than the sending one (a shared mailbox,
+    an app password) keeps its password beside the account's, in the keyring only."""
+    dto = accounts.create("email", "Desk", email(username="desk", imap_host="imap.example.com"),
+                          secret="smtp-pass")
+    assert accounts.mailbox_secret_of(dto.id) == "smtp-pass"
+    assert not accounts.has_mailbox_secret(dto.id)
+    published.clear()
+    accounts.set_mailbox_secret(dto.id, " imap pass ")        # kept as typed, like a password
+    assert accounts.mailbox_secret_of(dto.id) == " imap pass "
+    assert accounts.secret_of(dto.id) == "smtp-pass"          # the account's is untouched
+    assert accounts.has_mailbox_secret(dto.id)
+    assert memory_keyring.usernames() == [f"account-{dto.id}", f"account-{dto.id}-imap"]
+    assert published == [(dto.id,)]
+    assert "imap pass" not in str(accounts.get(dto.id).settings)
+    accounts.set_mailbox_secret(dto.id, "")                   # back to the account's password
+    assert accounts.mailbox_secret_of(dto.id) == "smtp-pass"
+    assert memory_keyring.usernames() == [f"account-{dto.id}"]
+    accounts.set_mailbox_secret(dto.id, "again")
+    accounts.set_mailbox_secret(dto.id, None)
+    assert not accounts.has_mailbox_secret(dto.id)
+    accounts.set_mailbox_secret(dto.id, "again")
+    accounts.delete(dto.id)                                   # both go with the account
+    assert memory_keyring.usernames() == []
+
+
+def test_only_an_email_account_has_a_mailbox_password(accounts, memory_keyring):
+    from app.errors import NotFound
+
+    texter = accounts.create("sms", "Texts", sms(), secret="token")
+    with pytest.raises(ValidationError) as no_mailbox:
+        accounts.set_mailbox_secret(texter.id, "x")
+    assert "imap_secret" in no_mailbox.value.errors
+    desk = accounts.create("email", "Desk", email(username="desk"), secret="p")
+    with pytest.raises(ValidationError) as long:
+        accounts.set_mailbox_secret(desk.id, "x" * 5000)
+    assert "imap_secret" in long.value.errors
+    with pytest.raises(NotFound):
+        accounts.set_mailbox_secret(9999, "x")
+    assert memory_keyring.usernames() == [f"account-{texter.id}", f"account-{desk.id}"]

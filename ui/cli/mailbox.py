@@ -44,7 +44,8 @@ def mailbox_check_command(demo: bool, account: str | None = None,
             print("clarion: no email account has an IMAP server: no mailbox to read (set one "
                   "under Settings → Sending accounts)", file=sys.stderr)
             return 4
-        reports = [check_account(store, clock, a, accounts.secret_of(a.id)) for a in readable]
+        reports = [check_account(store, clock, a, accounts.mailbox_secret_of(a.id))
+                   for a in readable]
         if as_json:
             print(json.dumps([_report_json(r) for r in reports], indent=2))
         else:

@@ -53,7 +53,7 @@ class MailboxReaders(QObject):
                 continue
             watcher = MailboxWatcher(
                 self.services.store, self.services.clock, account,
-                password=lambda account_id=account.id: accounts.secret_of(account_id),
+                password=lambda a=account.id: accounts.mailbox_secret_of(a),
                 events=self.services.events, on_report=self.reported.emit)
             thread = threading.Thread(target=self._run, args=(watcher,), daemon=True,
                                       name=f"mailbox-{account.id}")
