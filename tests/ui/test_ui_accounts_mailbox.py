@@ -191,3 +191,130 @@ def test_the_dialog_with_the_mailbox_section_fits_a_768_px_screen(qtbot, dialog)
     assert bottom <= dialog.height()
     dialog.form_scroll.ensureWidgetVisible(dialog.check_button)
     assert not dialog.check_button.visibleRegion().isEmpty()
+
+
+# -- the mailbox's own password (a keyring entry beside the account's)
+
+def _mailbox_entries(memory_keyring, account_id=None):
+    """The keyring entries of mailbox passwords (of one account, or of any)."""
+    from app.sending.secrets import MAILBOX, username_for
+
+    if account_id is not None:
+        return [u for u in memory_keyring.usernames() if u == username_for(account_id, MAILBOX)]
+    return [u for u in memory_keyring.usernames() if u.endswith(f"-{MAILBOX}")]
+
+
+def _own_mailbox_password(d, password):
+    d.imap_same_password.setChecked(False)
+    d.imap_secret.setText(password)
+
+
+def test_a_mailbox_password_of_its_own_goes_to_the_keyring(dialog, services, memory_keyring):
+    _fill_email(dialog, password="smtp-P4ss")
+    box, field = dialog.imap_same_password, dialog.imap_secret
+    assert box.objectName() == "account_imap_same_password" and box.accessibleName()
+    assert box.text() == "Log in with the account's password"
+    assert box.isChecked() and not field.isEnabled()          # the account's, by default
+    assert field.echoMode() == field.EchoMode.Password and field.accessibleName()
+    assert field.placeholderText() == "the mailbox's password"
+    assert dialog.mailbox_group.isAncestorOf(field) and dialog.mailbox_group.isAncestorOf(box)
+    dialog.widgets["imap_host"].setText("imap.example.com")
+    box.setChecked(False)
+    assert field.isEnabled()
+    field.setText("imap-P4ss")
+    saved = dialog.save()
+    assert saved is not None, {k: e.text() for k, e in dialog.errors.items() if e.text()}
+    assert services.accounts.has_mailbox_secret(saved.id)
+    assert services.accounts.mailbox_secret_of(saved.id) == "imap-P4ss"
+    assert services.accounts.secret_of(saved.id) == "smtp-P4ss"        # the account's unchanged
+    assert _mailbox_entries(memory_keyring, saved.id)
+    assert field.text() == ""                                  # not kept in the widget
+    assert "imap-P4ss" not in str(services.accounts.get(saved.id).settings)
+
+
+def test_a_stored_mailbox_password_is_kept_then_removed(dialog, services, memory_keyring):
+    _fill_email(dialog, password="smtp-P4ss")
+    dialog.widgets["imap_host"].setText("imap.example.com")
+    _own_mailbox_password(dialog, "imap-P4ss")
+    saved = dialog.save()
+    assert saved is not None
+
+    dialog.start_new("email")                         # shown again: it has its own password
+    assert dialog.imap_same_password.isChecked()
+    dialog.show_account(services.accounts.get(saved.id))
+    assert not dialog.imap_same_password.isChecked() and dialog.imap_secret.isEnabled()
+    assert dialog.imap_secret.text() == ""
+    assert dialog.imap_secret.placeholderText() == "stored in the keyring — leave empty to keep"
+
+    dialog.widgets["from_name"].setText("Desk")        # saved with the field empty: kept
+    assert dialog.save() is not None
+    assert services.accounts.get(saved.id).settings["from_name"] == "Desk"
+    assert services.accounts.mailbox_secret_of(saved.id) == "imap-P4ss"
+    assert dialog.errors["imap_secret"].isHidden()
+
+    dialog.imap_same_password.setChecked(True)         # the account's password again: removed
+    assert not dialog.imap_secret.isEnabled()
+    assert dialog.save() is not None
+    assert not services.accounts.has_mailbox_secret(saved.id)
+    assert services.accounts.mailbox_secret_of(saved.id) == "smtp-P4ss"
+    assert _mailbox_entries(memory_keyring, saved.id) == []
+    assert dialog.imap_same_password.isChecked()
+    assert dialog.imap_secret.placeholderText() == "the mailbox's password"
+
+
+def test_clearing_the_imap_host_removes_the_mailbox_password(dialog, services, memory_keyring):
+    _fill_email(dialog)
+    dialog.widgets["imap_host"].setText("imap.example.com")
+    _own_mailbox_password(dialog, "imap-P4ss")
+    saved = dialog.save()
+    assert saved is not None and services.accounts.has_mailbox_secret(saved.id)
+    dialog.widgets["imap_host"].setText("")            # the mailbox is not read any more
+    assert dialog.save() is not None
+    assert not services.accounts.has_mailbox_secret(saved.id)     # no orphan secret
+    assert _mailbox_entries(memory_keyring) == []
+    assert services.accounts.secret_of(saved.id) == "S3cr3t-XYZ-123"
+
+
+def test_an_own_mailbox_password_left_empty_is_refused_and_nothing_stored(dialog, services,
+                                                                          memory_keyring):
+    _fill_email(dialog)
+    dialog.widgets["imap_host"].setText("imap.example.com")
+    dialog.imap_same_password.setChecked(False)
+    assert dialog.save() is None
+    error = dialog.errors["imap_secret"]
+    assert not error.isHidden()
+    assert error.text() == "Enter the mailbox's password, or log in with the account's."
+    assert error.objectName() == "account_imap_secret_error"
+    assert error.parentWidget() is dialog.imap_secret.parentWidget()   # next to the field
+    assert "Nothing was saved" in dialog.general.text()
+    assert services.accounts.list(kind="email") == []        # checked before anything is stored
+    assert memory_keyring.usernames() == []
+
+    # an account saved before: its other settings are not half-changed either
+    dialog.imap_same_password.setChecked(True)
+    assert error.isHidden()
+    saved = dialog.save()
+    assert saved is not None
+    dialog.widgets["from_name"].setText("Desk")
+    dialog.imap_same_password.setChecked(False)
+    assert dialog.save() is None
+    assert not error.isHidden() and "mailbox's password" in error.text()
+    assert services.accounts.get(saved.id).settings["from_name"] == ""
+    assert _mailbox_entries(memory_keyring) == []
+    dialog.imap_secret.setText("imap-P4ss")               # typing clears the message
+    assert error.isHidden()
+
+
+def test_check_mailbox_now_logs_in_with_the_mailboxs_own_password(qtbot, dialog, services,
+                                                                 imap: ImapServer):
+    saved = _with_mailbox(dialog, imap, password="the-smtp-relay-password")
+    assert services.accounts.secret_of(saved.id) != imap.password
+    _own_mailbox_password(dialog, imap.password)
+    assert dialog.save() is not None
+    assert services.accounts.mailbox_secret_of(saved.id) == imap.password
+    imap.deliver(b"From: Someone <someone@example.com>\r\nTo: coordinator@clarion.test\r\n"
+                 b"Subject: lunch?\r\nMessage-ID: <lunch-2@example.com>\r\n\r\nAny news?\r\n")
+    qtbot.mouseClick(dialog.check_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.check_button.isEnabled(), timeout=20000)
+    assert "Read 1 new message" in dialog.mailbox_answer.text(), dialog.mailbox_answer.text()
+    assert dialog.mailbox_status.text().startswith("Read INBOX at ")

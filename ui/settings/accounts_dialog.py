@@ -19,10 +19,10 @@ from PySide6.QtWidgets import (
 from app.domain.addresses import address_note
 from app.sending.account_settings import (
     DEFAULT_LOOKBACK_DAYS, IMAP_DEFAULT_FOLDER, IMAP_DEFAULT_PORTS, IMAP_DEFAULT_SECURITY,
-    KIND_LABELS, LOOKBACK_RANGE, SECRET_FIELD, SECRET_LABELS, new_account_defaults,
+    KIND_LABELS, LOOKBACK_RANGE, SECRET_FIELD, SECRET_LABELS, SECRET_MAX, new_account_defaults,
 )
 from app.sending.channels.base import AccountDTO
-from app.errors import ClarionError, ValidationError
+from app.errors import ClarionError, ValidationError, too_long
 from ui.models.base import TextTableModel
 from ui.services import Services
 from ui.widgets.forms import ErrorLabel, NoticeLabel, configure_table, named, with_error
@@ -77,6 +77,10 @@ MAILBOX_DEFAULTS: dict[str, Any] = {
 MAILBOX_EXPLANATION = ("Clarion reads this folder without marking anything read, moving or "
                        "deleting it; bounces and replies to its messages are recorded with the "
                        "incident.")
+MAILBOX_PASSWORD_LABEL = "Log in with the account's password"
+MAILBOX_PASSWORD_KEPT = "stored in the keyring — leave empty to keep"
+MAILBOX_PASSWORD_NEW = "the mailbox's password"
+MAILBOX_PASSWORD_MISSING = "Enter the mailbox's password, or log in with the account's."
 MUTED_STYLE = "color: #5f6368; font-size: 90%;"
 ERROR_COLOUR, GOOD_COLOUR = "#b3261e", "#2e7d32"
 CHECK_LABEL, CHECKING_LABEL = "Check mailbox now", "Checking…"
@@ -247,12 +251,15 @@ class AccountsDialog(QDialog):
             self.mailbox_widgets[key] = widget
             self.mailbox_errors[key] = ErrorLabel(f"{name}_error")
             form.addRow(label, with_error(widget, self.mailbox_errors[key]))
+            if key == "imap_username":
+                self._build_mailbox_password(form)
         lookback = self.mailbox_widgets["imap_lookback_days"]
         lookback.setSuffix(" days")  # type: ignore[attr-defined]
         lookback.setToolTip("How far back the first read goes (and a read after the server "
                             "renumbered the folder); later reads take only what is new.")
         self.mailbox_widgets["imap_host"].setToolTip(
-            "Leave empty and the mailbox is not read. The IMAP login uses the password above.")
+            "Leave empty and the mailbox is not read. The IMAP login uses the account's "
+            "password above, unless the mailbox has a password of its own below.")
         explanation = QLabel(MAILBOX_EXPLANATION)
         explanation.setObjectName("mailboxExplanation")
         explanation.setWordWrap(True)
@@ -280,6 +287,42 @@ class AccountsDialog(QDialog):
         self.mailbox_worker.failed.connect(self._mailbox_check_failed)
         self._checking_id: int | None = None
         self.mailbox_group.hide()
+
+    def _build_mailbox_password(self, form: QFormLayout) -> None:
+        """The mailbox's own password (a keyring entry beside the account's): kept apart from
+        self.widgets, which are the account's settings."""
+        self.imap_same_password = named(
+            QCheckBox(MAILBOX_PASSWORD_LABEL), "account_imap_same_password",
+            "Log in to the mailbox with the account's password",
+            "Untick when the mailbox's password is not the SMTP login's: the mailbox's own "
+            "is then kept in the keyring beside the account's.")
+        self.imap_same_password.setChecked(True)
+        self.imap_secret = named(QLineEdit(), "account_imap_secret", "Mailbox password")
+        self.imap_secret.setEchoMode(QLineEdit.EchoMode.Password)
+        self.imap_secret.setPlaceholderText(MAILBOX_PASSWORD_NEW)
+        self.imap_secret.setEnabled(False)
+        self.mailbox_errors["imap_secret"] = ErrorLabel("account_imap_secret_error")
+        self.imap_same_password.toggled.connect(self._imap_same_password_toggled)
+        form.addRow("", self.imap_same_password)
+        form.addRow("Mailbox password",
+                    with_error(self.imap_secret, self.mailbox_errors["imap_secret"]))
+
+    def _imap_same_password_toggled(self, same: bool) -> None:
+        self.imap_secret.setEnabled(not same)
+        if same:   # a password that will not be used is not kept in the widget
+            self.imap_secret.clear()
+        self.mailbox_errors["imap_secret"].clear_error()
+
+    def _show_mailbox_password(self, account: AccountDTO | None) -> None:
+        """The checkbox says whether the shown account's mailbox has a password of its own;
+        the field is always empty (the password stays in the keyring)."""
+        own = (account is not None and account.kind == "email"
+               and self.services.accounts.has_mailbox_secret(account.id))
+        self.imap_same_password.setChecked(not own)
+        self.imap_secret.clear()
+        self.imap_secret.setPlaceholderText(MAILBOX_PASSWORD_KEPT if own
+                                            else MAILBOX_PASSWORD_NEW)
+        self.mailbox_errors["imap_secret"].clear_error()
 
     # -- list
 
@@ -392,6 +435,7 @@ class AccountsDialog(QDialog):
         self.name_edit.setText("")
         self.default_check.setChecked(not self.services.accounts.default_for(kind))
         self._fill(new_account_defaults(kind))
+        self._show_mailbox_password(None)
         self.paused.clear_error()
         self.resume_button.hide()
         self.delete_button.setEnabled(False)
@@ -403,7 +447,8 @@ class AccountsDialog(QDialog):
     def show_account(self, account: AccountDTO) -> None:
         self.current, self.new_kind = account, None
         self._build_form(account.kind)
-        self.heading.setText(f"<b>{account.name}</b> — {KIND_LABELS.get(account.kind, account.kind)}")
+        kind_label = KIND_LABELS.get(account.kind, account.kind)
+        self.heading.setText(f"<b>{account.name}</b> — {kind_label}")
         self.name_edit.setText(account.name)
         self.default_check.setChecked(account.is_default)
         self._fill(account.settings)
@@ -412,6 +457,7 @@ class AccountsDialog(QDialog):
             stored = self.services.accounts.has_secret(account.id)
             secret.setPlaceholderText("stored in the keyring — leave empty to keep" if stored
                                       else "not set")
+        self._show_mailbox_password(account)
         if account.paused_reason:
             self.paused.show_error(f"Sending is paused: {account.paused_reason}")
         else:
@@ -474,6 +520,16 @@ class AccountsDialog(QDialog):
         self.general.clear_error()
         settings, secret = self.current_settings()
         svc = self.services.accounts
+        kind = self.current.kind if self.current is not None else (self.new_kind or "email")
+        mailbox_plan: tuple[str, str] | None = None
+        if kind == "email":   # checked before anything is stored: all of it or none
+            try:
+                mailbox_plan = self._mailbox_password_plan(settings)
+            except ClarionError as exc:   # the keyring could not be read
+                self.general.show_error(str(exc))
+                return None
+            if mailbox_plan is None:
+                return None
         try:
             if self.current is None:
                 saved = svc.create(self.new_kind or "email", self.name_edit.text(), settings,
@@ -488,9 +544,57 @@ class AccountsDialog(QDialog):
         except ClarionError as exc:  # the keyring refused: nothing was stored
             self.general.show_error(str(exc))
             return None
-        self.reload(saved.id)
+        problem = self._apply_mailbox_password(saved.id, *mailbox_plan) if mailbox_plan else ""
+        self.reload(saved.id)   # shows what is stored now: the mailbox password field empty
+        if problem:
+            # The account's settings are saved; its mailbox password is not what was asked.
+            if mailbox_plan and mailbox_plan[0] == "set":
+                self.imap_same_password.setChecked(False)
+            self.mailbox_errors["imap_secret"].show_error(problem)
+            self.general.show_error(f"Saved “{saved.name}”, but not its mailbox password: "
+                                    f"{problem}")
+            self.form_scroll.ensureWidgetVisible(self.imap_secret)
+            return None
         self.general.show_info(f"Saved “{saved.name}”.")
         return saved
+
+    def _mailbox_password_plan(self, settings: dict[str, Any]) -> tuple[str, str] | None:
+        """What saving does to the mailbox's own password: ("set", text), ("keep", ""),
+        ("clear", "") (removed if there is one: no mailbox read, or the account's password
+        used); None, with the reason next to the field, when the form cannot be saved."""
+        if not settings.get("imap_host") or self.imap_same_password.isChecked():
+            return "clear", ""
+        error = self.mailbox_errors["imap_secret"]
+        text = self.imap_secret.text()
+        if text:
+            if len(text) > SECRET_MAX:
+                error.show_error(too_long("It", SECRET_MAX, len(text)))
+            else:
+                return "set", text
+        elif self.current is not None and self.services.accounts.has_mailbox_secret(
+                self.current.id):
+            return "keep", ""
+        else:
+            error.show_error(MAILBOX_PASSWORD_MISSING)
+        self.general.show_error("Nothing was saved: see the mailbox password.")
+        self.form_scroll.ensureWidgetVisible(self.imap_secret)
+        self.imap_secret.setFocus()
+        return None
+
+    def _apply_mailbox_password(self, account_id: int, action: str, text: str) -> str:
+        """Store or remove the mailbox's own password after the account is saved; what went
+        wrong, in words ("" when nothing did)."""
+        svc = self.services.accounts
+        try:
+            if action == "set":
+                svc.set_mailbox_secret(account_id, text)
+            elif action == "clear" and svc.has_mailbox_secret(account_id):
+                svc.set_mailbox_secret(account_id, None)   # no needless keyring writes
+        except ValidationError as exc:
+            return " ".join(exc.errors.values())
+        except ClarionError as exc:   # the keyring refused or is locked
+            return str(exc)
+        return ""
 
     def delete(self) -> None:
         if self.current is None:
@@ -586,7 +690,7 @@ class AccountsDialog(QDialog):
 
         def run() -> Any:
             return check_account(services.store, services.clock, account,
-                                 services.accounts.secret_of(account.id), services.events)
+                                 services.accounts.mailbox_secret_of(account.id), services.events)
 
         self._checking_id = account.id
         self.check_button.setEnabled(False)
