@@ -248,3 +248,41 @@ def test_mailbox_check_and_replies_as_processes(tmp_path, imap):
     assert unknown.returncode == 2 and "Desk mailbox" in unknown.stderr
     missing = clarion(tmp_path, account.id, imap.password, "replies", "9999")
     assert missing.returncode == 2
+
+
+MAIL = ROOT / "tests" / "data" / "mail"
+
+
+def as_if_about(name: str, replacements: dict[str, str]) -> bytes:
+    """A real-format sample (tests/data/mail) about one of this test's deliveries: its
+    original's Message-ID and token replaced by that delivery's."""
+    raw = (MAIL / name).read_bytes()
+    for old, new in replacements.items():
+        raw = raw.replace(old.encode(), new.encode())
+    return raw
+
+
+def test_the_forms_exchange_online_and_gmail_send_read_from_the_server(
+        store, frozen_clock, sent_letter, imap):  # noqa: F811
+    incident_id, letter = sent_letter
+    sent = deliveries_of(store, letter)
+    cal, lee = sent["Cal Customer"], sent["Lee Legal"]
+    # Exchange Online rewrote the Message-ID: only the token in its copy names the delivery
+    imap.deliver(as_if_about("exchange_online_ndr.eml",
+                             {"1b2c3d4e5f60718293a4b5c6d7e8f90a": cal.idempotency_key}))
+    imap.deliver(as_if_about("gmail_vacation.eml",
+                             {"<dlv.d7e8f9.vacation@clarion.test>": lee.email_message_id}))
+    imap.deliver(as_if_about("outlook_reply_html.eml",
+                             {"<dlv.0a1b2c.outlook@clarion.test>": lee.email_message_id}))
+    report = check_account(store, frozen_clock, imap_account(store, frozen_clock, imap),
+                           imap.password)
+    assert report.error == ""
+    assert [(r.kind, r.delivery_id) for r in report.recorded] == \
+        [("bounce", cal.id), ("auto_reply", lee.id), ("reply", lee.id)]
+    after = deliveries_of(store, letter)
+    assert after["Cal Customer"].state == DeliveryState.BOUNCED
+    assert after["Lee Legal"].auto_reply_at is not None
+    [reply] = RepliesService(store, frozen_clock).list(incident_id)
+    assert reply.text.startswith("Hi team,\n\nThanks for the update.")
+    assert reply.text.endswith("Olivia")          # the quoted original is gone
+    assert imap.flags() == [set(), set(), set()]
