@@ -12,14 +12,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.coordinators.service import sign
 from app import events as ev
 from app.clock import Clock, ensure_utc
 from app.clocks.regulatory import load_rules
 from app.domain.enums import ClockTrigger, DeliveryState, Phase, TimelineKind
 from app.domain.models import Delivery, Incident, Message, TimelineEntry
+from app.incidents.entries import append_entry
 from app.errors import ClarionError, NotFound, ValidationError, too_long
-from app.incidents.lifecycle import _default_actor, entry_dto
+from app.incidents.lifecycle import _default_actor
 from app.storage.engine import Store
 from app.clocks.wording import utc_text
 
@@ -178,13 +178,8 @@ class ClockActions:
 
     def _append(self, session: Session, incident_id: int, kind: TimelineKind, summary: str,
                 data: dict[str, Any], actor: str | None = None) -> Any:
-        name, coordinator_id = sign(actor or self.actor)
-        entry = TimelineEntry(incident_id=incident_id, at=self.clock.now(), kind=kind.value,
-                              actor=name, coordinator_id=coordinator_id, summary=summary,
-                              data=data)
-        session.add(entry)
-        session.flush()
-        return entry_dto(entry)
+        return append_entry(session, incident_id, self.clock.now(), kind, summary, data,
+                            actor or self.actor)
 
     def _publish(self, entries: Sequence[Any]) -> None:
         for entry in entries:

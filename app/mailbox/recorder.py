@@ -32,12 +32,11 @@ from sqlalchemy.orm import Session
 
 from app import events as ev
 from app.clock import Clock, ensure_utc
-from app.coordinators.service import sign
 from app.domain.enums import Category, DeliveryState, Phase, TimelineKind
 from app.domain.models import (
     Delivery, InboundMail, Incident, MailboxPosition, Message, Stakeholder, TimelineEntry,
 )
-from app.incidents.lifecycle import entry_dto
+from app.incidents.entries import append_entry
 from app.mailbox.inbound import Inbound, parse_inbound
 
 ACTOR = "Clarion (mailbox)"
@@ -342,14 +341,8 @@ class MailboxRecorder:
         return tuple(titles)
 
     def _append(self, session: Session, incident_id: int, kind: TimelineKind, summary: str,
-                data: dict[str, Any], actor: str = ACTOR) -> Any:
-        name, coordinator_id = sign(actor)
-        entry = TimelineEntry(incident_id=incident_id, at=self.clock.now(), kind=kind.value,
-                              actor=name, coordinator_id=coordinator_id, summary=summary,
-                              data=data)
-        session.add(entry)
-        session.flush()
-        return entry_dto(entry)
+                data: dict[str, Any]) -> Any:
+        return append_entry(session, incident_id, self.clock.now(), kind, summary, data, ACTOR)
 
 
 def _one_line(text: str) -> str:

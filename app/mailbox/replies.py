@@ -15,9 +15,10 @@ from app import events as ev
 from app.clock import Clock
 from app.coordinators.service import sign
 from app.domain.enums import Phase, TimelineKind
-from app.domain.models import Delivery, InboundMail, Incident, Message, TimelineEntry
+from app.domain.models import Delivery, InboundMail, Incident, Message
+from app.incidents.entries import append_entry
 from app.errors import ClarionError, NotFound
-from app.incidents.lifecycle import _default_actor, entry_dto
+from app.incidents.lifecycle import _default_actor
 from app.mailbox.recorder import AUTO_REPLY, BOUNCE, MAILBOX_READ, REPLY
 
 KINDS = (REPLY, BOUNCE, AUTO_REPLY)
@@ -106,21 +107,16 @@ class RepliesService:
                 raise RepliesError("This incident is closed: its record is final.")
             if (row.handled_at is not None) == handled:
                 return self.get_in(session, inbound_id)
-            name, coordinator_id = sign(self.actor)
             now = self.clock.now()
-            row.handled_at, row.handled_by = (now, name) if handled else (None, "")
+            row.handled_at, row.handled_by = (now, sign(self.actor)[0]) if handled else \
+                (None, "")
             what = KIND_LABELS.get(row.kind, row.kind).lower()
             sender = row.from_name or row.from_address
             summary = (f"Handled the {what} from {sender}" if handled
                        else f"Opened the {what} from {sender} again")
-            entry = TimelineEntry(incident_id=row.incident_id, at=now,
-                                  kind=TimelineKind.REPLY_HANDLED.value, actor=name,
-                                  coordinator_id=coordinator_id, summary=summary,
-                                  data={"inbound_id": row.id, "delivery_id": row.delivery_id,
-                                        "handled": handled})
-            session.add(entry)
-            session.flush()
-            dto = entry_dto(entry)
+            dto = append_entry(session, row.incident_id, now, TimelineKind.REPLY_HANDLED,
+                               summary, {"inbound_id": row.id, "delivery_id": row.delivery_id,
+                                         "handled": handled}, self.actor)
             result = self.get_in(session, inbound_id)
         self.events.publish(ev.TIMELINE_APPENDED, dto)
         self.events.publish(MAILBOX_READ, ())

@@ -184,23 +184,40 @@ def _refuse_odd_keys(settings: dict[str, Any], allowed: tuple[str, ...], kind: s
             errors[key] = f"“{key}” is not a setting of a {KIND_LABELS[kind]} account."
 
 
-def _validate_email(s: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
-    raw_host = _text(s, "host", errors, "server name", 253)
-    host = ""
-    if "host" not in errors:
-        if not raw_host:
-            errors["host"] = "Enter the SMTP server's name or IP address."
-        else:
-            host = normalise_host(raw_host) or ""
-            if not host:
-                errors["host"] = f"“{raw_host}” is not a host name or an IP address."
-    security = s.get("security") or DEFAULT_SECURITY
+def _host(s: dict[str, Any], errors: dict[str, str], key: str, what: str,
+          missing: str = "") -> str:
+    """A server's host name or IP address, normalised; "" when absent (an error `missing`
+    when one is needed) or refused."""
+    raw = _text(s, key, errors, what, 253)
+    if key in errors:
+        return ""
+    if not raw:
+        if missing:
+            errors[key] = missing
+        return ""
+    host = normalise_host(raw) or ""
+    if not host:
+        errors[key] = f"“{raw}” is not a host name or an IP address."
+    return host
+
+
+def _security(s: dict[str, Any], errors: dict[str, str], key: str, default: str, host: str,
+              protocol: str) -> str:
+    """TLS, STARTTLS, or no encryption to this computer only."""
+    security = s.get(key) or default
     if security not in SECURITIES:
-        errors["security"] = ("Choose implicit TLS (“tls”), STARTTLS (“starttls”) or, to this "
-                              "computer only, no encryption (“none”).")
-        security = DEFAULT_SECURITY
-    elif security == "none" and host and host not in LOCAL_HOSTS:
-        errors["security"] = "Unencrypted SMTP is allowed only to this computer."
+        errors[key] = ("Choose implicit TLS (“tls”), STARTTLS (“starttls”) or, to this "
+                       "computer only, no encryption (“none”).")
+        return default
+    if security == "none" and host and host not in LOCAL_HOSTS:
+        errors[key] = f"Unencrypted {protocol} is allowed only to this computer."
+    return security
+
+
+def _validate_email(s: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    host = _host(s, errors, "host", "server name",
+                 missing="Enter the SMTP server's name or IP address.")
+    security = _security(s, errors, "security", DEFAULT_SECURITY, host, "SMTP")
     port = _int(s, "port", errors, "port", (1, 65535), DEFAULT_PORTS[security])
     ca_file = _text(s, "ca_file", errors, "CA certificate file", 4096)
     if ca_file:
@@ -250,19 +267,8 @@ def _validate_email(s: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]
 
 def _validate_imap(s: dict[str, Any], errors: dict[str, str], smtp_user: str) -> dict[str, Any]:
     """The mailbox settings of an email account: all empty (reading off) or a usable server."""
-    raw_host = _text(s, "imap_host", errors, "IMAP server name", 253)
-    host = ""
-    if raw_host and "imap_host" not in errors:
-        host = normalise_host(raw_host) or ""
-        if not host:
-            errors["imap_host"] = f"“{raw_host}” is not a host name or an IP address."
-    security = s.get("imap_security") or IMAP_DEFAULT_SECURITY
-    if security not in SECURITIES:
-        errors["imap_security"] = ("Choose implicit TLS (“tls”), STARTTLS (“starttls”) or, to "
-                                   "this computer only, no encryption (“none”).")
-        security = IMAP_DEFAULT_SECURITY
-    elif security == "none" and host and host not in LOCAL_HOSTS:
-        errors["imap_security"] = "Unencrypted IMAP is allowed only to this computer."
+    host = _host(s, errors, "imap_host", "IMAP server name")
+    security = _security(s, errors, "imap_security", IMAP_DEFAULT_SECURITY, host, "IMAP")
     port = _int(s, "imap_port", errors, "IMAP port", (1, 65535), IMAP_DEFAULT_PORTS[security])
     username = _text(s, "imap_username", errors, "IMAP user name")
     folder = _text(s, "imap_folder", errors, "folder", 200) or IMAP_DEFAULT_FOLDER

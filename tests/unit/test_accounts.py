@@ -1054,3 +1054,33 @@ def test_only_an_email_account_has_a_mailbox_password(accounts, memory_keyring):
     with pytest.raises(NotFound):
         accounts.set_mailbox_secret(9999, "x")
     assert memory_keyring.usernames() == [f"account-{texter.id}", f"account-{desk.id}"]
+
+
+def test_mailbox_settings_default_follow_the_security_and_are_refused_field_by_field():
+    from app.sending.account_settings import validate_settings
+
+    def clean(**imap):
+        return validate_settings("email", email(username="desk", **imap), "p",
+                                 creating=True)[0]
+    assert not {k for k in clean() if k.startswith("imap_")}       # no host: not read
+    assert {k: v for k, v in clean(imap_host="IMAP.Example.com.").items()
+            if k.startswith("imap_")} == {
+        "imap_host": "imap.example.com", "imap_port": 993, "imap_security": "tls",
+        "imap_username": "", "imap_folder": "INBOX", "imap_lookback_days": 7}
+    assert clean(imap_host="imap.example.com", imap_security="starttls")["imap_port"] == 143
+    assert clean(imap_host="127.0.0.1", imap_security="none")["imap_security"] == "none"
+    assert clean(imap_host="imap.example.com", imap_folder="Clarion/Bounces",
+                 imap_lookback_days="30")["imap_lookback_days"] == 30
+    for bad, key in ((dict(imap_host="not a host"), "imap_host"),
+                     (dict(imap_host="imap.example.com", imap_security="ssl"), "imap_security"),
+                     (dict(imap_host="imap.example.com", imap_security="none"), "imap_security"),
+                     (dict(imap_host="imap.example.com", imap_port=0), "imap_port"),
+                     (dict(imap_host="imap.example.com", imap_lookback_days=91),
+                      "imap_lookback_days"),
+                     (dict(imap_host="imap.example.com", imap_folder="a\nb"), "imap_folder")):
+        with pytest.raises(ValidationError) as refused_:
+            clean(**bad)
+        assert list(refused_.value.errors) == [key], bad
+    with pytest.raises(ValidationError) as nobody:
+        validate_settings("email", email(imap_host="imap.example.com"), None, creating=True)
+    assert "imap_username" in nobody.value.errors
