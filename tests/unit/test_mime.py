@@ -61,7 +61,8 @@ def message(subject: str = "Portal outage", from_name: str = "Harbor IT",
     return build_email(from_name=from_name, from_address="alerts@example.com",
                        reply_to="noc@example.com", to_name=to_name, to_address=to_address,
                        subject=subject, text=text, html=html,
-                       message_id="<m-1@clarion.test>", date=DATE)
+                       message_id="<m-1@clarion.test>", date=DATE,
+                       token="0123456789abcdef0123456789abcdef")
 
 
 def parsed(raw: bytes) -> email.message.EmailMessage:

@@ -169,9 +169,9 @@ TOKEN_HEADER = "X-Clarion-Delivery"
 
 def build_email(*, from_name: str, from_address: str, reply_to: str, to_name: str,
                 to_address: str, subject: str, text: str, html: str, message_id: str,
-                date: datetime, token: str = "") -> bytes:
+                date: datetime, token: str) -> bytes:
     """The whole message as it goes on the wire (CRLF line ends). Raises MimeError. `token`
-    (the delivery's own, ASCII) goes in TOKEN_HEADER: bounces and replies read back from the
+    (the delivery's own, ASCII; "" for none) goes in TOKEN_HEADER: bounces and replies read back from the
     mailbox are matched by it where a submission service rewrote the Message-ID."""
     utf8 = not (to_address.isascii() and from_address.isascii())
     base = email_policy.SMTPUTF8 if utf8 else email_policy.SMTP

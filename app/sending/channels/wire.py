@@ -70,7 +70,7 @@ TOKEN_RE = re.compile(r"[0-9a-f]{32}")
 def delivery_token(idempotency_key: str) -> str:
     """The token a delivery's email carries (its idempotency key: 32 hex digits, random, unique
     per delivery) — "" for a key of another form, which is then not put on the wire."""
-    return idempotency_key if TOKEN_RE.fullmatch(idempotency_key or "") else ""
+    return idempotency_key if idempotency_key and TOKEN_RE.fullmatch(idempotency_key) else ""
 
 
 def email_bytes(message: OutgoingMessage, *, from_name: str, from_address: str,
