@@ -171,8 +171,9 @@ def build_email(*, from_name: str, from_address: str, reply_to: str, to_name: st
                 to_address: str, subject: str, text: str, html: str, message_id: str,
                 date: datetime, token: str) -> bytes:
     """The whole message as it goes on the wire (CRLF line ends). Raises MimeError. `token`
-    (the delivery's own, ASCII; "" for none) goes in TOKEN_HEADER: bounces and replies read back from the
-    mailbox are matched by it where a submission service rewrote the Message-ID."""
+    (the delivery's own, ASCII; "" for none) goes in TOKEN_HEADER: bounces and replies read
+    back from the mailbox are matched by it where a submission service rewrote the
+    Message-ID."""
     utf8 = not (to_address.isascii() and from_address.isascii())
     base = email_policy.SMTPUTF8 if utf8 else email_policy.SMTP
     # 7bit: non-ASCII bodies go quoted-printable or base64; "none": our folding is kept
