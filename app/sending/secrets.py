@@ -46,7 +46,7 @@ class InsecureKeyringError(SecretStoreError):
 MAILBOX = "imap"
 
 
-def username_for(account_id: int, purpose: str = "") -> str:
+def username_for(account_id: int, purpose: str) -> str:
     return f"account-{int(account_id)}" + (f"-{purpose}" if purpose else "")
 
 

@@ -1041,19 +1041,26 @@ def test_the_mailbox_logs_in_with_its_own_password_or_the_accounts(accounts, mem
 
 
 def test_only_an_email_account_has_a_mailbox_password(accounts, memory_keyring):
-    from app.errors import NotFound
+    from app.errors import NotFound, too_long
+    from app.sending.account_settings import SECRET_MAX
 
     texter = accounts.create("sms", "Texts", sms(), secret="token")
     with pytest.raises(ValidationError) as no_mailbox:
         accounts.set_mailbox_secret(texter.id, "x")
     assert "imap_secret" in no_mailbox.value.errors
     desk = accounts.create("email", "Desk", email(username="desk"), secret="p")
+    assert no_mailbox.value.errors["imap_secret"] == "Only an email account reads a mailbox."
     with pytest.raises(ValidationError) as long:
-        accounts.set_mailbox_secret(desk.id, "x" * 5000)
-    assert "imap_secret" in long.value.errors
+        accounts.set_mailbox_secret(desk.id, "x" * (SECRET_MAX + 1))
+    assert long.value.errors["imap_secret"] == too_long("It", SECRET_MAX, SECRET_MAX + 1)
+    with pytest.raises(ValidationError) as not_text:
+        accounts.set_mailbox_secret(desk.id, 12345)  # type: ignore[arg-type]
+    assert not_text.value.errors["imap_secret"] == "The password must be text."
     with pytest.raises(NotFound):
         accounts.set_mailbox_secret(9999, "x")
     assert memory_keyring.usernames() == [f"account-{texter.id}", f"account-{desk.id}"]
+    accounts.set_mailbox_secret(desk.id, "x" * SECRET_MAX)     # the longest one is kept
+    assert accounts.mailbox_secret_of(desk.id) == "x" * SECRET_MAX
 
 
 def test_mailbox_settings_default_follow_the_security_and_are_refused_field_by_field():
