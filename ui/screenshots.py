@@ -104,7 +104,7 @@ def _incident_replies(window, path: Path, saved: list[Path]) -> None:  # type: i
     included (the demo reads them in as a mailbox read would: app/demo/mail.py)."""
     view = window.incidents.view
     window.incidents.table.selectRow(0)
-    view.tabs.setCurrentWidget(view.replies)
+    view.tabs.setCurrentWidget(view.replies.parentWidget())
     view.replies.refresh()
     kinds = view.replies.kind_filter
     kinds.setCurrentIndex(kinds.count() - 1)          # everything

@@ -38,9 +38,9 @@ from app.domain.models import (
 )
 from app.incidents.entries import append_entry
 from app.mailbox.inbound import Inbound, parse_inbound
+from app.mailbox.replies import AUTO_REPLY, BOUNCE, REPLY
 
 ACTOR = "Clarion (mailbox)"
-BOUNCE, AUTO_REPLY, REPLY = "bounce", "auto_reply", "reply"
 # a bounce of a notification to these raises a notification and a Due next item
 URGENT_CATEGORIES = frozenset({Category.REGULATORS.value, Category.CUSTOMERS.value})
 # what may bounce: it went out, or may have (a crash left it unknown)

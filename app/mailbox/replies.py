@@ -19,8 +19,10 @@ from app.domain.models import Delivery, InboundMail, Incident, Message
 from app.incidents.entries import append_entry
 from app.errors import ClarionError, NotFound
 from app.incidents.lifecycle import _default_actor
-from app.mailbox.recorder import AUTO_REPLY, BOUNCE, MAILBOX_READ, REPLY
 
+# what inbound_mail.kind holds (app/mailbox/recorder.py writes them). Light on purpose: the
+# incident view reads replies just after start-up, without the mail parsing behind the recorder
+BOUNCE, AUTO_REPLY, REPLY = "bounce", "auto_reply", "reply"
 KINDS = (REPLY, BOUNCE, AUTO_REPLY)
 KIND_LABELS = {REPLY: "Reply", BOUNCE: "Bounce", AUTO_REPLY: "Automatic reply"}
 
@@ -119,7 +121,7 @@ class RepliesService:
                                          "handled": handled}, self.actor)
             result = self.get_in(session, inbound_id)
         self.events.publish(ev.TIMELINE_APPENDED, dto)
-        self.events.publish(MAILBOX_READ, ())
+        self.events.publish(ev.MAILBOX_READ, ())
         return result
 
     @staticmethod

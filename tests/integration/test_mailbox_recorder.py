@@ -204,9 +204,9 @@ def test_a_bounce_matched_by_token_marks_bounced_reopens_the_clock_and_is_due_ne
     from app.domain.dto import ContactPointData, StakeholderData
     from app.stakeholders.service import StakeholderService
 
-    people = StakeholderService(store, frozen_clock)
-    person = people.get(cal.stakeholder_id)
-    people.update(person.id, StakeholderData(
+    directory = StakeholderService(store, frozen_clock)
+    person = directory.get(cal.stakeholder_id)
+    directory.update(person.id, StakeholderData(
         client_id=person.client_id, name=person.name, category=person.category,
         contacts=(ContactPointData("email", "cal@corrected.example.com", 1),)))
     queue(store, frozen_clock, incident_id, "regulatory_notification", [cal.stakeholder_id])

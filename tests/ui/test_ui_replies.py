@@ -65,7 +65,7 @@ def view(qtbot, services, letter):
     v.set_incident(services.incidents.get(letter[0]))
     v.show()
     qtbot.waitExposed(v)
-    v.tabs.setCurrentWidget(v.replies)
+    v.tabs.setCurrentWidget(v.replies.parentWidget())
     return v
 
 
@@ -219,6 +219,25 @@ def test_the_tab_counts_a_reply_recorded_while_it_is_shown(qtbot, view, services
     assert told.args == [2]
     qtbot.waitUntil(lambda: view.tabs.tabText(1) == "Replies (2)")
     assert sorted(r["From"] for r in rows(pane)) == ["Cal Customer", "Lee Legal"]
+
+
+def test_the_tab_counts_open_replies_before_its_pane_is_built(qtbot, services, letter,
+                                                             account_id):  # noqa: F811
+    """The pane is built when its tab is first chosen (not on start-up's path); until then
+    the tab still says how many replies are open."""
+    from ui.incidents.incident_view import IncidentView
+
+    v = IncidentView(services)
+    qtbot.addWidget(v)
+    v.set_incident(services.incidents.get(letter[0]))
+    v.show()
+    qtbot.waitExposed(v)
+    record(services, account_id, 21, answer(letter[2]["Lee Legal"], QUOTED))
+    qtbot.waitUntil(lambda: v.tabs.tabText(1) == "Replies (1)")
+    assert v._replies is None                       # counted without building the pane
+    v.tabs.setCurrentIndex(1)
+    assert v._replies is not None and v._replies.isVisible()
+    assert [r["From"] for r in rows(v._replies)] == ["Lee Legal"]
 
 
 def test_a_closed_incident_is_read_only(qtbot, view, services, letter, account_id):  # noqa: F811

@@ -23,7 +23,6 @@ from app.timefmt import format_duration, format_local
 from ui.incidents.clocks_panel import ClocksPanel
 from ui.incidents.facts_editor import FactsEditor
 from ui.incidents.record_check import RecordCheckLabel
-from ui.incidents.replies_pane import RepliesPane
 from ui.models.incidents import SEVERITY_COLOURS
 from ui.models.timeline import (
     ENTRY_ROLE, TimelineModel, column_widths, describe, kind_label,
@@ -208,16 +207,24 @@ class IncidentView(QWidget):
         right_layout.addWidget(self.entry_detail)
         right_layout.addWidget(notes_box)
 
-        # -- the timeline and what came back to the mailbox, a tab each
-        self.replies = RepliesPane(services)
+        # -- the timeline and what came back to the mailbox, a tab each. The Replies pane is
+        # built when its tab is first chosen (or asked for); until then the tab only counts the
+        # open replies, from the first paint of the tab bar on: not on start-up's path
+        self._replies: Any = None
+        self._counting = False
+        self.replies_holder = QWidget()
+        self.replies_holder.setObjectName("repliesHolder")
+        QVBoxLayout(self.replies_holder).setContentsMargins(0, 0, 0, 0)
         right = self.tabs = named(QTabWidget(), "incidentTabs", "Timeline and replies")
         right.addTab(timeline_box, "Timeline")
         right.setTabToolTip(0, "Everything that happened, newest first")
-        right.addTab(self.replies, "Replies")
+        right.addTab(self.replies_holder, "Replies")
         right.setTabToolTip(1, "Replies, bounces and automatic replies read from the mailbox")
-        self.replies.load_after_paint_of(right.tabBar())     # not on start-up's path
-        self.replies.open_count_changed.connect(lambda n: right.setTabText(
-            1, f"Replies ({n})" if n else "Replies"))
+        right.currentChanged.connect(lambda i: self.replies if i == 1 else None)
+        from ui.startup import after_first_paint
+
+        after_first_paint(right.tabBar(), self._start_counting)
+        services.qt_events.mailbox_read.connect(lambda _recorded: self._count_replies())
 
         # -- clocks (full width, above facts and timeline): due, overdue, proposed, required
         self.clocks = ClocksPanel(services)
@@ -282,6 +289,36 @@ class IncidentView(QWidget):
             first, last))
         self.set_incident(None)
 
+    @property
+    def replies(self) -> Any:
+        """The Replies pane (ui/incidents/replies_pane.py), built on first use."""
+        if self._replies is None:
+            from ui.incidents.replies_pane import RepliesPane
+
+            pane = self._replies = RepliesPane(self.services)
+            self.replies_holder.layout().addWidget(pane)
+            pane.show()        # added to a holder already shown: Qt leaves it hidden otherwise
+            pane.open_count_changed.connect(lambda n: self.tabs.setTabText(
+                1, f"Replies ({n})" if n else "Replies"))
+            pane.set_incident(self.incident, self.zone)
+        return self._replies
+
+    def _start_counting(self) -> None:
+        self._counting = True
+        self._count_replies()
+
+    def _count_replies(self) -> None:
+        """The Replies tab's count while its pane is not built (the pane keeps it after)."""
+        if not self._counting or self._replies is not None:
+            return
+        n = 0
+        if self.incident is not None:
+            from app.mailbox.replies import RepliesService
+
+            s = self.services
+            n = RepliesService(s.store, s.clock).open_count(self.incident.id)
+        self.tabs.setTabText(1, f"Replies ({n})" if n else "Replies")
+
     # -- fitting
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
@@ -316,7 +353,10 @@ class IncidentView(QWidget):
             self.entry_detail.setText("Select an entry to read it in full.")
         self.facts.set_incident(incident, keep_edits=not changed, zone=self.zone)
         self.clocks.set_incident(incident)
-        self.replies.set_incident(incident, self.zone)
+        if self._replies is not None:
+            self._replies.set_incident(incident, self.zone)
+        else:
+            self._count_replies()
         self.record_check.set_incident(incident.id if incident else None, self.zone)
         self._refresh_header()
         self.incident_shown.emit(incident)
