@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelection, QModelIndex, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFrame, QGroupBox, QHBoxLayout,
     QHeaderView, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSplitter, QTableView,
@@ -221,9 +221,7 @@ class IncidentView(QWidget):
         right.addTab(self.replies_holder, "Replies")
         right.setTabToolTip(1, "Replies, bounces and automatic replies read from the mailbox")
         right.currentChanged.connect(lambda i: self.replies if i == 1 else None)
-        from ui.startup import after_first_paint
-
-        after_first_paint(right.tabBar(), self._start_counting)
+        right.tabBar().installEventFilter(self)      # its first paint starts the counting
         services.qt_events.mailbox_read.connect(lambda _recorded: self._count_replies())
 
         # -- clocks (full width, above facts and timeline): due, overdue, proposed, required
@@ -303,9 +301,12 @@ class IncidentView(QWidget):
             pane.set_incident(self.incident, self.zone)
         return self._replies
 
-    def _start_counting(self) -> None:
-        self._counting = True
-        self._count_replies()
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Paint and watched is self.tabs.tabBar():
+            watched.removeEventFilter(self)
+            self._counting = True
+            QTimer.singleShot(0, self._count_replies)     # once the paint is done
+        return False
 
     def _count_replies(self) -> None:
         """The Replies tab's count while its pane is not built (the pane keeps it after)."""

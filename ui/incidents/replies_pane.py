@@ -171,8 +171,6 @@ class RepliesPane(QWidget):
         self.setObjectName("repliesPane")
         self.incident: IncidentDTO | None = None
         self.open_count: int | None = None
-        self._ready = True          # False until the watched widget's first paint
-        self._pending = False
 
         self.model = RepliesModel(services.clock.now, self)
         self.proxy = RepliesProxy(self)
@@ -334,22 +332,9 @@ class RepliesPane(QWidget):
         s = self.services
         return RepliesService(s.store, s.clock, s.events, actor=s.incidents.actor)
 
-    def load_after_paint_of(self, widget: QWidget) -> None:
-        """Read nothing until `widget` is first painted (the tab bar: off start-up's path)."""
-        self._ready = False
-        widget.installEventFilter(self)
-
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
-        if watched is self.view.viewport():
-            if event.type() == QEvent.Type.Resize:
-                self._fit_columns()
-            return False
-        if not self._ready and event.type() == QEvent.Type.Paint:
-            self._ready = True
-            watched.removeEventFilter(self)
-            if self._pending:
-                self._pending = False
-                QTimer.singleShot(0, self.refresh)     # after the paint has finished
+        if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_columns()
         return False
 
     def set_incident(self, incident: IncidentDTO | None, zone: Any = None) -> None:
@@ -368,9 +353,6 @@ class RepliesPane(QWidget):
 
     def refresh(self) -> None:
         """Read the shown incident's mail again (tens of rows), keeping the selection."""
-        if not self._ready:
-            self._pending = True
-            return
         self.reload_timer.stop()
         kept = self.selected()
         rows = [] if self.incident is None else self.service().list(
