@@ -106,6 +106,10 @@ class TimelineKind(StrEnum):
     REPLY_RECEIVED = "reply_received"      # someone answered a message
     REPLY_HANDLED = "reply_handled"        # the coordinator dealt with a reply or a bounce
     CLOCK_REOPENED = "clock_reopened"      # the notification that met a clock bounced
+    # acknowledgements and SMS replies (issue 25, app/acks)
+    DELIVERY_ACKNOWLEDGED = "delivery_acknowledged"  # the person confirmed they received it
+    OPTED_OUT = "opted_out"                # a number asked (STOP) or the provider says: no SMS
+    OPTED_IN = "opted_in"                  # START, or the coordinator lifted the opt-out
 
 
 class ImpactFlag(StrEnum):
@@ -142,6 +146,9 @@ _LABELS: dict[Enum, str] = {
     TimelineKind.AUTO_REPLY: "Automatic reply",
     TimelineKind.REPLY_RECEIVED: "Reply received",
     TimelineKind.REPLY_HANDLED: "Reply handled",
+    TimelineKind.DELIVERY_ACKNOWLEDGED: "Confirmed received",
+    TimelineKind.OPTED_OUT: "Opted out of SMS",
+    TimelineKind.OPTED_IN: "Opted in to SMS",
     TimelineKind.CLOCK_REOPENED: "Clock reopened",
 }
 

@@ -115,6 +115,10 @@ class ContactPoint(Base):
     address: Mapped[str] = mapped_column(String(320))
     priority: Mapped[int] = mapped_column(Integer, default=1)
     label: Mapped[str] = mapped_column(String(100), default="")
+    # The person asked not to be texted (a STOP reply) or the provider refuses to (Twilio
+    # 21610), migration 0017: never texted while set; a START reply or the coordinator lifts it.
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    opted_out_reason: Mapped[str] = mapped_column(Text, default="")
 
     stakeholder: Mapped[Stakeholder] = relationship(back_populates="contact_points")
 
@@ -225,7 +229,10 @@ class Delivery(Base):
                             sqlite_where=text("started_at IS NOT NULL")),
                       # a bounce or a reply names the Message-ID it answers (migration 0016);
                       # not partial: SQLite cannot use a partial index for a bound value
-                      Index("ix_deliveries_email_message_id", "email_message_id"))
+                      Index("ix_deliveries_email_message_id", "email_message_id"),
+                      # the asked and not yet confirmed, for the chasing clock (0017)
+                      Index("ix_deliveries_unacknowledged", "sent_at",
+                            sqlite_where=text("ack_requested = 1 AND acknowledged_at IS NULL")))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="RESTRICT"),
@@ -271,6 +278,13 @@ class Delivery(Base):
     bounce_reason: Mapped[str] = mapped_column(Text, default="")
     auto_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     auto_reply_text: Mapped[str] = mapped_column(Text, default="")
+    # Acknowledgements (migration 0017, app/acks): whether the message asked this person to
+    # confirm (fixed at queue time, like the bytes) and when, how (email, sms, manual) and with
+    # which words they did. An answer that confirms counts whether or not it was asked for.
+    ack_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ack_via: Mapped[str] = mapped_column(String(16), default="")
+    ack_text: Mapped[str] = mapped_column(Text, default="")
 
 
 class InboundMail(Base):
@@ -320,6 +334,67 @@ class MailboxPosition(Base):
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class InboundSms(Base):
+    """An SMS read back from the provider's inbound messages (migration 0017): a confirmation,
+    a reply, or a STOP / START. Matched to the latest SMS delivery to that number in the 48 h
+    before it (the coordinator may move it to another incident); a STOP or START from a number
+    Clarion did not text lately is kept unmatched — its opt-out holds all the same. Unique by
+    the provider's SID: nothing is recorded twice."""
+
+    __tablename__ = "inbound_sms"
+    __table_args__ = (
+        UniqueConstraint("provider_sid", name="uq_inbound_sms_sid"),
+        Index("ix_inbound_sms_incident", "incident_id", "kind", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channel_accounts.id", ondelete="SET NULL"), nullable=True)
+    provider_sid: Mapped[str] = mapped_column(String(64))
+    from_number: Mapped[str] = mapped_column(String(32))
+    to_number: Mapped[str] = mapped_column(String(32), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)     # when Clarion read it
+    kind: Mapped[str] = mapped_column(String(16))    # ack | reply | stop | start
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="RESTRICT"), nullable=True)
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="RESTRICT"), nullable=True, index=True)
+    moved_by: Mapped[str] = mapped_column(String(200), default="")
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    handled_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class SmsPosition(Base):
+    """How far an SMS account's inbound messages were read (migration 0017): the next check
+    asks for those sent since the day of `last_sent_at` and skips the SIDs already recorded."""
+
+    __tablename__ = "sms_positions"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_accounts.id", ondelete="CASCADE"), primary_key=True)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class AckPolicyRow(Base):
+    """The coordinator's edit of one stakeholder category's acknowledgement policy (migration
+    0017; absent: resources/acks/defaults.json): which template types ask it to confirm, and
+    how long to wait for a confirmation per severity before proposing to chase."""
+
+    __tablename__ = "ack_policies"
+
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ask_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    wait_sev1: Mapped[int] = mapped_column(Integer)
+    wait_sev2: Mapped[int] = mapped_column(Integer)
+    wait_sev3: Mapped[int] = mapped_column(Integer)
+    wait_sev4: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Incident(Base):

@@ -12,7 +12,10 @@ deliveries match, the bounced recipient's (or the replier's) address decides.
   still counts.
 - An **automatic reply** (out of office) is recorded on the delivery and in an `auto_reply`
   entry; it is never listed as a reply to handle.
-- A **reply** is kept (inbound_mail) with a `reply_received` entry.
+- A **reply** is kept (inbound_mail) with a `reply_received` entry. One whose first word
+  confirms (YES, OK, …; app/acks/words.py) acknowledges the delivery (`delivery_acknowledged`,
+  app/acks/record.py); it is kept as a confirmation (kind `ack`), not a reply to handle, unless
+  it says more ("Yes, but when is the portal back?"), which is a reply as well.
 - A delay notice, anything that matches nothing, and anything about a closed incident (its
   record is final) is left alone.
 
@@ -36,9 +39,11 @@ from app.domain.enums import Category, DeliveryState, Phase, TimelineKind
 from app.domain.models import (
     Delivery, InboundMail, Incident, MailboxPosition, Message, Stakeholder, TimelineEntry,
 )
+from app.acks.record import EMAIL, acknowledge
+from app.acks.words import read_answer
 from app.incidents.entries import append_entry
 from app.mailbox.inbound import Inbound, parse_inbound
-from app.mailbox.replies import AUTO_REPLY, BOUNCE, REPLY
+from app.mailbox.replies import ACK, AUTO_REPLY, BOUNCE, REPLY
 
 ACTOR = "Clarion (mailbox)"
 # a bounce of a notification to these raises a notification and a Due next item
@@ -63,7 +68,7 @@ class ReadMail:
 class Recorded:
     """What one message changed (what `clarion mailbox check` prints)."""
     uid: int
-    kind: str                 # bounce | auto_reply | reply
+    kind: str                 # bounce | auto_reply | reply | ack
     incident_id: int
     delivery_id: int
     inbound_id: int
@@ -71,6 +76,7 @@ class Recorded:
     summary: str              # the timeline entry's words
     urgent: bool = False      # a regulator's or customer's notification bounced
     reopened: tuple[str, ...] = ()   # titles of the regulatory clocks reopened
+    acknowledged: bool = False       # it confirmed the delivery (first time)
 
 
 @dataclass(frozen=True)
@@ -200,6 +206,9 @@ class MailboxRecorder:
         who = f"{target.name} <{target.address}>" if target.name else target.address
         reason = _one_line(inbound.reason)[:REASON_MAX] if kind == BOUNCE else ""
         text = inbound.text[:TEXT_MAX]
+        answer = read_answer(text, (inbound.from_name, target.name)) if kind == REPLY else None
+        if answer is not None and answer.confirms and not answer.rest:
+            kind = ACK
         row = InboundMail(
             account_id=account_id, folder=folder, uidvalidity=uidvalidity, uid=uid, kind=kind,
             incident_id=target.incident_id, delivery_id=target.id,
@@ -248,14 +257,31 @@ class MailboxRecorder:
                                                   "why": inbound.auto_reason}))
         else:
             sender = inbound.from_name or inbound.from_address or target.name
+            acknowledged = None
+            if answer is not None and answer.confirms:
+                acknowledged = acknowledge(
+                    session, incident_id=target.incident_id, message_id=target.message_id,
+                    delivery_id=target.id, who=target.name or sender,
+                    at=ensure_utc(inbound.date) if inbound.date else now, now=now, via=EMAIL,
+                    words=_one_line(text), actor=ACTOR, inbound_id=row.id)
+                if acknowledged is not None:
+                    entries.append(acknowledged)
             first = _one_line(text)[:160]
             summary = f"Reply from {sender}" + (f": {first}" if first else "")
-            entries.append(self._append(session, target.incident_id,
-                                        TimelineKind.REPLY_RECEIVED, summary, {
-                                            "delivery_id": target.id,
-                                            "message_id": target.message_id,
-                                            "inbound_id": row.id,
-                                            "from": inbound.from_address}))
+            if kind == REPLY:
+                entries.append(self._append(session, target.incident_id,
+                                            TimelineKind.REPLY_RECEIVED, summary, {
+                                                "delivery_id": target.id,
+                                                "message_id": target.message_id,
+                                                "inbound_id": row.id,
+                                                "from": inbound.from_address}))
+            elif acknowledged is not None:
+                summary = acknowledged.summary
+            else:
+                summary = f"Confirmed again by {sender}" + (f": {first}" if first else "")
+            result.recorded.append(Recorded(uid, kind, target.incident_id, target.id, row.id,
+                                            who, summary, acknowledged=acknowledged is not None))
+            return
         result.recorded.append(Recorded(uid, kind, target.incident_id, target.id, row.id, who,
                                         summary, urgent, reopened))
 

@@ -23,8 +23,10 @@ from app.incidents.lifecycle import _default_actor
 # what inbound_mail.kind holds (app/mailbox/recorder.py writes them). Light on purpose: the
 # incident view reads replies just after start-up, without the mail parsing behind the recorder
 BOUNCE, AUTO_REPLY, REPLY = "bounce", "auto_reply", "reply"
-KINDS = (REPLY, BOUNCE, AUTO_REPLY)
-KIND_LABELS = {REPLY: "Reply", BOUNCE: "Bounce", AUTO_REPLY: "Automatic reply"}
+ACK = "ack"     # a reply that only confirms (issue 25): recorded, never a reply to handle
+KINDS = (REPLY, BOUNCE, AUTO_REPLY, ACK)
+KIND_LABELS = {REPLY: "Reply", BOUNCE: "Bounce", AUTO_REPLY: "Automatic reply",
+               ACK: "Confirmation"}
 
 
 class RepliesError(ClarionError):

@@ -10,7 +10,7 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from app.coordinators.service import sign
 from app import events as ev
@@ -51,7 +51,8 @@ class Rendered:
 
 def build_context(incident: IncidentDTO, client: ClientDTO, sender: Sender, now: datetime,
                   recipient: Mapping[str, Any] | None = None,
-                  inputs: Mapping[str, str] | None = None) -> dict[str, Any]:
+                  inputs: Mapping[str, str] | None = None,
+                  ask_to_confirm: bool = False) -> dict[str, Any]:
     """Plain values only (dicts, lists, strings, datetimes): no ORM object reaches a template."""
     f = incident.facts
     return {
@@ -77,6 +78,7 @@ def build_context(incident: IncidentDTO, client: ClientDTO, sender: Sender, now:
                    "contact": sender.contact},
         "now": now,
         "inputs": dict(inputs or {}),
+        "ask_to_confirm": ask_to_confirm,
     }
 
 
@@ -114,7 +116,31 @@ VARIABLES_HELP: tuple[tuple[str, str], ...] = (
     ("sender.contact", "where to reply"),
     ("now", "the time of sending"),
     ("inputs.…", "the values this template asks for in the composer"),
+    ("ask_to_confirm", "true when this recipient is asked to reply YES"),
 )
+
+
+# ---------------------------------------------------------------- asking to confirm
+
+# What an asked recipient reads (issue 25): the built-in templates say it before the sign-off
+# ({% if ask_to_confirm %}); a template of the coordinator's, or a variant edited by hand, that
+# does not ask gets it added at the end, so an asked person is always asked.
+CONFIRM_REQUEST = "Please reply YES to confirm you received this."
+SMS_CONFIRM_REQUEST = "Reply YES to confirm."
+_ASKS = "reply yes"
+
+
+def with_confirm_request(out: Rendered, channel: str) -> Rendered:
+    """`out` as sent to someone asked to confirm: unchanged when it already asks."""
+    text, html = out.text, out.html
+    if _ASKS not in " ".join(text.casefold().split()):
+        request = SMS_CONFIRM_REQUEST if channel == "sms" else CONFIRM_REQUEST
+        body = text.rstrip("\n")
+        text = (f"{body} {request}" if channel == "sms" else f"{body}\n\n{request}") + "\n" \
+            if body else request + "\n"
+    if html and _ASKS not in " ".join(html.casefold().split()):
+        html = html.rstrip("\n") + f"\n<p><strong>{CONFIRM_REQUEST}</strong></p>\n"
+    return Rendered(subject=out.subject, text=text, html=html)
 
 
 def example_value(context: Mapping[str, Any], dotted: str) -> str:
@@ -224,7 +250,8 @@ def render_preview(level: str, sources: Mapping[str, TemplateSource | None],
 
 # ---------------------------------------------------------------- the check on save
 
-def sample_context(source: TemplateSource, now: datetime) -> dict[str, Any]:
+def sample_context(source: TemplateSource, now: datetime,
+                   ask_to_confirm: bool = False) -> dict[str, Any]:
     """The context of resources/messages/sample-incident.json as the composer would build it,
     for the template's own level, its inputs filled with their examples."""
     import json
@@ -254,12 +281,15 @@ def sample_context(source: TemplateSource, now: datetime) -> dict[str, Any]:
         "sender": dict(data["sender"]),
         "now": now,
         "inputs": {i.name: i.example or f"({i.label})" for i in source.inputs},
+        "ask_to_confirm": ask_to_confirm,
     }
 
 
 def check_renders(source: TemplateSource, now: datetime) -> Rendered:
     """Render the template against the sample incident: TemplateRenderError (with the part
-    and line) when it cannot — a template that fails here would fail on a real incident."""
+    and line) when it cannot — a template that fails here would fail on a real incident.
+    Rendered asking to confirm and not: both must work."""
+    render(source, sample_context(source, now, ask_to_confirm=True))
     return render(source, sample_context(source, now))
 
 
@@ -325,11 +355,13 @@ def queue_message(store, clock: Clock, events: ev.EventBus | None, *,  # type: i
                   sender: Sender, inputs: Mapping[str, str] | None = None,
                   overrides: Mapping[str, Rendered] | None = None,
                   roles: Mapping[int, str] | None = None, actor: str = "",
-                  audience: Mapping[str, Any] | None = None) -> QueuedMessage:
+                  audience: Mapping[str, Any] | None = None,
+                  ask_to_confirm: Collection[int] = ()) -> QueuedMessage:
     """Render for every recipient (their own level and channel) and write the Message and its
     Deliveries in ONE transaction, plus a message_queued timeline entry. `overrides` replace the
-    rendered text of a variant ("level/channel") for this message only. Nothing is written if
-    any variant fails to render or a subject would carry a line break."""
+    rendered text of a variant ("level/channel") for this message only. The stakeholders in
+    `ask_to_confirm` are asked to reply YES (their deliveries wait for it). Nothing is written
+    if any variant fails to render or a subject would carry a line break."""
     from app.domain.models import Delivery, Incident, Message, TimelineEntry
 
     if template_type not in TYPE_LABELS:
@@ -340,6 +372,7 @@ def queue_message(store, clock: Clock, events: ev.EventBus | None, *,  # type: i
         raise ValidationError({"incident": "The incident is closed; its record is final."})
     now = clock.now()
     overrides = dict(overrides or {})
+    asked = set(ask_to_confirm)
     rows: list[dict[str, Any]] = []
     keys: set[str] = set()
     for r in recipients.recipients:
@@ -350,13 +383,16 @@ def queue_message(store, clock: Clock, events: ev.EventBus | None, *,  # type: i
         if source is None:
             raise ValidationError({"template": f"There is no {variant} template for "
                                                f"{TYPE_LABELS[template_type].lower()}."})
+        asks = r.stakeholder_id in asked
         if variant in overrides:
             out = overrides[variant]
         else:
             context = build_context(incident, client, sender, now,
                                     recipient_context(r, (roles or {}).get(r.stakeholder_id, "")),
-                                    inputs)
+                                    inputs, ask_to_confirm=asks)
             out = render(source, context)
+        if asks:
+            out = with_confirm_request(out, channel)
         found = line_break_in(out.subject)
         if found:
             raise ValidationError({"subject": f"The {variant} subject has a line break — "
@@ -365,7 +401,7 @@ def queue_message(store, clock: Clock, events: ev.EventBus | None, *,  # type: i
             raise ValidationError({"subject": f"The {variant} subject is empty."})
         keys.add(key)
         rows.append({"recipient": r, "key": key, "version": source.version, "out": out,
-                     "channel": r.channel})
+                     "channel": r.channel, "asks": asks})
     by_channel: dict[str, int] = {}
     for row in rows:
         by_channel[row["channel"]] = by_channel.get(row["channel"], 0) + 1
@@ -389,16 +425,20 @@ def queue_message(store, clock: Clock, events: ev.EventBus | None, *,  # type: i
             subject=row["out"].subject, body_text=row["out"].text, body_html=row["out"].html,
             email_message_id=_email_message_id() if row["channel"] == "email" else "",
             idempotency_key=uuid.uuid4().hex, state=DeliveryState.QUEUED, attempts=0,
-            next_attempt_at=now, created_at=now, updated_at=now) for row in rows])
+            next_attempt_at=now, created_at=now, updated_at=now, ack_requested=row["asks"])
+            for row in rows])
         channels = ", ".join(f"{n} by {c if c != 'sms' else 'SMS'}"
                              for c, n in sorted(by_channel.items()))
+        asking = sum(1 for row in rows if row["asks"])
         summary = (f"{TYPE_LABELS[template_type]} queued for {len(rows)} recipients ({channels})"
+                   + (f", {asking} asked to confirm" if asking else "")
                    + (" — drill" if incident.is_drill else ""))
         entry = TimelineEntry(incident_id=incident.id, at=now, kind=TimelineKind.MESSAGE_QUEUED.value,
                               actor=sign(actor)[0], coordinator_id=sign(actor)[1],
                               summary=summary,
                               data={"message_id": message.id, "template_type": template_type,
                                     "recipients": len(rows), "by_channel": by_channel,
+                                    "asked_to_confirm": asking,
                                     "unreachable": [u.name for u in recipients.unreachable]})
         session.add(entry)
         session.flush()

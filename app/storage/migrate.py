@@ -22,7 +22,7 @@ from app.storage.triggers import CHAIN_TRIGGERS, CHANGE_TRIGGERS, TIMELINE_TRIGG
 
 # The newest revision in app/storage/migrations/versions. A unit test checks it against
 # Alembic's script directory; knowing it lets start-up skip importing Alembic when up to date.
-HEAD_REVISION = "0016"
+HEAD_REVISION = "0017"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 

@@ -58,6 +58,7 @@ def create_chain_triggers(execute) -> None:  # type: ignore[no-untyped-def]
 _BUMP = "UPDATE incidents SET change_seq = change_seq + 1 WHERE "
 _BUMP_CLIENT = "UPDATE clients SET change_seq = change_seq + 1 WHERE "
 _OF_MESSAGE = "id = (SELECT incident_id FROM messages WHERE id = {})"
+_OF_STAKEHOLDER = "id = (SELECT client_id FROM stakeholders WHERE id = {})"
 # `id = (scalar)`, never `id IN (list)`: SQLite plans the list as a temporary table, 15 times
 # slower per row (an outbox flush bumps twice per delivery)
 _DELIVERY_COLUMNS = ("message_id", "stakeholder_id", "state", "created_at", "sent_at")
@@ -116,11 +117,34 @@ CHANGE_TRIGGERS: dict[str, str] = dict([
              + "OLD.incident_id IS NOT NEW.incident_id AND id = OLD.incident_id"),
     _trigger("clock_change_inbound_delete", "DELETE", "inbound_mail",
              _BUMP + "id = OLD.incident_id"),
+    # from migration 0017 (issue 25): an acknowledgement (or a delivery newly asked to confirm)
+    # ends or starts the wait for it; an SMS read back is a reply or an acknowledgement; a
+    # contact point's opt-out changes who can be reached next; the acknowledgement policy is
+    # every open incident's wait
+    _trigger("clock_change_delivery_ack", "UPDATE OF ack_requested, acknowledged_at",
+             "deliveries", _BUMP + _OF_MESSAGE.format("NEW.message_id"),
+             "OLD.ack_requested IS NOT NEW.ack_requested "
+             "OR OLD.acknowledged_at IS NOT NEW.acknowledged_at"),
+    _trigger("clock_change_inbound_sms_insert", "INSERT", "inbound_sms",
+             _BUMP + "id = NEW.incident_id"),
+    _trigger("clock_change_inbound_sms_update", "UPDATE", "inbound_sms",
+             _BUMP + "id = NEW.incident_id; " + _BUMP
+             + "OLD.incident_id IS NOT NEW.incident_id AND id = OLD.incident_id"),
+    _trigger("clock_change_inbound_sms_delete", "DELETE", "inbound_sms",
+             _BUMP + "id = OLD.incident_id"),
+    _trigger("clock_change_contact_insert", "INSERT", "contact_points",
+             _BUMP_CLIENT + _OF_STAKEHOLDER.format("NEW.stakeholder_id")),
+    _trigger("clock_change_contact_update", "UPDATE", "contact_points",
+             _BUMP_CLIENT + _OF_STAKEHOLDER.format("NEW.stakeholder_id")),
+    _trigger("clock_change_contact_delete", "DELETE", "contact_points",
+             _BUMP_CLIENT + _OF_STAKEHOLDER.format("OLD.stakeholder_id")),
+    *(_trigger(f"clock_change_ack_policy_{event.lower()}", event, "ack_policies",
+               _BUMP + "phase <> 'closed'") for event in ("INSERT", "UPDATE", "DELETE")),
 ])
 
 
 def create_change_triggers(execute) -> None:  # type: ignore[no-untyped-def]
-    """From migration 0016 on (0015 creates those of the tables it knows); a later batch
+    """From migration 0017 on (0015, 0016 and 0017 create those of the tables they know); a later batch
     migration of any table named above calls it."""
     for sql in CHANGE_TRIGGERS.values():
         execute(sql)

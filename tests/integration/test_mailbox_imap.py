@@ -137,9 +137,11 @@ def test_starttls_and_the_servers_refusal_in_words(
     account = imap_account(store, frozen_clock, imap, security="starttls")
     report = check_account(store, frozen_clock, account, imap.password)
     assert report.error == ""
+    # "Received, thanks." only confirms (issue 25): a confirmation, not a reply to handle
     assert [(r.kind, r.delivery_id) for r in report.recorded] == \
-        [("reply", lee.id), ("bounce", cal.id)]
+        [("ack", lee.id), ("bounce", cal.id)]
     assert deliveries_of(store, letter)["Cal Customer"].state == DeliveryState.BOUNCED
+    assert deliveries_of(store, letter)["Lee Legal"].ack_via == "email"
 
     wrong = imap_account(store, frozen_clock, imap, password="not-it", name="Wrong password")
     refused = check_account(store, frozen_clock, wrong, "not-it")

@@ -107,8 +107,10 @@ def test_child_rows_survive_the_batch_migration(tmp_path):
             assert [tuple(r)[:width] for r in conn.execute(
                 text("SELECT * FROM stakeholders ORDER BY id"))] == \
                 [tuple(r) for r in stakeholders_before]
-            assert conn.execute(text("SELECT * FROM contact_points ORDER BY id")).all() == \
-                contacts_before
+            width = len(contacts_before[0])
+            assert [tuple(r)[:width] for r in conn.execute(
+                text("SELECT * FROM contact_points ORDER BY id"))] == \
+                [tuple(r) for r in contacts_before]
             assert conn.execute(text(
                 "SELECT id, name, time_zone, default_region FROM clients ORDER BY id")).all() == \
                 [(1, "Northwind", "UTC", "US"), (2, "Harbor IT", "UTC", "US")]

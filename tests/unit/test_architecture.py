@@ -17,7 +17,7 @@ APP = ROOT / "app"
 
 # The rooms of app/ (besides the core modules at its top) and what each is for.
 PACKAGES = {"domain", "storage", "coordinators", "incidents", "stakeholders", "messages", "sending", "clocks",
-            "reports", "demo", "backups", "record", "mailbox"}
+            "reports", "demo", "backups", "record", "mailbox", "acks"}
 CORE = {"clock", "config", "errors", "events", "logs", "paths", "runtime", "timefmt"}
 
 

@@ -8,6 +8,7 @@ autoescape for html only, and the composer's filters stubbed as plain functions.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -148,7 +149,8 @@ TZ = "America/Los_Angeles"
 
 
 def context(tf: TemplateFile, *, full: bool = True, drill: bool = False,
-            phase: str = "investigating", realistic: bool = True) -> dict:
+            phase: str = "investigating", realistic: bool = True,
+            ask_to_confirm: bool = False) -> dict:
     """full: every optional value set (from the inputs' examples); else None / "" / []."""
     inputs = {i["name"]: (i["example"] if full else "") for i in tf.meta["inputs"]}
     return {
@@ -193,6 +195,7 @@ def context(tf: TemplateFile, *, full: bool = True, drill: bool = False,
         },
         "now": NOW,
         "inputs": inputs,
+        "ask_to_confirm": ask_to_confirm,
     }
 
 
@@ -270,29 +273,37 @@ def test_inputs_mean_the_same_in_every_file_of_a_type(kind):
 @pytest.mark.parametrize("kind,level,channel", ALL_FILES, ids=ids)
 def test_renders_cleanly_with_full_and_empty_facts(kind, level, channel):
     tf = load(kind, level, channel)
-    for full in (True, False):
-        for drill in (False, True):
-            for phase in ("investigating", "responding", "resolved"):
-                ctx = context(tf, full=full, drill=drill, phase=phase)
-                out = render_all(tf, ctx)
-                for name, text in out.items():
-                    assert "{{" not in text and "{%" not in text
-                    assert "[insert" not in text.lower() and "lorem" not in text.lower()
-                    assert not re.search(r"\bNone\b", text), (name, "a None leaked")
-                    assert text == text.strip() or name == "html", (name, "stray whitespace")
-                    assert "\n\n\n" not in text, (name, "double blank line")
-                    if channel == "sms":
-                        assert "  " not in text and " ." not in text, text
-                view = visible(out)
-                assert not BLAME.search(view), BLAME.search(view)
-                if channel == "email":
-                    subject = out["subject"]
-                    assert "\n" not in subject and len(subject) <= 120, subject
-                    assert subject.startswith("DRILL - ") == drill
-                    assert out["text"].startswith("DRILL - ") == drill
-                    assert ("DRILL" in out["html"].split("</p>")[0]) == drill
-                else:
-                    assert out["text"].startswith("DRILL: ") == drill
+    for full, drill, phase, ask in itertools.product(
+            (True, False), (False, True), ("investigating", "responding", "resolved"),
+            (False, True)):
+        ctx = context(tf, full=full, drill=drill, phase=phase, ask_to_confirm=ask)
+        out = render_all(tf, ctx)
+        # asked: the request once in each body (email: before the sign-off); else never
+        request = "Reply YES to confirm." if channel == "sms" else \
+            "Please reply YES to confirm you received this."
+        for name in ("text", "html"):
+            if name in out:
+                assert out[name].count(request) == ask, (name, out[name])
+        if ask and channel == "email":
+            assert out["text"].index(request) < out["text"].rindex("Harbor IT")
+        for name, text in out.items():
+            assert "{{" not in text and "{%" not in text
+            assert "[insert" not in text.lower() and "lorem" not in text.lower()
+            assert not re.search(r"\bNone\b", text), (name, "a None leaked")
+            assert text == text.strip() or name == "html", (name, "stray whitespace")
+            assert "\n\n\n" not in text, (name, "double blank line")
+            if channel == "sms":
+                assert "  " not in text and " ." not in text, text
+        view = visible(out)
+        assert not BLAME.search(view), BLAME.search(view)
+        if channel == "email":
+            subject = out["subject"]
+            assert "\n" not in subject and len(subject) <= 120, subject
+            assert subject.startswith("DRILL - ") == drill
+            assert out["text"].startswith("DRILL - ") == drill
+            assert ("DRILL" in out["html"].split("</p>")[0]) == drill
+        else:
+            assert out["text"].startswith("DRILL: ") == drill
 
 
 @pytest.mark.parametrize("kind,level", [(t, lv) for t in TYPES for lv in LEVELS])
@@ -306,13 +317,13 @@ def test_long_titles_keep_subjects_short(kind, level):
 @pytest.mark.parametrize("kind,level", [(t, lv) for t in TYPES for lv in LEVELS])
 def test_sms_is_gsm7_and_at_most_two_segments(kind, level):
     tf = load(kind, level, "sms")
-    for drill in (False, True):
-        for full in (True, False):
-            text = render_all(tf, context(tf, full=full, drill=drill))["text"]
-            outside = {ch for ch in text if ch not in GSM7_BASIC | GSM7_EXTENSION}
-            assert not outside, f"characters outside GSM-7: {outside!r} in {text!r}"
-            assert septets(text) <= SMS_MAX_SEPTETS, (septets(text), text)
-            assert not re.search(r"https?://|www\.", text), "no URLs in SMS"
+    for drill, full, ask in itertools.product((False, True), (True, False), (False, True)):
+        text = render_all(tf, context(tf, full=full, drill=drill, ask_to_confirm=ask))["text"]
+        outside = {ch for ch in text if ch not in GSM7_BASIC | GSM7_EXTENSION}
+        assert not outside, f"characters outside GSM-7: {outside!r} in {text!r}"
+        # asking to confirm adds 22 characters: a long typed reason may then take a third
+        assert septets(text) <= SMS_MAX_SEPTETS + (153 if ask else 0), (septets(text), text)
+        assert not re.search(r"https?://|www\.", text), "no URLs in SMS"
     # Users and managers get one segment for the messages built from the incident facts alone
     # (an escalation's typed reason and decision, or a regulatory heads-up, may take two).
     if level in {"simple", "operational"} and kind != "regulatory_notification" \
