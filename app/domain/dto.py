@@ -81,6 +81,14 @@ class ContactPointData:
     address: str
     priority: int = 1
     label: str = ""
+    # an SMS number that asked not to be texted (STOP) or that the provider refuses (issue 25):
+    # when and why; set and lifted by the replies read back and by the coordinator, never by
+    # a form's save (an edit keeps the stored opt-out of the same number)
+    opted_out_at: datetime | None = None
+    opted_out_reason: str = ""
+    # the stored contact point's id (None: not stored yet); not compared: the same data
+    # stored again (an undo) gets another id
+    id: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

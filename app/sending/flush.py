@@ -22,7 +22,12 @@ halts the flush: nothing more is claimed or started, what is on the wire finishe
 outcomes are recorded — or, while writing still fails, kept in memory by the outbox
 (Outbox.hold), which writes them before it claims anything again. Should the process end
 first, the rows are still `sending` with their start marks, and recover() makes them unknown at
-the next start, as after a crash."""
+the next start, as after a crash.
+
+SMS opt-outs (issue 25, app/stakeholders/opt_out.py): a claimed SMS whose number opted out
+since it was queued is failed in the claim's transaction and never handed to a sender; a
+provider that refuses a number because it replied STOP (Twilio 21610, SendOutcome.opted_out)
+opts that number out in the transaction that records the outcome."""
 
 from __future__ import annotations
 
@@ -42,8 +47,9 @@ from app.sending.channels.base import (
     AUTH_FAILED, OUTCOMES, PERMANENT, SENT, TRANSIENT, UNKNOWN, OutgoingMessage, SendOutcome,
 )
 from app.domain.dto import TimelineEntryDTO
-from app.domain.enums import Channel, DeliveryState as S
+from app.domain.enums import Channel, DeliveryState as S, TimelineKind
 from app.domain.models import ChannelAccount, Delivery, Message
+from app.events import STAKEHOLDERS_CHANGED
 from app.sending.rows import (
     CLAIMED, D, FlushReport, Info, Route, chunks, connection_of, due, take_write_lock,
     write_outcomes, write_starts, write_wires,
@@ -51,7 +57,10 @@ from app.sending.rows import (
 from app.sending.lease import may_send, may_send_now
 from app.sending.commits import WriterConnection
 from app.sending.starts import StartGate
-from app.sending.timeline import ACTOR, Change, entries
+from app.sending.timeline import ACTOR, Change, entries, entry_row, insert_entries
+from app.stakeholders.opt_out import (
+    PROVIDER_REFUSES, not_sent_reason, number_key, opt_out, opted_out,
+)
 from app.storage.space import problem_of
 
 if TYPE_CHECKING:
@@ -73,6 +82,8 @@ class Applied:
     started: set[int] = field(default_factory=set)   # start marks written
     lost: bool = False                               # the lease was someone else's: nothing
     unnarrated: list[Change] = field(default_factory=list)  # sends still not in the timeline
+    opted_out: set[int] = field(default_factory=set)  # stakeholders whose number the provider
+                                                      # refused (21610): now opted out
 
 
 class Collector:
@@ -158,6 +169,9 @@ class Flush:
         # The database could not be written (app/storage/space.py): the error. Nothing more is
         # claimed or started; what is on the wire finishes and its outcomes are kept.
         self.halted: BaseException | None = None
+        # the last claim's SMS whose number opted out since they were queued: failed there,
+        # never sent — (delivery ids, their timeline entries) to publish
+        self.withheld: tuple[list[int], list[TimelineEntryDTO]] = ([], [])
 
     def report(self) -> FlushReport:
         r = self.results
@@ -280,23 +294,31 @@ class Flush:
         ob = self.outbox
         if ob.lease_lost or self.halted is not None:
             return None   # another process took the lease over (it sends now), or halted
-        room = ob.batch_size if self.limit is None else \
-            min(ob.batch_size, self.limit - self.claimed)
-        if room <= 0:
-            return None
         self.blocked.update(self.refused_routes())  # refused this flush, maybe not recorded yet
-        async with self.db:
-            routes = self.routes()
-            if not routes:
+        while True:
+            room = ob.batch_size if self.limit is None else \
+                min(ob.batch_size, self.limit - self.claimed)
+            if room <= 0:
                 return None
-            work, infos = self.claim(routes, room)
-        if not infos:
-            return None
+            async with self.db:
+                routes = self.routes()
+                if not routes:
+                    return None
+                work, infos = self.claim(routes, room)
+            held, self.withheld = self.withheld, ([], [])
+            if held[0]:   # opted out since they were queued: failed in the claim, not sent
+                self.claimed += len(held[0])
+                self.results[PERMANENT] += len(held[0])
+                ob._publish(tuple(held[0]), held[1])
+            if infos:
+                break
+            if not held[0]:
+                return None
         self.infos.update(infos)
         self.unsent.update(infos)
         self.claimed += len(infos)
         ob._publish(tuple(infos), [])
-        self.more = len(infos) == room and self.seen.isdisjoint(infos)
+        self.more = len(infos) + len(held[0]) == room and self.seen.isdisjoint(infos)
         self.seen.update(infos)
         return work, infos
 
@@ -387,12 +409,24 @@ class Flush:
             for chunk in chunks(sorted({d.message_id for rows in got.values() for d in rows})):
                 incident_of.update(s.execute(select(Message.id, Message.incident_id)
                                              .where(Message.id.in_(chunk))).all())
+            texts = got.get((Channel.SMS, False), [])
+            stopped = opted_out(s, [d.address for d in texts]) if texts else {}
+            held: list[Change] = []
             frozen: list[tuple[int, bytes]] = []
             for r in routes:
                 channel, drill = r.key[0].value, r.key[1]
                 mine = sorted(got[r.key], key=lambda d: (d.due_key, d.id))
                 msgs = []
                 for d in mine:
+                    if stopped and r.key == (Channel.SMS, False) \
+                            and number_key(d.address) in stopped:
+                        held.append(Change(
+                            Info(d.id, d.message_id, incident_of[d.message_id],
+                                 d.recipient_name, channel, drill, r, d.attempts - 1),
+                            "send", S.FAILED,
+                            not_sent_reason(d.address, stopped[number_key(d.address)]),
+                            {"opted_out": True}))
+                        continue
                     m = OutgoingMessage(
                         delivery_id=d.id, channel=channel, address=d.address,
                         recipient_name=d.recipient_name, subject=d.subject, text=d.body_text,
@@ -414,7 +448,21 @@ class Flush:
                 if msgs:
                     work.append((r, msgs))
             write_wires(s.connection(), frozen)
+            if held:
+                self.withheld = self.fail_withheld(s, held, now)
         return work, infos
+
+    @staticmethod
+    def fail_withheld(s: Session, held: list[Change], now: Any
+                      ) -> tuple[list[int], list[TimelineEntryDTO]]:
+        """In the claim's transaction: SMS claimed whose number opted out since they were
+        queued become `failed` (no attempt counted, nothing sent), each with an entry."""
+        for c in held:
+            s.execute(update(D).where(D.c.id == c.info.id, D.c.state == S.SENDING)
+                      .values(state=S.FAILED, attempts=c.info.attempt, next_attempt_at=None,
+                              last_error=c.detail[:2000], sent_at=None, started_at=None,
+                              updated_at=now))
+        return [c.info.id for c in held], entries(s, held, now, ACTOR)
 
     async def writer(self, col: Collector) -> None:
         """Records what has come — outcomes (at most commit_every) and start marks — in one
@@ -589,11 +637,42 @@ class Flush:
         told = [c for c in told if c.info.id in cleared]
         for n in range(0, len(told), every):   # the timeline's summaries: commit_every each
             out.entries += entries(s, told[n:n + every], now, ACTOR)
+        refused = [o for o in batch if o.opted_out and o.result == PERMANENT
+                   and o.delivery_id in done]
+        if refused:
+            out.opted_out, stops = self.opt_out_refused(conn, refused, infos, now)
+            out.entries += stops
         out.ids = tuple(r["id"] for r in updates if r["id"] in done)
         return out
 
+    @staticmethod
+    def opt_out_refused(conn: Connection, refused: list[SendOutcome], infos: dict[int, Info],
+                        now: Any) -> tuple[set[int], list[TimelineEntryDTO]]:
+        """The provider refuses these numbers because their owners replied STOP (Twilio
+        21610): in the outcome's transaction, every SMS contact point with such a number is
+        opted out, and the incident's timeline says so once per number."""
+        ids = [o.delivery_id for o in refused]
+        numbers = dict(conn.execute(select(D.c.id, D.c.address).where(D.c.id.in_(ids))).all())
+        changed: set[int] = set()
+        rows = []
+        for o in refused:
+            info, number = infos[o.delivery_id], numbers.get(o.delivery_id, "")
+            who = opt_out(conn, number, now, PROVIDER_REFUSES)
+            if not who:
+                continue
+            changed.update(who)
+            rows.append(entry_row(
+                info.incident_id, now, TimelineKind.OPTED_OUT.value, ACTOR,
+                f"{info.recipient} ({number}) is no longer texted: {PROVIDER_REFUSES}",
+                {"delivery_id": info.id, "message_id": info.message_id, "number": number,
+                 "reason": PROVIDER_REFUSES, "stakeholder_ids": sorted(who),
+                 "provider_words": o.detail}))
+        return changed, insert_entries(conn, rows)
+
     def tally(self, applied: Applied) -> None:
         self.results.update(applied.results)
+        if applied.opted_out and self.outbox.events is not None:   # the map shows it
+            self.outbox.events.publish(STAKEHOLDERS_CHANGED, tuple(sorted(applied.opted_out)))
         for route in applied.paused:
             self.blocked.add(route.key)
             self.paused[route.account.name] = None

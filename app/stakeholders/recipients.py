@@ -1,6 +1,8 @@
 """Who receives a message: "the recipients for category/group/timing need X on channel Y".
 Groups are resolved (nested too), inactive people skipped, and per recipient the contact point
-to use is chosen by priority, then by the stakeholder's preferred channel."""
+to use is chosen by priority, then by the stakeholder's preferred channel. An SMS contact point
+whose number opted out (a STOP reply: app/stakeholders/opt_out.py) is never chosen: the next one
+on an allowed channel is, and someone left with none is unreachable, saying so."""
 
 from __future__ import annotations
 
@@ -27,6 +29,31 @@ def choose_contact(contacts: Iterable[tuple[str, str, int]], channels: set[str] 
     return best[0], best[1]
 
 
+def usable_contacts(contacts: Iterable[tuple[str, str, int, bool, str]]
+                    ) -> tuple[list[tuple[str, str, int]], list[str]]:
+    """From (channel, address, priority, opted out, why) pick the contact points that may be
+    used — an opted-out SMS number may not — and the reasons of those left out. Pure."""
+    usable: list[tuple[str, str, int]] = []
+    stopped: list[str] = []
+    for channel, address, priority, is_out, why in contacts:
+        if is_out and channel == Channel.SMS.value:
+            stopped.append(why)
+        else:
+            usable.append((channel, address, priority))
+    return usable, stopped
+
+
+def why_unreachable(wanted: set[str] | None, stopped: list[str]) -> str:
+    """Why nobody can be reached: a number opted out of SMS (and why), or no contact point on
+    the channels asked for. Pure."""
+    from app.stakeholders.opt_out import unreachable_reason
+
+    if stopped and (wanted is None or Channel.SMS.value in wanted):
+        return unreachable_reason(stopped[0])
+    where = ", ".join(sorted(wanted)) if wanted else "any channel"
+    return f"no contact point on {where}"
+
+
 def resolve_recipients(store: Store, client_id: int, *,
                        categories: Iterable[Category | str] = (),
                        group_ids: Iterable[int] = (),
@@ -49,6 +76,11 @@ def resolve_recipients(store: Store, client_id: int, *,
                 .order_by(Stakeholder.name, Stakeholder.id))
         recipients: list[Recipient] = []
         unreachable: list[Unreachable] = []
+        # numbers opted out anywhere (an opt-out belongs to the number: a contact point added
+        # since under someone else has it too)
+        from app.stakeholders.opt_out import opted_out
+
+        stopped_numbers = opted_out(session)
         for s in session.scalars(stmt):
             category = Category(s.category).value
             timing = TimingNeed(s.timing_need).value
@@ -56,12 +88,16 @@ def resolve_recipients(store: Store, client_id: int, *,
                 continue
             if not s.active:
                 continue
+            usable, stopped = usable_contacts(
+                (Channel(c.channel).value, c.address, c.priority,
+                 c.opted_out_at is not None or c.address in stopped_numbers,
+                 c.opted_out_reason or stopped_numbers.get(c.address, ""))
+                for c in s.contact_points)
             choice = choose_contact(
-                ((Channel(c.channel).value, c.address, c.priority) for c in s.contact_points),
-                wanted, Channel(s.preferred_channel).value if s.preferred_channel else None)
+                usable, wanted,
+                Channel(s.preferred_channel).value if s.preferred_channel else None)
             if choice is None:
-                where = ", ".join(sorted(wanted)) if wanted else "any channel"
-                unreachable.append(Unreachable(s.id, s.name, f"no contact point on {where}"))
+                unreachable.append(Unreachable(s.id, s.name, why_unreachable(wanted, stopped)))
                 continue
             recipients.append(Recipient(stakeholder_id=s.id, name=s.name, category=category,
                                         detail_level=s.detail_level.value

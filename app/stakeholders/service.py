@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field, replace
+from datetime import timezone
 from typing import Any, Iterable
 
 from sqlalchemy import select
@@ -165,8 +166,13 @@ def validate_stakeholder(data: StakeholderData, region: str) -> StakeholderData:
             priority = int(cp.priority)
         except (TypeError, ValueError):
             priority = len(contacts) + 1
-        contacts.append(ContactPointData(channel=channel, address=address,
-                                         priority=max(1, priority), label=label))
+        # an opt-out travels with its number's data (an undo restores it); a form's save
+        # brings none and keeps the stored one (_write)
+        stopped = channel == Channel.SMS.value and cp.opted_out_at is not None
+        contacts.append(ContactPointData(
+            channel=channel, address=address, priority=max(1, priority), label=label,
+            opted_out_at=cp.opted_out_at if stopped else None,
+            opted_out_reason=cp.opted_out_reason if stopped else ""))
     if errors:
         raise ValidationError(errors)
 
@@ -194,7 +200,9 @@ def to_dto(s: Stakeholder, client_name: str = "", group_ids: Iterable[int] = ())
         max_silence_minutes=s.max_silence_minutes, notes=s.notes, active=s.active,
         preferred_channel=Channel(s.preferred_channel).value if s.preferred_channel else None,
         contacts=tuple(ContactPointData(channel=Channel(c.channel).value, address=c.address,
-                                        priority=c.priority, label=c.label)
+                                        priority=c.priority, label=c.label,
+                                        opted_out_at=c.opted_out_at,
+                                        opted_out_reason=c.opted_out_reason or "", id=c.id)
                        for c in sorted(s.contact_points, key=lambda c: (c.priority, c.id or 0))),
         group_ids=tuple(sorted(group_ids)))
 
@@ -212,11 +220,17 @@ def _write(stakeholder: Stakeholder, data: StakeholderData) -> None:
     stakeholder.active = data.active
     stakeholder.preferred_channel = Channel(data.preferred_channel) if data.preferred_channel \
         else None
+    # the contact points are written anew: an SMS number's opt-out stays with the number
+    kept = {c.address: (c.opted_out_at, c.opted_out_reason or "")
+            for c in stakeholder.contact_points
+            if c.opted_out_at is not None and Channel(c.channel) == Channel.SMS}
     stakeholder.contact_points.clear()
     for cp in data.contacts:
+        at, why = (cp.opted_out_at, cp.opted_out_reason) if cp.opted_out_at is not None else \
+            kept.get(cp.address, (None, "")) if Channel(cp.channel) == Channel.SMS else (None, "")
         stakeholder.contact_points.append(ContactPoint(
             channel=Channel(cp.channel), address=cp.address, priority=cp.priority,
-            label=cp.label))
+            label=cp.label, opted_out_at=at, opted_out_reason=why))
 
 
 # ---------------------------------------------------------------- the service
@@ -229,6 +243,7 @@ class StakeholderService:
     store: Store
     clock: Clock
     events: ev.EventBus = field(default_factory=ev.EventBus)
+    actor: Any = None    # who signs a hand edit of an opt-out (a desk, or a name)
 
     # -- reading
 
@@ -362,6 +377,41 @@ class StakeholderService:
         self.events.publish(STAKEHOLDERS_CHANGED, None)
         return created, updated
 
+    def set_sms_opt_out(self, contact_point_id: int, opted_out: bool, reason: str = "",
+                        actor: Any = None) -> StakeholderDTO:
+        """Set or lift by hand the SMS opt-out of a contact point's number (a phone call: "do
+        not text me", or "text me again"). It holds for the number: every SMS contact point
+        with it changes. Setting it says who did and when, and `reason` if given; lifting it
+        clears it. Refused for a contact point that is not SMS."""
+        from app.stakeholders.opt_out import REASON_MAX, opt_in, opt_out
+
+        who = _signer(actor if actor is not None else self.actor)
+        reason = " ".join((reason or "").split())
+        if len(reason) > REASON_MAX - 100:
+            raise ValidationError({"opted_out_reason": too_long("The reason", REASON_MAX - 100,
+                                                                len(reason))})
+        now = self.clock.now()
+        with self.store.session() as session, session.begin():
+            cp = session.get(ContactPoint, contact_point_id)
+            if cp is None:
+                raise NotFound(f"Contact point {contact_point_id} does not exist (deleted "
+                               f"meanwhile?).")
+            if Channel(cp.channel) != Channel.SMS:
+                raise ValidationError({"opted_out": (
+                    f"Only an SMS contact point opts out of texts; {cp.address} is "
+                    f"{Channel(cp.channel).label.lower()}.")})
+            owner = cp.stakeholder_id
+            if opted_out:
+                at = now.astimezone(timezone.utc)
+                words = f"set by {who} on {at.day} {at:%b %Y %H:%M} UTC" + \
+                    (f": {reason}" if reason else "")
+                changed = opt_out(session, cp.address, now, words)
+            else:
+                changed = opt_in(session, cp.address)
+        if changed:
+            self.events.publish(STAKEHOLDERS_CHANGED, tuple(sorted(set(changed) | {owner})))
+        return self.get(owner)
+
     # -- internals
 
     @staticmethod
@@ -377,6 +427,13 @@ class StakeholderService:
         if client is None:
             raise ValidationError({"client": "Choose the organisation this stakeholder belongs to."})
         return client
+
+
+def _signer(actor: Any) -> str:
+    """The name a hand edit is signed with: a desk's coordinator (app.coordinators' Desk has
+    a name; this package does not import it), a component's name, or 'the coordinator'."""
+    name = getattr(actor, "name", actor)
+    return name.strip() if isinstance(name, str) and name.strip() else "the coordinator"
 
 
 def _leave_groups(session: Session, stakeholder_id: int) -> None:

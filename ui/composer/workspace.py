@@ -10,12 +10,13 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
+    QAbstractItemView, QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
     QLineEdit, QListView, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSplitter,
     QTableView,
     QVBoxLayout, QWidget,
 )
 
+from app.acks.policy import AckPolicies, asked_categories
 from app.stakeholders.clients import list_clients
 from app.messages.composer import (
     VARIABLES_HELP, Rendered, Sender, already_sent, build_context,
@@ -38,6 +39,13 @@ ID_ROLE = Qt.ItemDataRole.UserRole + 1
 RECENT_WINDOW_MINUTES = 60  # over-communication: messages per recipient in this window
 CHANNEL_MODES = (("best", "Best channel of each person (email or SMS)"),
                  ("email", "Email only"), ("sms", "SMS only"), ("both", "Email and SMS"))
+# whom "Ask to confirm" asks: the categories the acknowledgement policy names for this type
+# (Clock rules → Confirmations), or everyone in the audience
+ASK_POLICY, ASK_EVERYONE = "policy", "everyone"
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _check_list(name: str, accessible: str) -> tuple[QListView, QStandardItemModel]:
@@ -83,6 +91,17 @@ class ComposerWorkspace(QWidget):
         self.channel_combo = named(QComboBox(), "composerChannelCombo", "Channels")
         for value, label in CHANNEL_MODES:
             self.channel_combo.addItem(label, value)
+        self.ack_policies: dict[str, Any] = {}
+        self.ask_check = named(QCheckBox("Ask to &confirm — reply YES"), "askToConfirmCheck",
+                               "Ask to confirm",
+                               "The message asks its readers to reply YES; Clarion marks who "
+                               "did and proposes to chase who did not")
+        self.ask_scope = named(QComboBox(), "askScopeCombo", "Who is asked to confirm")
+        self.ask_scope.addItem("the categories the policy names", ASK_POLICY)
+        self.ask_scope.addItem("everyone in this audience", ASK_EVERYONE)
+        self.ask_label = QLabel()
+        self.ask_label.setObjectName("askToConfirmLabel")
+        self.ask_label.setWordWrap(True)
         self.propose_button = named(QPushButton("Propose audience"), "proposeAudienceButton",
                                     "Propose the audience for this type and phase")
         self.library_button = named(QPushButton("Templates…"), "templateLibraryButton",
@@ -136,6 +155,11 @@ class ComposerWorkspace(QWidget):
         type_label.setBuddy(self.type_combo)
         form.addRow(type_label, type_row)
         form.addRow("C&hannels", self.channel_combo)
+        ask_row = QHBoxLayout()
+        ask_row.addWidget(self.ask_check)
+        ask_row.addWidget(self.ask_scope, 1)
+        form.addRow("Confirmation", ask_row)
+        form.addRow("", self.ask_label)
         audience = QGroupBox("Audience — anyone in a ticked category, timing need or group")
         audience.setObjectName("audienceGroup")
         a = QVBoxLayout(audience)
@@ -183,7 +207,7 @@ class ComposerWorkspace(QWidget):
         self.recipients_label.setObjectName("recipientsLabel")
         self.recipients_label.setWordWrap(True)
         self.recipients_model = TextTableModel(("Name", "Category", "Detail", "Channel",
-                                                "Address"))
+                                                "Address", "Confirm"))
         self.recipients_view = named(QTableView(), "recipientsTable", "Recipients")
         self.recipients_view.setModel(self.recipients_model)
         self.recipients_view.verticalHeader().hide()
@@ -249,6 +273,8 @@ class ComposerWorkspace(QWidget):
         self.incident_combo.currentIndexChanged.connect(lambda _i: self._incident_changed())
         self.type_combo.currentIndexChanged.connect(lambda _i: self._type_changed())
         self.channel_combo.currentIndexChanged.connect(lambda _i: self.schedule())
+        self.ask_check.toggled.connect(lambda _on: self._ask_changed())
+        self.ask_scope.currentIndexChanged.connect(lambda _i: self._ask_changed())
         for model in (self.category_model, self.timing_model, self.group_model,
                       self.people_model):
             model.itemChanged.connect(lambda _item: self.schedule())
@@ -283,6 +309,7 @@ class ComposerWorkspace(QWidget):
 
     def reload(self, incident_id: int | None = None) -> None:
         self.templates = effective_templates(self.services.store)
+        self.ack_policies = AckPolicies(self.services.store).load()
         self._filling = True
         current = incident_id if incident_id is not None else self.incident_combo.currentData()
         self.incident_combo.clear()
@@ -295,6 +322,7 @@ class ComposerWorkspace(QWidget):
         index = self.incident_combo.findData(current)
         self.incident_combo.setCurrentIndex(max(index, 0))
         self._filling = False
+        self._default_ask()
         self._incident_changed()
 
     def incident(self) -> IncidentDTO | None:
@@ -368,7 +396,57 @@ class ComposerWorkspace(QWidget):
 
     def _type_changed(self) -> None:
         self._build_inputs()
+        self._default_ask()
         self.schedule()
+
+    # -- asking to confirm
+
+    def _default_ask(self) -> None:
+        """The acknowledgement policy's default for this type: on when it names categories
+        (by default a resolution notice asks executives, customers and regulators)."""
+        named_ = asked_categories(self.ack_policies, self.type_combo.currentData()) \
+            if self.ack_policies else []
+        self._filling, was = True, self._filling
+        self.ask_check.setChecked(bool(named_))
+        self.ask_scope.setCurrentIndex(self.ask_scope.findData(
+            ASK_POLICY if named_ else ASK_EVERYONE))
+        self._filling = was
+        self._show_ask()
+
+    def _ask_changed(self) -> None:
+        self._show_ask()
+        self.schedule()
+
+    def policy_categories(self) -> list[str]:
+        return asked_categories(self.ack_policies, self.type_combo.currentData()) \
+            if self.ack_policies else []
+
+    def asked_ids(self) -> set[int]:
+        """The stakeholders this message asks to reply YES."""
+        if not self.ask_check.isChecked():
+            return set()
+        people = self.recipients.recipients
+        if self.ask_scope.currentData() == ASK_POLICY and self.policy_categories():
+            wanted = set(self.policy_categories())
+            return {r.stakeholder_id for r in people if r.category in wanted}
+        return {r.stakeholder_id for r in people}
+
+    def _show_ask(self) -> None:
+        named_ = self.policy_categories()
+        on = self.ask_check.isChecked()
+        self.ask_scope.setVisible(on and bool(named_))
+        labels = [Category(c).label.lower() for c in named_]
+        total = len(self.recipients.recipients)
+        if not on:
+            policy = (f" The policy asks {_listed(labels)} for this type." if labels else "")
+            self.ask_label.setText("No one is asked to reply YES." + policy)
+            return
+        asked = len(self.asked_ids())
+        whom = _listed(labels) if labels and self.ask_scope.currentData() == ASK_POLICY \
+            else "everyone in the audience"
+        self.ask_label.setText(
+            f"Asks <b>{asked} of {total}</b> recipients to reply YES ({whom}); "
+            "Clarion marks who confirms and proposes to chase who does not.")
 
     def _build_inputs(self) -> None:
         while self.inputs_form.rowCount():
@@ -504,9 +582,12 @@ class ComposerWorkspace(QWidget):
         self.refresh_timer.stop()
         incident = self.incident()
         self.recipients = self.resolve()
+        asked = self.asked_ids()
         rows = [(r.name, Category(r.category).label, DetailLevel(r.detail_level).label,
-                 "SMS" if r.channel == "sms" else r.channel.capitalize(), r.address)
+                 "SMS" if r.channel == "sms" else r.channel.capitalize(), r.address,
+                 "asked" if r.stakeholder_id in asked else "")
                 for r in self.recipients.recipients]
+        self._show_ask()
         self.recipients_model.set_rows(self.recipients_model.COLUMNS, rows)
         text = f"<b>{len(rows)}</b> recipients"
         if self.recipients.unreachable:
@@ -534,7 +615,8 @@ class ComposerWorkspace(QWidget):
             people = [r for r in self.recipients.recipients if r.detail_level == level]
             panel.set_heading(len(people))
             sample = recipient_context(people[0]) if people else None
-            ctx = build_context(incident, client, sender, now, sample, self.inputs())
+            ctx = build_context(incident, client, sender, now, sample, self.inputs(),
+                                ask_to_confirm=any(r.stakeholder_id in asked for r in people))
             jobs[level] = ({channel: self.templates.get(f"{template_type}/{level}/{channel}")
                             for channel in ("email", "sms")}, ctx)
         self._render(jobs)
@@ -597,7 +679,8 @@ class ComposerWorkspace(QWidget):
                 tuple((r.stakeholder_id, r.channel, r.address, r.detail_level)
                       for r in self.recipients.recipients),
                 tuple(sorted(self.inputs().items())),
-                tuple(sorted((k, repr(v)) for k, v in self.overrides().items())))
+                tuple(sorted((k, repr(v)) for k, v in self.overrides().items())),
+                tuple(sorted(self.asked_ids())))
 
     def _update_queue_button(self) -> None:
         if not hasattr(self, "worker") or self.worker.running:
@@ -708,7 +791,8 @@ class ComposerWorkspace(QWidget):
                       template_type=self.type_combo.currentData(), templates=self.templates,
                       recipients=self.recipients, sender=self.sender(incident),
                       inputs=self.inputs(), overrides=self.overrides(), roles=roles,
-                      actor=self.services.incidents.actor, audience=audience)
+                      actor=self.services.incidents.actor, audience=audience,
+                      ask_to_confirm=frozenset(self.asked_ids()))
         # the message an escalation proposed confirms it once queued
         self._queue_escalation = (self.pending_escalation if self.pending_escalation
                                   and self.pending_escalation[0] == incident.id else None)

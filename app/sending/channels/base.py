@@ -52,6 +52,9 @@ class SendOutcome:
     detail: str = ""                # the server's own words (e.g. "550 5.1.1 no such user")
     provider_id: str = ""           # e.g. the SMS provider's message sid
     retry_after: float | None = None  # seconds, when the server said how long to wait
+    # the provider refuses the number because its owner opted out (Twilio 21610, a STOP
+    # reply): the outbox marks that number's SMS contact points opted out
+    opted_out: bool = False
 
 
 def exception_chain(exc: BaseException):  # type: ignore[no-untyped-def]

@@ -10,6 +10,8 @@ Creating a message is not idempotent and an SMS cannot be de-duplicated by its r
 a request may have reached the provider it is never reported TRANSIENT:
     201 (any 2xx) with sid ......................... SENT, provider_id = sid
     400 code 21211 (bad 'To') / other 4xx ........... PERMANENT with the provider's words
+    400 code 21610 (the number replied STOP) ......... PERMANENT, opted_out: the outbox marks
+                                                       the number's contact points opted out
     401, code 20003, 403, 404, 3xx, From/service
       errors (21212 21603 21606 21659) ............... AUTH_FAILED (fix the account)
     429 .............................................. TRANSIENT, retry_after from Retry-After
@@ -17,6 +19,10 @@ a request may have reached the provider it is never reported TRANSIENT:
     connect error / connect or pool timeout,
       write error (request not fully sent) ........... TRANSIENT
     read timeout / connection lost while waiting ..... UNKNOWN
+
+`list_inbound()` reads what people texted to the account (replies, confirmations, STOP): the
+account's message list, both directions, filtered by the account's number and by day; only the
+inbound ones are kept (app/mailbox/sms.py records them).
 """
 
 from __future__ import annotations
@@ -52,6 +58,9 @@ DEFAULT_CONCURRENCY = SMS_DEFAULT_CONCURRENCY
 DEFAULT_TIMEOUT = 30.0
 BAD_NUMBER = 21211
 AUTH_ERROR = 20003
+UNSUBSCRIBED = 21610   # "Attempt to send to unsubscribed recipient": the number replied STOP
+INBOUND_PAGE_SIZE = 100
+INBOUND_MAX_PAGES = 100   # 10,000 messages of one check (both directions when no To filter)
 # Errors about our own From number or messaging service: every message would fail alike.
 ACCOUNT_ERRORS = frozenset({21212, 21603, 21606, 21659})
 USER_AGENT = "Clarion"
@@ -406,6 +415,8 @@ class SmsSender(HttpBatchSender):
         if status == 401 or code == AUTH_ERROR:
             return SendOutcome(delivery_id, AUTH_FAILED, f"{self._where} refused the "
                                f"credentials: {words}")
+        if code == UNSUBSCRIBED and 400 <= status < 500:
+            return SendOutcome(delivery_id, PERMANENT, words, opted_out=True)
         if status == 429:
             return SendOutcome(delivery_id, TRANSIENT, words,
                                retry_after=parse_retry_after(response.headers.get("Retry-After")))
@@ -476,6 +487,52 @@ class SmsSender(HttpBatchSender):
             raise ClarionError(f"{self._where} reported no status for message {sid}.")
         return status
 
+    async def list_inbound(self, since: datetime | None,
+                           max_pages: int = INBOUND_MAX_PAGES) -> list[InboundSmsData]:
+        """The messages texted to this account sent since the day of `since` (all the provider
+        keeps when None), newest first: to its from number when it has one (a messaging
+        service account has none: then every number of the account). The provider filters
+        by day only; the caller compares the times. At most `max_pages` pages are read (a
+        warning in the log says when more were left). Raises ClarionError in plain words."""
+        params: dict[str, str] = {}
+        if self.from_number:
+            params["To"] = self.from_number
+        if since is not None:
+            params["DateSent>"] = since.astimezone(timezone.utc).date().isoformat()
+        params["PageSize"] = str(INBOUND_PAGE_SIZE)
+        url = str(self._messages_url.copy_merge_params(params))
+        found: list[InboundSmsData] = []
+        seen: set[str] = set()
+        for _page in range(max_pages):
+            data = await self._get(url)
+            items = data.get("messages")
+            if not isinstance(items, list):
+                raise ClarionError(f"{self._where} answered the message list without its "
+                                   f"messages.")
+            for item in items:
+                message = inbound_message(item)
+                if message is not None and message.sid not in seen:
+                    seen.add(message.sid)
+                    found.append(message)
+            following = data.get("next_page_uri")
+            if not following:
+                return found
+            url = self._next_page(str(following))
+        log.warning("%s: more than %d pages of messages since %s; the oldest were not read",
+                    self._where, max_pages, params.get("DateSent>", "the start"))
+        return found
+
+    def _next_page(self, uri: str) -> str:
+        """The next page's address: the provider gives it from the API's root (a path), or
+        in full on the same server — never elsewhere (the token goes with the request)."""
+        if uri.startswith("/") and not uri.startswith("//"):
+            return self.base_url + uri
+        ours, theirs = urlsplit(self.base_url), urlsplit(uri)
+        if (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc):
+            return uri
+        raise ClarionError(f"{self._where} pointed the next page of messages elsewhere "
+                           f"({theirs.netloc or uri[:80]}); it was not followed.")
+
     async def test_connection(self) -> str:
         data = await self._get(f"{self._account_url}.json", one_off=True)
         name = data.get("friendly_name") or self.account_sid
@@ -489,6 +546,43 @@ class SmsSender(HttpBatchSender):
     async def aclose(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()
+
+
+@dataclass(frozen=True)
+class InboundSmsData:
+    """One message someone texted to the account, as the provider lists it."""
+    sid: str
+    from_number: str
+    to_number: str
+    body: str
+    sent_at: datetime          # aware UTC: when the provider received it (its date_sent)
+
+
+def inbound_message(item: Any) -> InboundSmsData | None:
+    """An item of the provider's message list as an inbound message; None for an outbound
+    one, or one without a SID or a date. Pure."""
+    if not isinstance(item, dict) or str(item.get("direction") or "") != "inbound":
+        return None
+    sid = str(item.get("sid") or "").strip()
+    sent = rfc2822_utc(item.get("date_sent")) or rfc2822_utc(item.get("date_created"))
+    if not sid or sent is None:
+        return None
+    return InboundSmsData(sid=sid, from_number=str(item.get("from") or "").strip(),
+                          to_number=str(item.get("to") or "").strip(),
+                          body=str(item.get("body") or ""), sent_at=sent)
+
+
+def rfc2822_utc(value: Any) -> datetime | None:
+    """'Mon, 07 Dec 2026 10:04:00 +0000' (the provider's dates) as an aware UTC time."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc)
 
 
 def _code(data: dict[str, Any]) -> int | None:
