@@ -154,7 +154,7 @@ class MailboxRecorder:
         parsed = [(m.uid, parse_inbound(m.raw)) for m in mails]
         result = BatchResult([], [], 0)
         entries: list[Any] = []
-        bounced: list[int] = []
+        bounced: list[int] = []    # deliveries whose row changed: bounced, or confirmed
         with self.store.session() as session, session.begin():
             for uid, inbound in parsed:
                 self._one(session, account_id, folder, uidvalidity, uid, inbound, result,
@@ -266,6 +266,7 @@ class MailboxRecorder:
                     words=_one_line(text), actor=ACTOR, inbound_id=row.id)
                 if acknowledged is not None:
                     entries.append(acknowledged)
+                    bounced.append(target.id)     # the outbox shows it confirmed
             first = _one_line(text)[:160]
             summary = f"Reply from {sender}" + (f": {first}" if first else "")
             if kind == REPLY:

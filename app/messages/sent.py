@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from app.clock import ensure_utc
 from app.domain.enums import Channel, DeliveryState as S
 from app.domain.models import Client, Delivery, Incident, Message
 from app.errors import NotFound
 from app.messages.library import TYPE_LABELS
-from app.timefmt import zone_named
+from app.timefmt import format_local, zone_named
 from app.sending.channels.wire import read_sms_form
 
 # Delivery states in the order a reader wants them counted.
@@ -51,6 +51,11 @@ class Recipient:
     subject: str                 # this recipient's copy, as queued
     text: str
     html: str
+    # asked to confirm, and when and how they did (issue 25)
+    ack_requested: bool = False
+    acknowledged_at: datetime | None = None
+    ack_via: str = ""
+    ack_text: str = ""
 
     def generic(self) -> tuple[str, str, str]:
         """The texts with this recipient's name taken out, to compare copies."""
@@ -112,6 +117,13 @@ class MessageSummary:
     subject: str                 # the first variant's subject, or its text's start (SMS)
     recipients: int
     counts: dict[str, int]       # delivery state -> how many, in STATE_ORDER
+    asked: int = 0               # recipients asked to confirm (issue 25)
+    confirmed: int = 0           # recipients who confirmed (asked or not)
+
+    @property
+    def confirmations(self) -> str:
+        """'2 of 3 asked confirmed', or ''."""
+        return confirmations_text(self.asked, self.confirmed)
 
 
 @dataclass(frozen=True)
@@ -146,6 +158,29 @@ def counts_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {words.get(state, state)}" for state, n in counts.items()) or "none"
 
 
+ACK_VIA = {"email": "by email", "sms": "by SMS", "manual": "noted by the coordinator"}
+
+
+def confirmations_text(asked: int, confirmed: int) -> str:
+    if not asked and not confirmed:
+        return ""
+    if not asked:
+        return f"{confirmed} confirmed"
+    return f"{confirmed} of {asked} asked confirmed" if confirmed <= asked else \
+        f"{confirmed} confirmed ({asked} asked)"
+
+
+def ack_mark(ack_requested: bool, acknowledged_at: datetime | None, ack_via: str,
+             zone: tzinfo | None) -> str:
+    """A delivery's confirmation in a table cell: '✓ 2026-03-02 09:42 PST by email', 'waiting'
+    (asked, not yet), or '' (not asked). Times in `zone`, else the coordinator's."""
+    if acknowledged_at is not None:
+        when = format_time(acknowledged_at, zone) if zone is not None else \
+            format_local(acknowledged_at)
+        return f"✓ {when} {ACK_VIA.get(ack_via, ack_via)}".rstrip()
+    return "waiting" if ack_requested else ""
+
+
 def format_time(value: datetime | None, zone: tzinfo) -> str:
     """'2026-03-02 09:00 PST': the incident's client zone, with its abbreviation."""
     if value is None:
@@ -166,12 +201,17 @@ def list_messages(store: Any, incident_id: int) -> list[MessageSummary]:
                    Message.template_type, Message.is_drill)
             .where(Message.incident_id == incident_id).order_by(Message.created_at, Message.id)))
         counts: dict[int, Counter] = {}
-        for mid, state, n in s.execute(
-                select(Delivery.message_id, Delivery.state, func.count())
+        acks: dict[int, tuple[int, int]] = {}
+        for mid, state, n, asked, confirmed in s.execute(
+                select(Delivery.message_id, Delivery.state, func.count(),
+                       func.count(case((Delivery.ack_requested.is_(True), 1))),
+                       func.count(Delivery.acknowledged_at))
                 .join(Message, Message.id == Delivery.message_id)
                 .where(Message.incident_id == incident_id)
                 .group_by(Delivery.message_id, Delivery.state)):
             counts.setdefault(mid, Counter())[state.value] += n
+            before = acks.get(mid, (0, 0))
+            acks[mid] = (before[0] + int(asked or 0), before[1] + int(confirmed or 0))
         first: dict[int, tuple[str, str]] = {}
         for mid, subject, text in s.execute(
                 select(Delivery.message_id, Delivery.subject, Delivery.body_text)
@@ -188,7 +228,8 @@ def list_messages(store: Any, incident_id: int) -> list[MessageSummary]:
             created_by=m.created_by, template_type=m.template_type,
             type_label=TYPE_LABELS.get(m.template_type, m.template_type),
             is_drill=bool(m.is_drill), subject=_preview(*first.get(m.id, ("", ""))),
-            recipients=sum(found.values()), counts=state_counts(found.elements())))
+            recipients=sum(found.values()), counts=state_counts(found.elements()),
+            asked=acks.get(m.id, (0, 0))[0], confirmed=acks.get(m.id, (0, 0))[1]))
     return out
 
 
@@ -208,7 +249,8 @@ def load_message(store: Any, message_id: int) -> SentMessage:
                    Delivery.state, Delivery.attempts, Delivery.last_error, Delivery.sent_at,
                    Delivery.updated_at, Delivery.provider_id, Delivery.provider_status,
                    Delivery.detail_level, Delivery.template_key, Delivery.subject,
-                   Delivery.body_text, Delivery.body_html)
+                   Delivery.body_text, Delivery.body_html, Delivery.ack_requested,
+                   Delivery.acknowledged_at, Delivery.ack_via, Delivery.ack_text)
             .where(Delivery.message_id == message_id).order_by(Delivery.id)))
         summary_fields = dict(id=m.id, incident_id=m.incident_id, created_at=m.created_at,
                               created_by=m.created_by, template_type=m.template_type,
@@ -221,7 +263,8 @@ def load_message(store: Any, message_id: int) -> SentMessage:
         groups.setdefault(key, []).append(Recipient(
             r.id, r.recipient_name, r.channel.value, r.address, r.state.value, r.attempts,
             r.last_error, r.sent_at, r.updated_at, r.provider_id, r.provider_status,
-            r.subject, r.body_text, r.body_html))
+            r.subject, r.body_text, r.body_html, bool(r.ack_requested), r.acknowledged_at,
+            r.ack_via, r.ack_text))
     variants = tuple(Variant(channel, levels[(channel, key)], key, tuple(members))
                      for (channel, key), members in groups.items())
     counts = state_counts(r.state.value for r in rows)
@@ -229,7 +272,8 @@ def load_message(store: Any, message_id: int) -> SentMessage:
     summary = MessageSummary(
         **summary_fields, type_label=TYPE_LABELS.get(m.template_type, m.template_type),
         subject=_preview(first.subject, first.body_text) if first else "",
-        recipients=len(rows), counts=counts)
+        recipients=len(rows), counts=counts, asked=sum(1 for r in rows if r.ack_requested),
+        confirmed=sum(1 for r in rows if r.acknowledged_at is not None))
     return SentMessage(summary, title, zone_named(zone_name), variants)
 
 
@@ -283,7 +327,8 @@ def describe(message: SentMessage, full: bool = False) -> str:
     by = f" by {head.created_by}" if head.created_by else ""
     lines = [f"Message {head.id}{drill}: {head.type_label}, queued {format_time(head.created_at, z)}"
              f"{by} — {head.recipients} recipient{'s' * (head.recipients != 1)}: "
-             f"{counts_text(head.counts)}"]
+             f"{counts_text(head.counts)}"
+             + (f"; {head.confirmations}" if head.confirmations else "")]
     for n, v in enumerate(message.variants, 1):
         what = f"subject “{v.subject}”" if v.subject else f"“{_preview('', v.text)}”"
         lines.append(f"  Variant {n} · {v.channel} · {v.detail_level} · {what} — "
@@ -300,6 +345,13 @@ def describe(message: SentMessage, full: bool = False) -> str:
         for r in v.not_sent:
             why = f": {r.last_error}" if r.last_error else ""
             lines.append(f"    {r.state}: {r.name} <{r.address}>{why}")
+        for r in v.recipients:
+            if r.acknowledged_at is not None:
+                words = f" — “{r.ack_text}”" if r.ack_text and r.ack_via != "manual" else ""
+                lines.append(f"    confirmed: {r.name} "
+                             f"{ack_mark(True, r.acknowledged_at, r.ack_via, z)[2:]}{words}")
+            elif r.ack_requested and r.state not in NOT_SENT:
+                lines.append(f"    not confirmed yet: {r.name} <{r.address}>")
     return "\n".join(lines)
 
 
@@ -319,7 +371,8 @@ def delivery_copy(store: Any, delivery_id: int) -> DeliveryCopy:
                    Delivery.address, Delivery.state, Delivery.attempts, Delivery.last_error,
                    Delivery.sent_at, Delivery.updated_at, Delivery.provider_id,
                    Delivery.provider_status, Delivery.subject, Delivery.body_text,
-                   Delivery.body_html, Client.time_zone)
+                   Delivery.body_html, Delivery.ack_requested, Delivery.acknowledged_at,
+                   Delivery.ack_via, Delivery.ack_text, Client.time_zone)
             .join(Message, Message.id == Delivery.message_id)
             .join(Incident, Incident.id == Message.incident_id)
             .join(Client, Client.id == Incident.client_id)
@@ -329,7 +382,8 @@ def delivery_copy(store: Any, delivery_id: int) -> DeliveryCopy:
     return DeliveryCopy(r.message_id, Recipient(
         r.id, r.recipient_name, r.channel.value, r.address, r.state.value, r.attempts,
         r.last_error, r.sent_at, r.updated_at, r.provider_id, r.provider_status, r.subject,
-        r.body_text, r.body_html), zone_named(r.time_zone))
+        r.body_text, r.body_html, bool(r.ack_requested), r.acknowledged_at, r.ack_via,
+        r.ack_text), zone_named(r.time_zone))
 
 
 def message_state_counts(store: Any, message_id: int) -> dict[str, int]:

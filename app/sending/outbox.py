@@ -199,7 +199,8 @@ class Outbox:
                        Delivery.address, Delivery.state, Delivery.attempts,
                        Delivery.next_attempt_at, Delivery.last_error, Delivery.provider_id,
                        Delivery.sent_at, Delivery.created_at, Delivery.account_id,
-                       Message.is_drill, Delivery.subject)
+                       Message.is_drill, Delivery.subject, Delivery.ack_requested,
+                       Delivery.acknowledged_at, Delivery.ack_via)
                 .join(Message, Message.id == Delivery.message_id)
                 .join(Incident, Incident.id == Message.incident_id)
                 .order_by(Delivery.message_id.desc(), Delivery.id).limit(limit))
@@ -214,8 +215,8 @@ class Outbox:
             else:
                 rows = [r for chunk in chunks(wanted)
                         for r in s.execute(stmt.where(Delivery.id.in_(chunk)))]
-            return [DeliveryDTO(*r[:6], r[6].value, r[7], r[8].value, *r[9:16], bool(r[16]), r[17])
-                    for r in rows]
+            return [DeliveryDTO(*r[:6], r[6].value, r[7], r[8].value, *r[9:16], bool(r[16]), r[17],
+                                bool(r[18]), r[19], r[20]) for r in rows]
 
     def counts(self) -> dict[str, int]:
         out = {st.value: 0 for st in S}

@@ -54,6 +54,10 @@ class DeliveryDTO:
     account_id: int | None
     is_drill: bool
     subject: str
+    # asked to confirm, and when and how they did (issue 25)
+    ack_requested: bool = False
+    acknowledged_at: datetime | None = None
+    ack_via: str = ""
 
 
 @dataclass(frozen=True)

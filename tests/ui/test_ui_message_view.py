@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 from sqlalchemy import update
 
 from app.domain.models import Delivery
-from ui.composer.message_view import MessageView
+from ui.composer.message_view import MessageView, RecipientModel
 from tests.ui.test_ui_outbox import acknowledge, people  # noqa: F401 - fixtures
 
 
@@ -127,7 +127,8 @@ def test_the_message_view_shows_each_copy_its_html_without_remote_content_and_it
     view.recipient_view.selectRow(0)
     assert not view.tabs.isTabEnabled(1)
     assert "Failed" in view.copy_label.text()
-    assert view.recipients.data(view.recipients.index(0, 5)) == "400 Invalid 'To' Phone Number"
+    assert view.recipients.data(view.recipients.index(0, RecipientModel.ERROR)) == \
+        "400 Invalid 'To' Phone Number"
     view.show_source()
     assert view.source_view.toPlainText().startswith(f"To: {rows['sms'].address}\nBody: ")
 

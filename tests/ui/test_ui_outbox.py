@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 
 from app.domain.dto import ContactPointData, StakeholderData
 from app.domain.models import Delivery
+from ui.composer.message_view import RecipientModel
 
 
 @pytest.fixture
@@ -309,6 +310,6 @@ def test_a_bounced_delivery_is_shown_found_by_the_state_filter_and_in_its_messag
     assert "1 bounced" in view.header.text()
     row = view.recipients.row_of(ids[0])
     assert view.recipients.data(view.recipients.index(row, 2)) == "Bounced"
-    assert view.recipients.data(view.recipients.index(row, 5)) == \
+    assert view.recipients.data(view.recipients.index(row, RecipientModel.ERROR)) == \
         "Bounced: 550 5.1.1 User unknown"
     assert "Bounced: Ivan Ops" in view.document().toPlainText()  # on paper, like a failure

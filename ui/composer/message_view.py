@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.messages.sent import (
-    MessageSummary, Recipient, SentMessage, Variant, counts_text, format_time, load_message,
-    raw_source,
+    MessageSummary, Recipient, SentMessage, Variant, ack_mark, counts_text, format_time,
+    load_message, raw_source,
 )
 from ui.models.base import DTO_ROLE, SORT_ROLE, DtoTableModel, Index
 from ui.models.outbox import STATE_COLOURS, STATE_LABELS
@@ -75,18 +75,27 @@ class VariantModel(_Rows[Variant]):
                 str(len(v.recipients)), counts_text(v.counts))
 
 
+CONFIRMED_COLOUR, WAITING_COLOUR = "#2e7d32", "#8a6d00"
+
+
 class RecipientModel(_Rows[Recipient]):
-    COLUMNS = ("Recipient", "Address", "State", "Attempts", "Sent", "Last error")
-    NAME, ADDRESS, STATE, ATTEMPTS, SENT, ERROR = range(6)
+    COLUMNS = ("Recipient", "Address", "State", "Attempts", "Sent", "Confirmed", "Last error")
+    NAME, ADDRESS, STATE, ATTEMPTS, SENT, CONFIRMED, ERROR = range(7)
 
     def cells(self, r: Recipient) -> tuple[str, ...]:
         return (r.name, r.address, STATE_LABELS.get(r.state, r.state), str(r.attempts),
-                format_time(r.sent_at, self.zone), r.last_error)
+                format_time(r.sent_at, self.zone),
+                ack_mark(r.ack_requested, r.acknowledged_at, r.ack_via, self.zone),
+                r.last_error)
 
     def sort_values(self, r: Recipient) -> dict[int, Any]:
-        return {self.ATTEMPTS: r.attempts, self.SENT: r.sent_at.isoformat() if r.sent_at else ""}
+        return {self.ATTEMPTS: r.attempts, self.SENT: r.sent_at.isoformat() if r.sent_at else "",
+                self.CONFIRMED: (r.acknowledged_at.isoformat() if r.acknowledged_at
+                                 else "~" if r.ack_requested else "")}
 
     def colour(self, r: Recipient, column: int) -> str | None:
+        if column == self.CONFIRMED:
+            return CONFIRMED_COLOUR if r.acknowledged_at else WAITING_COLOUR
         return STATE_COLOURS.get(r.state) if column == self.STATE else None
 
     def row_of(self, delivery_id: int) -> int:
@@ -243,7 +252,8 @@ class MessageView(QDialog):
         self.header.setText(
             f"<b>{html.escape(s.type_label)}</b>{drill} · {html.escape(message.incident_title)}"
             f"<br>Queued {format_time(s.created_at, message.zone)}{by} · "
-            f"{s.recipients} recipient{'s' * (s.recipients != 1)}: {counts_text(s.counts)}")
+            f"{s.recipients} recipient{'s' * (s.recipients != 1)}: {counts_text(s.counts)}"
+            + (f" · {s.confirmations}" if s.confirmations else ""))
         self.variants.replace_rows(message.variants)
         self.print_button.setEnabled(bool(message.variants))
         if not message.variants:

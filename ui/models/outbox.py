@@ -10,6 +10,7 @@ from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor
 
 from app.messages.library import TYPE_LABELS
+from app.messages.sent import ack_mark, confirmations_text
 from app.timefmt import format_local
 
 DTO_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -19,6 +20,7 @@ STATE_LABELS = {"queued": "Queued", "sending": "Sending", "sent": "Sent",
                 "retry_wait": "Waiting to retry", "failed": "Failed", "unknown": "Unknown",
                 "cancelled": "Cancelled", "bounced": "Bounced"}
 # bounced: sent, then returned by a server — failed's red family, but magenta so they differ
+CONFIRMED_COLOUR, WAITING_COLOUR = "#2e7d32", "#8a6d00"   # a confirmation; asked, not yet
 STATE_COLOURS = {"sent": "#2e7d32", "failed": "#b3261e", "unknown": "#b26a00",
                  "retry_wait": "#8a6d00", "cancelled": "#777777", "sending": "#1c4f6e",
                  "bounced": "#a3336b"}
@@ -35,6 +37,11 @@ class MessageGroup:
     deliveries: list = field(default_factory=list)
     _counts: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
+    def confirmations(self) -> str:
+        """'2 of 3 asked confirmed' (issue 25), or ''."""
+        return confirmations_text(sum(1 for d in self.deliveries if d.ack_requested),
+                                  sum(1 for d in self.deliveries if d.acknowledged_at))
+
     def counts(self) -> dict[str, int]:
         """Deliveries per state (kept until a delivery changes: a message row is painted
         often, and a message may have 10,000 deliveries)."""
@@ -48,7 +55,8 @@ class MessageGroup:
 
 class OutboxModel(QAbstractItemModel):
     COLUMNS = ("Message / recipient", "Channel", "Address", "State", "Attempts", "Last error",
-               "Sent")
+               "Sent", "Confirmed")
+    CONFIRMED = 7
 
     def __init__(self, parent=None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(parent)
@@ -163,6 +171,8 @@ class OutboxModel(QAbstractItemModel):
                                      for s, n in sorted(counts.items()))
                 if col == 6:
                     return format_local(item.created_at)
+                if col == self.CONFIRMED:
+                    return item.confirmations()
             if role == Qt.ItemDataRole.FontRole and col == 0:
                 from PySide6.QtGui import QFont
 
@@ -177,10 +187,13 @@ class OutboxModel(QAbstractItemModel):
                 state = "Delivered to the drill inbox"
             return (d.recipient_name, "SMS" if d.channel == "sms" else d.channel.capitalize(),
                     d.address, state, str(d.attempts),
-                    d.last_error, format_local(d.sent_at) if d.sent_at else "")[col]
+                    d.last_error, format_local(d.sent_at) if d.sent_at else "",
+                    ack_mark(d.ack_requested, d.acknowledged_at, d.ack_via, None))[col]
         if role == Qt.ItemDataRole.ForegroundRole and col == 3:
             colour = STATE_COLOURS.get(d.state)
             return QColor(colour) if colour else None
+        if role == Qt.ItemDataRole.ForegroundRole and col == self.CONFIRMED:
+            return QColor(CONFIRMED_COLOUR if d.acknowledged_at else WAITING_COLOUR)
         if role == Qt.ItemDataRole.ToolTipRole:
             return d.last_error or d.subject
         return None
