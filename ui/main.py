@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     replies.add_argument("--all", action="store_true", help="include handled ones")
     replies.add_argument("--bounces", action="store_true",
                          help="also list bounces and automatic replies")
+    replies.add_argument("--acks", action="store_true",
+                         help="only who was asked to confirm and who did (with --json, as a "
+                              "list)")
     replies.add_argument("--json", action="store_true", help="print JSON")
     replies.add_argument("--demo", action="store_true", dest="demo_sub",
                          help="use the demo database")
@@ -244,7 +247,7 @@ def _main(argv: list[str] | None) -> int:
             return mailbox_check_command(args.demo or args.demo_sub, args.account, args.json)
         kinds = ("reply", "bounce", "auto_reply") if args.bounces else ("reply",)
         return replies_command(args.incident, args.demo or args.demo_sub, args.all, kinds,
-                               args.json)
+                               args.json, args.acks)
     if args.command == "export":
         from ui.cli.export import export_command
 

@@ -99,8 +99,9 @@ def open_incident(incidents: IncidentService, client_id: int, severity: str = "S
 
 
 def queue(store, clock, incident_id: int, template_type: str,
-          stakeholder_ids: Sequence[int]) -> int:
-    """Queue a message to these people as the composer does; returns the message id."""
+          stakeholder_ids: Sequence[int], ask: Sequence[int] = ()) -> int:
+    """Queue a message to these people as the composer does (asking those in `ask` to
+    confirm); returns the message id."""
     incident = IncidentService(store, clock).get(incident_id)
     client = client_of(store, incident.client_id)
     templates = effective_templates(store)
@@ -112,7 +113,7 @@ def queue(store, clock, incident_id: int, template_type: str,
                          template_type=template_type, templates=templates,
                          recipients=recipients, actor="Test Coordinator",
                          sender=Sender(name="Test Coordinator", organisation="Harbor IT"),
-                         inputs=inputs).message_id
+                         inputs=inputs, ask_to_confirm=ask).message_id
 
 
 class RefusingSender(DrillSender):
