@@ -87,6 +87,8 @@ class Report:
     appendix: tuple[AppendixMessage, ...] = ()        # what each message said, per variant
     summary_status: str = ""     # the status given at the (latest) resolution; else facts'
     chain_head: tuple[int, str] = (0, "")   # the timeline's hash chain head: (number, hash)
+    # who was asked to confirm, who did and who never did (issue 25; app/acks/status.py)
+    confirmations: Any = None
 
     @property
     def chart(self) -> ChartData:
@@ -293,9 +295,12 @@ def _build_report(store: Any, clock: Any, incident_id: int, audience: Audience,
                          for e in inputs.timeline)
     else:
         record = _executive_record(record)
+    from app.acks.status import incident_confirmations
+
     return Report(audience=audience, is_drill=incident.is_drill, facts=incident.facts, post=post,
                   record=record, feedback=feedback_summary(post), timeline=timeline,
-                  summary_status=final, chain_head=inputs.chain_head, **base)
+                  summary_status=final, chain_head=inputs.chain_head,
+                  confirmations=incident_confirmations(store, incident_id), **base)
 
 
 _KIND_LABELS = {k.value: k.label for k in TimelineKind}

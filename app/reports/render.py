@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.clock import ensure_utc
+from app.messages.library import TYPE_LABELS
 from app.reports.appendix import RECIPIENT, SENDER
 from app.reports.model import Audience
 from app.timefmt import format_duration
@@ -348,6 +349,7 @@ def _record_blocks(r: Any, t: Times) -> list[Block]:
         "No escalation rule fired.", ("Proposed", "Rule", "Why", "Decision"),
         [(t.short(e.proposed_at), e.rule_name, e.reason, _decided(e, t))
          for e in rec.escalations], (13, 22, 30, 35))]
+    blocks += _confirmation_blocks(r, t, technical)
     blocks += [H(3, "Decisions"), _table_or(
         "No decisions were recorded.", ("Time", "By", "Decision"),
         [(t.short(d.at), d.actor, d.text + (f" (effective {t.short(d.effective_at)})"
@@ -361,6 +363,46 @@ def _record_blocks(r: Any, t: Times) -> list[Block]:
     blocks += _failure_blocks(rec, technical)
     if technical and rec.messages:
         blocks += _delivery_blocks(rec, t)
+    return blocks
+
+
+_VIA = {"email": "by email", "sms": "by SMS", "manual": "noted by the coordinator"}
+
+
+def _confirmation_blocks(r: Any, t: Times, technical: bool) -> list[Block]:
+    """Who was asked to confirm, who did (when, how) and who never did; the executive version
+    gives the figures, the technical one every person."""
+    summary = getattr(r, "confirmations", None)
+    if summary is None or not summary.items:
+        return []
+    confirmed, silent, unreached = summary.confirmed, summary.silent, summary.unreached
+    after = sorted(c.acknowledged_at - c.sent_at for c in confirmed
+                   if c.sent_at is not None and c.acknowledged_at >= c.sent_at)
+    median = f", half of them within {fmt_span(after[(len(after) - 1) // 2])} of sending" \
+        if after else ""
+    runs: list[Inline] = [
+        f"{_plural(summary.asked, 'person', 'people')} asked to confirm: "
+        f"{len([c for c in confirmed if c.asked]):,} confirmed{median}. "]
+    if silent:
+        runs.append(Run(f"{len(silent):,} never did"
+                        + ("." if technical else
+                           " (the technical version names them)."), tone="bad"))
+    else:
+        runs.append(Run("Everyone reached confirmed.", tone="good"))
+    if unreached:
+        runs.append(f" {_plural(len(unreached), 'message')} never reached the person asked.")
+    blocks: list[Block] = [H(3, "Confirmations"), P(tuple(runs))]
+    if technical:
+        blocks.append(Table(
+            ("Recipient", "Message", "Sent", "Confirmed", "How"),
+            [(f"{c.recipient_name} ({c.address})", f"{c.message_id} · "
+              f"{TYPE_LABELS.get(c.template_type, c.template_type)}", t.short(c.sent_at),
+              t.short(c.acknowledged_at) if c.confirmed else
+              Run("never" if c.silent else f"not reached ({c.state})", tone="bad"),
+              (_VIA.get(c.via, c.via) + (f": “{c.words}”" if c.words and c.via != "manual"
+                                         else f": {c.words}" if c.words else ""))
+              if c.confirmed else ("asked" if c.asked else ""))
+             for c in summary.items], (28, 22, 13, 13, 24)))
     return blocks
 
 
