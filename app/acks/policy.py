@@ -84,10 +84,12 @@ def validate(category: str, ask_types: Iterable[str],
 
 
 class AckPolicies:
-    """Reading and editing the policy (one short transaction each)."""
+    """Reading and editing the policy (one short transaction each). A change is told as a
+    clock rules change: the wait is a clock rule, and the composer's default follows it."""
 
-    def __init__(self, store: Any, clock: Clock | None = None) -> None:
-        self.store, self.clock = store, clock
+    def __init__(self, store: Any, clock: Clock | None = None,
+                 events: Any = None) -> None:
+        self.store, self.clock, self.events = store, clock, events
 
     def load(self) -> dict[str, CategoryPolicy]:
         from sqlalchemy import select
@@ -122,15 +124,21 @@ class AckPolicies:
             if (types, minutes) == (base.ask_types, dict(base.wait)):
                 if row is not None:
                     session.delete(row)
-                return base
-            if row is None:
-                row = AckPolicyRow(category=category)
-                session.add(row)
-            row.ask_types = list(types)
-            row.wait_sev1, row.wait_sev2 = minutes["SEV1"], minutes["SEV2"]
-            row.wait_sev3, row.wait_sev4 = minutes["SEV3"], minutes["SEV4"]
-            row.updated_at = self.clock.now()
-        return CategoryPolicy(category, types, minutes, edited=True)
+                out = base
+            else:
+                if row is None:
+                    row = AckPolicyRow(category=category)
+                    session.add(row)
+                row.ask_types = list(types)
+                row.wait_sev1, row.wait_sev2 = minutes["SEV1"], minutes["SEV2"]
+                row.wait_sev3, row.wait_sev4 = minutes["SEV3"], minutes["SEV4"]
+                row.updated_at = self.clock.now()
+                out = CategoryPolicy(category, types, minutes, edited=True)
+        if self.events is not None:
+            from app.events import CLOCK_RULES_CHANGED
+
+            self.events.publish(CLOCK_RULES_CHANGED, None)
+        return out
 
     def reset(self, category: str) -> CategoryPolicy:
         base = defaults()[category]

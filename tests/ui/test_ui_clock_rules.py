@@ -56,7 +56,7 @@ def test_the_settings_menu_opens_the_dialog(qtbot, window):
     d = window.clock_rules_dialog
     assert d.objectName() == "clockRulesDialog"
     assert [d.tabs.tabText(i).replace("&", "") for i in range(d.tabs.count())] == \
-        ["Update cadence", "Escalation rules"]
+        ["Update cadence", "Escalation rules", "Confirmations"]
     d.reject()
 
 

@@ -296,6 +296,8 @@ class ComposerWorkspace(QWidget):
         shortcut2 = QShortcut(QKeySequence("Ctrl+Enter"), self)
         shortcut2.activated.connect(self.queue)
         services.qt_events.incident_changed.connect(self._incident_updated)
+        # Clock rules → Confirmations changed: who a type asks by default, said at once
+        services.qt_events.clock_rules_changed.connect(self._policies_changed)
         services.qt_events.groups_changed.connect(lambda _c: self._fill_groups())
         self._loaded = False
 
@@ -412,6 +414,11 @@ class ComposerWorkspace(QWidget):
             ASK_POLICY if named_ else ASK_EVERYONE))
         self._filling = was
         self._show_ask()
+
+    def _policies_changed(self) -> None:
+        if self._loaded:
+            self.ack_policies = AckPolicies(self.services.store).load()
+            self._show_ask()
 
     def _ask_changed(self) -> None:
         self._show_ask()

@@ -1,8 +1,10 @@
 """Settings → Incident clock rules: each organisation's update cadence per severity (the seed's
-defaults until changed) and the escalation rules. Every change is stored at once through
+defaults until changed), the escalation rules and who is asked to confirm (and how long to wait
+for it). Every change is stored at once through
 app/clocks/rules.py and is one step on the dialog's undo stack (Ctrl+Z / Ctrl+Shift+Z).
 
-The tabs are ui/settings/clock_rules_cadence.py and ui/settings/clock_rules_escalation.py; this
+The tabs are ui/settings/clock_rules_cadence.py, clock_rules_escalation.py and
+clock_rules_acks.py; this
 dialog holds them, their shared undo stack and message line, and asks about unsaved edits."""
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from PySide6.QtGui import QKeySequence, QUndoStack
 from PySide6.QtWidgets import QDialog, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from ui.services import Services
+from ui.settings.clock_rules_acks import AckPolicyPage
 from ui.settings.clock_rules_cadence import CadencePage
 from ui.settings.clock_rules_escalation import EscalationPage
 from ui.widgets.forms import NoticeLabel, ask_unsaved, named, undo_footer
@@ -38,9 +41,11 @@ class ClockRulesDialog(QDialog):
         self.notice = NoticeLabel("clockRulesNotice")
         self.cadence = CadencePage(services, self.undo_stack, self.notice, _ask_unsaved)
         self.escalation = EscalationPage(services, self.undo_stack, self.notice, _ask_unsaved)
+        self.confirmations = AckPolicyPage(services, self.undo_stack, self.notice, _ask_unsaved)
         self.tabs = named(QTabWidget(), "clockRulesTabs", "Clock rules")
         self.tabs.addTab(self.cadence, "&Update cadence")
         self.tabs.addTab(self.escalation, "&Escalation rules")
+        self.tabs.addTab(self.confirmations, "C&onfirmations")
 
         self.undo_action = self.undo_stack.createUndoAction(self, "Undo")
         self.undo_action.setObjectName("clockRulesUndoAction")
@@ -68,10 +73,12 @@ class ClockRulesDialog(QDialog):
     def _rules_changed(self) -> None:
         self.cadence.reload()
         self.escalation.reload()
+        self.confirmations.reload()
 
     def _tab_changed(self, index: int) -> None:
         self.cadence.save_button.setDefault(index == 0)
         self.escalation.save_button.setDefault(index == 1)
+        self.confirmations.save_button.setDefault(index == 2)
 
     def reject(self) -> None:
         for page in (self.cadence, self.escalation):
