@@ -84,6 +84,9 @@ class PendingProposal:
     template_type: str
     stakeholder_ids: tuple[int, ...]   # the active stakeholders of those categories
     times: tuple[datetime, ...] = ()   # the reason's times (app.clocks.wording.in_zone)
+    # a chase of silence (app/clocks/unconfirmed.py): the addresses that did not answer, so
+    # the composer reaches those people by their next contact point
+    tried: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -502,13 +505,19 @@ class ClockService(ClockActions):
     def _pending(key: str, at: datetime, data: Mapping[str, Any], g: _Gathered) -> PendingProposal:
         categories = tuple(Category(c) for c in data.get("categories", ())
                            if c in Category._value2member_map_)
-        ids = sorted({sid for c in categories for sid in g.by_category.get(c, ())})
+        if "stakeholder_ids" in data:     # named people (a chase), still active ones
+            active = {sid for c in categories for sid in g.by_category.get(c, ())}
+            ids = [int(sid) for sid in data["stakeholder_ids"] if int(sid) in active]
+        else:
+            ids = sorted({sid for c in categories for sid in g.by_category.get(c, ())})
+        tried = tuple((int(pair[0]), str(pair[1])) for pair in data.get("tried", ())
+                      if isinstance(pair, (list, tuple)) and len(pair) == 2)
         return PendingProposal(
             condition_key=key, rule_key=str(data.get("rule_key", "")),
             rule_name=str(data.get("rule_name", "")), reason=str(data.get("reason", "")),
             proposed_at=at, categories=categories,
             template_type=str(data.get("template_type") or "escalation_notice"),
-            stakeholder_ids=tuple(ids), times=tuple(times_of(dict(data))))
+            stakeholder_ids=tuple(ids), times=tuple(times_of(dict(data))), tried=tried)
 
     def _gather(self, session: Session, ids: Sequence[int],
                 people_and_messages: bool = True) -> dict[int, _Gathered]:
@@ -606,6 +615,14 @@ class ClockService(ClockActions):
                         recorded.append((incident_id, prop))
             self._publish(entries)
         return recorded
+
+    def fire_unconfirmed(self, incident_ids: Sequence[int] | None = None,
+                         now: datetime | None = None) -> list[Any]:
+        """Propose to chase the people who were asked to confirm a message and have not after
+        their wait (app/clocks/unconfirmed.py): once per message and category."""
+        from app.clocks.unconfirmed import fire_unconfirmed
+
+        return fire_unconfirmed(self.store, self.clock, self.events, incident_ids, now)
 
     def _current_rules(self, incident_ids: Sequence[int] | None,
                        rules: tuple[EscalationRule, ...]) -> dict[int, _KeptRules]:

@@ -205,6 +205,7 @@ def test_an_evaluation_reads_only_tables_whose_writes_move_the_counter(store, fr
         ClockService(store, frozen_clock).evaluate_many()
         ClockService(store, frozen_clock).fire_escalations(now=T0)
         ClockService(store, frozen_clock).overdue_unreminded()
+        ClockService(store, frozen_clock).fire_unconfirmed(now=T0 + 600 * MIN)
     finally:
         event.remove(store.engine, "before_cursor_execute", listener)
     read = {t for sql in statements for t in re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", sql, re.I)}

@@ -58,7 +58,9 @@ def look(services: Services) -> ClockNews:
     service keeps each incident's evaluation until its change counter moves, so what became
     overdue since the last look is its kept due times compared with now."""
     clocks = services.clocks
-    proposals = clocks.fire_escalations()
+    proposals = [(iid, p.rule.name) for iid, p in clocks.fire_escalations()]
+    # the people asked to confirm who have not after their wait (issue 25)
+    proposals += [(c.incident_id, c.rule_name) for c in clocks.fire_unconfirmed()]
     due = clocks.overdue_unreminded()
     overdue = []
     for incident_id, (incident_title, fresh) in due.items():
@@ -66,8 +68,8 @@ def look(services: Services) -> ClockNews:
             overdue.append((incident_id, incident_title, title))
     titles = clocks.titles({iid for iid, _p in proposals}) if proposals else {}
     return ClockNews(overdue=tuple(overdue),
-                     proposals=tuple((iid, titles.get(iid, f"Incident {iid}"), p.rule.name)
-                                     for iid, p in proposals))
+                     proposals=tuple((iid, titles.get(iid, f"Incident {iid}"), name)
+                                     for iid, name in proposals))
 
 
 class ClockNotifier(QObject):
