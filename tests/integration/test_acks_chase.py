@@ -24,7 +24,8 @@ from tests.integration.test_mailbox_recorder import (  # noqa: F401 - fixtures
 ASKED = ("Eve Exec", "Cal Customer", "Rex Regulator")
 
 
-def send_asking(store, frozen_clock, incident_id, people, template_type="status_update"):  # type: ignore[no-untyped-def]
+def send_asking(store, frozen_clock, incident_id, people,  # noqa: F811
+                template_type="status_update"):  # type: ignore[no-untyped-def]
     asked = [people[n] for n in ASKED]
     frozen_clock.set(T0 + 10 * MIN)
     letter = queue(store, frozen_clock, incident_id, template_type,
@@ -87,9 +88,8 @@ def test_the_wait_follows_the_severity_and_the_policy(store, frozen_clock, incid
     assert sorted(c.names for c in later) == [("Cal Customer",), ("Eve Exec",)]
 
 
-def test_who_never_got_the_message_or_is_closed_is_not_chased(store, frozen_clock, incidents,
-                                                             client_id, people,
-                                                             clocks):  # noqa: F811
+def test_who_never_got_the_message_or_is_closed_is_not_chased(  # noqa: F811
+        store, frozen_clock, incidents, client_id, people, clocks):  # noqa: F811
     from app.domain.enums import Phase
 
     incident_id = open_incident(incidents, client_id, severity="SEV1")
