@@ -83,6 +83,7 @@ def _incident_clocks(window, path: Path, saved: list[Path]) -> None:  # type: ig
     from ui.models.incidents import INCIDENT_ROLE
 
     window.services.clocks.fire_escalations()
+    window.services.clocks.fire_unconfirmed()
     ws = window.incidents
     for r in range(ws.proxy.rowCount()):
         incident = ws.proxy.data(ws.proxy.index(r, 0), INCIDENT_ROLE)

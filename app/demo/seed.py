@@ -159,6 +159,10 @@ def _seed_incident(store: Store, inc: dict[str, Any], client_ids: dict[str, int]
             _seed_message(store, clock, service, incident_id, step, at)
         elif action in ("reply", "auto_reply", "bounce"):
             _seed_mail(store, clock, events, incident_id, step)
+        elif action == "chase":   # who was asked to confirm and has not: proposed now
+            from app.clocks.evaluation import ClockService
+
+            ClockService(store, clock, events).fire_unconfirmed([incident_id])
         elif action == "satisfy":  # by the incident's latest message
             from app.clocks.evaluation import ClockService
 
@@ -205,10 +209,15 @@ def _seed_message(store: Store, clock: FrozenClock, service: IncidentService, in
     inputs = {i.name: "" for t in templates.values() if t.type == step["template"]
               for i in t.inputs}  # an optional input left empty, as in the composer
     inputs.update(step.get("inputs", {}))
+    try:
+        asked = [people[name] for name in step.get("ask", [])]
+    except KeyError as exc:
+        raise DemoSeedError(f"demo message asks an unknown person {exc}") from None
     queue_message(store, clock, None, incident=incident, client=client,
                   template_type=step["template"], templates=templates,
                   recipients=recipients, actor=service.actor,
-                  sender=Sender(name=str(service.actor), organisation=msp.name), inputs=inputs)
+                  sender=Sender(name=str(service.actor), organisation=msp.name), inputs=inputs,
+                  ask_to_confirm=asked)
     clock.set(at(step["at"] + step.get("sent_after", 1)))
     accounts = AccountService(store, clock, SecretStore(MemorySecretBackend()))
     drill = accounts.create_drill_if_missing()
