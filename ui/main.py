@@ -92,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     replies.add_argument("--json", action="store_true", help="print JSON")
     replies.add_argument("--demo", action="store_true", dest="demo_sub",
                          help="use the demo database")
+    confirm = sub.add_parser("confirm", help="record that someone confirmed a message in a "
+                                             "way Clarion could not read (headless)")
+    confirm.add_argument("delivery", metavar="DELIVERY", help="the delivery's number")
+    confirm.add_argument("--note", required=True, help="how they confirmed (to the timeline)")
+    confirm.add_argument("--as", dest="as_name", metavar="NAME",
+                         help="the coordinator who signs it (default: this computer's current)")
+    confirm.add_argument("--demo", action="store_true", dest="demo_sub",
+                         help="use the demo database")
     report = sub.add_parser("export", help="export an incident's post-incident report, or "
                                            "everything it sent (--format mbox), headless")
     report.add_argument("incident", metavar="INCIDENT",
@@ -248,6 +256,11 @@ def _main(argv: list[str] | None) -> int:
         kinds = ("reply", "bounce", "auto_reply") if args.bounces else ("reply",)
         return replies_command(args.incident, args.demo or args.demo_sub, args.all, kinds,
                                args.json, args.acks)
+    if args.command == "confirm":
+        from ui.cli.acks import confirm_command
+
+        return confirm_command(args.delivery, args.note, args.demo or args.demo_sub,
+                               args.as_name)
     if args.command == "export":
         from ui.cli.export import export_command
 

@@ -113,3 +113,37 @@ def test_the_message_view_says_who_confirmed_when_and_how(qtbot, window, service
     assert shown["Finn Finance"].split(" ")[3] == \
         model.data(model.index(1 if model.data(model.index(1, 0)) == "Finn Finance" else 0,
                                RecipientModel.SENT)).split(" ")[2]
+
+
+def test_a_confirmation_by_phone_is_marked_by_hand_and_signed(qtbot, window, services, notice):
+    view = MessageView(services, notice, None, window)
+    qtbot.addWidget(view)
+    qtbot.waitUntil(lambda: view.message is not None)
+    model = view.recipients
+    eve = next(r for r in range(model.rowCount())
+               if model.data(model.index(r, RecipientModel.NAME)) == "Eve Exec")
+    view.recipient_view.selectRow(view.recipient_proxy.mapFromSource(model.index(eve, 0)).row())
+    qtbot.waitUntil(lambda: view.current_recipient() is not None
+                    and view.current_recipient().name == "Eve Exec")
+    assert view.confirm_button.isEnabled() and view.confirm_button.accessibleName()
+    dialog = view.confirm_by_hand()
+    qtbot.waitUntil(dialog.isVisible)
+    dialog.accept()                                   # no words: refused, nothing stored
+    assert dialog.isVisible() and "Say how they confirmed" in dialog.error.text()
+    with services.store.reading() as s:
+        assert s.scalars(select(Delivery.acknowledged_at).where(
+            Delivery.recipient_name == "Eve Exec")).one() is None
+    dialog.edit.setText("Phoned at 10:40; she has it")
+    dialog.accept()
+    assert not dialog.isVisible()
+    qtbot.waitUntil(lambda: model.rowCount() and (model.data(model.index(
+        next(r for r in range(model.rowCount())
+             if model.data(model.index(r, RecipientModel.NAME)) == "Eve Exec"),
+        RecipientModel.CONFIRMED)) or "").endswith("noted by the coordinator"))
+    assert not view.confirm_button.isEnabled()
+    assert "1 of 2 asked confirmed" in view.header.text()
+    entry = [e for e in services.incidents.timeline(
+        services.incidents.list()[0].id) if e.kind == "delivery_acknowledged"][-1]
+    assert entry.summary == ("Confirmed received: Eve Exec noted by the coordinator — "
+                             "Phoned at 10:40; she has it")
+    assert entry.actor == services.incidents.actor.name

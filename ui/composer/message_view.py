@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QUrl
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QTextDocument
 from PySide6.QtWidgets import (
-    QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QPushButton,
-    QSplitter, QTableView, QTabWidget, QTextBrowser, QVBoxLayout, QWidget,
+    QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit,
+    QPushButton, QSplitter, QTableView, QTabWidget, QTextBrowser, QVBoxLayout, QWidget,
 )
 
 from app.messages.sent import (
@@ -26,7 +26,7 @@ from app.messages.sent import (
 )
 from ui.models.base import DTO_ROLE, SORT_ROLE, DtoTableModel, Index
 from ui.models.outbox import STATE_COLOURS, STATE_LABELS
-from ui.widgets.forms import NoticeLabel, configure_table, named
+from ui.widgets.forms import ErrorLabel, NoticeLabel, configure_table, named, with_error
 from ui.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,53 @@ def _monospace() -> QFont:
     return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
 
 
+class ConfirmByHandDialog(QDialog):
+    """Mark one recipient confirmed, saying how (app/acks/record.py confirm_by_hand)."""
+
+    def __init__(self, services: Any, recipient: Recipient, parent: QWidget | None) -> None:
+        super().__init__(parent)
+        self.services, self.recipient = services, recipient
+        self.setObjectName("confirmByHandDialog")
+        self.setAccessibleName("Mark confirmed")
+        self.setWindowTitle(f"{recipient.name} confirmed")
+        self.setMinimumWidth(460)
+        label = QLabel(f"How did {html.escape(recipient.name)} confirm they received it? "
+                       "Your words go to the incident's timeline, signed by you.")
+        label.setWordWrap(True)
+        self.edit = named(QLineEdit(), "confirmNoteEdit", "How they confirmed")
+        self.edit.setPlaceholderText("e.g. Phoned at 10:40; she has it")
+        self.error = ErrorLabel("confirmNoteError")
+        box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                               | QDialogButtonBox.StandardButton.Cancel)
+        ok = named(box.button(QDialogButtonBox.StandardButton.Ok), "confirmNoteOk",
+                   "Mark confirmed")
+        ok.setText("Mark confirmed")
+        named(box.button(QDialogButtonBox.StandardButton.Cancel), "confirmNoteCancel", "Cancel")
+        box.accepted.connect(self.accept)
+        box.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(label)
+        layout.addWidget(with_error(self.edit, self.error))
+        layout.addWidget(box)
+
+    def accept(self) -> None:
+        from app.acks.record import confirm_by_hand
+        from app.errors import ClarionError, ValidationError
+
+        services = self.services
+        try:
+            confirm_by_hand(services.store, services.clock, services.events,
+                            self.recipient.delivery_id, self.edit.text(),
+                            services.incidents.actor)
+        except ValidationError as exc:
+            self.error.show_error(" ".join(exc.errors.values()))
+            return
+        except ClarionError as exc:
+            self.error.show_error(str(exc))
+            return
+        super().accept()
+
+
 class MessageView(QDialog):
     def __init__(self, services: Any, message_id: int, delivery_id: int | None = None,
                  parent: QWidget | None = None) -> None:
@@ -214,6 +261,12 @@ class MessageView(QDialog):
         self.splitter.setSizes([700, 540])
 
         buttons = QDialogButtonBox()
+        self.confirm_button = named(
+            buttons.addButton("Mark confirmed…", QDialogButtonBox.ButtonRole.ActionRole),
+            "markConfirmedButton", "Mark the chosen recipient confirmed",
+            "They confirmed in a way Clarion cannot read (a phone call): say how; it goes to "
+            "the record")
+        self.confirm_button.setEnabled(False)
         self.print_button = named(buttons.addButton("Print…", QDialogButtonBox.ButtonRole.ActionRole),
                                   "messagePrintButton", "Print the message, every variant")
         close = named(buttons.addButton(QDialogButtonBox.StandardButton.Close),
@@ -230,6 +283,7 @@ class MessageView(QDialog):
         self.recipient_view.selectionModel().currentRowChanged.connect(
             lambda current, _previous: self._recipient_chosen(current))
         self.source_button.clicked.connect(self.show_source)
+        self.confirm_button.clicked.connect(self.confirm_by_hand)
         self.print_button.clicked.connect(self.print_message)
         self.print_button.setEnabled(False)
         self.source_button.setEnabled(False)
@@ -315,6 +369,27 @@ class MessageView(QDialog):
         self.source_note.setText(f"The bytes that went on the wire to {r.name}: "
                                  f"shown on request.")
         self.source_button.setEnabled(True)
+        self.confirm_button.setEnabled(r.acknowledged_at is None
+                                       and r.state not in ("queued", "sending", "retry_wait",
+                                                           "cancelled"))
+
+    # -- a confirmation Clarion could not read
+
+    def confirm_by_hand(self) -> "ConfirmByHandDialog | None":
+        r = self.current_recipient()
+        if r is None:
+            return None
+        dialog = ConfirmByHandDialog(self.services, r, self)
+        dialog.accepted.connect(lambda: self._confirmed(r.delivery_id))
+        dialog.open()
+        self.confirm_dialog = dialog
+        return dialog
+
+    def _confirmed(self, delivery_id: int) -> None:
+        self.focus = delivery_id
+        store, message_id = self.services.store, self.message_id
+        self.notice.show_info("Marked confirmed; the timeline says who noted it and how.")
+        self.reader.start(lambda: load_message(store, message_id))
 
     def show_source(self) -> None:
         r = self.current_recipient()
