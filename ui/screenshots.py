@@ -116,6 +116,27 @@ def _incident_replies(window, path: Path, saved: list[Path]) -> None:  # type: i
     view.tabs.setCurrentIndex(0)
 
 
+def _confirmations(window, path: Path, saved: list[Path]) -> None:  # type: ignore[no-untyped-def]
+    """A message that asked its readers to confirm (the demo's breach escalation notice): who
+    did, when and how, and who has not."""
+    from app.messages.sent import list_messages
+    from ui.composer.message_view import open_message
+
+    store = window.services.store
+    asked = max((m for inc in window.services.incidents.list()
+                 for m in list_messages(store, inc.id)), key=lambda m: m.asked, default=None)
+    if asked is None or not asked.asked:
+        return
+    message = open_message(window, window.services, asked.id)
+    _wait_until(lambda: message.message is not None)
+    for row, variant in enumerate(message.message.variants):   # a variant that asked
+        if any(r.ack_requested for r in variant.recipients):
+            message.variant_view.selectRow(row)
+            break
+    _save(message, path, saved)
+    message.close()
+
+
 def _post_incident(window, path: Path, saved: list[Path]) -> None:  # type: ignore[no-untyped-def]
     """The post-incident section of the demo's first incident, with a remediation plan."""
     from datetime import timedelta
@@ -209,6 +230,7 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
     message.show_source()
     _save(message, folder / "message-source.png", saved)
     message.close()
+    _confirmations(window, folder / "message-confirmations.png", saved)
     accounts = window.edit_accounts()
     accounts.start_new("email")  # the form a coordinator fills for the organisation's relay
     accounts.name_edit.setText("Service desk relay")
@@ -243,6 +265,8 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
     rules.tabs.setCurrentWidget(rules.escalation)
     rules.escalation.select("sev1_unresolved_60")
     _save(rules, folder / "clock-rules.png", saved)
+    rules.tabs.setCurrentWidget(rules.confirmations)
+    _save(rules, folder / "clock-rules-confirmations.png", saved)
     rules.reject()
     guide = window.show_guide()          # Help → Your first incident
     _save(guide, folder / "guide.png", saved)

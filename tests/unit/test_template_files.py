@@ -285,7 +285,11 @@ def test_renders_cleanly_with_full_and_empty_facts(kind, level, channel):
             if name in out:
                 assert out[name].count(request) == ask, (name, out[name])
         if ask and channel == "email":
-            assert out["text"].index(request) < out["text"].rindex("Harbor IT")
+            # its own paragraph, just above the sign-off (the last paragraph, whole)
+            before, after = out["text"].split(request, 1)
+            assert before.endswith("\n\n"), before[-80:]
+            assert after.startswith("\n\n") and "\n\n" not in after[2:], after
+            assert "Harbor IT" in after
         for name, text in out.items():
             assert "{{" not in text and "{%" not in text
             assert "[insert" not in text.lower() and "lorem" not in text.lower()

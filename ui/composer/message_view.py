@@ -79,14 +79,13 @@ CONFIRMED_COLOUR, WAITING_COLOUR = "#2e7d32", "#8a6d00"
 
 
 class RecipientModel(_Rows[Recipient]):
-    COLUMNS = ("Recipient", "Address", "State", "Attempts", "Sent", "Confirmed", "Last error")
-    NAME, ADDRESS, STATE, ATTEMPTS, SENT, CONFIRMED, ERROR = range(7)
+    COLUMNS = ("Recipient", "Address", "State", "Confirmed", "Sent", "Attempts", "Last error")
+    NAME, ADDRESS, STATE, CONFIRMED, SENT, ATTEMPTS, ERROR = range(7)
 
     def cells(self, r: Recipient) -> tuple[str, ...]:
-        return (r.name, r.address, STATE_LABELS.get(r.state, r.state), str(r.attempts),
-                format_time(r.sent_at, self.zone),
+        return (r.name, r.address, STATE_LABELS.get(r.state, r.state),
                 ack_mark(r.ack_requested, r.acknowledged_at, r.ack_via, self.zone),
-                r.last_error)
+                format_time(r.sent_at, self.zone), str(r.attempts), r.last_error)
 
     def sort_values(self, r: Recipient) -> dict[int, Any]:
         return {self.ATTEMPTS: r.attempts, self.SENT: r.sent_at.isoformat() if r.sent_at else "",

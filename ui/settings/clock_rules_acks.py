@@ -38,7 +38,7 @@ class AckPolicyModel(DtoTableModel[CategoryPolicy]):
     stores it, undoably, and the model reloads from the store)."""
 
     COLUMNS = ("Category", *(SHORT_TYPES[t] for t in TYPES),
-               *(f"Wait\n{s} (min)" for s in SEVERITIES), "Source")
+               *(f"Wait\n{s}" for s in SEVERITIES), "Source")
     change_wanted = Signal(str, object, object)   # category, ask types, waits
 
     def set_policies(self, policies: dict[str, CategoryPolicy]) -> None:
