@@ -64,7 +64,7 @@ class MainWindow(QMainWindow):
         self.incidents = IncidentsWorkspace(services)
         self.incidents.compose_requested.connect(self.compose)
         self.incidents.view.clocks.compose_requested.connect(
-            lambda iid, ttype, ids, key: self.compose(iid, ttype, ids, key))
+            lambda iid, ttype, ids, key, avoid: self.compose(iid, ttype, ids, key, avoid))
         self.incidents.view.compose_summary_requested.connect(
             lambda iid: self.compose(iid, "post_incident_summary"))
         self.add_workspace("incidents", "Incidents", lambda: self.incidents, "Ctrl+1")
@@ -521,7 +521,8 @@ class MainWindow(QMainWindow):
 
     def compose(self, incident_id: int | None = None, template_type: str | None = None,
                 stakeholder_ids: tuple[int, ...] | None = None,
-                escalation_key: str = "") -> None:
+                escalation_key: str = "",
+                avoid: tuple[tuple[int, str], ...] = ()) -> None:
         """Compose a message for an incident (the current one by default); from the clocks
         panel with the template and the recipients a due item or an escalation asks for."""
         if incident_id is None:
@@ -530,7 +531,7 @@ class MainWindow(QMainWindow):
         self.nav_buttons["composer"].setChecked(True)
         if incident_id is not None:
             self.composer.start(incident_id, template_type, stakeholder_ids=stakeholder_ids,
-                                escalation_key=escalation_key)
+                                escalation_key=escalation_key, avoid=avoid)
 
     def find(self) -> None:
         self.nav_buttons["incidents"].setChecked(True)

@@ -35,6 +35,8 @@ class ClockRow:
     stakeholder_ids: tuple[int, ...] = ()
     source_url: str = ""
     times: tuple[datetime, ...] = ()   # the detail's times, shown in the reader's zone
+    # a chase of silence: (stakeholder, address) that did not answer — reach them another way
+    avoid: tuple[tuple[int, str], ...] = ()
 
     @property
     def actionable(self) -> bool:
@@ -127,7 +129,7 @@ def clock_rows(snapshot: IncidentClocks, now: datetime) -> list[ClockRow]:
             + _names(proposal.stakeholder_ids, names, 2),
             due_at=None, source="Escalation rule", detail=proposal.reason,
             template_type=proposal.template_type, stakeholder_ids=proposal.stakeholder_ids,
-            times=proposal.times))
+            times=proposal.times, avoid=proposal.tried))
     rows += [_regulatory_row(clock, now) for clock in snapshot.regulatory]
     far = datetime.max.replace(tzinfo=now.tzinfo)
     # a bounced notice first: what was thought done is not, and it is the oldest debt

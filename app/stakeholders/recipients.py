@@ -6,7 +6,7 @@ on an allowed channel is, and someone left with none is unreachable, saying so."
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -59,7 +59,8 @@ def resolve_recipients(store: Store, client_id: int, *,
                        group_ids: Iterable[int] = (),
                        timing_needs: Iterable[TimingNeed | str] = (),
                        stakeholder_ids: Iterable[int] = (),
-                       channels: Iterable[Channel | str] | None = None) -> RecipientList:
+                       channels: Iterable[Channel | str] | None = None,
+                       avoid: Mapping[int, Collection[str]] | None = None) -> RecipientList:
     """Everyone matching ANY of the selectors (categories, groups, timing needs, hand-picked),
     active only, each once, with the contact point to use on one of `channels` (all channels
     if None). Those with no usable contact point are returned as unreachable, with why."""
@@ -93,11 +94,17 @@ def resolve_recipients(store: Store, client_id: int, *,
                  c.opted_out_at is not None or c.address in stopped_numbers,
                  c.opted_out_reason or stopped_numbers.get(c.address, ""))
                 for c in s.contact_points)
+            tried = {a.casefold() for a in (avoid or {}).get(s.id, ())}
+            if tried:     # reach them by their next contact point (a chase of silence)
+                usable = [c for c in usable if c[1].casefold() not in tried]
             choice = choose_contact(
                 usable, wanted,
                 Channel(s.preferred_channel).value if s.preferred_channel else None)
             if choice is None:
-                unreachable.append(Unreachable(s.id, s.name, why_unreachable(wanted, stopped)))
+                unreachable.append(Unreachable(s.id, s.name, why_unreachable(wanted, stopped)
+                                               if not tried else
+                                               "no other contact point than the one already "
+                                               "tried"))
                 continue
             recipients.append(Recipient(stakeholder_id=s.id, name=s.name, category=category,
                                         detail_level=s.detail_level.value

@@ -106,3 +106,29 @@ def test_who_never_got_the_message_or_is_closed_is_not_chased(  # noqa: F811
     incidents.move_phase(other, Phase.RESOLVED)
     incidents.move_phase(other, Phase.CLOSED)
     assert clocks.fire_unconfirmed(now=T0 + 90 * MIN) == []
+
+
+def test_the_next_contact_point_is_chosen_and_none_left_is_said(store, frozen_clock,
+                                                               client_id):  # noqa: F811
+    from app.domain.dto import ContactPointData, StakeholderData
+    from app.stakeholders.recipients import resolve_recipients
+    from app.stakeholders.service import StakeholderService
+
+    svc = StakeholderService(store, frozen_clock)
+    cal = svc.create(StakeholderData(
+        client_id=client_id, name="Cal Customer", category="customers",
+        contacts=(ContactPointData("email", "cal@customer.example", 1),
+                  ContactPointData("email", "cal.home@customer.example", 2),
+                  ContactPointData("sms", "+12065550188", 3)))).id
+    una = svc.create(StakeholderData(
+        client_id=client_id, name="Una Only", category="customers",
+        contacts=(ContactPointData("email", "una@customer.example", 1),))).id
+    found = resolve_recipients(store, client_id, stakeholder_ids=[cal, una], avoid={
+        cal: {"CAL@customer.example"}, una: {"una@customer.example"}})
+    assert [(r.name, r.channel, r.address) for r in found.recipients] == \
+        [("Cal Customer", "email", "cal.home@customer.example")]
+    assert [(u.name, u.reason) for u in found.unreachable] == \
+        [("Una Only", "no other contact point than the one already tried")]
+    sms_only = resolve_recipients(store, client_id, stakeholder_ids=[cal], channels=["sms"],
+                                  avoid={cal: {"cal@customer.example"}})
+    assert [r.address for r in sms_only.recipients] == ["+12065550188"]

@@ -389,3 +389,46 @@ def test_a_bounced_regulator_notice_heads_due_next_and_composes_to_that_person(
     with services.store.reading() as session:
         assert session.scalar(select(Delivery.state).join(Message).where(
             Message.id == letter)) == "bounced"
+
+
+def test_a_chase_of_silence_composes_to_the_next_contact_point(qtbot, window, services, people,
+                                                               frozen):
+    """Issue 25: asked to confirm, Cal has not after the SEV2 wait; the chase proposal is in
+    Due next, and Compose reaches him by his next contact point (his SMS number), not the
+    email address that did not answer."""
+    from app.messages.composer import Sender, queue_message
+    from app.messages.library import effective_templates
+    from app.stakeholders.clients import list_clients
+    from app.stakeholders.recipients import resolve_recipients
+    from tests.integration.test_clocks_service import flush
+
+    cid, _ids = people
+    cal = services.stakeholders.create(StakeholderData(
+        client_id=cid, name="Cal Customer", category="customers",
+        contacts=(ContactPointData("email", "cal@customer.example", 1),
+                  ContactPointData("sms", "+12065550188", 2)))).id
+    inc = services.incidents.open(client_id=cid, title="Billing portal down",
+                                  severity=Severity.SEV2, detected_at=frozen.now())
+    client = next(c for c in list_clients(services.store) if c.id == cid)
+    templates = effective_templates(services.store)
+    queue_message(services.store, frozen, services.events,
+                  incident=services.incidents.get(inc.id), client=client,
+                  template_type="status_update", templates=templates,
+                  recipients=resolve_recipients(services.store, cid, stakeholder_ids=[cal]),
+                  sender=Sender("UI Tester", "Harbor IT"), ask_to_confirm=[cal])
+    flush(services.store, frozen)
+    frozen.advance(minutes=31)
+    [chase] = services.clocks.fire_unconfirmed()
+    panel = _show(qtbot, window, inc)
+    qtbot.waitUntil(lambda: chase.rule_name in _rows(panel), timeout=3000)
+    row = _rows(panel)[chase.rule_name]
+    assert row.status == "Escalation proposed" and "Cal Customer" in row.audience
+    assert "reach them by their next contact point" in row.detail
+    panel.select("escalation", chase.condition_key)
+    with qtbot.waitSignal(panel.compose_requested) as asked:
+        panel.compose_button.click()
+    assert asked.args[2] == (cal,) and asked.args[4] == ((cal, "cal@customer.example"),)
+    composer = window.composer
+    qtbot.waitUntil(lambda: composer.recipients_model.rowCount() == 1)
+    assert composer.recipients_model.row_values(0)[3:5] == ("SMS", "+12065550188")
+    assert "next contact point" in composer.proposal_label.text()

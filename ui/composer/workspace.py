@@ -79,6 +79,7 @@ class ComposerWorkspace(QWidget):
         self.setObjectName("composerWorkspace")
         self.templates = {}
         self.recipients = RecipientList(())
+        self.avoid: dict[int, set[str]] = {}   # stakeholder -> addresses not to use again
         self._filling = False
         self.pending_escalation: tuple[int, str] | None = None
         self._queue_escalation: tuple[int, str] | None = None
@@ -334,7 +335,8 @@ class ComposerWorkspace(QWidget):
         return self.services.incidents.get(incident_id)
 
     def start(self, incident_id: int, template_type: str | None = None,
-              stakeholder_ids: tuple[int, ...] | None = None, escalation_key: str = "") -> None:
+              stakeholder_ids: tuple[int, ...] | None = None, escalation_key: str = "",
+              avoid: tuple[tuple[int, str], ...] = ()) -> None:
         """Open the composer on an incident, with the type its phase calls for and the
         proposed audience: the keyboard path from an incident to a queued message. From the
         clocks panel the recipients are the people the due item or escalation names; queuing
@@ -350,6 +352,10 @@ class ComposerWorkspace(QWidget):
                                                                       "status_update")
         self.type_combo.setCurrentIndex(self.type_combo.findData(template_type))
         self.pending_escalation = (incident_id, escalation_key) if escalation_key else None
+        # a chase of silence: the addresses that did not answer are not used again
+        self.avoid: dict[int, set[str]] = {}
+        for sid, address in avoid:
+            self.avoid.setdefault(sid, set()).add(address)
         if stakeholder_ids:
             self._filling = True
             for model in (self.category_model, self.timing_model, self.group_model):
@@ -359,7 +365,9 @@ class ComposerWorkspace(QWidget):
             what = "the escalation" if escalation_key else "the clocks panel"
             self.proposal_label.setText(
                 f"Proposed by {what}: {len(stakeholder_ids)} "
-                f"{'person' if len(stakeholder_ids) == 1 else 'people'} picked by name.")
+                f"{'person' if len(stakeholder_ids) == 1 else 'people'} picked by name"
+                + (", reached by their next contact point (not the one that did not "
+                   "answer)." if self.avoid else "."))
             self.refresh()
         else:
             self.propose()
@@ -559,6 +567,8 @@ class ComposerWorkspace(QWidget):
                          stakeholder_ids=self._checked(self.people_model))
         mode = self.channel_combo.currentData()
         store, cid = self.services.store, incident.client_id
+        if self.avoid:
+            selectors["avoid"] = self.avoid
         if mode == "both":
             email = resolve_recipients(store, cid, channels=["email"], **selectors)
             sms = resolve_recipients(store, cid, channels=["sms"], **selectors)

@@ -102,7 +102,7 @@ class ClocksPanel(QWidget):
     """Lists the incident's clocks; asks the window to open the composer through
     compose_requested(incident id, template type, stakeholder ids, escalation key or "")."""
 
-    compose_requested = Signal(int, str, object, str)
+    compose_requested = Signal(int, str, object, str, object)
     evaluated = Signal(object)  # IncidentClocks
 
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
@@ -371,7 +371,7 @@ class ClocksPanel(QWidget):
             return
         key = row.key if row.kind == "escalation" else ""
         self.compose_requested.emit(self.incident.id, row.template_type or "status_update",
-                                    tuple(row.stakeholder_ids), key)
+                                    tuple(row.stakeholder_ids), key, tuple(row.avoid))
 
     def dismiss_selected(self) -> None:
         row = self.selected()
