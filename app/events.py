@@ -20,7 +20,8 @@ OUTBOX_CHANGED = "outbox_changed"          # payload: tuple of delivery ids (or 
 ACCOUNTS_CHANGED = "accounts_changed"      # payload: tuple of account ids
 CLOCK_RULES_CHANGED = "clock_rules_changed"  # payload: None (cadence policies, escalation rules)
 POST_INCIDENT_CHANGED = "post_incident_changed"  # payload: incident id (fields, remediation, feedback)
-# payload: tuple of app.mailbox.recorder.Recorded (empty: a reply was marked handled)
+# payload: tuple of app.mailbox.recorder.Recorded or app.mailbox.sms.SmsRecorded (the same
+# shape); empty: a reply was marked handled
 MAILBOX_READ = "mailbox_read"
 
 

@@ -85,3 +85,52 @@ def test_yes_confirms_yes_but_is_also_a_reply_and_an_out_of_office_never_confirm
     # nothing is read twice, and the mailbox is untouched
     assert check_account(store, frozen_clock, account, imap.password).read == 0
     assert imap.flags() == [set(), set(), set(), set()]
+
+
+def test_clarion_replies_says_who_confirmed_and_who_has_not_as_a_process(tmp_path, imap):
+    import json
+
+    from app.clock import SystemClock
+    from app.config import AppConfig
+    from app.incidents.lifecycle import IncidentService
+    from app.stakeholders.clients import ensure_default_organisation
+    from app.storage import Store
+    from tests.integration.test_clocks_service import add_person, flush, open_incident, queue
+    from tests.integration.test_mailbox_imap import clarion
+
+    config = AppConfig.from_env({"CLARION_DATA_DIR": str(tmp_path)})
+    config.ensure_dirs()
+    store = Store.open(config.db_path)
+    clock = SystemClock()
+    try:
+        client = ensure_default_organisation(store, clock)
+        eve = add_person(store, clock, client.id, "Eve Exec", "executives")
+        finn = add_person(store, clock, client.id, "Finn Finance", "executives")
+        ivan = add_person(store, clock, client.id, "Ivan Ops", "it_staff_msp")
+        incidents = IncidentService(store, clock, actor="Test Coordinator")
+        incident_id = open_incident(incidents, client.id)
+        letter = queue(store, clock, incident_id, "status_update", [eve, finn, ivan],
+                       ask=[eve, finn])
+        flush(store, clock)
+        sent = deliveries_of(store, letter)
+        account = imap_account(store, clock, imap)
+    finally:
+        store.dispose()
+    imap.deliver(answer(sent["Eve Exec"], "Confirmed." + QUOTE))
+    check = clarion(tmp_path, account.id, imap.password, "mailbox", "check")
+    assert check.returncode == 0, check.stderr
+    assert "Confirmed received: Eve Exec by email — “Confirmed.”" in check.stdout
+
+    listed = clarion(tmp_path, account.id, imap.password, "replies", str(incident_id))
+    assert listed.returncode == 0, listed.stderr
+    assert "Mail relay down: 0 open replies\n" in listed.stdout
+    assert "Mail relay down: 1 of 2 asked confirmed, 1 not yet\n" in listed.stdout
+    assert "  confirmed    Eve Exec <" in listed.stdout and " by email — “Confirmed.”" \
+        in listed.stdout
+    assert "  not yet      Finn Finance <" in listed.stdout
+    assert "Ivan Ops" not in listed.stdout          # not asked, did not confirm
+    acks = json.loads(clarion(tmp_path, account.id, imap.password, "replies", str(incident_id),
+                              "--acks", "--json").stdout)
+    assert [(a["recipient"], a["asked"], a["confirmed"], a["via"], a["silent"])
+            for a in acks] == [("Eve Exec", True, True, "email", False),
+                               ("Finn Finance", True, False, "", True)]

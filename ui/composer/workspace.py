@@ -4,6 +4,7 @@ deliveries to the outbox and the incident's timeline."""
 
 from __future__ import annotations
 
+import html
 from datetime import timedelta
 from typing import Any
 
@@ -608,10 +609,15 @@ class ComposerWorkspace(QWidget):
         self.recipients_model.set_rows(self.recipients_model.COLUMNS, rows)
         text = f"<b>{len(rows)}</b> recipients"
         if self.recipients.unreachable:
-            names = ", ".join(u.name for u in self.recipients.unreachable[:6])
+            # each with why: "no contact point on sms", "opted out of SMS — replied STOP …"
+            shown = self.recipients.unreachable[:4]
+            names = "; ".join(f"{html.escape(u.name)} ({html.escape(u.reason)})" for u in shown)
+            more = len(self.recipients.unreachable) - len(shown)
             text += (f" · <span style='color:#b3261e'>{len(self.recipients.unreachable)} "
-                     f"unreachable on these channels: {names}</span>")
+                     f"unreachable: {names}{f'; and {more} more' if more else ''}</span>")
         self.recipients_label.setText(text)
+        self.recipients_label.setToolTip("\n".join(
+            f"{u.name}: {u.reason}" for u in self.recipients.unreachable))
         self.queue_button.setText(f"Queue for {len(rows)} recipients")
         self._update_queue_button()
         if incident is None:

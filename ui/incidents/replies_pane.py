@@ -38,7 +38,8 @@ NOUNS = {REPLY: "replies", BOUNCE: "bounces", AUTO_REPLY: "automatic replies"}
 MAIL_KINDS = {TimelineKind.REPLY_RECEIVED.value, TimelineKind.DELIVERY_BOUNCED.value,
               TimelineKind.AUTO_REPLY.value, TimelineKind.REPLY_HANDLED.value}
 NOTHING_READ = ("No replies yet. Clarion reads replies and bounces from the sending account's "
-                "mailbox once it has an IMAP server (Settings → Sending accounts).")
+                "mailbox once it has an IMAP server, and texts sent back to the SMS account's "
+                "number (Settings → Sending accounts).")
 CLOSED_TIP = "This incident is closed: its record is final."
 NO_SELECTION = "Select a reply to read it in full."
 SHORT_KINDS = {AUTO_REPLY: "Auto-reply"}     # the table's Kind column is narrow
@@ -128,8 +129,10 @@ class RepliesModel(DtoTableModel["InboundDTO"]):
                 return QColor(OPEN_COLOUR)
         return None
 
-    def row_of(self, inbound_id: int) -> int:
-        return next((n for n, r in enumerate(self._rows) if r.id == inbound_id), -1)
+    def row_of(self, inbound_id: int, channel: str = "email") -> int:
+        """The row of that reply (an email's and an SMS's ids are counted apart)."""
+        return next((n for n, r in enumerate(self._rows)
+                     if r.id == inbound_id and getattr(r, "channel", "email") == channel), -1)
 
 
 class RepliesProxy(QSortFilterProxyModel):
@@ -358,7 +361,7 @@ class RepliesPane(QWidget):
         rows = [] if self.incident is None else self.service().list(
             self.incident.id, kinds=(REPLY, BOUNCE, AUTO_REPLY), include_handled=True)
         self.model.replace_rows(rows)
-        if kept is not None and (row := self.model.row_of(kept.id)) >= 0:
+        if kept is not None and (row := self.model.row_of(kept.id, kept.channel)) >= 0:
             index = self.proxy.mapFromSource(self.model.index(row, 0))
             if index.isValid():
                 self.view.selectRow(index.row())
@@ -446,7 +449,8 @@ class RepliesPane(QWidget):
         if r.address.casefold() != r.from_address.casefold():
             answers += f" <{r.address}>"
         lines = [r.sender if r.kind == REPLY else f"{m.kind_label(r)} from {r.sender}",
-                 received, f"Subject: {r.subject or '(none)'}", f"In answer to: {answers}"]
+                 received, "By SMS" if getattr(r, "channel", "email") == "sms" else
+                 f"Subject: {r.subject or '(none)'}", f"In answer to: {answers}"]
         if r.kind == BOUNCE:
             lines.append(f"The server said: {r.reason or '(nothing)'}")
         text = r.text.strip() or ("" if r.kind == BOUNCE else "(no text)")
@@ -464,7 +468,7 @@ class RepliesPane(QWidget):
             handled = r.handled_at is None
         self.error.clear_error()
         try:
-            done = self.service().mark_handled(r.id, handled=handled)
+            done = self.service().mark_handled(r.id, handled=handled, channel=r.channel)
         except ClarionError as exc:
             self.error.show_error(str(exc))
             return None

@@ -227,7 +227,8 @@ class StakeholderFilterProxy(QSortFilterProxyModel):
 class ContactsModel(DtoTableModel[ContactPointData]):
     """The contact points of the stakeholder in the form, in priority order."""
 
-    COLUMNS = ("Priority", "Channel", "Address", "Label")
+    COLUMNS = ("Priority", "Channel", "Address", "Label", "Texts")
+    TEXTS = 4
 
     def set_contacts(self, contacts: tuple[ContactPointData, ...]) -> None:
         self.beginResetModel()
@@ -259,9 +260,22 @@ class ContactsModel(DtoTableModel[ContactPointData]):
         self.endResetModel()
         return target
 
+    def contact_at(self, row: int) -> ContactPointData | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole,
-                                               Qt.ItemDataRole.ToolTipRole):
+        if not index.isValid():
             return None
         c = self._rows[index.row()]
+        stopped = c.channel == Channel.SMS.value and c.opted_out_at is not None
+        if role == Qt.ItemDataRole.ForegroundRole and index.column() == self.TEXTS and stopped:
+            return QColor("#b3261e")
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return None
+        if index.column() == self.TEXTS:
+            if not stopped:
+                return "" if role == Qt.ItemDataRole.DisplayRole or \
+                    c.channel != Channel.SMS.value else "Texted"
+            return "Opted out" if role == Qt.ItemDataRole.DisplayRole else \
+                f"Never texted: {c.opted_out_reason or 'opted out'}"
         return (str(index.row() + 1), _label(Channel, c.channel), c.address, c.label)[index.column()]

@@ -77,7 +77,9 @@ def _report_damage(exc: BaseException) -> None:
     report_if_damage(exc)
 
 
-POLL_INTERVAL_MS = 120_000  # how often sent SMS are asked about (a desktop has no callback URL)
+# how often sent SMS are asked about, and the SMS account's inbound messages read (replies,
+# confirmations, STOP): a desktop has no callback URL
+POLL_INTERVAL_MS = 120_000
 
 
 class OutboxRunner(QObject):
@@ -105,7 +107,10 @@ class OutboxRunner(QObject):
         self.poll_timer = QTimer(self)
         self.poll_timer.setInterval(POLL_INTERVAL_MS)
         self.poll_timer.timeout.connect(self.poll_sms)
+        self.poll_timer.timeout.connect(self.read_sms)
         self._polling = False
+        self._reading_sms = False      # a read of the inbound SMS is running on the bridge
+        self.last_sms_read: Any = None   # its latest SmsCheckReport
 
     def start(self) -> None:
         """Take the sender lease, recover what an earlier run left `sending`, and send in the
@@ -169,6 +174,40 @@ class OutboxRunner(QObject):
             on_done=lambda _r: setattr(self, "_polling", False),
             on_error=lambda exc: (setattr(self, "_polling", False),
                                   log.info("SMS status polling failed: %s", exc)))
+
+    def read_sms(self) -> bool:
+        """Read what people texted to the default SMS account — confirmations, replies, STOP
+        and START (app/mailbox/sms.py) — on the loop thread, with the outbox's own sender.
+        Not started while one runs; True when one was started."""
+        if self._reading_sms or not self.bridge.running:
+            return False
+        if self.pool.accounts.default_for("sms") is None:
+            return False
+        self._reading_sms = True
+        self.bridge.submit(self._read_sms(), on_done=self._sms_read,
+                           on_error=self._sms_read_failed)
+        return True
+
+    async def _read_sms(self) -> Any:
+        from app.mailbox.sms import read_sms_account
+
+        found = self.pool.resolve("sms", False)   # on the loop thread, as the outbox does
+        if found is None or not hasattr(found[1], "list_inbound"):
+            return None
+        account, sender = found
+        outbox = self.outbox
+        return await read_sms_account(outbox.store, outbox.clock, account, sender,
+                                      outbox.events)
+
+    def _sms_read(self, report: Any) -> None:
+        self._reading_sms = False
+        self.last_sms_read = report
+        if report is not None and report.error:
+            log.info("reading the SMS account's messages failed: %s", report.error)
+
+    def _sms_read_failed(self, exc: BaseException) -> None:
+        self._reading_sms = False
+        log.info("reading the SMS account's messages failed: %s", exc)
 
     async def _run(self) -> Any:
         assert self._stop is not None and self._wake is not None

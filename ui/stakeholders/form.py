@@ -30,6 +30,8 @@ def _combo(name: str, accessible: str, enum: type, none_label: str | None = None
 
 class StakeholderForm(QWidget):
     save_requested = Signal()
+    # an SMS contact point's opt-out set (True) or lifted (False) by hand: (contact point id, …)
+    opt_out_requested = Signal(int, bool)
     revert_requested = Signal()
     delete_requested = Signal()
     new_requested = Signal()
@@ -95,6 +97,16 @@ class StakeholderForm(QWidget):
         self.down_contact = named(QPushButton("↓"), "contactDownButton", "Lower contact priority")
         for b in (self.up_contact, self.down_contact):
             b.setMaximumWidth(32)
+        self.opt_out_button = named(
+            QPushButton("Opt out of SMS"), "smsOptOutButton",
+            "Opt the selected number out of SMS, or lift its opt-out",
+            "A number that replied STOP is never texted; lift it only when the person asks to "
+            "be texted again")
+        self.opt_out_button.setEnabled(False)
+        self.opt_out_note = QLabel()
+        self.opt_out_note.setObjectName("smsOptOutNote")
+        self.opt_out_note.setWordWrap(True)
+        self.opt_out_note.hide()
 
         self.errors = {f: ErrorLabel(f"{f}Error") for f in FIELDS}
         form = QFormLayout()
@@ -119,8 +131,10 @@ class StakeholderForm(QWidget):
         order.addWidget(self.up_contact)
         order.addWidget(self.down_contact)
         order.addStretch(1)
+        order.addWidget(self.opt_out_button)
         order.addWidget(self.remove_contact)
         contacts_layout.addLayout(order)
+        contacts_layout.addWidget(self.opt_out_note)
         add_row = QHBoxLayout()
         add_row.addWidget(self.new_channel)
         add_row.addWidget(self.new_address, 1)
@@ -166,6 +180,10 @@ class StakeholderForm(QWidget):
         self.remove_contact.clicked.connect(self._remove_contact)
         self.up_contact.clicked.connect(lambda: self._move_contact(-1))
         self.down_contact.clicked.connect(lambda: self._move_contact(+1))
+        self.contacts_view.selectionModel().currentRowChanged.connect(
+            lambda _current, _previous: self._show_opt_out())
+        self.contacts.modelReset.connect(self._show_opt_out)
+        self.opt_out_button.clicked.connect(self._opt_out_clicked)
         self.category.currentIndexChanged.connect(self._category_changed)
         for line in (self.name, self.role):
             line.textChanged.connect(self._edited)
@@ -299,6 +317,27 @@ class StakeholderForm(QWidget):
             self.address_note.show_info(note)
         else:
             self.address_note.clear_error()
+
+    def selected_contact(self) -> ContactPointData | None:
+        index = self.contacts_view.currentIndex()
+        return self.contacts.contact_at(index.row()) if index.isValid() else None
+
+    def _show_opt_out(self) -> None:
+        """The opt-out of the selected SMS number: what it is, and the button to change it."""
+        c = self.selected_contact()
+        sms = c is not None and c.channel == Channel.SMS.value and c.id is not None
+        stopped = sms and c.opted_out_at is not None   # type: ignore[union-attr]
+        self.opt_out_button.setEnabled(sms)
+        self.opt_out_button.setText("Text this number again…" if stopped else "Opt out of SMS")
+        self.opt_out_note.setVisible(bool(stopped))
+        if stopped:
+            self.opt_out_note.setText(f"{c.address} is never texted: "   # type: ignore[union-attr]
+                                      f"{c.opted_out_reason or 'opted out'}.")  # type: ignore[union-attr]
+
+    def _opt_out_clicked(self) -> None:
+        c = self.selected_contact()
+        if c is not None and c.id is not None:
+            self.opt_out_requested.emit(c.id, c.opted_out_at is None)
 
     def _add_contact(self) -> None:
         address = self.new_address.text().strip()

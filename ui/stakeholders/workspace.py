@@ -182,6 +182,7 @@ class StakeholdersWorkspace(QWidget):
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
         self.new_button.clicked.connect(self.new_stakeholder)
         self.form.save_requested.connect(self.save)
+        self.form.opt_out_requested.connect(self.set_sms_opt_out)
         self.form.revert_requested.connect(self.revert)
         self.form.delete_requested.connect(self.delete)
         self.settings_button.clicked.connect(self.edit_organisation)
@@ -383,6 +384,44 @@ class StakeholdersWorkspace(QWidget):
         except ClarionError as exc:
             self.message.show_error(str(exc))
 
+    def set_sms_opt_out(self, contact_point_id: int, opted_out: bool) -> bool:
+        """Opt a number out of SMS by hand, or text it again (stored at once, undoable). A
+        number that replied STOP is lifted only once the coordinator confirms it."""
+        if self.form.is_dirty():
+            self.message.show_error("Save or revert your edits to this stakeholder first: the "
+                                    "SMS opt-out is stored at once.")
+            return False
+        contact = next((c for c in (self.form.stakeholder.contacts if self.form.stakeholder
+                                    else ()) if c.id == contact_point_id), None)
+        if contact is None:
+            return False
+        if not opted_out and not confirm_text_again(self, contact.address,
+                                                    contact.opted_out_reason):
+            return False
+        svc, actor = self.services.stakeholders, self.services.incidents.actor
+        reason = contact.opted_out_reason
+        try:
+            updated = svc.set_sms_opt_out(contact_point_id, opted_out, actor=actor)
+        except ClarionError as exc:
+            self.message.show_error(str(exc))
+            return False
+        address = contact.address
+
+        def again(wanted: bool) -> None:   # the contact point's id may change with an undo
+            dto = svc.get(updated.id)
+            found = next((c for c in dto.contacts if c.address == address), None)
+            if found is None or found.id is None:
+                raise ClarionError(f"{address} is no longer a contact point of {dto.name}.")
+            svc.set_sms_opt_out(found.id, wanted, reason if wanted and reason else "",
+                                actor=actor)
+
+        self._push(f"{'Opt out' if opted_out else 'Text again'} {address}",
+                   lambda: again(opted_out), lambda: again(not opted_out))
+        self.form.set_stakeholder(updated, updated.client_id)
+        self.message.show_info(f"{address} is never texted now." if opted_out else
+                               f"{address} may be texted again.")
+        return True
+
     def revert(self) -> None:
         self.form.set_stakeholder(self.form.stakeholder, self.client_id())
 
@@ -488,3 +527,17 @@ class StakeholdersWorkspace(QWidget):
             return 0
         self.message.show_info(f"Exported {count} stakeholders to {path}.")
         return count
+
+
+def confirm_text_again(parent: QWidget, address: str, reason: str) -> bool:
+    """Lifting an opt-out: the person asked not to be texted. The coordinator confirms; the
+    default is not to."""
+    box = QMessageBox(
+        QMessageBox.Icon.Warning, "Text this number again?",
+        f"{address} is never texted: {reason or 'it opted out'}.\n\nLift the opt-out only if "
+        "the person asked to be texted again. The SMS provider keeps its own list: until the "
+        "person texts START, it may still refuse.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    box.button(QMessageBox.StandardButton.Yes).setText("Text it again")
+    return box.exec() == QMessageBox.StandardButton.Yes
