@@ -237,6 +237,16 @@ class RepliesPane(QWidget):
                                     "Read the message as it went to this recipient "
                                     "(or double-click the row)")
 
+        # an SMS reply is matched to the latest SMS to that number: the coordinator may move it
+        self.move_combo = named(QComboBox(), "moveSmsIncidentCombo",
+                                "Incident to move the SMS reply to")
+        self.move_button = named(QPushButton("Move to"), "moveSmsReplyButton",
+                                 "Move the selected SMS reply to the chosen incident",
+                                 "It was matched to the latest SMS sent to that number; it may "
+                                 "be about another incident")
+        self.move_combo.hide()
+        self.move_button.hide()
+
         # a row each for the filter and the buttons, stacked when the pane is narrow
         # (resizeEvent): as narrow as the timeline beside it on a 1366-pixel laptop
         show_label = QLabel("Show:")
@@ -251,6 +261,8 @@ class RepliesPane(QWidget):
         self.button_row = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         self.button_row.addWidget(self.handle_button)
         self.button_row.addStretch(1)
+        self.button_row.addWidget(self.move_button)
+        self.button_row.addWidget(self.move_combo)
         self.button_row.addWidget(self.message_button)
         layout = QVBoxLayout(self)
         layout.addLayout(self.filter_row)
@@ -279,6 +291,7 @@ class RepliesPane(QWidget):
         self.view.viewport().installEventFilter(self)     # the columns fit its width
         self.handle_button.clicked.connect(lambda: self.mark_handled())
         self.message_button.clicked.connect(self.open_message)
+        self.move_button.clicked.connect(lambda: self.move_sms())
         services.qt_events.mailbox_read.connect(lambda _recorded: self._changed())
         services.qt_events.timeline_appended.connect(self._timeline_appended)
         self._filter_changed()
@@ -357,6 +370,7 @@ class RepliesPane(QWidget):
     def refresh(self) -> None:
         """Read the shown incident's mail again (tens of rows), keeping the selection."""
         self.reload_timer.stop()
+        self.move_combo.clear()      # filled again when an SMS reply is selected
         kept = self.selected()
         rows = [] if self.incident is None else self.service().list(
             self.incident.id, kinds=(REPLY, BOUNCE, AUTO_REPLY), include_handled=True)
@@ -438,6 +452,12 @@ class RepliesPane(QWidget):
                           "Dealt with: the timeline records who and when")
         button.setEnabled(r is not None and not closed)
         self.message_button.setEnabled(r is not None)
+        movable = (r is not None and getattr(r, "channel", "email") == "sms"
+                   and r.kind == REPLY and not closed)
+        if movable and self.move_combo.count() == 0:
+            self._fill_move_targets()
+        self.move_button.setVisible(movable and self.move_combo.count() > 0)
+        self.move_combo.setVisible(self.move_button.isVisible())
         self.detail.setPlainText("" if r is None else self.describe(r))
 
     def describe(self, r: InboundDTO) -> str:
@@ -457,6 +477,31 @@ class RepliesPane(QWidget):
         return "\n".join(lines) + ("\n\n" + text if text else "")
 
     # -- actions
+
+    def _fill_move_targets(self) -> None:
+        self.move_combo.clear()
+        for incident in self.services.incidents.list():
+            if self.incident is not None and incident.id == self.incident.id:
+                continue
+            if incident.phase == Phase.CLOSED:
+                continue
+            self.move_combo.addItem(f"{incident.severity.value} · {incident.title}", incident.id)
+
+    def move_sms(self, incident_id: int | None = None) -> InboundDTO | None:
+        """Move the selected SMS reply to another open incident (the chosen one by default);
+        both timelines say so."""
+        r = self.selected()
+        target = incident_id if incident_id is not None else self.move_combo.currentData()
+        if r is None or target is None:
+            return None
+        try:
+            moved = self.service().move_sms(r.id, int(target))
+        except ClarionError as exc:
+            self.error.show_error(str(exc))
+            return None
+        self.move_combo.clear()
+        self.refresh()
+        return moved
 
     def mark_handled(self, handled: bool | None = None) -> InboundDTO | None:
         """Mark the selected one handled, or open it again (None: whichever it is not);
