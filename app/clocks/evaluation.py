@@ -320,6 +320,8 @@ class ClockService(ClockActions):
         self._lock = threading.Lock()
         self._kept: dict[int, _Kept] = {}
         self._kept_rules: dict[int, _KeptRules] = {}
+        # per incident: (its counter, when its next chase of silence falls due, or None)
+        self._kept_chases: dict[int, tuple[Counter, datetime | None]] = {}
 
     # ---------------------------------------------------------------- evaluation
 
@@ -619,10 +621,33 @@ class ClockService(ClockActions):
     def fire_unconfirmed(self, incident_ids: Sequence[int] | None = None,
                          now: datetime | None = None) -> list[Any]:
         """Propose to chase the people who were asked to confirm a message and have not after
-        their wait (app/clocks/unconfirmed.py): once per message and category."""
-        from app.clocks.unconfirmed import fire_unconfirmed
+        their wait (app/clocks/unconfirmed.py): once per message and category. Each
+        incident's counter and its next chase's due time are kept: only an incident whose
+        counter moved, or whose next chase is due, is read again (the notifier asks every
+        30 s)."""
+        from app.acks.policy import AckPolicies
+        from app.clocks.unconfirmed import record, scan
 
-        return fire_unconfirmed(self.store, self.clock, self.events, incident_ids, now)
+        now = now or self.clock.now()
+        ids = list(incident_ids) if incident_ids is not None else None
+        with self.store.reading() as session:
+            counters = change_counters(session, ids)
+            with self._lock:
+                kept = {iid: self._kept_chases.get(iid) for iid in counters}
+            stale = [iid for iid, k in kept.items()
+                     if k is None or k[0] != counters[iid] or (k[1] is not None and k[1] <= now)]
+            if not stale:
+                return []
+            due, upcoming = scan(session, AckPolicies(self.store).load(), now, stale)
+        recorded = record(self.store, self.events, due, now)
+        with self._lock:
+            for iid in stale:
+                # a proposal just recorded moved the counter: read it once more next time
+                if not any(c.incident_id == iid for c in recorded):
+                    self._kept_chases[iid] = (counters[iid], upcoming.get(iid))
+                else:
+                    self._kept_chases.pop(iid, None)
+        return recorded
 
     def _current_rules(self, incident_ids: Sequence[int] | None,
                        rules: tuple[EscalationRule, ...]) -> dict[int, _KeptRules]:

@@ -9,7 +9,8 @@ the people and the addresses already tried. The coordinator answers it like any 
 Who counts as silent: asked, sent (a sent_at), not confirmed, and not known to have missed the
 message (failed, cancelled or bounced deliveries are the outbox's and the mailbox's business).
 A closed incident is never chased. Read through the partial index of the asked and not yet
-confirmed (migration 0017): one query for every open incident."""
+confirmed (migration 0017). ClockService.fire_unconfirmed keeps, per incident, its change
+counter and when its next chase falls due, and reads again only where one of them says so."""
 
 from __future__ import annotations
 
@@ -65,11 +66,11 @@ def condition_key(message_id: int, category: str) -> str:
     return f"{PREFIX}:{message_id}:{category}"
 
 
-def due_chases(session: Any, policies: dict[str, CategoryPolicy], now: datetime,
-               incident_ids: Sequence[int] | None = None) -> list[ChaseProposal]:
-    """The chases whose wait has passed at `now` (fired or not: the caller skips those the
-    timeline already has)."""
-    shortest = min(p.wait_minutes(s.value) for p in policies.values() for s in Severity)
+def scan(session: Any, policies: dict[str, CategoryPolicy], now: datetime,
+         incident_ids: Sequence[int] | None = None,
+         ) -> tuple[list[ChaseProposal], dict[int, datetime]]:
+    """The chases due at `now` that the timeline does not have yet, and per incident when its
+    next one falls due (none: nothing is waiting). One read of the asked and not confirmed."""
     query = (select(Delivery.stakeholder_id, Delivery.address, Delivery.sent_at,
                     Delivery.message_id, Message.incident_id, Message.template_type,
                     Incident.severity, Stakeholder.category, Stakeholder.name)
@@ -77,60 +78,85 @@ def due_chases(session: Any, policies: dict[str, CategoryPolicy], now: datetime,
              .join(Incident, Incident.id == Message.incident_id)
              .join(Stakeholder, Stakeholder.id == Delivery.stakeholder_id)
              .where(Delivery.ack_requested.is_(True), Delivery.acknowledged_at.is_(None),
-                    Delivery.sent_at.is_not(None),
-                    Delivery.sent_at <= now - timedelta(minutes=shortest),
-                    Delivery.state.not_in(NOT_REACHED), Incident.phase != Phase.CLOSED.value)
+                    Delivery.sent_at.is_not(None), Delivery.state.not_in(NOT_REACHED),
+                    Incident.phase != Phase.CLOSED.value)
              .order_by(Delivery.message_id, Stakeholder.name, Delivery.id))
-    if incident_ids is not None:
-        query = query.where(Message.incident_id.in_(list(incident_ids)))
+    if incident_ids is None:
+        rows = list(session.execute(query))
+    else:
+        ids = list(incident_ids)
+        rows = [row for start in range(0, len(ids), 900) for row in session.execute(
+            query.where(Message.incident_id.in_(ids[start:start + 900])))]
+    if not rows:
+        return [], {}
+    fired = _fired(session, {row.incident_id for row in rows})
     groups: dict[tuple[int, int, str], list[Any]] = defaultdict(list)
-    for row in session.execute(query):
-        policy = policies.get(str(row.category))
-        if policy is None:
+    upcoming: dict[int, datetime] = {}
+    for row in rows:
+        category = str(row.category)
+        policy = policies.get(category)
+        if policy is None or condition_key(row.message_id, category) in \
+                fired.get(row.incident_id, ()):
             continue
-        wait = policy.wait_minutes(str(row.severity.value if hasattr(row.severity, "value")
-                                       else row.severity))
-        if row.sent_at + timedelta(minutes=wait) <= now:
-            groups[(row.incident_id, row.message_id, str(row.category))].append((row, wait))
+        severity = row.severity.value if hasattr(row.severity, "value") else str(row.severity)
+        wait = policy.wait_minutes(severity)
+        due = row.sent_at + timedelta(minutes=wait)
+        if due <= now:
+            groups[(row.incident_id, row.message_id, category)].append((row, wait, due))
+        elif due < upcoming.get(row.incident_id, due + timedelta(seconds=1)):
+            upcoming[row.incident_id] = due
     out = []
     for (incident_id, message_id, category), members in groups.items():
         people: dict[int, Any] = {}
-        for row, _wait in members:
+        for row, _wait, _due in members:
             people.setdefault(row.stakeholder_id, row)
-        first = min(row.sent_at + timedelta(minutes=wait) for row, wait in members)
         out.append(ChaseProposal(
             incident_id=incident_id, condition_key=condition_key(message_id, category),
             message_id=message_id, category=Category(category),
             template_type=members[0][0].template_type,
             stakeholder_ids=tuple(people), names=tuple(r.name for r in people.values()),
-            tried=tuple((row.stakeholder_id, row.address) for row, _w in members),
-            wait_minutes=members[0][1], condition_at=first))
+            tried=tuple((row.stakeholder_id, row.address) for row, _w, _d in members),
+            wait_minutes=members[0][1], condition_at=min(d for _r, _w, d in members)))
+    return out, upcoming
+
+
+def _fired(session: Any, incident_ids: set[int]) -> dict[int, set[str]]:
+    """The chase keys each incident's timeline has proposed already."""
+    out: dict[int, set[str]] = defaultdict(set)
+    ids = sorted(incident_ids)
+    for start in range(0, len(ids), 900):
+        for incident_id, data in session.execute(
+                select(TimelineEntry.incident_id, TimelineEntry.data).where(
+                    TimelineEntry.incident_id.in_(ids[start:start + 900]),
+                    TimelineEntry.kind == TimelineKind.ESCALATION_PROPOSED.value)):
+            key = str((data or {}).get("condition_key"))
+            if key.startswith(PREFIX + ":"):
+                out[incident_id].add(key)
     return out
 
 
 def fire_unconfirmed(store: Any, clock: Any, events: ev.EventBus | None = None,
                      incident_ids: Sequence[int] | None = None,
                      now: datetime | None = None) -> list[ChaseProposal]:
-    """Record a proposal for every chase that is due and was never proposed (nothing twice:
-    the proposed keys are read again inside the writing transaction)."""
+    """Record a proposal for every chase that is due and was never proposed."""
     now = now or clock.now()
-    policies = AckPolicies(store).load()
     with store.reading() as session:
-        due = due_chases(session, policies, now, incident_ids)
+        due, _upcoming = scan(session, AckPolicies(store).load(), now, incident_ids)
+    return record(store, events, due, now)
+
+
+def record(store: Any, events: ev.EventBus | None, due: Sequence[ChaseProposal],
+           now: datetime) -> list[ChaseProposal]:
+    """Write the proposals (nothing twice: the proposed keys are read again inside the
+    writing transaction) and tell the timeline's readers."""
     if not due:
         return []
     recorded: list[ChaseProposal] = []
     entries = []
     with store.session() as session, session.begin():
-        fired: dict[int, set[str]] = {}
+        fired = _fired(session, {c.incident_id for c in due})
         for chase in due:
-            keys = fired.get(chase.incident_id)
-            if keys is None:
-                keys = fired[chase.incident_id] = {
-                    str((data or {}).get("condition_key")) for data in session.scalars(
-                        select(TimelineEntry.data).where(
-                            TimelineEntry.incident_id == chase.incident_id,
-                            TimelineEntry.kind == TimelineKind.ESCALATION_PROPOSED.value))}
+            keys = fired[chase.incident_id]
             if chase.condition_key in keys:
                 continue
             keys.add(chase.condition_key)

@@ -275,7 +275,15 @@ def bulk_incidents(store: Store, clients: list[Any], n: int, messages: int, reci
                     "account_id": None if last or state == DeliveryState.CANCELLED
                     else account_id,
                     "sent_at": sent_at if state == DeliveryState.SENT else None,
-                    "provider_status": ""})
+                    "provider_status": "",
+                    # a third of the status updates' readers asked to confirm, half of whom
+                    # did (issue 25): the chasing clock's input
+                    "ack_requested": template_type == "status_update" and did % 3 == 0,
+                    "acknowledged_at": sent_at + timedelta(minutes=5)
+                    if template_type == "status_update" and did % 6 == 0
+                    and state == DeliveryState.SENT else None,
+                    "ack_via": "email" if template_type == "status_update" and did % 6 == 0
+                    and state == DeliveryState.SENT else ""})
                 if state in (DeliveryState.SENT, DeliveryState.FAILED):
                     kind = (TimelineKind.DELIVERY_SENT if state == DeliveryState.SENT
                             else TimelineKind.DELIVERY_FAILED)
@@ -465,16 +473,27 @@ def main() -> int:
             print(f"evaluate_many() with the proposals pending: median {ms(after_s)} "
                   f"({pending} pending proposals)")
 
+            chase_first_s, chased = timed(lambda: clocks.fire_unconfirmed(now=NOW), 1)
+            chase_s, _ = timed(lambda: clocks.fire_unconfirmed(now=NOW), args.runs)
+            with store.reading() as session:
+                silent = session.scalar(select(func.count()).select_from(Delivery).where(
+                    Delivery.ack_requested.is_(True), Delivery.acknowledged_at.is_(None)))
+            print(f"fire_unconfirmed() over all ({silent:,} deliveries asked and not "
+                  f"confirmed): first call {ms(chase_first_s)} (recorded {len(chased)} "
+                  f"chases); nothing new: median {ms(chase_s)} of {args.runs}")
+
             def look() -> Any:   # ui/incidents/notifier.py look(), nothing new
                 steps_now = NOW + timedelta(seconds=30 * next(steps))
                 return (clocks.fire_escalations(now=steps_now),
+                        clocks.fire_unconfirmed(now=steps_now),
                         clocks.overdue_unreminded(now=steps_now))
 
             for iid, (_title, fresh) in clocks.overdue_unreminded().items():
                 clocks.record_reminders(iid, fresh)   # the first look reminds of everything
             clocks.overdue_unreminded()
             look_s, _ = timed(look, args.runs)
-            print(f"one notifier look (fire_escalations + overdue_unreminded, every 30 s on a "
+            print(f"one notifier look (fire_escalations + fire_unconfirmed + overdue_unreminded, "
+                  f"every 30 s on a "
                   f"worker thread), nothing new: median {ms(look_s)} of {args.runs} "
                   f"(cold evaluation: {cold_text})")
         finally:

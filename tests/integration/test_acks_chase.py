@@ -132,3 +132,24 @@ def test_the_next_contact_point_is_chosen_and_none_left_is_said(store, frozen_cl
     sms_only = resolve_recipients(store, client_id, stakeholder_ids=[cal], channels=["sms"],
                                   avoid={cal: {"cal@customer.example"}})
     assert [r.address for r in sms_only.recipients] == ["+12065550188"]
+
+
+def test_a_look_with_nothing_new_reads_no_delivery(store, frozen_clock, incidents, client_id,
+                                                    people, clocks):  # noqa: F811
+    """The notifier asks every 30 s: an incident whose counter did not move and whose next
+    chase is not due yet is not read again; the due time passing is enough to read it."""
+    from sqlalchemy import event
+
+    incident_id = open_incident(incidents, client_id, severity="SEV2")
+    send_asking(store, frozen_clock, incident_id, people)
+    assert clocks.fire_unconfirmed(now=T0 + 20 * MIN) == []      # due at T0 + 42 min
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(store.engine, "before_cursor_execute", listener)
+    try:
+        assert clocks.fire_unconfirmed(now=T0 + 30 * MIN) == []
+        assert not [s for s in statements if "deliveries" in s]
+        assert len(clocks.fire_unconfirmed(now=T0 + 42 * MIN)) == 3
+        assert [s for s in statements if "deliveries" in s]
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listener)
