@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from app import events as ev
 from app.acks.policy import AckPolicies, CategoryPolicy
-from app.domain.enums import Category, DeliveryState, Phase, Severity, TimelineKind
+from app.domain.enums import Category, DeliveryState, Phase, TimelineKind
 from app.domain.models import Delivery, Incident, Message, Stakeholder, TimelineEntry
 from app.incidents.entries import append_entry
 from app.messages.library import TYPE_LABELS
