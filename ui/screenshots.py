@@ -137,6 +137,23 @@ def _confirmations(window, path: Path, saved: list[Path]) -> None:  # type: igno
     message.close()
 
 
+def _opted_out(window, path: Path, saved: list[Path]) -> None:  # type: ignore[no-untyped-def]
+    """A stakeholder whose SMS number texted STOP (the demo's front desk): never texted, why,
+    and the button that lifts it."""
+    ws = window.stakeholders
+    found = next((s for s in window.services.stakeholders.list()
+                  if any(c.opted_out_at for c in s.contacts)), None)
+    if found is None or not ws.select(found.id, switch_to_table=False):
+        return
+    form = ws.form
+    _wait_until(lambda: form.stakeholder is not None and form.stakeholder.id == found.id)
+    for row in range(form.contacts.rowCount()):
+        contact = form.contacts.contact_at(row)
+        if contact is not None and contact.opted_out_at is not None:
+            form.contacts_view.selectRow(row)
+    _save(window, path, saved)
+
+
 def _post_incident(window, path: Path, saved: list[Path]) -> None:  # type: ignore[no-untyped-def]
     """The post-incident section of the demo's first incident, with a remediation plan."""
     from datetime import timedelta
@@ -181,6 +198,7 @@ def take_screenshots(window, folder: Path) -> list[Path]:  # type: ignore[no-unt
         ws.tabs.setCurrentWidget(ws.map)
         _save(window, folder / "stakeholders-map.png", saved)
         ws.tabs.setCurrentIndex(0)
+    _opted_out(window, folder / "stakeholder-opted-out.png", saved)
     ws.edit_organisation()
     _save(ws.organisation_dialog, folder / "organisation.png", saved)
     ws.organisation_dialog.reject()

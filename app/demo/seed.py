@@ -159,6 +159,8 @@ def _seed_incident(store: Store, inc: dict[str, Any], client_ids: dict[str, int]
             _seed_message(store, clock, service, incident_id, step, at)
         elif action in ("reply", "auto_reply", "bounce"):
             _seed_mail(store, clock, events, incident_id, step)
+        elif action == "text":    # a text sent back to the SMS number (STOP, YES, a reply)
+            _seed_text(store, clock, events, client_ids[inc["client"]], step)
         elif action == "chase":   # who was asked to confirm and has not: proposed now
             from app.clocks.evaluation import ClockService
 
@@ -260,6 +262,34 @@ def _seed_mail(store: Store, clock: FrozenClock, events: EventBus, incident_id: 
                                                          DEMO_UIDVALIDITY, [ReadMail(uid, raw)])
     if not result.recorded:
         raise DemoSeedError(f"the demo's {action} from {person} was not recorded")
+
+
+def _seed_text(store: Store, clock: FrozenClock, events: EventBus, client_id: int,
+               step: dict[str, Any]) -> None:
+    """A text from the person's SMS number, read in as the SMS account's inbound list would
+    be (the demo has no provider: the drill account stands in)."""
+    from app.domain.models import ContactPoint, Stakeholder
+    from app.mailbox.sms import SmsRecorder
+    from app.sending.accounts import AccountService
+    from app.sending.channels.sms import InboundSmsData
+    from app.sending.secrets import MemorySecretBackend, SecretStore
+    from sqlalchemy import select
+
+    with store.reading() as session:
+        number = session.scalar(
+            select(ContactPoint.address).join(Stakeholder)
+            .where(Stakeholder.client_id == client_id, Stakeholder.name == step["person"],
+                   ContactPoint.channel == "sms").limit(1))
+    if number is None:
+        raise DemoSeedError(f"the demo's text comes from {step['person']}, who has no SMS "
+                            "number")
+    drill = AccountService(store, clock, SecretStore(MemorySecretBackend())) \
+        .create_drill_if_missing()
+    sid = f"SMdemo {step['person']} {step['at']}"[:64]    # the demo's own: not a provider's
+    result = SmsRecorder(store, clock, events).record(drill.id, [InboundSmsData(
+        sid, number, "+12065550199", step["text"], clock.now())])
+    if not result.recorded:
+        raise DemoSeedError(f"the demo's text from {step['person']} was not recorded")
 
 
 def _seed_map_extras(store: Store, spec: dict[str, Any], client_ids: dict[str, int],
