@@ -65,6 +65,7 @@ def test_a_date_without_a_zone_is_utc_not_the_machines(far_east):
     bare = {"direction": "inbound", "sid": "SM2", "body": "OK",
             "date_sent": "Mon, 07 Dec 2026 10:00:00 +0000"}
     assert (inbound_message(bare).from_number, inbound_message(bare).to_number) == ("", "")
+    assert inbound_message(bare).sent_at.utcoffset() == timedelta(0)     # UTC, not +14
 
 
 def test_a_page_cap_is_said_in_the_log_with_where_and_since(caplog):
@@ -78,6 +79,13 @@ def test_a_page_cap_is_said_in_the_log_with_where_and_since(caplog):
     assert len(found) == 200 and found[0].body == "reply 0"
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
         f"{where}: more than 2 pages of messages since 2026-12-06; the oldest were not read"]
+    caplog.clear()
+    with http_server(provider) as url, caplog.at_level(logging.WARNING):
+        sender = sender_for(url)
+        assert len(read(sender, None, max_pages=1)) == 100
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        f"{sender._where}: more than 1 pages of messages since the start; the oldest were not "
+        "read"]
 
 
 def test_a_message_listed_twice_across_pages_is_kept_once():
